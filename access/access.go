@@ -1,0 +1,96 @@
+// Package access defines what cloudkey needs from a cloud access-control
+// system (Openpath / Avigilon Alta style): find a user by email, make sure
+// the user has a cloud-key credential, list the entries (doors) the user may
+// open, and unlock one of them. Implementations live in sub-packages:
+// openpath (the REST client) and sim (a simulator of that REST API).
+package access
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// Status is an access-system user's status, as Openpath reports it.
+type Status string
+
+// Openpath user statuses.
+const (
+	StatusActive    Status = "A"
+	StatusSuspended Status = "S"
+	StatusInactive  Status = "I"
+)
+
+// User is an access-system user.
+type User struct {
+	ID     string
+	Email  string // as the access system stores it
+	Name   string
+	Status Status
+}
+
+// Active reports whether the user may unlock.
+func (u User) Active() bool { return u.Status == StatusActive }
+
+// Entry is a door, gate or elevator the user may open.
+type Entry struct {
+	ID   string
+	Name string
+	Zone string
+	Site string
+}
+
+// System is one access-control system. Every call must return by the
+// context's deadline.
+type System interface {
+	// FindUserByEmail returns the one user whose email equals email
+	// case-insensitively, or ErrNotFound. email is already canonical.
+	FindUserByEmail(ctx context.Context, email string) (User, error)
+	// EnsureCloudKey returns the id of the user's cloud-key credential,
+	// creating one when the user has none.
+	EnsureCloudKey(ctx context.Context, userID string) (credentialID string, err error)
+	// ListUserEntries lists the entries the user may open.
+	ListUserEntries(ctx context.Context, userID string) ([]Entry, error)
+	// Unlock opens entryID with the user's cloud key. It is never retried
+	// by callers: the door may already have opened.
+	Unlock(ctx context.Context, userID, credentialID, entryID string) error
+}
+
+// Errors an access system reports, matched with errors.Is.
+var (
+	// ErrNotFound: the user (or entry) does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrDenied: the access system refused (HTTP 403: user suspended,
+	// entry not assigned, credential revoked).
+	ErrDenied = errors.New("denied by access system")
+	// ErrUnavailable: the access system could not be reached or answered
+	// 5xx/429; the request may be tried again later.
+	ErrUnavailable = errors.New("access system unavailable")
+	// ErrAmbiguous: more than one user matched an email.
+	ErrAmbiguous = errors.New("more than one user matches")
+)
+
+// StatusError is a non-2xx answer from an access system. It matches
+// ErrNotFound, ErrDenied or ErrUnavailable by HTTP status.
+type StatusError struct {
+	Op     string // what cloudkey was doing, e.g. "list user entries"
+	Status int    // HTTP status code
+	Body   string // first bytes of the body, for logs
+}
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("%s: access system answered HTTP %d: %s", e.Op, e.Status, e.Body)
+}
+
+// Is maps HTTP statuses onto the sentinel errors.
+func (e *StatusError) Is(target error) bool {
+	switch target {
+	case ErrNotFound:
+		return e.Status == 404
+	case ErrDenied:
+		return e.Status == 403
+	case ErrUnavailable:
+		return e.Status == 429 || e.Status >= 500
+	}
+	return false
+}

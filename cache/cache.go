@@ -1,0 +1,300 @@
+// Package cache keeps what cloudkey learns from access systems in Redis:
+// email → account (access-system user, status, cloud-key credential),
+// email → entries, and the user's favourites. Reads are read-through with
+// singleflight, so many concurrent misses make one upstream call; values
+// carry TTLs with jitter so a building's users do not all expire at once;
+// not-found is cached briefly so a typo does not hammer the access system.
+//
+// Everything a user has is keyed by canonical email, so the hot path reads
+// it all in one pipelined round trip (Get).
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/singleflight"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/cloudkey/cloudkey/access"
+	cachepb "github.com/cloudkey/cloudkey/gen/cloudkey/cache/v1"
+)
+
+// Config tunes the cache. Zero fields take the defaults below.
+type Config struct {
+	// Prefix starts every key; the version lets a new encoding ignore old
+	// values. Default "ck:v1:".
+	Prefix string
+	// AccountTTL bounds how long a cached account (and so a cached
+	// "active") is trusted. It is the move-out bound: a user suspended in
+	// the access system is shown as connected for at most this long (the
+	// access system still refuses every unlock at once). Default 30s.
+	AccountTTL time.Duration
+	// EntriesTTL bounds how long a cached entry list is used. Default 60s.
+	EntriesTTL time.Duration
+	// NotFoundTTL is how long "no such user" is remembered. Default 10s.
+	NotFoundTTL time.Duration
+	// Jitter adds up to this fraction of a TTL at random. Default 0.2.
+	Jitter float64
+	// LoadTimeout bounds one upstream load shared by concurrent callers;
+	// each caller still stops waiting at its own deadline. Default 5s.
+	LoadTimeout time.Duration
+	// OpTimeout bounds each Redis round trip, so a sick Redis costs a
+	// request at most this much before it is served from the access
+	// system instead. Default 250ms.
+	OpTimeout time.Duration
+	Logger    *slog.Logger
+}
+
+func (c *Config) defaults() {
+	if c.Prefix == "" {
+		c.Prefix = "ck:v1:"
+	}
+	if c.AccountTTL <= 0 {
+		c.AccountTTL = 30 * time.Second
+	}
+	if c.EntriesTTL <= 0 {
+		c.EntriesTTL = 60 * time.Second
+	}
+	if c.NotFoundTTL <= 0 {
+		c.NotFoundTTL = 10 * time.Second
+	}
+	if c.Jitter <= 0 {
+		c.Jitter = 0.2
+	}
+	if c.LoadTimeout <= 0 {
+		c.LoadTimeout = 5 * time.Second
+	}
+	if c.OpTimeout <= 0 {
+		c.OpTimeout = 250 * time.Millisecond
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Account is an app user resolved to an access-system user.
+type Account struct {
+	access.User
+	CredentialID string // the user's cloud-key credential; empty unless active
+	FetchedAt    time.Time
+}
+
+// Found reports whether the access system knows the user.
+func (a Account) Found() bool { return a.ID != "" }
+
+// Snapshot is what the cache holds for one email. Missing parts are
+// loaded by the caller through ResolveAccount and ResolveEntries.
+type Snapshot struct {
+	Account    Account
+	HasAccount bool
+	Entries    []access.Entry
+	HasEntries bool
+	Favorites  map[string]bool
+}
+
+// Store is the Redis-backed cache. It is safe for concurrent use.
+type Store struct {
+	rdb redis.UniversalClient
+	cfg Config
+	sf  singleflight.Group
+}
+
+// New returns a Store on rdb.
+func New(rdb redis.UniversalClient, cfg Config) *Store {
+	cfg.defaults()
+	return &Store{rdb: rdb, cfg: cfg}
+}
+
+// Config returns the effective configuration.
+func (s *Store) Config() Config { return s.cfg }
+
+func (s *Store) accountKey(email string) string { return s.cfg.Prefix + "acct:{" + email + "}" }
+func (s *Store) entriesKey(email string) string { return s.cfg.Prefix + "ent:{" + email + "}" }
+func (s *Store) favKey(email string) string     { return s.cfg.Prefix + "fav:{" + email + "}" }
+
+// Get reads everything cached for email in one round trip. The hash tag
+// {email} keeps the keys on one Redis Cluster slot.
+func (s *Store) Get(ctx context.Context, email string) (Snapshot, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.OpTimeout)
+	defer cancel()
+	pipe := s.rdb.Pipeline()
+	acct := pipe.Get(ctx, s.accountKey(email))
+	ents := pipe.Get(ctx, s.entriesKey(email))
+	favs := pipe.SMembers(ctx, s.favKey(email))
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return Snapshot{}, fmt.Errorf("cache: read %s: %w", email, err)
+	}
+	var snap Snapshot
+	if b, err := acct.Bytes(); err == nil {
+		if a, err := decodeAccount(b); err == nil {
+			snap.Account, snap.HasAccount = a, true
+		}
+	}
+	if b, err := ents.Bytes(); err == nil {
+		if e, err := decodeEntries(b); err == nil {
+			snap.Entries, snap.HasEntries = e, true
+		}
+	}
+	members := favs.Val()
+	snap.Favorites = make(map[string]bool, len(members))
+	for _, m := range members {
+		snap.Favorites[m] = true
+	}
+	return snap, nil
+}
+
+// ResolveAccount loads the account through load, shared by concurrent
+// callers for the same email, and caches it (not-found for NotFoundTTL).
+// load returns ErrNotFound-matching errors for unknown users.
+func (s *Store) ResolveAccount(ctx context.Context, email string, load func(context.Context) (Account, error)) (Account, error) {
+	v, err := s.shared(ctx, "acct:"+email, func(ctx context.Context) (any, error) {
+		a, err := load(ctx)
+		if errors.Is(err, access.ErrNotFound) {
+			a, err = Account{FetchedAt: time.Now()}, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if a.FetchedAt.IsZero() {
+			a.FetchedAt = time.Now()
+		}
+		ttl := s.cfg.AccountTTL
+		if !a.Found() {
+			ttl = s.cfg.NotFoundTTL
+		}
+		s.store(ctx, s.accountKey(email), encodeAccount(a), ttl)
+		return a, nil
+	})
+	if err != nil {
+		return Account{}, err
+	}
+	return v.(Account), nil
+}
+
+// ResolveEntries loads the entry list through load, shared by concurrent
+// callers for the same email, and caches it.
+func (s *Store) ResolveEntries(ctx context.Context, email string, load func(context.Context) ([]access.Entry, error)) ([]access.Entry, error) {
+	v, err := s.shared(ctx, "ent:"+email, func(ctx context.Context) (any, error) {
+		e, err := load(ctx)
+		if err != nil {
+			return nil, err
+		}
+		s.store(ctx, s.entriesKey(email), encodeEntries(e), s.cfg.EntriesTTL)
+		return e, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.([]access.Entry), nil
+}
+
+// store writes a loaded value; a failure only costs a later miss.
+func (s *Store) store(ctx context.Context, key string, val []byte, ttl time.Duration) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.OpTimeout)
+	defer cancel()
+	if err := s.rdb.Set(ctx, key, val, s.jitter(ttl)).Err(); err != nil {
+		s.cfg.Logger.Warn("cache: cannot store; serving uncached", "key", key, "err", err)
+	}
+}
+
+// shared runs load once for all concurrent callers of key. The load runs
+// detached from any one caller's cancellation (bounded by LoadTimeout) so
+// that one impatient caller does not fail the others; each caller stops
+// waiting at its own deadline.
+func (s *Store) shared(ctx context.Context, key string, load func(context.Context) (any, error)) (any, error) {
+	ch := s.sf.DoChan(key, func() (any, error) {
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.LoadTimeout)
+		defer cancel()
+		return load(lctx)
+	})
+	select {
+	case r := <-ch:
+		return r.Val, r.Err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// SetFavorite marks or unmarks entryID as one of email's favourites.
+// Favourites are the user's own data: they have no TTL and survive
+// invalidation.
+func (s *Store) SetFavorite(ctx context.Context, email, entryID string, on bool) error {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.OpTimeout)
+	defer cancel()
+	var err error
+	if on {
+		err = s.rdb.SAdd(ctx, s.favKey(email), entryID).Err()
+	} else {
+		err = s.rdb.SRem(ctx, s.favKey(email), entryID).Err()
+	}
+	if err != nil {
+		return fmt.Errorf("cache: set favourite %s for %s: %w", entryID, email, err)
+	}
+	return nil
+}
+
+// Invalidate drops what is cached about email's access (account and
+// entries), so the next call asks the access system. Favourites stay.
+func (s *Store) Invalidate(ctx context.Context, email string) error {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.OpTimeout)
+	defer cancel()
+	if err := s.rdb.Del(ctx, s.accountKey(email), s.entriesKey(email)).Err(); err != nil {
+		return fmt.Errorf("cache: invalidate %s: %w", email, err)
+	}
+	return nil
+}
+
+func (s *Store) jitter(ttl time.Duration) time.Duration {
+	return ttl + time.Duration(rand.Float64()*s.cfg.Jitter*float64(ttl))
+}
+
+func encodeAccount(a Account) []byte {
+	b, _ := proto.Marshal(&cachepb.Account{
+		UserId:       a.ID,
+		Email:        a.Email,
+		Name:         a.Name,
+		Status:       string(a.Status),
+		CredentialId: a.CredentialID,
+		FetchedAtMs:  a.FetchedAt.UnixMilli(),
+	})
+	return b
+}
+
+func decodeAccount(b []byte) (Account, error) {
+	var m cachepb.Account
+	if err := proto.Unmarshal(b, &m); err != nil {
+		return Account{}, err
+	}
+	return Account{
+		User:         access.User{ID: m.UserId, Email: m.Email, Name: m.Name, Status: access.Status(m.Status)},
+		CredentialID: m.CredentialId,
+		FetchedAt:    time.UnixMilli(m.FetchedAtMs),
+	}, nil
+}
+
+func encodeEntries(es []access.Entry) []byte {
+	m := &cachepb.Entries{Entries: make([]*cachepb.Entry, len(es)), FetchedAtMs: time.Now().UnixMilli()}
+	for i, e := range es {
+		m.Entries[i] = &cachepb.Entry{Id: e.ID, Name: e.Name, Zone: e.Zone, Site: e.Site}
+	}
+	b, _ := proto.Marshal(m)
+	return b
+}
+
+func decodeEntries(b []byte) ([]access.Entry, error) {
+	var m cachepb.Entries
+	if err := proto.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	es := make([]access.Entry, len(m.Entries))
+	for i, e := range m.Entries {
+		es[i] = access.Entry{ID: e.Id, Name: e.Name, Zone: e.Zone, Site: e.Site}
+	}
+	return es, nil
+}

@@ -1,0 +1,245 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cloudkey/cloudkey/access"
+	"github.com/cloudkey/cloudkey/internal/redistest"
+)
+
+// backends runs the same contract against a real redis-server and the
+// embedded server the default run uses, so both behave the same.
+func backends(t *testing.T) map[string]func(t *testing.T) redis.UniversalClient {
+	return map[string]func(t *testing.T) redis.UniversalClient{
+		"redis-server": func(t *testing.T) redis.UniversalClient { return redistest.Start(t).Client() },
+		"embedded": func(t *testing.T) redis.UniversalClient {
+			e, err := StartEmbedded()
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(e.Close)
+			c, err := Dial(e.URL())
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { c.Close() })
+			return c
+		},
+	}
+}
+
+var alice = Account{User: access.User{ID: "1", Email: "alice@example.com", Name: "Alice", Status: access.StatusActive}, CredentialID: "9"}
+
+func TestContract(t *testing.T) {
+	for name, dial := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Run("read through", func(t *testing.T) { testReadThrough(t, dial(t)) })
+			t.Run("not found is cached briefly", func(t *testing.T) { testNotFound(t, dial(t)) })
+			t.Run("single flight", func(t *testing.T) { testSingleFlight(t, dial(t)) })
+			t.Run("favourites survive invalidation", func(t *testing.T) { testFavorites(t, dial(t)) })
+			t.Run("ttl jitter", func(t *testing.T) { testTTL(t, dial(t)) })
+			t.Run("load error is not cached", func(t *testing.T) { testLoadError(t, dial(t)) })
+		})
+	}
+}
+
+func testReadThrough(t *testing.T, rdb redis.UniversalClient) {
+	ctx := context.Background()
+	s := New(rdb, Config{})
+	snap, err := s.Get(ctx, "alice@example.com")
+	if err != nil || snap.HasAccount || snap.HasEntries || len(snap.Favorites) != 0 {
+		t.Fatalf("empty cache: Get = %+v, %v", snap, err)
+	}
+	var loads atomic.Int32
+	a, err := s.ResolveAccount(ctx, "alice@example.com", func(context.Context) (Account, error) {
+		loads.Add(1)
+		return alice, nil
+	})
+	if err != nil || a.ID != "1" || a.CredentialID != "9" {
+		t.Fatalf("ResolveAccount = %+v, %v", a, err)
+	}
+	entries := []access.Entry{{ID: "101", Name: "Lobby", Zone: "Main", Site: "HQ"}, {ID: "102", Name: "Garage"}}
+	if _, err := s.ResolveEntries(ctx, "alice@example.com", func(context.Context) ([]access.Entry, error) { return entries, nil }); err != nil {
+		t.Fatal(err)
+	}
+	snap, err = s.Get(ctx, "alice@example.com")
+	if err != nil || !snap.HasAccount || !snap.HasEntries {
+		t.Fatalf("after resolve: Get = %+v, %v", snap, err)
+	}
+	if snap.Account.User != alice.User || snap.Account.CredentialID != "9" || snap.Account.FetchedAt.IsZero() {
+		t.Errorf("cached account = %+v, want %+v", snap.Account, alice)
+	}
+	if fmt.Sprint(snap.Entries) != fmt.Sprint(entries) {
+		t.Errorf("cached entries = %v, want %v", snap.Entries, entries)
+	}
+	if err := s.Invalidate(ctx, "alice@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if snap, _ = s.Get(ctx, "alice@example.com"); snap.HasAccount || snap.HasEntries {
+		t.Errorf("after Invalidate: %+v", snap)
+	}
+}
+
+func testNotFound(t *testing.T, rdb redis.UniversalClient) {
+	ctx := context.Background()
+	s := New(rdb, Config{NotFoundTTL: 5 * time.Second, AccountTTL: time.Minute})
+	a, err := s.ResolveAccount(ctx, "nobody@example.com", func(context.Context) (Account, error) {
+		return Account{}, fmt.Errorf("find: %w", access.ErrNotFound)
+	})
+	if err != nil || a.Found() {
+		t.Fatalf("ResolveAccount(not found) = %+v, %v; want a not-found account", a, err)
+	}
+	snap, _ := s.Get(ctx, "nobody@example.com")
+	if !snap.HasAccount || snap.Account.Found() {
+		t.Fatalf("not-found was not cached: %+v", snap)
+	}
+	ttl := rdb.TTL(ctx, s.accountKey("nobody@example.com")).Val()
+	if ttl <= 0 || ttl > 6*time.Second {
+		t.Errorf("not-found TTL = %v, want about 5s", ttl)
+	}
+}
+
+func testSingleFlight(t *testing.T, rdb redis.UniversalClient) {
+	s := New(rdb, Config{})
+	var loads atomic.Int32
+	release := make(chan struct{})
+	var wg sync.WaitGroup
+	errs := make(chan error, 100)
+	for range 100 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			es, err := s.ResolveEntries(context.Background(), "alice@example.com", func(context.Context) ([]access.Entry, error) {
+				loads.Add(1)
+				<-release
+				return []access.Entry{{ID: "101"}}, nil
+			})
+			if err == nil && len(es) != 1 {
+				err = fmt.Errorf("got %d entries", len(es))
+			}
+			errs <- err
+		}()
+	}
+	time.Sleep(50 * time.Millisecond) // let the callers pile up on the one load
+	close(release)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := loads.Load(); n != 1 {
+		t.Errorf("100 concurrent misses made %d loads, want 1", n)
+	}
+}
+
+func testFavorites(t *testing.T, rdb redis.UniversalClient) {
+	ctx := context.Background()
+	s := New(rdb, Config{})
+	for _, id := range []string{"101", "103"} {
+		if err := s.SetFavorite(ctx, "alice@example.com", id, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.SetFavorite(ctx, "alice@example.com", "101", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetFavorite(ctx, "alice@example.com", "999", false); err != nil { // clearing an unset one is fine
+		t.Fatal(err)
+	}
+	s.Invalidate(ctx, "alice@example.com")
+	snap, err := s.Get(ctx, "alice@example.com")
+	if err != nil || len(snap.Favorites) != 1 || !snap.Favorites["103"] {
+		t.Fatalf("favourites = %v, %v; want just 103", snap.Favorites, err)
+	}
+}
+
+func testTTL(t *testing.T, rdb redis.UniversalClient) {
+	ctx := context.Background()
+	s := New(rdb, Config{AccountTTL: 100 * time.Second, Jitter: 0.2})
+	seen := map[time.Duration]bool{}
+	for i := range 20 {
+		email := fmt.Sprintf("u%d@example.com", i)
+		s.ResolveAccount(ctx, email, func(context.Context) (Account, error) { return alice, nil })
+		ttl := rdb.TTL(ctx, s.accountKey(email)).Val()
+		if ttl < 99*time.Second || ttl > 120*time.Second {
+			t.Fatalf("TTL %v outside [100s, 120s]", ttl)
+		}
+		seen[ttl.Truncate(time.Second)] = true
+	}
+	if len(seen) < 3 {
+		t.Errorf("20 TTLs took only %d distinct values: no jitter?", len(seen))
+	}
+}
+
+func testLoadError(t *testing.T, rdb redis.UniversalClient) {
+	ctx := context.Background()
+	s := New(rdb, Config{})
+	_, err := s.ResolveAccount(ctx, "alice@example.com", func(context.Context) (Account, error) {
+		return Account{}, access.ErrUnavailable
+	})
+	if !errors.Is(err, access.ErrUnavailable) {
+		t.Fatalf("err = %v, want ErrUnavailable", err)
+	}
+	if snap, _ := s.Get(ctx, "alice@example.com"); snap.HasAccount {
+		t.Fatal("a failed load was cached")
+	}
+}
+
+// A caller's deadline ends its wait even while the shared load goes on.
+func TestCallerDeadline(t *testing.T) {
+	s := New(redistest.Start(t).Client(), Config{})
+	release := make(chan struct{})
+	defer close(release)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err := s.ResolveEntries(ctx, "alice@example.com", func(context.Context) ([]access.Entry, error) {
+		<-release
+		return nil, nil
+	})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want DeadlineExceeded", err)
+	}
+}
+
+// With Redis gone, reads fail fast and resolution still answers from the
+// access system.
+func TestRedisDown(t *testing.T) {
+	srv := redistest.Start(t)
+	s := New(srv.Client(), Config{})
+	srv.Kill()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if _, err := s.Get(ctx, "alice@example.com"); err == nil {
+		t.Fatal("Get with Redis down returned no error")
+	}
+	a, err := s.ResolveAccount(ctx, "alice@example.com", func(context.Context) (Account, error) { return alice, nil })
+	if err != nil || a.ID != "1" {
+		t.Fatalf("ResolveAccount with Redis down = %+v, %v", a, err)
+	}
+}
+
+func BenchmarkGetHit(b *testing.B) {
+	s := New(redistest.Start(b).Client(), Config{})
+	ctx := context.Background()
+	s.ResolveAccount(ctx, "alice@example.com", func(context.Context) (Account, error) { return alice, nil })
+	s.ResolveEntries(ctx, "alice@example.com", func(context.Context) ([]access.Entry, error) {
+		return []access.Entry{{ID: "101", Name: "Lobby"}, {ID: "102", Name: "Garage"}, {ID: "103", Name: "Gym"}}, nil
+	})
+	s.SetFavorite(ctx, "alice@example.com", "101", true)
+	b.ReportAllocs()
+	for b.Loop() {
+		if snap, err := s.Get(ctx, "alice@example.com"); err != nil || !snap.HasEntries {
+			b.Fatal(snap, err)
+		}
+	}
+}

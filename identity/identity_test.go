@@ -1,0 +1,113 @@
+package identity
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+func TestCanonicalEmail(t *testing.T) {
+	tests := []struct {
+		in, want string
+		wantErr  bool
+	}{
+		{in: "alice@example.com", want: "alice@example.com"},
+		{in: "  Alice@Example.COM \t", want: "alice@example.com"},
+		{in: "a.l.i.c.e+door@example.com", want: "a.l.i.c.e+door@example.com"},
+		{in: "", wantErr: true},
+		{in: "   ", wantErr: true},
+		{in: "alice", wantErr: true},
+		{in: "alice@", wantErr: true},
+		{in: "@example.com", wantErr: true},
+		{in: "Alice <alice@example.com>", wantErr: true},
+		{in: "alice@example.com, bob@example.com", wantErr: true},
+		{in: strings.Repeat("a", 250) + "@example.com", wantErr: true},
+	}
+	for _, tt := range tests {
+		got, err := CanonicalEmail(tt.in)
+		if tt.wantErr {
+			if !errors.Is(err, ErrInvalidEmail) {
+				t.Errorf("CanonicalEmail(%q) = %q, %v; want ErrInvalidEmail", tt.in, got, err)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("CanonicalEmail(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+func TestVerify(t *testing.T) {
+	h, err := NewHS256(DevelopmentSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := NewHS256(strings.Repeat("x", 40))
+	good, _ := h.Sign(" Alice@Example.com", time.Hour)
+	wrongKey, _ := other.Sign("alice@example.com", time.Hour)
+	expired, _ := h.Sign("alice@example.com", -time.Hour)
+	sign := func(c jwt.Claims, m jwt.SigningMethod) string {
+		s, err := jwt.NewWithClaims(m, c).SignedString([]byte(DevelopmentSecret))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	exp := jwt.NewNumericDate(time.Now().Add(time.Hour))
+	noExp := sign(jwt.MapClaims{"email": "alice@example.com"}, jwt.SigningMethodHS256)
+	noEmail := sign(jwt.MapClaims{"exp": exp.Unix()}, jwt.SigningMethodHS256)
+	badEmail := sign(jwt.MapClaims{"exp": exp.Unix(), "email": "not-an-email"}, jwt.SigningMethodHS256)
+	hs512 := sign(jwt.MapClaims{"exp": exp.Unix(), "email": "alice@example.com"}, jwt.SigningMethodHS512)
+	none, _ := jwt.NewWithClaims(jwt.SigningMethodNone, jwt.MapClaims{"exp": exp.Unix(), "email": "alice@example.com"}).SignedString(jwt.UnsafeAllowNoneSignatureType)
+
+	tests := []struct {
+		name, token string
+		wantEmail   string
+	}{
+		{"good", good, "alice@example.com"},
+		{"wrong key", wrongKey, ""},
+		{"expired", expired, ""},
+		{"no exp", noExp, ""},
+		{"no email", noEmail, ""},
+		{"bad email", badEmail, ""},
+		{"other alg", hs512, ""},
+		{"alg none", none, ""},
+		{"garbage", "abc.def.ghi", ""},
+		{"empty", "", ""},
+		{"tampered", good[:len(good)-2] + "xx", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := h.Verify(tt.token)
+			if tt.wantEmail == "" {
+				if !errors.Is(err, ErrInvalidToken) {
+					t.Fatalf("Verify = %+v, %v; want ErrInvalidToken", c, err)
+				}
+				return
+			}
+			if err != nil || c.Email != tt.wantEmail {
+				t.Fatalf("Verify = %+v, %v; want %s", c, err, tt.wantEmail)
+			}
+		})
+	}
+}
+
+func TestNewHS256ShortSecret(t *testing.T) {
+	if _, err := NewHS256("short"); err == nil {
+		t.Fatal("NewHS256 accepted a 5-byte secret")
+	}
+}
+
+func BenchmarkVerify(b *testing.B) {
+	h, _ := NewHS256(DevelopmentSecret)
+	tok, _ := h.Sign("alice@example.com", time.Hour)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := h.Verify(tok); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
