@@ -1,0 +1,138 @@
+// Package openpath is cloudkey's client of the Openpath (Avigilon Alta)
+// REST API. It implements access.System: find a user by email, make sure
+// the user has a cloud-key credential, list the user's entries, unlock one.
+//
+// The client logs in with a service account (POST /auth/login), caches the
+// token, refreshes it before it expires and, when any call is answered 401,
+// logs in again and repeats that call once. Nothing else is ever retried,
+// least of all an unlock. Every call is bounded by its context.
+package openpath
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/cloudkey/cloudkey/access"
+)
+
+// Config configures a Client.
+type Config struct {
+	// BaseURL is the API's root, e.g. "https://api.openpath.com" or a
+	// simulator's URL.
+	BaseURL string
+	// Email and Password are the service account's login.
+	Email    string
+	Password string
+	// OrgID is the organisation's id, a decimal integer. Empty means the
+	// first org of the login's tokenScopeList.
+	OrgID string
+	// HTTPClient sends the requests. Nil means a client with a pooled
+	// transport (256 idle connections per host), no overall timeout
+	// (deadlines come from contexts) and no redirects followed.
+	HTTPClient *http.Client
+	// UserAgent is sent with every request; empty means DefaultUserAgent.
+	UserAgent string
+	// Logger receives debug logs of logins; nil discards them.
+	Logger *slog.Logger
+}
+
+// DefaultUserAgent identifies cloudkey to Openpath.
+const DefaultUserAgent = "cloudkey-openpath/1"
+
+// ErrInvalidID: an id cloudkey passed is not an Openpath id (a positive
+// decimal integer). The request is not sent.
+var ErrInvalidID = errors.New("invalid Openpath id")
+
+// Client is an Openpath API client. It is safe for concurrent use.
+type Client struct {
+	base      string // BaseURL without a trailing slash
+	email     string
+	password  string
+	orgID     string // configured; empty: taken from the login
+	http      *http.Client
+	userAgent []string
+	log       *slog.Logger
+
+	auth tokenSource
+
+	// cloudKeyType caches the id of the cloudKey credential type, which
+	// never changes for an org; 0 means not looked up yet.
+	cloudKeyType atomic.Int64
+}
+
+var _ access.System = (*Client)(nil)
+
+// New returns a client for cfg. It does not contact Openpath: the first
+// call logs in.
+func New(cfg Config) (*Client, error) {
+	u, err := url.Parse(cfg.BaseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("openpath: base URL %q is not an http(s) URL", cfg.BaseURL)
+	}
+	if cfg.Email == "" || cfg.Password == "" {
+		return nil, errors.New("openpath: the service account's email and password are required")
+	}
+	if cfg.OrgID != "" {
+		if err := checkID("org id", cfg.OrgID); err != nil {
+			return nil, fmt.Errorf("openpath: %w", err)
+		}
+	}
+	c := &Client{
+		base:      strings.TrimRight(cfg.BaseURL, "/"),
+		email:     cfg.Email,
+		password:  cfg.Password,
+		orgID:     cfg.OrgID,
+		http:      cfg.HTTPClient,
+		userAgent: []string{cfg.UserAgent},
+		log:       cfg.Logger,
+	}
+	if c.http == nil {
+		c.http = newHTTPClient()
+	}
+	if cfg.UserAgent == "" {
+		c.userAgent = []string{DefaultUserAgent}
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	return c, nil
+}
+
+// CloseIdleConnections closes the idle connections of the client's HTTP
+// client.
+func (c *Client) CloseIdleConnections() { c.http.CloseIdleConnections() }
+
+// newHTTPClient is the default HTTP client. cloudkey fans unlocks out
+// concurrently to one host, so the idle pool per host is large; there is
+// no Timeout because every request carries its caller's deadline; and
+// redirects are not followed, because a redirected POST would turn into a
+// GET and an unlock must never be re-sent anywhere.
+func newHTTPClient() *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConns = 1024
+	tr.MaxIdleConnsPerHost = 256
+	tr.IdleConnTimeout = 90 * time.Second
+	return &http.Client{
+		Transport:     tr,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// checkID validates an id before it goes into a path or body: a positive
+// decimal integer without leading zeros, as Openpath writes its ids.
+func checkID(kind, s string) error {
+	ok := s != "" && len(s) <= 18 && s[0] != '0'
+	for i := 0; ok && i < len(s); i++ {
+		ok = s[i] >= '0' && s[i] <= '9'
+	}
+	if !ok {
+		return fmt.Errorf("%w: %s %q is not a positive decimal integer", ErrInvalidID, kind, s)
+	}
+	return nil
+}

@@ -1,0 +1,65 @@
+// Command cloudkey serves the cloudkey API and holds its tools.
+//
+//	cloudkey [serve]            serve gRPC and HTTP (embedded defaults)
+//	cloudkey token --email X    print a bearer token for X
+//	cloudkey sim                serve the access-system simulator
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	slog.SetDefault(log)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, log); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(2)
+		}
+		fmt.Fprintln(os.Stderr, "cloudkey:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {
+	cmd := "serve"
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return serve(ctx, args, stdout, log)
+	case "token":
+		return token(args, stdout)
+	case "sim":
+		return simulate(ctx, args, log)
+	case "help":
+		fmt.Fprintln(stdout, usage)
+		return nil
+	}
+	return fmt.Errorf("unknown command %q\n%s", cmd, usage)
+}
+
+const usage = `usage:
+  cloudkey [serve] [flags]       serve gRPC and HTTP (embedded Redis and simulator by default)
+  cloudkey token --email EMAIL   print a bearer token the server accepts
+  cloudkey sim [flags]           serve the Openpath-style access-system simulator
+Run a command with -h for its flags.`
+
+// envOr returns the environment variable key, or def when it is unset.
+func envOr(key, def string) string {
+	if v, ok := os.LookupEnv(key); ok && v != "" {
+		return v
+	}
+	return def
+}

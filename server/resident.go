@@ -1,0 +1,74 @@
+package server
+
+import (
+	"context"
+
+	pb "github.com/cloudkey/cloudkey/gen/cloudkey/v1"
+	"github.com/cloudkey/cloudkey/resident"
+	"github.com/cloudkey/cloudkey/unlock"
+)
+
+// residentServer adapts resident.Service to the generated gRPC interface:
+// convert and delegate, nothing else.
+type residentServer struct {
+	pb.UnimplementedResidentServiceServer
+	svc *resident.Service
+}
+
+func (s *residentServer) GetMe(ctx context.Context, _ *pb.GetMeRequest) (*pb.GetMeResponse, error) {
+	me, err := s.svc.Me(ctx, callerEmail(ctx))
+	if err != nil {
+		return nil, err
+	}
+	return &pb.GetMeResponse{
+		Email: me.Email, Connected: me.Connected, Reason: me.Reason,
+		Message: me.Message, Name: me.Name, EntryCount: int32(me.EntryCount),
+	}, nil
+}
+
+func (s *residentServer) ListEntries(ctx context.Context, _ *pb.ListEntriesRequest) (*pb.ListEntriesResponse, error) {
+	es, err := s.svc.Entries(ctx, callerEmail(ctx))
+	if err != nil {
+		return nil, err
+	}
+	out := &pb.ListEntriesResponse{Entries: make([]*pb.Entry, len(es))}
+	for i, e := range es {
+		out.Entries[i] = entryPB(e)
+	}
+	return out, nil
+}
+
+func (s *residentServer) SetFavorite(ctx context.Context, req *pb.SetFavoriteRequest) (*pb.SetFavoriteResponse, error) {
+	e, err := s.svc.SetFavorite(ctx, callerEmail(ctx), req.GetEntryId(), req.GetFavorite())
+	if err != nil {
+		return nil, err
+	}
+	return &pb.SetFavoriteResponse{Entry: entryPB(e)}, nil
+}
+
+func (s *residentServer) Unlock(ctx context.Context, req *pb.UnlockRequest) (*pb.UnlockResponse, error) {
+	rs, err := s.svc.Unlock(ctx, callerEmail(ctx), req.GetEntryIds())
+	if err != nil {
+		return nil, err
+	}
+	out := &pb.UnlockResponse{Results: make([]*pb.UnlockResult, len(rs))}
+	for i, r := range rs {
+		out.Results[i] = &pb.UnlockResult{
+			EntryId: r.EntryID, Status: unlockStatusPB[r.Status],
+			Message: r.Message, LatencyMs: r.Latency.Milliseconds(),
+		}
+	}
+	return out, nil
+}
+
+var unlockStatusPB = map[unlock.Status]pb.UnlockStatus{
+	unlock.OK:          pb.UnlockStatus_UNLOCK_STATUS_OK,
+	unlock.Denied:      pb.UnlockStatus_UNLOCK_STATUS_DENIED,
+	unlock.Timeout:     pb.UnlockStatus_UNLOCK_STATUS_TIMEOUT,
+	unlock.Unavailable: pb.UnlockStatus_UNLOCK_STATUS_UNAVAILABLE,
+	unlock.Error:       pb.UnlockStatus_UNLOCK_STATUS_ERROR,
+}
+
+func entryPB(e resident.Entry) *pb.Entry {
+	return &pb.Entry{Id: e.ID, Name: e.Name, Zone: e.Zone, Site: e.Site, Favorite: e.Favorite}
+}

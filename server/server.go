@@ -1,0 +1,155 @@
+// Package server is cloudkey's transport: the gRPC server (with
+// reflection and the standard health service), the REST gateway calling
+// the same services in process, and /healthz. It converts between proto
+// and domain types and maps domain errors to statuses; nothing else.
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+
+	pb "github.com/cloudkey/cloudkey/gen/cloudkey/v1"
+	"github.com/cloudkey/cloudkey/resident"
+)
+
+// Config is what the server needs.
+type Config struct {
+	GRPCAddr string // e.g. 127.0.0.1:9090; port 0 picks a free one
+	HTTPAddr string // e.g. 127.0.0.1:8080
+	Tokens   TokenVerifier
+	Resident *resident.Service
+	// Ready reports dependencies' health for /healthz; nil means healthy.
+	Ready  func(context.Context) map[string]error
+	Logger *slog.Logger
+	// ShutdownGrace bounds how long in-flight calls may finish on stop.
+	ShutdownGrace time.Duration
+}
+
+// Server serves gRPC and HTTP.
+type Server struct {
+	cfg     Config
+	grpc    *grpc.Server
+	http    *http.Server
+	health  *health.Server
+	grpcLis net.Listener
+	httpLis net.Listener
+}
+
+// New builds the servers and binds their listeners, so the addresses are
+// known (and taken) before Serve.
+func New(ctx context.Context, cfg Config) (*Server, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.ShutdownGrace <= 0 {
+		cfg.ShutdownGrace = 10 * time.Second
+	}
+	interceptors := []grpc.UnaryServerInterceptor{statusUnary(cfg.Logger), authUnary(cfg.Tokens)}
+	gs := grpc.NewServer(
+		grpc.ChainUnaryInterceptor(interceptors...),
+		grpc.MaxRecvMsgSize(1<<20),
+	)
+	rs := &residentServer{svc: cfg.Resident}
+	pb.RegisterResidentServiceServer(gs, rs)
+	hs := health.NewServer()
+	healthpb.RegisterHealthServer(gs, hs)
+	reflection.Register(gs)
+
+	conn := newInprocConn(chainUnary(interceptors...))
+	conn.register(&pb.ResidentService_ServiceDesc, rs)
+	gw, err := newGateway(ctx, conn)
+	if err != nil {
+		return nil, fmt.Errorf("server: gateway: %w", err)
+	}
+	s := &Server{cfg: cfg, grpc: gs, health: hs}
+	mux := http.NewServeMux()
+	mux.Handle("/v1/", gw)
+	mux.HandleFunc("GET /healthz", s.healthz)
+	s.http = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    32 << 10,
+	}
+	if s.grpcLis, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
+		return nil, fmt.Errorf("server: gRPC listen on %s: %w", cfg.GRPCAddr, err)
+	}
+	if s.httpLis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+		s.grpcLis.Close()
+		return nil, fmt.Errorf("server: HTTP listen on %s: %w", cfg.HTTPAddr, err)
+	}
+	return s, nil
+}
+
+// GRPCAddr is the bound gRPC address.
+func (s *Server) GRPCAddr() string { return s.grpcLis.Addr().String() }
+
+// HTTPAddr is the bound HTTP address.
+func (s *Server) HTTPAddr() string { return s.httpLis.Addr().String() }
+
+// Serve serves until ctx ends, then drains: health turns NOT_SERVING,
+// new calls are refused, in-flight ones get ShutdownGrace to finish.
+func (s *Server) Serve(ctx context.Context) error {
+	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	s.health.SetServingStatus(pb.ResidentService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	errc := make(chan error, 2)
+	go func() { errc <- s.grpc.Serve(s.grpcLis) }()
+	go func() {
+		if err := s.http.Serve(s.httpLis); !errors.Is(err, http.ErrServerClosed) {
+			errc <- err
+			return
+		}
+		errc <- nil
+	}()
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	s.health.Shutdown()
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownGrace)
+	defer cancel()
+	herr := s.http.Shutdown(sctx)
+	stopped := make(chan struct{})
+	go func() { s.grpc.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-sctx.Done():
+		s.grpc.Stop()
+	}
+	return errors.Join(err, herr)
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	out := map[string]string{"status": "ok"}
+	code := http.StatusOK
+	if s.cfg.Ready != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		for name, err := range s.cfg.Ready(ctx) {
+			if err != nil {
+				// Degraded, not down: cloudkey still answers from the access system.
+				out[name], out["status"] = "degraded: "+err.Error(), "degraded"
+				continue
+			}
+			out[name] = "ok"
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(out)
+}

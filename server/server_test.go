@@ -1,0 +1,574 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/cloudkey/cloudkey/access"
+	"github.com/cloudkey/cloudkey/access/sim"
+	pb "github.com/cloudkey/cloudkey/gen/cloudkey/v1"
+	"github.com/cloudkey/cloudkey/identity"
+	"github.com/cloudkey/cloudkey/internal/redistest"
+	"github.com/cloudkey/cloudkey/setup"
+)
+
+// stack is a whole cloudkey on loopback, wired as `cloudkey serve` wires
+// it: a real redis-server, the simulator over HTTP, the server over real
+// gRPC and HTTP.
+type stack struct {
+	sim    *sim.Server
+	redis  *redistest.Server
+	tokens *identity.HS256
+	client pb.ResidentServiceClient
+	http   string // base URL
+	grpc   string
+}
+
+type stackOpts struct {
+	accountTTL time.Duration
+	unlockCap  time.Duration
+}
+
+func newStack(t *testing.T, o stackOpts) *stack {
+	t.Helper()
+	rs := redistest.Start(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	app, err := setup.Start(ctx, setup.Config{
+		GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
+		RedisURL: rs.URL(), TokenSecret: identity.DevelopmentSecret,
+		UnlockTimeout: o.unlockCap, AccountTTL: o.accountTTL,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- app.Serve(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	conn, err := grpc.NewClient(app.Server.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return &stack{
+		sim: app.Sim, redis: rs, tokens: app.Tokens,
+		client: pb.NewResidentServiceClient(conn),
+		http:   "http://" + app.Server.HTTPAddr(), grpc: app.Server.GRPCAddr(),
+	}
+}
+
+func (s *stack) token(t *testing.T, email string) string {
+	t.Helper()
+	tok, err := s.tokens.Sign(email, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func (s *stack) as(t *testing.T, email string) context.Context {
+	return metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+s.token(t, email))
+}
+
+// rest calls the gateway and returns the status code and decoded body.
+func (s *stack) rest(t *testing.T, method, path, email, body string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(method, s.http+path, strings.NewReader(body))
+	if email != "" {
+		req.Header.Set("Authorization", "Bearer "+s.token(t, email))
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	raw, _ := io.ReadAll(resp.Body)
+	if err := json.Unmarshal(raw, &out); err != nil {
+		t.Fatalf("%s %s: body %q is not JSON: %v", method, path, raw, err)
+	}
+	return resp.StatusCode, out
+}
+
+func reason(err error) string {
+	for _, d := range status.Convert(err).Details() {
+		if ei, ok := d.(*errdetails.ErrorInfo); ok {
+			return ei.Reason
+		}
+	}
+	return ""
+}
+
+func field(err error) string {
+	for _, d := range status.Convert(err).Details() {
+		if br, ok := d.(*errdetails.BadRequest); ok && len(br.FieldViolations) > 0 {
+			return br.FieldViolations[0].Field
+		}
+	}
+	return ""
+}
+
+func TestGetMe(t *testing.T) {
+	st := newStack(t, stackOpts{})
+	tests := []struct {
+		email         string
+		wantConnected bool
+		wantReason    string
+	}{
+		{"alice@example.com", true, ""},
+		{"  ALICE@Example.com ", true, ""}, // canonicalised
+		{"bob@example.com", true, "NO_ENTRIES"},
+		{"carol@example.com", false, "USER_DISABLED"},
+		{"nobody@example.com", false, "USER_NOT_FOUND"},
+		{"lice@example.com", false, "USER_NOT_FOUND"}, // the filter matches alice@ by contains; exact match required
+	}
+	for _, tt := range tests {
+		t.Run(tt.email, func(t *testing.T) {
+			me, err := st.client.GetMe(st.as(t, tt.email), &pb.GetMeRequest{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if me.Connected != tt.wantConnected || me.Reason != tt.wantReason || me.Email != strings.ToLower(strings.TrimSpace(tt.email)) {
+				t.Errorf("GetMe = %+v; want connected=%v reason=%q", me, tt.wantConnected, tt.wantReason)
+			}
+		})
+	}
+}
+
+func TestListEntries(t *testing.T) {
+	st := newStack(t, stackOpts{})
+	tests := []struct {
+		email     string
+		wantCode  codes.Code
+		wantNames []string
+		reason    string
+	}{
+		{"alice@example.com", codes.OK, []string{"Garage", "Gym", "Lobby"}, ""},
+		{"erin@example.com", codes.OK, []string{"Lobby", "Roof Deck"}, ""},
+		{"bob@example.com", codes.OK, nil, ""},
+		{"carol@example.com", codes.PermissionDenied, nil, "USER_DISABLED"},
+		{"nobody@example.com", codes.NotFound, nil, "USER_NOT_FOUND"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.email, func(t *testing.T) {
+			resp, err := st.client.ListEntries(st.as(t, tt.email), &pb.ListEntriesRequest{})
+			if status.Code(err) != tt.wantCode || reason(err) != tt.reason {
+				t.Fatalf("ListEntries err = %v (reason %q); want %v %q", err, reason(err), tt.wantCode, tt.reason)
+			}
+			var names []string
+			for _, e := range resp.GetEntries() {
+				names = append(names, e.Name)
+			}
+			if fmt.Sprint(names) != fmt.Sprint(tt.wantNames) {
+				t.Errorf("entries = %v, want %v", names, tt.wantNames)
+			}
+		})
+	}
+}
+
+func TestFavorites(t *testing.T) {
+	st := newStack(t, stackOpts{})
+	ctx := st.as(t, "alice@example.com")
+	if _, err := st.client.SetFavorite(ctx, &pb.SetFavoriteRequest{EntryId: "103", Favorite: true}); err != nil {
+		t.Fatal(err)
+	}
+	resp, _ := st.client.ListEntries(ctx, &pb.ListEntriesRequest{})
+	if e := resp.Entries[0]; e.Name != "Gym" || !e.Favorite {
+		t.Fatalf("first entry = %+v, want the favourite Gym", e)
+	}
+	// REST: PUT sets, DELETE clears.
+	if code, body := st.rest(t, "PUT", "/v1/me/favorites/101", "alice@example.com", ""); code != 200 || body["entry"].(map[string]any)["favorite"] != true {
+		t.Fatalf("PUT favorite = %d %v", code, body)
+	}
+	if code, body := st.rest(t, "DELETE", "/v1/me/favorites/103", "alice@example.com", ""); code != 200 || body["entry"].(map[string]any)["favorite"] != false {
+		t.Fatalf("DELETE favorite = %d %v", code, body)
+	}
+	resp, _ = st.client.ListEntries(ctx, &pb.ListEntriesRequest{})
+	var favs []string
+	for _, e := range resp.Entries {
+		if e.Favorite {
+			favs = append(favs, e.Name)
+		}
+	}
+	if fmt.Sprint(favs) != "[Lobby]" {
+		t.Errorf("favourites = %v, want [Lobby]", favs)
+	}
+	// Not one of alice's entries; empty id.
+	_, err := st.client.SetFavorite(ctx, &pb.SetFavoriteRequest{EntryId: "105", Favorite: true})
+	if status.Code(err) != codes.NotFound || reason(err) != "ENTRY_NOT_FOUND" {
+		t.Errorf("favourite of Server Room: %v", err)
+	}
+	_, err = st.client.SetFavorite(ctx, &pb.SetFavoriteRequest{EntryId: ""})
+	if status.Code(err) != codes.InvalidArgument || field(err) != "entry_id" {
+		t.Errorf("empty entry id: %v", err)
+	}
+}
+
+func TestUnlock(t *testing.T) {
+	st := newStack(t, stackOpts{})
+	resp, err := st.client.Unlock(st.as(t, "alice@example.com"), &pb.UnlockRequest{EntryIds: []string{"101", "105", "102"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]pb.UnlockStatus{}
+	for i, r := range resp.Results {
+		got[r.EntryId] = r.Status
+		if want := []string{"101", "105", "102"}[i]; r.EntryId != want {
+			t.Errorf("result %d is for %s, want request order (%s)", i, r.EntryId, want)
+		}
+	}
+	want := map[string]pb.UnlockStatus{
+		"101": pb.UnlockStatus_UNLOCK_STATUS_OK,
+		"102": pb.UnlockStatus_UNLOCK_STATUS_OK,
+		"105": pb.UnlockStatus_UNLOCK_STATUS_DENIED,
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("results = %v, want %v", got, want)
+	}
+	if n := st.sim.Calls(sim.OpUnlock); n != 2 {
+		t.Errorf("upstream unlock calls = %d, want 2 (Server Room denied without a call)", n)
+	}
+}
+
+func TestUnlockNotPermittedMakesNoUpstreamCall(t *testing.T) {
+	st := newStack(t, stackOpts{})
+	resp, err := st.client.Unlock(st.as(t, "erin@example.com"), &pb.UnlockRequest{EntryIds: []string{"102"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := resp.Results[0]; r.Status != pb.UnlockStatus_UNLOCK_STATUS_DENIED || r.Message == "" {
+		t.Errorf("result = %+v, want DENIED with a message", r)
+	}
+	if n := st.sim.Calls(sim.OpUnlock); n != 0 {
+		t.Errorf("upstream unlock calls = %d, want 0", n)
+	}
+}
+
+func TestCloudKeyCreatedOnceUnderConcurrentFirstCalls(t *testing.T) {
+	st := newStack(t, stackOpts{})
+	var wg sync.WaitGroup
+	errs := make(chan error, 50)
+	for range 50 {
+		wg.Go(func() {
+			_, err := st.client.ListEntries(st.as(t, "alice@example.com"), &pb.ListEntriesRequest{})
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := st.sim.Calls(sim.OpCreateCredential); n != 1 {
+		t.Errorf("cloud keys created = %d, want 1", n)
+	}
+	// And it is reused: an unlock works with it.
+	resp, err := st.client.Unlock(st.as(t, "alice@example.com"), &pb.UnlockRequest{EntryIds: []string{"101"}})
+	if err != nil || resp.Results[0].Status != pb.UnlockStatus_UNLOCK_STATUS_OK {
+		t.Fatalf("unlock with the new cloud key: %v %v", resp, err)
+	}
+}
+
+func TestColdListEntriesMakeOneUpstreamCall(t *testing.T) {
+	st := newStack(t, stackOpts{})
+	st.sim.SetFaults(sim.Faults{Latency: 50 * time.Millisecond})
+	var wg sync.WaitGroup
+	for range 100 {
+		wg.Go(func() {
+			if _, err := st.client.ListEntries(st.as(t, "alice@example.com"), &pb.ListEntriesRequest{}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := st.sim.Calls(sim.OpListUserEntries); n != 1 {
+		t.Errorf("upstream entries calls = %d, want 1", n)
+	}
+	if n := st.sim.Calls(sim.OpListUsers); n != 1 {
+		t.Errorf("upstream user lookups = %d, want 1", n)
+	}
+}
+
+func TestUnlockFansOutConcurrently(t *testing.T) {
+	st := newStack(t, stackOpts{})
+	ctx := st.as(t, "alice@example.com")
+	if _, err := st.client.ListEntries(ctx, &pb.ListEntriesRequest{}); err != nil { // warm the cache
+		t.Fatal(err)
+	}
+	st.sim.SetFaults(sim.Faults{Latency: 100 * time.Millisecond})
+	start := time.Now()
+	resp, err := st.client.Unlock(ctx, &pb.UnlockRequest{EntryIds: []string{"101", "102", "103"}})
+	elapsed := time.Since(start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range resp.Results {
+		if r.Status != pb.UnlockStatus_UNLOCK_STATUS_OK {
+			t.Fatalf("result %+v", r)
+		}
+	}
+	// Sequential would be 300 ms or more. The bound is loose on purpose
+	// (shared machine): it only separates concurrent from sequential.
+	if elapsed >= 290*time.Millisecond {
+		t.Errorf("3 entries at 100 ms each took %v: not concurrent", elapsed)
+	}
+	t.Logf("3 entries at 100 ms each: %v", elapsed)
+}
+
+func TestUnlockHangingUpstreamTimesOutByCallerDeadline(t *testing.T) {
+	st := newStack(t, stackOpts{})
+	ctx := st.as(t, "alice@example.com")
+	if _, err := st.client.ListEntries(ctx, &pb.ListEntriesRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	st.sim.SetFaults(sim.Faults{Hang: true})
+	ctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	resp, err := st.client.Unlock(ctx, &pb.UnlockRequest{EntryIds: []string{"101", "102"}})
+	// The server answers TIMEOUT per entry just inside the deadline, or
+	// the deadline passes on the wire first; either way by the deadline.
+	if err != nil {
+		if status.Code(err) != codes.DeadlineExceeded {
+			t.Fatalf("err = %v, want per-entry TIMEOUT or DEADLINE_EXCEEDED", err)
+		}
+	} else {
+		for _, r := range resp.Results {
+			if r.Status != pb.UnlockStatus_UNLOCK_STATUS_TIMEOUT {
+				t.Errorf("result %+v, want TIMEOUT", r)
+			}
+		}
+	}
+	if el := time.Since(start); el > 2*time.Second {
+		t.Errorf("hanging upstream held the call %v past a 300 ms deadline", el)
+	}
+}
+
+func TestUnlockServerCapGivesTimeoutResults(t *testing.T) {
+	st := newStack(t, stackOpts{unlockCap: 200 * time.Millisecond})
+	ctx := st.as(t, "alice@example.com")
+	if _, err := st.client.ListEntries(ctx, &pb.ListEntriesRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	st.sim.SetFaults(sim.Faults{Hang: true})
+	resp, err := st.client.Unlock(ctx, &pb.UnlockRequest{EntryIds: []string{"101", "102"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range resp.Results {
+		if r.Status != pb.UnlockStatus_UNLOCK_STATUS_TIMEOUT || r.Message == "" {
+			t.Errorf("result %+v, want TIMEOUT with a message", r)
+		}
+	}
+}
+
+func TestUnlockUpstreamErrorsAreUnavailable(t *testing.T) {
+	st := newStack(t, stackOpts{})
+	ctx := st.as(t, "alice@example.com")
+	if _, err := st.client.ListEntries(ctx, &pb.ListEntriesRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	st.sim.SetFaults(sim.Faults{ErrorRate: 1})
+	resp, err := st.client.Unlock(ctx, &pb.UnlockRequest{EntryIds: []string{"101"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := resp.Results[0]; r.Status != pb.UnlockStatus_UNLOCK_STATUS_UNAVAILABLE {
+		t.Errorf("result %+v, want UNAVAILABLE", r)
+	}
+	// A cold user with the access system down gets UNAVAILABLE, not a crash.
+	_, err = st.client.ListEntries(st.as(t, "erin@example.com"), &pb.ListEntriesRequest{})
+	if status.Code(err) != codes.Unavailable || reason(err) != "ACCESS_UNAVAILABLE" {
+		t.Errorf("cold ListEntries with access system failing: %v", err)
+	}
+}
+
+func TestMoveOut(t *testing.T) {
+	st := newStack(t, stackOpts{accountTTL: time.Minute})
+	ctx := st.as(t, "alice@example.com")
+	if _, err := st.client.ListEntries(ctx, &pb.ListEntriesRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	st.sim.SetUserStatus("alice@example.com", access.StatusSuspended)
+	// The cache still says active, but the access system refuses at once.
+	resp, err := st.client.Unlock(ctx, &pb.UnlockRequest{EntryIds: []string{"101"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := resp.Results[0]; r.Status != pb.UnlockStatus_UNLOCK_STATUS_DENIED {
+		t.Fatalf("suspended user's unlock = %+v, want DENIED", r)
+	}
+	// The refusal dropped the cache: the next call knows.
+	me, err := st.client.GetMe(ctx, &pb.GetMeRequest{})
+	if err != nil || me.Connected || me.Reason != "USER_DISABLED" {
+		t.Fatalf("GetMe after refusal = %+v, %v; want USER_DISABLED", me, err)
+	}
+	_, err = st.client.Unlock(ctx, &pb.UnlockRequest{EntryIds: []string{"101"}})
+	if status.Code(err) != codes.PermissionDenied {
+		t.Errorf("unlock after move-out: %v, want PERMISSION_DENIED", err)
+	}
+}
+
+func TestMoveOutWithinAccountTTL(t *testing.T) {
+	st := newStack(t, stackOpts{accountTTL: 500 * time.Millisecond})
+	ctx := st.as(t, "erin@example.com")
+	if me, err := st.client.GetMe(ctx, &pb.GetMeRequest{}); err != nil || !me.Connected {
+		t.Fatal(me, err)
+	}
+	st.sim.SetUserStatus("erin@example.com", access.StatusSuspended)
+	// Without any unlock, the cached "active" expires within the bound
+	// (TTL plus at most 20% jitter).
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		me, err := st.client.GetMe(ctx, &pb.GetMeRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if me.Reason == "USER_DISABLED" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("suspension not seen within the account TTL")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	st := newStack(t, stackOpts{})
+	expired, _ := st.tokens.Sign("alice@example.com", -time.Hour)
+	other, _ := identity.NewHS256(strings.Repeat("k", 40))
+	wrongSig, _ := other.Sign("alice@example.com", time.Hour)
+	for name, md := range map[string][]string{
+		"missing":         nil,
+		"expired":         {"authorization", "Bearer " + expired},
+		"wrong signature": {"authorization", "Bearer " + wrongSig},
+		"not bearer":      {"authorization", "Basic abc"},
+		"garbage":         {"authorization", "Bearer x.y.z"},
+	} {
+		t.Run("token "+name, func(t *testing.T) {
+			ctx := metadata.AppendToOutgoingContext(context.Background(), md...)
+			_, err := st.client.ListEntries(ctx, &pb.ListEntriesRequest{})
+			if status.Code(err) != codes.Unauthenticated {
+				t.Errorf("err = %v, want UNAUTHENTICATED", err)
+			}
+		})
+	}
+	many := make([]string, 51)
+	for i := range many {
+		many[i] = fmt.Sprint(1000 + i)
+	}
+	for _, tt := range []struct {
+		name  string
+		ids   []string
+		field string
+	}{
+		{"empty", nil, "entry_ids"},
+		{"oversized", many, "entry_ids"},
+		{"blank id", []string{"101", " "}, "entry_ids[1]"},
+		{"duplicate", []string{"101", "101"}, "entry_ids[1]"},
+	} {
+		t.Run("unlock "+tt.name, func(t *testing.T) {
+			_, err := st.client.Unlock(st.as(t, "alice@example.com"), &pb.UnlockRequest{EntryIds: tt.ids})
+			if status.Code(err) != codes.InvalidArgument || field(err) != tt.field {
+				t.Errorf("err = %v (field %q), want INVALID_ARGUMENT naming %s", err, field(err), tt.field)
+			}
+		})
+	}
+	if n := st.sim.Calls(sim.OpUnlock); n != 0 {
+		t.Errorf("bad input made %d upstream unlock calls", n)
+	}
+}
+
+func TestREST(t *testing.T) {
+	st := newStack(t, stackOpts{})
+	tests := []struct {
+		name, method, path, email, body string
+		wantCode                        int
+		wantIn                          string
+	}{
+		{"me", "GET", "/v1/me", "alice@example.com", "", 200, `"connected":true`},
+		{"me no entries", "GET", "/v1/me", "bob@example.com", "", 200, "NO_ENTRIES"},
+		{"me zero values", "GET", "/v1/me", "carol@example.com", "", 200, `"entryCount":0`},
+		{"entries", "GET", "/v1/me/entries", "alice@example.com", "", 200, "Garage"},
+		{"bob empty list", "GET", "/v1/me/entries", "bob@example.com", "", 200, `"entries":[]`},
+		{"disabled", "GET", "/v1/me/entries", "carol@example.com", "", 403, "USER_DISABLED"},
+		{"unknown", "GET", "/v1/me/entries", "nobody@example.com", "", 404, "USER_NOT_FOUND"},
+		{"no token", "GET", "/v1/me/entries", "", "", 401, "authorization"},
+		{"unlock", "POST", "/v1/me/unlock", "alice@example.com", `{"entryIds":["101","105"]}`, 200, "UNLOCK_STATUS_DENIED"},
+		{"unlock empty", "POST", "/v1/me/unlock", "alice@example.com", `{"entryIds":[]}`, 400, "entry_ids"},
+		{"unlock bad json", "POST", "/v1/me/unlock", "alice@example.com", `{"entryIds":`, 400, ""},
+		{"unlock unknown field", "POST", "/v1/me/unlock", "alice@example.com", `{"doors":["101"]}`, 400, ""},
+		{"favorite not mine", "PUT", "/v1/me/favorites/105", "alice@example.com", "", 404, "ENTRY_NOT_FOUND"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, body := st.rest(t, tt.method, tt.path, tt.email, tt.body)
+			raw, _ := json.Marshal(body)
+			if code != tt.wantCode || !strings.Contains(string(raw), tt.wantIn) {
+				t.Errorf("%s %s = %d %s; want %d containing %q", tt.method, tt.path, code, raw, tt.wantCode, tt.wantIn)
+			}
+		})
+	}
+}
+
+func TestHealth(t *testing.T) {
+	st := newStack(t, stackOpts{})
+	conn, _ := grpc.NewClient(st.grpc, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	defer conn.Close()
+	resp, err := healthpb.NewHealthClient(conn).Check(context.Background(), &healthpb.HealthCheckRequest{})
+	if err != nil || resp.Status != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("health = %v, %v", resp, err)
+	}
+	code, body := st.rest(t, "GET", "/healthz", "", "")
+	if code != 200 || body["status"] != "ok" {
+		t.Errorf("/healthz = %d %v", code, body)
+	}
+}
+
+func TestAuditStream(t *testing.T) {
+	st := newStack(t, stackOpts{})
+	if _, err := st.client.Unlock(st.as(t, "alice@example.com"), &pb.UnlockRequest{EntryIds: []string{"101", "105"}}); err != nil {
+		t.Fatal(err)
+	}
+	rdb := st.redis.Client()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		msgs, err := rdb.XRange(context.Background(), "ck:v1:audit", "-", "+").Result()
+		if err == nil && len(msgs) == 2 {
+			got := map[string]any{}
+			for _, m := range msgs {
+				got[m.Values["entry"].(string)] = m.Values["result"]
+				if m.Values["email"] != "alice@example.com" {
+					t.Errorf("audit email = %v", m.Values["email"])
+				}
+			}
+			if got["101"] != "OK" || got["105"] != "DENIED" {
+				t.Errorf("audit results = %v", got)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("audit stream has %d records (%v), want 2", len(msgs), err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

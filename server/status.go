@@ -1,0 +1,64 @@
+package server
+
+import (
+	"context"
+	"errors"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/protoadapt"
+
+	"github.com/cloudkey/cloudkey/resident"
+)
+
+// errorDomain is the google.rpc.ErrorInfo domain of cloudkey's errors.
+const errorDomain = "cloudkey"
+
+// toStatus maps a domain error to its gRPC status. It is the one place
+// where cloudkey's errors become codes.
+func toStatus(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	var inv *resident.InvalidArgumentError
+	var notEntry *resident.EntryNotFoundError
+	switch {
+	case errors.As(err, &inv):
+		return withDetails(codes.InvalidArgument, err.Error(), &errdetails.BadRequest{
+			FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: inv.Field, Description: inv.Reason}},
+		})
+	case errors.As(err, &notEntry):
+		return withDetails(codes.NotFound, err.Error(), info(resident.ReasonEntryNotFound, "entry_id", notEntry.EntryID))
+	case errors.Is(err, resident.ErrUserNotFound):
+		return withDetails(codes.NotFound, err.Error(), info(resident.ReasonUserNotFound))
+	case errors.Is(err, resident.ErrUserDisabled):
+		return withDetails(codes.PermissionDenied, err.Error(), info(resident.ReasonUserDisabled))
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.Error(codes.DeadlineExceeded, "the deadline passed before the access system answered")
+	case errors.Is(err, context.Canceled):
+		return status.Error(codes.Canceled, "the request was cancelled")
+	case errors.Is(err, resident.ErrUnavailable):
+		return withDetails(codes.Unavailable, resident.ErrUnavailable.Error(), info(resident.ReasonAccessUnavailable))
+	}
+	return status.Error(codes.Internal, "internal error")
+}
+
+func info(reason string, kv ...string) *errdetails.ErrorInfo {
+	md := map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		md[kv[i]] = kv[i+1]
+	}
+	return &errdetails.ErrorInfo{Reason: reason, Domain: errorDomain, Metadata: md}
+}
+
+func withDetails(c codes.Code, msg string, detail protoadapt.MessageV1) error {
+	st, err := status.New(c, msg).WithDetails(detail)
+	if err != nil {
+		return status.Error(c, msg)
+	}
+	return st.Err()
+}

@@ -1,0 +1,159 @@
+// Package setup wires a whole cloudkey from configuration: token
+// verifier, Redis (or the embedded one), the access system (or the
+// embedded simulator), cache, unlock engine, resident service and server.
+// `cloudkey serve` and the load-test harness both start cloudkey this way.
+package setup
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cloudkey/cloudkey/access/openpath"
+	"github.com/cloudkey/cloudkey/access/sim"
+	"github.com/cloudkey/cloudkey/cache"
+	"github.com/cloudkey/cloudkey/identity"
+	"github.com/cloudkey/cloudkey/resident"
+	"github.com/cloudkey/cloudkey/server"
+	"github.com/cloudkey/cloudkey/unlock"
+)
+
+// Config is cloudkey's configuration. Empty RedisURL, AccessURL and
+// TokenSecret select the embedded defaults.
+type Config struct {
+	GRPCAddr, HTTPAddr string
+	RedisURL           string
+	AccessURL          string
+	AccessEmail        string
+	AccessPassword     string
+	AccessOrg          string
+	TokenSecret        string
+	UnlockTimeout      time.Duration
+	AccountTTL         time.Duration
+	EntriesTTL         time.Duration
+	// SimSeed is the embedded simulator's organisation; nil: the demo one.
+	SimSeed *sim.Seed
+	Logger  *slog.Logger
+}
+
+// App is a started cloudkey: listeners bound, dependencies up.
+type App struct {
+	Server *server.Server
+	// Sim is the embedded simulator, nil when AccessURL is set.
+	Sim    *sim.Server
+	Tokens *identity.HS256
+	Redis  redis.UniversalClient
+	// EmbeddedRedis reports whether Redis is the in-process one.
+	EmbeddedRedis bool
+
+	audit   *unlock.StreamAuditor
+	log     *slog.Logger
+	closers []func()
+}
+
+// Start builds cloudkey from cfg and binds its listeners. Call Serve, or
+// Close when Serve is not called.
+func Start(ctx context.Context, cfg Config) (a *App, err error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	a = &App{log: log}
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+	secret := cfg.TokenSecret
+	if secret == "" {
+		log.Warn("CLOUDKEY_TOKEN_SECRET is unset: using the development token key; not for production")
+		secret = identity.DevelopmentSecret
+	}
+	if a.Tokens, err = identity.NewHS256(secret); err != nil {
+		return nil, err
+	}
+
+	redisURL := cfg.RedisURL
+	if redisURL == "" {
+		emb, err := cache.StartEmbedded()
+		if err != nil {
+			return nil, err
+		}
+		a.closers = append(a.closers, emb.Close)
+		redisURL, a.EmbeddedRedis = emb.URL(), true
+		log.Warn("CLOUDKEY_REDIS_URL is unset: using an embedded in-memory Redis; its data is lost on exit; not for production", "url", redisURL)
+	}
+	if a.Redis, err = cache.Dial(redisURL); err != nil {
+		return nil, err
+	}
+	rdb := a.Redis
+	a.closers = append(a.closers, func() { rdb.Close() })
+
+	opCfg := openpath.Config{BaseURL: cfg.AccessURL, Email: cfg.AccessEmail, Password: cfg.AccessPassword, OrgID: cfg.AccessOrg}
+	if cfg.AccessURL == "" {
+		seed := sim.DemoSeed()
+		if cfg.SimSeed != nil {
+			seed = *cfg.SimSeed
+		}
+		if a.Sim, err = sim.Start(seed); err != nil {
+			return nil, fmt.Errorf("embedded simulator: %w", err)
+		}
+		s := a.Sim
+		a.closers = append(a.closers, func() { s.Close() })
+		opCfg = openpath.Config{BaseURL: s.URL, Email: seed.ServiceAccount.Email, Password: seed.ServiceAccount.Password}
+		log.Warn("CLOUDKEY_ACCESS_URL is unset: using the embedded access-system simulator", "url", s.URL)
+	}
+	accessSys, err := openpath.New(opCfg)
+	if err != nil {
+		return nil, err
+	}
+
+	store := cache.New(rdb, cache.Config{AccountTTL: cfg.AccountTTL, EntriesTTL: cfg.EntriesTTL, Logger: log})
+	a.audit = unlock.NewStreamAuditor(rdb, unlock.AuditConfig{Logger: log})
+	unlockTimeout := cfg.UnlockTimeout
+	if unlockTimeout <= 0 {
+		unlockTimeout = 3 * time.Second
+	}
+	svc := resident.New(accessSys, "openpath", store, unlock.NewEngine(unlockTimeout, a.audit), log)
+
+	a.Server, err = server.New(ctx, server.Config{
+		GRPCAddr: cfg.GRPCAddr, HTTPAddr: cfg.HTTPAddr,
+		Tokens: a.Tokens, Resident: svc, Logger: log,
+		Ready: func(ctx context.Context) map[string]error {
+			return map[string]error{"redis": rdb.Ping(ctx).Err()}
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// Serve serves until ctx ends, drains in-flight calls, writes the queued
+// audit records and releases everything.
+func (a *App) Serve(ctx context.Context) error {
+	err := a.Server.Serve(ctx)
+	a.Close()
+	return err
+}
+
+// Close writes queued audit records (for up to 5 s) and releases the
+// embedded dependencies. It is idempotent.
+func (a *App) Close() {
+	if a.audit != nil {
+		actx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := a.audit.Close(actx); err != nil {
+			written, dropped := a.audit.Stats()
+			a.log.Error("audit records not all written", "written", written, "dropped", dropped, "err", err)
+		}
+		cancel()
+		a.audit = nil
+	}
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
+	}
+	a.closers = nil
+}

@@ -1,0 +1,171 @@
+// Package unlock is the hot path of cloudkey: it fans a resident's unlock
+// out to the access systems behind each requested entry, concurrently and
+// under one deadline, and returns one result per entry. It never retries
+// or hedges an unlock: a request that reached the door may have opened it.
+package unlock
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/cloudkey/cloudkey/access"
+)
+
+// Status is the outcome of one entry's unlock.
+type Status int
+
+// Outcomes, as the API reports them.
+const (
+	OK Status = iota + 1
+	Denied
+	Timeout
+	Unavailable
+	Error
+)
+
+func (s Status) String() string {
+	switch s {
+	case OK:
+		return "OK"
+	case Denied:
+		return "DENIED"
+	case Timeout:
+		return "TIMEOUT"
+	case Unavailable:
+		return "UNAVAILABLE"
+	case Error:
+		return "ERROR"
+	}
+	return fmt.Sprintf("Status(%d)", int(s))
+}
+
+// Target is one access system's side of an entry: an entry may be backed
+// by several (a door on Openpath and the elevator behind it on another
+// system); it opens only when every target accepts.
+type Target struct {
+	System       access.System
+	SystemName   string // for audit and messages
+	UserID       string // the user in that system
+	CredentialID string // the user's cloud key in that system
+	EntryID      string // the entry in that system
+}
+
+// Request is one resident's unlock of one or more entries.
+type Request struct {
+	Email    string
+	EntryIDs []string
+	// Targets says, for each entry the resident may open, what to call.
+	// An entry absent from it is DENIED without any upstream call.
+	Targets func(entryID string) ([]Target, bool)
+}
+
+// Result is the outcome for one requested entry.
+type Result struct {
+	EntryID string
+	Status  Status
+	Message string
+	Latency time.Duration
+	// Refused is set when an access system refused the user or entry,
+	// so the caller should stop trusting its cached view of the user.
+	Refused bool
+}
+
+// Engine runs unlocks. It is safe for concurrent use.
+type Engine struct {
+	maxWait time.Duration
+	audit   Auditor
+	now     func() time.Time
+}
+
+// NewEngine returns an engine whose calls last at most maxWait (the
+// server cap; the caller's own deadline applies when it is sooner) and
+// which records every attempt with audit.
+func NewEngine(maxWait time.Duration, audit Auditor) *Engine {
+	if audit == nil {
+		audit = Discard{}
+	}
+	return &Engine{maxWait: maxWait, audit: audit, now: time.Now}
+}
+
+// Unlock opens req's entries and returns a result per entry, in request
+// order. It returns by the deadline (the sooner of ctx's and the engine
+// cap) and leaves no goroutine behind: every upstream call is bounded by
+// the same context.
+func (e *Engine) Unlock(ctx context.Context, req Request) []Result {
+	ctx, cancel := context.WithTimeout(ctx, e.maxWait)
+	defer cancel()
+	results := make([]Result, len(req.EntryIDs))
+	if len(req.EntryIDs) == 1 { // the common tap: no goroutine at all
+		results[0] = e.one(ctx, req, req.EntryIDs[0])
+		return results
+	}
+	var wg sync.WaitGroup
+	for i, id := range req.EntryIDs {
+		wg.Go(func() { results[i] = e.one(ctx, req, id) })
+	}
+	wg.Wait()
+	return results
+}
+
+func (e *Engine) one(ctx context.Context, req Request, entryID string) Result {
+	start := e.now()
+	targets, ok := req.Targets(entryID)
+	var r Result
+	switch {
+	case !ok || len(targets) == 0:
+		r = Result{Status: Denied, Message: "you do not have access to this entry"}
+	case len(targets) == 1:
+		r = call(ctx, targets[0])
+	default:
+		r = e.all(ctx, targets)
+	}
+	r.EntryID = entryID
+	r.Latency = e.now().Sub(start)
+	e.audit.Record(Attempt{
+		At: start, Email: req.Email, EntryID: entryID,
+		Status: r.Status, Message: r.Message, Latency: r.Latency,
+	})
+	return r
+}
+
+// all opens every target of one entry concurrently; the entry's result is
+// the first failure in target order, or OK.
+func (e *Engine) all(ctx context.Context, targets []Target) Result {
+	rs := make([]Result, len(targets))
+	var wg sync.WaitGroup
+	for i, t := range targets {
+		wg.Go(func() { rs[i] = call(ctx, t) })
+	}
+	wg.Wait()
+	for _, r := range rs {
+		if r.Status != OK {
+			return r
+		}
+	}
+	return rs[0]
+}
+
+func call(ctx context.Context, t Target) Result {
+	err := t.System.Unlock(ctx, t.UserID, t.CredentialID, t.EntryID)
+	if err == nil {
+		return Result{Status: OK}
+	}
+	return classify(ctx, t, err)
+}
+
+func classify(ctx context.Context, t Target, err error) Result {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) || (ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded)):
+		return Result{Status: Timeout, Message: fmt.Sprintf("%s did not answer in time; the door may or may not have opened", t.SystemName)}
+	case errors.Is(err, context.Canceled):
+		return Result{Status: Error, Message: "the request was cancelled"}
+	case errors.Is(err, access.ErrDenied), errors.Is(err, access.ErrNotFound):
+		return Result{Status: Denied, Message: fmt.Sprintf("%s refused this unlock", t.SystemName), Refused: true}
+	case errors.Is(err, access.ErrUnavailable):
+		return Result{Status: Unavailable, Message: fmt.Sprintf("%s is unavailable; try again", t.SystemName)}
+	}
+	return Result{Status: Error, Message: fmt.Sprintf("%s: unexpected error: %v", t.SystemName, err)}
+}
