@@ -48,7 +48,14 @@ type Config struct {
 	// request at most this much before it is served from the access
 	// system instead. Default 250ms.
 	OpTimeout time.Duration
-	Logger    *slog.Logger
+	// LocalTTL is how long a snapshot read from Redis is served from
+	// process memory without asking Redis again. Invalidations reach every
+	// replica at once through Redis pub/sub (see Run); the TTL bounds
+	// staleness when one is missed. Default 2s; negative disables.
+	LocalTTL time.Duration
+	// LocalMaxEntries bounds the in-process layer. Default 100,000.
+	LocalMaxEntries int
+	Logger          *slog.Logger
 }
 
 func (c *Config) defaults() {
@@ -72,6 +79,12 @@ func (c *Config) defaults() {
 	}
 	if c.OpTimeout <= 0 {
 		c.OpTimeout = 250 * time.Millisecond
+	}
+	if c.LocalTTL == 0 {
+		c.LocalTTL = 2 * time.Second
+	}
+	if c.LocalMaxEntries <= 0 {
+		c.LocalMaxEntries = 100_000
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -100,15 +113,21 @@ type Snapshot struct {
 
 // Store is the Redis-backed cache. It is safe for concurrent use.
 type Store struct {
-	rdb redis.UniversalClient
-	cfg Config
-	sf  singleflight.Group
+	rdb   redis.UniversalClient
+	cfg   Config
+	sf    singleflight.Group
+	local *local // nil when disabled
 }
 
-// New returns a Store on rdb.
+// New returns a Store on rdb. Call Run to receive other replicas'
+// invalidations.
 func New(rdb redis.UniversalClient, cfg Config) *Store {
 	cfg.defaults()
-	return &Store{rdb: rdb, cfg: cfg}
+	s := &Store{rdb: rdb, cfg: cfg}
+	if cfg.LocalTTL > 0 {
+		s.local = newLocal(cfg.LocalTTL, cfg.LocalMaxEntries)
+	}
+	return s
 }
 
 // Config returns the effective configuration.
@@ -118,9 +137,28 @@ func (s *Store) accountKey(email string) string { return s.cfg.Prefix + "acct:{"
 func (s *Store) entriesKey(email string) string { return s.cfg.Prefix + "ent:{" + email + "}" }
 func (s *Store) favKey(email string) string     { return s.cfg.Prefix + "fav:{" + email + "}" }
 
-// Get reads everything cached for email in one round trip. The hash tag
-// {email} keeps the keys on one Redis Cluster slot.
+// Get returns everything cached for email: from process memory when it
+// is there, else from Redis in one round trip (the hash tag {email} keeps
+// the keys on one Redis Cluster slot). The snapshot is shared: callers
+// must not modify its slices or map.
 func (s *Store) Get(ctx context.Context, email string) (Snapshot, error) {
+	var gen uint64
+	var now int64
+	if s.local != nil {
+		now = time.Now().UnixNano()
+		if snap, ok := s.local.get(email, now); ok {
+			return snap, nil
+		}
+		gen = s.local.gen.Load()
+	}
+	snap, err := s.getRedis(ctx, email)
+	if err == nil && s.local != nil && snap.HasAccount && (snap.HasEntries || !snap.Account.Active()) {
+		s.local.put(email, snap, gen, now)
+	}
+	return snap, err
+}
+
+func (s *Store) getRedis(ctx context.Context, email string) (Snapshot, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.OpTimeout)
 	defer cancel()
 	pipe := s.rdb.Pipeline()
@@ -236,6 +274,7 @@ func (s *Store) SetFavorite(ctx context.Context, email, entryID string, on bool)
 	if err != nil {
 		return fmt.Errorf("cache: set favourite %s for %s: %w", entryID, email, err)
 	}
+	s.announce(ctx, email)
 	return nil
 }
 
@@ -244,9 +283,13 @@ func (s *Store) SetFavorite(ctx context.Context, email, entryID string, on bool)
 func (s *Store) Invalidate(ctx context.Context, email string) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.OpTimeout)
 	defer cancel()
+	if s.local != nil {
+		s.local.invalidate(email)
+	}
 	if err := s.rdb.Del(ctx, s.accountKey(email), s.entriesKey(email)).Err(); err != nil {
 		return fmt.Errorf("cache: invalidate %s: %w", email, err)
 	}
+	s.announce(ctx, email)
 	return nil
 }
 

@@ -243,3 +243,69 @@ func BenchmarkGetHit(b *testing.B) {
 		}
 	}
 }
+
+// Two replicas on one Redis: a change on one is seen by the other at once,
+// though both serve hits from process memory.
+func TestReplicasSeeInvalidations(t *testing.T) {
+	for name, dial := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			rdb := dial(t)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			a := New(rdb, Config{LocalTTL: time.Hour})
+			b := New(rdb, Config{LocalTTL: time.Hour})
+			var wg sync.WaitGroup
+			defer wg.Wait()
+			defer cancel()
+			wg.Go(func() { a.Run(ctx) })
+			wg.Go(func() { b.Run(ctx) })
+			time.Sleep(100 * time.Millisecond) // subscriptions up
+			a.ResolveAccount(ctx, "alice@example.com", func(context.Context) (Account, error) { return alice, nil })
+			a.ResolveEntries(ctx, "alice@example.com", func(context.Context) ([]access.Entry, error) {
+				return []access.Entry{{ID: "101"}}, nil
+			})
+			if snap, _ := a.Get(ctx, "alice@example.com"); !snap.HasEntries || snap.Favorites["101"] {
+				t.Fatalf("a: %+v", snap)
+			}
+			b.Get(ctx, "alice@example.com") // now cached in both processes
+			if err := b.SetFavorite(ctx, "alice@example.com", "101", true); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, func() bool { snap, _ := a.Get(ctx, "alice@example.com"); return snap.Favorites["101"] })
+			if snap, _ := b.Get(ctx, "alice@example.com"); !snap.Favorites["101"] {
+				t.Error("b does not see its own favourite")
+			}
+			if err := a.Invalidate(ctx, "alice@example.com"); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, func() bool { snap, _ := b.Get(ctx, "alice@example.com"); return !snap.HasAccount })
+		})
+	}
+}
+
+// A hit from process memory makes no Redis round trip.
+func TestLocalLayerServesHits(t *testing.T) {
+	srv := redistest.Start(t)
+	s := New(srv.Client(), Config{LocalTTL: time.Hour})
+	ctx := context.Background()
+	s.ResolveAccount(ctx, "alice@example.com", func(context.Context) (Account, error) { return alice, nil })
+	s.ResolveEntries(ctx, "alice@example.com", func(context.Context) ([]access.Entry, error) { return []access.Entry{{ID: "101"}}, nil })
+	if snap, err := s.Get(ctx, "alice@example.com"); err != nil || !snap.HasEntries {
+		t.Fatal(snap, err)
+	}
+	srv.Kill()
+	if snap, err := s.Get(ctx, "alice@example.com"); err != nil || !snap.HasEntries {
+		t.Fatalf("hit with Redis gone: %+v, %v", snap, err)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 2s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

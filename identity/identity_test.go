@@ -111,3 +111,36 @@ func BenchmarkVerify(b *testing.B) {
 		}
 	}
 }
+
+func TestCachedVerifier(t *testing.T) {
+	h, _ := NewHS256(DevelopmentSecret)
+	v := NewCachedVerifier(h, 100, time.Minute)
+	short, _ := h.Sign("alice@example.com", 2*time.Second)
+	for range 2 { // second time from the cache
+		if c, err := v.Verify(short); err != nil || c.Email != "alice@example.com" {
+			t.Fatalf("Verify = %+v, %v", c, err)
+		}
+	}
+	// A cached token is refused once it expires.
+	v.now = func() time.Time { return time.Now().Add(time.Hour) }
+	h.parser = jwt.NewParser(jwt.WithTimeFunc(v.now), jwt.WithExpirationRequired(), jwt.WithValidMethods([]string{"HS256"}))
+	if _, err := v.Verify(short); !errors.Is(err, ErrInvalidToken) {
+		t.Fatalf("expired cached token: err = %v", err)
+	}
+	// Failures are not cached, tampered tokens never hit.
+	if _, err := v.Verify(short[:len(short)-2] + "xx"); !errors.Is(err, ErrInvalidToken) {
+		t.Fatalf("tampered: %v", err)
+	}
+}
+
+func BenchmarkCachedVerify(b *testing.B) {
+	h, _ := NewHS256(DevelopmentSecret)
+	v := NewCachedVerifier(h, 1000, time.Minute)
+	tok, _ := h.Sign("alice@example.com", time.Hour)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := v.Verify(tok); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

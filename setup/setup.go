@@ -34,6 +34,8 @@ type Config struct {
 	UnlockTimeout      time.Duration
 	AccountTTL         time.Duration
 	EntriesTTL         time.Duration
+	// LocalTTL is the in-process cache layer's TTL (cache.Config.LocalTTL).
+	LocalTTL time.Duration
 	// SimSeed is the embedded simulator's organisation; nil: the demo one.
 	SimSeed *sim.Seed
 	Logger  *slog.Logger
@@ -111,7 +113,11 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 		return nil, err
 	}
 
-	store := cache.New(rdb, cache.Config{AccountTTL: cfg.AccountTTL, EntriesTTL: cfg.EntriesTTL, Logger: log})
+	store := cache.New(rdb, cache.Config{AccountTTL: cfg.AccountTTL, EntriesTTL: cfg.EntriesTTL, LocalTTL: cfg.LocalTTL, Logger: log})
+	runCtx, stopRun := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	go func() { defer close(ran); store.Run(runCtx) }()
+	a.closers = append(a.closers, func() { stopRun(); <-ran })
 	a.audit = unlock.NewStreamAuditor(rdb, unlock.AuditConfig{Logger: log})
 	unlockTimeout := cfg.UnlockTimeout
 	if unlockTimeout <= 0 {
@@ -121,7 +127,7 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 
 	a.Server, err = server.New(ctx, server.Config{
 		GRPCAddr: cfg.GRPCAddr, HTTPAddr: cfg.HTTPAddr,
-		Tokens: a.Tokens, Resident: svc, Logger: log,
+		Tokens: identity.NewCachedVerifier(a.Tokens, 100_000, 10*time.Minute), Resident: svc, Logger: log,
 		Ready: func(ctx context.Context) map[string]error {
 			return map[string]error{"redis": rdb.Ping(ctx).Err()}
 		},

@@ -22,6 +22,7 @@ type serveConfig struct {
 	unlockTimeout      time.Duration
 	accountTTL         time.Duration
 	entriesTTL         time.Duration
+	localTTL           time.Duration
 }
 
 func serveFlags(fs *flag.FlagSet) *serveConfig {
@@ -37,6 +38,7 @@ func serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.DurationVar(&c.unlockTimeout, "unlock-timeout", 3*time.Second, "server cap on one Unlock call; the caller's deadline applies when sooner")
 	fs.DurationVar(&c.accountTTL, "account-ttl", 30*time.Second, "how long a cached access-system user (and its status) is trusted: the move-out bound")
 	fs.DurationVar(&c.entriesTTL, "entries-ttl", 60*time.Second, "how long a cached entry list is used")
+	fs.DurationVar(&c.localTTL, "local-ttl", 2*time.Second, "how long a cache hit is served from process memory (invalidations still reach it at once); negative disables")
 	return c
 }
 
@@ -57,7 +59,7 @@ func serve(ctx context.Context, args []string, stdout io.Writer, log *slog.Logge
 		RedisURL: c.redisURL, AccessURL: c.accessURL,
 		AccessEmail: c.accessEmail, AccessPassword: c.accessPassword, AccessOrg: c.accessOrg,
 		TokenSecret: c.tokenSecret, UnlockTimeout: c.unlockTimeout,
-		AccountTTL: c.accountTTL, EntriesTTL: c.entriesTTL, Logger: log,
+		AccountTTL: c.accountTTL, EntriesTTL: c.entriesTTL, LocalTTL: c.localTTL, Logger: log,
 	})
 	if err != nil {
 		return err

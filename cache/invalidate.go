@@ -1,0 +1,61 @@
+package cache
+
+import (
+	"context"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+func (s *Store) channel() string { return s.cfg.Prefix + "invalidate" }
+
+// announce drops email from this process's layer and tells the other
+// replicas to do the same.
+func (s *Store) announce(ctx context.Context, email string) {
+	if s.local == nil {
+		return
+	}
+	s.local.invalidate(email)
+	if err := s.rdb.Publish(ctx, s.channel(), email).Err(); err != nil {
+		// The other replicas' copies expire within LocalTTL.
+		s.cfg.Logger.Warn("cache: cannot announce invalidation", "err", err)
+	}
+}
+
+// Run receives other replicas' invalidations until ctx ends. While the
+// subscription is broken, and whenever it is (re)established, the whole
+// in-process layer is dropped, since announcements may have been missed.
+func (s *Store) Run(ctx context.Context) {
+	if s.local == nil {
+		return
+	}
+	ps := s.rdb.Subscribe(ctx, s.channel())
+	// Receive does not return on cancellation alone; closing does that.
+	stop := context.AfterFunc(ctx, func() { ps.Close() })
+	defer stop()
+	defer ps.Close()
+	backoff := 50 * time.Millisecond
+	for {
+		msg, err := ps.Receive(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			s.local.invalidateAll()
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, 2*time.Second)
+			continue
+		}
+		backoff = 50 * time.Millisecond
+		switch m := msg.(type) {
+		case *redis.Message:
+			s.local.invalidate(m.Payload)
+		case *redis.Subscription:
+			s.local.invalidateAll()
+		}
+	}
+}
