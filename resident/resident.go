@@ -9,7 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -188,11 +188,14 @@ func (s *Service) Entries(ctx context.Context, email string) ([]Entry, error) {
 	for i, e := range v.entries {
 		out[i] = Entry{Entry: e, Favorite: v.favorites[e.ID]}
 	}
-	sort.SliceStable(out, func(i, j int) bool {
-		if out[i].Favorite != out[j].Favorite {
-			return out[i].Favorite
+	slices.SortStableFunc(out, func(a, b Entry) int {
+		if a.Favorite != b.Favorite {
+			if a.Favorite {
+				return -1
+			}
+			return 1
 		}
-		return out[i].Name < out[j].Name
+		return strings.Compare(a.Name, b.Name)
 	})
 	return out, nil
 }
