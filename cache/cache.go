@@ -58,9 +58,12 @@ type Config struct {
 	Logger          *slog.Logger
 }
 
+// DefaultPrefix starts every cloudkey Redis key.
+const DefaultPrefix = "ck:v1:"
+
 func (c *Config) defaults() {
 	if c.Prefix == "" {
-		c.Prefix = "ck:v1:"
+		c.Prefix = DefaultPrefix
 	}
 	if c.AccountTTL <= 0 {
 		c.AccountTTL = 30 * time.Second

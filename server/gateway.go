@@ -18,6 +18,7 @@ const maxRESTBody = 64 << 10
 // newGateway returns the REST gateway, calling the services through conn.
 func newGateway(ctx context.Context, conn *inprocConn) (http.Handler, error) {
 	mux := runtime.NewServeMux(
+		runtime.WithIncomingHeaderMatcher(headerMatcher),
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
 			MarshalOptions:   protojson.MarshalOptions{EmitUnpopulated: true},
 			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
@@ -27,6 +28,16 @@ func newGateway(ctx context.Context, conn *inprocConn) (http.Handler, error) {
 		return nil, err
 	}
 	return favoriteMethod(limitBody(mux)), nil
+}
+
+// headerMatcher forwards the admin API key headers besides the defaults
+// (Authorization and the other permanent HTTP headers).
+func headerMatcher(key string) (string, bool) {
+	switch strings.ToLower(key) {
+	case "x-auth-scheme", "x-auth-apikey":
+		return strings.ToLower(key), true
+	}
+	return runtime.DefaultHeaderMatcher(key)
 }
 
 // favoriteMethod makes the HTTP method say whether an entry becomes a

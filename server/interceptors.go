@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/cloudkey/cloudkey/adminkey"
 	"github.com/cloudkey/cloudkey/identity"
 )
 
@@ -27,28 +29,79 @@ func callerEmail(ctx context.Context) string {
 	return e
 }
 
-// publicMethods need no token.
-var publicMethods = map[string]bool{
-	"/grpc.health.v1.Health/Check": true,
-	"/grpc.health.v1.Health/Watch": true,
-	"/grpc.health.v1.Health/List":  true,
+// AdminVerifier checks admin API keys.
+type AdminVerifier interface {
+	Verify(ctx context.Context, key string) (adminkey.Key, error)
 }
 
-func authUnary(v TokenVerifier) grpc.UnaryServerInterceptor {
+type adminKey struct{}
+
+// callerAdmin is the admin key the auth interceptor verified.
+func callerAdmin(ctx context.Context) (adminkey.Key, bool) {
+	k, ok := ctx.Value(adminKey{}).(adminkey.Key)
+	return k, ok
+}
+
+// authUnary authenticates by service: residents by bearer token, admins by
+// API key; guests carry their link token in the request, and health and
+// reflection are open.
+func authUnary(tokens TokenVerifier, admins AdminVerifier) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		if publicMethods[info.FullMethod] || strings.HasPrefix(info.FullMethod, "/grpc.reflection.") {
+		service, _, _ := strings.Cut(strings.TrimPrefix(info.FullMethod, "/"), "/")
+		switch service {
+		case "cloudkey.v1.ResidentService":
+			tok, err := bearer(ctx)
+			if err != nil {
+				return nil, err
+			}
+			c, err := tokens.Verify(tok)
+			if err != nil {
+				return nil, status.Errorf(codes.Unauthenticated, "authorization: %v", err)
+			}
+			return handler(context.WithValue(ctx, emailKey{}, c.Email), req)
+		case "cloudkey.v1.AdminService":
+			k, err := apiKey(ctx, admins)
+			if err != nil {
+				return nil, err
+			}
+			return handler(context.WithValue(ctx, adminKey{}, k), req)
+		case "cloudkey.v1.GuestService", "grpc.health.v1.Health",
+			"grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection":
 			return handler(ctx, req)
 		}
-		tok, err := bearer(ctx)
-		if err != nil {
-			return nil, err
-		}
-		c, err := v.Verify(tok)
-		if err != nil {
-			return nil, status.Errorf(codes.Unauthenticated, "authorization: %v", err)
-		}
-		return handler(context.WithValue(ctx, emailKey{}, c.Email), req)
+		return nil, status.Errorf(codes.Unauthenticated, "no authentication is defined for %s", info.FullMethod)
 	}
+}
+
+// apiKey checks the Rhombus-style header pair x-auth-scheme: api-token,
+// x-auth-apikey: <key>.
+func apiKey(ctx context.Context, admins AdminVerifier) (adminkey.Key, error) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	scheme, key := first(md, "x-auth-scheme"), first(md, "x-auth-apikey")
+	if scheme == "" && key == "" {
+		return adminkey.Key{}, status.Error(codes.Unauthenticated, "x-auth-apikey: missing; send 'x-auth-scheme: api-token' and 'x-auth-apikey: <key>' (cloudkey admin-key create makes one)")
+	}
+	if scheme != "api-token" {
+		return adminkey.Key{}, status.Errorf(codes.Unauthenticated, "x-auth-scheme: want api-token, got %q", scheme)
+	}
+	if admins == nil {
+		return adminkey.Key{}, status.Error(codes.Unauthenticated, "x-auth-apikey: admin keys are not configured")
+	}
+	k, err := admins.Verify(ctx, key)
+	if errors.Is(err, adminkey.ErrInvalid) {
+		return adminkey.Key{}, status.Error(codes.Unauthenticated, "x-auth-apikey: unknown or revoked key")
+	}
+	if err != nil {
+		return adminkey.Key{}, status.Error(codes.Unavailable, "x-auth-apikey: cannot check the key now; try again")
+	}
+	return k, nil
+}
+
+func first(md metadata.MD, key string) string {
+	if v := md.Get(key); len(v) > 0 {
+		return strings.TrimSpace(v[0])
+	}
+	return ""
 }
 
 func bearer(ctx context.Context) (string, error) {

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"time"
 
 	"google.golang.org/grpc"
@@ -28,6 +29,8 @@ type Config struct {
 	GRPCAddr string // e.g. 127.0.0.1:9090; port 0 picks a free one
 	HTTPAddr string // e.g. 127.0.0.1:8080
 	Tokens   TokenVerifier
+	// Admins checks admin API keys; nil refuses every admin call.
+	Admins   AdminVerifier
 	Resident *resident.Service
 	// Ready reports dependencies' health for /healthz; nil means healthy.
 	Ready  func(context.Context) map[string]error
@@ -55,10 +58,13 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.ShutdownGrace <= 0 {
 		cfg.ShutdownGrace = 10 * time.Second
 	}
-	interceptors := []grpc.UnaryServerInterceptor{statusUnary(cfg.Logger), authUnary(cfg.Tokens)}
+	interceptors := []grpc.UnaryServerInterceptor{statusUnary(cfg.Logger), authUnary(cfg.Tokens, cfg.Admins)}
 	gs := grpc.NewServer(
 		grpc.ChainUnaryInterceptor(interceptors...),
 		grpc.MaxRecvMsgSize(1<<20),
+		// Reuse stream goroutines: a fresh goroutine per call grows its
+		// stack down the unlock path (HTTP client select) on every call.
+		grpc.NumStreamWorkers(uint32(4*runtime.GOMAXPROCS(0))),
 	)
 	rs := &residentServer{svc: cfg.Resident}
 	pb.RegisterResidentServiceServer(gs, rs)

@@ -45,7 +45,7 @@ type stackOpts struct {
 	unlockCap  time.Duration
 }
 
-func newStack(t *testing.T, o stackOpts) *stack {
+func newStack(t testing.TB, o stackOpts) *stack {
 	t.Helper()
 	rs := redistest.Start(t)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -73,7 +73,7 @@ func newStack(t *testing.T, o stackOpts) *stack {
 	}
 }
 
-func (s *stack) token(t *testing.T, email string) string {
+func (s *stack) token(t testing.TB, email string) string {
 	t.Helper()
 	tok, err := s.tokens.Sign(email, time.Hour)
 	if err != nil {

@@ -8,11 +8,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cloudkey/cloudkey/access/openpath"
+	"github.com/cloudkey/cloudkey/adminkey"
 	"github.com/cloudkey/cloudkey/access/sim"
 	"github.com/cloudkey/cloudkey/cache"
 	"github.com/cloudkey/cloudkey/identity"
@@ -50,6 +52,12 @@ type App struct {
 	Redis  redis.UniversalClient
 	// EmbeddedRedis reports whether Redis is the in-process one.
 	EmbeddedRedis bool
+	// Org is the access-system organisation this cloudkey serves; admin
+	// keys of other organisations are refused.
+	Org string
+	// DevAdminKey is an admin key made at start when Redis is embedded
+	// (nobody else can reach that Redis to make one); empty otherwise.
+	DevAdminKey string
 
 	audit   *unlock.StreamAuditor
 	log     *slog.Logger
@@ -94,6 +102,7 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	rdb := a.Redis
 	a.closers = append(a.closers, func() { rdb.Close() })
 
+	a.Org = cfg.AccessOrg
 	opCfg := openpath.Config{BaseURL: cfg.AccessURL, Email: cfg.AccessEmail, Password: cfg.AccessPassword, OrgID: cfg.AccessOrg}
 	if cfg.AccessURL == "" {
 		seed := sim.DemoSeed()
@@ -106,7 +115,16 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 		s := a.Sim
 		a.closers = append(a.closers, func() { s.Close() })
 		opCfg = openpath.Config{BaseURL: s.URL, Email: seed.ServiceAccount.Email, Password: seed.ServiceAccount.Password}
+		if a.Org == "" {
+			a.Org = strconv.Itoa(seed.Org.ID)
+		}
 		log.Warn("CLOUDKEY_ACCESS_URL is unset: using the embedded access-system simulator", "url", s.URL)
+	}
+	admins := adminkey.NewStore(rdb, cache.DefaultPrefix)
+	if a.EmbeddedRedis && a.Org != "" {
+		if a.DevAdminKey, _, err = admins.Create(ctx, a.Org, "development key (embedded Redis)"); err != nil {
+			return nil, err
+		}
 	}
 	accessSys, err := openpath.New(opCfg)
 	if err != nil {
@@ -128,6 +146,7 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	a.Server, err = server.New(ctx, server.Config{
 		GRPCAddr: cfg.GRPCAddr, HTTPAddr: cfg.HTTPAddr,
 		Tokens: identity.NewCachedVerifier(a.Tokens, 100_000, 10*time.Minute), Resident: svc, Logger: log,
+		Admins: admins,
 		Ready: func(ctx context.Context) map[string]error {
 			return map[string]error{"redis": rdb.Ping(ctx).Err()}
 		},

@@ -43,6 +43,8 @@ func run(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger)
 		return token(args, stdout)
 	case "sim":
 		return simulate(ctx, args, log)
+	case "admin-key":
+		return adminKeyCmd(ctx, args, stdout)
 	case "help":
 		fmt.Fprintln(stdout, usage)
 		return nil
@@ -53,6 +55,8 @@ func run(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger)
 const usage = `usage:
   cloudkey [serve] [flags]       serve gRPC and HTTP (embedded Redis and simulator by default)
   cloudkey token --email EMAIL   print a bearer token the server accepts
+  cloudkey admin-key create --org ORG --name NAME
+                                 make an admin API key (needs CLOUDKEY_REDIS_URL)
   cloudkey sim [flags]           serve the Openpath-style access-system simulator
 Run a command with -h for its flags.`
 

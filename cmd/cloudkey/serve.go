@@ -73,5 +73,10 @@ Get a demo token (demo users: alice@, bob@, carol@, erin@example.com):
   curl -H "Authorization: Bearer $TOKEN" http://%[2]s/v1/me/entries
   grpcurl -plaintext -H "authorization: Bearer $TOKEN" %[1]s cloudkey.v1.ResidentService/ListEntries
 `, srv.GRPCAddr(), srv.HTTPAddr())
+	if app.DevAdminKey != "" {
+		fmt.Fprintf(stdout, `Development admin API key for organisation %s (embedded Redis; a new one each start):
+  -H 'x-auth-scheme: api-token' -H 'x-auth-apikey: %s'
+`, app.Org, app.DevAdminKey)
+	}
 	return app.Serve(ctx)
 }

@@ -1,0 +1,52 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/cloudkey/cloudkey/adminkey"
+	"github.com/cloudkey/cloudkey/cache"
+)
+
+// adminKeyCmd manages admin API keys in the Redis cloudkey uses.
+func adminKeyCmd(ctx context.Context, args []string, stdout io.Writer) error {
+	if len(args) == 0 || (args[0] != "create" && args[0] != "revoke") {
+		return fmt.Errorf("usage: cloudkey admin-key create --org ORG --name NAME | cloudkey admin-key revoke --key KEY")
+	}
+	verb := args[0]
+	fs := flag.NewFlagSet("admin-key "+verb, flag.ContinueOnError)
+	redisURL := fs.String("redis-url", envOr("CLOUDKEY_REDIS_URL", ""), "Redis cloudkey uses (env CLOUDKEY_REDIS_URL)")
+	org := fs.String("org", envOr("CLOUDKEY_ACCESS_ORG", ""), "access-system organisation the key is scoped to (env CLOUDKEY_ACCESS_ORG)")
+	name := fs.String("name", "", "who or what uses the key, e.g. 'front desk integration'")
+	key := fs.String("key", "", "the key to revoke")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if *redisURL == "" {
+		return fmt.Errorf("admin-key: --redis-url (CLOUDKEY_REDIS_URL) is required: the embedded Redis lives inside `cloudkey serve`, which prints a development admin key at start")
+	}
+	rdb, err := cache.Dial(*redisURL)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	store := adminkey.NewStore(rdb, cache.DefaultPrefix)
+	if verb == "revoke" {
+		if err := store.Revoke(ctx, *key); err != nil {
+			return fmt.Errorf("admin-key revoke: %w", err)
+		}
+		fmt.Fprintln(stdout, "revoked")
+		return nil
+	}
+	plain, k, err := store.Create(ctx, *org, *name)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s\n# key id %s for organisation %s (%s); shown once, stored hashed\n", plain, k.ID, k.Org, k.Name)
+	return nil
+}
