@@ -14,8 +14,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cloudkey/cloudkey/access/openpath"
-	"github.com/cloudkey/cloudkey/adminkey"
 	"github.com/cloudkey/cloudkey/access/sim"
+	"github.com/cloudkey/cloudkey/adminkey"
 	"github.com/cloudkey/cloudkey/cache"
 	"github.com/cloudkey/cloudkey/identity"
 	"github.com/cloudkey/cloudkey/resident"
