@@ -27,6 +27,12 @@ func newGateway(ctx context.Context, conn *inprocConn) (http.Handler, error) {
 	if err := pb.RegisterResidentServiceHandlerClient(ctx, mux, pb.NewResidentServiceClient(conn)); err != nil {
 		return nil, err
 	}
+	if err := pb.RegisterAdminServiceHandlerClient(ctx, mux, pb.NewAdminServiceClient(conn)); err != nil {
+		return nil, err
+	}
+	if err := pb.RegisterGuestServiceHandlerClient(ctx, mux, pb.NewGuestServiceClient(conn)); err != nil {
+		return nil, err
+	}
 	return favoriteMethod(limitBody(mux)), nil
 }
 

@@ -22,16 +22,28 @@ import (
 
 	pb "github.com/cloudkey/cloudkey/gen/cloudkey/v1"
 	"github.com/cloudkey/cloudkey/resident"
+	"github.com/cloudkey/cloudkey/visitor"
 )
 
 // Config is what the server needs.
 type Config struct {
 	GRPCAddr string // e.g. 127.0.0.1:9090; port 0 picks a free one
 	HTTPAddr string // e.g. 127.0.0.1:8080
-	Tokens   TokenVerifier
+	// HTTPListener, when set, is used instead of listening on HTTPAddr
+	// (the caller needed the bound address earlier, e.g. for links).
+	HTTPListener net.Listener
+	Tokens       TokenVerifier
 	// Admins checks admin API keys; nil refuses every admin call.
 	Admins   AdminVerifier
 	Resident *resident.Service
+	// Visitors serves guest passes, the admin settings API and the Envoy
+	// webhook; nil leaves them unconfigured.
+	Visitors *visitor.Service
+	// EnvoySecret verifies X-Envoy-Signature on /webhooks/envoy.
+	EnvoySecret []byte
+	// Org is the access-system organisation served; admin keys of other
+	// organisations are refused.
+	Org string
 	// Ready reports dependencies' health for /healthz; nil means healthy.
 	Ready  func(context.Context) map[string]error
 	Logger *slog.Logger
@@ -70,10 +82,16 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	pb.RegisterResidentServiceServer(gs, rs)
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)
+	as := &adminServer{visitors: cfg.Visitors, org: cfg.Org}
+	pb.RegisterAdminServiceServer(gs, as)
+	gsv := &guestServer{visitors: cfg.Visitors}
+	pb.RegisterGuestServiceServer(gs, gsv)
 	reflection.Register(gs)
 
 	conn := newInprocConn(chainUnary(interceptors...))
 	conn.register(&pb.ResidentService_ServiceDesc, rs)
+	conn.register(&pb.AdminService_ServiceDesc, as)
+	conn.register(&pb.GuestService_ServiceDesc, gsv)
 	gw, err := newGateway(ctx, conn)
 	if err != nil {
 		return nil, fmt.Errorf("server: gateway: %w", err)
@@ -82,6 +100,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", gw)
 	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /g/{token}", s.servePass)
+	mux.HandleFunc("GET /static/{file}", serveStatic)
+	mux.HandleFunc("POST /webhooks/envoy", s.serveEnvoyWebhook)
 	s.http = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -92,6 +113,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	if s.grpcLis, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
 		return nil, fmt.Errorf("server: gRPC listen on %s: %w", cfg.GRPCAddr, err)
+	}
+	if s.httpLis = cfg.HTTPListener; s.httpLis != nil {
+		return s, nil
 	}
 	if s.httpLis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 		s.grpcLis.Close()

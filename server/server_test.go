@@ -25,6 +25,7 @@ import (
 	pb "github.com/cloudkey/cloudkey/gen/cloudkey/v1"
 	"github.com/cloudkey/cloudkey/identity"
 	"github.com/cloudkey/cloudkey/internal/redistest"
+	"github.com/cloudkey/cloudkey/notify"
 	"github.com/cloudkey/cloudkey/setup"
 )
 
@@ -33,6 +34,7 @@ import (
 // gRPC and HTTP.
 type stack struct {
 	sim    *sim.Server
+	app    *setup.App
 	redis  *redistest.Server
 	tokens *identity.HS256
 	client pb.ResidentServiceClient
@@ -43,6 +45,7 @@ type stack struct {
 type stackOpts struct {
 	accountTTL time.Duration
 	unlockCap  time.Duration
+	notifier   notify.Notifier
 }
 
 func newStack(t testing.TB, o stackOpts) *stack {
@@ -53,7 +56,9 @@ func newStack(t testing.TB, o stackOpts) *stack {
 		GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
 		RedisURL: rs.URL(), TokenSecret: identity.DevelopmentSecret,
 		UnlockTimeout: o.unlockCap, AccountTTL: o.accountTTL,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Notifier:    o.notifier,
+		EnvoySecret: testEnvoySecret,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -67,7 +72,7 @@ func newStack(t testing.TB, o stackOpts) *stack {
 	}
 	t.Cleanup(func() { conn.Close() })
 	return &stack{
-		sim: app.Sim, redis: rs, tokens: app.Tokens,
+		sim: app.Sim, app: app, redis: rs, tokens: app.Tokens,
 		client: pb.NewResidentServiceClient(conn),
 		http:   "http://" + app.Server.HTTPAddr(), grpc: app.Server.GRPCAddr(),
 	}

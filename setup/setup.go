@@ -8,7 +8,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -18,9 +20,11 @@ import (
 	"github.com/cloudkey/cloudkey/adminkey"
 	"github.com/cloudkey/cloudkey/cache"
 	"github.com/cloudkey/cloudkey/identity"
+	"github.com/cloudkey/cloudkey/notify"
 	"github.com/cloudkey/cloudkey/resident"
 	"github.com/cloudkey/cloudkey/server"
 	"github.com/cloudkey/cloudkey/unlock"
+	"github.com/cloudkey/cloudkey/visitor"
 )
 
 // Config is cloudkey's configuration. Empty RedisURL, AccessURL and
@@ -38,10 +42,25 @@ type Config struct {
 	EntriesTTL         time.Duration
 	// LocalTTL is the in-process cache layer's TTL (cache.Config.LocalTTL).
 	LocalTTL time.Duration
+	// PublicURL is where guests open their links (BaseURL + "/g/" +
+	// token); empty means http:// + the bound HTTP address.
+	PublicURL string
+	// EnvoySecret verifies Envoy webhooks; empty means the development
+	// secret (DevelopmentEnvoySecret).
+	EnvoySecret string
+	// SMTP sends guest links by email when SMTP.Addr is set; otherwise
+	// links are logged (development).
+	SMTP notify.SMTPConfig
+	// Notifier, when set, delivers guest links instead (tests).
+	Notifier notify.Notifier
 	// SimSeed is the embedded simulator's organisation; nil: the demo one.
 	SimSeed *sim.Seed
 	Logger  *slog.Logger
 }
+
+// DevelopmentEnvoySecret verifies Envoy webhooks when CLOUDKEY_ENVOY_SECRET
+// is unset. Never use it in production.
+const DevelopmentEnvoySecret = "cloudkey-development-envoy-secret"
 
 // App is a started cloudkey: listeners bound, dependencies up.
 type App struct {
@@ -58,6 +77,11 @@ type App struct {
 	// DevAdminKey is an admin key made at start when Redis is embedded
 	// (nobody else can reach that Redis to make one); empty otherwise.
 	DevAdminKey string
+
+	// Visitors is the guest-pass service.
+	Visitors *visitor.Service
+	// EnvoySecret is the secret Envoy webhooks are verified with.
+	EnvoySecret string
 
 	audit   *unlock.StreamAuditor
 	log     *slog.Logger
@@ -143,10 +167,54 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	}
 	svc := resident.New(accessSys, "openpath", store, unlock.NewEngine(unlockTimeout, a.audit), log)
 
+	a.EnvoySecret = cfg.EnvoySecret
+	if a.EnvoySecret == "" {
+		log.Warn("CLOUDKEY_ENVOY_SECRET is unset: Envoy webhooks are verified with the development secret; not for production")
+		a.EnvoySecret = DevelopmentEnvoySecret
+	}
+	var notifier notify.Notifier = notify.NewLog(log, true)
+	switch {
+	case cfg.Notifier != nil:
+		notifier = cfg.Notifier
+	case cfg.SMTP.Addr != "":
+		if notifier, err = notify.NewSMTP(cfg.SMTP); err != nil {
+			return nil, err
+		}
+	default:
+		log.Warn("CLOUDKEY_SMTP_ADDR is unset: guest links are written to this log instead of sent")
+	}
+	// Bind HTTP now: guest links need its address when no public URL is set.
+	httpLis, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("HTTP listen on %s: %w", cfg.HTTPAddr, err)
+	}
+	a.closers = append(a.closers, func() { httpLis.Close() })
+	publicURL := strings.TrimRight(cfg.PublicURL, "/")
+	if publicURL == "" {
+		publicURL = "http://" + httpLis.Addr().String()
+	}
+	a.Visitors, err = visitor.New(visitor.Config{
+		Redis: rdb, Access: accessSys, Notifier: notifier, BaseURL: publicURL,
+		Audit: a.audit, Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	schedCtx, stopSched := context.WithCancel(context.Background())
+	schedDone := make(chan struct{})
+	go func() {
+		defer close(schedDone)
+		if err := a.Visitors.RunScheduler(schedCtx); err != nil && schedCtx.Err() == nil {
+			log.Error("visitor scheduler stopped", "err", err)
+		}
+	}()
+	a.closers = append(a.closers, func() { stopSched(); <-schedDone })
+
 	a.Server, err = server.New(ctx, server.Config{
-		GRPCAddr: cfg.GRPCAddr, HTTPAddr: cfg.HTTPAddr,
+		GRPCAddr: cfg.GRPCAddr, HTTPAddr: cfg.HTTPAddr, HTTPListener: httpLis,
 		Tokens: identity.NewCachedVerifier(a.Tokens, 100_000, 10*time.Minute), Resident: svc, Logger: log,
-		Admins: admins,
+		Admins: admins, Org: a.Org,
+		Visitors: a.Visitors, EnvoySecret: []byte(a.EnvoySecret),
 		Ready: func(ctx context.Context) map[string]error {
 			return map[string]error{"redis": rdb.Ping(ctx).Err()}
 		},

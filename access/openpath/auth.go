@@ -23,6 +23,9 @@ const loginTimeout = 30 * time.Second
 type token struct {
 	value string
 	org   string // the org id used in paths
+	// user is the service account's own user id in org, when the login's
+	// tokenScopeList names it; empty otherwise.
+	user string
 	// refreshAt is when to start logging in again in the background, and
 	// expiresAt when the token stops working. Zero when Openpath did not
 	// say: the token is then used until a call is answered 401.
@@ -114,6 +117,9 @@ type loginAnswer struct {
 			Org struct {
 				ID *int64 `json:"id"`
 			} `json:"org"`
+			User struct {
+				ID *int64 `json:"id"`
+			} `json:"user"`
 		} `json:"tokenScopeList"`
 	} `json:"data"`
 }
@@ -146,6 +152,12 @@ func (c *Client) login(ctx context.Context) (*token, error) {
 			return nil, errors.New("login: no org id configured and the token's scope names no org")
 		}
 		tok.org = strconv.FormatInt(*d.TokenScopeList[0].Org.ID, 10)
+	}
+	for _, sc := range d.TokenScopeList {
+		if sc.Org.ID != nil && strconv.FormatInt(*sc.Org.ID, 10) == tok.org && sc.User.ID != nil && *sc.User.ID > 0 {
+			tok.user = strconv.FormatInt(*sc.User.ID, 10)
+			break
+		}
 	}
 
 	// The token's life, measured on Openpath's clock (expiresAt -

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -64,9 +65,19 @@ type Client struct {
 	// cloudKeyType caches the id of the cloudKey credential type, which
 	// never changes for an org; 0 means not looked up yet.
 	cloudKeyType atomic.Int64
+
+	// service caches the service account's user and cloud key, which guest
+	// unlock tokens are issued on; nil until first needed, and dropped when
+	// Openpath refuses them. serviceMu makes concurrent first callers
+	// resolve them once.
+	service   atomic.Pointer[serviceKey]
+	serviceMu sync.Mutex
 }
 
-var _ access.System = (*Client)(nil)
+var (
+	_ access.System      = (*Client)(nil)
+	_ access.GuestSystem = (*Client)(nil)
+)
 
 // New returns a client for cfg. It does not contact Openpath: the first
 // call logs in.

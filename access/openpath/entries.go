@@ -29,6 +29,10 @@ func (c *Client) ListUserEntries(ctx context.Context, userID string) ([]access.E
 	if err != nil {
 		return nil, fmt.Errorf("openpath: entries of user %s: %w", userID, err)
 	}
+	return toEntries(items), nil
+}
+
+func toEntries(items []entryItem) []access.Entry {
 	entries := make([]access.Entry, len(items))
 	for i, it := range items {
 		e := access.Entry{ID: strconv.FormatInt(it.ID, 10), Name: it.Name}
@@ -40,5 +44,5 @@ func (c *Client) ListUserEntries(ctx context.Context, userID string) ([]access.E
 		}
 		entries[i] = e
 	}
-	return entries, nil
+	return entries
 }

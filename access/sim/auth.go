@@ -107,6 +107,10 @@ func (s *Sim) issueToken(w http.ResponseWriter) {
 	s.sweepTokens(now, ttl)
 	token := rand.Text()
 	s.tokens.Store(token, now.Add(ttl).UnixNano())
+	var scopeUser *scopeUserJSON
+	if s.serviceUser != nil {
+		scopeUser = &scopeUserJSON{ID: s.serviceUser.id}
+	}
 	writeJSON(w, http.StatusCreated, dataEnvelope{
 		Data: loginJSON{
 			IdentityID: serviceIdentityID,
@@ -114,6 +118,7 @@ func (s *Sim) issueToken(w http.ResponseWriter) {
 			Token:      token,
 			TokenScopeList: []tokenScopeJSON{{
 				Org:   s.dir.org,
+				User:  scopeUser,
 				Scope: []string{"o:w", "o:r"},
 			}},
 			CreatedAt: timestamp(now),

@@ -44,13 +44,18 @@ func (s *Sim) Reset() {
 	s.unlockMu.Unlock()
 }
 
-// Unlock is a door the simulator opened (a cloudKeyEntryUnlock answered 204).
+// Unlock is a door the simulator opened: a cloudKeyEntryUnlock, or the use
+// of an unlock token, answered 204.
 type Unlock struct {
 	UserID       int
 	Email        string
 	CredentialID int
 	EntryID      int
 	At           time.Time
+	// ViaToken is set when an unlock token opened the door; UserID and
+	// CredentialID are then those the token was issued on, and At is on
+	// the simulator's clock (see SetClock).
+	ViaToken bool
 }
 
 // Unlocks returns the recorded unlocks, oldest first: all of them since the

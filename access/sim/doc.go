@@ -37,10 +37,22 @@
 // active, the credential is that user's cloud key and the entry is assigned
 // to the user.
 //
+// generateCloudKeyUnlockToken issues a time-limited unlock token on a
+// cloud key (authorized the same way, for every entry it covers), and
+// POST /tokens/cloudKeyUnlockTokens/{token}/use, which needs no session
+// token, opens one of its entries: 404 for an unknown token, 403 before its
+// notBefore, from its expires on, for an entry it does not cover, or when
+// the user it was issued on could no longer open the entry. Guest passes
+// use these with the service account's own user: when a seeded user has
+// the service account's email (the demo seed's "Envoy Bot"), the login
+// names it in tokenScopeList[].user.
+//
 // # Observing and steering
 //
 // Calls counts requests per Op; Unlocks lists the doors opened; User,
 // SetUserStatus, AssignEntry and UnassignEntry read and change the
 // organisation; ExpireTokens and SetTokenTTL exercise token expiry;
-// SetFaults injects latency, errors and hangs at run time.
+// UnlockTokens lists the unlock tokens issued and SetClock sets the clock
+// their windows are checked against; SetFaults injects latency, errors and
+// hangs at run time.
 package sim

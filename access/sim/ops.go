@@ -21,6 +21,8 @@ const (
 	OpListUserEntries               // GET /orgs/{orgId}/users/{userId}/entries
 	OpListEntries                   // GET /orgs/{orgId}/entries
 	OpUnlock                        // POST /orgs/{orgId}/users/{userId}/credentials/{credentialId}/cloudKeyEntryUnlock
+	OpGenerateUnlockToken           // POST /orgs/{orgId}/users/{userId}/credentials/{credentialId}/generateCloudKeyUnlockToken
+	OpUseUnlockToken                // POST /tokens/cloudKeyUnlockTokens/{token}/use (no session token)
 
 	numOps
 )
@@ -36,6 +38,8 @@ var opNames = [numOps]string{
 	"listUserEntries",
 	"listEntries",
 	"cloudKeyEntryUnlock",
+	"generateCloudKeyUnlockToken",
+	"useCloudKeyUnlockToken",
 }
 
 // Ops lists every operation, in declaration order.

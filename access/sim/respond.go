@@ -117,8 +117,14 @@ type namespaceJSON struct {
 }
 
 type tokenScopeJSON struct {
-	Org   Org      `json:"org"`
-	Scope []string `json:"scope"`
+	Org   Org            `json:"org"`
+	User  *scopeUserJSON `json:"user,omitempty"`
+	Scope []string       `json:"scope"`
+}
+
+// scopeUserJSON is the logged-in identity's user in the scope's org.
+type scopeUserJSON struct {
+	ID int `json:"id"`
 }
 
 func (u *user) toJSON(stamp string) userJSON {

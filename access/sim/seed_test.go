@@ -50,6 +50,8 @@ func TestDemoSeedMatchesConstants(t *testing.T) {
 			[]Credential{{ID: DemoCarolCloudKeyID, CredentialTypeID: DemoCloudKeyTypeID}}},
 		"erin@example.com": {DemoErinID, access.StatusActive, []int{DemoLobbyID, DemoRoofDeckID},
 			[]Credential{{ID: DemoErinCloudKeyID, CredentialTypeID: DemoCloudKeyTypeID}}},
+		// The service account is a user too, as Openpath's Envoy Bot is.
+		DemoServiceEmail: {DemoServiceUserID, access.StatusActive, []int{DemoLobbyID, DemoGarageID, DemoGymID, DemoRoofDeckID}, nil},
 	}
 	if len(seed.Users) != len(wantUsers) {
 		t.Fatalf("%d users, want %d", len(seed.Users), len(wantUsers))

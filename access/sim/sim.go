@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,6 +28,13 @@ type Sim struct {
 	unlockMu sync.Mutex
 	unlocks  unlockLog // guarded by unlockMu
 
+	// serviceUser is the user whose email is the service account's, or
+	// nil: the login names it in tokenScopeList and unlock tokens are
+	// issued on its cloud key.
+	serviceUser *user
+	clock       atomic.Pointer[func() time.Time]
+	keyTokens   unlockTokens
+
 	closeOnce sync.Once
 	closed    chan struct{}
 }
@@ -45,6 +53,10 @@ func New(seed Seed) (*Sim, error) {
 	}
 	s.faults.Store(&Faults{})
 	s.SetTokenTTL(DefaultTokenTTL)
+	if us := s.dir.byEmail[strings.ToLower(seed.ServiceAccount.Email)]; len(us) == 1 {
+		s.serviceUser = us[0]
+	}
+	s.keyTokens.byToken = map[string]*unlockToken{}
 	s.handler = s.routes()
 	return s, nil
 }
@@ -75,6 +87,8 @@ func (s *Sim) routes() http.Handler {
 	s.handle(mux, "GET /orgs/{orgId}/users/{userId}/entries", OpListUserEntries, s.listUserEntries)
 	s.handle(mux, "GET /orgs/{orgId}/entries", OpListEntries, s.listEntries)
 	s.handle(mux, "POST /orgs/{orgId}/users/{userId}/credentials/{credentialId}/cloudKeyEntryUnlock", OpUnlock, s.unlock)
+	s.handle(mux, "POST /orgs/{orgId}/users/{userId}/credentials/{credentialId}/generateCloudKeyUnlockToken", OpGenerateUnlockToken, s.generateUnlockToken)
+	s.handle(mux, "POST /tokens/cloudKeyUnlockTokens/{token}/use", OpUseUnlockToken, s.useUnlockToken)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		notFound(w, "no such path: "+r.Method+" "+r.URL.Path)
 	})
@@ -82,15 +96,16 @@ func (s *Sim) routes() http.Handler {
 }
 
 // handle registers one operation: every request is counted, then faults
-// are injected, then (except for login) the token is checked, then the org
-// id of the path, and only then does h run.
+// are injected, then (except for login and the use of an unlock token,
+// whose credential is in the path) the token is checked, then the org id
+// of the path, and only then does h run.
 func (s *Sim) handle(mux *http.ServeMux, pattern string, op Op, h http.HandlerFunc) {
 	mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		s.calls[op].Add(1)
 		if !s.injectFaults(w, r, op) {
 			return
 		}
-		if op != OpLogin {
+		if op != OpLogin && op != OpUseUnlockToken {
 			if _, ok := s.authenticate(w, r); !ok {
 				return
 			}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/cloudkey/cloudkey/notify"
 	"github.com/cloudkey/cloudkey/setup"
 )
 
@@ -23,6 +24,9 @@ type serveConfig struct {
 	accountTTL         time.Duration
 	entriesTTL         time.Duration
 	localTTL           time.Duration
+	publicURL          string
+	envoySecret        string
+	smtp               notify.SMTPConfig
 }
 
 func serveFlags(fs *flag.FlagSet) *serveConfig {
@@ -39,6 +43,12 @@ func serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.DurationVar(&c.accountTTL, "account-ttl", 30*time.Second, "how long a cached access-system user (and its status) is trusted: the move-out bound")
 	fs.DurationVar(&c.entriesTTL, "entries-ttl", 60*time.Second, "how long a cached entry list is used")
 	fs.DurationVar(&c.localTTL, "local-ttl", 2*time.Second, "how long a cache hit is served from process memory (invalidations still reach it at once); negative disables")
+	fs.StringVar(&c.publicURL, "public-url", envOr("CLOUDKEY_PUBLIC_URL", ""), "base URL of guest links, e.g. https://cloudkey.example.com (env CLOUDKEY_PUBLIC_URL; empty: this server's HTTP address)")
+	fs.StringVar(&c.envoySecret, "envoy-secret", envOr("CLOUDKEY_ENVOY_SECRET", ""), "secret Envoy webhooks are signed with (env CLOUDKEY_ENVOY_SECRET; empty: a development secret)")
+	fs.StringVar(&c.smtp.Addr, "smtp-addr", envOr("CLOUDKEY_SMTP_ADDR", ""), "SMTP relay host:port for guest links (env CLOUDKEY_SMTP_ADDR; empty: links are logged)")
+	fs.StringVar(&c.smtp.From, "smtp-from", envOr("CLOUDKEY_SMTP_FROM", "cloudkey <noreply@localhost>"), "sender of guest-link emails (env CLOUDKEY_SMTP_FROM)")
+	fs.StringVar(&c.smtp.Username, "smtp-username", envOr("CLOUDKEY_SMTP_USERNAME", ""), "SMTP user (env CLOUDKEY_SMTP_USERNAME)")
+	fs.StringVar(&c.smtp.Password, "smtp-password", envOr("CLOUDKEY_SMTP_PASSWORD", ""), "SMTP password (env CLOUDKEY_SMTP_PASSWORD)")
 	return c
 }
 
@@ -60,6 +70,7 @@ func serve(ctx context.Context, args []string, stdout io.Writer, log *slog.Logge
 		AccessEmail: c.accessEmail, AccessPassword: c.accessPassword, AccessOrg: c.accessOrg,
 		TokenSecret: c.tokenSecret, UnlockTimeout: c.unlockTimeout,
 		AccountTTL: c.accountTTL, EntriesTTL: c.entriesTTL, LocalTTL: c.localTTL, Logger: log,
+		PublicURL: c.publicURL, EnvoySecret: c.envoySecret, SMTP: c.smtp,
 	})
 	if err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	durationpb "google.golang.org/protobuf/types/known/durationpb"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -32,15 +33,18 @@ type VisitorSettings struct {
 	AdvanceAccess *durationpb.Duration `protobuf:"bytes,2,opt,name=advance_access,json=advanceAccess,proto3" json:"advance_access,omitempty"`
 	// How long a pass works.
 	AccessDuration *durationpb.Duration `protobuf:"bytes,3,opt,name=access_duration,json=accessDuration,proto3" json:"access_duration,omitempty"`
-	// Visitor types (Envoy flows) mapped to the entries they may open.
-	VisitorTypes []*VisitorTypeEntries `protobuf:"bytes,4,rep,name=visitor_types,json=visitorTypes,proto3" json:"visitor_types,omitempty"`
+	// Entries guests may open, each with the visitor types (Envoy flows)
+	// allowed through it; an entry appears once, a type may open several.
+	Entries []*EntryVisitorTypes `protobuf:"bytes,4,rep,name=entries,proto3" json:"entries,omitempty"`
 	// Visitor types that never get a pass.
 	BlockedVisitorTypes    []string `protobuf:"bytes,5,rep,name=blocked_visitor_types,json=blockedVisitorTypes,proto3" json:"blocked_visitor_types,omitempty"`
 	LogoUrl                string   `protobuf:"bytes,6,opt,name=logo_url,json=logoUrl,proto3" json:"logo_url,omitempty"`
 	AdditionalInstructions string   `protobuf:"bytes,7,opt,name=additional_instructions,json=additionalInstructions,proto3" json:"additional_instructions,omitempty"`
 	// IANA time zone of the building, e.g. America/New_York.
-	TimeZone      string           `protobuf:"bytes,8,opt,name=time_zone,json=timeZone,proto3" json:"time_zone,omitempty"`
-	Protect       *ProtectSettings `protobuf:"bytes,9,opt,name=protect,proto3" json:"protect,omitempty"`
+	TimeZone string           `protobuf:"bytes,8,opt,name=time_zone,json=timeZone,proto3" json:"time_zone,omitempty"`
+	Protect  *ProtectSettings `protobuf:"bytes,9,opt,name=protect,proto3" json:"protect,omitempty"`
+	// When the settings were saved (output only).
+	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -96,9 +100,9 @@ func (x *VisitorSettings) GetAccessDuration() *durationpb.Duration {
 	return nil
 }
 
-func (x *VisitorSettings) GetVisitorTypes() []*VisitorTypeEntries {
+func (x *VisitorSettings) GetEntries() []*EntryVisitorTypes {
 	if x != nil {
-		return x.VisitorTypes
+		return x.Entries
 	}
 	return nil
 }
@@ -138,29 +142,38 @@ func (x *VisitorSettings) GetProtect() *ProtectSettings {
 	return nil
 }
 
-// VisitorTypeEntries maps one visitor type to entries.
-type VisitorTypeEntries struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	VisitorType   string                 `protobuf:"bytes,1,opt,name=visitor_type,json=visitorType,proto3" json:"visitor_type,omitempty"`
-	EntryIds      []string               `protobuf:"bytes,2,rep,name=entry_ids,json=entryIds,proto3" json:"entry_ids,omitempty"`
+func (x *VisitorSettings) GetUpdatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdatedAt
+	}
+	return nil
+}
+
+// EntryVisitorTypes maps one entry to the visitor types that may open it.
+type EntryVisitorTypes struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	EntryId      string                 `protobuf:"bytes,1,opt,name=entry_id,json=entryId,proto3" json:"entry_id,omitempty"`
+	VisitorTypes []string               `protobuf:"bytes,2,rep,name=visitor_types,json=visitorTypes,proto3" json:"visitor_types,omitempty"`
+	// The entry's name in the access system (output only).
+	Name          string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *VisitorTypeEntries) Reset() {
-	*x = VisitorTypeEntries{}
+func (x *EntryVisitorTypes) Reset() {
+	*x = EntryVisitorTypes{}
 	mi := &file_cloudkey_v1_admin_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *VisitorTypeEntries) String() string {
+func (x *EntryVisitorTypes) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*VisitorTypeEntries) ProtoMessage() {}
+func (*EntryVisitorTypes) ProtoMessage() {}
 
-func (x *VisitorTypeEntries) ProtoReflect() protoreflect.Message {
+func (x *EntryVisitorTypes) ProtoReflect() protoreflect.Message {
 	mi := &file_cloudkey_v1_admin_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -172,23 +185,30 @@ func (x *VisitorTypeEntries) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use VisitorTypeEntries.ProtoReflect.Descriptor instead.
-func (*VisitorTypeEntries) Descriptor() ([]byte, []int) {
+// Deprecated: Use EntryVisitorTypes.ProtoReflect.Descriptor instead.
+func (*EntryVisitorTypes) Descriptor() ([]byte, []int) {
 	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{1}
 }
 
-func (x *VisitorTypeEntries) GetVisitorType() string {
+func (x *EntryVisitorTypes) GetEntryId() string {
 	if x != nil {
-		return x.VisitorType
+		return x.EntryId
 	}
 	return ""
 }
 
-func (x *VisitorTypeEntries) GetEntryIds() []string {
+func (x *EntryVisitorTypes) GetVisitorTypes() []string {
 	if x != nil {
-		return x.EntryIds
+		return x.VisitorTypes
 	}
 	return nil
+}
+
+func (x *EntryVisitorTypes) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
 }
 
 // ProtectSettings: employee access from Envoy Protect screenings.
@@ -541,21 +561,25 @@ var File_cloudkey_v1_admin_proto protoreflect.FileDescriptor
 
 const file_cloudkey_v1_admin_proto_rawDesc = "" +
 	"\n" +
-	"\x17cloudkey/v1/admin.proto\x12\vcloudkey.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\"\xdb\x03\n" +
+	"\x17cloudkey/v1/admin.proto\x12\vcloudkey.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8a\x04\n" +
 	"\x0fVisitorSettings\x12\x1f\n" +
 	"\vinvite_only\x18\x01 \x01(\bR\n" +
 	"inviteOnly\x12@\n" +
 	"\x0eadvance_access\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\radvanceAccess\x12B\n" +
-	"\x0faccess_duration\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x0eaccessDuration\x12D\n" +
-	"\rvisitor_types\x18\x04 \x03(\v2\x1f.cloudkey.v1.VisitorTypeEntriesR\fvisitorTypes\x122\n" +
+	"\x0faccess_duration\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x0eaccessDuration\x128\n" +
+	"\aentries\x18\x04 \x03(\v2\x1e.cloudkey.v1.EntryVisitorTypesR\aentries\x122\n" +
 	"\x15blocked_visitor_types\x18\x05 \x03(\tR\x13blockedVisitorTypes\x12\x19\n" +
 	"\blogo_url\x18\x06 \x01(\tR\alogoUrl\x127\n" +
 	"\x17additional_instructions\x18\a \x01(\tR\x16additionalInstructions\x12\x1b\n" +
 	"\ttime_zone\x18\b \x01(\tR\btimeZone\x126\n" +
-	"\aprotect\x18\t \x01(\v2\x1c.cloudkey.v1.ProtectSettingsR\aprotect\"T\n" +
-	"\x12VisitorTypeEntries\x12!\n" +
-	"\fvisitor_type\x18\x01 \x01(\tR\vvisitorType\x12\x1b\n" +
-	"\tentry_ids\x18\x02 \x03(\tR\bentryIds\"\xaf\x01\n" +
+	"\aprotect\x18\t \x01(\v2\x1c.cloudkey.v1.ProtectSettingsR\aprotect\x129\n" +
+	"\n" +
+	"updated_at\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"g\n" +
+	"\x11EntryVisitorTypes\x12\x19\n" +
+	"\bentry_id\x18\x01 \x01(\tR\aentryId\x12#\n" +
+	"\rvisitor_types\x18\x02 \x03(\tR\fvisitorTypes\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\"\xaf\x01\n" +
 	"\x0fProtectSettings\x12\x18\n" +
 	"\aenabled\x18\x01 \x01(\bR\aenabled\x12S\n" +
 	"\x18employee_access_duration\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x16employeeAccessDuration\x12-\n" +
@@ -601,7 +625,7 @@ func file_cloudkey_v1_admin_proto_rawDescGZIP() []byte {
 var file_cloudkey_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_cloudkey_v1_admin_proto_goTypes = []any{
 	(*VisitorSettings)(nil),               // 0: cloudkey.v1.VisitorSettings
-	(*VisitorTypeEntries)(nil),            // 1: cloudkey.v1.VisitorTypeEntries
+	(*EntryVisitorTypes)(nil),             // 1: cloudkey.v1.EntryVisitorTypes
 	(*ProtectSettings)(nil),               // 2: cloudkey.v1.ProtectSettings
 	(*GetVisitorSettingsRequest)(nil),     // 3: cloudkey.v1.GetVisitorSettingsRequest
 	(*GetVisitorSettingsResponse)(nil),    // 4: cloudkey.v1.GetVisitorSettingsResponse
@@ -609,26 +633,28 @@ var file_cloudkey_v1_admin_proto_goTypes = []any{
 	(*UpdateVisitorSettingsResponse)(nil), // 6: cloudkey.v1.UpdateVisitorSettingsResponse
 	(*MisconfiguredEntry)(nil),            // 7: cloudkey.v1.MisconfiguredEntry
 	(*durationpb.Duration)(nil),           // 8: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),         // 9: google.protobuf.Timestamp
 }
 var file_cloudkey_v1_admin_proto_depIdxs = []int32{
 	8,  // 0: cloudkey.v1.VisitorSettings.advance_access:type_name -> google.protobuf.Duration
 	8,  // 1: cloudkey.v1.VisitorSettings.access_duration:type_name -> google.protobuf.Duration
-	1,  // 2: cloudkey.v1.VisitorSettings.visitor_types:type_name -> cloudkey.v1.VisitorTypeEntries
+	1,  // 2: cloudkey.v1.VisitorSettings.entries:type_name -> cloudkey.v1.EntryVisitorTypes
 	2,  // 3: cloudkey.v1.VisitorSettings.protect:type_name -> cloudkey.v1.ProtectSettings
-	8,  // 4: cloudkey.v1.ProtectSettings.employee_access_duration:type_name -> google.protobuf.Duration
-	0,  // 5: cloudkey.v1.GetVisitorSettingsResponse.settings:type_name -> cloudkey.v1.VisitorSettings
-	0,  // 6: cloudkey.v1.UpdateVisitorSettingsRequest.settings:type_name -> cloudkey.v1.VisitorSettings
-	7,  // 7: cloudkey.v1.UpdateVisitorSettingsResponse.misconfigured_entries:type_name -> cloudkey.v1.MisconfiguredEntry
-	0,  // 8: cloudkey.v1.UpdateVisitorSettingsResponse.settings:type_name -> cloudkey.v1.VisitorSettings
-	3,  // 9: cloudkey.v1.AdminService.GetVisitorSettings:input_type -> cloudkey.v1.GetVisitorSettingsRequest
-	5,  // 10: cloudkey.v1.AdminService.UpdateVisitorSettings:input_type -> cloudkey.v1.UpdateVisitorSettingsRequest
-	4,  // 11: cloudkey.v1.AdminService.GetVisitorSettings:output_type -> cloudkey.v1.GetVisitorSettingsResponse
-	6,  // 12: cloudkey.v1.AdminService.UpdateVisitorSettings:output_type -> cloudkey.v1.UpdateVisitorSettingsResponse
-	11, // [11:13] is the sub-list for method output_type
-	9,  // [9:11] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	9,  // 4: cloudkey.v1.VisitorSettings.updated_at:type_name -> google.protobuf.Timestamp
+	8,  // 5: cloudkey.v1.ProtectSettings.employee_access_duration:type_name -> google.protobuf.Duration
+	0,  // 6: cloudkey.v1.GetVisitorSettingsResponse.settings:type_name -> cloudkey.v1.VisitorSettings
+	0,  // 7: cloudkey.v1.UpdateVisitorSettingsRequest.settings:type_name -> cloudkey.v1.VisitorSettings
+	7,  // 8: cloudkey.v1.UpdateVisitorSettingsResponse.misconfigured_entries:type_name -> cloudkey.v1.MisconfiguredEntry
+	0,  // 9: cloudkey.v1.UpdateVisitorSettingsResponse.settings:type_name -> cloudkey.v1.VisitorSettings
+	3,  // 10: cloudkey.v1.AdminService.GetVisitorSettings:input_type -> cloudkey.v1.GetVisitorSettingsRequest
+	5,  // 11: cloudkey.v1.AdminService.UpdateVisitorSettings:input_type -> cloudkey.v1.UpdateVisitorSettingsRequest
+	4,  // 12: cloudkey.v1.AdminService.GetVisitorSettings:output_type -> cloudkey.v1.GetVisitorSettingsResponse
+	6,  // 13: cloudkey.v1.AdminService.UpdateVisitorSettings:output_type -> cloudkey.v1.UpdateVisitorSettingsResponse
+	12, // [12:14] is the sub-list for method output_type
+	10, // [10:12] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_cloudkey_v1_admin_proto_init() }

@@ -136,7 +136,9 @@ type GetPassResponse struct {
 	TimeZone string        `protobuf:"bytes,7,opt,name=time_zone,json=timeZone,proto3" json:"time_zone,omitempty"`
 	Entries  []*GuestEntry `protobuf:"bytes,8,rep,name=entries,proto3" json:"entries,omitempty"`
 	// A sentence for the page, e.g. "Your pass starts at 9:00 AM".
-	Message       string `protobuf:"bytes,9,opt,name=message,proto3" json:"message,omitempty"`
+	Message string `protobuf:"bytes,9,opt,name=message,proto3" json:"message,omitempty"`
+	// The building's name.
+	LocationName  string `protobuf:"bytes,10,opt,name=location_name,json=locationName,proto3" json:"location_name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -230,6 +232,13 @@ func (x *GetPassResponse) GetEntries() []*GuestEntry {
 func (x *GetPassResponse) GetMessage() string {
 	if x != nil {
 		return x.Message
+	}
+	return ""
+}
+
+func (x *GetPassResponse) GetLocationName() string {
+	if x != nil {
+		return x.LocationName
 	}
 	return ""
 }
@@ -391,7 +400,7 @@ const file_cloudkey_v1_guest_proto_rawDesc = "" +
 	"\n" +
 	"\x17cloudkey/v1/guest.proto\x12\vcloudkey.v1\x1a\x1acloudkey/v1/resident.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"&\n" +
 	"\x0eGetPassRequest\x12\x14\n" +
-	"\x05token\x18\x01 \x01(\tR\x05token\"\xf9\x02\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\"\x9e\x03\n" +
 	"\x0fGetPassResponse\x12,\n" +
 	"\x05state\x18\x01 \x01(\x0e2\x16.cloudkey.v1.PassStateR\x05state\x12!\n" +
 	"\fvisitor_name\x18\x02 \x01(\tR\vvisitorName\x12\x19\n" +
@@ -401,7 +410,9 @@ const file_cloudkey_v1_guest_proto_rawDesc = "" +
 	"\aends_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x06endsAt\x12\x1b\n" +
 	"\ttime_zone\x18\a \x01(\tR\btimeZone\x121\n" +
 	"\aentries\x18\b \x03(\v2\x17.cloudkey.v1.GuestEntryR\aentries\x12\x18\n" +
-	"\amessage\x18\t \x01(\tR\amessage\"0\n" +
+	"\amessage\x18\t \x01(\tR\amessage\x12#\n" +
+	"\rlocation_name\x18\n" +
+	" \x01(\tR\flocationName\"0\n" +
 	"\n" +
 	"GuestEntry\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +

@@ -1,0 +1,79 @@
+// Package visitor is cloudkey's visitor domain: per-location settings,
+// Envoy events, guest passes, guest unlock and Protect (employee
+// activation). It holds no transport: the webhook, the admin API and the
+// guest page call it.
+//
+// # Settings
+//
+// UpdateSettings validates a location's settings all or nothing and answers
+// like Rhombus' updateEnvoyIntegrationV2 (error flag and message, warnings,
+// failed ids, misconfigured entries). Entry mappings are checked against
+// the access system: the entry must exist and the integration's service
+// account must be able to open it.
+//
+// # Visits and the event state machine
+//
+// A visit is keyed by its invite ("inv:{id}") or, for a walk-in, by its
+// Envoy entry ("ent:{id}"); a sign-in with an invite joins the invite's
+// visit, and a link entry → visit remembers that for later events. A visit
+// gathers facts (expected arrival, sign-in, sign-out, visitor type,
+// contact) and its pass follows from them, whatever order they came in:
+//
+//	invite_created/updated  create or update the invite's visit; pass window
+//	                        [arrival − advance, arrival + duration)
+//	entry_sign_in           with an invite: join its visit, one pass, window
+//	                        widened to cover [sign-in, sign-in + duration);
+//	                        without: a walk-in pass [sign-in, sign-in + duration),
+//	                        refused when the location is invite only
+//	entry_sign_out          end the pass at once
+//	invite_removed          end the pass at once
+//
+// A blocked visitor type, a type mapped to no entry or (walk-ins) invite
+// only refuse the pass; the reason is recorded on the visit and in the
+// location's log (Visit, Decisions). An existing pass that becomes refused
+// (its type now blocked) ends.
+//
+// Ending is terminal: the ended visit stays as a tombstone for the
+// retention period. So a sign-out that overtakes its sign-in leaves a
+// tombstone the sign-in then finds (no pass), and an update or sign-in after
+// an invite's removal finds the removed visit (it stays removed).
+//
+// Each event's changes to visits are one optimistic Redis transaction
+// (WATCH the visit and link keys, MULTI/EXEC the writes, run again on
+// conflict), so concurrent events for one visit on several replicas
+// serialise. Side effects (sending the link) happen after the commit.
+//
+// # Idempotency
+//
+// An event is recognised by SHA-256 of its name, location and payload
+// (meta changes between deliveries). It is claimed with SET NX before it is
+// handled and its outcome stored for EventTTL afterwards; a redelivery
+// returns that outcome with Duplicate set and does nothing. A failed
+// handling releases the claim so that Envoy's redelivery is handled. The
+// state machine is idempotent as well (one visit per invite or entry, the
+// link sent once per contact), so even an event the digest misses makes no
+// second pass.
+//
+// # Passes and guest unlock
+//
+// The link token is 256 random bits, base64url, sent as BaseURL/g/{token}
+// through the Notifier and stored only as its SHA-256. PassView and
+// GuestUnlock enforce the window here (no upstream call outside it) and the
+// access system enforces it again: the first unlock issues an Openpath
+// cloud-key unlock token on the service account with notBefore/expires set
+// to the window, used once per tap. An unknown token looks exactly like an
+// ended pass.
+//
+// # Protect and the scheduler
+//
+// A passed screening (employee_entry_sign_in, see screeningRefusal)
+// activates the employee's access-system user and schedules its suspension
+// after the employee access duration; employee_entry_sign_out suspends at
+// once. Excluded employees are never touched. Scheduled suspensions are in
+// Redis (a ZSET by due time), so they survive restarts; RunScheduler on
+// every replica claims due jobs with a Lua script that moves each from the
+// due set to a claimed set with a lease, atomically, so one replica runs
+// it. Activation, sign-out and the scheduled suspension of one employee
+// take a per-user Redis lock, and a claimed job runs only if it was not
+// rescheduled or cancelled since its claim.
+package visitor

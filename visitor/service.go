@@ -1,0 +1,156 @@
+package visitor
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cloudkey/cloudkey/access"
+	"github.com/cloudkey/cloudkey/notify"
+	"github.com/cloudkey/cloudkey/unlock"
+)
+
+// Config configures a Service. Redis, Access, Notifier and BaseURL are
+// required; zero durations take the defaults named.
+type Config struct {
+	// Redis holds settings, passes, event keys and scheduled suspensions.
+	// Visits are updated in WATCH/MULTI transactions over several keys, so
+	// it must be one Redis (or a cluster where the prefix pins one slot).
+	Redis redis.UniversalClient
+	// Access is the access-control system of the one organisation the
+	// service works for, acting as its service account.
+	Access access.GuestSystem
+	// Notifier delivers guest links.
+	Notifier notify.Notifier
+	// BaseURL is where guests open their pass: links are
+	// BaseURL + "/g/" + token, e.g. "https://cloudkey.example.com".
+	BaseURL string
+	// Audit records every guest unlock attempt; nil discards them.
+	Audit unlock.Auditor
+	// Now is the clock; nil means time.Now. Tests set it to check window
+	// edges to the second.
+	Now func() time.Time
+	// Prefix starts every key; default "ck:v1:vis:".
+	Prefix string
+	// Retention is how long ended passes, tombstones and decisions are
+	// kept after a pass's window (or after the event, when there is no
+	// pass), so that late or repeated events still find them. Default 30
+	// days.
+	Retention time.Duration
+	// EventTTL is how long a handled event is remembered to recognise a
+	// redelivery. Default 7 days.
+	EventTTL time.Duration
+	// AccessTimeout bounds each access-system call made while handling an
+	// event or running a scheduled job. Default 10 s.
+	AccessTimeout time.Duration
+	// UnlockTimeout bounds a guest unlock (issuing the access system's
+	// unlock token if needed, then using it). Default 5 s.
+	UnlockTimeout time.Duration
+	// NotifyTimeout bounds the delivery of a guest link. Default 15 s.
+	NotifyTimeout time.Duration
+	// SchedulerInterval is how often RunScheduler looks for due
+	// suspensions. Default 1 s.
+	SchedulerInterval time.Duration
+	Logger            *slog.Logger
+}
+
+func (c *Config) defaults() {
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Audit == nil {
+		c.Audit = unlock.Discard{}
+	}
+	if c.Prefix == "" {
+		c.Prefix = "ck:v1:vis:"
+	}
+	if c.Retention <= 0 {
+		c.Retention = 30 * 24 * time.Hour
+	}
+	if c.EventTTL <= 0 {
+		c.EventTTL = 7 * 24 * time.Hour
+	}
+	if c.AccessTimeout <= 0 {
+		c.AccessTimeout = 10 * time.Second
+	}
+	if c.UnlockTimeout <= 0 {
+		c.UnlockTimeout = 5 * time.Second
+	}
+	if c.NotifyTimeout <= 0 {
+		c.NotifyTimeout = 15 * time.Second
+	}
+	if c.SchedulerInterval <= 0 {
+		c.SchedulerInterval = time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Service is the visitor domain: settings, Envoy events, guest passes,
+// guest unlock and Protect. Everything it knows is in Redis, so any number
+// of replicas may share one Redis and a restarted one carries on. It is
+// safe for concurrent use.
+type Service struct {
+	cfg     Config
+	rdb     redis.UniversalClient
+	access  access.GuestSystem
+	notify  notify.Notifier
+	audit   unlock.Auditor
+	now     func() time.Time
+	log     *slog.Logger
+	baseURL string
+}
+
+// New returns a Service for cfg. It does not contact Redis or the access
+// system.
+func New(cfg Config) (*Service, error) {
+	switch {
+	case cfg.Redis == nil:
+		return nil, errors.New("visitor: a Redis client is required")
+	case cfg.Access == nil:
+		return nil, errors.New("visitor: an access system is required")
+	case cfg.Notifier == nil:
+		return nil, errors.New("visitor: a notifier is required")
+	}
+	u, err := url.Parse(cfg.BaseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("visitor: base URL %q is not an absolute http(s) URL without query", cfg.BaseURL)
+	}
+	cfg.defaults()
+	return &Service{
+		cfg:     cfg,
+		rdb:     cfg.Redis,
+		access:  cfg.Access,
+		notify:  cfg.Notifier,
+		audit:   cfg.Audit,
+		now:     cfg.Now,
+		log:     cfg.Logger,
+		baseURL: strings.TrimRight(cfg.BaseURL, "/"),
+	}, nil
+}
+
+// Keys. Everything the service stores is under the prefix:
+//
+//	set:{location}      settings (JSON), no TTL
+//	visit:{key}         a visit, keyed "inv:{inviteID}" or "ent:{entryID}" (JSON)
+//	link:{entryID}      an Envoy entry → the visit it belongs to ("inv:...")
+//	tok:{sha256 hex}    a link token's hash → its visit key
+//	evt:{digest}        a handled event's outcome (JSON), for redeliveries
+//	log:{location}      the latest decisions (list of JSON, capped)
+//	emp:{entryID}       an employee entry that signed out (tombstone)
+//	prot:due, prot:run  scheduled and claimed suspensions (ZSETs by time in ms)
+//	prot:job            the suspensions' data (hash by user id)
+//	lock:{name}         short-lived locks
+func (s *Service) key(parts ...string) string {
+	return s.cfg.Prefix + strings.Join(parts, ":")
+}
+
+// canonicalEmail is cloudkey's canonical form of an email: trimmed and
+// lower-cased, nothing else.
+func canonicalEmail(e string) string { return strings.ToLower(strings.TrimSpace(e)) }

@@ -1,0 +1,260 @@
+package visitor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Settings is the visitor integration of one Envoy location (building).
+type Settings struct {
+	// InviteOnly: only invited visitors get a pass; a sign-in without an
+	// invite gets none.
+	InviteOnly bool
+	// AdvanceAccess is how long before the expected arrival an invited
+	// visitor's pass starts working (0 to MaxAdvanceAccess).
+	AdvanceAccess time.Duration
+	// AccessDuration is how long a pass works: from the expected arrival,
+	// or from the sign-in (MinAccessDuration to MaxAccessDuration).
+	AccessDuration time.Duration
+	// Entries maps entries (doors) to the visitor types (Envoy flow names)
+	// that may open them; one entry serves several types, and one type may
+	// open several entries. An entry must appear once.
+	Entries []EntryMapping
+	// BlockedVisitorTypes never get a pass, even when mapped.
+	BlockedVisitorTypes []string
+	// LogoURL (absolute http(s)) and Instructions are shown on the guest
+	// page.
+	LogoURL      string
+	Instructions string
+	// TimeZone (IANA, e.g. "Europe/Paris") shows pass windows on the guest
+	// page and in messages. Empty means the location's time zone from
+	// Envoy's events, else UTC.
+	TimeZone string
+	Protect  ProtectSettings
+	// UpdatedAt is set when the settings are saved.
+	UpdatedAt time.Time
+}
+
+// EntryMapping is one entry and the visitor types that may open it.
+type EntryMapping struct {
+	EntryID      string
+	VisitorTypes []string
+	// Name is the entry's name in the access system, filled in when the
+	// settings are saved (ignored on input).
+	Name string
+}
+
+// ProtectSettings drive employee activation from Envoy Protect.
+type ProtectSettings struct {
+	Enabled bool
+	// EmployeeAccessDuration is how long an employee stays active after a
+	// passed screening, unless they sign out sooner (MinAccessDuration to
+	// MaxEmployeeAccessDuration).
+	EmployeeAccessDuration time.Duration
+	// ExcludedEmployees (emails) are never activated or suspended.
+	ExcludedEmployees []string
+}
+
+// Bounds of the settings.
+const (
+	MaxAdvanceAccess          = 24 * time.Hour
+	MinAccessDuration         = time.Minute
+	MaxAccessDuration         = 7 * 24 * time.Hour
+	MaxEmployeeAccessDuration = 24 * time.Hour
+	MaxEntries                = 500
+	MaxVisitorTypes           = 200 // per entry, and blocked
+	MaxVisitorTypeLen         = 100
+	MaxExcludedEmployees      = 10_000
+	MaxLogoURLLen             = 2048
+	MaxInstructionsLen        = 2000 // characters
+	MaxLocationLen            = 128
+)
+
+// UpdateResult answers UpdateSettings, after the Rhombus
+// updateEnvoyIntegrationV2 response: Error and ErrorMsg say whether the
+// settings were refused, Warnings what was saved but looks wrong,
+// FailedIDs the ids or fields that failed (entry ids, emails, field
+// names), MisconfiguredEntries the entries that cannot be used and why.
+type UpdateResult struct {
+	Error                bool
+	ErrorMsg             string
+	Warnings             []string
+	FailedIDs            []string
+	MisconfiguredEntries []MisconfiguredEntry
+	// Settings are the saved settings, canonicalised (entry names filled
+	// in, types and emails deduplicated); zero when refused.
+	Settings Settings
+}
+
+// MisconfiguredEntry is an entry mapping that cannot be used.
+type MisconfiguredEntry struct {
+	EntryID string
+	Reason  string
+}
+
+// ErrInvalidSettings matches the error UpdateSettings returns for settings
+// that do not validate (an *InvalidSettingsError).
+var ErrInvalidSettings = errors.New("invalid visitor settings")
+
+// ErrNoSettings: the location has no settings.
+var ErrNoSettings = errors.New("the location has no visitor settings")
+
+// InvalidSettingsError carries the result of refused settings; nothing was
+// saved.
+type InvalidSettingsError struct {
+	Result UpdateResult
+}
+
+func (e *InvalidSettingsError) Error() string {
+	return "visitor: invalid settings: " + e.Result.ErrorMsg
+}
+
+// Is makes an InvalidSettingsError match ErrInvalidSettings.
+func (e *InvalidSettingsError) Is(target error) bool { return target == ErrInvalidSettings }
+
+// UpdateSettings validates s and, when it is valid, saves it as the
+// settings of location, replacing the previous ones. It is all or nothing:
+// settings with any error change nothing, and the error (an
+// *InvalidSettingsError, matching ErrInvalidSettings) carries the same
+// result as the one returned. Entry mappings are checked against the
+// access system: each entry must exist and the service account must be
+// able to open it. When the access system cannot be asked, nothing is saved
+// and the error is that failure.
+//
+// A visitor type both mapped and blocked is a warning, not an error:
+// blocking a type for a while without deleting its mapping is how an
+// administrator is expected to use the block list; blocked wins.
+func (s *Service) UpdateSettings(ctx context.Context, location string, in Settings) (UpdateResult, error) {
+	v := newValidation()
+	out := v.settings(location, in)
+	if len(out.Entries) > 0 {
+		if err := s.checkEntries(ctx, v, out.Entries); err != nil {
+			res := UpdateResult{Error: true, ErrorMsg: "cannot check the entries with the access system: " + err.Error()}
+			return res, fmt.Errorf("visitor: update settings of %s: %w", location, err)
+		}
+	}
+	res := v.result()
+	if res.Error {
+		return res, &InvalidSettingsError{Result: res}
+	}
+	out.UpdatedAt = s.now().UTC()
+	b, err := json.Marshal(out)
+	if err != nil {
+		return UpdateResult{Error: true, ErrorMsg: err.Error()}, fmt.Errorf("visitor: encode settings: %w", err)
+	}
+	if err := s.rdb.Set(ctx, s.key("set", location), b, 0).Err(); err != nil {
+		res := UpdateResult{Error: true, ErrorMsg: "cannot save the settings: " + err.Error()}
+		return res, fmt.Errorf("visitor: save settings of %s: %w", location, err)
+	}
+	res.Settings = out
+	return res, nil
+}
+
+// Settings returns the settings of location, or ErrNoSettings.
+func (s *Service) Settings(ctx context.Context, location string) (Settings, error) {
+	st, ok, err := s.loadSettings(ctx, location)
+	if err != nil {
+		return Settings{}, err
+	}
+	if !ok {
+		return Settings{}, fmt.Errorf("visitor: %s: %w", location, ErrNoSettings)
+	}
+	return st, nil
+}
+
+func (s *Service) loadSettings(ctx context.Context, location string) (Settings, bool, error) {
+	b, err := s.rdb.Get(ctx, s.key("set", location)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return Settings{}, false, nil
+	}
+	if err != nil {
+		return Settings{}, false, fmt.Errorf("visitor: read settings of %s: %w", location, err)
+	}
+	var st Settings
+	if err := json.Unmarshal(b, &st); err != nil {
+		return Settings{}, false, fmt.Errorf("visitor: decode settings of %s: %w", location, err)
+	}
+	return st, true, nil
+}
+
+// checkEntries marks the mapped entries the access system does not know,
+// or the service account cannot open, and fills in their names.
+func (s *Service) checkEntries(ctx context.Context, v *validation, mappings []EntryMapping) error {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.AccessTimeout)
+	defer cancel()
+	all, err := s.access.ListOrgEntries(ctx)
+	if err != nil {
+		return err
+	}
+	mine, err := s.access.ServiceEntries(ctx)
+	if err != nil {
+		return err
+	}
+	names := make(map[string]string, len(all))
+	for _, e := range all {
+		names[e.ID] = e.Name
+	}
+	canOpen := make(map[string]bool, len(mine))
+	for _, e := range mine {
+		canOpen[e.ID] = true
+	}
+	for i := range mappings {
+		m := &mappings[i]
+		name, known := names[m.EntryID]
+		switch {
+		case !known:
+			v.misconfigured(m.EntryID, "unknown to the access system")
+		case !canOpen[m.EntryID]:
+			v.misconfigured(m.EntryID, "the integration's service account has no access to it, so guests could not open it")
+		}
+		m.Name = name
+	}
+	return nil
+}
+
+// typeKey is how visitor types compare: Envoy flow names, trimmed and
+// case-insensitive.
+func typeKey(t string) string { return strings.ToLower(strings.TrimSpace(t)) }
+
+// blocked reports whether visitor type t is on the block list.
+func (st *Settings) blocked(t string) bool {
+	k := typeKey(t)
+	for _, b := range st.BlockedVisitorTypes {
+		if typeKey(b) == k {
+			return true
+		}
+	}
+	return false
+}
+
+// entriesFor returns the entries visitor type t may open, in settings order.
+func (st *Settings) entriesFor(t string) []PassEntry {
+	k := typeKey(t)
+	var out []PassEntry
+	for _, m := range st.Entries {
+		for _, vt := range m.VisitorTypes {
+			if typeKey(vt) == k {
+				out = append(out, PassEntry{ID: m.EntryID, Name: m.Name})
+				break
+			}
+		}
+	}
+	return out
+}
+
+// excluded reports whether email is excluded from Protect.
+func (st *Settings) excluded(email string) bool {
+	e := canonicalEmail(email)
+	for _, x := range st.Protect.ExcludedEmployees {
+		if x == e {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,163 @@
+package visitor
+
+import (
+	"strings"
+	"time"
+
+	"github.com/cloudkey/cloudkey/visitor/envoy"
+)
+
+// visit is everything cloudkey knows about one visit, stored as JSON under
+// visit:{key}. Its key is "inv:{inviteID}" for an invited visitor (the
+// sign-in then joins it) and "ent:{entryID}" for a walk-in. A visit that
+// ended (sign-out, invite removed) stays as a tombstone for the retention
+// period, so that events arriving late or again cannot revive it.
+type visit struct {
+	Key          string    `json:"key"`
+	Location     string    `json:"location"`
+	LocationName string    `json:"locationName,omitempty"`
+	TimeZone     string    `json:"timeZone,omitempty"` // from Envoy's meta
+	InviteID     string    `json:"inviteId,omitempty"`
+	EntryID      string    `json:"entryId,omitempty"` // the Envoy entry (sign-in)
+	Name         string    `json:"name,omitempty"`
+	Email        string    `json:"email,omitempty"` // canonical
+	Phone        string    `json:"phone,omitempty"`
+	Flow         string    `json:"flow,omitempty"` // visitor type
+	Expected     time.Time `json:"expected,omitzero"`
+	SignedIn     time.Time `json:"signedIn,omitzero"`
+	SignedOut    time.Time `json:"signedOut,omitzero"`
+
+	// Ended is terminal: no event issues a pass for this visit again.
+	Ended     bool      `json:"ended,omitempty"`
+	EndedAt   time.Time `json:"endedAt,omitzero"`
+	EndReason string    `json:"endReason,omitempty"`
+
+	Pass      *pass     `json:"pass,omitempty"`
+	Decisions []Outcome `json:"decisions,omitempty"` // the latest maxVisitDecisions
+}
+
+// pass is a visit's guest pass.
+type pass struct {
+	ID        string      `json:"id"`        // public: audit, logs, admin views
+	TokenHash string      `json:"tokenHash"` // hex SHA-256 of the link token; the token itself is never stored
+	Start     time.Time   `json:"start"`
+	End       time.Time   `json:"end"`
+	Flow      string      `json:"flow"` // the visitor type Entries were mapped from
+	Entries   []PassEntry `json:"entries"`
+	IssuedAt  time.Time   `json:"issuedAt"`
+	// NotifiedTo is the contact the current link was sent to; a link is
+	// sent once per contact.
+	NotifiedTo  string `json:"notifiedTo,omitempty"`
+	NotifyError string `json:"notifyError,omitempty"`
+	// Upstream is the access system's unlock token for this pass, issued
+	// on first use with the pass's window. It is a bearer credential
+	// known only to cloudkey (never sent to the guest), dropped when the
+	// window changes or the pass ends.
+	Upstream *upstream `json:"upstream,omitempty"`
+}
+
+// PassEntry is an entry a pass opens.
+type PassEntry struct {
+	ID   string
+	Name string
+}
+
+type upstream struct {
+	Token     string    `json:"token"`
+	NotBefore time.Time `json:"notBefore"`
+	Expires   time.Time `json:"expires"`
+}
+
+const maxVisitDecisions = 20
+
+// absorb takes what ev says about the visit. Empty fields never erase what
+// an earlier event said: Envoy's payloads are not always complete. With
+// fill set, only what the visit lacks is taken: an invite_created that
+// arrives after an update or a sign-in is older news than they are.
+func (v *visit) absorb(ev envoy.Event, fill bool) {
+	set := func(dst *string, src string) {
+		if src != "" && (!fill || *dst == "") {
+			*dst = src
+		}
+	}
+	setTime := func(dst *time.Time, src time.Time) {
+		if !src.IsZero() && (!fill || dst.IsZero()) {
+			*dst = src
+		}
+	}
+	set(&v.Location, ev.Location.ID)
+	set(&v.LocationName, ev.Location.Name)
+	set(&v.TimeZone, ev.Location.TimeZone)
+	set(&v.Name, ev.FullName)
+	set(&v.Email, canonicalEmail(ev.Email))
+	set(&v.Phone, ev.Phone)
+	set(&v.Flow, ev.Flow)
+	switch ev.Type {
+	case envoy.TypeInvite:
+		v.InviteID = ev.ID
+		set(&v.EntryID, ev.EntryID)
+		setTime(&v.Expected, ev.ExpectedArrival)
+	case envoy.TypeEntry:
+		v.EntryID = ev.ID
+		set(&v.InviteID, ev.InviteID)
+	}
+	setTime(&v.SignedIn, ev.SignedInAt)
+	setTime(&v.SignedOut, ev.SignedOutAt)
+}
+
+// contact is where the link goes: the email, else the phone number.
+func (v *visit) contact() string {
+	if v.Email != "" {
+		return v.Email
+	}
+	return v.Phone
+}
+
+func (v *visit) record(o Outcome) {
+	v.Decisions = append(v.Decisions, o)
+	if n := len(v.Decisions); n > maxVisitDecisions {
+		v.Decisions = append([]Outcome(nil), v.Decisions[n-maxVisitDecisions:]...)
+	}
+}
+
+// window is when a visit's pass works: from the expected arrival minus the
+// advance access to the expected arrival plus the access duration, and
+// from the sign-in for the access duration; a visit with both (an invited
+// visitor who signed in) gets the span of the two, so that a visitor who
+// arrives late still has the full duration from sign-in. The result is the
+// same whatever order the events came in.
+func window(v *visit, st *Settings) (start, end time.Time) {
+	add := func(s, e time.Time) {
+		if start.IsZero() || s.Before(start) {
+			start = s
+		}
+		if e.After(end) {
+			end = e
+		}
+	}
+	if !v.Expected.IsZero() {
+		add(v.Expected.Add(-st.AdvanceAccess), v.Expected.Add(st.AccessDuration))
+	}
+	if !v.SignedIn.IsZero() {
+		add(v.SignedIn, v.SignedIn.Add(st.AccessDuration))
+	}
+	return start.UTC(), end.UTC()
+}
+
+// refusal says why a visit of visitor type flow gets no pass under st, or
+// "" when it gets one.
+func refusal(st *Settings, flow string, invited bool) string {
+	switch {
+	case st.blocked(flow):
+		return "visitor type " + quote(flow) + " is blocked"
+	case !invited && st.InviteOnly:
+		return "invite only: the visitor signed in without an invite"
+	case strings.TrimSpace(flow) == "":
+		return "the visit has no visitor type, so it maps to no entry"
+	case len(st.entriesFor(flow)) == 0:
+		return "visitor type " + quote(flow) + " is not mapped to any entry"
+	}
+	return ""
+}
+
+func quote(s string) string { return "\u201c" + s + "\u201d" }
