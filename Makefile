@@ -11,13 +11,19 @@ run:
 
 test: deps tools fmt-check vet lint check-gen unit
 
-# Debian: the tests start their own redis-server on a free loopback port.
+# Debian: the tests start their own redis-server on a free loopback port,
+# and drive Debian's chromium headless for the guest page.
 deps:
-	@command -v redis-server >/dev/null || { \
-	  echo "installing redis-server (tests start their own instance)"; \
+	@missing=""; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing$$missing (needed by the tests)"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
 	@redis-server --version
+	@/usr/bin/chromium --version 2>/dev/null || true
 
 # Code generators and buf, versions pinned by go.mod / tools/go.mod.
 tools: $(BIN)/buf $(BIN)/protoc-gen-go
