@@ -228,8 +228,10 @@ func TestRedisDown(t *testing.T) {
 	}
 }
 
+// BenchmarkGetHit reads from Redis (the in-process layer off): one
+// pipelined round trip.
 func BenchmarkGetHit(b *testing.B) {
-	s := New(redistest.Start(b).Client(), Config{})
+	s := New(redistest.Start(b).Client(), Config{LocalTTL: -1})
 	ctx := context.Background()
 	s.ResolveAccount(ctx, "alice@example.com", func(context.Context) (Account, error) { return alice, nil })
 	s.ResolveEntries(ctx, "alice@example.com", func(context.Context) ([]access.Entry, error) {
@@ -308,4 +310,26 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// BenchmarkGetLocalHit is the hot path's cache hit: process memory, no
+// Redis round trip. Budget: 0 allocations.
+func BenchmarkGetLocalHit(b *testing.B) {
+	s := New(redistest.Start(b).Client(), Config{LocalTTL: time.Hour})
+	ctx := context.Background()
+	s.ResolveAccount(ctx, "alice@example.com", func(context.Context) (Account, error) { return alice, nil })
+	s.ResolveEntries(ctx, "alice@example.com", func(context.Context) ([]access.Entry, error) {
+		return []access.Entry{{ID: "101", Name: "Lobby"}, {ID: "102", Name: "Garage"}, {ID: "103", Name: "Gym"}}, nil
+	})
+	if snap, err := s.Get(ctx, "alice@example.com"); err != nil || !snap.HasEntries {
+		b.Fatal(snap, err)
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(p *testing.PB) {
+		for p.Next() {
+			if snap, _ := s.Get(ctx, "alice@example.com"); !snap.HasEntries {
+				b.Fatal("miss")
+			}
+		}
+	})
 }
