@@ -333,3 +333,32 @@ func BenchmarkGetLocalHit(b *testing.B) {
 		}
 	})
 }
+
+func TestInvalidateAll(t *testing.T) {
+	rdb := redistest.Start(t).Client()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a, b := New(rdb, Config{LocalTTL: time.Hour}), New(rdb, Config{LocalTTL: time.Hour})
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	wg.Go(func() { b.Run(ctx) })
+	time.Sleep(100 * time.Millisecond)
+	for i := range 2500 {
+		email := fmt.Sprintf("u%d@example.com", i)
+		a.ResolveAccount(ctx, email, func(context.Context) (Account, error) { return alice, nil })
+		a.ResolveEntries(ctx, email, func(context.Context) ([]access.Entry, error) { return []access.Entry{{ID: "1"}}, nil })
+	}
+	a.SetFavorite(ctx, "u1@example.com", "1", true)
+	if snap, _ := b.Get(ctx, "u7@example.com"); !snap.HasEntries {
+		t.Fatal("b has no entries before")
+	}
+	n, err := a.InvalidateAll(ctx)
+	if err != nil || n != 2500 {
+		t.Fatalf("InvalidateAll = %d, %v; want 2500", n, err)
+	}
+	waitFor(t, func() bool { snap, _ := b.Get(ctx, "u7@example.com"); return !snap.HasAccount && !snap.HasEntries })
+	if snap, _ := a.Get(ctx, "u1@example.com"); !snap.Favorites["1"] {
+		t.Error("favourites were dropped")
+	}
+}

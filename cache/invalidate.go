@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -53,9 +54,61 @@ func (s *Store) Run(ctx context.Context) {
 		backoff = 50 * time.Millisecond
 		switch m := msg.(type) {
 		case *redis.Message:
+			if m.Payload == invalidateAllMessage {
+				s.local.invalidateAll()
+				continue
+			}
 			s.local.invalidate(m.Payload)
 		case *redis.Subscription:
 			s.local.invalidateAll()
 		}
 	}
 }
+
+// InvalidateAll drops every cached account and entry list (favourites
+// stay), here and, through the announcement, in every replica. It returns
+// how many users' entries were dropped.
+func (s *Store) InvalidateAll(ctx context.Context) (int64, error) {
+	if s.local != nil {
+		s.local.invalidateAll()
+	}
+	var n int64
+	for _, kind := range []string{"acct:", "ent:"} {
+		iter := s.rdb.Scan(ctx, 0, s.cfg.Prefix+kind+"*", 1000).Iterator()
+		batch := make([]string, 0, 1000)
+		flush := func() error {
+			if len(batch) == 0 {
+				return nil
+			}
+			d, err := s.rdb.Del(ctx, batch...).Result()
+			if kind == "ent:" {
+				n += d
+			}
+			batch = batch[:0]
+			return err
+		}
+		for iter.Next(ctx) {
+			if batch = append(batch, iter.Val()); len(batch) == cap(batch) {
+				if err := flush(); err != nil {
+					return n, fmt.Errorf("cache: invalidate all: %w", err)
+				}
+			}
+		}
+		if err := iter.Err(); err != nil {
+			return n, fmt.Errorf("cache: invalidate all: %w", err)
+		}
+		if err := flush(); err != nil {
+			return n, fmt.Errorf("cache: invalidate all: %w", err)
+		}
+	}
+	if s.local != nil {
+		if err := s.rdb.Publish(ctx, s.channel(), invalidateAllMessage).Err(); err != nil {
+			s.cfg.Logger.Warn("cache: cannot announce invalidation", "err", err)
+		}
+	}
+	return n, nil
+}
+
+// invalidateAllMessage on the channel drops every replica's whole layer;
+// it cannot be an email.
+const invalidateAllMessage = "*"

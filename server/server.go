@@ -41,6 +41,9 @@ type Config struct {
 	Visitors *visitor.Service
 	// EnvoySecret verifies X-Envoy-Signature on /webhooks/envoy.
 	EnvoySecret []byte
+	// Cache and Audit serve the admin cache and audit calls.
+	Cache CacheAdmin
+	Audit AuditReader
 	// Org is the access-system organisation served; admin keys of other
 	// organisations are refused.
 	Org string
@@ -82,7 +85,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	pb.RegisterResidentServiceServer(gs, rs)
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)
-	as := &adminServer{visitors: cfg.Visitors, org: cfg.Org}
+	as := &adminServer{visitors: cfg.Visitors, cache: cfg.Cache, audit: cfg.Audit, org: cfg.Org}
 	pb.RegisterAdminServiceServer(gs, as)
 	gsv := &guestServer{visitors: cfg.Visitors}
 	pb.RegisterGuestServiceServer(gs, gsv)

@@ -20,17 +20,15 @@ import (
 type adminServer struct {
 	pb.UnimplementedAdminServiceServer
 	visitors *visitor.Service
+	cache    CacheAdmin
+	audit    AuditReader
 	org      string // the organisation this cloudkey serves
 }
 
-// authorize refuses keys of other organisations.
+// authorize refuses keys of other organisations and checks the location.
 func (s *adminServer) authorize(ctx context.Context, location string) error {
-	k, ok := callerAdmin(ctx)
-	if !ok {
-		return status.Error(codes.Unauthenticated, "x-auth-apikey: missing")
-	}
-	if s.org == "" || k.Org != s.org {
-		return status.Errorf(codes.PermissionDenied, "x-auth-apikey: the key is for organisation %s, not this one", k.Org)
+	if err := s.checkOrg(ctx); err != nil {
+		return err
 	}
 	if strings.TrimSpace(location) == "" {
 		return badField("location_id", "must not be empty")

@@ -214,6 +214,7 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 		GRPCAddr: cfg.GRPCAddr, HTTPAddr: cfg.HTTPAddr, HTTPListener: httpLis,
 		Tokens: identity.NewCachedVerifier(a.Tokens, 100_000, 10*time.Minute), Resident: svc, Logger: log,
 		Admins: admins, Org: a.Org,
+		Cache: store, Audit: unlock.NewAuditLog(rdb, ""),
 		Visitors: a.Visitors, EnvoySecret: []byte(a.EnvoySecret),
 		Ready: func(ctx context.Context) map[string]error {
 			return map[string]error{"redis": rdb.Ping(ctx).Err()}

@@ -47,6 +47,8 @@ type StreamAuditor struct {
 	log     *slog.Logger
 }
 
+const defaultAuditStream = "ck:v1:audit"
+
 // AuditConfig tunes a StreamAuditor. Zero fields take the defaults.
 type AuditConfig struct {
 	Stream string // default "ck:v1:audit"
@@ -58,7 +60,7 @@ type AuditConfig struct {
 // NewStreamAuditor starts the background writer.
 func NewStreamAuditor(rdb redis.UniversalClient, cfg AuditConfig) *StreamAuditor {
 	if cfg.Stream == "" {
-		cfg.Stream = "ck:v1:audit"
+		cfg.Stream = defaultAuditStream
 	}
 	if cfg.MaxLen <= 0 {
 		cfg.MaxLen = 1_000_000

@@ -24,6 +24,348 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// InvalidateCacheRequest names one user, or all.
+type InvalidateCacheRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Email         string                 `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
+	All           bool                   `protobuf:"varint,2,opt,name=all,proto3" json:"all,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InvalidateCacheRequest) Reset() {
+	*x = InvalidateCacheRequest{}
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InvalidateCacheRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InvalidateCacheRequest) ProtoMessage() {}
+
+func (x *InvalidateCacheRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InvalidateCacheRequest.ProtoReflect.Descriptor instead.
+func (*InvalidateCacheRequest) Descriptor() ([]byte, []int) {
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *InvalidateCacheRequest) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+func (x *InvalidateCacheRequest) GetAll() bool {
+	if x != nil {
+		return x.All
+	}
+	return false
+}
+
+// InvalidateCacheResponse says how many users' entries were dropped.
+type InvalidateCacheResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Invalidated   int64                  `protobuf:"varint,1,opt,name=invalidated,proto3" json:"invalidated,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InvalidateCacheResponse) Reset() {
+	*x = InvalidateCacheResponse{}
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InvalidateCacheResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InvalidateCacheResponse) ProtoMessage() {}
+
+func (x *InvalidateCacheResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InvalidateCacheResponse.ProtoReflect.Descriptor instead.
+func (*InvalidateCacheResponse) Descriptor() ([]byte, []int) {
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *InvalidateCacheResponse) GetInvalidated() int64 {
+	if x != nil {
+		return x.Invalidated
+	}
+	return 0
+}
+
+// ListAuditEventsRequest filters the audit stream. Empty filters match all.
+type ListAuditEventsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A resident's email, or "guest:<pass id>".
+	User    string `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	EntryId string `protobuf:"bytes,2,opt,name=entry_id,json=entryId,proto3" json:"entry_id,omitempty"`
+	// OK, DENIED, TIMEOUT, UNAVAILABLE or ERROR.
+	Result string                 `protobuf:"bytes,3,opt,name=result,proto3" json:"result,omitempty"`
+	Since  *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=since,proto3" json:"since,omitempty"`
+	Until  *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=until,proto3" json:"until,omitempty"`
+	// 1 to 500; default 50.
+	PageSize int32 `protobuf:"varint,6,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// From the previous response's next_page_token.
+	PageToken     string `protobuf:"bytes,7,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAuditEventsRequest) Reset() {
+	*x = ListAuditEventsRequest{}
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAuditEventsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAuditEventsRequest) ProtoMessage() {}
+
+func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAuditEventsRequest.ProtoReflect.Descriptor instead.
+func (*ListAuditEventsRequest) Descriptor() ([]byte, []int) {
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ListAuditEventsRequest) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *ListAuditEventsRequest) GetEntryId() string {
+	if x != nil {
+		return x.EntryId
+	}
+	return ""
+}
+
+func (x *ListAuditEventsRequest) GetResult() string {
+	if x != nil {
+		return x.Result
+	}
+	return ""
+}
+
+func (x *ListAuditEventsRequest) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
+func (x *ListAuditEventsRequest) GetUntil() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Until
+	}
+	return nil
+}
+
+func (x *ListAuditEventsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListAuditEventsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListAuditEventsResponse is one page of attempts.
+type ListAuditEventsResponse struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Events []*AuditEvent          `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	// Empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAuditEventsResponse) Reset() {
+	*x = ListAuditEventsResponse{}
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAuditEventsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAuditEventsResponse) ProtoMessage() {}
+
+func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAuditEventsResponse.ProtoReflect.Descriptor instead.
+func (*ListAuditEventsResponse) Descriptor() ([]byte, []int) {
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ListAuditEventsResponse) GetEvents() []*AuditEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *ListAuditEventsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// AuditEvent is one unlock attempt.
+type AuditEvent struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	At            *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=at,proto3" json:"at,omitempty"`
+	User          string                 `protobuf:"bytes,3,opt,name=user,proto3" json:"user,omitempty"`
+	EntryId       string                 `protobuf:"bytes,4,opt,name=entry_id,json=entryId,proto3" json:"entry_id,omitempty"`
+	Result        string                 `protobuf:"bytes,5,opt,name=result,proto3" json:"result,omitempty"`
+	Message       string                 `protobuf:"bytes,6,opt,name=message,proto3" json:"message,omitempty"`
+	LatencyUs     int64                  `protobuf:"varint,7,opt,name=latency_us,json=latencyUs,proto3" json:"latency_us,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuditEvent) Reset() {
+	*x = AuditEvent{}
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuditEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuditEvent) ProtoMessage() {}
+
+func (x *AuditEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuditEvent.ProtoReflect.Descriptor instead.
+func (*AuditEvent) Descriptor() ([]byte, []int) {
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *AuditEvent) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+func (x *AuditEvent) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetEntryId() string {
+	if x != nil {
+		return x.EntryId
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetResult() string {
+	if x != nil {
+		return x.Result
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetLatencyUs() int64 {
+	if x != nil {
+		return x.LatencyUs
+	}
+	return 0
+}
+
 // VisitorSettings configure guest passes and Protect for one location.
 type VisitorSettings struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -51,7 +393,7 @@ type VisitorSettings struct {
 
 func (x *VisitorSettings) Reset() {
 	*x = VisitorSettings{}
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[0]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -63,7 +405,7 @@ func (x *VisitorSettings) String() string {
 func (*VisitorSettings) ProtoMessage() {}
 
 func (x *VisitorSettings) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[0]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -76,7 +418,7 @@ func (x *VisitorSettings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VisitorSettings.ProtoReflect.Descriptor instead.
 func (*VisitorSettings) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{0}
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *VisitorSettings) GetInviteOnly() bool {
@@ -162,7 +504,7 @@ type EntryVisitorTypes struct {
 
 func (x *EntryVisitorTypes) Reset() {
 	*x = EntryVisitorTypes{}
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[1]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -174,7 +516,7 @@ func (x *EntryVisitorTypes) String() string {
 func (*EntryVisitorTypes) ProtoMessage() {}
 
 func (x *EntryVisitorTypes) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[1]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -187,7 +529,7 @@ func (x *EntryVisitorTypes) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EntryVisitorTypes.ProtoReflect.Descriptor instead.
 func (*EntryVisitorTypes) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{1}
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *EntryVisitorTypes) GetEntryId() string {
@@ -224,7 +566,7 @@ type ProtectSettings struct {
 
 func (x *ProtectSettings) Reset() {
 	*x = ProtectSettings{}
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[2]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -236,7 +578,7 @@ func (x *ProtectSettings) String() string {
 func (*ProtectSettings) ProtoMessage() {}
 
 func (x *ProtectSettings) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[2]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -249,7 +591,7 @@ func (x *ProtectSettings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProtectSettings.ProtoReflect.Descriptor instead.
 func (*ProtectSettings) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{2}
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ProtectSettings) GetEnabled() bool {
@@ -283,7 +625,7 @@ type GetVisitorSettingsRequest struct {
 
 func (x *GetVisitorSettingsRequest) Reset() {
 	*x = GetVisitorSettingsRequest{}
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[3]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -295,7 +637,7 @@ func (x *GetVisitorSettingsRequest) String() string {
 func (*GetVisitorSettingsRequest) ProtoMessage() {}
 
 func (x *GetVisitorSettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[3]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -308,7 +650,7 @@ func (x *GetVisitorSettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetVisitorSettingsRequest.ProtoReflect.Descriptor instead.
 func (*GetVisitorSettingsRequest) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{3}
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetVisitorSettingsRequest) GetLocationId() string {
@@ -328,7 +670,7 @@ type GetVisitorSettingsResponse struct {
 
 func (x *GetVisitorSettingsResponse) Reset() {
 	*x = GetVisitorSettingsResponse{}
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[4]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -340,7 +682,7 @@ func (x *GetVisitorSettingsResponse) String() string {
 func (*GetVisitorSettingsResponse) ProtoMessage() {}
 
 func (x *GetVisitorSettingsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[4]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -353,7 +695,7 @@ func (x *GetVisitorSettingsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetVisitorSettingsResponse.ProtoReflect.Descriptor instead.
 func (*GetVisitorSettingsResponse) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{4}
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetVisitorSettingsResponse) GetSettings() *VisitorSettings {
@@ -374,7 +716,7 @@ type UpdateVisitorSettingsRequest struct {
 
 func (x *UpdateVisitorSettingsRequest) Reset() {
 	*x = UpdateVisitorSettingsRequest{}
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[5]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -386,7 +728,7 @@ func (x *UpdateVisitorSettingsRequest) String() string {
 func (*UpdateVisitorSettingsRequest) ProtoMessage() {}
 
 func (x *UpdateVisitorSettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[5]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -399,7 +741,7 @@ func (x *UpdateVisitorSettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateVisitorSettingsRequest.ProtoReflect.Descriptor instead.
 func (*UpdateVisitorSettingsRequest) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{5}
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *UpdateVisitorSettingsRequest) GetLocationId() string {
@@ -434,7 +776,7 @@ type UpdateVisitorSettingsResponse struct {
 
 func (x *UpdateVisitorSettingsResponse) Reset() {
 	*x = UpdateVisitorSettingsResponse{}
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[6]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -446,7 +788,7 @@ func (x *UpdateVisitorSettingsResponse) String() string {
 func (*UpdateVisitorSettingsResponse) ProtoMessage() {}
 
 func (x *UpdateVisitorSettingsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[6]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -459,7 +801,7 @@ func (x *UpdateVisitorSettingsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateVisitorSettingsResponse.ProtoReflect.Descriptor instead.
 func (*UpdateVisitorSettingsResponse) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{6}
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *UpdateVisitorSettingsResponse) GetError() bool {
@@ -515,7 +857,7 @@ type MisconfiguredEntry struct {
 
 func (x *MisconfiguredEntry) Reset() {
 	*x = MisconfiguredEntry{}
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[7]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -527,7 +869,7 @@ func (x *MisconfiguredEntry) String() string {
 func (*MisconfiguredEntry) ProtoMessage() {}
 
 func (x *MisconfiguredEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[7]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -540,7 +882,7 @@ func (x *MisconfiguredEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MisconfiguredEntry.ProtoReflect.Descriptor instead.
 func (*MisconfiguredEntry) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{7}
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *MisconfiguredEntry) GetEntryId() string {
@@ -561,7 +903,34 @@ var File_cloudkey_v1_admin_proto protoreflect.FileDescriptor
 
 const file_cloudkey_v1_admin_proto_rawDesc = "" +
 	"\n" +
-	"\x17cloudkey/v1/admin.proto\x12\vcloudkey.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8a\x04\n" +
+	"\x17cloudkey/v1/admin.proto\x12\vcloudkey.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"@\n" +
+	"\x16InvalidateCacheRequest\x12\x14\n" +
+	"\x05email\x18\x01 \x01(\tR\x05email\x12\x10\n" +
+	"\x03all\x18\x02 \x01(\bR\x03all\";\n" +
+	"\x17InvalidateCacheResponse\x12 \n" +
+	"\vinvalidated\x18\x01 \x01(\x03R\vinvalidated\"\xff\x01\n" +
+	"\x16ListAuditEventsRequest\x12\x12\n" +
+	"\x04user\x18\x01 \x01(\tR\x04user\x12\x19\n" +
+	"\bentry_id\x18\x02 \x01(\tR\aentryId\x12\x16\n" +
+	"\x06result\x18\x03 \x01(\tR\x06result\x120\n" +
+	"\x05since\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x120\n" +
+	"\x05until\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x05until\x12\x1b\n" +
+	"\tpage_size\x18\x06 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\a \x01(\tR\tpageToken\"r\n" +
+	"\x17ListAuditEventsResponse\x12/\n" +
+	"\x06events\x18\x01 \x03(\v2\x17.cloudkey.v1.AuditEventR\x06events\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xc8\x01\n" +
+	"\n" +
+	"AuditEvent\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12*\n" +
+	"\x02at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x12\n" +
+	"\x04user\x18\x03 \x01(\tR\x04user\x12\x19\n" +
+	"\bentry_id\x18\x04 \x01(\tR\aentryId\x12\x16\n" +
+	"\x06result\x18\x05 \x01(\tR\x06result\x12\x18\n" +
+	"\amessage\x18\x06 \x01(\tR\amessage\x12\x1d\n" +
+	"\n" +
+	"latency_us\x18\a \x01(\x03R\tlatencyUs\"\x8a\x04\n" +
 	"\x0fVisitorSettings\x12\x1f\n" +
 	"\vinvite_only\x18\x01 \x01(\bR\n" +
 	"inviteOnly\x12@\n" +
@@ -603,10 +972,12 @@ const file_cloudkey_v1_admin_proto_rawDesc = "" +
 	"\bsettings\x18\x06 \x01(\v2\x1c.cloudkey.v1.VisitorSettingsR\bsettings\"G\n" +
 	"\x12MisconfiguredEntry\x12\x19\n" +
 	"\bentry_id\x18\x01 \x01(\tR\aentryId\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason2\xe9\x02\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason2\xe6\x04\n" +
 	"\fAdminService\x12\xa1\x01\n" +
 	"\x12GetVisitorSettings\x12&.cloudkey.v1.GetVisitorSettingsRequest\x1a'.cloudkey.v1.GetVisitorSettingsResponse\":\x82\xd3\xe4\x93\x024\x122/v1/admin/locations/{location_id}/visitor-settings\x12\xb4\x01\n" +
-	"\x15UpdateVisitorSettings\x12).cloudkey.v1.UpdateVisitorSettingsRequest\x1a*.cloudkey.v1.UpdateVisitorSettingsResponse\"D\x82\xd3\xe4\x93\x02>:\bsettings\x1a2/v1/admin/locations/{location_id}/visitor-settingsB\xa3\x01\n" +
+	"\x15UpdateVisitorSettings\x12).cloudkey.v1.UpdateVisitorSettingsRequest\x1a*.cloudkey.v1.UpdateVisitorSettingsResponse\"D\x82\xd3\xe4\x93\x02>:\bsettings\x1a2/v1/admin/locations/{location_id}/visitor-settings\x12\x83\x01\n" +
+	"\x0fInvalidateCache\x12#.cloudkey.v1.InvalidateCacheRequest\x1a$.cloudkey.v1.InvalidateCacheResponse\"%\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/admin/cache:invalidate\x12u\n" +
+	"\x0fListAuditEvents\x12#.cloudkey.v1.ListAuditEventsRequest\x1a$.cloudkey.v1.ListAuditEventsResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/admin/auditB\xa3\x01\n" +
 	"\x0fcom.cloudkey.v1B\n" +
 	"AdminProtoP\x01Z7github.com/cloudkey/cloudkey/gen/cloudkey/v1;cloudkeyv1\xa2\x02\x03CXX\xaa\x02\vCloudkey.V1\xca\x02\vCloudkey\\V1\xe2\x02\x17Cloudkey\\V1\\GPBMetadata\xea\x02\fCloudkey::V1b\x06proto3"
 
@@ -622,39 +993,52 @@ func file_cloudkey_v1_admin_proto_rawDescGZIP() []byte {
 	return file_cloudkey_v1_admin_proto_rawDescData
 }
 
-var file_cloudkey_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_cloudkey_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_cloudkey_v1_admin_proto_goTypes = []any{
-	(*VisitorSettings)(nil),               // 0: cloudkey.v1.VisitorSettings
-	(*EntryVisitorTypes)(nil),             // 1: cloudkey.v1.EntryVisitorTypes
-	(*ProtectSettings)(nil),               // 2: cloudkey.v1.ProtectSettings
-	(*GetVisitorSettingsRequest)(nil),     // 3: cloudkey.v1.GetVisitorSettingsRequest
-	(*GetVisitorSettingsResponse)(nil),    // 4: cloudkey.v1.GetVisitorSettingsResponse
-	(*UpdateVisitorSettingsRequest)(nil),  // 5: cloudkey.v1.UpdateVisitorSettingsRequest
-	(*UpdateVisitorSettingsResponse)(nil), // 6: cloudkey.v1.UpdateVisitorSettingsResponse
-	(*MisconfiguredEntry)(nil),            // 7: cloudkey.v1.MisconfiguredEntry
-	(*durationpb.Duration)(nil),           // 8: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),         // 9: google.protobuf.Timestamp
+	(*InvalidateCacheRequest)(nil),        // 0: cloudkey.v1.InvalidateCacheRequest
+	(*InvalidateCacheResponse)(nil),       // 1: cloudkey.v1.InvalidateCacheResponse
+	(*ListAuditEventsRequest)(nil),        // 2: cloudkey.v1.ListAuditEventsRequest
+	(*ListAuditEventsResponse)(nil),       // 3: cloudkey.v1.ListAuditEventsResponse
+	(*AuditEvent)(nil),                    // 4: cloudkey.v1.AuditEvent
+	(*VisitorSettings)(nil),               // 5: cloudkey.v1.VisitorSettings
+	(*EntryVisitorTypes)(nil),             // 6: cloudkey.v1.EntryVisitorTypes
+	(*ProtectSettings)(nil),               // 7: cloudkey.v1.ProtectSettings
+	(*GetVisitorSettingsRequest)(nil),     // 8: cloudkey.v1.GetVisitorSettingsRequest
+	(*GetVisitorSettingsResponse)(nil),    // 9: cloudkey.v1.GetVisitorSettingsResponse
+	(*UpdateVisitorSettingsRequest)(nil),  // 10: cloudkey.v1.UpdateVisitorSettingsRequest
+	(*UpdateVisitorSettingsResponse)(nil), // 11: cloudkey.v1.UpdateVisitorSettingsResponse
+	(*MisconfiguredEntry)(nil),            // 12: cloudkey.v1.MisconfiguredEntry
+	(*timestamppb.Timestamp)(nil),         // 13: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),           // 14: google.protobuf.Duration
 }
 var file_cloudkey_v1_admin_proto_depIdxs = []int32{
-	8,  // 0: cloudkey.v1.VisitorSettings.advance_access:type_name -> google.protobuf.Duration
-	8,  // 1: cloudkey.v1.VisitorSettings.access_duration:type_name -> google.protobuf.Duration
-	1,  // 2: cloudkey.v1.VisitorSettings.entries:type_name -> cloudkey.v1.EntryVisitorTypes
-	2,  // 3: cloudkey.v1.VisitorSettings.protect:type_name -> cloudkey.v1.ProtectSettings
-	9,  // 4: cloudkey.v1.VisitorSettings.updated_at:type_name -> google.protobuf.Timestamp
-	8,  // 5: cloudkey.v1.ProtectSettings.employee_access_duration:type_name -> google.protobuf.Duration
-	0,  // 6: cloudkey.v1.GetVisitorSettingsResponse.settings:type_name -> cloudkey.v1.VisitorSettings
-	0,  // 7: cloudkey.v1.UpdateVisitorSettingsRequest.settings:type_name -> cloudkey.v1.VisitorSettings
-	7,  // 8: cloudkey.v1.UpdateVisitorSettingsResponse.misconfigured_entries:type_name -> cloudkey.v1.MisconfiguredEntry
-	0,  // 9: cloudkey.v1.UpdateVisitorSettingsResponse.settings:type_name -> cloudkey.v1.VisitorSettings
-	3,  // 10: cloudkey.v1.AdminService.GetVisitorSettings:input_type -> cloudkey.v1.GetVisitorSettingsRequest
-	5,  // 11: cloudkey.v1.AdminService.UpdateVisitorSettings:input_type -> cloudkey.v1.UpdateVisitorSettingsRequest
-	4,  // 12: cloudkey.v1.AdminService.GetVisitorSettings:output_type -> cloudkey.v1.GetVisitorSettingsResponse
-	6,  // 13: cloudkey.v1.AdminService.UpdateVisitorSettings:output_type -> cloudkey.v1.UpdateVisitorSettingsResponse
-	12, // [12:14] is the sub-list for method output_type
-	10, // [10:12] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	13, // 0: cloudkey.v1.ListAuditEventsRequest.since:type_name -> google.protobuf.Timestamp
+	13, // 1: cloudkey.v1.ListAuditEventsRequest.until:type_name -> google.protobuf.Timestamp
+	4,  // 2: cloudkey.v1.ListAuditEventsResponse.events:type_name -> cloudkey.v1.AuditEvent
+	13, // 3: cloudkey.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
+	14, // 4: cloudkey.v1.VisitorSettings.advance_access:type_name -> google.protobuf.Duration
+	14, // 5: cloudkey.v1.VisitorSettings.access_duration:type_name -> google.protobuf.Duration
+	6,  // 6: cloudkey.v1.VisitorSettings.entries:type_name -> cloudkey.v1.EntryVisitorTypes
+	7,  // 7: cloudkey.v1.VisitorSettings.protect:type_name -> cloudkey.v1.ProtectSettings
+	13, // 8: cloudkey.v1.VisitorSettings.updated_at:type_name -> google.protobuf.Timestamp
+	14, // 9: cloudkey.v1.ProtectSettings.employee_access_duration:type_name -> google.protobuf.Duration
+	5,  // 10: cloudkey.v1.GetVisitorSettingsResponse.settings:type_name -> cloudkey.v1.VisitorSettings
+	5,  // 11: cloudkey.v1.UpdateVisitorSettingsRequest.settings:type_name -> cloudkey.v1.VisitorSettings
+	12, // 12: cloudkey.v1.UpdateVisitorSettingsResponse.misconfigured_entries:type_name -> cloudkey.v1.MisconfiguredEntry
+	5,  // 13: cloudkey.v1.UpdateVisitorSettingsResponse.settings:type_name -> cloudkey.v1.VisitorSettings
+	8,  // 14: cloudkey.v1.AdminService.GetVisitorSettings:input_type -> cloudkey.v1.GetVisitorSettingsRequest
+	10, // 15: cloudkey.v1.AdminService.UpdateVisitorSettings:input_type -> cloudkey.v1.UpdateVisitorSettingsRequest
+	0,  // 16: cloudkey.v1.AdminService.InvalidateCache:input_type -> cloudkey.v1.InvalidateCacheRequest
+	2,  // 17: cloudkey.v1.AdminService.ListAuditEvents:input_type -> cloudkey.v1.ListAuditEventsRequest
+	9,  // 18: cloudkey.v1.AdminService.GetVisitorSettings:output_type -> cloudkey.v1.GetVisitorSettingsResponse
+	11, // 19: cloudkey.v1.AdminService.UpdateVisitorSettings:output_type -> cloudkey.v1.UpdateVisitorSettingsResponse
+	1,  // 20: cloudkey.v1.AdminService.InvalidateCache:output_type -> cloudkey.v1.InvalidateCacheResponse
+	3,  // 21: cloudkey.v1.AdminService.ListAuditEvents:output_type -> cloudkey.v1.ListAuditEventsResponse
+	18, // [18:22] is the sub-list for method output_type
+	14, // [14:18] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_cloudkey_v1_admin_proto_init() }
@@ -668,7 +1052,7 @@ func file_cloudkey_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cloudkey_v1_admin_proto_rawDesc), len(file_cloudkey_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -21,6 +21,8 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	AdminService_GetVisitorSettings_FullMethodName    = "/cloudkey.v1.AdminService/GetVisitorSettings"
 	AdminService_UpdateVisitorSettings_FullMethodName = "/cloudkey.v1.AdminService/UpdateVisitorSettings"
+	AdminService_InvalidateCache_FullMethodName       = "/cloudkey.v1.AdminService/InvalidateCache"
+	AdminService_ListAuditEvents_FullMethodName       = "/cloudkey.v1.AdminService/ListAuditEvents"
 )
 
 // AdminServiceClient is the client API for AdminService service.
@@ -37,6 +39,13 @@ type AdminServiceClient interface {
 	// nothing. Problems come back in the response (error, warnings, failed
 	// ids, misconfigured entries) as in Rhombus' updateEnvoyIntegrationV2.
 	UpdateVisitorSettings(ctx context.Context, in *UpdateVisitorSettingsRequest, opts ...grpc.CallOption) (*UpdateVisitorSettingsResponse, error)
+	// InvalidateCache drops what cloudkey has cached about one user (email)
+	// or, with all set, about every user of the organisation, in every
+	// replica at once. Favourites are kept.
+	InvalidateCache(ctx context.Context, in *InvalidateCacheRequest, opts ...grpc.CallOption) (*InvalidateCacheResponse, error)
+	// ListAuditEvents lists recent unlock attempts (residents and guests),
+	// newest first, filtered and paged.
+	ListAuditEvents(ctx context.Context, in *ListAuditEventsRequest, opts ...grpc.CallOption) (*ListAuditEventsResponse, error)
 }
 
 type adminServiceClient struct {
@@ -67,6 +76,26 @@ func (c *adminServiceClient) UpdateVisitorSettings(ctx context.Context, in *Upda
 	return out, nil
 }
 
+func (c *adminServiceClient) InvalidateCache(ctx context.Context, in *InvalidateCacheRequest, opts ...grpc.CallOption) (*InvalidateCacheResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(InvalidateCacheResponse)
+	err := c.cc.Invoke(ctx, AdminService_InvalidateCache_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) ListAuditEvents(ctx context.Context, in *ListAuditEventsRequest, opts ...grpc.CallOption) (*ListAuditEventsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListAuditEventsResponse)
+	err := c.cc.Invoke(ctx, AdminService_ListAuditEvents_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServiceServer is the server API for AdminService service.
 // All implementations must embed UnimplementedAdminServiceServer
 // for forward compatibility.
@@ -81,6 +110,13 @@ type AdminServiceServer interface {
 	// nothing. Problems come back in the response (error, warnings, failed
 	// ids, misconfigured entries) as in Rhombus' updateEnvoyIntegrationV2.
 	UpdateVisitorSettings(context.Context, *UpdateVisitorSettingsRequest) (*UpdateVisitorSettingsResponse, error)
+	// InvalidateCache drops what cloudkey has cached about one user (email)
+	// or, with all set, about every user of the organisation, in every
+	// replica at once. Favourites are kept.
+	InvalidateCache(context.Context, *InvalidateCacheRequest) (*InvalidateCacheResponse, error)
+	// ListAuditEvents lists recent unlock attempts (residents and guests),
+	// newest first, filtered and paged.
+	ListAuditEvents(context.Context, *ListAuditEventsRequest) (*ListAuditEventsResponse, error)
 	mustEmbedUnimplementedAdminServiceServer()
 }
 
@@ -96,6 +132,12 @@ func (UnimplementedAdminServiceServer) GetVisitorSettings(context.Context, *GetV
 }
 func (UnimplementedAdminServiceServer) UpdateVisitorSettings(context.Context, *UpdateVisitorSettingsRequest) (*UpdateVisitorSettingsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method UpdateVisitorSettings not implemented")
+}
+func (UnimplementedAdminServiceServer) InvalidateCache(context.Context, *InvalidateCacheRequest) (*InvalidateCacheResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method InvalidateCache not implemented")
+}
+func (UnimplementedAdminServiceServer) ListAuditEvents(context.Context, *ListAuditEventsRequest) (*ListAuditEventsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListAuditEvents not implemented")
 }
 func (UnimplementedAdminServiceServer) mustEmbedUnimplementedAdminServiceServer() {}
 func (UnimplementedAdminServiceServer) testEmbeddedByValue()                      {}
@@ -154,6 +196,42 @@ func _AdminService_UpdateVisitorSettings_Handler(srv interface{}, ctx context.Co
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_InvalidateCache_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(InvalidateCacheRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).InvalidateCache(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_InvalidateCache_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).InvalidateCache(ctx, req.(*InvalidateCacheRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_ListAuditEvents_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAuditEventsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).ListAuditEvents(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_ListAuditEvents_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).ListAuditEvents(ctx, req.(*ListAuditEventsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AdminService_ServiceDesc is the grpc.ServiceDesc for AdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -168,6 +246,14 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "UpdateVisitorSettings",
 			Handler:    _AdminService_UpdateVisitorSettings_Handler,
+		},
+		{
+			MethodName: "InvalidateCache",
+			Handler:    _AdminService_InvalidateCache_Handler,
+		},
+		{
+			MethodName: "ListAuditEvents",
+			Handler:    _AdminService_ListAuditEvents_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -1,0 +1,118 @@
+package unlock
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// AuditRecord is one attempt as read back from the stream.
+type AuditRecord struct {
+	ID      string // the stream id, also the paging cursor
+	At      time.Time
+	User    string // email, or "guest:<pass id>"
+	EntryID string
+	Result  string
+	Message string
+	Latency time.Duration
+}
+
+// AuditFilter selects records; zero fields match everything.
+type AuditFilter struct {
+	User, EntryID, Result string
+	Since, Until          time.Time
+}
+
+func (f AuditFilter) match(r AuditRecord) bool {
+	return (f.User == "" || f.User == r.User) &&
+		(f.EntryID == "" || f.EntryID == r.EntryID) &&
+		(f.Result == "" || strings.EqualFold(f.Result, r.Result))
+}
+
+// AuditLog reads the audit stream the StreamAuditor writes.
+type AuditLog struct {
+	rdb    redis.UniversalClient
+	stream string
+}
+
+// NewAuditLog reads stream ("" means the StreamAuditor's default).
+func NewAuditLog(rdb redis.UniversalClient, stream string) *AuditLog {
+	if stream == "" {
+		stream = defaultAuditStream
+	}
+	return &AuditLog{rdb: rdb, stream: stream}
+}
+
+// maxScan bounds how many records one page may look through, so a filter
+// that matches little cannot make one request read the whole stream.
+const maxScan = 20_000
+
+// List returns up to limit records matching f, newest first, starting
+// after the cursor (the ID of the last record of the previous page; ""
+// for the newest). next is "" when nothing older remains, else the cursor
+// of the next page (which may come back empty when maxScan ran out).
+func (l *AuditLog) List(ctx context.Context, f AuditFilter, limit int, cursor string) (recs []AuditRecord, next string, err error) {
+	hi := "+"
+	if !f.Until.IsZero() {
+		hi = strconv.FormatInt(f.Until.UnixMilli(), 10)
+	}
+	if cursor != "" {
+		if !validID(cursor) {
+			return nil, "", fmt.Errorf("audit: bad page token %q", cursor)
+		}
+		hi = "(" + cursor
+	}
+	lo := "-"
+	if !f.Since.IsZero() {
+		lo = strconv.FormatInt(f.Since.UnixMilli(), 10)
+	}
+	scanned := 0
+	for scanned < maxScan {
+		batch := min(max(4*limit, 256), maxScan-scanned)
+		msgs, err := l.rdb.XRevRangeN(ctx, l.stream, hi, lo, int64(batch)).Result()
+		if err != nil {
+			return nil, "", fmt.Errorf("audit: read %s: %w", l.stream, err)
+		}
+		for _, m := range msgs {
+			scanned++
+			r := record(m)
+			if f.match(r) {
+				recs = append(recs, r)
+				if len(recs) == limit {
+					return recs, r.ID, nil
+				}
+			}
+			hi = "(" + m.ID
+		}
+		if len(msgs) < batch {
+			return recs, "", nil // reached the oldest
+		}
+	}
+	return recs, strings.TrimPrefix(hi, "("), nil
+}
+
+func validID(id string) bool {
+	ms, seq, ok := strings.Cut(id, "-")
+	if !ok {
+		return false
+	}
+	_, e1 := strconv.ParseUint(ms, 10, 64)
+	_, e2 := strconv.ParseUint(seq, 10, 64)
+	return e1 == nil && e2 == nil
+}
+
+func record(m redis.XMessage) AuditRecord {
+	str := func(k string) string { s, _ := m.Values[k].(string); return s }
+	r := AuditRecord{ID: m.ID, User: str("email"), EntryID: str("entry"), Result: str("result"), Message: str("message")}
+	if ms, err := strconv.ParseInt(str("at"), 10, 64); err == nil {
+		r.At = time.UnixMilli(ms)
+	}
+	if us, err := strconv.ParseInt(str("latency_us"), 10, 64); err == nil {
+		r.Latency = time.Duration(us) * time.Microsecond
+	}
+	return r
+}
