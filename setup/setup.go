@@ -154,6 +154,9 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	if err != nil {
 		return nil, err
 	}
+	// Closed before the simulator: its graceful shutdown would otherwise
+	// wait for these idle keep-alive connections.
+	a.closers = append(a.closers, accessSys.CloseIdleConnections)
 
 	store := cache.New(rdb, cache.Config{AccountTTL: cfg.AccountTTL, EntriesTTL: cfg.EntriesTTL, LocalTTL: cfg.LocalTTL, Logger: log})
 	runCtx, stopRun := context.WithCancel(context.Background())

@@ -3,6 +3,7 @@
 //	cloudkey [serve]            serve gRPC and HTTP (embedded defaults)
 //	cloudkey token --email X    print a bearer token for X
 //	cloudkey sim                serve the access-system simulator
+//	cloudkey loadtest           measure cloudkey under load
 package main
 
 import (
@@ -45,6 +46,10 @@ func run(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger)
 		return simulate(ctx, args, log)
 	case "admin-key":
 		return adminKeyCmd(ctx, args, stdout)
+	case "contacts":
+		return contactsCmd(ctx, args, stdout)
+	case "loadtest":
+		return loadtestCmd(ctx, args, stdout, log)
 	case "help":
 		fmt.Fprintln(stdout, usage)
 		return nil
@@ -57,7 +62,10 @@ const usage = `usage:
   cloudkey token --email EMAIL   print a bearer token the server accepts
   cloudkey admin-key create --org ORG --name NAME
                                  make an admin API key (needs CLOUDKEY_REDIS_URL)
+  cloudkey contacts import FILE --org ORG
+                                 import tenant contacts from CSV (also list, grant, revoke)
   cloudkey sim [flags]           serve the Openpath-style access-system simulator
+  cloudkey loadtest [flags]      measure cloudkey under load (loopback only)
 Run a command with -h for its flags.`
 
 // envOr returns the environment variable key, or def when it is unset.

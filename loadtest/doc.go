@@ -1,0 +1,21 @@
+// Package loadtest measures cloudkey under load: `cloudkey loadtest`.
+//
+// A run measures one or more scenarios (GetMe, ListEntries, Unlock of one
+// or several entries, a mix, and the bare gRPC no-op baseline) one after
+// the other with the same settings, so ratios to the baseline come from
+// one run on one machine. Each scenario has a warm-up phase, drained
+// before the measured phase starts so the two never overlap, then a
+// measured phase bounded by a duration and an optional request count.
+//
+// Open loop (the default) sends at a constant arrival rate whatever the
+// server does: a scheduler computes each request's intended start
+// (phase start + i/rate) and hands it to a worker, and latency is timed
+// from that intended start. A server stall therefore shows up in the
+// latency of every request scheduled during it (no coordinated omission).
+// Closed loop (Concurrency > 0) runs N workers sending back to back, for
+// peak-throughput figures.
+//
+// Latencies go into HDR histograms (microsecond resolution, 3 significant
+// digits). Only loopback targets are accepted: this is a tool for one
+// machine, not for loading shared systems.
+package loadtest

@@ -1,0 +1,78 @@
+package loadtest
+
+import (
+	"net/http"
+	"testing"
+)
+
+func TestSpectrumFollowsTheNinesAndEndsAtTheMax(t *testing.T) {
+	h := newHistogram()
+	for v := int64(1); v <= 10_000; v++ {
+		_ = h.RecordValue(v)
+	}
+	pts := spectrum(h)
+	last := pts[len(pts)-1]
+	if last.Percentile != 100 || last.Micros != h.Max() {
+		t.Errorf("last point %+v, want the maximum at 100%%", last)
+	}
+	decades := 0
+	for i, p := range pts {
+		if i > 0 && (p.Percentile <= pts[i-1].Percentile || p.Micros < pts[i-1].Micros) {
+			t.Errorf("point %d %+v does not follow %+v", i, p, pts[i-1])
+		}
+		for _, want := range []float64{0, 90, 99, 99.9, 99.99} {
+			if d := p.Percentile - want; d > -1e-9 && d < 1e-9 {
+				decades++
+			}
+		}
+	}
+	// 10,000 values reach 1/(1-p) = 10^4: 0%, 90%, 99%, 99.9%, 99.99%.
+	if decades != 5 {
+		t.Errorf("%d decade points (0%%, 90%%, 99%% ...), want 5", decades)
+	}
+	if got := spectrum(newHistogram()); got != nil {
+		t.Errorf("empty histogram: %v", got)
+	}
+}
+
+func TestNinesLabel(t *testing.T) {
+	for k, want := range []string{"0%", "90%", "99%", "99.9%", "99.99%"} {
+		if got := ninesLabel(k); got != want {
+			t.Errorf("ninesLabel(%d) = %q, want %q", k, got, want)
+		}
+	}
+}
+
+func TestRESTErrorsMapBackToGRPCCodes(t *testing.T) {
+	tests := []struct {
+		status int
+		body   string
+		want   string
+	}{
+		{http.StatusNotFound, `{"code":5,"message":"user not found","details":[]}`, "NotFound"},
+		{http.StatusForbidden, `{"code":7}`, "PermissionDenied"},
+		{http.StatusServiceUnavailable, `upstream connect error`, "Unavailable"},
+		{http.StatusGatewayTimeout, ``, "DeadlineExceeded"},
+		{http.StatusUnauthorized, `{}`, "Unauthenticated"},
+		{http.StatusTeapot, ``, "HTTP I'm a teapot"},
+	}
+	for _, tt := range tests {
+		if got := restErrCode(tt.status, []byte(tt.body)); got != tt.want {
+			t.Errorf("restErrCode(%d, %q) = %q, want %q", tt.status, tt.body, got, tt.want)
+		}
+	}
+}
+
+func TestRatios(t *testing.T) {
+	base := &ScenarioReport{Scenario: "noop", Kind: KindNoop, Transport: GRPC, Throughput: 1000, Latency: Latency{P99: 100}}
+	list := &ScenarioReport{Scenario: "list", Kind: KindList, Transport: GRPC, Throughput: 400, Latency: Latency{P99: 300}}
+	rest := &ScenarioReport{Scenario: "list:rest", Kind: KindList, Transport: REST, Throughput: 200, Latency: Latency{P99: 500}}
+	all := []*ScenarioReport{base, list, rest}
+	r := computeRatios(base, all)
+	if len(r) != 2 || r[0] != (Ratio{"list", 0.4, 3}) || r[1] != (Ratio{"list:rest", 0.2, 5}) {
+		t.Errorf("ratios = %+v", r)
+	}
+	if got := restVsGRPC(all); len(got) != 1 || got["list:rest"] != 0.5 {
+		t.Errorf("REST vs gRPC = %v, want list:rest 0.5", got)
+	}
+}

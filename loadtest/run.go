@@ -1,0 +1,337 @@
+package loadtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/cloudkey/cloudkey/identity"
+)
+
+// ErrInterrupted is returned, with the partial report, when the run's
+// context ends before every scenario was measured.
+var ErrInterrupted = errors.New("loadtest: interrupted")
+
+// tokenTTL outlives any run; tokens are minted for the harness only.
+const tokenTTL = 24 * time.Hour
+
+// Run measures cfg's scenarios, one after the other with the same
+// settings, and returns the report. It starts (and stops) whatever cfg
+// asks for: the in-process cloudkey, a redis-server, the baseline. It
+// always ends on its own: each scenario is bounded by Warmup + Duration
+// plus the drain of requests in flight (each bounded by Timeout).
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	r := &runner{cfg: cfg, rep: &Report{Started: time.Now(), Settings: cfg.reportSettings(), Env: currentEnv()}}
+	defer r.close()
+	if err := r.start(ctx); err != nil {
+		return nil, err
+	}
+	scenarios := r.scenarios()
+	acc := make([]*measured, len(scenarios))
+	upstream := make([]map[string]int64, len(scenarios))
+	var err error
+rounds:
+	for round := range cfg.Rounds {
+		for i, sc := range scenarios {
+			var m measured
+			var up map[string]int64
+			if m, up, err = r.measure(ctx, sc, round); err != nil {
+				break rounds
+			}
+			if acc[i] == nil {
+				acc[i] = &m
+			} else {
+				acc[i].add(m)
+			}
+			upstream[i] = addCounts(upstream[i], up)
+			if ctx.Err() != nil {
+				break rounds
+			}
+		}
+	}
+	if err != nil && ctx.Err() == nil {
+		return nil, err
+	}
+	s := cfg.settings()
+	for i, sc := range scenarios {
+		if acc[i] == nil {
+			continue
+		}
+		sr := acc[i].report(s)
+		sr.Scenario, sr.Kind, sr.Transport, sr.Upstream = sc.String(), sc.Kind, sc.Transport, upstream[i]
+		r.rep.Scenarios = append(r.rep.Scenarios, sr)
+	}
+	r.finish()
+	if ctx.Err() != nil {
+		r.rep.Warnings = append(r.rep.Warnings, "interrupted: the report covers what was measured before")
+		return r.rep, ErrInterrupted
+	}
+	return r.rep, nil
+}
+
+// addCounts adds b into a (either may be nil).
+func addCounts(a, b map[string]int64) map[string]int64 {
+	if b == nil {
+		return a
+	}
+	if a == nil {
+		a = make(map[string]int64, len(b))
+	}
+	for k, n := range b {
+		a[k] += n
+	}
+	return a
+}
+
+// runner holds one run's connections and servers.
+type runner struct {
+	cfg      Config
+	rep      *Report
+	tgt      *target
+	base     *BaselineServer
+	users    *users
+	conns    []*grpc.ClientConn // to cloudkey
+	noop     []*grpc.ClientConn // to the baseline
+	http     *http.Client
+	closers  []func()
+	closeMux sync.Once
+}
+
+func (r *runner) close() {
+	r.closeMux.Do(func() {
+		for i := len(r.closers) - 1; i >= 0; i-- {
+			r.closers[i]()
+		}
+	})
+}
+
+// scenarios are cfg's, with noop first when the baseline is asked for.
+func (r *runner) scenarios() []Scenario {
+	out := r.cfg.Scenarios
+	if r.cfg.Baseline && !r.cfg.measures(KindNoop) {
+		out = append([]Scenario{{Kind: KindNoop, Transport: GRPC}}, out...)
+	}
+	return out
+}
+
+func (r *runner) start(ctx context.Context) error {
+	cfg := r.cfg
+	seed := seedFor(cfg)
+	tokens, err := identity.NewHS256(identity.DevelopmentSecret)
+	if err != nil {
+		return err
+	}
+	r.rep.Target.Kind = "baseline only"
+	if cfg.needsCloudkey() {
+		if r.tgt, err = startTarget(ctx, cfg, seed); err != nil {
+			return err
+		}
+		r.closers = append(r.closers, r.tgt.close)
+		r.rep.Target = r.tgt.info
+		r.rep.Warnings = append(r.rep.Warnings, r.tgt.warnings...)
+		tokens = r.tgt.tokens
+	}
+	// The no-op baseline ignores tokens; any key will do for it.
+	if r.users, err = newUsers(seed, tokens, tokenTTL, cfg.UnlockEntries); err != nil {
+		return err
+	}
+	if r.cfg.Baseline || cfg.measures(KindNoop) {
+		addr := cfg.BaselineAddr
+		if addr == "" {
+			if r.base, err = StartBaseline("127.0.0.1:0"); err != nil {
+				return err
+			}
+			r.closers = append(r.closers, r.base.Close)
+			addr = r.base.Addr()
+		}
+		r.rep.Target.BaselineAddr, r.rep.Target.BaselineExternal = addr, cfg.BaselineAddr != ""
+		if r.noop, err = dialConns(ctx, addr, cfg.Conns); err != nil {
+			return err
+		}
+		r.closers = append(r.closers, closeConns(r.noop))
+	}
+	r.rep.Settings.Users = r.users.len()
+	// Prewarm goes over gRPC when there is a gRPC address.
+	if cfg.needsCloudkey() && r.tgt.grpcAddr != "" && (cfg.usesTransport(GRPC) || cfg.Prewarm) {
+		if r.conns, err = dialConns(ctx, r.tgt.grpcAddr, cfg.Conns); err != nil {
+			return err
+		}
+		r.closers = append(r.closers, closeConns(r.conns))
+	}
+	if cfg.usesTransport(REST) {
+		conns := cfg.MaxInflight
+		if cfg.ClosedLoop() {
+			conns = cfg.Concurrency
+		}
+		r.http = newHTTPClient(conns)
+		r.closers = append(r.closers, r.http.CloseIdleConnections)
+	}
+	return r.preflight(ctx)
+}
+
+func closeConns(conns []*grpc.ClientConn) func() {
+	return func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}
+}
+
+// preflight sends one ListEntries per transport in use, so that a wrong
+// address or token secret fails with one clear error before any load.
+func (r *runner) preflight(ctx context.Context) error {
+	for _, tr := range []Transport{GRPC, REST} {
+		if !r.cfg.usesTransport(tr) {
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
+		o := r.caller(Scenario{Kind: KindList, Transport: tr}).Call(cctx, 0)
+		cancel()
+		if !o.OK() {
+			return fmt.Errorf("loadtest: the target answered a first ListEntries over %s with %s (check the address, --token-secret and --users-from)", tr, o.Err)
+		}
+	}
+	return nil
+}
+
+func (r *runner) caller(sc Scenario) userCaller {
+	switch {
+	case sc.Kind == KindNoop:
+		return newGRPCCaller(KindNoop, r.noop, r.users)
+	case sc.Transport == REST:
+		return newRESTCaller(sc.Kind, r.http, r.tgt.httpAddr, r.users)
+	default:
+		return newGRPCCaller(sc.Kind, r.conns, r.users)
+	}
+}
+
+// measure runs one round of a scenario: in the first round, prewarm and
+// warm-up first; then a measured slice of Duration/Rounds. It returns
+// the simulator's calls during the slice (nil for an external target).
+func (r *runner) measure(ctx context.Context, sc Scenario, round int) (measured, map[string]int64, error) {
+	if round == 0 && r.cfg.Prewarm && sc.Kind != KindNoop {
+		if err := r.prewarm(ctx); err != nil {
+			return measured{}, nil, err
+		}
+	}
+	s := r.cfg.settings()
+	s.Label = fmt.Sprintf("%-12s", sc.String())
+	if r.cfg.Rounds > 1 {
+		s.Label = fmt.Sprintf("%-12s %d/%d", sc.String(), round+1, r.cfg.Rounds)
+		s.Duration = r.cfg.Duration / time.Duration(r.cfg.Rounds)
+		if s.Requests > 0 {
+			s.Requests = (s.Requests + int64(r.cfg.Rounds) - 1) / int64(r.cfg.Rounds)
+		}
+		if round > 0 {
+			s.Warmup = 0
+		}
+	}
+	var before, after map[string]int64
+	if r.tgt != nil && r.tgt.sim != nil && sc.Kind != KindNoop {
+		s.BeforeMeasure = func() { before = upstreamCalls(r.tgt.sim) }
+		s.AfterMeasure = func() { after = upstreamCalls(r.tgt.sim) }
+	}
+	m := measurePhase(ctx, r.caller(sc), s)
+	if after == nil {
+		return m, nil, nil
+	}
+	return m, delta(before, after), nil
+}
+
+// prewarm calls ListEntries once for every user (64 at a time) so that
+// the in-process or external cloudkey has them all cached. It stops at
+// the first failure: a target that cannot serve one user will not serve
+// the load.
+func (r *runner) prewarm(ctx context.Context) error {
+	const parallel = 64
+	var next atomic.Int64
+	var firstErr error
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	tr := GRPC
+	if r.conns == nil {
+		tr = REST
+	}
+	caller := r.caller(Scenario{Kind: KindList, Transport: tr})
+	for w := range parallel {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				i := int(next.Add(1) - 1)
+				if i >= r.users.len() {
+					return
+				}
+				u, err := r.users.get(i)
+				o := Outcome{Err: errHarness}
+				if err == nil {
+					cctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
+					o = caller.callUser(cctx, w, u)
+					cancel()
+				}
+				if !o.OK() {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = fmt.Errorf("loadtest: prewarm: ListEntries for %s: %s", r.users.seed[i].Email, o.Err)
+					}
+					mu.Unlock()
+					next.Store(int64(r.users.len())) // stop the others
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return firstErr
+}
+
+// finish computes the ratios and the warnings that apply to the whole run.
+func (r *runner) finish() {
+	var baseline *ScenarioReport
+	for _, sc := range r.rep.Scenarios {
+		if sc.Kind == KindNoop {
+			baseline = sc
+		}
+		if sc.Errors > 0 {
+			r.rep.Warnings = append(r.rep.Warnings, fmt.Sprintf("%s: %d of %d requests failed; see errors by code", sc.Scenario, sc.Errors, sc.Completed))
+		}
+		// A few late sends are the machine's noise (the scheduler shares
+		// the CPUs); over 1% the schedule itself was not held.
+		if sc.Late*100 > sc.Sent || sc.Dropped > 0 {
+			r.rep.Warnings = append(r.rep.Warnings, fmt.Sprintf(
+				"%s: %d sends late and %d dropped: the harness or the machine could not hold %s rps (latency still counts from the intended starts)",
+				sc.Scenario, sc.Late, sc.Dropped, formatRate(r.cfg.Rate)))
+		}
+	}
+	if baseline != nil && r.cfg.Baseline {
+		r.rep.Ratios = computeRatios(baseline, r.rep.Scenarios)
+	}
+	if r.cfg.ClosedLoop() { // in open loop both just hold the rate
+		r.rep.RESTvsGRPC = restVsGRPC(r.rep.Scenarios)
+	}
+}
+
+func (c Config) reportSettings() ReportSettings {
+	s := ReportSettings{
+		Mode: "open loop", Rate: c.Rate, Duration: c.Duration.String(), Rounds: c.Rounds, Warmup: c.Warmup.String(),
+		Requests: c.Requests, Timeout: c.Timeout.String(), MaxInflight: c.MaxInflight, Workers: c.Workers,
+		Conns: c.Conns, Users: c.Users, EntriesPerUser: c.EntriesPerUser, UsersFrom: c.UsersFrom,
+		UnlockEntries: c.UnlockEntries, Prewarm: c.Prewarm,
+	}
+	if c.ClosedLoop() {
+		s.Mode, s.Rate, s.Concurrency, s.MaxInflight, s.Workers = "closed loop", 0, c.Concurrency, 0, 0
+	}
+	if c.UsersFrom == UsersDemo {
+		s.EntriesPerUser = 0 // the demo users' own
+	}
+	return s
+}

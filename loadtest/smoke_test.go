@@ -1,0 +1,206 @@
+package loadtest
+
+import (
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cloudkey/cloudkey/internal/redistest"
+)
+
+// smokeConfig is a short, low-rate run against an in-process cloudkey
+// with a small generated organisation and a real redis-server.
+func smokeConfig(t *testing.T, scenarios string) Config {
+	t.Helper()
+	cfg := Defaults()
+	var err error
+	if cfg.Scenarios, err = ParseScenarios(scenarios, GRPC); err != nil {
+		t.Fatal(err)
+	}
+	cfg.RedisURL = redistest.Start(t).URL()
+	cfg.Rate = 200
+	cfg.Duration = time.Second
+	cfg.Warmup = 200 * time.Millisecond
+	cfg.Users, cfg.EntriesPerUser, cfg.UnlockEntries = 40, 3, 3
+	cfg.Conns = 2
+	dir := t.TempDir()
+	cfg.JSONPath = filepath.Join(dir, "report.json")
+	cfg.PlotPath = filepath.Join(dir, "latency.png")
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	return cfg
+}
+
+// Every scenario, over gRPC and REST: one run per transport, as a run
+// measures its scenarios one after the other against one cloudkey.
+func TestSmokeEveryScenarioOpenLoop(t *testing.T) {
+	for _, tr := range []Transport{GRPC, REST} {
+		t.Run(string(tr), func(t *testing.T) {
+			t.Parallel()
+			cfg := smokeConfig(t, "me,list,unlock,unlock-multi,mix")
+			for i := range cfg.Scenarios {
+				cfg.Scenarios[i].Transport = tr
+			}
+			if tr == REST {
+				cfg.PlotPath = filepath.Join(t.TempDir(), "latency.svg") // the other format
+			}
+			rep := runAndWrite(t, cfg)
+			if len(rep.Scenarios) != 5 {
+				t.Fatalf("%d scenario reports, want 5", len(rep.Scenarios))
+			}
+			for _, s := range rep.Scenarios {
+				checkSane(t, s)
+				checkOpenLoop(t, s, cfg)
+			}
+		})
+	}
+}
+
+// checkOpenLoop checks an open-loop smoke scenario against the in-process
+// simulator's counts.
+func checkOpenLoop(t *testing.T, s *ScenarioReport, cfg Config) {
+	t.Helper()
+	// Open loop at 200 rps for 1 s schedules exactly 200 sends.
+	if want := int64(cfg.Rate * cfg.Duration.Seconds()); s.Sent+s.Dropped != want {
+		t.Errorf("%s: sent %d + dropped %d, want %d scheduled", s.Scenario, s.Sent, s.Dropped, want)
+	}
+	if s.SendLag == nil {
+		t.Errorf("%s: open loop without send lag figures", s.Scenario)
+	}
+	if s.Upstream == nil {
+		t.Fatalf("%s: no upstream call counts from the in-process simulator", s.Scenario)
+	}
+	if got := s.Upstream["cloudKeyEntryUnlock"]; got != s.UnlockOK {
+		t.Errorf("%s: simulator unlock calls = %d, successful unlock results = %d; want equal", s.Scenario, got, s.UnlockOK)
+	}
+	switch s.Kind {
+	case KindUnlock, KindMix:
+		if s.Kind == KindUnlock && s.UnlockOK != s.OK {
+			t.Errorf("%s: %d entries opened by %d calls, want 1 per call", s.Scenario, s.UnlockOK, s.OK)
+		}
+		if s.UnlockOK == 0 {
+			t.Errorf("%s: unlocked nothing", s.Scenario)
+		}
+	case KindUnlockMulti:
+		if s.UnlockOK != int64(cfg.UnlockEntries)*s.OK {
+			t.Errorf("%s: %d entries opened by %d calls, want %d per call", s.Scenario, s.UnlockOK, s.OK, cfg.UnlockEntries)
+		}
+	default:
+		if s.UnlockOK != 0 {
+			t.Errorf("%s: %d unlock results", s.Scenario, s.UnlockOK)
+		}
+	}
+	if s.Kind == KindMix && len(s.Methods) < 2 {
+		t.Errorf("mix: requests by method %v, want a mix", s.Methods)
+	}
+}
+
+func TestSmokeClosedLoopWithBaseline(t *testing.T) {
+	cfg := smokeConfig(t, "list,unlock")
+	cfg.Baseline = true
+	cfg.Concurrency = 4
+	cfg.Requests = 300 // bound the work: closed loop runs flat out
+	cfg.Rounds = 2     // interleaved: noop, list, unlock, noop, list, unlock
+	rep := runAndWrite(t, cfg)
+	var names []string
+	for _, s := range rep.Scenarios {
+		names = append(names, s.Scenario)
+		checkSane(t, s)
+		if s.Mode != "closed loop" || s.Concurrency != 4 {
+			t.Errorf("%s: mode %q concurrency %d", s.Scenario, s.Mode, s.Concurrency)
+		}
+		if s.Completed > 300 {
+			t.Errorf("%s: %d requests, over --requests 300", s.Scenario, s.Completed)
+		}
+	}
+	if got := strings.Join(names, ","); got != "noop,list,unlock" {
+		t.Fatalf("scenarios = %s, want the baseline first: noop,list,unlock", got)
+	}
+	if rep.Scenarios[0].Upstream != nil {
+		t.Error("the baseline has upstream call counts")
+	}
+	if len(rep.Ratios) != 2 {
+		t.Fatalf("ratios = %+v, want list and unlock", rep.Ratios)
+	}
+	for _, r := range rep.Ratios {
+		if !(r.Throughput > 0) || !(r.P99 > 0) {
+			t.Errorf("ratio %+v is not positive", r)
+		}
+	}
+	var text strings.Builder
+	if err := rep.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"in 2 interleaved rounds", "ratio to the no-op gRPC baseline", "upstream (simulator) calls", "google.golang.org/grpc"} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("text report lacks %q:\n%s", want, text.String())
+		}
+	}
+}
+
+func TestBaselineAlone(t *testing.T) {
+	cfg := Defaults()
+	cfg.Scenarios = []Scenario{{Kind: KindNoop, Transport: GRPC}}
+	cfg.Self = false // nothing but the baseline is started
+	cfg.Rate, cfg.Duration, cfg.Warmup = 200, 500*time.Millisecond, 0
+	rep, err := Run(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Target.Kind != "baseline only" || rep.Target.BaselineAddr == "" {
+		t.Errorf("target = %+v", rep.Target)
+	}
+	checkSane(t, rep.Scenarios[0])
+}
+
+// runAndWrite runs cfg and writes its JSON and plot as the command does.
+func runAndWrite(t *testing.T, cfg Config) *Report {
+	t.Helper()
+	rep, err := Run(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rep.WriteJSON(cfg.JSONPath); err != nil {
+		t.Fatal(err)
+	}
+	if err := rep.WritePlot(cfg.PlotPath); err != nil {
+		t.Fatal(err)
+	}
+	back, err := ReadReport(cfg.JSONPath)
+	if err != nil {
+		t.Fatalf("the JSON report does not parse: %v", err)
+	}
+	if len(back.Scenarios) != len(rep.Scenarios) || back.Env.GoVersion == "" {
+		t.Errorf("the JSON report lost data: %d scenarios, go %q", len(back.Scenarios), back.Env.GoVersion)
+	}
+	if fi, err := os.Stat(cfg.PlotPath); err != nil || fi.Size() == 0 {
+		t.Errorf("plot %s not written: %v", cfg.PlotPath, err)
+	}
+	return rep
+}
+
+// checkSane checks what every measured scenario must satisfy.
+func checkSane(t *testing.T, s *ScenarioReport) {
+	t.Helper()
+	if s.Errors != 0 {
+		t.Errorf("%s: %d errors: %+v", s.Scenario, s.Errors, s.ErrorCodes)
+	}
+	if s.OK <= 0 || s.Completed != s.OK+s.Errors || s.Sent < s.Completed {
+		t.Errorf("%s: sent %d completed %d ok %d errors %d", s.Scenario, s.Sent, s.Completed, s.OK, s.Errors)
+	}
+	l := s.Latency
+	if !(0 < l.P50 && l.P50 <= l.P90 && l.P90 <= l.P99 && l.P99 <= l.P999 && l.P999 <= l.Max) {
+		t.Errorf("%s: percentiles not monotone: %+v", s.Scenario, l)
+	}
+	for i := 1; i < len(s.Percentiles); i++ {
+		if s.Percentiles[i].Micros < s.Percentiles[i-1].Micros {
+			t.Errorf("%s: percentile spectrum decreases at %v", s.Scenario, s.Percentiles[i])
+		}
+	}
+	if !(s.Throughput > 0) {
+		t.Errorf("%s: throughput %v", s.Scenario, s.Throughput)
+	}
+}

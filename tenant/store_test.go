@@ -1,0 +1,83 @@
+package tenant
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestList(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t)
+	var b strings.Builder
+	b.WriteString("Full Name,Email,Phone\n")
+	var want []string
+	for i := range 25 {
+		fmt.Fprintf(&b, "Tenant %d,t%02d@example.com,\n", 24-i, 24-i) // file order is not list order
+		want = append(want, fmt.Sprintf("t%02d@example.com", i))
+	}
+	mustImport(t, s, "1", []byte(b.String()), ImportOptions{})
+
+	var got []string
+	var pages []int
+	cursor := ""
+	for {
+		p, err := s.List(ctx, "1", cursor, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Total != 25 {
+			t.Errorf("Total = %d, want 25", p.Total)
+		}
+		pages = append(pages, len(p.Contacts))
+		for _, c := range p.Contacts {
+			got = append(got, c.Email)
+		}
+		if cursor = p.Next; cursor == "" {
+			break
+		}
+	}
+	if !slices.Equal(got, want) || !slices.Equal(pages, []int{10, 10, 5}) {
+		t.Errorf("listed %v in pages %v; want %v in 10, 10, 5", got, pages, want)
+	}
+	// A page that ends exactly at the last contact has no Next.
+	if p, _ := s.List(ctx, "1", "t14@example.com", 10); len(p.Contacts) != 10 || p.Next != "" {
+		t.Errorf("last full page: %d contacts, Next %q", len(p.Contacts), p.Next)
+	}
+	if p, _ := s.List(ctx, "1", "", 0); len(p.Contacts) != 25 || p.Next != "" {
+		t.Errorf("default limit: %d contacts, Next %q", len(p.Contacts), p.Next)
+	}
+	if _, err := s.List(ctx, "1", "", -1); !errors.Is(err, ErrInvalidArgument) {
+		t.Errorf("negative limit = %v", err)
+	}
+	if _, err := s.List(ctx, "", "", 10); !errors.Is(err, ErrInvalidArgument) {
+		t.Errorf("empty organisation = %v", err)
+	}
+}
+
+func TestGet(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t)
+	at := time.Date(2026, 11, 2, 10, 30, 0, 0, time.UTC)
+	s.now = func() time.Time { return at }
+	mustImport(t, s, "1", fixture(t, "seed.csv"), ImportOptions{})
+	c, err := s.Get(ctx, "1", " GRACE.hopper@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Contact{Org: "1", Email: "grace.hopper@example.com", Name: "Grace Hopper", Phone: "+12125550199", CreatedAt: at, UpdatedAt: at}
+	if c.Org != want.Org || c.Email != want.Email || c.Name != want.Name || c.Phone != want.Phone ||
+		!c.CreatedAt.Equal(at) || !c.UpdatedAt.Equal(at) || len(c.Buildings) != 0 {
+		t.Errorf("Get = %+v, want %+v", c, want)
+	}
+	if _, err := s.Get(ctx, "1", "nobody@example.com"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Get unknown = %v, want ErrNotFound", err)
+	}
+	if _, err := s.Get(ctx, "1", "nobody"); !errors.Is(err, ErrInvalidArgument) {
+		t.Errorf("Get malformed email = %v, want ErrInvalidArgument", err)
+	}
+}
