@@ -10,7 +10,6 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/cloudkey/cloudkey/notify"
 	"github.com/cloudkey/cloudkey/visitor/envoy"
 )
 
@@ -55,13 +54,7 @@ func browser(t *testing.T) context.Context {
 // The visitor opens the link in a real browser and taps the door.
 func TestGuestPageInBrowser(t *testing.T) {
 	ctx := browser(t)
-	mem := &notify.Memory{}
-	st := newStack(t, stackOpts{notifier: mem})
-	key := st.adminKey(t, "1")
-	if code, body := st.do(t, "PUT", "/v1/admin/locations/"+location+"/visitor-settings", []byte(goodSettings),
-		"x-auth-scheme", "api-token", "x-auth-apikey", key); code != 200 {
-		t.Fatalf("settings: %d %s", code, body)
-	}
+	st, mem := visitorStack(t)
 	invite := fixture(t, "invite_created.json", time.Now())
 	if code, body := st.do(t, "POST", "/webhooks/envoy", invite, envoy.SignatureHeader, envoy.Sign(invite, []byte(testEnvoySecret))); code != 200 {
 		t.Fatalf("invite: %d %s", code, body)

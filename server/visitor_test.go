@@ -100,7 +100,10 @@ func TestAdminVisitorSettings(t *testing.T) {
 	}
 }
 
-func TestEnvoyWebhookAndGuestPass(t *testing.T) {
+// visitorStack is a stack whose test location has goodSettings, and the
+// notifier that receives its guest links.
+func visitorStack(t *testing.T) (*stack, *notify.Memory) {
+	t.Helper()
 	mem := &notify.Memory{}
 	st := newStack(t, stackOpts{notifier: mem})
 	key := st.adminKey(t, "1")
@@ -108,6 +111,11 @@ func TestEnvoyWebhookAndGuestPass(t *testing.T) {
 		"x-auth-scheme", "api-token", "x-auth-apikey", key); code != 200 {
 		t.Fatalf("settings: %d %s", code, body)
 	}
+	return st, mem
+}
+
+func TestEnvoyWebhookAndGuestPass(t *testing.T) {
+	st, mem := visitorStack(t)
 	invite := fixture(t, "invite_created.json", time.Now())
 	sig := envoy.Sign(invite, []byte(testEnvoySecret))
 	altered := bytes.Replace(invite, []byte("Ada Lovelace"), []byte("Eve Mallory"), 1)
