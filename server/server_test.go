@@ -296,7 +296,7 @@ func TestColdListEntriesMakeOneUpstreamCall(t *testing.T) {
 	st := newStack(t, stackOpts{})
 	st.sim.SetFaults(sim.Faults{Latency: 50 * time.Millisecond})
 	var wg sync.WaitGroup
-	for range 100 {
+	for range 1000 { // the budget of issue 3: 1,000 cold callers, one upstream call
 		wg.Go(func() {
 			if _, err := st.client.ListEntries(st.as(t, "alice@example.com"), &pb.ListEntriesRequest{}); err != nil {
 				t.Error(err)
