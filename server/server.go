@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"runtime"
 	"time"
 
 	"google.golang.org/grpc"
@@ -77,9 +76,6 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	gs := grpc.NewServer(
 		grpc.ChainUnaryInterceptor(interceptors...),
 		grpc.MaxRecvMsgSize(1<<20),
-		// Reuse stream goroutines: a fresh goroutine per call grows its
-		// stack down the unlock path (HTTP client select) on every call.
-		grpc.NumStreamWorkers(uint32(4*runtime.GOMAXPROCS(0))),
 	)
 	rs := &residentServer{svc: cfg.Resident}
 	pb.RegisterResidentServiceServer(gs, rs)
