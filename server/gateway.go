@@ -33,6 +33,9 @@ func newGateway(ctx context.Context, conn *inprocConn) (http.Handler, error) {
 	if err := pb.RegisterGuestServiceHandlerClient(ctx, mux, pb.NewGuestServiceClient(conn)); err != nil {
 		return nil, err
 	}
+	if err := pb.RegisterVisitorServiceHandlerClient(ctx, mux, pb.NewVisitorServiceClient(conn)); err != nil {
+		return nil, err
+	}
 	return favoriteMethod(limitBody(mux)), nil
 }
 

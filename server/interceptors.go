@@ -49,7 +49,7 @@ func authUnary(tokens TokenVerifier, admins AdminVerifier) grpc.UnaryServerInter
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		service, _, _ := strings.Cut(strings.TrimPrefix(info.FullMethod, "/"), "/")
 		switch service {
-		case "cloudkey.v1.ResidentService":
+		case "cloudkey.v1.ResidentService", "cloudkey.v1.VisitorService":
 			tok, err := bearer(ctx)
 			if err != nil {
 				return nil, err

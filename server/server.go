@@ -21,6 +21,7 @@ import (
 
 	pb "github.com/cloudkey/cloudkey/gen/cloudkey/v1"
 	"github.com/cloudkey/cloudkey/resident"
+	"github.com/cloudkey/cloudkey/tenant"
 	"github.com/cloudkey/cloudkey/visitor"
 )
 
@@ -40,6 +41,8 @@ type Config struct {
 	Visitors *visitor.Service
 	// EnvoySecret verifies X-Envoy-Signature on /webhooks/envoy.
 	EnvoySecret []byte
+	// Contacts are the tenant contacts and their tile grants.
+	Contacts *tenant.Store
 	// Cache and Audit serve the admin cache and audit calls.
 	Cache CacheAdmin
 	Audit AuditReader
@@ -85,12 +88,15 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	pb.RegisterAdminServiceServer(gs, as)
 	gsv := &guestServer{visitors: cfg.Visitors}
 	pb.RegisterGuestServiceServer(gs, gsv)
+	ts := &tenantServer{visitors: cfg.Visitors, contacts: cfg.Contacts, org: cfg.Org}
+	pb.RegisterVisitorServiceServer(gs, ts)
 	reflection.Register(gs)
 
 	conn := newInprocConn(chainUnary(interceptors...))
 	conn.register(&pb.ResidentService_ServiceDesc, rs)
 	conn.register(&pb.AdminService_ServiceDesc, as)
 	conn.register(&pb.GuestService_ServiceDesc, gsv)
+	conn.register(&pb.VisitorService_ServiceDesc, ts)
 	gw, err := newGateway(ctx, conn)
 	if err != nil {
 		return nil, fmt.Errorf("server: gateway: %w", err)
@@ -100,6 +106,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	mux.Handle("/v1/", gw)
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /g/{token}", s.servePass)
+	mux.HandleFunc("GET /tile", serveTile)
 	mux.HandleFunc("GET /static/{file}", serveStatic)
 	mux.HandleFunc("POST /webhooks/envoy", s.serveEnvoyWebhook)
 	s.http = &http.Server{

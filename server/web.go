@@ -68,9 +68,26 @@ func window(start, end time.Time, tz string) string {
 	return fmt.Sprintf("%s %s – %s %s %s", start.Format(day), start.Format(clock), end.Format(day), end.Format(clock), end.Format("MST"))
 }
 
+// serveTile serves the tenant tile; the page itself is static, the bearer
+// token stays in the URL fragment and API calls.
+func serveTile(w http.ResponseWriter, r *http.Request) {
+	b, err := webFS.ReadFile("web/tile.html")
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	secureHeaders(w)
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Write(b)
+}
+
 func serveStatic(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("file")
-	types := map[string]string{"guest.js": "text/javascript; charset=utf-8", "guest.css": "text/css; charset=utf-8"}
+	types := map[string]string{
+		"guest.js": "text/javascript; charset=utf-8", "tile.js": "text/javascript; charset=utf-8",
+		"guest.css": "text/css; charset=utf-8",
+	}
 	ct, ok := types[name]
 	if !ok {
 		http.NotFound(w, r)

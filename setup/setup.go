@@ -23,6 +23,7 @@ import (
 	"github.com/cloudkey/cloudkey/notify"
 	"github.com/cloudkey/cloudkey/resident"
 	"github.com/cloudkey/cloudkey/server"
+	"github.com/cloudkey/cloudkey/tenant"
 	"github.com/cloudkey/cloudkey/unlock"
 	"github.com/cloudkey/cloudkey/visitor"
 )
@@ -218,6 +219,7 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 		Tokens: identity.NewCachedVerifier(a.Tokens, 100_000, 10*time.Minute), Resident: svc, Logger: log,
 		Admins: admins, Org: a.Org,
 		Cache: store, Audit: unlock.NewAuditLog(rdb, ""),
+		Contacts: tenant.NewStore(rdb, cache.DefaultPrefix),
 		Visitors: a.Visitors, EnvoySecret: []byte(a.EnvoySecret),
 		Ready: func(ctx context.Context) map[string]error {
 			return map[string]error{"redis": rdb.Ping(ctx).Err()}

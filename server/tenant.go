@@ -1,0 +1,203 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	pb "github.com/cloudkey/cloudkey/gen/cloudkey/v1"
+	"github.com/cloudkey/cloudkey/identity"
+	"github.com/cloudkey/cloudkey/tenant"
+	"github.com/cloudkey/cloudkey/visitor"
+)
+
+// MessageTileNotGranted is what a contact without the grant sees.
+const MessageTileNotGranted = "Visitor registration is not enabled for your account. Ask your property manager."
+
+// tenantServer adapts tenant contacts and visitor registration to
+// VisitorService, the API under the tenant tile.
+type tenantServer struct {
+	pb.UnimplementedVisitorServiceServer
+	visitors *visitor.Service
+	contacts *tenant.Store
+	org      string
+}
+
+func (s *tenantServer) ready(building string) error {
+	if s.visitors == nil || s.contacts == nil {
+		return status.Error(codes.FailedPrecondition, "visitor registration is not configured")
+	}
+	if strings.TrimSpace(building) == "" {
+		return badField("building_id", "must not be empty")
+	}
+	return nil
+}
+
+// granted checks the caller's grant for building.
+func (s *tenantServer) granted(ctx context.Context, building string) (bool, error) {
+	ok, err := s.contacts.Granted(ctx, s.org, callerEmail(ctx), building)
+	if errors.Is(err, tenant.ErrInvalidArgument) {
+		return false, badField("building_id", err.Error())
+	}
+	if err != nil {
+		return false, status.Errorf(codes.Unavailable, "cannot check your access now; try again: %v", err)
+	}
+	return ok, nil
+}
+
+func (s *tenantServer) GetTile(ctx context.Context, req *pb.GetTileRequest) (*pb.GetTileResponse, error) {
+	if err := s.ready(req.GetBuildingId()); err != nil {
+		return nil, err
+	}
+	ok, err := s.granted(ctx, req.GetBuildingId())
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return &pb.GetTileResponse{Message: MessageTileNotGranted}, nil
+	}
+	types, err := s.visitors.VisitorTypes(ctx, req.GetBuildingId())
+	if errors.Is(err, visitor.ErrNoSettings) || (err == nil && len(types) == 0) {
+		return &pb.GetTileResponse{Message: "Visitor registration is not set up for this building yet. Ask your property manager."}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := &pb.GetTileResponse{Enabled: true, VisitorTypes: types}
+	if c, err := s.contacts.Get(ctx, s.org, callerEmail(ctx)); err == nil {
+		out.ContactName = c.Name
+	}
+	return out, nil
+}
+
+func (s *tenantServer) RegisterVisitor(ctx context.Context, req *pb.RegisterVisitorRequest) (*pb.RegisterVisitorResponse, error) {
+	if err := s.ready(req.GetBuildingId()); err != nil {
+		return nil, err
+	}
+	if ok, err := s.granted(ctx, req.GetBuildingId()); err != nil {
+		return nil, err
+	} else if !ok {
+		return nil, status.Error(codes.PermissionDenied, MessageTileNotGranted)
+	}
+	email, phone := strings.TrimSpace(req.GetEmail()), strings.TrimSpace(req.GetPhone())
+	var err error
+	if email != "" {
+		if email, err = identity.CanonicalEmail(email); err != nil {
+			return nil, badField("email", err.Error())
+		}
+	}
+	if phone != "" {
+		if phone, err = tenant.NormalizePhone(phone, "US"); err != nil {
+			return nil, badField("phone", err.Error())
+		}
+	}
+	types, err := s.visitors.VisitorTypes(ctx, req.GetBuildingId())
+	if err != nil && !errors.Is(err, visitor.ErrNoSettings) {
+		return nil, err
+	}
+	if !containsFold(types, req.GetVisitorType()) {
+		return nil, badField("visitor_type", "not one of this building's visitor types: "+strings.Join(types, ", "))
+	}
+	var arrival time.Time
+	if req.GetExpectedArrival() != nil {
+		arrival = req.GetExpectedArrival().AsTime()
+	}
+	id, out, err := s.visitors.Register(ctx, visitor.Registration{
+		Location: req.GetBuildingId(), FullName: req.GetFullName(), Email: email, Phone: phone,
+		VisitorType: req.GetVisitorType(), ExpectedArrival: arrival, Host: callerEmail(ctx),
+	})
+	var fe *visitor.FieldError
+	if errors.As(err, &fe) {
+		return nil, badField(fe.Field, fe.Problem)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &pb.RegisterVisitorResponse{
+		Action: string(out.Action), Reason: out.Reason,
+		Visitor: &pb.Visitor{
+			Id: id, FullName: req.GetFullName(), Email: email, Phone: phone, VisitorType: req.GetVisitorType(),
+			ExpectedArrival: req.GetExpectedArrival(), State: visitState(nil, out.Action == visitor.ActionIssued),
+		},
+	}, nil
+}
+
+func (s *tenantServer) ListMyVisitors(ctx context.Context, req *pb.ListMyVisitorsRequest) (*pb.ListMyVisitorsResponse, error) {
+	if err := s.ready(req.GetBuildingId()); err != nil {
+		return nil, err
+	}
+	if ok, err := s.granted(ctx, req.GetBuildingId()); err != nil {
+		return nil, err
+	} else if !ok {
+		return nil, status.Error(codes.PermissionDenied, MessageTileNotGranted)
+	}
+	regs, err := s.visitors.Registrations(ctx, req.GetBuildingId(), callerEmail(ctx), time.Now().Add(-12*time.Hour))
+	if err != nil {
+		return nil, err
+	}
+	out := &pb.ListMyVisitorsResponse{}
+	for _, r := range regs {
+		out.Visitors = append(out.Visitors, visitorPB(r.InviteID, r.Visit))
+	}
+	return out, nil
+}
+
+func (s *tenantServer) CancelVisitor(ctx context.Context, req *pb.CancelVisitorRequest) (*pb.CancelVisitorResponse, error) {
+	if err := s.ready(req.GetBuildingId()); err != nil {
+		return nil, err
+	}
+	if ok, err := s.granted(ctx, req.GetBuildingId()); err != nil {
+		return nil, err
+	} else if !ok {
+		return nil, status.Error(codes.PermissionDenied, MessageTileNotGranted)
+	}
+	_, err := s.visitors.Cancel(ctx, req.GetBuildingId(), callerEmail(ctx), req.GetVisitorId())
+	if errors.Is(err, visitor.ErrNoVisit) {
+		return nil, withDetails(codes.NotFound, "visitor_id: not one of your visitors", info("VISITOR_NOT_FOUND", "visitor_id", req.GetVisitorId()))
+	}
+	if err != nil {
+		return nil, err
+	}
+	v, err := s.visitors.Visit(ctx, req.GetVisitorId(), "")
+	if err != nil {
+		return nil, err
+	}
+	return &pb.CancelVisitorResponse{Visitor: visitorPB(req.GetVisitorId(), v)}, nil
+}
+
+func visitorPB(id string, v visitor.VisitInfo) *pb.Visitor {
+	out := &pb.Visitor{
+		Id: id, FullName: v.VisitorName, Email: v.Email, Phone: v.Phone, VisitorType: v.VisitorType,
+		State: visitState(&v, v.Pass != nil),
+	}
+	if !v.ExpectedArrival.IsZero() {
+		out.ExpectedArrival = timestamppb.New(v.ExpectedArrival)
+	}
+	return out
+}
+
+func visitState(v *visitor.VisitInfo, hasPass bool) string {
+	switch {
+	case !hasPass:
+		return "NO_PASS"
+	case v == nil:
+		return string(visitor.StateUpcoming)
+	case v.Ended:
+		return string(visitor.StateEnded)
+	}
+	return string(v.Pass.State)
+}
+
+func containsFold(list []string, s string) bool {
+	for _, x := range list {
+		if strings.EqualFold(x, strings.TrimSpace(s)) {
+			return true
+		}
+	}
+	return false
+}
