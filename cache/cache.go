@@ -195,6 +195,13 @@ func (s *Store) getRedis(ctx context.Context, email string) (Snapshot, error) {
 // load returns ErrNotFound-matching errors for unknown users.
 func (s *Store) ResolveAccount(ctx context.Context, email string, load func(context.Context) (Account, error)) (Account, error) {
 	v, err := s.shared(ctx, "acct:"+email, func(ctx context.Context) (any, error) {
+		// A caller that missed just before another load finished would
+		// otherwise start a second one: look again first.
+		if b, ok := s.recheck(ctx, s.accountKey(email)); ok {
+			if a, err := decodeAccount(b); err == nil {
+				return a, nil
+			}
+		}
 		a, err := load(ctx)
 		if errors.Is(err, access.ErrNotFound) {
 			a, err = Account{FetchedAt: time.Now()}, nil
@@ -222,6 +229,11 @@ func (s *Store) ResolveAccount(ctx context.Context, email string, load func(cont
 // callers for the same email, and caches it.
 func (s *Store) ResolveEntries(ctx context.Context, email string, load func(context.Context) ([]access.Entry, error)) ([]access.Entry, error) {
 	v, err := s.shared(ctx, "ent:"+email, func(ctx context.Context) (any, error) {
+		if b, ok := s.recheck(ctx, s.entriesKey(email)); ok {
+			if e, err := decodeEntries(b); err == nil {
+				return e, nil
+			}
+		}
 		e, err := load(ctx)
 		if err != nil {
 			return nil, err
@@ -233,6 +245,14 @@ func (s *Store) ResolveEntries(ctx context.Context, email string, load func(cont
 		return nil, err
 	}
 	return v.([]access.Entry), nil
+}
+
+// recheck reads key once more inside a shared load.
+func (s *Store) recheck(ctx context.Context, key string) ([]byte, bool) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.OpTimeout)
+	defer cancel()
+	b, err := s.rdb.Get(ctx, key).Bytes()
+	return b, err == nil
 }
 
 // store writes a loaded value; a failure only costs a later miss.

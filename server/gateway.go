@@ -2,10 +2,13 @@ package server
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"net/http"
 	"strings"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/genproto/googleapis/api/httpbody"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	pb "github.com/cloudkey/cloudkey/gen/cloudkey/v1"
@@ -15,14 +18,19 @@ import (
 // entry ids) is far smaller.
 const maxRESTBody = 64 << 10
 
+// maxImportBody bounds a contacts CSV (tenant refuses larger files too).
+const maxImportBody = 5 << 20
+
 // newGateway returns the REST gateway, calling the services through conn.
 func newGateway(ctx context.Context, conn *inprocConn) (http.Handler, error) {
+	jsonpb := &runtime.JSONPb{
+		MarshalOptions:   protojson.MarshalOptions{EmitUnpopulated: true},
+		UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
+	}
 	mux := runtime.NewServeMux(
 		runtime.WithIncomingHeaderMatcher(headerMatcher),
-		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
-			MarshalOptions:   protojson.MarshalOptions{EmitUnpopulated: true},
-			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
-		}),
+		runtime.WithMarshalerOption("text/csv", csvBody{jsonpb}),
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, jsonpb),
 	)
 	if err := pb.RegisterResidentServiceHandlerClient(ctx, mux, pb.NewResidentServiceClient(conn)); err != nil {
 		return nil, err
@@ -65,7 +73,36 @@ func favoriteMethod(next http.Handler) http.Handler {
 
 func limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.Body = http.MaxBytesReader(w, r.Body, maxRESTBody)
+		limit := int64(maxRESTBody)
+		if r.URL.Path == "/v1/admin/contacts:import" {
+			limit = maxImportBody
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		next.ServeHTTP(w, r)
+	})
+}
+
+// csvBody takes a text/csv request body as a google.api.HttpBody (the
+// contacts import); answers are JSON as everywhere else.
+type csvBody struct{ *runtime.JSONPb }
+
+func (c csvBody) NewDecoder(r io.Reader) runtime.Decoder {
+	return runtime.DecoderFunc(func(v any) error {
+		var hb *httpbody.HttpBody
+		switch x := v.(type) {
+		case **httpbody.HttpBody: // the generated code decodes into &req.Csv
+			*x = new(httpbody.HttpBody)
+			hb = *x
+		case *httpbody.HttpBody:
+			hb = x
+		default:
+			return fmt.Errorf("a text/csv body is only accepted by the contacts import")
+		}
+		data, err := io.ReadAll(r)
+		if err != nil {
+			return err
+		}
+		hb.ContentType, hb.Data = "text/csv", data
+		return nil
 	})
 }

@@ -78,13 +78,13 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	interceptors := []grpc.UnaryServerInterceptor{statusUnary(cfg.Logger), authUnary(cfg.Tokens, cfg.Admins)}
 	gs := grpc.NewServer(
 		grpc.ChainUnaryInterceptor(interceptors...),
-		grpc.MaxRecvMsgSize(1<<20),
+		grpc.MaxRecvMsgSize(maxImportBody+64<<10), // a contacts CSV is the largest request
 	)
 	rs := &residentServer{svc: cfg.Resident}
 	pb.RegisterResidentServiceServer(gs, rs)
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)
-	as := &adminServer{visitors: cfg.Visitors, cache: cfg.Cache, audit: cfg.Audit, org: cfg.Org}
+	as := &adminServer{visitors: cfg.Visitors, cache: cfg.Cache, audit: cfg.Audit, contacts: cfg.Contacts, org: cfg.Org}
 	pb.RegisterAdminServiceServer(gs, as)
 	gsv := &guestServer{visitors: cfg.Visitors}
 	pb.RegisterGuestServiceServer(gs, gsv)

@@ -100,8 +100,17 @@ func TestTenantTileInBrowser(t *testing.T) {
 	}
 	wait := func(js string) {
 		t.Helper()
-		if _, err := chromedp.Run(tctx, chromedp.Poll[bool](js)); err != nil {
-			t.Fatalf("browser: waiting for %s: %v", js, err)
+		for attempt := 0; ; attempt++ {
+			_, err := chromedp.Run(tctx, chromedp.Poll[bool](js))
+			// A poll that starts while a navigation swaps the page's
+			// JavaScript context loses that context; poll again.
+			if err != nil && attempt < 3 && strings.Contains(err.Error(), "Cannot find context") {
+				continue
+			}
+			if err != nil {
+				t.Fatalf("browser: waiting for %s: %v", js, err)
+			}
+			return
 		}
 	}
 

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	pb "github.com/cloudkey/cloudkey/gen/cloudkey/v1"
+	"github.com/cloudkey/cloudkey/tenant"
 	"github.com/cloudkey/cloudkey/visitor"
 )
 
@@ -22,6 +23,7 @@ type adminServer struct {
 	visitors *visitor.Service
 	cache    CacheAdmin
 	audit    AuditReader
+	contacts *tenant.Store
 	org      string // the organisation this cloudkey serves
 }
 

@@ -54,6 +54,12 @@ func (s *stack) do(t testing.TB, method, path string, body []byte, headers ...st
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
+	// protojson varies its spacing on purpose; compact it so tests can
+	// look for fragments.
+	var c bytes.Buffer
+	if json.Compact(&c, b) == nil {
+		b = c.Bytes()
+	}
 	return resp.StatusCode, string(b)
 }
 

@@ -8,6 +8,7 @@ package cloudkeyv1
 
 import (
 	_ "google.golang.org/genproto/googleapis/api/annotations"
+	httpbody "google.golang.org/genproto/googleapis/api/httpbody"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	durationpb "google.golang.org/protobuf/types/known/durationpb"
@@ -899,11 +900,609 @@ func (x *MisconfiguredEntry) GetReason() string {
 	return ""
 }
 
+// ImportContactsRequest carries the CSV.
+type ImportContactsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Csv   *httpbody.HttpBody     `protobuf:"bytes,1,opt,name=csv,proto3" json:"csv,omitempty"`
+	// Import the good rows even when some are bad.
+	GoodRowsOnly bool `protobuf:"varint,2,opt,name=good_rows_only,json=goodRowsOnly,proto3" json:"good_rows_only,omitempty"`
+	// Delete the organisation's contacts that are not in the file.
+	RemoveMissing bool `protobuf:"varint,3,opt,name=remove_missing,json=removeMissing,proto3" json:"remove_missing,omitempty"`
+	// Region for phone numbers without a country code; default US.
+	Region        string `protobuf:"bytes,4,opt,name=region,proto3" json:"region,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportContactsRequest) Reset() {
+	*x = ImportContactsRequest{}
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportContactsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportContactsRequest) ProtoMessage() {}
+
+func (x *ImportContactsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportContactsRequest.ProtoReflect.Descriptor instead.
+func (*ImportContactsRequest) Descriptor() ([]byte, []int) {
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ImportContactsRequest) GetCsv() *httpbody.HttpBody {
+	if x != nil {
+		return x.Csv
+	}
+	return nil
+}
+
+func (x *ImportContactsRequest) GetGoodRowsOnly() bool {
+	if x != nil {
+		return x.GoodRowsOnly
+	}
+	return false
+}
+
+func (x *ImportContactsRequest) GetRemoveMissing() bool {
+	if x != nil {
+		return x.RemoveMissing
+	}
+	return false
+}
+
+func (x *ImportContactsRequest) GetRegion() string {
+	if x != nil {
+		return x.Region
+	}
+	return ""
+}
+
+// ImportContactsResponse is the import report.
+type ImportContactsResponse struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Rows        int32                  `protobuf:"varint,1,opt,name=rows,proto3" json:"rows,omitempty"`
+	Created     int32                  `protobuf:"varint,2,opt,name=created,proto3" json:"created,omitempty"`
+	Updated     int32                  `protobuf:"varint,3,opt,name=updated,proto3" json:"updated,omitempty"`
+	Unchanged   int32                  `protobuf:"varint,4,opt,name=unchanged,proto3" json:"unchanged,omitempty"`
+	Removed     int32                  `protobuf:"varint,5,opt,name=removed,proto3" json:"removed,omitempty"`
+	BadRows     []*BadRow              `protobuf:"bytes,6,rep,name=bad_rows,json=badRows,proto3" json:"bad_rows,omitempty"`
+	BadRowCount int32                  `protobuf:"varint,7,opt,name=bad_row_count,json=badRowCount,proto3" json:"bad_row_count,omitempty"`
+	Warnings    []string               `protobuf:"bytes,8,rep,name=warnings,proto3" json:"warnings,omitempty"`
+	// True when nothing was imported because of bad rows.
+	Rejected      bool `protobuf:"varint,9,opt,name=rejected,proto3" json:"rejected,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportContactsResponse) Reset() {
+	*x = ImportContactsResponse{}
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportContactsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportContactsResponse) ProtoMessage() {}
+
+func (x *ImportContactsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportContactsResponse.ProtoReflect.Descriptor instead.
+func (*ImportContactsResponse) Descriptor() ([]byte, []int) {
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ImportContactsResponse) GetRows() int32 {
+	if x != nil {
+		return x.Rows
+	}
+	return 0
+}
+
+func (x *ImportContactsResponse) GetCreated() int32 {
+	if x != nil {
+		return x.Created
+	}
+	return 0
+}
+
+func (x *ImportContactsResponse) GetUpdated() int32 {
+	if x != nil {
+		return x.Updated
+	}
+	return 0
+}
+
+func (x *ImportContactsResponse) GetUnchanged() int32 {
+	if x != nil {
+		return x.Unchanged
+	}
+	return 0
+}
+
+func (x *ImportContactsResponse) GetRemoved() int32 {
+	if x != nil {
+		return x.Removed
+	}
+	return 0
+}
+
+func (x *ImportContactsResponse) GetBadRows() []*BadRow {
+	if x != nil {
+		return x.BadRows
+	}
+	return nil
+}
+
+func (x *ImportContactsResponse) GetBadRowCount() int32 {
+	if x != nil {
+		return x.BadRowCount
+	}
+	return 0
+}
+
+func (x *ImportContactsResponse) GetWarnings() []string {
+	if x != nil {
+		return x.Warnings
+	}
+	return nil
+}
+
+func (x *ImportContactsResponse) GetRejected() bool {
+	if x != nil {
+		return x.Rejected
+	}
+	return false
+}
+
+// BadRow is a CSV row that was not imported, by physical line (header = 1).
+type BadRow struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Line          int32                  `protobuf:"varint,1,opt,name=line,proto3" json:"line,omitempty"`
+	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BadRow) Reset() {
+	*x = BadRow{}
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BadRow) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BadRow) ProtoMessage() {}
+
+func (x *BadRow) ProtoReflect() protoreflect.Message {
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BadRow.ProtoReflect.Descriptor instead.
+func (*BadRow) Descriptor() ([]byte, []int) {
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *BadRow) GetLine() int32 {
+	if x != nil {
+		return x.Line
+	}
+	return 0
+}
+
+func (x *BadRow) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// ListContactsRequest pages through contacts.
+type ListContactsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PageSize      int32                  `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string                 `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListContactsRequest) Reset() {
+	*x = ListContactsRequest{}
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListContactsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListContactsRequest) ProtoMessage() {}
+
+func (x *ListContactsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListContactsRequest.ProtoReflect.Descriptor instead.
+func (*ListContactsRequest) Descriptor() ([]byte, []int) {
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ListContactsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListContactsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListContactsResponse is one page.
+type ListContactsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Contacts      []*Contact             `protobuf:"bytes,1,rep,name=contacts,proto3" json:"contacts,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	Total         int32                  `protobuf:"varint,3,opt,name=total,proto3" json:"total,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListContactsResponse) Reset() {
+	*x = ListContactsResponse{}
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListContactsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListContactsResponse) ProtoMessage() {}
+
+func (x *ListContactsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListContactsResponse.ProtoReflect.Descriptor instead.
+func (*ListContactsResponse) Descriptor() ([]byte, []int) {
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ListContactsResponse) GetContacts() []*Contact {
+	if x != nil {
+		return x.Contacts
+	}
+	return nil
+}
+
+func (x *ListContactsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+func (x *ListContactsResponse) GetTotal() int32 {
+	if x != nil {
+		return x.Total
+	}
+	return 0
+}
+
+// Contact is a tenant contact.
+type Contact struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Email         string                 `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
+	FullName      string                 `protobuf:"bytes,2,opt,name=full_name,json=fullName,proto3" json:"full_name,omitempty"`
+	Phone         string                 `protobuf:"bytes,3,opt,name=phone,proto3" json:"phone,omitempty"`
+	BuildingIds   []string               `protobuf:"bytes,4,rep,name=building_ids,json=buildingIds,proto3" json:"building_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Contact) Reset() {
+	*x = Contact{}
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Contact) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Contact) ProtoMessage() {}
+
+func (x *Contact) ProtoReflect() protoreflect.Message {
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Contact.ProtoReflect.Descriptor instead.
+func (*Contact) Descriptor() ([]byte, []int) {
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *Contact) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+func (x *Contact) GetFullName() string {
+	if x != nil {
+		return x.FullName
+	}
+	return ""
+}
+
+func (x *Contact) GetPhone() string {
+	if x != nil {
+		return x.Phone
+	}
+	return ""
+}
+
+func (x *Contact) GetBuildingIds() []string {
+	if x != nil {
+		return x.BuildingIds
+	}
+	return nil
+}
+
+// GrantTileRequest names the contact and the building.
+type GrantTileRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Email         string                 `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
+	BuildingId    string                 `protobuf:"bytes,2,opt,name=building_id,json=buildingId,proto3" json:"building_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GrantTileRequest) Reset() {
+	*x = GrantTileRequest{}
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GrantTileRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GrantTileRequest) ProtoMessage() {}
+
+func (x *GrantTileRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GrantTileRequest.ProtoReflect.Descriptor instead.
+func (*GrantTileRequest) Descriptor() ([]byte, []int) {
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *GrantTileRequest) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+func (x *GrantTileRequest) GetBuildingId() string {
+	if x != nil {
+		return x.BuildingId
+	}
+	return ""
+}
+
+// GrantTileResponse is empty.
+type GrantTileResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GrantTileResponse) Reset() {
+	*x = GrantTileResponse{}
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GrantTileResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GrantTileResponse) ProtoMessage() {}
+
+func (x *GrantTileResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GrantTileResponse.ProtoReflect.Descriptor instead.
+func (*GrantTileResponse) Descriptor() ([]byte, []int) {
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{20}
+}
+
+// RevokeTileRequest names the contact and the building.
+type RevokeTileRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Email         string                 `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
+	BuildingId    string                 `protobuf:"bytes,2,opt,name=building_id,json=buildingId,proto3" json:"building_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeTileRequest) Reset() {
+	*x = RevokeTileRequest{}
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeTileRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeTileRequest) ProtoMessage() {}
+
+func (x *RevokeTileRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeTileRequest.ProtoReflect.Descriptor instead.
+func (*RevokeTileRequest) Descriptor() ([]byte, []int) {
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *RevokeTileRequest) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+func (x *RevokeTileRequest) GetBuildingId() string {
+	if x != nil {
+		return x.BuildingId
+	}
+	return ""
+}
+
+// RevokeTileResponse is empty.
+type RevokeTileResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeTileResponse) Reset() {
+	*x = RevokeTileResponse{}
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeTileResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeTileResponse) ProtoMessage() {}
+
+func (x *RevokeTileResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeTileResponse.ProtoReflect.Descriptor instead.
+func (*RevokeTileResponse) Descriptor() ([]byte, []int) {
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{22}
+}
+
 var File_cloudkey_v1_admin_proto protoreflect.FileDescriptor
 
 const file_cloudkey_v1_admin_proto_rawDesc = "" +
 	"\n" +
-	"\x17cloudkey/v1/admin.proto\x12\vcloudkey.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"@\n" +
+	"\x17cloudkey/v1/admin.proto\x12\vcloudkey.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x19google/api/httpbody.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"@\n" +
 	"\x16InvalidateCacheRequest\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12\x10\n" +
 	"\x03all\x18\x02 \x01(\bR\x03all\";\n" +
@@ -972,11 +1571,57 @@ const file_cloudkey_v1_admin_proto_rawDesc = "" +
 	"\bsettings\x18\x06 \x01(\v2\x1c.cloudkey.v1.VisitorSettingsR\bsettings\"G\n" +
 	"\x12MisconfiguredEntry\x12\x19\n" +
 	"\bentry_id\x18\x01 \x01(\tR\aentryId\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason2\xe6\x04\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xa4\x01\n" +
+	"\x15ImportContactsRequest\x12&\n" +
+	"\x03csv\x18\x01 \x01(\v2\x14.google.api.HttpBodyR\x03csv\x12$\n" +
+	"\x0egood_rows_only\x18\x02 \x01(\bR\fgoodRowsOnly\x12%\n" +
+	"\x0eremove_missing\x18\x03 \x01(\bR\rremoveMissing\x12\x16\n" +
+	"\x06region\x18\x04 \x01(\tR\x06region\"\xa4\x02\n" +
+	"\x16ImportContactsResponse\x12\x12\n" +
+	"\x04rows\x18\x01 \x01(\x05R\x04rows\x12\x18\n" +
+	"\acreated\x18\x02 \x01(\x05R\acreated\x12\x18\n" +
+	"\aupdated\x18\x03 \x01(\x05R\aupdated\x12\x1c\n" +
+	"\tunchanged\x18\x04 \x01(\x05R\tunchanged\x12\x18\n" +
+	"\aremoved\x18\x05 \x01(\x05R\aremoved\x12.\n" +
+	"\bbad_rows\x18\x06 \x03(\v2\x13.cloudkey.v1.BadRowR\abadRows\x12\"\n" +
+	"\rbad_row_count\x18\a \x01(\x05R\vbadRowCount\x12\x1a\n" +
+	"\bwarnings\x18\b \x03(\tR\bwarnings\x12\x1a\n" +
+	"\brejected\x18\t \x01(\bR\brejected\"4\n" +
+	"\x06BadRow\x12\x12\n" +
+	"\x04line\x18\x01 \x01(\x05R\x04line\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"Q\n" +
+	"\x13ListContactsRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\"\x86\x01\n" +
+	"\x14ListContactsResponse\x120\n" +
+	"\bcontacts\x18\x01 \x03(\v2\x14.cloudkey.v1.ContactR\bcontacts\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x14\n" +
+	"\x05total\x18\x03 \x01(\x05R\x05total\"u\n" +
+	"\aContact\x12\x14\n" +
+	"\x05email\x18\x01 \x01(\tR\x05email\x12\x1b\n" +
+	"\tfull_name\x18\x02 \x01(\tR\bfullName\x12\x14\n" +
+	"\x05phone\x18\x03 \x01(\tR\x05phone\x12!\n" +
+	"\fbuilding_ids\x18\x04 \x03(\tR\vbuildingIds\"I\n" +
+	"\x10GrantTileRequest\x12\x14\n" +
+	"\x05email\x18\x01 \x01(\tR\x05email\x12\x1f\n" +
+	"\vbuilding_id\x18\x02 \x01(\tR\n" +
+	"buildingId\"\x13\n" +
+	"\x11GrantTileResponse\"J\n" +
+	"\x11RevokeTileRequest\x12\x14\n" +
+	"\x05email\x18\x01 \x01(\tR\x05email\x12\x1f\n" +
+	"\vbuilding_id\x18\x02 \x01(\tR\n" +
+	"buildingId\"\x14\n" +
+	"\x12RevokeTileResponse2\xe8\b\n" +
 	"\fAdminService\x12\xa1\x01\n" +
 	"\x12GetVisitorSettings\x12&.cloudkey.v1.GetVisitorSettingsRequest\x1a'.cloudkey.v1.GetVisitorSettingsResponse\":\x82\xd3\xe4\x93\x024\x122/v1/admin/locations/{location_id}/visitor-settings\x12\xb4\x01\n" +
 	"\x15UpdateVisitorSettings\x12).cloudkey.v1.UpdateVisitorSettingsRequest\x1a*.cloudkey.v1.UpdateVisitorSettingsResponse\"D\x82\xd3\xe4\x93\x02>:\bsettings\x1a2/v1/admin/locations/{location_id}/visitor-settings\x12\x83\x01\n" +
-	"\x0fInvalidateCache\x12#.cloudkey.v1.InvalidateCacheRequest\x1a$.cloudkey.v1.InvalidateCacheResponse\"%\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/admin/cache:invalidate\x12u\n" +
+	"\x0fInvalidateCache\x12#.cloudkey.v1.InvalidateCacheRequest\x1a$.cloudkey.v1.InvalidateCacheResponse\"%\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/admin/cache:invalidate\x12\x81\x01\n" +
+	"\x0eImportContacts\x12\".cloudkey.v1.ImportContactsRequest\x1a#.cloudkey.v1.ImportContactsResponse\"&\x82\xd3\xe4\x93\x02 :\x03csv\"\x19/v1/admin/contacts:import\x12o\n" +
+	"\fListContacts\x12 .cloudkey.v1.ListContactsRequest\x1a!.cloudkey.v1.ListContactsResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/admin/contacts\x12\x82\x01\n" +
+	"\tGrantTile\x12\x1d.cloudkey.v1.GrantTileRequest\x1a\x1e.cloudkey.v1.GrantTileResponse\"6\x82\xd3\xe4\x93\x020\x1a./v1/admin/contacts/{email}/tiles/{building_id}\x12\x85\x01\n" +
+	"\n" +
+	"RevokeTile\x12\x1e.cloudkey.v1.RevokeTileRequest\x1a\x1f.cloudkey.v1.RevokeTileResponse\"6\x82\xd3\xe4\x93\x020*./v1/admin/contacts/{email}/tiles/{building_id}\x12u\n" +
 	"\x0fListAuditEvents\x12#.cloudkey.v1.ListAuditEventsRequest\x1a$.cloudkey.v1.ListAuditEventsResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/admin/auditB\xa3\x01\n" +
 	"\x0fcom.cloudkey.v1B\n" +
 	"AdminProtoP\x01Z7github.com/cloudkey/cloudkey/gen/cloudkey/v1;cloudkeyv1\xa2\x02\x03CXX\xaa\x02\vCloudkey.V1\xca\x02\vCloudkey\\V1\xe2\x02\x17Cloudkey\\V1\\GPBMetadata\xea\x02\fCloudkey::V1b\x06proto3"
@@ -993,7 +1638,7 @@ func file_cloudkey_v1_admin_proto_rawDescGZIP() []byte {
 	return file_cloudkey_v1_admin_proto_rawDescData
 }
 
-var file_cloudkey_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_cloudkey_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_cloudkey_v1_admin_proto_goTypes = []any{
 	(*InvalidateCacheRequest)(nil),        // 0: cloudkey.v1.InvalidateCacheRequest
 	(*InvalidateCacheResponse)(nil),       // 1: cloudkey.v1.InvalidateCacheResponse
@@ -1008,37 +1653,59 @@ var file_cloudkey_v1_admin_proto_goTypes = []any{
 	(*UpdateVisitorSettingsRequest)(nil),  // 10: cloudkey.v1.UpdateVisitorSettingsRequest
 	(*UpdateVisitorSettingsResponse)(nil), // 11: cloudkey.v1.UpdateVisitorSettingsResponse
 	(*MisconfiguredEntry)(nil),            // 12: cloudkey.v1.MisconfiguredEntry
-	(*timestamppb.Timestamp)(nil),         // 13: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),           // 14: google.protobuf.Duration
+	(*ImportContactsRequest)(nil),         // 13: cloudkey.v1.ImportContactsRequest
+	(*ImportContactsResponse)(nil),        // 14: cloudkey.v1.ImportContactsResponse
+	(*BadRow)(nil),                        // 15: cloudkey.v1.BadRow
+	(*ListContactsRequest)(nil),           // 16: cloudkey.v1.ListContactsRequest
+	(*ListContactsResponse)(nil),          // 17: cloudkey.v1.ListContactsResponse
+	(*Contact)(nil),                       // 18: cloudkey.v1.Contact
+	(*GrantTileRequest)(nil),              // 19: cloudkey.v1.GrantTileRequest
+	(*GrantTileResponse)(nil),             // 20: cloudkey.v1.GrantTileResponse
+	(*RevokeTileRequest)(nil),             // 21: cloudkey.v1.RevokeTileRequest
+	(*RevokeTileResponse)(nil),            // 22: cloudkey.v1.RevokeTileResponse
+	(*timestamppb.Timestamp)(nil),         // 23: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),           // 24: google.protobuf.Duration
+	(*httpbody.HttpBody)(nil),             // 25: google.api.HttpBody
 }
 var file_cloudkey_v1_admin_proto_depIdxs = []int32{
-	13, // 0: cloudkey.v1.ListAuditEventsRequest.since:type_name -> google.protobuf.Timestamp
-	13, // 1: cloudkey.v1.ListAuditEventsRequest.until:type_name -> google.protobuf.Timestamp
+	23, // 0: cloudkey.v1.ListAuditEventsRequest.since:type_name -> google.protobuf.Timestamp
+	23, // 1: cloudkey.v1.ListAuditEventsRequest.until:type_name -> google.protobuf.Timestamp
 	4,  // 2: cloudkey.v1.ListAuditEventsResponse.events:type_name -> cloudkey.v1.AuditEvent
-	13, // 3: cloudkey.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
-	14, // 4: cloudkey.v1.VisitorSettings.advance_access:type_name -> google.protobuf.Duration
-	14, // 5: cloudkey.v1.VisitorSettings.access_duration:type_name -> google.protobuf.Duration
+	23, // 3: cloudkey.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
+	24, // 4: cloudkey.v1.VisitorSettings.advance_access:type_name -> google.protobuf.Duration
+	24, // 5: cloudkey.v1.VisitorSettings.access_duration:type_name -> google.protobuf.Duration
 	6,  // 6: cloudkey.v1.VisitorSettings.entries:type_name -> cloudkey.v1.EntryVisitorTypes
 	7,  // 7: cloudkey.v1.VisitorSettings.protect:type_name -> cloudkey.v1.ProtectSettings
-	13, // 8: cloudkey.v1.VisitorSettings.updated_at:type_name -> google.protobuf.Timestamp
-	14, // 9: cloudkey.v1.ProtectSettings.employee_access_duration:type_name -> google.protobuf.Duration
+	23, // 8: cloudkey.v1.VisitorSettings.updated_at:type_name -> google.protobuf.Timestamp
+	24, // 9: cloudkey.v1.ProtectSettings.employee_access_duration:type_name -> google.protobuf.Duration
 	5,  // 10: cloudkey.v1.GetVisitorSettingsResponse.settings:type_name -> cloudkey.v1.VisitorSettings
 	5,  // 11: cloudkey.v1.UpdateVisitorSettingsRequest.settings:type_name -> cloudkey.v1.VisitorSettings
 	12, // 12: cloudkey.v1.UpdateVisitorSettingsResponse.misconfigured_entries:type_name -> cloudkey.v1.MisconfiguredEntry
 	5,  // 13: cloudkey.v1.UpdateVisitorSettingsResponse.settings:type_name -> cloudkey.v1.VisitorSettings
-	8,  // 14: cloudkey.v1.AdminService.GetVisitorSettings:input_type -> cloudkey.v1.GetVisitorSettingsRequest
-	10, // 15: cloudkey.v1.AdminService.UpdateVisitorSettings:input_type -> cloudkey.v1.UpdateVisitorSettingsRequest
-	0,  // 16: cloudkey.v1.AdminService.InvalidateCache:input_type -> cloudkey.v1.InvalidateCacheRequest
-	2,  // 17: cloudkey.v1.AdminService.ListAuditEvents:input_type -> cloudkey.v1.ListAuditEventsRequest
-	9,  // 18: cloudkey.v1.AdminService.GetVisitorSettings:output_type -> cloudkey.v1.GetVisitorSettingsResponse
-	11, // 19: cloudkey.v1.AdminService.UpdateVisitorSettings:output_type -> cloudkey.v1.UpdateVisitorSettingsResponse
-	1,  // 20: cloudkey.v1.AdminService.InvalidateCache:output_type -> cloudkey.v1.InvalidateCacheResponse
-	3,  // 21: cloudkey.v1.AdminService.ListAuditEvents:output_type -> cloudkey.v1.ListAuditEventsResponse
-	18, // [18:22] is the sub-list for method output_type
-	14, // [14:18] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	25, // 14: cloudkey.v1.ImportContactsRequest.csv:type_name -> google.api.HttpBody
+	15, // 15: cloudkey.v1.ImportContactsResponse.bad_rows:type_name -> cloudkey.v1.BadRow
+	18, // 16: cloudkey.v1.ListContactsResponse.contacts:type_name -> cloudkey.v1.Contact
+	8,  // 17: cloudkey.v1.AdminService.GetVisitorSettings:input_type -> cloudkey.v1.GetVisitorSettingsRequest
+	10, // 18: cloudkey.v1.AdminService.UpdateVisitorSettings:input_type -> cloudkey.v1.UpdateVisitorSettingsRequest
+	0,  // 19: cloudkey.v1.AdminService.InvalidateCache:input_type -> cloudkey.v1.InvalidateCacheRequest
+	13, // 20: cloudkey.v1.AdminService.ImportContacts:input_type -> cloudkey.v1.ImportContactsRequest
+	16, // 21: cloudkey.v1.AdminService.ListContacts:input_type -> cloudkey.v1.ListContactsRequest
+	19, // 22: cloudkey.v1.AdminService.GrantTile:input_type -> cloudkey.v1.GrantTileRequest
+	21, // 23: cloudkey.v1.AdminService.RevokeTile:input_type -> cloudkey.v1.RevokeTileRequest
+	2,  // 24: cloudkey.v1.AdminService.ListAuditEvents:input_type -> cloudkey.v1.ListAuditEventsRequest
+	9,  // 25: cloudkey.v1.AdminService.GetVisitorSettings:output_type -> cloudkey.v1.GetVisitorSettingsResponse
+	11, // 26: cloudkey.v1.AdminService.UpdateVisitorSettings:output_type -> cloudkey.v1.UpdateVisitorSettingsResponse
+	1,  // 27: cloudkey.v1.AdminService.InvalidateCache:output_type -> cloudkey.v1.InvalidateCacheResponse
+	14, // 28: cloudkey.v1.AdminService.ImportContacts:output_type -> cloudkey.v1.ImportContactsResponse
+	17, // 29: cloudkey.v1.AdminService.ListContacts:output_type -> cloudkey.v1.ListContactsResponse
+	20, // 30: cloudkey.v1.AdminService.GrantTile:output_type -> cloudkey.v1.GrantTileResponse
+	22, // 31: cloudkey.v1.AdminService.RevokeTile:output_type -> cloudkey.v1.RevokeTileResponse
+	3,  // 32: cloudkey.v1.AdminService.ListAuditEvents:output_type -> cloudkey.v1.ListAuditEventsResponse
+	25, // [25:33] is the sub-list for method output_type
+	17, // [17:25] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_cloudkey_v1_admin_proto_init() }
@@ -1052,7 +1719,7 @@ func file_cloudkey_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cloudkey_v1_admin_proto_rawDesc), len(file_cloudkey_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

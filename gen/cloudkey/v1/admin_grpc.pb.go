@@ -22,6 +22,10 @@ const (
 	AdminService_GetVisitorSettings_FullMethodName    = "/cloudkey.v1.AdminService/GetVisitorSettings"
 	AdminService_UpdateVisitorSettings_FullMethodName = "/cloudkey.v1.AdminService/UpdateVisitorSettings"
 	AdminService_InvalidateCache_FullMethodName       = "/cloudkey.v1.AdminService/InvalidateCache"
+	AdminService_ImportContacts_FullMethodName        = "/cloudkey.v1.AdminService/ImportContacts"
+	AdminService_ListContacts_FullMethodName          = "/cloudkey.v1.AdminService/ListContacts"
+	AdminService_GrantTile_FullMethodName             = "/cloudkey.v1.AdminService/GrantTile"
+	AdminService_RevokeTile_FullMethodName            = "/cloudkey.v1.AdminService/RevokeTile"
 	AdminService_ListAuditEvents_FullMethodName       = "/cloudkey.v1.AdminService/ListAuditEvents"
 )
 
@@ -43,6 +47,17 @@ type AdminServiceClient interface {
 	// or, with all set, about every user of the organisation, in every
 	// replica at once. Favourites are kept.
 	InvalidateCache(ctx context.Context, in *InvalidateCacheRequest, opts ...grpc.CallOption) (*InvalidateCacheResponse, error)
+	// ImportContacts imports tenant contacts from CSV (full name, email,
+	// phone). Over REST the body is the CSV itself (Content-Type: text/csv)
+	// and the options are query parameters. All or nothing unless
+	// good_rows_only; bad rows come back by line number.
+	ImportContacts(ctx context.Context, in *ImportContactsRequest, opts ...grpc.CallOption) (*ImportContactsResponse, error)
+	// ListContacts lists the organisation's tenant contacts by email.
+	ListContacts(ctx context.Context, in *ListContactsRequest, opts ...grpc.CallOption) (*ListContactsResponse, error)
+	// GrantTile lets a contact register visitors at a building.
+	GrantTile(ctx context.Context, in *GrantTileRequest, opts ...grpc.CallOption) (*GrantTileResponse, error)
+	// RevokeTile takes the grant back.
+	RevokeTile(ctx context.Context, in *RevokeTileRequest, opts ...grpc.CallOption) (*RevokeTileResponse, error)
 	// ListAuditEvents lists recent unlock attempts (residents and guests),
 	// newest first, filtered and paged.
 	ListAuditEvents(ctx context.Context, in *ListAuditEventsRequest, opts ...grpc.CallOption) (*ListAuditEventsResponse, error)
@@ -86,6 +101,46 @@ func (c *adminServiceClient) InvalidateCache(ctx context.Context, in *Invalidate
 	return out, nil
 }
 
+func (c *adminServiceClient) ImportContacts(ctx context.Context, in *ImportContactsRequest, opts ...grpc.CallOption) (*ImportContactsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ImportContactsResponse)
+	err := c.cc.Invoke(ctx, AdminService_ImportContacts_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) ListContacts(ctx context.Context, in *ListContactsRequest, opts ...grpc.CallOption) (*ListContactsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListContactsResponse)
+	err := c.cc.Invoke(ctx, AdminService_ListContacts_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) GrantTile(ctx context.Context, in *GrantTileRequest, opts ...grpc.CallOption) (*GrantTileResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GrantTileResponse)
+	err := c.cc.Invoke(ctx, AdminService_GrantTile_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) RevokeTile(ctx context.Context, in *RevokeTileRequest, opts ...grpc.CallOption) (*RevokeTileResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RevokeTileResponse)
+	err := c.cc.Invoke(ctx, AdminService_RevokeTile_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *adminServiceClient) ListAuditEvents(ctx context.Context, in *ListAuditEventsRequest, opts ...grpc.CallOption) (*ListAuditEventsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListAuditEventsResponse)
@@ -114,6 +169,17 @@ type AdminServiceServer interface {
 	// or, with all set, about every user of the organisation, in every
 	// replica at once. Favourites are kept.
 	InvalidateCache(context.Context, *InvalidateCacheRequest) (*InvalidateCacheResponse, error)
+	// ImportContacts imports tenant contacts from CSV (full name, email,
+	// phone). Over REST the body is the CSV itself (Content-Type: text/csv)
+	// and the options are query parameters. All or nothing unless
+	// good_rows_only; bad rows come back by line number.
+	ImportContacts(context.Context, *ImportContactsRequest) (*ImportContactsResponse, error)
+	// ListContacts lists the organisation's tenant contacts by email.
+	ListContacts(context.Context, *ListContactsRequest) (*ListContactsResponse, error)
+	// GrantTile lets a contact register visitors at a building.
+	GrantTile(context.Context, *GrantTileRequest) (*GrantTileResponse, error)
+	// RevokeTile takes the grant back.
+	RevokeTile(context.Context, *RevokeTileRequest) (*RevokeTileResponse, error)
 	// ListAuditEvents lists recent unlock attempts (residents and guests),
 	// newest first, filtered and paged.
 	ListAuditEvents(context.Context, *ListAuditEventsRequest) (*ListAuditEventsResponse, error)
@@ -135,6 +201,18 @@ func (UnimplementedAdminServiceServer) UpdateVisitorSettings(context.Context, *U
 }
 func (UnimplementedAdminServiceServer) InvalidateCache(context.Context, *InvalidateCacheRequest) (*InvalidateCacheResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method InvalidateCache not implemented")
+}
+func (UnimplementedAdminServiceServer) ImportContacts(context.Context, *ImportContactsRequest) (*ImportContactsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ImportContacts not implemented")
+}
+func (UnimplementedAdminServiceServer) ListContacts(context.Context, *ListContactsRequest) (*ListContactsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListContacts not implemented")
+}
+func (UnimplementedAdminServiceServer) GrantTile(context.Context, *GrantTileRequest) (*GrantTileResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GrantTile not implemented")
+}
+func (UnimplementedAdminServiceServer) RevokeTile(context.Context, *RevokeTileRequest) (*RevokeTileResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RevokeTile not implemented")
 }
 func (UnimplementedAdminServiceServer) ListAuditEvents(context.Context, *ListAuditEventsRequest) (*ListAuditEventsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListAuditEvents not implemented")
@@ -214,6 +292,78 @@ func _AdminService_InvalidateCache_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_ImportContacts_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ImportContactsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).ImportContacts(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_ImportContacts_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).ImportContacts(ctx, req.(*ImportContactsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_ListContacts_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListContactsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).ListContacts(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_ListContacts_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).ListContacts(ctx, req.(*ListContactsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_GrantTile_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GrantTileRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).GrantTile(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_GrantTile_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).GrantTile(ctx, req.(*GrantTileRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_RevokeTile_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RevokeTileRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).RevokeTile(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_RevokeTile_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).RevokeTile(ctx, req.(*RevokeTileRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _AdminService_ListAuditEvents_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ListAuditEventsRequest)
 	if err := dec(in); err != nil {
@@ -250,6 +400,22 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "InvalidateCache",
 			Handler:    _AdminService_InvalidateCache_Handler,
+		},
+		{
+			MethodName: "ImportContacts",
+			Handler:    _AdminService_ImportContacts_Handler,
+		},
+		{
+			MethodName: "ListContacts",
+			Handler:    _AdminService_ListContacts_Handler,
+		},
+		{
+			MethodName: "GrantTile",
+			Handler:    _AdminService_GrantTile_Handler,
+		},
+		{
+			MethodName: "RevokeTile",
+			Handler:    _AdminService_RevokeTile_Handler,
 		},
 		{
 			MethodName: "ListAuditEvents",

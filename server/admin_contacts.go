@@ -1,0 +1,117 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strconv"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	pb "github.com/cloudkey/cloudkey/gen/cloudkey/v1"
+	"github.com/cloudkey/cloudkey/tenant"
+)
+
+// contactsReady checks the key's organisation and that contacts are served.
+func (s *adminServer) contactsReady(ctx context.Context) error {
+	if err := s.checkOrg(ctx); err != nil {
+		return err
+	}
+	if s.contacts == nil {
+		return status.Error(codes.FailedPrecondition, "tenant contacts are not configured")
+	}
+	return nil
+}
+
+// contactErr maps tenant errors to statuses.
+func contactErr(field string, err error) error {
+	switch {
+	case errors.Is(err, tenant.ErrInvalidArgument):
+		return badField(field, err.Error())
+	case errors.Is(err, tenant.ErrNotFound):
+		return withDetails(codes.NotFound, err.Error(), info("CONTACT_NOT_FOUND"))
+	case errors.Is(err, tenant.ErrConflict):
+		return status.Error(codes.Aborted, err.Error())
+	}
+	return status.Errorf(codes.Unavailable, "contacts: %v", err)
+}
+
+func (s *adminServer) ImportContacts(ctx context.Context, req *pb.ImportContactsRequest) (*pb.ImportContactsResponse, error) {
+	if err := s.contactsReady(ctx); err != nil {
+		return nil, err
+	}
+	rep, err := s.contacts.Import(ctx, s.org, bytes.NewReader(req.GetCsv().GetData()), tenant.ImportOptions{
+		GoodRowsOnly: req.GetGoodRowsOnly(), RemoveMissing: req.GetRemoveMissing(), Region: req.GetRegion(),
+	})
+	out := &pb.ImportContactsResponse{
+		Rows: int32(rep.Rows), Created: int32(rep.Created), Updated: int32(rep.Updated),
+		Unchanged: int32(rep.Unchanged), Removed: int32(rep.Removed),
+		BadRowCount: int32(rep.BadRowCount), Warnings: rep.Warnings,
+	}
+	for _, b := range rep.BadRows {
+		out.BadRows = append(out.BadRows, &pb.BadRow{Line: int32(b.Line), Reason: b.Reason})
+	}
+	switch {
+	case errors.Is(err, tenant.ErrInvalidCSV), errors.Is(err, tenant.ErrBadRows):
+		// Nothing was imported; the report (bad rows by line) travels as a
+		// status detail next to the field violations.
+		out.Rejected = true
+		br := &errdetails.BadRequest{}
+		for _, b := range rep.BadRows {
+			br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{
+				Field: "csv.line[" + strconv.Itoa(b.Line) + "]", Description: b.Reason,
+			})
+		}
+		if len(br.FieldViolations) == 0 {
+			br.FieldViolations = []*errdetails.BadRequest_FieldViolation{{Field: "csv", Description: err.Error()}}
+		}
+		st, derr := status.New(codes.InvalidArgument, "nothing imported: "+err.Error()).WithDetails(br, out)
+		if derr != nil {
+			return nil, status.Error(codes.InvalidArgument, err.Error())
+		}
+		return nil, st.Err()
+	case err != nil:
+		return nil, contactErr("csv", err)
+	}
+	return out, nil
+}
+
+func (s *adminServer) ListContacts(ctx context.Context, req *pb.ListContactsRequest) (*pb.ListContactsResponse, error) {
+	if err := s.contactsReady(ctx); err != nil {
+		return nil, err
+	}
+	if req.GetPageSize() < 0 || req.GetPageSize() > 1000 {
+		return nil, badField("page_size", "must be 0 to 1000")
+	}
+	page, err := s.contacts.List(ctx, s.org, req.GetPageToken(), int(req.GetPageSize()))
+	if err != nil {
+		return nil, contactErr("page_token", err)
+	}
+	out := &pb.ListContactsResponse{NextPageToken: page.Next, Total: int32(page.Total)}
+	for _, c := range page.Contacts {
+		out.Contacts = append(out.Contacts, &pb.Contact{Email: c.Email, FullName: c.Name, Phone: c.Phone, BuildingIds: c.Buildings})
+	}
+	return out, nil
+}
+
+func (s *adminServer) GrantTile(ctx context.Context, req *pb.GrantTileRequest) (*pb.GrantTileResponse, error) {
+	if err := s.contactsReady(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.contacts.Grant(ctx, s.org, req.GetEmail(), req.GetBuildingId()); err != nil {
+		return nil, contactErr("email", err)
+	}
+	return &pb.GrantTileResponse{}, nil
+}
+
+func (s *adminServer) RevokeTile(ctx context.Context, req *pb.RevokeTileRequest) (*pb.RevokeTileResponse, error) {
+	if err := s.contactsReady(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.contacts.Revoke(ctx, s.org, req.GetEmail(), req.GetBuildingId()); err != nil {
+		return nil, contactErr("email", err)
+	}
+	return &pb.RevokeTileResponse{}, nil
+}
