@@ -50,3 +50,41 @@ func TestAdminContacts(t *testing.T) {
 		})
 	}
 }
+
+func TestAdminBuildingsAndTile(t *testing.T) {
+	st, _ := visitorStack(t)
+	grantPat(t, st)
+	key, other := st.adminKey(t, "1"), st.adminKey(t, "2")
+	auth := func(k string) []string { return []string{"x-auth-scheme", "api-token", "x-auth-apikey", k} }
+	tests := []struct {
+		name, method, path, body, key string
+		wantCode                      int
+		wantIn                        string
+	}{
+		{"set up", "PUT", "/v1/admin/buildings/hq", `{"name":"Harbor View","locationId":"` + location + `"}`, key, 200, `"org":"1"`},
+		{"bad id", "PUT", "/v1/admin/buildings/a%20b", `{"name":"x"}`, key, 400, "building_id"},
+		{"no name", "PUT", "/v1/admin/buildings/hq2", `{"name":""}`, key, 400, "name"},
+		{"other organisation cannot set up", "PUT", "/v1/admin/buildings/hq", `{"name":"Mine"}`, other, 403, "organisation"},
+		{"list", "GET", "/v1/admin/buildings", "", key, 200, `"buildingId":"hq"`},
+		{"other organisation sees none of it", "GET", "/v1/admin/buildings", "", other, 403, "organisation"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, body := st.do(t, tt.method, tt.path, []byte(tt.body), auth(tt.key)...)
+			if code != tt.wantCode || !strings.Contains(body, tt.wantIn) {
+				t.Fatalf("%s %s = %d %s; want %d containing %q", tt.method, tt.path, code, body, tt.wantCode, tt.wantIn)
+			}
+		})
+	}
+	// The tile of building hq uses its location's settings once Pat holds the grant for hq.
+	bearer := []string{"Authorization", "Bearer " + st.token(t, "pat@acme.example")}
+	if _, body := st.do(t, "GET", "/v1/buildings/hq/tile", nil, bearer...); !strings.Contains(body, `"enabled":false`) {
+		t.Fatalf("tile of hq before its grant: %s", body)
+	}
+	if code, body := st.do(t, "PUT", "/v1/admin/contacts/pat@acme.example/tiles/hq", nil, auth(key)...); code != 200 {
+		t.Fatalf("grant hq: %d %s", code, body)
+	}
+	if _, body := st.do(t, "GET", "/v1/buildings/hq/tile", nil, bearer...); !strings.Contains(body, `"visitorTypes":["Contractor","Visitor"]`) {
+		t.Fatalf("tile of hq: %s", body)
+	}
+}

@@ -19,6 +19,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 
+	"github.com/cloudkey/cloudkey/building"
 	pb "github.com/cloudkey/cloudkey/gen/cloudkey/v1"
 	"github.com/cloudkey/cloudkey/resident"
 	"github.com/cloudkey/cloudkey/tenant"
@@ -43,6 +44,8 @@ type Config struct {
 	EnvoySecret []byte
 	// Contacts are the tenant contacts and their tile grants.
 	Contacts *tenant.Store
+	// Buildings map building ids to Envoy locations.
+	Buildings *building.Store
 	// Cache and Audit serve the admin cache and audit calls.
 	Cache CacheAdmin
 	Audit AuditReader
@@ -84,11 +87,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	pb.RegisterResidentServiceServer(gs, rs)
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)
-	as := &adminServer{visitors: cfg.Visitors, cache: cfg.Cache, audit: cfg.Audit, contacts: cfg.Contacts, org: cfg.Org}
+	as := &adminServer{visitors: cfg.Visitors, cache: cfg.Cache, audit: cfg.Audit, contacts: cfg.Contacts, buildings: cfg.Buildings, org: cfg.Org}
 	pb.RegisterAdminServiceServer(gs, as)
 	gsv := &guestServer{visitors: cfg.Visitors}
 	pb.RegisterGuestServiceServer(gs, gsv)
-	ts := &tenantServer{visitors: cfg.Visitors, contacts: cfg.Contacts, org: cfg.Org}
+	ts := &tenantServer{visitors: cfg.Visitors, contacts: cfg.Contacts, buildings: cfg.Buildings, org: cfg.Org}
 	pb.RegisterVisitorServiceServer(gs, ts)
 	reflection.Register(gs)
 

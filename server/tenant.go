@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/cloudkey/cloudkey/building"
 	pb "github.com/cloudkey/cloudkey/gen/cloudkey/v1"
 	"github.com/cloudkey/cloudkey/identity"
 	"github.com/cloudkey/cloudkey/tenant"
@@ -23,9 +24,22 @@ const MessageTileNotGranted = "Visitor registration is not enabled for your acco
 // VisitorService, the API under the tenant tile.
 type tenantServer struct {
 	pb.UnimplementedVisitorServiceServer
-	visitors *visitor.Service
-	contacts *tenant.Store
-	org      string
+	visitors  *visitor.Service
+	contacts  *tenant.Store
+	buildings *building.Store
+	org       string
+}
+
+// location is the Envoy location whose settings serve building.
+func (s *tenantServer) location(ctx context.Context, building string) (string, error) {
+	if s.buildings == nil {
+		return building, nil
+	}
+	loc, err := s.buildings.Location(ctx, s.org, building)
+	if err != nil {
+		return "", status.Errorf(codes.Unavailable, "cannot read the building setup now; try again: %v", err)
+	}
+	return loc, nil
 }
 
 func (s *tenantServer) ready(building string) error {
@@ -61,7 +75,11 @@ func (s *tenantServer) GetTile(ctx context.Context, req *pb.GetTileRequest) (*pb
 	if !ok {
 		return &pb.GetTileResponse{Message: MessageTileNotGranted}, nil
 	}
-	types, err := s.visitors.VisitorTypes(ctx, req.GetBuildingId())
+	loc, err := s.location(ctx, req.GetBuildingId())
+	if err != nil {
+		return nil, err
+	}
+	types, err := s.visitors.VisitorTypes(ctx, loc)
 	if errors.Is(err, visitor.ErrNoSettings) || (err == nil && len(types) == 0) {
 		return &pb.GetTileResponse{Message: "Visitor registration is not set up for this building yet. Ask your property manager."}, nil
 	}
@@ -96,7 +114,11 @@ func (s *tenantServer) RegisterVisitor(ctx context.Context, req *pb.RegisterVisi
 			return nil, badField("phone", err.Error())
 		}
 	}
-	types, err := s.visitors.VisitorTypes(ctx, req.GetBuildingId())
+	loc, err := s.location(ctx, req.GetBuildingId())
+	if err != nil {
+		return nil, err
+	}
+	types, err := s.visitors.VisitorTypes(ctx, loc)
 	if err != nil && !errors.Is(err, visitor.ErrNoSettings) {
 		return nil, err
 	}
@@ -108,7 +130,7 @@ func (s *tenantServer) RegisterVisitor(ctx context.Context, req *pb.RegisterVisi
 		arrival = req.GetExpectedArrival().AsTime()
 	}
 	id, out, err := s.visitors.Register(ctx, visitor.Registration{
-		Location: req.GetBuildingId(), FullName: req.GetFullName(), Email: email, Phone: phone,
+		Location: loc, FullName: req.GetFullName(), Email: email, Phone: phone,
 		VisitorType: req.GetVisitorType(), ExpectedArrival: arrival, Host: callerEmail(ctx),
 	})
 	var fe *visitor.FieldError
@@ -136,7 +158,11 @@ func (s *tenantServer) ListMyVisitors(ctx context.Context, req *pb.ListMyVisitor
 	} else if !ok {
 		return nil, status.Error(codes.PermissionDenied, MessageTileNotGranted)
 	}
-	regs, err := s.visitors.Registrations(ctx, req.GetBuildingId(), callerEmail(ctx), time.Now().Add(-12*time.Hour))
+	loc, err := s.location(ctx, req.GetBuildingId())
+	if err != nil {
+		return nil, err
+	}
+	regs, err := s.visitors.Registrations(ctx, loc, callerEmail(ctx), time.Now().Add(-12*time.Hour))
 	if err != nil {
 		return nil, err
 	}
@@ -156,7 +182,11 @@ func (s *tenantServer) CancelVisitor(ctx context.Context, req *pb.CancelVisitorR
 	} else if !ok {
 		return nil, status.Error(codes.PermissionDenied, MessageTileNotGranted)
 	}
-	_, err := s.visitors.Cancel(ctx, req.GetBuildingId(), callerEmail(ctx), req.GetVisitorId())
+	loc, err := s.location(ctx, req.GetBuildingId())
+	if err != nil {
+		return nil, err
+	}
+	_, err = s.visitors.Cancel(ctx, loc, callerEmail(ctx), req.GetVisitorId())
 	if errors.Is(err, visitor.ErrNoVisit) {
 		return nil, withDetails(codes.NotFound, "visitor_id: not one of your visitors", info("VISITOR_NOT_FOUND", "visitor_id", req.GetVisitorId()))
 	}

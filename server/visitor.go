@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/cloudkey/cloudkey/building"
 	pb "github.com/cloudkey/cloudkey/gen/cloudkey/v1"
 	"github.com/cloudkey/cloudkey/tenant"
 	"github.com/cloudkey/cloudkey/visitor"
@@ -20,11 +21,12 @@ import (
 // adminServer adapts visitor settings to AdminService.
 type adminServer struct {
 	pb.UnimplementedAdminServiceServer
-	visitors *visitor.Service
-	cache    CacheAdmin
-	audit    AuditReader
-	contacts *tenant.Store
-	org      string // the organisation this cloudkey serves
+	visitors  *visitor.Service
+	cache     CacheAdmin
+	audit     AuditReader
+	contacts  *tenant.Store
+	buildings *building.Store
+	org       string // the organisation this cloudkey serves
 }
 
 // authorize refuses keys of other organisations and checks the location.

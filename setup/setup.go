@@ -18,6 +18,7 @@ import (
 	"github.com/cloudkey/cloudkey/access/openpath"
 	"github.com/cloudkey/cloudkey/access/sim"
 	"github.com/cloudkey/cloudkey/adminkey"
+	"github.com/cloudkey/cloudkey/building"
 	"github.com/cloudkey/cloudkey/cache"
 	"github.com/cloudkey/cloudkey/identity"
 	"github.com/cloudkey/cloudkey/notify"
@@ -219,8 +220,9 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 		Tokens: identity.NewCachedVerifier(a.Tokens, 100_000, 10*time.Minute), Resident: svc, Logger: log,
 		Admins: admins, Org: a.Org,
 		Cache: store, Audit: unlock.NewAuditLog(rdb, ""),
-		Contacts: tenant.NewStore(rdb, cache.DefaultPrefix),
-		Visitors: a.Visitors, EnvoySecret: []byte(a.EnvoySecret),
+		Contacts:  tenant.NewStore(rdb, cache.DefaultPrefix),
+		Buildings: building.NewStore(rdb, cache.DefaultPrefix),
+		Visitors:  a.Visitors, EnvoySecret: []byte(a.EnvoySecret),
 		Ready: func(ctx context.Context) map[string]error {
 			return map[string]error{"redis": rdb.Ping(ctx).Err()}
 		},

@@ -1498,6 +1498,257 @@ func (*RevokeTileResponse) Descriptor() ([]byte, []int) {
 	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{22}
 }
 
+// Building is a building's setup.
+type Building struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	BuildingId string                 `protobuf:"bytes,1,opt,name=building_id,json=buildingId,proto3" json:"building_id,omitempty"`
+	Name       string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// The Envoy location id of the building.
+	LocationId string `protobuf:"bytes,3,opt,name=location_id,json=locationId,proto3" json:"location_id,omitempty"`
+	// The access-system organisation (output only: the admin key's).
+	Org           string `protobuf:"bytes,4,opt,name=org,proto3" json:"org,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Building) Reset() {
+	*x = Building{}
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Building) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Building) ProtoMessage() {}
+
+func (x *Building) ProtoReflect() protoreflect.Message {
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Building.ProtoReflect.Descriptor instead.
+func (*Building) Descriptor() ([]byte, []int) {
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *Building) GetBuildingId() string {
+	if x != nil {
+		return x.BuildingId
+	}
+	return ""
+}
+
+func (x *Building) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Building) GetLocationId() string {
+	if x != nil {
+		return x.LocationId
+	}
+	return ""
+}
+
+func (x *Building) GetOrg() string {
+	if x != nil {
+		return x.Org
+	}
+	return ""
+}
+
+// SetBuildingRequest carries the setup.
+type SetBuildingRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	BuildingId    string                 `protobuf:"bytes,1,opt,name=building_id,json=buildingId,proto3" json:"building_id,omitempty"`
+	Building      *Building              `protobuf:"bytes,2,opt,name=building,proto3" json:"building,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetBuildingRequest) Reset() {
+	*x = SetBuildingRequest{}
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetBuildingRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetBuildingRequest) ProtoMessage() {}
+
+func (x *SetBuildingRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetBuildingRequest.ProtoReflect.Descriptor instead.
+func (*SetBuildingRequest) Descriptor() ([]byte, []int) {
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *SetBuildingRequest) GetBuildingId() string {
+	if x != nil {
+		return x.BuildingId
+	}
+	return ""
+}
+
+func (x *SetBuildingRequest) GetBuilding() *Building {
+	if x != nil {
+		return x.Building
+	}
+	return nil
+}
+
+// SetBuildingResponse is the saved setup.
+type SetBuildingResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Building      *Building              `protobuf:"bytes,1,opt,name=building,proto3" json:"building,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetBuildingResponse) Reset() {
+	*x = SetBuildingResponse{}
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetBuildingResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetBuildingResponse) ProtoMessage() {}
+
+func (x *SetBuildingResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetBuildingResponse.ProtoReflect.Descriptor instead.
+func (*SetBuildingResponse) Descriptor() ([]byte, []int) {
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *SetBuildingResponse) GetBuilding() *Building {
+	if x != nil {
+		return x.Building
+	}
+	return nil
+}
+
+// ListBuildingsRequest has no fields: the admin key names the organisation.
+type ListBuildingsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListBuildingsRequest) Reset() {
+	*x = ListBuildingsRequest{}
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListBuildingsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListBuildingsRequest) ProtoMessage() {}
+
+func (x *ListBuildingsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListBuildingsRequest.ProtoReflect.Descriptor instead.
+func (*ListBuildingsRequest) Descriptor() ([]byte, []int) {
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{26}
+}
+
+// ListBuildingsResponse lists buildings by id.
+type ListBuildingsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Buildings     []*Building            `protobuf:"bytes,1,rep,name=buildings,proto3" json:"buildings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListBuildingsResponse) Reset() {
+	*x = ListBuildingsResponse{}
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListBuildingsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListBuildingsResponse) ProtoMessage() {}
+
+func (x *ListBuildingsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListBuildingsResponse.ProtoReflect.Descriptor instead.
+func (*ListBuildingsResponse) Descriptor() ([]byte, []int) {
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *ListBuildingsResponse) GetBuildings() []*Building {
+	if x != nil {
+		return x.Buildings
+	}
+	return nil
+}
+
 var File_cloudkey_v1_admin_proto protoreflect.FileDescriptor
 
 const file_cloudkey_v1_admin_proto_rawDesc = "" +
@@ -1612,11 +1863,30 @@ const file_cloudkey_v1_admin_proto_rawDesc = "" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12\x1f\n" +
 	"\vbuilding_id\x18\x02 \x01(\tR\n" +
 	"buildingId\"\x14\n" +
-	"\x12RevokeTileResponse2\xe8\b\n" +
+	"\x12RevokeTileResponse\"r\n" +
+	"\bBuilding\x12\x1f\n" +
+	"\vbuilding_id\x18\x01 \x01(\tR\n" +
+	"buildingId\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1f\n" +
+	"\vlocation_id\x18\x03 \x01(\tR\n" +
+	"locationId\x12\x10\n" +
+	"\x03org\x18\x04 \x01(\tR\x03org\"h\n" +
+	"\x12SetBuildingRequest\x12\x1f\n" +
+	"\vbuilding_id\x18\x01 \x01(\tR\n" +
+	"buildingId\x121\n" +
+	"\bbuilding\x18\x02 \x01(\v2\x15.cloudkey.v1.BuildingR\bbuilding\"H\n" +
+	"\x13SetBuildingResponse\x121\n" +
+	"\bbuilding\x18\x01 \x01(\v2\x15.cloudkey.v1.BuildingR\bbuilding\"\x16\n" +
+	"\x14ListBuildingsRequest\"L\n" +
+	"\x15ListBuildingsResponse\x123\n" +
+	"\tbuildings\x18\x01 \x03(\v2\x15.cloudkey.v1.BuildingR\tbuildings2\xe5\n" +
+	"\n" +
 	"\fAdminService\x12\xa1\x01\n" +
 	"\x12GetVisitorSettings\x12&.cloudkey.v1.GetVisitorSettingsRequest\x1a'.cloudkey.v1.GetVisitorSettingsResponse\":\x82\xd3\xe4\x93\x024\x122/v1/admin/locations/{location_id}/visitor-settings\x12\xb4\x01\n" +
 	"\x15UpdateVisitorSettings\x12).cloudkey.v1.UpdateVisitorSettingsRequest\x1a*.cloudkey.v1.UpdateVisitorSettingsResponse\"D\x82\xd3\xe4\x93\x02>:\bsettings\x1a2/v1/admin/locations/{location_id}/visitor-settings\x12\x83\x01\n" +
-	"\x0fInvalidateCache\x12#.cloudkey.v1.InvalidateCacheRequest\x1a$.cloudkey.v1.InvalidateCacheResponse\"%\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/admin/cache:invalidate\x12\x81\x01\n" +
+	"\x0fInvalidateCache\x12#.cloudkey.v1.InvalidateCacheRequest\x1a$.cloudkey.v1.InvalidateCacheResponse\"%\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/admin/cache:invalidate\x12\x85\x01\n" +
+	"\vSetBuilding\x12\x1f.cloudkey.v1.SetBuildingRequest\x1a .cloudkey.v1.SetBuildingResponse\"3\x82\xd3\xe4\x93\x02-:\bbuilding\x1a!/v1/admin/buildings/{building_id}\x12s\n" +
+	"\rListBuildings\x12!.cloudkey.v1.ListBuildingsRequest\x1a\".cloudkey.v1.ListBuildingsResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/admin/buildings\x12\x81\x01\n" +
 	"\x0eImportContacts\x12\".cloudkey.v1.ImportContactsRequest\x1a#.cloudkey.v1.ImportContactsResponse\"&\x82\xd3\xe4\x93\x02 :\x03csv\"\x19/v1/admin/contacts:import\x12o\n" +
 	"\fListContacts\x12 .cloudkey.v1.ListContactsRequest\x1a!.cloudkey.v1.ListContactsResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/admin/contacts\x12\x82\x01\n" +
 	"\tGrantTile\x12\x1d.cloudkey.v1.GrantTileRequest\x1a\x1e.cloudkey.v1.GrantTileResponse\"6\x82\xd3\xe4\x93\x020\x1a./v1/admin/contacts/{email}/tiles/{building_id}\x12\x85\x01\n" +
@@ -1638,7 +1908,7 @@ func file_cloudkey_v1_admin_proto_rawDescGZIP() []byte {
 	return file_cloudkey_v1_admin_proto_rawDescData
 }
 
-var file_cloudkey_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_cloudkey_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_cloudkey_v1_admin_proto_goTypes = []any{
 	(*InvalidateCacheRequest)(nil),        // 0: cloudkey.v1.InvalidateCacheRequest
 	(*InvalidateCacheResponse)(nil),       // 1: cloudkey.v1.InvalidateCacheResponse
@@ -1663,49 +1933,61 @@ var file_cloudkey_v1_admin_proto_goTypes = []any{
 	(*GrantTileResponse)(nil),             // 20: cloudkey.v1.GrantTileResponse
 	(*RevokeTileRequest)(nil),             // 21: cloudkey.v1.RevokeTileRequest
 	(*RevokeTileResponse)(nil),            // 22: cloudkey.v1.RevokeTileResponse
-	(*timestamppb.Timestamp)(nil),         // 23: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),           // 24: google.protobuf.Duration
-	(*httpbody.HttpBody)(nil),             // 25: google.api.HttpBody
+	(*Building)(nil),                      // 23: cloudkey.v1.Building
+	(*SetBuildingRequest)(nil),            // 24: cloudkey.v1.SetBuildingRequest
+	(*SetBuildingResponse)(nil),           // 25: cloudkey.v1.SetBuildingResponse
+	(*ListBuildingsRequest)(nil),          // 26: cloudkey.v1.ListBuildingsRequest
+	(*ListBuildingsResponse)(nil),         // 27: cloudkey.v1.ListBuildingsResponse
+	(*timestamppb.Timestamp)(nil),         // 28: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),           // 29: google.protobuf.Duration
+	(*httpbody.HttpBody)(nil),             // 30: google.api.HttpBody
 }
 var file_cloudkey_v1_admin_proto_depIdxs = []int32{
-	23, // 0: cloudkey.v1.ListAuditEventsRequest.since:type_name -> google.protobuf.Timestamp
-	23, // 1: cloudkey.v1.ListAuditEventsRequest.until:type_name -> google.protobuf.Timestamp
+	28, // 0: cloudkey.v1.ListAuditEventsRequest.since:type_name -> google.protobuf.Timestamp
+	28, // 1: cloudkey.v1.ListAuditEventsRequest.until:type_name -> google.protobuf.Timestamp
 	4,  // 2: cloudkey.v1.ListAuditEventsResponse.events:type_name -> cloudkey.v1.AuditEvent
-	23, // 3: cloudkey.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
-	24, // 4: cloudkey.v1.VisitorSettings.advance_access:type_name -> google.protobuf.Duration
-	24, // 5: cloudkey.v1.VisitorSettings.access_duration:type_name -> google.protobuf.Duration
+	28, // 3: cloudkey.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
+	29, // 4: cloudkey.v1.VisitorSettings.advance_access:type_name -> google.protobuf.Duration
+	29, // 5: cloudkey.v1.VisitorSettings.access_duration:type_name -> google.protobuf.Duration
 	6,  // 6: cloudkey.v1.VisitorSettings.entries:type_name -> cloudkey.v1.EntryVisitorTypes
 	7,  // 7: cloudkey.v1.VisitorSettings.protect:type_name -> cloudkey.v1.ProtectSettings
-	23, // 8: cloudkey.v1.VisitorSettings.updated_at:type_name -> google.protobuf.Timestamp
-	24, // 9: cloudkey.v1.ProtectSettings.employee_access_duration:type_name -> google.protobuf.Duration
+	28, // 8: cloudkey.v1.VisitorSettings.updated_at:type_name -> google.protobuf.Timestamp
+	29, // 9: cloudkey.v1.ProtectSettings.employee_access_duration:type_name -> google.protobuf.Duration
 	5,  // 10: cloudkey.v1.GetVisitorSettingsResponse.settings:type_name -> cloudkey.v1.VisitorSettings
 	5,  // 11: cloudkey.v1.UpdateVisitorSettingsRequest.settings:type_name -> cloudkey.v1.VisitorSettings
 	12, // 12: cloudkey.v1.UpdateVisitorSettingsResponse.misconfigured_entries:type_name -> cloudkey.v1.MisconfiguredEntry
 	5,  // 13: cloudkey.v1.UpdateVisitorSettingsResponse.settings:type_name -> cloudkey.v1.VisitorSettings
-	25, // 14: cloudkey.v1.ImportContactsRequest.csv:type_name -> google.api.HttpBody
+	30, // 14: cloudkey.v1.ImportContactsRequest.csv:type_name -> google.api.HttpBody
 	15, // 15: cloudkey.v1.ImportContactsResponse.bad_rows:type_name -> cloudkey.v1.BadRow
 	18, // 16: cloudkey.v1.ListContactsResponse.contacts:type_name -> cloudkey.v1.Contact
-	8,  // 17: cloudkey.v1.AdminService.GetVisitorSettings:input_type -> cloudkey.v1.GetVisitorSettingsRequest
-	10, // 18: cloudkey.v1.AdminService.UpdateVisitorSettings:input_type -> cloudkey.v1.UpdateVisitorSettingsRequest
-	0,  // 19: cloudkey.v1.AdminService.InvalidateCache:input_type -> cloudkey.v1.InvalidateCacheRequest
-	13, // 20: cloudkey.v1.AdminService.ImportContacts:input_type -> cloudkey.v1.ImportContactsRequest
-	16, // 21: cloudkey.v1.AdminService.ListContacts:input_type -> cloudkey.v1.ListContactsRequest
-	19, // 22: cloudkey.v1.AdminService.GrantTile:input_type -> cloudkey.v1.GrantTileRequest
-	21, // 23: cloudkey.v1.AdminService.RevokeTile:input_type -> cloudkey.v1.RevokeTileRequest
-	2,  // 24: cloudkey.v1.AdminService.ListAuditEvents:input_type -> cloudkey.v1.ListAuditEventsRequest
-	9,  // 25: cloudkey.v1.AdminService.GetVisitorSettings:output_type -> cloudkey.v1.GetVisitorSettingsResponse
-	11, // 26: cloudkey.v1.AdminService.UpdateVisitorSettings:output_type -> cloudkey.v1.UpdateVisitorSettingsResponse
-	1,  // 27: cloudkey.v1.AdminService.InvalidateCache:output_type -> cloudkey.v1.InvalidateCacheResponse
-	14, // 28: cloudkey.v1.AdminService.ImportContacts:output_type -> cloudkey.v1.ImportContactsResponse
-	17, // 29: cloudkey.v1.AdminService.ListContacts:output_type -> cloudkey.v1.ListContactsResponse
-	20, // 30: cloudkey.v1.AdminService.GrantTile:output_type -> cloudkey.v1.GrantTileResponse
-	22, // 31: cloudkey.v1.AdminService.RevokeTile:output_type -> cloudkey.v1.RevokeTileResponse
-	3,  // 32: cloudkey.v1.AdminService.ListAuditEvents:output_type -> cloudkey.v1.ListAuditEventsResponse
-	25, // [25:33] is the sub-list for method output_type
-	17, // [17:25] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	23, // 17: cloudkey.v1.SetBuildingRequest.building:type_name -> cloudkey.v1.Building
+	23, // 18: cloudkey.v1.SetBuildingResponse.building:type_name -> cloudkey.v1.Building
+	23, // 19: cloudkey.v1.ListBuildingsResponse.buildings:type_name -> cloudkey.v1.Building
+	8,  // 20: cloudkey.v1.AdminService.GetVisitorSettings:input_type -> cloudkey.v1.GetVisitorSettingsRequest
+	10, // 21: cloudkey.v1.AdminService.UpdateVisitorSettings:input_type -> cloudkey.v1.UpdateVisitorSettingsRequest
+	0,  // 22: cloudkey.v1.AdminService.InvalidateCache:input_type -> cloudkey.v1.InvalidateCacheRequest
+	24, // 23: cloudkey.v1.AdminService.SetBuilding:input_type -> cloudkey.v1.SetBuildingRequest
+	26, // 24: cloudkey.v1.AdminService.ListBuildings:input_type -> cloudkey.v1.ListBuildingsRequest
+	13, // 25: cloudkey.v1.AdminService.ImportContacts:input_type -> cloudkey.v1.ImportContactsRequest
+	16, // 26: cloudkey.v1.AdminService.ListContacts:input_type -> cloudkey.v1.ListContactsRequest
+	19, // 27: cloudkey.v1.AdminService.GrantTile:input_type -> cloudkey.v1.GrantTileRequest
+	21, // 28: cloudkey.v1.AdminService.RevokeTile:input_type -> cloudkey.v1.RevokeTileRequest
+	2,  // 29: cloudkey.v1.AdminService.ListAuditEvents:input_type -> cloudkey.v1.ListAuditEventsRequest
+	9,  // 30: cloudkey.v1.AdminService.GetVisitorSettings:output_type -> cloudkey.v1.GetVisitorSettingsResponse
+	11, // 31: cloudkey.v1.AdminService.UpdateVisitorSettings:output_type -> cloudkey.v1.UpdateVisitorSettingsResponse
+	1,  // 32: cloudkey.v1.AdminService.InvalidateCache:output_type -> cloudkey.v1.InvalidateCacheResponse
+	25, // 33: cloudkey.v1.AdminService.SetBuilding:output_type -> cloudkey.v1.SetBuildingResponse
+	27, // 34: cloudkey.v1.AdminService.ListBuildings:output_type -> cloudkey.v1.ListBuildingsResponse
+	14, // 35: cloudkey.v1.AdminService.ImportContacts:output_type -> cloudkey.v1.ImportContactsResponse
+	17, // 36: cloudkey.v1.AdminService.ListContacts:output_type -> cloudkey.v1.ListContactsResponse
+	20, // 37: cloudkey.v1.AdminService.GrantTile:output_type -> cloudkey.v1.GrantTileResponse
+	22, // 38: cloudkey.v1.AdminService.RevokeTile:output_type -> cloudkey.v1.RevokeTileResponse
+	3,  // 39: cloudkey.v1.AdminService.ListAuditEvents:output_type -> cloudkey.v1.ListAuditEventsResponse
+	30, // [30:40] is the sub-list for method output_type
+	20, // [20:30] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_cloudkey_v1_admin_proto_init() }
@@ -1719,7 +2001,7 @@ func file_cloudkey_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cloudkey_v1_admin_proto_rawDesc), len(file_cloudkey_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   23,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -22,6 +22,8 @@ const (
 	AdminService_GetVisitorSettings_FullMethodName    = "/cloudkey.v1.AdminService/GetVisitorSettings"
 	AdminService_UpdateVisitorSettings_FullMethodName = "/cloudkey.v1.AdminService/UpdateVisitorSettings"
 	AdminService_InvalidateCache_FullMethodName       = "/cloudkey.v1.AdminService/InvalidateCache"
+	AdminService_SetBuilding_FullMethodName           = "/cloudkey.v1.AdminService/SetBuilding"
+	AdminService_ListBuildings_FullMethodName         = "/cloudkey.v1.AdminService/ListBuildings"
 	AdminService_ImportContacts_FullMethodName        = "/cloudkey.v1.AdminService/ImportContacts"
 	AdminService_ListContacts_FullMethodName          = "/cloudkey.v1.AdminService/ListContacts"
 	AdminService_GrantTile_FullMethodName             = "/cloudkey.v1.AdminService/GrantTile"
@@ -47,6 +49,12 @@ type AdminServiceClient interface {
 	// or, with all set, about every user of the organisation, in every
 	// replica at once. Favourites are kept.
 	InvalidateCache(ctx context.Context, in *InvalidateCacheRequest, opts ...grpc.CallOption) (*InvalidateCacheResponse, error)
+	// SetBuilding creates or replaces a building's setup: its name and the
+	// Envoy location its visitor settings and events belong to. A building
+	// not set up is taken to be its own Envoy location id.
+	SetBuilding(ctx context.Context, in *SetBuildingRequest, opts ...grpc.CallOption) (*SetBuildingResponse, error)
+	// ListBuildings lists the organisation's buildings.
+	ListBuildings(ctx context.Context, in *ListBuildingsRequest, opts ...grpc.CallOption) (*ListBuildingsResponse, error)
 	// ImportContacts imports tenant contacts from CSV (full name, email,
 	// phone). Over REST the body is the CSV itself (Content-Type: text/csv)
 	// and the options are query parameters. All or nothing unless
@@ -95,6 +103,26 @@ func (c *adminServiceClient) InvalidateCache(ctx context.Context, in *Invalidate
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(InvalidateCacheResponse)
 	err := c.cc.Invoke(ctx, AdminService_InvalidateCache_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) SetBuilding(ctx context.Context, in *SetBuildingRequest, opts ...grpc.CallOption) (*SetBuildingResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetBuildingResponse)
+	err := c.cc.Invoke(ctx, AdminService_SetBuilding_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) ListBuildings(ctx context.Context, in *ListBuildingsRequest, opts ...grpc.CallOption) (*ListBuildingsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListBuildingsResponse)
+	err := c.cc.Invoke(ctx, AdminService_ListBuildings_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -169,6 +197,12 @@ type AdminServiceServer interface {
 	// or, with all set, about every user of the organisation, in every
 	// replica at once. Favourites are kept.
 	InvalidateCache(context.Context, *InvalidateCacheRequest) (*InvalidateCacheResponse, error)
+	// SetBuilding creates or replaces a building's setup: its name and the
+	// Envoy location its visitor settings and events belong to. A building
+	// not set up is taken to be its own Envoy location id.
+	SetBuilding(context.Context, *SetBuildingRequest) (*SetBuildingResponse, error)
+	// ListBuildings lists the organisation's buildings.
+	ListBuildings(context.Context, *ListBuildingsRequest) (*ListBuildingsResponse, error)
 	// ImportContacts imports tenant contacts from CSV (full name, email,
 	// phone). Over REST the body is the CSV itself (Content-Type: text/csv)
 	// and the options are query parameters. All or nothing unless
@@ -201,6 +235,12 @@ func (UnimplementedAdminServiceServer) UpdateVisitorSettings(context.Context, *U
 }
 func (UnimplementedAdminServiceServer) InvalidateCache(context.Context, *InvalidateCacheRequest) (*InvalidateCacheResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method InvalidateCache not implemented")
+}
+func (UnimplementedAdminServiceServer) SetBuilding(context.Context, *SetBuildingRequest) (*SetBuildingResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetBuilding not implemented")
+}
+func (UnimplementedAdminServiceServer) ListBuildings(context.Context, *ListBuildingsRequest) (*ListBuildingsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListBuildings not implemented")
 }
 func (UnimplementedAdminServiceServer) ImportContacts(context.Context, *ImportContactsRequest) (*ImportContactsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ImportContacts not implemented")
@@ -288,6 +328,42 @@ func _AdminService_InvalidateCache_Handler(srv interface{}, ctx context.Context,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(AdminServiceServer).InvalidateCache(ctx, req.(*InvalidateCacheRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_SetBuilding_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetBuildingRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).SetBuilding(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_SetBuilding_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).SetBuilding(ctx, req.(*SetBuildingRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_ListBuildings_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListBuildingsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).ListBuildings(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_ListBuildings_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).ListBuildings(ctx, req.(*ListBuildingsRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -400,6 +476,14 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "InvalidateCache",
 			Handler:    _AdminService_InvalidateCache_Handler,
+		},
+		{
+			MethodName: "SetBuilding",
+			Handler:    _AdminService_SetBuilding_Handler,
+		},
+		{
+			MethodName: "ListBuildings",
+			Handler:    _AdminService_ListBuildings_Handler,
 		},
 		{
 			MethodName: "ImportContacts",

@@ -1,0 +1,39 @@
+package building
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/cloudkey/cloudkey/internal/redistest"
+)
+
+func TestStore(t *testing.T) {
+	ctx := context.Background()
+	s := NewStore(redistest.Start(t).Client(), "ck:v1:")
+	if _, err := s.Put(ctx, Building{ID: "hq", Name: "Harbor View", Org: "1", LocationID: "152347"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []Building{
+		{ID: "", Name: "x", Org: "1"}, {ID: "a b", Name: "x", Org: "1"}, {ID: "hq", Name: " ", Org: "1"},
+		{ID: "hq", Name: "x", Org: ""}, {ID: "hq", Name: "x", Org: "1", LocationID: "{bad}"},
+	} {
+		if _, err := s.Put(ctx, bad); !errors.Is(err, ErrInvalid) {
+			t.Errorf("Put(%+v) = %v, want ErrInvalid", bad, err)
+		}
+	}
+	if b, err := s.Get(ctx, "1", "hq"); err != nil || b.LocationID != "152347" || b.Name != "Harbor View" {
+		t.Fatalf("Get = %+v, %v", b, err)
+	}
+	if _, err := s.Get(ctx, "2", "hq"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("another organisation sees the building: %v", err)
+	}
+	for id, want := range map[string]string{"hq": "152347", "999": "999"} {
+		if loc, err := s.Location(ctx, "1", id); err != nil || loc != want {
+			t.Errorf("Location(%s) = %q, %v; want %q", id, loc, err, want)
+		}
+	}
+	if l, err := s.List(ctx, "1"); err != nil || len(l) != 1 {
+		t.Errorf("List = %+v, %v", l, err)
+	}
+}
