@@ -64,6 +64,21 @@ func (s *tenantServer) granted(ctx context.Context, building string) (bool, erro
 	return ok, nil
 }
 
+// mayRegister refuses a caller without the grant for building.
+func (s *tenantServer) mayRegister(ctx context.Context, building string) error {
+	if err := s.ready(building); err != nil {
+		return err
+	}
+	ok, err := s.granted(ctx, building)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return status.Error(codes.PermissionDenied, MessageTileNotGranted)
+	}
+	return nil
+}
+
 func (s *tenantServer) GetTile(ctx context.Context, req *pb.GetTileRequest) (*pb.GetTileResponse, error) {
 	if err := s.ready(req.GetBuildingId()); err != nil {
 		return nil, err
@@ -94,13 +109,8 @@ func (s *tenantServer) GetTile(ctx context.Context, req *pb.GetTileRequest) (*pb
 }
 
 func (s *tenantServer) RegisterVisitor(ctx context.Context, req *pb.RegisterVisitorRequest) (*pb.RegisterVisitorResponse, error) {
-	if err := s.ready(req.GetBuildingId()); err != nil {
+	if err := s.mayRegister(ctx, req.GetBuildingId()); err != nil {
 		return nil, err
-	}
-	if ok, err := s.granted(ctx, req.GetBuildingId()); err != nil {
-		return nil, err
-	} else if !ok {
-		return nil, status.Error(codes.PermissionDenied, MessageTileNotGranted)
 	}
 	email, phone := strings.TrimSpace(req.GetEmail()), strings.TrimSpace(req.GetPhone())
 	var err error
@@ -150,13 +160,8 @@ func (s *tenantServer) RegisterVisitor(ctx context.Context, req *pb.RegisterVisi
 }
 
 func (s *tenantServer) ListMyVisitors(ctx context.Context, req *pb.ListMyVisitorsRequest) (*pb.ListMyVisitorsResponse, error) {
-	if err := s.ready(req.GetBuildingId()); err != nil {
+	if err := s.mayRegister(ctx, req.GetBuildingId()); err != nil {
 		return nil, err
-	}
-	if ok, err := s.granted(ctx, req.GetBuildingId()); err != nil {
-		return nil, err
-	} else if !ok {
-		return nil, status.Error(codes.PermissionDenied, MessageTileNotGranted)
 	}
 	loc, err := s.location(ctx, req.GetBuildingId())
 	if err != nil {
@@ -174,13 +179,8 @@ func (s *tenantServer) ListMyVisitors(ctx context.Context, req *pb.ListMyVisitor
 }
 
 func (s *tenantServer) CancelVisitor(ctx context.Context, req *pb.CancelVisitorRequest) (*pb.CancelVisitorResponse, error) {
-	if err := s.ready(req.GetBuildingId()); err != nil {
+	if err := s.mayRegister(ctx, req.GetBuildingId()); err != nil {
 		return nil, err
-	}
-	if ok, err := s.granted(ctx, req.GetBuildingId()); err != nil {
-		return nil, err
-	} else if !ok {
-		return nil, status.Error(codes.PermissionDenied, MessageTileNotGranted)
 	}
 	loc, err := s.location(ctx, req.GetBuildingId())
 	if err != nil {
