@@ -73,6 +73,7 @@ func newStack(t testing.TB, o stackOpts) *stack {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
+	t.Cleanup(http.DefaultClient.CloseIdleConnections)
 	return &stack{
 		sim: app.Sim, app: app, redis: rs, tokens: app.Tokens,
 		client: pb.NewResidentServiceClient(conn),

@@ -31,6 +31,7 @@ func startSystem(t testing.TB) system {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(c.CloseIdleConnections)
 	return system{sim: s, client: c}
 }
 
