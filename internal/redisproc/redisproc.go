@@ -140,3 +140,22 @@ func freePort() (int, error) {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
+
+// Restart kills the server and starts it again, empty, on the same
+// address, as a Redis that went away and came back. Tests of Redis faults
+// use it.
+func (s *Server) Restart(ctx context.Context) error {
+	s.Close()
+	path, err := exec.LookPath("redis-server")
+	if err != nil {
+		return ErrNotInstalled
+	}
+	for range 50 { // the old socket may linger briefly
+		s.closeOnce = sync.Once{}
+		if err = s.start(ctx, path); err == nil {
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("redisproc: restart redis-server on %s: %w", s.Addr, err)
+}

@@ -38,3 +38,30 @@ func TestStartServesAndCloseStops(t *testing.T) {
 		t.Error("PING answered after Close")
 	}
 }
+
+func TestRestart(t *testing.T) {
+	if !Available() {
+		t.Skip("redis-server is not installed")
+	}
+	ctx := context.Background()
+	s, err := Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c := redis.NewClient(&redis.Options{Addr: s.Addr})
+	defer c.Close()
+	if err := c.Set(ctx, "k", "v", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	addr := s.Addr
+	if err := s.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s.Addr != addr {
+		t.Fatalf("restarted on %s, want %s", s.Addr, addr)
+	}
+	if n, err := c.Exists(ctx, "k").Result(); err != nil || n != 0 {
+		t.Fatalf("after restart: exists = %d, %v; want an empty server", n, err)
+	}
+}
