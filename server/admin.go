@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"strings"
 
 	"google.golang.org/grpc/codes"
@@ -102,7 +103,7 @@ func (s *adminServer) ListAuditEvents(ctx context.Context, req *pb.ListAuditEven
 	}
 	recs, next, err := s.audit.List(ctx, f, size, req.GetPageToken())
 	if err != nil {
-		if req.GetPageToken() != "" && strings.Contains(err.Error(), "page token") {
+		if errors.Is(err, unlock.ErrBadCursor) {
 			return nil, badField("page_token", "not a token from a previous page")
 		}
 		return nil, status.Errorf(codes.Unavailable, "audit: %v", err)

@@ -6,7 +6,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -174,7 +173,6 @@ func (s *Server) Serve(ctx context.Context) error {
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	out := map[string]string{"status": "ok"}
-	code := http.StatusOK
 	if s.cfg.Ready != nil {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
@@ -187,8 +185,5 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 			out[name] = "ok"
 		}
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(out)
+	writeJSON(w, http.StatusOK, out)
 }

@@ -114,9 +114,6 @@ func secureHeaders(w http.ResponseWriter) {
 	h.Set("X-Frame-Options", "DENY")
 }
 
-// maxWebhookBody bounds an Envoy event; real ones are a few kilobytes.
-const maxWebhookBody = 1 << 20
-
 // serveEnvoyWebhook handles POST /webhooks/envoy: the signature is checked
 // over the raw body before anything is parsed or recorded.
 func (s *Server) serveEnvoyWebhook(w http.ResponseWriter, r *http.Request) {
@@ -124,9 +121,9 @@ func (s *Server) serveEnvoyWebhook(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusNotFound, "the Envoy integration is not configured")
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxWebhookBody))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, envoy.MaxBodyBytes))
 	if err != nil {
-		writeJSONError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", maxWebhookBody))
+		writeJSONError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", envoy.MaxBodyBytes))
 		return
 	}
 	if !envoy.VerifySignature(body, r.Header.Get(envoy.SignatureHeader), s.cfg.EnvoySecret) {

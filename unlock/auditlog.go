@@ -2,6 +2,7 @@ package unlock
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -33,6 +34,9 @@ func (f AuditFilter) match(r AuditRecord) bool {
 		(f.Result == "" || strings.EqualFold(f.Result, r.Result))
 }
 
+// ErrBadCursor: a page token that List did not hand out.
+var ErrBadCursor = errors.New("audit: not a page token from a previous page")
+
 // AuditLog reads the audit stream the StreamAuditor writes.
 type AuditLog struct {
 	rdb    redis.UniversalClient
@@ -62,7 +66,7 @@ func (l *AuditLog) List(ctx context.Context, f AuditFilter, limit int, cursor st
 	}
 	if cursor != "" {
 		if !validID(cursor) {
-			return nil, "", fmt.Errorf("audit: bad page token %q", cursor)
+			return nil, "", fmt.Errorf("%w: %q", ErrBadCursor, cursor)
 		}
 		hi = "(" + cursor
 	}
