@@ -58,6 +58,14 @@ type Config struct {
 	// SimSeed is the embedded simulator's organisation; nil: the demo one.
 	SimSeed *sim.Seed
 	Logger  *slog.Logger
+
+	// JWKSURL, when set, verifies app tokens as RS256/ES256 against the
+	// identity provider's keys (TokenIssuer and TokenAudience required);
+	// HS256 is then refused. TokenLeeway is the clock skew tolerated.
+	JWKSURL       string
+	TokenIssuer   string
+	TokenAudience string
+	TokenLeeway   time.Duration
 }
 
 // DevelopmentEnvoySecret verifies Envoy webhooks when CLOUDKEY_ENVOY_SECRET
@@ -69,7 +77,7 @@ type App struct {
 	Server *server.Server
 	// Sim is the embedded simulator, nil when AccessURL is set.
 	Sim    *sim.Server
-	Tokens *identity.HS256
+	Tokens *identity.HS256 // development (HS256) tokens; nil with a JWKS
 	Redis  redis.UniversalClient
 	// EmbeddedRedis reports whether Redis is the in-process one.
 	EmbeddedRedis bool
@@ -103,12 +111,8 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 			a.Close()
 		}
 	}()
-	secret := cfg.TokenSecret
-	if secret == "" {
-		log.Warn("CLOUDKEY_TOKEN_SECRET is unset: using the development token key; not for production")
-		secret = identity.DevelopmentSecret
-	}
-	if a.Tokens, err = identity.NewHS256(secret); err != nil {
+	tokens, err := a.tokenVerifier(cfg, log)
+	if err != nil {
 		return nil, err
 	}
 
@@ -217,7 +221,7 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 
 	a.Server, err = server.New(ctx, server.Config{
 		GRPCAddr: cfg.GRPCAddr, HTTPAddr: cfg.HTTPAddr, HTTPListener: httpLis,
-		Tokens: identity.NewCachedVerifier(a.Tokens, 100_000, 10*time.Minute), Resident: svc, Logger: log,
+		Tokens: identity.NewCachedVerifier(tokens, 100_000, 10*time.Minute), Resident: svc, Logger: log,
 		Admins: admins, Org: a.Org,
 		Cache: store, Audit: unlock.NewAuditLog(rdb, ""),
 		Contacts:  tenant.NewStore(rdb, cache.DefaultPrefix),
@@ -231,6 +235,40 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 		return nil, err
 	}
 	return a, nil
+}
+
+// tokenVerifier is the JWKS verifier when a JWKS URL is set (HS256 is
+// then refused altogether), else HS256 with the configured or the
+// development secret.
+func (a *App) tokenVerifier(cfg Config, log *slog.Logger) (identity.Verifier, error) {
+	if cfg.JWKSURL != "" {
+		if cfg.TokenSecret != "" {
+			return nil, fmt.Errorf("CLOUDKEY_TOKEN_SECRET and CLOUDKEY_JWKS_URL are both set: HS256 tokens are for development only and are refused when a JWKS is configured; unset one")
+		}
+		j, err := identity.NewJWKS(identity.JWKSConfig{
+			URL: cfg.JWKSURL, Issuer: cfg.TokenIssuer, Audience: cfg.TokenAudience, Leeway: cfg.TokenLeeway, Logger: log,
+		})
+		if err != nil {
+			return nil, err
+		}
+		a.closers = append(a.closers, j.Close)
+		return j, nil
+	}
+	if cfg.TokenIssuer != "" || cfg.TokenAudience != "" {
+		return nil, fmt.Errorf("CLOUDKEY_TOKEN_ISSUER and CLOUDKEY_TOKEN_AUDIENCE apply to JWKS tokens: set CLOUDKEY_JWKS_URL too")
+	}
+	secret := cfg.TokenSecret
+	if secret == "" {
+		log.Warn("CLOUDKEY_TOKEN_SECRET is unset: using the development token key; not for production")
+		secret = identity.DevelopmentSecret
+	} else {
+		log.Warn("app tokens are HS256 with a shared secret: for development only; set CLOUDKEY_JWKS_URL in production")
+	}
+	var err error
+	if a.Tokens, err = identity.NewHS256(secret); err != nil {
+		return nil, err
+	}
+	return a.Tokens, nil
 }
 
 // Serve serves until ctx ends, drains in-flight calls, writes the queued

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/cloudkey/cloudkey/identity"
 	"github.com/cloudkey/cloudkey/notify"
 	"github.com/cloudkey/cloudkey/setup"
 )
@@ -20,6 +21,10 @@ type serveConfig struct {
 	accessPassword     string
 	accessOrg          string
 	tokenSecret        string
+	jwksURL            string
+	tokenIssuer        string
+	tokenAudience      string
+	tokenLeeway        time.Duration
 	unlockTimeout      time.Duration
 	accountTTL         time.Duration
 	entriesTTL         time.Duration
@@ -39,6 +44,10 @@ func serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.StringVar(&c.accessPassword, "access-password", envOr("CLOUDKEY_ACCESS_PASSWORD", ""), "access-system service account password (env CLOUDKEY_ACCESS_PASSWORD)")
 	fs.StringVar(&c.accessOrg, "access-org", envOr("CLOUDKEY_ACCESS_ORG", ""), "access-system organisation id (env CLOUDKEY_ACCESS_ORG; empty: the login's first org)")
 	fs.StringVar(&c.tokenSecret, "token-secret", envOr("CLOUDKEY_TOKEN_SECRET", ""), "HS256 key app tokens are verified with (env CLOUDKEY_TOKEN_SECRET; empty: the development key `cloudkey token` also uses)")
+	fs.StringVar(&c.jwksURL, "jwks-url", envOr("CLOUDKEY_JWKS_URL", ""), "identity provider's JWKS URL: app tokens are RS256/ES256 verified against it, HS256 is refused (env CLOUDKEY_JWKS_URL; needs --token-issuer and --token-audience)")
+	fs.StringVar(&c.tokenIssuer, "token-issuer", envOr("CLOUDKEY_TOKEN_ISSUER", ""), "the only accepted `iss` of JWKS tokens (env CLOUDKEY_TOKEN_ISSUER)")
+	fs.StringVar(&c.tokenAudience, "token-audience", envOr("CLOUDKEY_TOKEN_AUDIENCE", ""), "the `aud` JWKS tokens must carry (env CLOUDKEY_TOKEN_AUDIENCE)")
+	fs.DurationVar(&c.tokenLeeway, "token-leeway", identity.DefaultLeeway, "clock skew tolerated on JWKS tokens' exp, nbf and iat (at most 5m)")
 	fs.DurationVar(&c.unlockTimeout, "unlock-timeout", 3*time.Second, "server cap on one Unlock call; the caller's deadline applies when sooner")
 	fs.DurationVar(&c.accountTTL, "account-ttl", 30*time.Second, "how long a cached access-system user (and its status) is trusted: the move-out bound")
 	fs.DurationVar(&c.entriesTTL, "entries-ttl", 60*time.Second, "how long a cached entry list is used")
@@ -68,7 +77,8 @@ func serve(ctx context.Context, args []string, stdout io.Writer, log *slog.Logge
 		GRPCAddr: c.grpcAddr, HTTPAddr: c.httpAddr,
 		RedisURL: c.redisURL, AccessURL: c.accessURL,
 		AccessEmail: c.accessEmail, AccessPassword: c.accessPassword, AccessOrg: c.accessOrg,
-		TokenSecret: c.tokenSecret, UnlockTimeout: c.unlockTimeout,
+		TokenSecret: c.tokenSecret, JWKSURL: c.jwksURL, TokenIssuer: c.tokenIssuer,
+		TokenAudience: c.tokenAudience, TokenLeeway: c.tokenLeeway, UnlockTimeout: c.unlockTimeout,
 		AccountTTL: c.accountTTL, EntriesTTL: c.entriesTTL, LocalTTL: c.localTTL, Logger: log,
 		PublicURL: c.publicURL, EnvoySecret: c.envoySecret, SMTP: c.smtp,
 	})
