@@ -4,11 +4,16 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/genproto/googleapis/api/httpbody"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	pb "github.com/cloudkey/cloudkey/gen/cloudkey/v1"
@@ -29,6 +34,7 @@ func newGateway(ctx context.Context, conn *inprocConn) (http.Handler, error) {
 	}
 	mux := runtime.NewServeMux(
 		runtime.WithIncomingHeaderMatcher(headerMatcher),
+		runtime.WithErrorHandler(errorWithRetryAfter),
 		runtime.WithMarshalerOption("text/csv", csvBody{jsonpb}),
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, jsonpb),
 	)
@@ -55,6 +61,22 @@ func headerMatcher(key string) (string, bool) {
 		return strings.ToLower(key), true
 	}
 	return runtime.DefaultHeaderMatcher(key)
+}
+
+// errorWithRetryAfter renders errors as the gateway does (RESOURCE_EXHAUSTED
+// is 429) and adds Retry-After, in whole seconds rounded up, when the
+// status carries a google.rpc.RetryInfo.
+func errorWithRetryAfter(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+	if st, ok := status.FromError(err); ok && st.Code() == codes.ResourceExhausted {
+		for _, d := range st.Details() {
+			if ri, ok := d.(*errdetails.RetryInfo); ok {
+				secs := int64(math.Ceil(ri.GetRetryDelay().AsDuration().Seconds()))
+				w.Header().Set("Retry-After", strconv.FormatInt(max(secs, 1), 10))
+				break
+			}
+		}
+	}
+	runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, err)
 }
 
 // favoriteMethod makes the HTTP method say whether an entry becomes a

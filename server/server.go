@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"google.golang.org/grpc"
@@ -56,6 +57,11 @@ type Config struct {
 	Logger *slog.Logger
 	// ShutdownGrace bounds how long in-flight calls may finish on stop.
 	ShutdownGrace time.Duration
+	// Limiter rate-limits resident and guest unlocks; nil: no limits.
+	Limiter RateLimiter
+	// TrustedProxies are the proxies whose X-Forwarded-For names the
+	// client for the rate limits; none: the connection's address is used.
+	TrustedProxies []netip.Prefix
 }
 
 // Server serves gRPC and HTTP.
@@ -78,6 +84,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		cfg.ShutdownGrace = 10 * time.Second
 	}
 	interceptors := []grpc.UnaryServerInterceptor{statusUnary(cfg.Logger), authUnary(cfg.Tokens, cfg.Admins)}
+	if cfg.Limiter != nil {
+		interceptors = append(interceptors, limitUnary(cfg.Limiter, cfg.TrustedProxies))
+	}
 	gs := grpc.NewServer(
 		grpc.ChainUnaryInterceptor(interceptors...),
 		grpc.MaxRecvMsgSize(maxImportBody+64<<10), // a contacts CSV is the largest request
@@ -105,7 +114,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, grpc: gs, health: hs}
 	mux := http.NewServeMux()
-	mux.Handle("/v1/", gw)
+	mux.Handle("/v1/", withClientAddr(gw, cfg.TrustedProxies))
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /g/{token}", s.servePass)
 	mux.HandleFunc("GET /tile", serveTile)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -26,6 +27,7 @@ import (
 	"github.com/cloudkey/cloudkey/identity"
 	"github.com/cloudkey/cloudkey/internal/redistest"
 	"github.com/cloudkey/cloudkey/notify"
+	"github.com/cloudkey/cloudkey/ratelimit"
 	"github.com/cloudkey/cloudkey/setup"
 )
 
@@ -47,6 +49,8 @@ type stackOpts struct {
 	unlockCap  time.Duration
 	notifier   notify.Notifier
 	smtp       notify.SMTPConfig
+	limits     ratelimit.Config
+	proxies    []netip.Prefix
 }
 
 func newStack(t testing.TB, o stackOpts) *stack {
@@ -61,6 +65,7 @@ func newStack(t testing.TB, o stackOpts) *stack {
 		Notifier:    o.notifier,
 		SMTP:        o.smtp,
 		EnvoySecret: testEnvoySecret,
+		RateLimits:  o.limits, TrustedProxies: o.proxies,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -3,14 +3,20 @@ package server
 import (
 	"context"
 	"errors"
+	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/protoadapt"
+	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/cloudkey/cloudkey/ratelimit"
 	"github.com/cloudkey/cloudkey/resident"
 )
+
+// ReasonRateLimited is the ErrorInfo reason of a call over a rate limit.
+const ReasonRateLimited = "RATE_LIMITED"
 
 // errorDomain is the google.rpc.ErrorInfo domain of cloudkey's errors.
 const errorDomain = "cloudkey"
@@ -26,7 +32,12 @@ func toStatus(err error) error {
 	}
 	var inv *resident.InvalidArgumentError
 	var notEntry *resident.EntryNotFoundError
+	var limited *ratelimit.LimitedError
 	switch {
+	case errors.As(err, &limited):
+		return withDetails(codes.ResourceExhausted, err.Error(),
+			&errdetails.RetryInfo{RetryDelay: durationpb.New(limited.RetryAfter.Round(time.Millisecond))},
+			info(ReasonRateLimited, "scope", limited.Scope))
 	case errors.As(err, &inv):
 		return withDetails(codes.InvalidArgument, err.Error(), &errdetails.BadRequest{
 			FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: inv.Field, Description: inv.Reason}},
@@ -55,8 +66,8 @@ func info(reason string, kv ...string) *errdetails.ErrorInfo {
 	return &errdetails.ErrorInfo{Reason: reason, Domain: errorDomain, Metadata: md}
 }
 
-func withDetails(c codes.Code, msg string, detail protoadapt.MessageV1) error {
-	st, err := status.New(c, msg).WithDetails(detail)
+func withDetails(c codes.Code, msg string, details ...protoadapt.MessageV1) error {
+	st, err := status.New(c, msg).WithDetails(details...)
 	if err != nil {
 		return status.Error(c, msg)
 	}

@@ -110,8 +110,14 @@ func TestAdminVisitorSettings(t *testing.T) {
 // notifier that receives its guest links.
 func visitorStack(t *testing.T) (*stack, *notify.Memory) {
 	t.Helper()
+	return visitorStackWith(t, stackOpts{})
+}
+
+func visitorStackWith(t *testing.T, o stackOpts) (*stack, *notify.Memory) {
+	t.Helper()
 	mem := &notify.Memory{}
-	st := newStack(t, stackOpts{notifier: mem})
+	o.notifier = mem
+	st := newStack(t, o)
 	key := st.adminKey(t, "1")
 	if code, body := st.do(t, "PUT", "/v1/admin/locations/"+location+"/visitor-settings", []byte(goodSettings),
 		"x-auth-scheme", "api-token", "x-auth-apikey", key); code != 200 {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/cloudkey/cloudkey/cache"
 	"github.com/cloudkey/cloudkey/identity"
 	"github.com/cloudkey/cloudkey/notify"
+	"github.com/cloudkey/cloudkey/ratelimit"
 	"github.com/cloudkey/cloudkey/resident"
 	"github.com/cloudkey/cloudkey/server"
 	"github.com/cloudkey/cloudkey/tenant"
@@ -66,6 +68,14 @@ type Config struct {
 	TokenIssuer   string
 	TokenAudience string
 	TokenLeeway   time.Duration
+
+	// RateLimits limit unlocks per user, guest link and client IP, shared
+	// by replicas through Redis; the zero value is no limits (`cloudkey
+	// serve` sets ratelimit.Defaults unless told otherwise).
+	RateLimits ratelimit.Config
+	// TrustedProxies may name the client in X-Forwarded-For; none: the
+	// connection's address is the client's.
+	TrustedProxies []netip.Prefix
 }
 
 // DevelopmentEnvoySecret verifies Envoy webhooks when CLOUDKEY_ENVOY_SECRET
@@ -219,6 +229,12 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	}()
 	a.closers = append(a.closers, func() { stopSched(); <-schedDone })
 
+	var limiter server.RateLimiter // a nil *ratelimit.Limiter would not be a nil interface
+	if cfg.RateLimits.Enabled() {
+		rl := cfg.RateLimits
+		rl.Logger = log
+		limiter = ratelimit.New(rdb, rl)
+	}
 	a.Server, err = server.New(ctx, server.Config{
 		GRPCAddr: cfg.GRPCAddr, HTTPAddr: cfg.HTTPAddr, HTTPListener: httpLis,
 		Tokens: identity.NewCachedVerifier(tokens, 100_000, 10*time.Minute), Resident: svc, Logger: log,
@@ -227,6 +243,7 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 		Contacts:  tenant.NewStore(rdb, cache.DefaultPrefix),
 		Buildings: building.NewStore(rdb, cache.DefaultPrefix),
 		Visitors:  a.Visitors, EnvoySecret: []byte(a.EnvoySecret),
+		Limiter: limiter, TrustedProxies: cfg.TrustedProxies,
 		Ready: func(ctx context.Context) map[string]error {
 			return map[string]error{"redis": rdb.Ping(ctx).Err()}
 		},

@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/cloudkey/cloudkey/identity"
 	"github.com/cloudkey/cloudkey/notify"
+	"github.com/cloudkey/cloudkey/ratelimit"
 	"github.com/cloudkey/cloudkey/setup"
 )
 
@@ -25,6 +28,8 @@ type serveConfig struct {
 	tokenIssuer        string
 	tokenAudience      string
 	tokenLeeway        time.Duration
+	limits             [4]string // unlock per user, per IP; guest per link, per IP
+	trustedProxies     string
 	unlockTimeout      time.Duration
 	accountTTL         time.Duration
 	entriesTTL         time.Duration
@@ -48,6 +53,12 @@ func serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.StringVar(&c.tokenIssuer, "token-issuer", envOr("CLOUDKEY_TOKEN_ISSUER", ""), "the only accepted `iss` of JWKS tokens (env CLOUDKEY_TOKEN_ISSUER)")
 	fs.StringVar(&c.tokenAudience, "token-audience", envOr("CLOUDKEY_TOKEN_AUDIENCE", ""), "the `aud` JWKS tokens must carry (env CLOUDKEY_TOKEN_AUDIENCE)")
 	fs.DurationVar(&c.tokenLeeway, "token-leeway", identity.DefaultLeeway, "clock skew tolerated on JWKS tokens' exp, nbf and iat (at most 5m)")
+	def := ratelimit.Defaults()
+	fs.StringVar(&c.limits[0], "rate-limit-user", envOr("CLOUDKEY_RATE_LIMIT_USER", ratelimit.FormatLimit(def.UnlockUser)), "resident unlocks per user: RATE/PERIOD[,burst=N] or off (env CLOUDKEY_RATE_LIMIT_USER)")
+	fs.StringVar(&c.limits[1], "rate-limit-ip", envOr("CLOUDKEY_RATE_LIMIT_IP", ratelimit.FormatLimit(def.UnlockIP)), "resident unlocks per client IP (env CLOUDKEY_RATE_LIMIT_IP)")
+	fs.StringVar(&c.limits[2], "rate-limit-guest-link", envOr("CLOUDKEY_RATE_LIMIT_GUEST_LINK", ratelimit.FormatLimit(def.GuestLink)), "guest unlocks per guest link (env CLOUDKEY_RATE_LIMIT_GUEST_LINK)")
+	fs.StringVar(&c.limits[3], "rate-limit-guest-ip", envOr("CLOUDKEY_RATE_LIMIT_GUEST_IP", ratelimit.FormatLimit(def.GuestIP)), "guest unlocks per client IP (env CLOUDKEY_RATE_LIMIT_GUEST_IP)")
+	fs.StringVar(&c.trustedProxies, "trusted-proxies", envOr("CLOUDKEY_TRUSTED_PROXIES", ""), "comma-separated CIDRs of proxies whose X-Forwarded-For names the client for rate limits (env CLOUDKEY_TRUSTED_PROXIES; empty: trust none)")
 	fs.DurationVar(&c.unlockTimeout, "unlock-timeout", 3*time.Second, "server cap on one Unlock call; the caller's deadline applies when sooner")
 	fs.DurationVar(&c.accountTTL, "account-ttl", 30*time.Second, "how long a cached access-system user (and its status) is trusted: the move-out bound")
 	fs.DurationVar(&c.entriesTTL, "entries-ttl", 60*time.Second, "how long a cached entry list is used")
@@ -72,6 +83,10 @@ func serve(ctx context.Context, args []string, stdout io.Writer, log *slog.Logge
 			return fmt.Errorf("--%s must be positive, got %v", name, d)
 		}
 	}
+	limits, proxies, err := c.rateLimits()
+	if err != nil {
+		return err
+	}
 
 	app, err := setup.Start(ctx, setup.Config{
 		GRPCAddr: c.grpcAddr, HTTPAddr: c.httpAddr,
@@ -81,6 +96,7 @@ func serve(ctx context.Context, args []string, stdout io.Writer, log *slog.Logge
 		TokenAudience: c.tokenAudience, TokenLeeway: c.tokenLeeway, UnlockTimeout: c.unlockTimeout,
 		AccountTTL: c.accountTTL, EntriesTTL: c.entriesTTL, LocalTTL: c.localTTL, Logger: log,
 		PublicURL: c.publicURL, EnvoySecret: c.envoySecret, SMTP: c.smtp,
+		RateLimits: limits, TrustedProxies: proxies,
 	})
 	if err != nil {
 		return err
@@ -100,4 +116,34 @@ Get a demo token (demo users: alice@, bob@, carol@, erin@example.com):
 `, app.Org, app.DevAdminKey)
 	}
 	return app.Serve(ctx)
+}
+
+// rateLimits parses the --rate-limit-* and --trusted-proxies flags.
+func (c *serveConfig) rateLimits() (ratelimit.Config, []netip.Prefix, error) {
+	var out ratelimit.Config
+	names := [4]string{"rate-limit-user", "rate-limit-ip", "rate-limit-guest-link", "rate-limit-guest-ip"}
+	dst := [4]*ratelimit.Limit{&out.UnlockUser, &out.UnlockIP, &out.GuestLink, &out.GuestIP}
+	for i, s := range c.limits {
+		l, err := ratelimit.ParseLimit(s)
+		if err != nil {
+			return out, nil, fmt.Errorf("--%s: %w", names[i], err)
+		}
+		*dst[i] = l
+	}
+	var proxies []netip.Prefix
+	for _, s := range strings.Split(c.trustedProxies, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				return out, nil, fmt.Errorf("--trusted-proxies: %q is not a CIDR or an address", s)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		proxies = append(proxies, p.Masked())
+	}
+	return out, proxies, nil
 }
