@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -11,6 +12,7 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	pb "github.com/cloudkey/cloudkey/gen/cloudkey/v1"
+	"github.com/cloudkey/cloudkey/ratelimit"
 )
 
 // The server benchmarks run the whole stack in one process (client,
@@ -56,7 +58,7 @@ func BenchmarkBareRPC(b *testing.B) {
 }
 
 func BenchmarkListEntries(b *testing.B) {
-	st, ctx := warmStack(b)
+	st, ctx := warmStack(b, stackOpts{})
 	b.ReportAllocs()
 	b.SetParallelism(16) // enough callers in flight to saturate two cores
 	b.RunParallel(func(p *testing.PB) {
@@ -68,8 +70,18 @@ func BenchmarkListEntries(b *testing.B) {
 	})
 }
 
+// BenchmarkUnlockOne runs with the rate limits on (budgets no benchmark
+// reaches), as `cloudkey serve` does, so their Redis round trip is
+// measured; BenchmarkUnlockOneNoLimits is the same without them.
 func BenchmarkUnlockOne(b *testing.B) {
-	st, ctx := warmStack(b)
+	huge := ratelimit.Limit{Rate: 1 << 30, Period: time.Second, Burst: 1 << 30}
+	benchUnlockOne(b, stackOpts{limits: ratelimit.Config{UnlockUser: huge, UnlockIP: huge}})
+}
+
+func BenchmarkUnlockOneNoLimits(b *testing.B) { benchUnlockOne(b, stackOpts{}) }
+
+func benchUnlockOne(b *testing.B, o stackOpts) {
+	st, ctx := warmStack(b, o)
 	req := &pb.UnlockRequest{EntryIds: []string{"101"}}
 	b.ReportAllocs()
 	b.SetParallelism(16) // enough callers in flight to saturate two cores
@@ -83,8 +95,8 @@ func BenchmarkUnlockOne(b *testing.B) {
 	})
 }
 
-func warmStack(b *testing.B) (*stack, context.Context) {
-	st := newStack(b, stackOpts{})
+func warmStack(b *testing.B, o stackOpts) (*stack, context.Context) {
+	st := newStack(b, o)
 	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+st.token(b, "erin@example.com"))
 	if _, err := st.client.ListEntries(ctx, &pb.ListEntriesRequest{}); err != nil {
 		b.Fatal(err)

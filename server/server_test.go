@@ -51,15 +51,21 @@ type stackOpts struct {
 	smtp       notify.SMTPConfig
 	limits     ratelimit.Config
 	proxies    []netip.Prefix
+	jwksURL    string // tokens are verified against it (issuer testIssuer, audience testAudience)
 }
 
 func newStack(t testing.TB, o stackOpts) *stack {
 	t.Helper()
 	rs := redistest.Start(t)
 	ctx, cancel := context.WithCancel(context.Background())
+	secret, issuer, audience := identity.DevelopmentSecret, "", ""
+	if o.jwksURL != "" {
+		secret, issuer, audience = "", testIssuer, testAudience
+	}
 	app, err := setup.Start(ctx, setup.Config{
 		GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
-		RedisURL: rs.URL(), TokenSecret: identity.DevelopmentSecret,
+		RedisURL: rs.URL(), TokenSecret: secret,
+		JWKSURL: o.jwksURL, TokenIssuer: issuer, TokenAudience: audience,
 		UnlockTimeout: o.unlockCap, AccountTTL: o.accountTTL,
 		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Notifier:    o.notifier,

@@ -116,9 +116,10 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 		log = slog.Default()
 	}
 	a = &App{log: log}
+	built := a // the error returns set a to nil; what was started must still close
 	defer func() {
 		if err != nil {
-			a.Close()
+			built.Close()
 		}
 	}()
 	tokens, err := a.tokenVerifier(cfg, log)
