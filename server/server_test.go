@@ -47,6 +47,11 @@ type stackOpts struct {
 	unlockCap  time.Duration
 	notifier   notify.Notifier
 	smtp       notify.SMTPConfig
+	// cors, tileAncestors and tlsCert/tlsKey are the HTTP security
+	// settings; with TLS, client and http are not usable as they are.
+	cors            []string
+	tileAncestors   string
+	tlsCert, tlsKey string
 }
 
 func newStack(t testing.TB, o stackOpts) *stack {
@@ -61,6 +66,8 @@ func newStack(t testing.TB, o stackOpts) *stack {
 		Notifier:    o.notifier,
 		SMTP:        o.smtp,
 		EnvoySecret: testEnvoySecret,
+		CORSOrigins: o.cors, TileFrameAncestors: o.tileAncestors,
+		TLSCertFile: o.tlsCert, TLSKeyFile: o.tlsKey,
 	})
 	if err != nil {
 		t.Fatal(err)
