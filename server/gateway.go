@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -33,6 +34,7 @@ func newGateway(ctx context.Context, conn *inprocConn) (http.Handler, error) {
 		UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
 	}
 	mux := runtime.NewServeMux(
+		runtime.WithErrorHandler(bodyLimitErrors),
 		runtime.WithIncomingHeaderMatcher(headerMatcher),
 		runtime.WithErrorHandler(errorWithRetryAfter),
 		runtime.WithMarshalerOption("text/csv", csvBody{jsonpb}),
@@ -50,7 +52,7 @@ func newGateway(ctx context.Context, conn *inprocConn) (http.Handler, error) {
 	if err := pb.RegisterVisitorServiceHandlerClient(ctx, mux, pb.NewVisitorServiceClient(conn)); err != nil {
 		return nil, err
 	}
-	return favoriteMethod(limitBody(mux)), nil
+	return favoriteMethod(limitBody(mux, jsonpb)), nil
 }
 
 // headerMatcher forwards the admin API key headers besides the defaults
@@ -93,15 +95,61 @@ func favoriteMethod(next http.Handler) http.Handler {
 	})
 }
 
-func limitBody(next http.Handler) http.Handler {
+// limitBody bounds request bodies (maxRESTBody; maxImportBody for the
+// contacts import) and answers 413 naming the limit: at once when
+// Content-Length says so, else when reading crosses it (bodyLimitErrors).
+// Bodiless requests (GET, DELETE: the hot paths) pass untouched.
+func limitBody(mux *runtime.ServeMux, m runtime.Marshaler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength == 0 {
+			mux.ServeHTTP(w, r)
+			return
+		}
 		limit := int64(maxRESTBody)
 		if r.URL.Path == "/v1/admin/contacts:import" {
 			limit = maxImportBody
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, limit)
-		next.ServeHTTP(w, r)
+		if r.ContentLength > limit {
+			runtime.DefaultHTTPErrorHandler(r.Context(), mux, m, w, r, bodyTooLarge(limit))
+			return
+		}
+		r.Body = &limitedBody{ReadCloser: http.MaxBytesReader(w, r.Body, limit), limit: limit}
+		mux.ServeHTTP(w, r)
 	})
+}
+
+// limitedBody remembers that reading stopped at the limit, so the error
+// answer can say 413 rather than the gateway's "bad body" 400.
+type limitedBody struct {
+	io.ReadCloser
+	limit int64
+	over  bool
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	var tooLarge *http.MaxBytesError
+	if err != nil && errors.As(err, &tooLarge) {
+		b.over = true
+	}
+	return n, err
+}
+
+// bodyLimitErrors is the gateway's error handler: the default one, except
+// that a body cut at its limit answers 413.
+func bodyLimitErrors(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+	if b, ok := r.Body.(*limitedBody); ok && b.over {
+		err = bodyTooLarge(b.limit)
+	}
+	runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, err)
+}
+
+// bodyTooLarge is INVALID_ARGUMENT on the body field, answered as HTTP 413.
+func bodyTooLarge(limit int64) error {
+	return &runtime.HTTPStatusError{
+		HTTPStatus: http.StatusRequestEntityTooLarge,
+		Err:        badField("body", fmt.Sprintf("larger than %d bytes, the limit of this call", limit)),
+	}
 }
 
 // csvBody takes a text/csv request body as a google.api.HttpBody (the

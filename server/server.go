@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
@@ -62,6 +63,15 @@ type Config struct {
 	// TrustedProxies are the proxies whose X-Forwarded-For names the
 	// client for the rate limits; none: the connection's address is used.
 	TrustedProxies []netip.Prefix
+	// CORSOrigins are the exact origins (https://app.example.com) whose
+	// pages may call the REST gateway; empty allows none.
+	CORSOrigins []string
+	// TileFrameAncestors is the CSP frame-ancestors source list of /tile
+	// (e.g. "https://*.hqo.com"); empty means 'none'.
+	TileFrameAncestors string
+	// TLSCertFile and TLSKeyFile, when set, make both listeners TLS only;
+	// the files are reloaded when they change.
+	TLSCertFile, TLSKeyFile string
 }
 
 // Server serves gRPC and HTTP.
@@ -72,6 +82,8 @@ type Server struct {
 	health  *health.Server
 	grpcLis net.Listener
 	httpLis net.Listener
+	tile    tileFraming
+	tls     bool
 }
 
 // New builds the servers and binds their listeners, so the addresses are
@@ -83,14 +95,32 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.ShutdownGrace <= 0 {
 		cfg.ShutdownGrace = 10 * time.Second
 	}
+	tile, err := newTileFraming(cfg.TileFrameAncestors)
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	var certs *certReloader
+	if cfg.TLSCertFile != "" || cfg.TLSKeyFile != "" {
+		if certs, err = newCertReloader(cfg.TLSCertFile, cfg.TLSKeyFile, certReloadEvery, cfg.Logger); err != nil {
+			return nil, fmt.Errorf("server: %w", err)
+		}
+	}
 	interceptors := []grpc.UnaryServerInterceptor{statusUnary(cfg.Logger), authUnary(cfg.Tokens, cfg.Admins)}
 	if cfg.Limiter != nil {
 		interceptors = append(interceptors, limitUnary(cfg.Limiter, cfg.TrustedProxies))
 	}
-	gs := grpc.NewServer(
+	opts := []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(interceptors...),
-		grpc.MaxRecvMsgSize(maxImportBody+64<<10), // a contacts CSV is the largest request
-	)
+		// One limit for every method: a contacts CSV is the largest
+		// request. grpc-go refuses a larger message from its length prefix,
+		// before reading it; a per-method limit could only be checked after
+		// the message was read and decoded, so would save nothing.
+		grpc.MaxRecvMsgSize(maxImportBody + 64<<10),
+	}
+	if certs != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(certs.tlsConfig())))
+	}
+	gs := grpc.NewServer(opts...)
 	rs := &residentServer{svc: cfg.Resident}
 	pb.RegisterResidentServiceServer(gs, rs)
 	hs := health.NewServer()
@@ -112,21 +142,29 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: gateway: %w", err)
 	}
-	s := &Server{cfg: cfg, grpc: gs, health: hs}
+	if gw, err = withCORS(gw, cfg.CORSOrigins); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	s := &Server{cfg: cfg, grpc: gs, health: hs, tile: tile, tls: certs != nil}
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", withClientAddr(gw, cfg.TrustedProxies))
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /g/{token}", s.servePass)
-	mux.HandleFunc("GET /tile", serveTile)
+	mux.HandleFunc("GET /tile", s.serveTile)
 	mux.HandleFunc("GET /static/{file}", serveStatic)
 	mux.HandleFunc("POST /webhooks/envoy", s.serveEnvoyWebhook)
 	s.http = &http.Server{
-		Handler:           mux,
+		Handler:           secureHeaders{next: mux, hsts: s.tls},
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    32 << 10,
+		// TLS handshake failures and handler panics, in the structured log.
+		ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+	}
+	if certs != nil {
+		s.http.TLSConfig = certs.tlsConfig()
 	}
 	if s.grpcLis, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
 		return nil, fmt.Errorf("server: gRPC listen on %s: %w", cfg.GRPCAddr, err)
@@ -155,7 +193,11 @@ func (s *Server) Serve(ctx context.Context) error {
 	errc := make(chan error, 2)
 	go func() { errc <- s.grpc.Serve(s.grpcLis) }()
 	go func() {
-		if err := s.http.Serve(s.httpLis); !errors.Is(err, http.ErrServerClosed) {
+		serve := s.http.Serve
+		if s.tls {
+			serve = func(l net.Listener) error { return s.http.ServeTLS(l, "", "") } // certificates from TLSConfig
+		}
+		if err := serve(s.httpLis); !errors.Is(err, http.ErrServerClosed) {
 			errc <- err
 			return
 		}

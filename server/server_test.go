@@ -52,6 +52,11 @@ type stackOpts struct {
 	limits     ratelimit.Config
 	proxies    []netip.Prefix
 	jwksURL    string // tokens are verified against it (issuer testIssuer, audience testAudience)
+	// cors, tileAncestors and tlsCert/tlsKey are the HTTP security
+	// settings; with TLS, client and http are not usable as they are.
+	cors            []string
+	tileAncestors   string
+	tlsCert, tlsKey string
 }
 
 func newStack(t testing.TB, o stackOpts) *stack {
@@ -72,6 +77,8 @@ func newStack(t testing.TB, o stackOpts) *stack {
 		SMTP:        o.smtp,
 		EnvoySecret: testEnvoySecret,
 		RateLimits:  o.limits, TrustedProxies: o.proxies,
+		CORSOrigins: o.cors, TileFrameAncestors: o.tileAncestors,
+		TLSCertFile: o.tlsCert, TLSKeyFile: o.tlsKey,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -30,8 +30,7 @@ type guestPageData struct {
 // servePass renders GET /g/{token}. An unknown token renders exactly as an
 // ended pass does, with the same status, so the page is no token oracle.
 func (s *Server) servePass(w http.ResponseWriter, r *http.Request) {
-	secureHeaders(w)
-	w.Header().Set("Cache-Control", "no-store")
+	w.Header()["Content-Security-Policy"] = guestCSP // the rest (no-store, no-referrer, DENY) from secureHeaders
 	if s.cfg.Visitors == nil {
 		http.Error(w, "visitor passes are not configured", http.StatusNotFound)
 		return
@@ -69,16 +68,20 @@ func window(start, end time.Time, tz string) string {
 }
 
 // serveTile serves the tenant tile; the page itself is static, the bearer
-// token stays in the URL fragment and API calls.
-func serveTile(w http.ResponseWriter, r *http.Request) {
+// token stays in the URL fragment and API calls. It may be framed by the
+// configured ancestors (the tenant app's web version).
+func (s *Server) serveTile(w http.ResponseWriter, r *http.Request) {
 	b, err := webFS.ReadFile("web/tile.html")
 	if err != nil {
 		http.NotFound(w, r)
 		return
 	}
-	secureHeaders(w)
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	h := w.Header()
+	h["Content-Security-Policy"] = s.tile.csp
+	if !s.tile.deny {
+		delete(h, "X-Frame-Options")
+	}
+	h.Set("Content-Type", "text/html; charset=utf-8")
 	w.Write(b)
 }
 
@@ -98,20 +101,9 @@ func serveStatic(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	secureHeaders(w)
 	w.Header().Set("Content-Type", ct)
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	w.Write(b)
-}
-
-// secureHeaders: the pages load only their own script and style; images
-// (the building's logo) may come from https anywhere.
-func secureHeaders(w http.ResponseWriter) {
-	h := w.Header()
-	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("X-Frame-Options", "DENY")
 }
 
 // serveEnvoyWebhook handles POST /webhooks/envoy: the signature is checked
@@ -122,8 +114,13 @@ func (s *Server) serveEnvoyWebhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, envoy.MaxBodyBytes))
-	if err != nil {
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
 		writeJSONError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", envoy.MaxBodyBytes))
+		return
+	case err != nil:
+		writeJSONError(w, http.StatusBadRequest, "cannot read the body: "+err.Error())
 		return
 	}
 	if !envoy.VerifySignature(body, r.Header.Get(envoy.SignatureHeader), s.cfg.EnvoySecret) {

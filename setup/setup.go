@@ -76,6 +76,11 @@ type Config struct {
 	// TrustedProxies may name the client in X-Forwarded-For; none: the
 	// connection's address is the client's.
 	TrustedProxies []netip.Prefix
+	// CORSOrigins, TileFrameAncestors, TLSCertFile and TLSKeyFile are
+	// server.Config's (browser access and TLS of both listeners).
+	CORSOrigins             []string
+	TileFrameAncestors      string
+	TLSCertFile, TLSKeyFile string
 }
 
 // DevelopmentEnvoySecret verifies Envoy webhooks when CLOUDKEY_ENVOY_SECRET
@@ -211,7 +216,11 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	a.closers = append(a.closers, func() { httpLis.Close() })
 	publicURL := strings.TrimRight(cfg.PublicURL, "/")
 	if publicURL == "" {
-		publicURL = "http://" + httpLis.Addr().String()
+		scheme := "http://"
+		if cfg.TLSCertFile != "" {
+			scheme = "https://"
+		}
+		publicURL = scheme + httpLis.Addr().String()
 	}
 	a.Visitors, err = visitor.New(visitor.Config{
 		Redis: rdb, Access: accessSys, Notifier: notifier, BaseURL: publicURL,
@@ -245,6 +254,8 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 		Buildings: building.NewStore(rdb, cache.DefaultPrefix),
 		Visitors:  a.Visitors, EnvoySecret: []byte(a.EnvoySecret),
 		Limiter: limiter, TrustedProxies: cfg.TrustedProxies,
+		CORSOrigins: cfg.CORSOrigins, TileFrameAncestors: cfg.TileFrameAncestors,
+		TLSCertFile: cfg.TLSCertFile, TLSKeyFile: cfg.TLSKeyFile,
 		Ready: func(ctx context.Context) map[string]error {
 			return map[string]error{"redis": rdb.Ping(ctx).Err()}
 		},

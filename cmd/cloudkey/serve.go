@@ -37,6 +37,9 @@ type serveConfig struct {
 	publicURL          string
 	envoySecret        string
 	smtp               notify.SMTPConfig
+	corsOrigins        string
+	tileAncestors      string
+	tlsCert, tlsKey    string
 }
 
 func serveFlags(fs *flag.FlagSet) *serveConfig {
@@ -69,6 +72,10 @@ func serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.StringVar(&c.smtp.From, "smtp-from", envOr("CLOUDKEY_SMTP_FROM", "cloudkey <noreply@localhost>"), "sender of guest-link emails (env CLOUDKEY_SMTP_FROM)")
 	fs.StringVar(&c.smtp.Username, "smtp-username", envOr("CLOUDKEY_SMTP_USERNAME", ""), "SMTP user (env CLOUDKEY_SMTP_USERNAME)")
 	fs.StringVar(&c.smtp.Password, "smtp-password", envOr("CLOUDKEY_SMTP_PASSWORD", ""), "SMTP password (env CLOUDKEY_SMTP_PASSWORD)")
+	fs.StringVar(&c.corsOrigins, "cors-origins", envOr("CLOUDKEY_CORS_ORIGINS", ""), "comma-separated exact origins (https://app.example.com) whose pages may call the REST gateway (env CLOUDKEY_CORS_ORIGINS; empty: no cross-origin access)")
+	fs.StringVar(&c.tileAncestors, "tile-frame-ancestors", envOr("CLOUDKEY_TILE_FRAME_ANCESTORS", ""), "CSP frame-ancestors sources allowed to frame /tile, e.g. https://*.hqo.com (env CLOUDKEY_TILE_FRAME_ANCESTORS; empty: 'none')")
+	fs.StringVar(&c.tlsCert, "tls-cert", envOr("CLOUDKEY_TLS_CERT", ""), "PEM certificate (chain) file: both listeners serve TLS only; reloaded when it changes (env CLOUDKEY_TLS_CERT)")
+	fs.StringVar(&c.tlsKey, "tls-key", envOr("CLOUDKEY_TLS_KEY", ""), "PEM private key file of --tls-cert (env CLOUDKEY_TLS_KEY)")
 	return c
 }
 
@@ -97,19 +104,26 @@ func serve(ctx context.Context, args []string, stdout io.Writer, log *slog.Logge
 		AccountTTL: c.accountTTL, EntriesTTL: c.entriesTTL, LocalTTL: c.localTTL, Logger: log,
 		PublicURL: c.publicURL, EnvoySecret: c.envoySecret, SMTP: c.smtp,
 		RateLimits: limits, TrustedProxies: proxies,
+		CORSOrigins: splitList(c.corsOrigins), TileFrameAncestors: c.tileAncestors,
+		TLSCertFile: c.tlsCert, TLSKeyFile: c.tlsKey,
 	})
 	if err != nil {
 		return err
 	}
 	srv := app.Server
+	scheme, grpcurlTLS, curlTLS := "http", "-plaintext", ""
+	if c.tlsCert != "" {
+		// Right for a self-signed certificate; drop the flags for one from a public CA.
+		scheme, grpcurlTLS, curlTLS = "https", "-cacert "+c.tlsCert, "--cacert "+c.tlsCert+" "
+	}
 	fmt.Fprintf(stdout, `cloudkey is serving
-  gRPC  %[1]s   (reflection on: grpcurl -plaintext %[1]s list)
-  HTTP  http://%[2]s   (REST gateway, /healthz)
+  gRPC  %[1]s   (reflection on: grpcurl %[3]s %[1]s list)
+  HTTP  %[5]s://%[2]s   (REST gateway, /healthz)
 Get a demo token (demo users: alice@, bob@, carol@, erin@example.com):
   TOKEN=$(go run ./cmd/cloudkey token --email alice@example.com)
-  curl -H "Authorization: Bearer $TOKEN" http://%[2]s/v1/me/entries
-  grpcurl -plaintext -H "authorization: Bearer $TOKEN" %[1]s cloudkey.v1.ResidentService/ListEntries
-`, srv.GRPCAddr(), srv.HTTPAddr())
+  curl %[4]s-H "Authorization: Bearer $TOKEN" %[5]s://%[2]s/v1/me/entries
+  grpcurl %[3]s -H "authorization: Bearer $TOKEN" %[1]s cloudkey.v1.ResidentService/ListEntries
+`, srv.GRPCAddr(), srv.HTTPAddr(), grpcurlTLS, curlTLS, scheme)
 	if app.DevAdminKey != "" {
 		fmt.Fprintf(stdout, `Development admin API key for organisation %s (embedded Redis; a new one each start):
   -H 'x-auth-scheme: api-token' -H 'x-auth-apikey: %s'
@@ -131,10 +145,7 @@ func (c *serveConfig) rateLimits() (ratelimit.Config, []netip.Prefix, error) {
 		*dst[i] = l
 	}
 	var proxies []netip.Prefix
-	for _, s := range strings.Split(c.trustedProxies, ",") {
-		if s = strings.TrimSpace(s); s == "" {
-			continue
-		}
+	for _, s := range splitList(c.trustedProxies) {
 		p, err := netip.ParsePrefix(s)
 		if err != nil {
 			a, aerr := netip.ParseAddr(s)
@@ -146,4 +157,15 @@ func (c *serveConfig) rateLimits() (ratelimit.Config, []netip.Prefix, error) {
 		proxies = append(proxies, p.Masked())
 	}
 	return out, proxies, nil
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }

@@ -125,6 +125,7 @@ func TestParseMalformed(t *testing.T) {
 		{"no payload", "invite_created", func(m map[string]any) { delete(m, "payload") }, "payload"},
 		{"payload not an object", "invite_created", func(m map[string]any) { m["payload"] = "x" }, "payload"},
 		{"no payload id", "invite_created", func(m map[string]any) { payload(m)["id"] = nil }, "payload.id"},
+		{"payload id a 300-digit number", "invite_created", func(m map[string]any) { payload(m)["id"] = json.Number(strings.Repeat("9", 300)) }, "payload.id"},
 		{"wrong type", "entry_sign_in", func(m map[string]any) { payload(m)["type"] = "invites" }, "payload.type"},
 		{"no expected arrival", "invite_created", func(m map[string]any) { delete(attrsRel(m, "attributes"), "expected-arrival-time") }, "payload.attributes.expected-arrival-time"},
 		{"bad expected arrival", "invite_updated", func(m map[string]any) { attrsRel(m, "attributes")["expected-arrival-time"] = "tomorrow-ish" }, "payload.attributes.expected-arrival-time"},

@@ -316,12 +316,11 @@ func optionalID(raw json.RawMessage, field string) (string, error) {
 	if isNull(raw) {
 		return "", nil
 	}
+	var s string
 	var n json.Number
 	if err := json.Unmarshal(raw, &n); err == nil {
-		return n.String(), nil
-	}
-	s, err := optionalString(raw, field)
-	if err != nil {
+		s = n.String() // held to the same bound as a string id (a 300-digit number is no id)
+	} else if s, err = optionalString(raw, field); err != nil {
 		return "", fieldErr(field, "not a string or number")
 	}
 	s = strings.TrimSpace(s)

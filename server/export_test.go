@@ -1,0 +1,4 @@
+package server
+
+// WriteTestCert is writeTestCert for the server_test package.
+var WriteTestCert = writeTestCert
