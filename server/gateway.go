@@ -34,9 +34,8 @@ func newGateway(ctx context.Context, conn *inprocConn) (http.Handler, error) {
 		UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
 	}
 	mux := runtime.NewServeMux(
-		runtime.WithErrorHandler(bodyLimitErrors),
+		runtime.WithErrorHandler(gatewayErrors),
 		runtime.WithIncomingHeaderMatcher(headerMatcher),
-		runtime.WithErrorHandler(errorWithRetryAfter),
 		runtime.WithMarshalerOption("text/csv", csvBody{jsonpb}),
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, jsonpb),
 	)
@@ -65,10 +64,14 @@ func headerMatcher(key string) (string, bool) {
 	return runtime.DefaultHeaderMatcher(key)
 }
 
-// errorWithRetryAfter renders errors as the gateway does (RESOURCE_EXHAUSTED
-// is 429) and adds Retry-After, in whole seconds rounded up, when the
-// status carries a google.rpc.RetryInfo.
-func errorWithRetryAfter(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+// gatewayErrors is the gateway's error handler: the default one, except
+// that a body cut at its limit answers 413, and a status carrying a
+// google.rpc.RetryInfo (RESOURCE_EXHAUSTED is 429) adds Retry-After, in
+// whole seconds rounded up.
+func gatewayErrors(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+	if b, ok := r.Body.(*limitedBody); ok && b.over {
+		err = bodyTooLarge(b.limit)
+	}
 	if st, ok := status.FromError(err); ok && st.Code() == codes.ResourceExhausted {
 		for _, d := range st.Details() {
 			if ri, ok := d.(*errdetails.RetryInfo); ok {
@@ -97,7 +100,7 @@ func favoriteMethod(next http.Handler) http.Handler {
 
 // limitBody bounds request bodies (maxRESTBody; maxImportBody for the
 // contacts import) and answers 413 naming the limit: at once when
-// Content-Length says so, else when reading crosses it (bodyLimitErrors).
+// Content-Length says so, else when reading crosses it (gatewayErrors).
 // Bodiless requests (GET, DELETE: the hot paths) pass untouched.
 func limitBody(mux *runtime.ServeMux, m runtime.Marshaler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -119,7 +122,8 @@ func limitBody(mux *runtime.ServeMux, m runtime.Marshaler) http.Handler {
 }
 
 // limitedBody remembers that reading stopped at the limit, so the error
-// answer can say 413 rather than the gateway's "bad body" 400.
+// answer can say 413 rather than the gateway's "bad body" 400
+// (gatewayErrors).
 type limitedBody struct {
 	io.ReadCloser
 	limit int64
@@ -133,15 +137,6 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 		b.over = true
 	}
 	return n, err
-}
-
-// bodyLimitErrors is the gateway's error handler: the default one, except
-// that a body cut at its limit answers 413.
-func bodyLimitErrors(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
-	if b, ok := r.Body.(*limitedBody); ok && b.over {
-		err = bodyTooLarge(b.limit)
-	}
-	runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, err)
 }
 
 // bodyTooLarge is INVALID_ARGUMENT on the body field, answered as HTTP 413.
