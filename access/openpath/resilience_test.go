@@ -32,15 +32,15 @@ func listErin(ctx context.Context, c *Client) error {
 // never past the caller's deadline; unlocks are never retried.
 func TestRetryPolicy(t *testing.T) {
 	tests := []struct {
-		name     string
-		faults   sim.Faults
-		timeout  time.Duration // 0: no deadline
-		op       sim.Op
-		do       func(context.Context, *Client) error
-		wantErr  int // 0: success; otherwise the HTTP status the error carries
-		calls    int64
-		minTook  time.Duration
-		maxTook  time.Duration
+		name    string
+		faults  sim.Faults
+		timeout time.Duration // 0: no deadline
+		op      sim.Op
+		do      func(context.Context, *Client) error
+		wantErr int // 0: success; otherwise the HTTP status the error carries
+		calls   int64
+		minTook time.Duration
+		maxTook time.Duration
 	}{
 		{name: "read: 429 twice, then ok", faults: sim.Faults{RateLimitRate: 1, MaxFaults: 2},
 			op: sim.OpListUserEntries, do: listErin, calls: 3},
