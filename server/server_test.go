@@ -47,6 +47,8 @@ type stackOpts struct {
 	unlockCap  time.Duration
 	notifier   notify.Notifier
 	smtp       notify.SMTPConfig
+	// breakerOpen is the access system's breaker open timeout; 0: default.
+	breakerOpen time.Duration
 }
 
 func newStack(t testing.TB, o stackOpts) *stack {
@@ -56,7 +58,7 @@ func newStack(t testing.TB, o stackOpts) *stack {
 	app, err := setup.Start(ctx, setup.Config{
 		GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
 		RedisURL: rs.URL(), TokenSecret: identity.DevelopmentSecret,
-		UnlockTimeout: o.unlockCap, AccountTTL: o.accountTTL,
+		UnlockTimeout: o.unlockCap, AccountTTL: o.accountTTL, AccessBreakerOpen: o.breakerOpen,
 		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Notifier:    o.notifier,
 		SMTP:        o.smtp,
