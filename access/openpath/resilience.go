@@ -165,7 +165,7 @@ func (c *Client) acquire(ctx context.Context, op string) error {
 	case <-ctx.Done():
 		// Not wrapping ctx.Err(): the request was never sent, so this is
 		// not a timeout whose outcome is unknown.
-		return fmt.Errorf("%s: %w (%d), none freed before the caller's context ended", op, ErrBusy, cap(c.slots))
+		return fmt.Errorf("%s: %w: all %d slots stayed taken until the caller's context ended", op, ErrBusy, cap(c.slots))
 	}
 }
 

@@ -598,3 +598,31 @@ func BenchmarkGuard(b *testing.B) {
 		})
 	})
 }
+
+// TestReadStopsRetryingWhenBreakerOpens: a read whose failure opens the
+// breaker answers that failure at once instead of waiting to be refused.
+func TestReadStopsRetryingWhenBreakerOpens(t *testing.T) {
+	e := newEnv(t, sim.DemoSeed())
+	ctx := context.Background()
+	if err := listErin(ctx, e.client); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.sim.SetFaults(sim.Faults{ErrorRate: 1}); err != nil {
+		t.Fatal(err)
+	}
+	for range breakerConsecutive - 1 {
+		_ = unlockErin(ctx, e.client)
+	}
+	e.sim.Reset()
+	err := listErin(ctx, e.client)
+	var se *access.StatusError
+	if !errors.As(err, &se) || se.Status != 503 {
+		t.Errorf("err = %v, want the 503 that opened the breaker", err)
+	}
+	if got := e.sim.Calls(sim.OpListUserEntries); got != 1 {
+		t.Errorf("Calls(OpListUserEntries) = %d, want 1", got)
+	}
+	if got := e.client.BreakerState(); got != "open" {
+		t.Errorf("breaker is %s, want open", got)
+	}
+}

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sony/gobreaker/v2"
+
 	"github.com/cloudkey/cloudkey/access"
 )
 
@@ -50,7 +52,9 @@ func (c *Client) do(ctx context.Context, rq call, out any) error {
 			return err
 		}
 		wait, ok := retryDelay(err, n)
-		if !ok || !fits(ctx, wait, start) || !pause(ctx, wait) {
+		// A breaker this failure opened would refuse the retry anyway:
+		// answer now rather than after the wait.
+		if !ok || !fits(ctx, wait, start) || c.breaker.State() != gobreaker.StateClosed || !pause(ctx, wait) {
 			return err
 		}
 	}
