@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Status is an access-system user's status, as Openpath reports it.
@@ -76,6 +77,9 @@ type StatusError struct {
 	Op     string // what cloudkey was doing, e.g. "list user entries"
 	Status int    // HTTP status code
 	Body   string // first bytes of the body, for logs
+	// RetryAfter is how long the access system asked to be left alone
+	// (the Retry-After of a 429 or 503); 0 when it did not say.
+	RetryAfter time.Duration
 }
 
 func (e *StatusError) Error() string {

@@ -57,6 +57,8 @@ type stackOpts struct {
 	cors            []string
 	tileAncestors   string
 	tlsCert, tlsKey string
+	// breakerOpen is the access system's breaker open timeout; 0: default.
+	breakerOpen time.Duration
 }
 
 func newStack(t testing.TB, o stackOpts) *stack {
@@ -71,7 +73,7 @@ func newStack(t testing.TB, o stackOpts) *stack {
 		GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
 		RedisURL: rs.URL(), TokenSecret: secret,
 		JWKSURL: o.jwksURL, TokenIssuer: issuer, TokenAudience: audience,
-		UnlockTimeout: o.unlockCap, AccountTTL: o.accountTTL,
+		UnlockTimeout: o.unlockCap, AccountTTL: o.accountTTL, AccessBreakerOpen: o.breakerOpen,
 		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Notifier:    o.notifier,
 		SMTP:        o.smtp,

@@ -57,6 +57,12 @@ type Config struct {
 	SMTP notify.SMTPConfig
 	// Notifier, when set, delivers guest links instead (tests).
 	Notifier notify.Notifier
+	// AccessMaxInFlight bounds the requests in flight to the access
+	// system (openpath.Config.MaxInFlight: 0 default, negative no bound).
+	AccessMaxInFlight int
+	// AccessBreakerOpen is how long the access system's circuit breaker
+	// stays open before a probe (openpath.Config.BreakerOpenTimeout).
+	AccessBreakerOpen time.Duration
 	// SimSeed is the embedded simulator's organisation; nil: the demo one.
 	SimSeed *sim.Seed
 	Logger  *slog.Logger
@@ -172,6 +178,7 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 			return nil, err
 		}
 	}
+	opCfg.MaxInFlight, opCfg.BreakerOpenTimeout = cfg.AccessMaxInFlight, cfg.AccessBreakerOpen
 	accessSys, err := openpath.New(opCfg)
 	if err != nil {
 		return nil, err

@@ -156,16 +156,27 @@ func call(ctx context.Context, t Target) Result {
 	return classify(ctx, t, err)
 }
 
+// classify turns an access system's error into a result. An error that
+// matches access.ErrUnavailable and not a timeout (an answer of 5xx or 429,
+// or a request never sent: open breaker, no free slot) is UNAVAILABLE even
+// when the deadline has passed meanwhile, because the door certainly did
+// not open; TIMEOUT is kept for an outcome that is unknown.
 func classify(ctx context.Context, t Target, err error) Result {
 	switch {
-	case errors.Is(err, context.DeadlineExceeded) || (ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded)):
-		return Result{Status: Timeout, Message: fmt.Sprintf("%s did not answer in time; the door may or may not have opened", t.SystemName)}
+	case errors.Is(err, context.DeadlineExceeded):
+		return timedOut(t)
 	case errors.Is(err, context.Canceled):
 		return Result{Status: Error, Message: "the request was cancelled"}
 	case errors.Is(err, access.ErrDenied), errors.Is(err, access.ErrNotFound):
 		return Result{Status: Denied, Message: fmt.Sprintf("%s refused this unlock", t.SystemName), Refused: true}
 	case errors.Is(err, access.ErrUnavailable):
 		return Result{Status: Unavailable, Message: fmt.Sprintf("%s is unavailable; try again", t.SystemName)}
+	case ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return timedOut(t)
 	}
 	return Result{Status: Error, Message: fmt.Sprintf("%s: unexpected error: %v", t.SystemName, err)}
+}
+
+func timedOut(t Target) Result {
+	return Result{Status: Timeout, Message: fmt.Sprintf("%s did not answer in time; the door may or may not have opened", t.SystemName)}
 }

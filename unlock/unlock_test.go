@@ -195,3 +195,116 @@ func BenchmarkUnlockFive(b *testing.B) {
 }
 
 var _ access.System = (*openpath.Client)(nil)
+
+// TestEngineResilience: against a rate-limiting, failing, hung or
+// circuit-broken access system, each entry gets the right result within
+// the deadline, and no unlock is ever sent twice.
+func TestEngineResilience(t *testing.T) {
+	tests := []struct {
+		name    string
+		faults  sim.Faults
+		cap     time.Duration
+		tripped bool // open the breaker first
+		want    unlock.Status
+		sent    int64 // unlock requests per entry
+	}{
+		{"429", sim.Faults{RateLimitRate: 1, RetryAfter: time.Second}, time.Second, false, unlock.Unavailable, 1},
+		{"503", sim.Faults{ErrorRate: 1}, time.Second, false, unlock.Unavailable, 1},
+		{"500", sim.Faults{ErrorRate: 1, ErrorStatus: 500}, time.Second, false, unlock.Unavailable, 1},
+		{"hang, 300ms deadline", sim.Faults{Hang: true}, 300 * time.Millisecond, false, unlock.Timeout, 1},
+		{"slow, 300ms deadline", sim.Faults{Latency: 2 * time.Second}, 300 * time.Millisecond, false, unlock.Timeout, 1},
+		{"breaker open", sim.Faults{ErrorRate: 1}, time.Second, true, unlock.Unavailable, 0},
+	}
+	const entries = 3
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sys := startSystem(t)
+			if err := sys.client.Unlock(context.Background(), strconv.Itoa(sim.DemoErinID), strconv.Itoa(sim.DemoErinCloudKeyID), strconv.Itoa(sim.DemoLobbyID)); err != nil {
+				t.Fatal(err) // logged in
+			}
+			if err := sys.sim.SetFaults(tt.faults); err != nil {
+				t.Fatal(err)
+			}
+			if tt.tripped {
+				for sys.client.BreakerState() != "open" {
+					if sys.sim.Calls(sim.OpUnlock) > 100 {
+						t.Fatal("the breaker does not open")
+					}
+					_ = sys.client.Unlock(context.Background(), strconv.Itoa(sim.DemoErinID), strconv.Itoa(sim.DemoErinCloudKeyID), strconv.Itoa(sim.DemoLobbyID))
+				}
+			}
+			sys.sim.Reset()
+			e := unlock.NewEngine(tt.cap, nil)
+			start := time.Now()
+			rs := e.Unlock(context.Background(), unlock.Request{
+				Email: "erin@example.com", EntryIDs: []string{"a", "b", "c"},
+				Targets: func(id string) ([]unlock.Target, bool) {
+					return []unlock.Target{erinTarget(sys, "door", sim.DemoLobbyID)}, true
+				},
+			})
+			if took := time.Since(start); took > tt.cap+time.Second {
+				t.Errorf("answered after %v, cap %v", took, tt.cap)
+			}
+			for _, r := range rs {
+				if r.Status != tt.want {
+					t.Errorf("result %+v, want %v", r, tt.want)
+				}
+			}
+			if got := sys.sim.Calls(sim.OpUnlock); got != tt.sent*entries {
+				t.Errorf("%d unlock requests for %d entries, want %d each", got, entries, tt.sent)
+			}
+			if len(sys.sim.Unlocks()) != 0 {
+				t.Error("a door opened")
+			}
+		})
+	}
+}
+
+// TestEngineBusy: when every in-flight slot to the access system stays
+// taken until the deadline, the unlock was never sent, so it is
+// UNAVAILABLE (not TIMEOUT: the door certainly did not open).
+func TestEngineBusy(t *testing.T) {
+	s, err := sim.Start(sim.DemoSeed())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	c, err := openpath.New(openpath.Config{BaseURL: s.URL, Email: sim.DemoServiceEmail, Password: sim.DemoServicePassword, MaxInFlight: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.CloseIdleConnections)
+	sys := system{sim: s, client: c}
+	target := erinTarget(sys, "door", sim.DemoLobbyID)
+	if err := c.Unlock(context.Background(), target.UserID, target.CredentialID, target.EntryID); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetFaults(sim.Faults{Hang: true}); err != nil {
+		t.Fatal(err)
+	}
+	s.Reset()
+	hung, release := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = c.Unlock(hung, target.UserID, target.CredentialID, target.EntryID)
+	}()
+	for deadline := time.Now().Add(5 * time.Second); s.Calls(sim.OpUnlock) == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the hung unlock never arrived")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	rs := unlock.NewEngine(200*time.Millisecond, nil).Unlock(context.Background(), unlock.Request{
+		Email: "erin@example.com", EntryIDs: []string{"a"},
+		Targets: func(string) ([]unlock.Target, bool) { return []unlock.Target{target}, true },
+	})
+	release()
+	<-done
+	if rs[0].Status != unlock.Unavailable {
+		t.Errorf("result %+v, want UNAVAILABLE", rs[0])
+	}
+	if got := s.Calls(sim.OpUnlock); got != 1 {
+		t.Errorf("%d unlock requests, want only the hung one", got)
+	}
+}

@@ -4,8 +4,12 @@
 //
 // The client logs in with a service account (POST /auth/login), caches the
 // token, refreshes it before it expires and, when any call is answered 401,
-// logs in again and repeats that call once. Nothing else is ever retried,
-// least of all an unlock. Every call is bounded by its context.
+// logs in again and repeats that call once. Reads (GET) are retried with
+// backoff when Openpath is unavailable or rate-limits, within the caller's
+// deadline; nothing else is ever retried, least of all an unlock. A
+// circuit breaker fails calls fast while Openpath keeps failing, and the
+// requests in flight are bounded (Config.MaxInFlight). Every call is
+// bounded by its context.
 package openpath
 
 import (
@@ -18,6 +22,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/sony/gobreaker/v2"
 
 	"github.com/cloudkey/cloudkey/access"
 )
@@ -39,8 +45,30 @@ type Config struct {
 	HTTPClient *http.Client
 	// UserAgent is sent with every request; empty means DefaultUserAgent.
 	UserAgent string
-	// Logger receives debug logs of logins; nil discards them.
+	// Logger receives debug logs of logins and warnings of breaker
+	// changes; nil discards them.
 	Logger *slog.Logger
+
+	// Name names this access system in errors, logs and OnBreakerChange;
+	// empty means "openpath".
+	Name string
+	// MaxInFlight bounds the requests in flight at once (logins aside); a
+	// call waits for a free slot as long as its context allows, then fails
+	// with ErrBusy. 0 means DefaultMaxInFlight; negative, no bound.
+	MaxInFlight int
+	// BreakerOpenTimeout is how long the circuit breaker, once open, fails
+	// calls at once (ErrCircuitOpen) before it lets a probe through; 0
+	// means DefaultBreakerOpenTimeout.
+	BreakerOpenTimeout time.Duration
+	// OnBreakerChange, when set, is told every change of the breaker's
+	// state ("closed", "open", "half-open"), e.g. for a metric. It is
+	// called while the breaker is locked: it must be quick and must not
+	// call the Client.
+	OnBreakerChange func(system, from, to string)
+	// WrapTransport, when set, wraps the HTTP client's transport (of
+	// HTTPClient, or of the default one), e.g. to measure or trace every
+	// upstream request. Nil wraps nothing.
+	WrapTransport func(http.RoundTripper) http.RoundTripper
 }
 
 // DefaultUserAgent identifies cloudkey to Openpath.
@@ -57,8 +85,15 @@ type Client struct {
 	password  string
 	orgID     string // configured; empty: taken from the login
 	http      *http.Client
+	idle      interface{ CloseIdleConnections() } // the unwrapped transport, or nil
 	userAgent []string
 	log       *slog.Logger
+	name      string
+
+	// breaker fails calls fast while Openpath keeps failing; slots bounds
+	// the requests in flight (nil: no bound). See resilience.go.
+	breaker *gobreaker.CircuitBreaker[struct{}]
+	slots   chan struct{}
 
 	auth tokenSource
 
@@ -99,25 +134,64 @@ func New(cfg Config) (*Client, error) {
 		email:     cfg.Email,
 		password:  cfg.Password,
 		orgID:     cfg.OrgID,
-		http:      cfg.HTTPClient,
 		userAgent: []string{cfg.UserAgent},
 		log:       cfg.Logger,
+		name:      cfg.Name,
 	}
-	if c.http == nil {
-		c.http = newHTTPClient()
-	}
+	c.http, c.idle = httpClient(cfg.HTTPClient, cfg.WrapTransport)
 	if cfg.UserAgent == "" {
 		c.userAgent = []string{DefaultUserAgent}
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
+	if c.name == "" {
+		c.name = "openpath"
+	}
+	switch {
+	case cfg.MaxInFlight == 0:
+		c.slots = make(chan struct{}, DefaultMaxInFlight)
+	case cfg.MaxInFlight > 0:
+		c.slots = make(chan struct{}, cfg.MaxInFlight)
+	}
+	onChange := cfg.OnBreakerChange
+	c.breaker = gobreaker.NewCircuitBreaker[struct{}](breakerSettings(cfg, c.name, func(name string, from, to gobreaker.State) {
+		c.log.Warn("openpath: circuit breaker changed state", "system", name, "from", from.String(), "to", to.String())
+		if onChange != nil {
+			onChange(name, from.String(), to.String())
+		}
+	}))
 	return c, nil
 }
 
 // CloseIdleConnections closes the idle connections of the client's HTTP
 // client.
-func (c *Client) CloseIdleConnections() { c.http.CloseIdleConnections() }
+func (c *Client) CloseIdleConnections() {
+	c.http.CloseIdleConnections()
+	if c.idle != nil {
+		c.idle.CloseIdleConnections() // a wrapper may not pass the call on
+	}
+}
+
+// httpClient returns the client requests are sent with: hc, or the
+// default one, with its transport wrapped by wrap when set; and the
+// unwrapped transport when it has idle connections to close.
+func httpClient(hc *http.Client, wrap func(http.RoundTripper) http.RoundTripper) (*http.Client, interface{ CloseIdleConnections() }) {
+	if hc == nil {
+		hc = newHTTPClient()
+	}
+	if wrap == nil {
+		return hc, nil
+	}
+	cp := *hc // the caller's client is left as it is
+	base := cp.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	cp.Transport = wrap(base)
+	idle, _ := base.(interface{ CloseIdleConnections() })
+	return &cp, idle
+}
 
 // newHTTPClient is the default HTTP client. cloudkey fans unlocks out
 // concurrently to one host, so the idle pool per host is large; there is

@@ -14,36 +14,39 @@ import (
 	"github.com/cloudkey/cloudkey/access/sim"
 )
 
+// TestUnavailable: with every answer a 503, an unlock is sent once and a
+// read maxReadAttempts times; all report ErrUnavailable with the status.
 func TestUnavailable(t *testing.T) {
-	e := newEnv(t, sim.DemoSeed())
 	ctx := context.Background()
-	if err := e.sim.SetFaults(sim.Faults{ErrorRate: 1}); err != nil {
-		t.Fatal(err)
-	}
 	calls := []struct {
-		name string
-		op   sim.Op
-		do   func() error
+		name  string
+		op    sim.Op
+		sends int64
+		do    func(*Client) error
 	}{
-		{"unlock", sim.OpUnlock, func() error { return e.client.Unlock(ctx, "204", "304", "101") }},
-		{"find user", sim.OpListUsers, func() error { _, err := e.client.FindUserByEmail(ctx, "erin@example.com"); return err }},
-		{"entries", sim.OpListUserEntries, func() error { _, err := e.client.ListUserEntries(ctx, "204"); return err }},
-		{"cloud key", sim.OpListCredentials, func() error { _, err := e.client.EnsureCloudKey(ctx, "204"); return err }},
+		{"unlock", sim.OpUnlock, 1, func(c *Client) error { return c.Unlock(ctx, "204", "304", "101") }},
+		{"find user", sim.OpListUsers, maxReadAttempts, func(c *Client) error { _, err := c.FindUserByEmail(ctx, "erin@example.com"); return err }},
+		{"entries", sim.OpListUserEntries, maxReadAttempts, func(c *Client) error { _, err := c.ListUserEntries(ctx, "204"); return err }},
+		{"cloud key", sim.OpListCredentials, maxReadAttempts, func(c *Client) error { _, err := c.EnsureCloudKey(ctx, "204"); return err }},
 	}
 	for _, c := range calls {
 		t.Run(c.name, func(t *testing.T) {
-			err := c.do()
+			e := newEnv(t, sim.DemoSeed())
+			if err := e.sim.SetFaults(sim.Faults{ErrorRate: 1}); err != nil {
+				t.Fatal(err)
+			}
+			err := c.do(e.client)
 			var se *access.StatusError
 			if !errors.Is(err, access.ErrUnavailable) || !errors.As(err, &se) || se.Status != 503 {
 				t.Fatalf("err = %v, want a 503 matching ErrUnavailable", err)
 			}
-			if got := e.sim.Calls(c.op); got != 1 {
-				t.Errorf("Calls(%s) = %d, want 1: a 503 is not retried", c.op, got)
+			if got := e.sim.Calls(c.op); got != c.sends {
+				t.Errorf("Calls(%s) = %d, want %d", c.op, got, c.sends)
+			}
+			if len(e.sim.Unlocks()) != 0 {
+				t.Error("a door opened")
 			}
 		})
-	}
-	if len(e.sim.Unlocks()) != 0 {
-		t.Error("a door opened")
 	}
 }
 

@@ -38,6 +38,13 @@ type env struct {
 
 func newEnv(t testing.TB, seed sim.Seed) *env {
 	t.Helper()
+	return newEnvConfig(t, seed, Config{})
+}
+
+// newEnvConfig is newEnv with the client configured by cfg (BaseURL is
+// the simulator's).
+func newEnvConfig(t testing.TB, seed sim.Seed, cfg Config) *env {
+	t.Helper()
 	s, err := sim.New(seed)
 	if err != nil {
 		t.Fatal(err)
@@ -55,7 +62,8 @@ func newEnv(t testing.TB, seed sim.Seed) *env {
 		s.Close() // releases hung requests, so that srv.Close does not wait on them
 		srv.Close()
 	})
-	e.client = newClient(t, Config{BaseURL: srv.URL})
+	cfg.BaseURL = srv.URL
+	e.client = newClient(t, cfg)
 	return e
 }
 

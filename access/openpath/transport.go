@@ -9,6 +9,9 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
+
+	"github.com/sony/gobreaker/v2"
 
 	"github.com/cloudkey/cloudkey/access"
 )
@@ -32,26 +35,63 @@ type call struct {
 	body   []byte // JSON, or nil
 }
 
-// do sends c with a token and decodes a 2xx answer into out (unless out is
-// nil). On 401 it logs in again and sends c once more: 401 means Openpath
-// did not process the request, so repeating it is safe even for an unlock.
+// do sends rq with a token and decodes a 2xx answer into out (unless out
+// is nil). Each attempt goes through the client's circuit breaker and takes
+// one of its in-flight slots. On 401 it logs in again and sends rq once
+// more: 401 means Openpath did not process the request, so repeating it is
+// safe even for an unlock. A GET, which changes nothing, is also tried up
+// to maxReadAttempts times in all when Openpath is unavailable (429, 502,
+// 503, 504, no answer), after a backoff or the Retry-After it asked for,
+// but only while the retry fits before ctx's deadline; nothing else (an
+// unlock, a create) is ever repeated.
 func (c *Client) do(ctx context.Context, rq call, out any) error {
-	for attempt := 0; ; attempt++ {
+	for n := 1; ; n++ {
+		start := attemptStart(ctx)
+		err := c.guarded(ctx, rq.op, start, func() error { return c.once(ctx, rq, out) })
+		if err == nil || rq.method != http.MethodGet || n == maxReadAttempts {
+			return err
+		}
+		wait, ok := retryDelay(err, n)
+		// A breaker this failure opened would refuse the retry anyway:
+		// answer now rather than after the wait.
+		if !ok || !fits(ctx, wait, start) || c.breaker.State() != gobreaker.StateClosed || !pause(ctx, wait) {
+			return err
+		}
+	}
+}
+
+// once sends rq with a token, and once more with a new token after a 401.
+func (c *Client) once(ctx context.Context, rq call, out any) error {
+	for first := true; ; first = false {
 		tok, err := c.token(ctx)
 		if err != nil {
 			return err
 		}
-		resp, err := c.send(ctx, rq.op, rq.method, c.base+"/orgs/"+tok.org+rq.path, tok.value, rq.body)
-		if err != nil {
+		relogin, err := c.exchange(ctx, rq.op, rq.method, c.base+"/orgs/"+tok.org+rq.path, tok.value, rq.body, out, first)
+		if !relogin {
 			return err
 		}
-		if resp.StatusCode == http.StatusUnauthorized && attempt == 0 {
-			drainClose(resp.Body)
-			c.invalidate(tok)
-			continue
-		}
-		return finish(ctx, rq.op, resp, out)
+		c.invalidate(tok)
 	}
+}
+
+// exchange sends one request in one of the in-flight slots and reads the
+// answer into out, as finish does. When mayRelogin is set and Openpath
+// answers 401, it reports relogin instead, having read nothing.
+func (c *Client) exchange(ctx context.Context, op, method, url, token string, body []byte, out any, mayRelogin bool) (relogin bool, err error) {
+	if err := c.acquire(ctx, op); err != nil {
+		return false, err
+	}
+	defer c.release()
+	resp, err := c.send(ctx, op, method, url, token, body)
+	if err != nil {
+		return false, err
+	}
+	if mayRelogin && resp.StatusCode == http.StatusUnauthorized {
+		drainClose(resp.Body)
+		return true, nil
+	}
+	return false, finish(ctx, op, resp, out)
 }
 
 // send sends one request. Its error is a transport error, classified.
@@ -92,7 +132,11 @@ func finish(ctx context.Context, op string, resp *http.Response, out any) error 
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		b := make([]byte, maxErrorBody)
 		n, _ := io.ReadFull(resp.Body, b)
-		return &access.StatusError{Op: op, Status: resp.StatusCode, Body: strings.TrimSpace(string(b[:n]))}
+		se := &access.StatusError{Op: op, Status: resp.StatusCode, Body: strings.TrimSpace(string(b[:n]))}
+		if se.Status == http.StatusTooManyRequests || se.Status == http.StatusServiceUnavailable {
+			se.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), time.Now())
+		}
+		return se
 	}
 	if out == nil {
 		return nil

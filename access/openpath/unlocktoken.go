@@ -138,10 +138,10 @@ func (c *Client) UseUnlockToken(ctx context.Context, token, entryID string) erro
 	}
 	const op = "use unlock token"
 	body := []byte(`{"entryId":` + entryID + `}`)
-	resp, err := c.send(ctx, op, "POST", c.base+"/tokens/cloudKeyUnlockTokens/"+token+"/use", "", body)
-	if err == nil {
-		err = finish(ctx, op, resp, nil)
-	}
+	err := c.guarded(ctx, op, attemptStart(ctx), func() error {
+		_, err := c.exchange(ctx, op, "POST", c.base+"/tokens/cloudKeyUnlockTokens/"+token+"/use", "", body, nil, false)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("openpath: unlock entry %s with an unlock token: %w", entryID, err)
 	}

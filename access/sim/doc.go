@@ -53,6 +53,6 @@
 // SetUserStatus, AssignEntry and UnassignEntry read and change the
 // organisation; ExpireTokens and SetTokenTTL exercise token expiry;
 // UnlockTokens lists the unlock tokens issued and SetClock sets the clock
-// their windows are checked against; SetFaults injects latency, errors and
-// hangs at run time.
+// their windows are checked against; SetFaults injects latency, 5xx
+// errors, 429 rate limits with Retry-After, and hangs at run time.
 package sim

@@ -2,9 +2,12 @@ package sim
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -191,6 +194,12 @@ func TestSetFaultsValidates(t *testing.T) {
 		{ErrorRate: -0.1},
 		{OpLatency: map[Op]time.Duration{OpUnlock: -time.Second}},
 		{OpLatency: map[Op]time.Duration{numOps: time.Second}},
+		{RateLimitRate: 1.01},
+		{RateLimitRate: -1},
+		{RetryAfter: -time.Second},
+		{ErrorRate: 1, ErrorStatus: 404},
+		{ErrorRate: 1, ErrorStatus: 200},
+		{MaxFaults: -1},
 	} {
 		if err := s.SetFaults(f); err == nil {
 			t.Errorf("SetFaults(%+v) accepted", f)
@@ -226,5 +235,97 @@ func TestParseOp(t *testing.T) {
 	}
 	if Op(99).String() != "Op(99)" {
 		t.Errorf("Op(99) = %s", Op(99))
+	}
+}
+
+// TestStatusFaults: error and rate-limit faults answer the configured
+// status with a Retry-After in whole seconds, and MaxFaults stops them after
+// the first n answers.
+func TestStatusFaults(t *testing.T) {
+	f := newFixture(t, DemoSeed())
+	token := login(t, f.checked)
+	type answer struct {
+		status     int
+		name       string
+		retryAfter string
+	}
+	ok := answer{status: 200}
+	tests := []struct {
+		name   string
+		faults Faults
+		want   []answer
+	}{
+		{"500", Faults{ErrorRate: 1, ErrorStatus: 500}, []answer{{500, "InternalServerError", ""}}},
+		{"502", Faults{ErrorRate: 1, ErrorStatus: 502, RetryAfter: time.Second}, []answer{{502, "BadGatewayError", ""}}},
+		{"503 with retry-after rounded up", Faults{ErrorRate: 1, RetryAfter: 1500 * time.Millisecond}, []answer{{503, "ServiceUnavailableError", "2"}}},
+		{"504", Faults{ErrorRate: 1, ErrorStatus: 504}, []answer{{504, "GatewayTimeoutError", ""}}},
+		{"429 without retry-after", Faults{RateLimitRate: 1}, []answer{{429, "TooManyRequestsError", ""}}},
+		{"429 with retry-after", Faults{RateLimitRate: 1, RetryAfter: 3 * time.Second}, []answer{{429, "TooManyRequestsError", "3"}}},
+		{"first two only", Faults{RateLimitRate: 1, MaxFaults: 2}, []answer{
+			{429, "TooManyRequestsError", ""}, {429, "TooManyRequestsError", ""}, ok, ok}},
+		{"errors before rate limits", Faults{ErrorRate: 1, RateLimitRate: 1, MaxFaults: 1}, []answer{
+			{503, "ServiceUnavailableError", ""}, ok}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := f.sim.SetFaults(tt.faults); err != nil {
+				t.Fatal(err)
+			}
+			for i, want := range tt.want {
+				req, _ := http.NewRequest("GET", f.checked+orgPath+"/entries", nil)
+				req.Header.Set("Authorization", token)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				got := answer{status: resp.StatusCode, retryAfter: resp.Header.Get("Retry-After")}
+				if got.status != 200 {
+					got.name = errorName(t, body)
+				}
+				if got != want {
+					t.Errorf("request %d: got %+v, want %+v", i+1, got, want)
+				}
+			}
+		})
+	}
+}
+
+// TestFaultsJSON: faults travel as JSON (the shape a control client sends)
+// with every field, and SetFaults validates what arrives.
+func TestFaultsJSON(t *testing.T) {
+	in := Faults{
+		Latency: time.Millisecond, Jitter: 2 * time.Millisecond,
+		OpLatency: map[Op]time.Duration{OpUnlock: time.Second},
+		ErrorRate: 0.25, ErrorStatus: 502, RateLimitRate: 0.5, RetryAfter: 2 * time.Second,
+		MaxFaults: 3, Hang: true, IncludeLogin: true,
+	}
+	b, err := json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{`"errorStatus":502`, `"rateLimitRate":0.5`, `"retryAfter":2000000000`, `"maxFaults":3`, `"opLatency":{"cloudKeyEntryUnlock":1000000000}`} {
+		if !strings.Contains(string(b), key) {
+			t.Errorf("%s lacks %s", b, key)
+		}
+	}
+	var out Faults
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(in, out) {
+		t.Errorf("round trip: %+v, want %+v", out, in)
+	}
+	s, err := New(DemoSeed())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bad Faults
+	if err := json.Unmarshal([]byte(`{"rateLimitRate":2}`), &bad); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetFaults(bad); err == nil {
+		t.Error("SetFaults accepted a rate-limit rate of 2")
 	}
 }

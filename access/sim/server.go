@@ -94,7 +94,8 @@ func Serve(ctx context.Context, addr string, s *Sim, logger *slog.Logger) error 
 		"entries", len(s.dir.entries),
 		"login", s.account.Email,
 		"token_ttl", time.Duration(s.tokenTTL.Load()),
-		"latency", f.Latency, "jitter", f.Jitter, "error_rate", f.ErrorRate, "hang", f.Hang)
+		"latency", f.Latency, "jitter", f.Jitter, "error_rate", f.ErrorRate, "error_status", f.ErrorStatus,
+		"rate_limit_rate", f.RateLimitRate, "retry_after", f.RetryAfter, "hang", f.Hang)
 	select {
 	case <-ctx.Done():
 	case err := <-srv.serveErr:

@@ -19,7 +19,7 @@ type Sim struct {
 	handler http.Handler
 
 	calls  [numOps]atomic.Int64
-	faults atomic.Pointer[Faults]
+	faults atomic.Pointer[faultState]
 
 	tokens    sync.Map // token string → expiry in Unix nanoseconds (int64)
 	tokenTTL  atomic.Int64
@@ -51,7 +51,7 @@ func New(seed Seed) (*Sim, error) {
 		stamp:   timestamp(time.Now()),
 		closed:  make(chan struct{}),
 	}
-	s.faults.Store(&Faults{})
+	s.faults.Store(&faultState{})
 	s.SetTokenTTL(DefaultTokenTTL)
 	if us := s.dir.byEmail[strings.ToLower(seed.ServiceAccount.Email)]; len(us) == 1 {
 		s.serviceUser = us[0]

@@ -34,6 +34,8 @@ type serveConfig struct {
 	accountTTL         time.Duration
 	entriesTTL         time.Duration
 	localTTL           time.Duration
+	accessMaxInFlight  int
+	accessBreakerOpen  time.Duration
 	publicURL          string
 	envoySecret        string
 	smtp               notify.SMTPConfig
@@ -66,6 +68,8 @@ func serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.DurationVar(&c.accountTTL, "account-ttl", 30*time.Second, "how long a cached access-system user (and its status) is trusted: the move-out bound")
 	fs.DurationVar(&c.entriesTTL, "entries-ttl", 60*time.Second, "how long a cached entry list is used")
 	fs.DurationVar(&c.localTTL, "local-ttl", 2*time.Second, "how long a cache hit is served from process memory (invalidations still reach it at once); negative disables")
+	fs.IntVar(&c.accessMaxInFlight, "access-max-inflight", 256, "most requests in flight to the access system; more wait for a slot within their deadline (negative: no bound)")
+	fs.DurationVar(&c.accessBreakerOpen, "access-breaker-open", 5*time.Second, "how long the access system's circuit breaker, once open, fails calls at once before a probe")
 	fs.StringVar(&c.publicURL, "public-url", envOr("CLOUDKEY_PUBLIC_URL", ""), "base URL of guest links, e.g. https://cloudkey.example.com (env CLOUDKEY_PUBLIC_URL; empty: this server's HTTP address)")
 	fs.StringVar(&c.envoySecret, "envoy-secret", envOr("CLOUDKEY_ENVOY_SECRET", ""), "secret Envoy webhooks are signed with (env CLOUDKEY_ENVOY_SECRET; empty: a development secret)")
 	fs.StringVar(&c.smtp.Addr, "smtp-addr", envOr("CLOUDKEY_SMTP_ADDR", ""), "SMTP relay host:port for guest links (env CLOUDKEY_SMTP_ADDR; empty: links are logged)")
@@ -85,7 +89,7 @@ func serve(ctx context.Context, args []string, stdout io.Writer, log *slog.Logge
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	for name, d := range map[string]time.Duration{"unlock-timeout": c.unlockTimeout, "account-ttl": c.accountTTL, "entries-ttl": c.entriesTTL} {
+	for name, d := range map[string]time.Duration{"unlock-timeout": c.unlockTimeout, "account-ttl": c.accountTTL, "entries-ttl": c.entriesTTL, "access-breaker-open": c.accessBreakerOpen} {
 		if d <= 0 {
 			return fmt.Errorf("--%s must be positive, got %v", name, d)
 		}
@@ -102,6 +106,7 @@ func serve(ctx context.Context, args []string, stdout io.Writer, log *slog.Logge
 		TokenSecret: c.tokenSecret, JWKSURL: c.jwksURL, TokenIssuer: c.tokenIssuer,
 		TokenAudience: c.tokenAudience, TokenLeeway: c.tokenLeeway, UnlockTimeout: c.unlockTimeout,
 		AccountTTL: c.accountTTL, EntriesTTL: c.entriesTTL, LocalTTL: c.localTTL, Logger: log,
+		AccessMaxInFlight: c.accessMaxInFlight, AccessBreakerOpen: c.accessBreakerOpen,
 		PublicURL: c.publicURL, EnvoySecret: c.envoySecret, SMTP: c.smtp,
 		RateLimits: limits, TrustedProxies: proxies,
 		CORSOrigins: splitList(c.corsOrigins), TileFrameAncestors: c.tileAncestors,

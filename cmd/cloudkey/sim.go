@@ -20,7 +20,10 @@ func simulate(ctx context.Context, args []string, log *slog.Logger) error {
 	var f sim.Faults
 	fs.DurationVar(&f.Latency, "latency", 0, "fixed latency added to every request")
 	fs.DurationVar(&f.Jitter, "jitter", 0, "random extra latency, uniform in [0, jitter)")
-	fs.Float64Var(&f.ErrorRate, "error-rate", 0, "fraction (0..1) of requests answered 503")
+	fs.Float64Var(&f.ErrorRate, "error-rate", 0, "fraction (0..1) of requests answered --error-status")
+	fs.IntVar(&f.ErrorStatus, "error-status", 503, "status of --error-rate answers: 500, 502, 503 or 504")
+	fs.Float64Var(&f.RateLimitRate, "rate-limit-rate", 0, "fraction (0..1) of requests answered 429 Too Many Requests")
+	fs.DurationVar(&f.RetryAfter, "retry-after", 0, "Retry-After of 429 and 503 answers (whole seconds, rounded up; 0: none)")
 	fs.BoolVar(&f.Hang, "hang", false, "never answer (until the client gives up)")
 	fs.BoolVar(&f.IncludeLogin, "faults-on-login", false, "apply the faults to /auth/login too")
 	tokenTTL := fs.Duration("token-ttl", 0, "lifetime of issued tokens (default 1h)")
