@@ -21,6 +21,7 @@ import (
 	"github.com/cloudkey/cloudkey/building"
 	pb "github.com/cloudkey/cloudkey/gen/cloudkey/v1"
 	"github.com/cloudkey/cloudkey/resident"
+	"github.com/cloudkey/cloudkey/telemetry"
 	"github.com/cloudkey/cloudkey/tenant"
 	"github.com/cloudkey/cloudkey/visitor"
 )
@@ -56,6 +57,11 @@ type Config struct {
 	Logger *slog.Logger
 	// ShutdownGrace bounds how long in-flight calls may finish on stop.
 	ShutdownGrace time.Duration
+	// Metrics, when set, records RED metrics of every call and is served
+	// on GET /metrics.
+	Metrics *telemetry.Metrics
+	// Tracing makes a span per call; nil (or off) installs nothing.
+	Tracing *telemetry.Tracing
 }
 
 // Server serves gRPC and HTTP.
@@ -78,10 +84,14 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		cfg.ShutdownGrace = 10 * time.Second
 	}
 	interceptors := []grpc.UnaryServerInterceptor{statusUnary(cfg.Logger), authUnary(cfg.Tokens, cfg.Admins)}
-	gs := grpc.NewServer(
-		grpc.ChainUnaryInterceptor(interceptors...),
-		grpc.MaxRecvMsgSize(maxImportBody+64<<10), // a contacts CSV is the largest request
-	)
+	opts := []grpc.ServerOption{
+		grpc.ChainUnaryInterceptor(observed(cfg.Metrics, "grpc", interceptors)...),
+		grpc.MaxRecvMsgSize(maxImportBody + 64<<10), // a contacts CSV is the largest request
+	}
+	if h := cfg.Tracing.GRPCStatsHandler(); h != nil {
+		opts = append(opts, grpc.StatsHandler(h))
+	}
+	gs := grpc.NewServer(opts...)
 	rs := &residentServer{svc: cfg.Resident}
 	pb.RegisterResidentServiceServer(gs, rs)
 	hs := health.NewServer()
@@ -94,7 +104,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	pb.RegisterVisitorServiceServer(gs, ts)
 	reflection.Register(gs)
 
-	conn := newInprocConn(chainUnary(interceptors...))
+	conn := newInprocConn(chainUnary(observed(cfg.Metrics, "rest", interceptors)...))
 	conn.register(&pb.ResidentService_ServiceDesc, rs)
 	conn.register(&pb.AdminService_ServiceDesc, as)
 	conn.register(&pb.GuestService_ServiceDesc, gsv)
@@ -111,8 +121,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	mux.HandleFunc("GET /tile", serveTile)
 	mux.HandleFunc("GET /static/{file}", serveStatic)
 	mux.HandleFunc("POST /webhooks/envoy", s.serveEnvoyWebhook)
+	if cfg.Metrics != nil {
+		mux.Handle("GET /metrics", cfg.Metrics.Handler())
+	}
 	s.http = &http.Server{
-		Handler:           mux,
+		Handler:           telemetry.HTTPHandler(mux, cfg.Metrics, cfg.Tracing),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -130,6 +143,16 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("server: HTTP listen on %s: %w", cfg.HTTPAddr, err)
 	}
 	return s, nil
+}
+
+// observed puts the request id and metrics interceptors in front of ics:
+// outermost, so they see the status the caller gets.
+func observed(m *telemetry.Metrics, transport string, ics []grpc.UnaryServerInterceptor) []grpc.UnaryServerInterceptor {
+	out := []grpc.UnaryServerInterceptor{telemetry.RequestIDInterceptor()}
+	if m != nil {
+		out = append(out, m.UnaryInterceptor(transport))
+	}
+	return append(out, ics...)
 }
 
 // GRPCAddr is the bound gRPC address.

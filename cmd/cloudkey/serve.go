@@ -10,6 +10,7 @@ import (
 
 	"github.com/cloudkey/cloudkey/notify"
 	"github.com/cloudkey/cloudkey/setup"
+	"github.com/cloudkey/cloudkey/telemetry"
 )
 
 type serveConfig struct {
@@ -27,6 +28,7 @@ type serveConfig struct {
 	publicURL          string
 	envoySecret        string
 	smtp               notify.SMTPConfig
+	otlpEndpoint       string
 }
 
 func serveFlags(fs *flag.FlagSet) *serveConfig {
@@ -49,6 +51,7 @@ func serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.StringVar(&c.smtp.From, "smtp-from", envOr("CLOUDKEY_SMTP_FROM", "cloudkey <noreply@localhost>"), "sender of guest-link emails (env CLOUDKEY_SMTP_FROM)")
 	fs.StringVar(&c.smtp.Username, "smtp-username", envOr("CLOUDKEY_SMTP_USERNAME", ""), "SMTP user (env CLOUDKEY_SMTP_USERNAME)")
 	fs.StringVar(&c.smtp.Password, "smtp-password", envOr("CLOUDKEY_SMTP_PASSWORD", ""), "SMTP password (env CLOUDKEY_SMTP_PASSWORD)")
+	fs.StringVar(&c.otlpEndpoint, "otlp-endpoint", envOr("CLOUDKEY_OTLP_ENDPOINT", ""), "OTLP/gRPC collector URL for traces, e.g. http://localhost:4317 (env CLOUDKEY_OTLP_ENDPOINT; empty: OTEL_EXPORTER_OTLP_ENDPOINT if set, else no tracing)")
 	return c
 }
 
@@ -71,6 +74,7 @@ func serve(ctx context.Context, args []string, stdout io.Writer, log *slog.Logge
 		TokenSecret: c.tokenSecret, UnlockTimeout: c.unlockTimeout,
 		AccountTTL: c.accountTTL, EntriesTTL: c.entriesTTL, LocalTTL: c.localTTL, Logger: log,
 		PublicURL: c.publicURL, EnvoySecret: c.envoySecret, SMTP: c.smtp,
+		Tracing: telemetry.TracingConfig{Endpoint: c.otlpEndpoint},
 	})
 	if err != nil {
 		return err
@@ -78,7 +82,7 @@ func serve(ctx context.Context, args []string, stdout io.Writer, log *slog.Logge
 	srv := app.Server
 	fmt.Fprintf(stdout, `cloudkey is serving
   gRPC  %[1]s   (reflection on: grpcurl -plaintext %[1]s list)
-  HTTP  http://%[2]s   (REST gateway, /healthz)
+  HTTP  http://%[2]s   (REST gateway, /healthz, /metrics)
 Get a demo token (demo users: alice@, bob@, carol@, erin@example.com):
   TOKEN=$(go run ./cmd/cloudkey token --email alice@example.com)
   curl -H "Authorization: Bearer $TOKEN" http://%[2]s/v1/me/entries
