@@ -29,7 +29,7 @@ func TestText(t *testing.T) {
 		{"Bearer eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJlbWFpbCI6ImFAYi5jbyIsImV4cCI6MX0.c2lnbmF0dXJlc2lnbmF0dXJlc2lnbmF0dXJl", "Bearer eyJh….eyJl….c2ln…"},
 		{"key ckadm_" + guest, "key ckad…"},
 		{"generateCloudKeyUnlockToken", "generateCloudKeyUnlockToken"}, // a long word, no digit
-		{"ABCDEFGHIJKLMNOPQRSTUVWXYZABCDEFGH", "ABCD…"},                 // 34: long enough to be a secret anyway
+		{"ABCDEFGHIJKLMNOPQRSTUVWXYZABCDEFGH", "ABCD…"},                // 34: long enough to be a secret anyway
 		{"at@ sign alone", "at@ sign alone"},
 	} {
 		if got := Text(tt.in); got != tt.want {
