@@ -27,6 +27,7 @@ import (
 	"github.com/cloudkey/cloudkey/internal/redistest"
 	"github.com/cloudkey/cloudkey/notify"
 	"github.com/cloudkey/cloudkey/setup"
+	"github.com/cloudkey/cloudkey/telemetry"
 )
 
 // stack is a whole cloudkey on loopback, wired as `cloudkey serve` wires
@@ -47,17 +48,23 @@ type stackOpts struct {
 	unlockCap  time.Duration
 	notifier   notify.Notifier
 	smtp       notify.SMTPConfig
+	logger     *slog.Logger // nil: discard
+	tracing    telemetry.TracingConfig
 }
 
 func newStack(t testing.TB, o stackOpts) *stack {
 	t.Helper()
 	rs := redistest.Start(t)
+	if o.logger == nil {
+		o.logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	app, err := setup.Start(ctx, setup.Config{
 		GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
 		RedisURL: rs.URL(), TokenSecret: identity.DevelopmentSecret,
 		UnlockTimeout: o.unlockCap, AccountTTL: o.accountTTL,
-		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger:      o.logger,
+		Tracing:     o.tracing,
 		Notifier:    o.notifier,
 		SMTP:        o.smtp,
 		EnvoySecret: testEnvoySecret,
