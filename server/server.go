@@ -145,14 +145,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// observed puts the request id and metrics interceptors in front of ics:
-// outermost, so they see the status the caller gets.
+// observed puts the request id and metrics interceptor in front of ics:
+// outermost, so it sees the status the caller gets.
 func observed(m *telemetry.Metrics, transport string, ics []grpc.UnaryServerInterceptor) []grpc.UnaryServerInterceptor {
-	out := []grpc.UnaryServerInterceptor{telemetry.RequestIDInterceptor()}
-	if m != nil {
-		out = append(out, m.UnaryInterceptor(transport))
-	}
-	return append(out, ics...)
+	return append([]grpc.UnaryServerInterceptor{telemetry.UnaryInterceptor(m, transport)}, ics...)
 }
 
 // GRPCAddr is the bound gRPC address.

@@ -8,7 +8,6 @@
 package telemetry
 
 import (
-	"context"
 	"net/http"
 	"strings"
 	"sync"
@@ -18,9 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/cloudkey/cloudkey/unlock"
 )
@@ -146,21 +143,6 @@ func (s *rpcSeries) inc(c codes.Code) {
 		s.handled[c].Store(p) // a racing store holds the same child
 	}
 	p.Inc()
-}
-
-// UnaryInterceptor records RED metrics of every unary call. transport
-// labels where calls come from: "grpc" for the gRPC server, "rest" for the
-// gateway's in-process connection. Put it first in the chain, so it sees
-// the status the caller gets.
-func (m *Metrics) UnaryInterceptor(transport string) grpc.UnaryServerInterceptor {
-	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		start := time.Now()
-		resp, err := handler(ctx, req)
-		s := m.rpc(info.FullMethod, transport)
-		s.seconds.Observe(time.Since(start).Seconds())
-		s.inc(status.Code(err))
-		return resp, err
-	}
 }
 
 func (m *Metrics) rpc(fullMethod, transport string) *rpcSeries {

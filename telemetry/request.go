@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unsafe"
 
 	otelcodes "go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
@@ -14,6 +15,7 @@ import (
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 )
 
 var noopTracerProvider trace.TracerProvider = tracenoop.NewTracerProvider()
@@ -29,6 +31,7 @@ type request struct {
 	// SetRoute during an HTTP request the gateway served.
 	route string
 	hdr   [1]string // backs the response header value, saving an allocation
+	idBuf [16]byte  // backs a new id
 }
 
 type requestKey struct{}
@@ -70,47 +73,72 @@ func validID(id string) bool {
 	return true
 }
 
-// newID makes a request id: 16 hex digits from the runtime's per-thread
-// random source (unique enough to find a request's lines, not a secret).
-func newID() string {
+// setNewID gives r a new id: 16 hex digits from the runtime's per-thread
+// random source (unique enough to find a request's lines, not a secret),
+// kept in r itself so that making it costs no allocation of its own.
+func (r *request) setNewID() {
 	const hexdigits = "0123456789abcdef"
-	var b [16]byte
 	v := rand.Uint64()
-	for i := range b {
-		b[i] = hexdigits[v>>(60-4*i)&0xf]
+	for i := range r.idBuf {
+		r.idBuf[i] = hexdigits[v>>(60-4*i)&0xf]
 	}
-	return string(b[:])
+	r.id = unsafe.String(&r.idBuf[0], len(r.idBuf)) // idBuf is never written again
+}
+
+// init sets r's id to incoming when valid, else to a new one.
+func (r *request) init(incoming string) {
+	r.id = incoming
+	if !validID(incoming) {
+		r.setNewID()
+	}
+	r.hdr[0] = r.id
 }
 
 func newRequest(incoming string) *request {
-	r := &request{id: incoming}
-	if !validID(incoming) {
-		r.id = newID()
-	}
-	r.hdr[0] = r.id
+	r := &request{}
+	r.init(incoming)
 	return r
 }
 
-// RequestIDInterceptor gives every gRPC call a request id: the caller's
-// x-request-id when it is valid, else a new one. It is put in the
-// context (RequestID, and every log line through LogHandler) and sent
-// back in the x-request-id response header. A call the REST gateway
-// makes in process keeps the HTTP request's id.
-func RequestIDInterceptor() grpc.UnaryServerInterceptor {
+// UnaryInterceptor gives every gRPC call a request id and, when m is
+// set, records its RED metrics (see Metrics). The id is the caller's
+// x-request-id when it is valid, else a new one; it is put in the context
+// (RequestID, and every log line through LogHandler) and sent back in the
+// x-request-id response header. A call the REST gateway makes in process
+// keeps the HTTP request's id. transport labels where calls come from:
+// "grpc" for the gRPC server, "rest" for the gateway's connection. Put it
+// first in the chain, so it sees the status the caller gets. It is one
+// interceptor, not two, because each link of grpc-go's chain costs an
+// allocation per call.
+func UnaryInterceptor(m *Metrics, transport string) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		if fromContext(ctx) != nil {
-			return handler(ctx, req)
+		var start time.Time
+		if m != nil {
+			start = time.Now()
 		}
-		var incoming string
-		if v := metadata.ValueFromIncomingContext(ctx, RequestIDHeader); len(v) > 0 {
-			incoming = v[0]
+		if fromContext(ctx) == nil {
+			ctx = withRequestID(ctx)
 		}
-		r := newRequest(incoming)
-		// Fails only outside a gRPC server stream, where there is no
-		// header to send.
-		_ = grpc.SetHeader(ctx, metadata.MD{RequestIDHeader: r.hdr[:]})
-		return handler(context.WithValue(ctx, requestKey{}, r), req)
+		resp, err := handler(ctx, req)
+		if m != nil {
+			s := m.rpc(info.FullMethod, transport)
+			s.seconds.Observe(time.Since(start).Seconds())
+			s.inc(status.Code(err))
+		}
+		return resp, err
 	}
+}
+
+func withRequestID(ctx context.Context) context.Context {
+	var incoming string
+	if v := metadata.ValueFromIncomingContext(ctx, RequestIDHeader); len(v) > 0 {
+		incoming = v[0]
+	}
+	r := newRequest(incoming)
+	if grpc.ServerTransportStreamFromContext(ctx) != nil { // else there is no header to send
+		_ = grpc.SetHeader(ctx, metadata.MD{RequestIDHeader: r.hdr[:]})
+	}
+	return context.WithValue(ctx, requestKey{}, r)
 }
 
 // HTTPHandler wraps the HTTP mux: a request id per request (the caller's
@@ -146,11 +174,7 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if v := r.Header["X-Request-Id"]; len(v) > 0 {
 		incoming = v[0]
 	}
-	hr.id = incoming
-	if !validID(incoming) {
-		hr.id = newID()
-	}
-	hr.hdr[0] = hr.id
+	hr.init(incoming)
 	w.Header()["X-Request-Id"] = hr.hdr[:] // canonical key: Set would allocate
 	ctx := context.WithValue(r.Context(), requestKey{}, &hr.request)
 	var span trace.Span
