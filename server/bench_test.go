@@ -5,12 +5,14 @@ import (
 	"net"
 	"testing"
 
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	pb "github.com/cloudkey/cloudkey/gen/cloudkey/v1"
+	"github.com/cloudkey/cloudkey/telemetry"
 )
 
 // The server benchmarks run the whole stack in one process (client,
@@ -90,4 +92,24 @@ func warmStack(b *testing.B) (*stack, context.Context) {
 		b.Fatal(err)
 	}
 	return st, ctx
+}
+
+// BenchmarkListEntriesTraced is BenchmarkListEntries with every call
+// traced and exported (to a no-op exporter): the cost of tracing on.
+// With tracing off (the other benchmarks) nothing is installed.
+func BenchmarkListEntriesTraced(b *testing.B) {
+	st := newStack(b, stackOpts{tracing: telemetry.TracingConfig{Exporter: tracetest.NewNoopExporter()}})
+	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+st.token(b, "erin@example.com"))
+	if _, err := st.client.ListEntries(ctx, &pb.ListEntriesRequest{}); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.SetParallelism(16)
+	b.RunParallel(func(p *testing.PB) {
+		for p.Next() {
+			if _, err := st.client.ListEntries(ctx, &pb.ListEntriesRequest{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

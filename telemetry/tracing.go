@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 
@@ -64,6 +65,10 @@ func NewTracing(ctx context.Context, cfg TracingConfig) (*Tracing, error) {
 		var eopts []otlptracegrpc.Option
 		switch {
 		case cfg.Endpoint != "":
+			// The exporter silently ignores a URL it cannot use.
+			if u, err := url.Parse(cfg.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return nil, fmt.Errorf("telemetry: OTLP endpoint %q: want http://host:port or https://host:port", cfg.Endpoint)
+			}
 			eopts = append(eopts, otlptracegrpc.WithEndpointURL(cfg.Endpoint))
 		case os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != "":
 		default:

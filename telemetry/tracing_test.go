@@ -43,6 +43,15 @@ func TestTracingConfiguredEndpoint(t *testing.T) {
 	}
 }
 
+func TestTracingRejectsBadEndpoint(t *testing.T) {
+	for _, ep := range []string{"localhost:4317", "grpc://collector:4317", "http://", "%zz"} {
+		if tr, err := NewTracing(context.Background(), TracingConfig{Endpoint: ep}); err == nil {
+			tr.Shutdown(context.Background())
+			t.Errorf("endpoint %q accepted", ep)
+		}
+	}
+}
+
 // An upstream call is a client span named by operation (no token), in
 // the caller's trace, whose context reaches the access system.
 func TestUpstreamSpans(t *testing.T) {
