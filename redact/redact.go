@@ -27,14 +27,16 @@ func Email(e string) string {
 // readable, while every token cloudkey meets (JWT segments, 43-character
 // guest tokens, admin keys, access-system tokens) is longer.
 const (
-	tokenMin    = 24
-	tokenAlways = 32 // from here even a run without digits is a secret
-	tokenKeep   = 4
+	tokenMin   = 24
+	tokenMixed = 32 // from here a run of both cases is a secret even without a digit
+	tokenKeep  = 4
 )
 
 // Text returns s with every email in it redacted as Email does and every
-// token-like run (at least 24 characters of [A-Za-z0-9_-] with a digit,
-// or at least 32 of them) cut to its first four characters and "…".
+// token-like run of [A-Za-z0-9_-] cut to its first four characters and
+// "…": 24 or more characters with a digit, or 32 or more with both upper
+// and lower case letters (random base64 nearly always has a digit, and
+// has both cases; long ALL_CAPS names and words do not look like it).
 // It returns s itself, without allocating, when there is nothing to
 // redact.
 func Text(s string) string {
@@ -65,12 +67,13 @@ func Text(s string) string {
 			i++
 			continue
 		}
-		j, digit := i, false
+		j := i
+		var cl classes
 		for j < len(s) && isTokenChar(s[j]) {
-			digit = digit || ('0' <= s[j] && s[j] <= '9')
+			cl.add(s[j])
 			j++
 		}
-		if n := j - i; n >= tokenAlways || (n >= tokenMin && digit) {
+		if cl.secret(j - i) {
 			b.WriteString(s[i : i+tokenKeep])
 			b.WriteString("…")
 		} else {
@@ -81,21 +84,40 @@ func Text(s string) string {
 	return b.String()
 }
 
+// classes records which kinds of characters a run has.
+type classes struct{ digit, upper, lower bool }
+
+func (c *classes) add(b byte) {
+	switch {
+	case '0' <= b && b <= '9':
+		c.digit = true
+	case 'A' <= b && b <= 'Z':
+		c.upper = true
+	case 'a' <= b && b <= 'z':
+		c.lower = true
+	}
+}
+
+func (c classes) secret(n int) bool {
+	return n >= tokenMin && c.digit || n >= tokenMixed && c.upper && c.lower
+}
+
 // needsWork is the cheap scan that lets Text return s unchanged.
 func needsWork(s string) bool {
-	run, digit := 0, false
+	run := 0
+	var cl classes
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c == '@' {
 			return true
 		}
 		if !isTokenChar(c) {
-			run, digit = 0, false
+			run, cl = 0, classes{}
 			continue
 		}
 		run++
-		digit = digit || ('0' <= c && c <= '9')
-		if run >= tokenAlways || (run >= tokenMin && digit) {
+		cl.add(c)
+		if cl.secret(run) {
 			return true
 		}
 	}

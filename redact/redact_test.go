@@ -29,7 +29,8 @@ func TestText(t *testing.T) {
 		{"Bearer eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJlbWFpbCI6ImFAYi5jbyIsImV4cCI6MX0.c2lnbmF0dXJlc2lnbmF0dXJlc2lnbmF0dXJl", "Bearer eyJh….eyJl….c2ln…"},
 		{"key ckadm_" + guest, "key ckad…"},
 		{"generateCloudKeyUnlockToken", "generateCloudKeyUnlockToken"}, // a long word, no digit
-		{"ABCDEFGHIJKLMNOPQRSTUVWXYZABCDEFGH", "ABCD…"},                // 34: long enough to be a secret anyway
+		{"AbcdefghijklmnopqrstuvwxyzABCDEFGH", "Abcd…"},                // 34, both cases: a secret without a digit
+		{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is unset", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is unset"},
 		{"at@ sign alone", "at@ sign alone"},
 	} {
 		if got := Text(tt.in); got != tt.want {
