@@ -56,6 +56,11 @@ type Config struct {
 	// LocalMaxEntries bounds the in-process layer. Default 100,000.
 	LocalMaxEntries int
 	Logger          *slog.Logger
+	// Observe, when set, is told the outcome of every Get by layer
+	// ("local", "redis") and result ("hit", "miss", "error"), for the
+	// hit-ratio metrics. It is called on the hot path with constant
+	// strings: it must be cheap and must not block.
+	Observe func(layer, result string)
 }
 
 // DefaultPrefix starts every cloudkey Redis key.
@@ -150,15 +155,32 @@ func (s *Store) Get(ctx context.Context, email string) (Snapshot, error) {
 	if s.local != nil {
 		now = time.Now().UnixNano()
 		if snap, ok := s.local.get(email, now); ok {
+			s.observe("local", "hit")
 			return snap, nil
 		}
+		s.observe("local", "miss")
 		gen = s.local.gen.Load()
 	}
 	snap, err := s.getRedis(ctx, email)
-	if err == nil && s.local != nil && snap.HasAccount && (snap.HasEntries || !snap.Account.Active()) {
+	complete := err == nil && snap.HasAccount && (snap.HasEntries || !snap.Account.Active())
+	switch {
+	case err != nil:
+		s.observe("redis", "error")
+	case complete:
+		s.observe("redis", "hit")
+	default:
+		s.observe("redis", "miss")
+	}
+	if complete && s.local != nil {
 		s.local.put(email, snap, gen, now)
 	}
 	return snap, err
+}
+
+func (s *Store) observe(layer, result string) {
+	if s.cfg.Observe != nil {
+		s.cfg.Observe(layer, result)
+	}
 }
 
 func (s *Store) getRedis(ctx context.Context, email string) (Snapshot, error) {

@@ -362,3 +362,39 @@ func TestInvalidateAll(t *testing.T) {
 		t.Error("favourites were dropped")
 	}
 }
+
+// Observe sees each layer's outcome: a local miss then a Redis miss on an
+// empty cache, a Redis hit once loaded, a local hit next, and a Redis
+// error when Redis is gone (the local layer dropped first).
+func TestObserve(t *testing.T) {
+	srv := redistest.Start(t)
+	var mu sync.Mutex
+	seen := map[string]int{}
+	s := New(srv.Client(), Config{LocalTTL: time.Hour, Observe: func(layer, result string) {
+		mu.Lock()
+		seen[layer+" "+result]++
+		mu.Unlock()
+	}})
+	ctx := context.Background()
+	step := func(want map[string]int) {
+		t.Helper()
+		mu.Lock()
+		defer mu.Unlock()
+		if fmt.Sprint(seen) != fmt.Sprint(want) {
+			t.Fatalf("observed %v, want %v", seen, want)
+		}
+		clear(seen)
+	}
+	s.Get(ctx, "alice@example.com")
+	step(map[string]int{"local miss": 1, "redis miss": 1})
+	s.ResolveAccount(ctx, "alice@example.com", func(context.Context) (Account, error) { return alice, nil })
+	s.ResolveEntries(ctx, "alice@example.com", func(context.Context) ([]access.Entry, error) { return []access.Entry{{ID: "101"}}, nil })
+	s.Get(ctx, "alice@example.com")
+	step(map[string]int{"local miss": 1, "redis hit": 1})
+	s.Get(ctx, "alice@example.com")
+	step(map[string]int{"local hit": 1})
+	s.local.invalidateAll()
+	srv.Kill()
+	s.Get(ctx, "alice@example.com")
+	step(map[string]int{"local miss": 1, "redis error": 1})
+}

@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+
+	"github.com/cloudkey/cloudkey/redact"
 )
 
 // Log is a Notifier that writes each message to a slog.Logger instead of
@@ -32,9 +34,12 @@ func NewLog(logger *slog.Logger, revealLinks bool) *Log {
 
 // Send logs m at info level. It never fails.
 func (l *Log) Send(ctx context.Context, m Message) error {
-	link := m.Link
+	// Revealed: a redacting handler (telemetry.LogHandler) would
+	// otherwise cut the token the developer needs. The recipient's email
+	// is not revealed.
+	var link any = redact.Revealed(m.Link)
 	if !l.reveal {
-		link = RedactLink(link)
+		link = RedactLink(m.Link)
 	}
 	l.log.InfoContext(ctx, "notify: message not sent (log notifier)",
 		"to", m.To, "subject", m.Subject, "link", link, "body", m.Body)

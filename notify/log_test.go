@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+
+	"github.com/cloudkey/cloudkey/telemetry"
 )
 
 func TestLogNotifier(t *testing.T) {
@@ -93,6 +95,26 @@ func TestIsEmail(t *testing.T) {
 	} {
 		if IsEmail(to) != want {
 			t.Errorf("IsEmail(%q) = %v", to, !want)
+		}
+	}
+}
+
+// Behind the redacting handler cloudkey logs with, development still gets
+// the whole link (it exists to be opened) but not the recipient's email;
+// otherwise the token stays cut.
+func TestLogNotifierBehindRedaction(t *testing.T) {
+	for _, reveal := range []bool{true, false} {
+		var buf bytes.Buffer
+		n := NewLog(slog.New(telemetry.LogHandler(slog.NewTextHandler(&buf, nil))), reveal)
+		if err := n.Send(context.Background(), guestMessage()); err != nil {
+			t.Fatal(err)
+		}
+		out := buf.String()
+		if got := strings.Contains(out, testLink); got != reveal {
+			t.Errorf("reveal=%v: full link logged = %v: %q", reveal, got, out)
+		}
+		if strings.Contains(out, "ada@example.com") || !strings.Contains(out, "a***@example.com") {
+			t.Errorf("reveal=%v: recipient not redacted: %q", reveal, out)
 		}
 	}
 }

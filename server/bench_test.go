@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
@@ -13,6 +14,7 @@ import (
 
 	pb "github.com/cloudkey/cloudkey/gen/cloudkey/v1"
 	"github.com/cloudkey/cloudkey/ratelimit"
+	"github.com/cloudkey/cloudkey/telemetry"
 )
 
 // The server benchmarks run the whole stack in one process (client,
@@ -102,4 +104,24 @@ func warmStack(b *testing.B, o stackOpts) (*stack, context.Context) {
 		b.Fatal(err)
 	}
 	return st, ctx
+}
+
+// BenchmarkListEntriesTraced is BenchmarkListEntries with every call
+// traced and exported (to a no-op exporter): the cost of tracing on.
+// With tracing off (the other benchmarks) nothing is installed.
+func BenchmarkListEntriesTraced(b *testing.B) {
+	st := newStack(b, stackOpts{tracing: telemetry.TracingConfig{Exporter: tracetest.NewNoopExporter()}})
+	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+st.token(b, "erin@example.com"))
+	if _, err := st.client.ListEntries(ctx, &pb.ListEntriesRequest{}); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.SetParallelism(16)
+	b.RunParallel(func(p *testing.PB) {
+		for p.Next() {
+			if _, err := st.client.ListEntries(ctx, &pb.ListEntriesRequest{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

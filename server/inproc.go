@@ -4,11 +4,14 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/cloudkey/cloudkey/telemetry"
 )
 
 // inprocConn is a grpc.ClientConnInterface that calls registered services
@@ -41,6 +44,10 @@ func (c *inprocConn) Invoke(ctx context.Context, method string, args, reply any,
 	m, ok := c.methods[method]
 	if !ok {
 		return status.Errorf(codes.Unimplemented, "method %s not served in process", method)
+	}
+	// HTTP metrics and spans are labelled by the gateway's route pattern.
+	if pattern, ok := runtime.HTTPPathPattern(ctx); ok {
+		telemetry.SetRoute(ctx, pattern)
 	}
 	// What the gateway sends as outgoing metadata arrives as incoming.
 	md, _ := metadata.FromOutgoingContext(ctx)

@@ -23,6 +23,7 @@ import (
 	"github.com/cloudkey/cloudkey/building"
 	pb "github.com/cloudkey/cloudkey/gen/cloudkey/v1"
 	"github.com/cloudkey/cloudkey/resident"
+	"github.com/cloudkey/cloudkey/telemetry"
 	"github.com/cloudkey/cloudkey/tenant"
 	"github.com/cloudkey/cloudkey/visitor"
 )
@@ -72,6 +73,11 @@ type Config struct {
 	// TLSCertFile and TLSKeyFile, when set, make both listeners TLS only;
 	// the files are reloaded when they change.
 	TLSCertFile, TLSKeyFile string
+	// Metrics, when set, records RED metrics of every call and is served
+	// on GET /metrics.
+	Metrics *telemetry.Metrics
+	// Tracing makes a span per call; nil (or off) installs nothing.
+	Tracing *telemetry.Tracing
 }
 
 // Server serves gRPC and HTTP.
@@ -110,7 +116,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		interceptors = append(interceptors, limitUnary(cfg.Limiter, cfg.TrustedProxies))
 	}
 	opts := []grpc.ServerOption{
-		grpc.ChainUnaryInterceptor(interceptors...),
+		grpc.ChainUnaryInterceptor(observed(cfg.Metrics, "grpc", interceptors)...),
 		// One limit for every method: a contacts CSV is the largest
 		// request. grpc-go refuses a larger message from its length prefix,
 		// before reading it; a per-method limit could only be checked after
@@ -119,6 +125,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	if certs != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(certs.tlsConfig())))
+	}
+	if h := cfg.Tracing.GRPCStatsHandler(); h != nil {
+		opts = append(opts, grpc.StatsHandler(h))
 	}
 	gs := grpc.NewServer(opts...)
 	rs := &residentServer{svc: cfg.Resident}
@@ -133,7 +142,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	pb.RegisterVisitorServiceServer(gs, ts)
 	reflection.Register(gs)
 
-	conn := newInprocConn(chainUnary(interceptors...))
+	conn := newInprocConn(chainUnary(observed(cfg.Metrics, "rest", interceptors)...))
 	conn.register(&pb.ResidentService_ServiceDesc, rs)
 	conn.register(&pb.AdminService_ServiceDesc, as)
 	conn.register(&pb.GuestService_ServiceDesc, gsv)
@@ -153,8 +162,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	mux.HandleFunc("GET /tile", s.serveTile)
 	mux.HandleFunc("GET /static/{file}", serveStatic)
 	mux.HandleFunc("POST /webhooks/envoy", s.serveEnvoyWebhook)
+	if cfg.Metrics != nil {
+		mux.Handle("GET /metrics", cfg.Metrics.Handler())
+	}
 	s.http = &http.Server{
-		Handler:           secureHeaders{next: mux, hsts: s.tls},
+		Handler:           secureHeaders{next: telemetry.HTTPHandler(mux, cfg.Metrics, cfg.Tracing), hsts: s.tls},
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -177,6 +189,12 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("server: HTTP listen on %s: %w", cfg.HTTPAddr, err)
 	}
 	return s, nil
+}
+
+// observed puts the request id and metrics interceptor in front of ics:
+// outermost, so it sees the status the caller gets.
+func observed(m *telemetry.Metrics, transport string, ics []grpc.UnaryServerInterceptor) []grpc.UnaryServerInterceptor {
+	return append([]grpc.UnaryServerInterceptor{telemetry.UnaryInterceptor(m, transport)}, ics...)
 }
 
 // GRPCAddr is the bound gRPC address.

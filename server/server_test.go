@@ -29,6 +29,7 @@ import (
 	"github.com/cloudkey/cloudkey/notify"
 	"github.com/cloudkey/cloudkey/ratelimit"
 	"github.com/cloudkey/cloudkey/setup"
+	"github.com/cloudkey/cloudkey/telemetry"
 )
 
 // stack is a whole cloudkey on loopback, wired as `cloudkey serve` wires
@@ -59,11 +60,16 @@ type stackOpts struct {
 	tlsCert, tlsKey string
 	// breakerOpen is the access system's breaker open timeout; 0: default.
 	breakerOpen time.Duration
+	logger      *slog.Logger // nil: discard
+	tracing     telemetry.TracingConfig
 }
 
 func newStack(t testing.TB, o stackOpts) *stack {
 	t.Helper()
 	rs := redistest.Start(t)
+	if o.logger == nil {
+		o.logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	secret, issuer, audience := identity.DevelopmentSecret, "", ""
 	if o.jwksURL != "" {
@@ -74,7 +80,8 @@ func newStack(t testing.TB, o stackOpts) *stack {
 		RedisURL: rs.URL(), TokenSecret: secret,
 		JWKSURL: o.jwksURL, TokenIssuer: issuer, TokenAudience: audience,
 		UnlockTimeout: o.unlockCap, AccountTTL: o.accountTTL, AccessBreakerOpen: o.breakerOpen,
-		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger:      o.logger,
+		Tracing:     o.tracing,
 		Notifier:    o.notifier,
 		SMTP:        o.smtp,
 		EnvoySecret: testEnvoySecret,

@@ -26,6 +26,7 @@ import (
 	"github.com/cloudkey/cloudkey/ratelimit"
 	"github.com/cloudkey/cloudkey/resident"
 	"github.com/cloudkey/cloudkey/server"
+	"github.com/cloudkey/cloudkey/telemetry"
 	"github.com/cloudkey/cloudkey/tenant"
 	"github.com/cloudkey/cloudkey/unlock"
 	"github.com/cloudkey/cloudkey/visitor"
@@ -65,7 +66,6 @@ type Config struct {
 	AccessBreakerOpen time.Duration
 	// SimSeed is the embedded simulator's organisation; nil: the demo one.
 	SimSeed *sim.Seed
-	Logger  *slog.Logger
 
 	// JWKSURL, when set, verifies app tokens as RS256/ES256 against the
 	// identity provider's keys (TokenIssuer and TokenAudience required);
@@ -87,6 +87,12 @@ type Config struct {
 	CORSOrigins             []string
 	TileFrameAncestors      string
 	TLSCertFile, TLSKeyFile string
+	// Logger is wrapped with telemetry.LogHandler: request ids in, full
+	// emails and tokens out.
+	Logger *slog.Logger
+	// Tracing says where spans go (CLOUDKEY_OTLP_ENDPOINT or the standard
+	// OTEL_EXPORTER_OTLP_* variables); unset: no tracing.
+	Tracing telemetry.TracingConfig
 }
 
 // DevelopmentEnvoySecret verifies Envoy webhooks when CLOUDKEY_ENVOY_SECRET
@@ -113,6 +119,10 @@ type App struct {
 	Visitors *visitor.Service
 	// EnvoySecret is the secret Envoy webhooks are verified with.
 	EnvoySecret string
+	// Metrics are served on /metrics.
+	Metrics *telemetry.Metrics
+	// Tracing is nil when tracing is off.
+	Tracing *telemetry.Tracing
 
 	audit   *unlock.StreamAuditor
 	log     *slog.Logger
@@ -126,7 +136,8 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	a = &App{log: log}
+	log = slog.New(telemetry.LogHandler(log.Handler()))
+	a = &App{log: log, Metrics: telemetry.NewMetrics()}
 	built := a // the error returns set a to nil; what was started must still close
 	defer func() {
 		if err != nil {
@@ -153,6 +164,12 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	}
 	rdb := a.Redis
 	a.closers = append(a.closers, func() { rdb.Close() })
+	if a.Tracing, err = telemetry.NewTracing(ctx, cfg.Tracing); err != nil {
+		return nil, err
+	}
+	if err := a.Tracing.InstrumentRedis(rdb); err != nil {
+		return nil, err
+	}
 
 	a.Org = cfg.AccessOrg
 	opCfg := openpath.Config{BaseURL: cfg.AccessURL, Email: cfg.AccessEmail, Password: cfg.AccessPassword, OrgID: cfg.AccessOrg}
@@ -179,6 +196,8 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 		}
 	}
 	opCfg.MaxInFlight, opCfg.BreakerOpenTimeout = cfg.AccessMaxInFlight, cfg.AccessBreakerOpen
+	opCfg.WrapTransport = telemetry.WrapTransport(a.Metrics, a.Tracing, "openpath")
+	opCfg.OnBreakerChange = func(system, _, to string) { a.Metrics.SetBreakerState(system, to) }
 	accessSys, err := openpath.New(opCfg)
 	if err != nil {
 		return nil, err
@@ -187,17 +206,19 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	// wait for these idle keep-alive connections.
 	a.closers = append(a.closers, accessSys.CloseIdleConnections)
 
-	store := cache.New(rdb, cache.Config{AccountTTL: cfg.AccountTTL, EntriesTTL: cfg.EntriesTTL, LocalTTL: cfg.LocalTTL, Logger: log})
+	store := cache.New(rdb, cache.Config{AccountTTL: cfg.AccountTTL, EntriesTTL: cfg.EntriesTTL, LocalTTL: cfg.LocalTTL, Logger: log,
+		Observe: a.Metrics.ObserveCache})
 	runCtx, stopRun := context.WithCancel(context.Background())
 	ran := make(chan struct{})
 	go func() { defer close(ran); store.Run(runCtx) }()
 	a.closers = append(a.closers, func() { stopRun(); <-ran })
 	a.audit = unlock.NewStreamAuditor(rdb, unlock.AuditConfig{Logger: log})
+	audit := a.Metrics.Auditor(a.audit) // counts unlock results by code
 	unlockTimeout := cfg.UnlockTimeout
 	if unlockTimeout <= 0 {
 		unlockTimeout = 3 * time.Second
 	}
-	svc := resident.New(accessSys, "openpath", store, unlock.NewEngine(unlockTimeout, a.audit), log)
+	svc := resident.New(accessSys, "openpath", store, unlock.NewEngine(unlockTimeout, audit), log)
 
 	a.EnvoySecret = cfg.EnvoySecret
 	if a.EnvoySecret == "" {
@@ -231,7 +252,7 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	}
 	a.Visitors, err = visitor.New(visitor.Config{
 		Redis: rdb, Access: accessSys, Notifier: notifier, BaseURL: publicURL,
-		Audit: a.audit, Logger: log,
+		Audit: audit, Logger: log,
 	})
 	if err != nil {
 		return nil, err
@@ -266,6 +287,7 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 		Ready: func(ctx context.Context) map[string]error {
 			return map[string]error{"redis": rdb.Ping(ctx).Err()}
 		},
+		Metrics: a.Metrics, Tracing: a.Tracing,
 	})
 	if err != nil {
 		return nil, err
@@ -315,8 +337,9 @@ func (a *App) Serve(ctx context.Context) error {
 	return err
 }
 
-// Close writes queued audit records (for up to 5 s) and releases the
-// embedded dependencies. It is idempotent.
+// Close writes queued audit records (for up to 5 s), releases the
+// embedded dependencies and flushes queued spans (for up to 5 s). It is
+// idempotent.
 func (a *App) Close() {
 	if a.audit != nil {
 		actx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -331,4 +354,12 @@ func (a *App) Close() {
 		a.closers[i]()
 	}
 	a.closers = nil
+	if a.Tracing != nil {
+		tctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := a.Tracing.Shutdown(tctx); err != nil {
+			a.log.Error("spans not all exported", "err", err)
+		}
+		cancel()
+		a.Tracing = nil
+	}
 }

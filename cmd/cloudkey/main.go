@@ -16,10 +16,16 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/cloudkey/cloudkey/telemetry"
 )
 
 func main() {
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	log, err := newLogger(os.Stderr, os.Getenv("CLOUDKEY_LOG_FORMAT"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "cloudkey:", err)
+		os.Exit(2)
+	}
 	slog.SetDefault(log)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -30,6 +36,23 @@ func main() {
 		fmt.Fprintln(os.Stderr, "cloudkey:", err)
 		os.Exit(1)
 	}
+}
+
+// newLogger logs at info level as text (the default, for development) or
+// JSON (CLOUDKEY_LOG_FORMAT=json, for production), with request ids and
+// without full emails or tokens.
+func newLogger(w io.Writer, format string) (*slog.Logger, error) {
+	opts := &slog.HandlerOptions{Level: slog.LevelInfo}
+	var h slog.Handler
+	switch format {
+	case "", "text":
+		h = slog.NewTextHandler(w, opts)
+	case "json":
+		h = slog.NewJSONHandler(w, opts)
+	default:
+		return nil, fmt.Errorf("CLOUDKEY_LOG_FORMAT: want text or json, got %q", format)
+	}
+	return slog.New(telemetry.LogHandler(h)), nil
 }
 
 func run(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {

@@ -14,6 +14,7 @@ import (
 	"github.com/cloudkey/cloudkey/notify"
 	"github.com/cloudkey/cloudkey/ratelimit"
 	"github.com/cloudkey/cloudkey/setup"
+	"github.com/cloudkey/cloudkey/telemetry"
 )
 
 type serveConfig struct {
@@ -42,6 +43,7 @@ type serveConfig struct {
 	corsOrigins        string
 	tileAncestors      string
 	tlsCert, tlsKey    string
+	otlpEndpoint       string
 }
 
 func serveFlags(fs *flag.FlagSet) *serveConfig {
@@ -80,6 +82,7 @@ func serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.StringVar(&c.tileAncestors, "tile-frame-ancestors", envOr("CLOUDKEY_TILE_FRAME_ANCESTORS", ""), "CSP frame-ancestors sources allowed to frame /tile, e.g. https://*.hqo.com (env CLOUDKEY_TILE_FRAME_ANCESTORS; empty: 'none')")
 	fs.StringVar(&c.tlsCert, "tls-cert", envOr("CLOUDKEY_TLS_CERT", ""), "PEM certificate (chain) file: both listeners serve TLS only; reloaded when it changes (env CLOUDKEY_TLS_CERT)")
 	fs.StringVar(&c.tlsKey, "tls-key", envOr("CLOUDKEY_TLS_KEY", ""), "PEM private key file of --tls-cert (env CLOUDKEY_TLS_KEY)")
+	fs.StringVar(&c.otlpEndpoint, "otlp-endpoint", envOr("CLOUDKEY_OTLP_ENDPOINT", ""), "OTLP/gRPC collector URL for traces, e.g. http://localhost:4317 (env CLOUDKEY_OTLP_ENDPOINT; empty: OTEL_EXPORTER_OTLP_ENDPOINT if set, else no tracing)")
 	return c
 }
 
@@ -111,6 +114,7 @@ func serve(ctx context.Context, args []string, stdout io.Writer, log *slog.Logge
 		RateLimits: limits, TrustedProxies: proxies,
 		CORSOrigins: splitList(c.corsOrigins), TileFrameAncestors: c.tileAncestors,
 		TLSCertFile: c.tlsCert, TLSKeyFile: c.tlsKey,
+		Tracing: telemetry.TracingConfig{Endpoint: c.otlpEndpoint},
 	})
 	if err != nil {
 		return err
@@ -123,7 +127,7 @@ func serve(ctx context.Context, args []string, stdout io.Writer, log *slog.Logge
 	}
 	fmt.Fprintf(stdout, `cloudkey is serving
   gRPC  %[1]s   (reflection on: grpcurl %[3]s %[1]s list)
-  HTTP  %[5]s://%[2]s   (REST gateway, /healthz)
+  HTTP  %[5]s://%[2]s   (REST gateway, /healthz, /metrics)
 Get a demo token (demo users: alice@, bob@, carol@, erin@example.com):
   TOKEN=$(go run ./cmd/cloudkey token --email alice@example.com)
   curl %[4]s-H "Authorization: Bearer $TOKEN" %[5]s://%[2]s/v1/me/entries

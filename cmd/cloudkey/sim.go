@@ -7,6 +7,7 @@ import (
 	"log/slog"
 
 	"github.com/cloudkey/cloudkey/access/sim"
+	"github.com/cloudkey/cloudkey/redact"
 )
 
 // simulate serves the Openpath-style simulator, for a cloudkey started
@@ -58,6 +59,7 @@ func simulate(ctx context.Context, args []string, log *slog.Logger) error {
 	}
 	s.SetTokenTTL(*tokenTTL)
 	log.Info("service account for cloudkey: set CLOUDKEY_ACCESS_URL, CLOUDKEY_ACCESS_EMAIL, CLOUDKEY_ACCESS_PASSWORD",
-		"email", seed.ServiceAccount.Email, "password", seed.ServiceAccount.Password)
+		// Revealed: the simulator's demo account, printed to be copied.
+		"email", redact.Revealed(seed.ServiceAccount.Email), "password", redact.Revealed(seed.ServiceAccount.Password))
 	return sim.Serve(ctx, *addr, s, log)
 }
