@@ -112,6 +112,13 @@ func TestLogsCarryRequestIDsNotSecrets(t *testing.T) {
 	if got := header.Get("x-request-id"); len(got) != 1 || !regexp.MustCompile(`^[0-9a-f]{16}$`).MatchString(got[0]) {
 		t.Errorf("x-request-id for an unsafe one = %q, want a new id", got)
 	}
+	// A caller that sent none learns the id of a failed call from its trailer.
+	var trailer metadata.MD
+	header = nil
+	st.client.ListEntries(st.as(t, "alice@example.com"), &pb.ListEntriesRequest{}, grpc.Header(&header), grpc.Trailer(&trailer))
+	if got := trailer.Get("x-request-id"); len(got) != 1 || !regexp.MustCompile(`^[0-9a-f]{16}$`).MatchString(got[0]) || len(header.Get("x-request-id")) != 0 {
+		t.Errorf("failed call without an id: trailer x-request-id %q, header %q; want a new id in the trailer only", got, header.Get("x-request-id"))
+	}
 	r, _ := st.get(t, "/v1/me/entries", "Authorization", "Bearer "+bearer)
 	restID := r.Header.Get("X-Request-Id")
 	if r.StatusCode != 503 || restID == "" {
