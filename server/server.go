@@ -81,9 +81,12 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	gs := grpc.NewServer(
 		grpc.ChainUnaryInterceptor(interceptors...),
 		grpc.MaxRecvMsgSize(maxImportBody+64<<10), // a contacts CSV is the largest request
+		// Sends pre-encoded answers as they are (encoded.go).
+		grpc.ForceServerCodecV2(newPassThroughCodec()),
 	)
 	rs := &residentServer{svc: cfg.Resident}
-	pb.RegisterResidentServiceServer(gs, rs)
+	residentDesc := residentServiceDesc(rs)
+	gs.RegisterService(residentDesc, rs)
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)
 	as := &adminServer{visitors: cfg.Visitors, cache: cfg.Cache, audit: cfg.Audit, contacts: cfg.Contacts, buildings: cfg.Buildings, org: cfg.Org}
@@ -95,7 +98,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	reflection.Register(gs)
 
 	conn := newInprocConn(chainUnary(interceptors...))
-	conn.register(&pb.ResidentService_ServiceDesc, rs)
+	conn.register(residentDesc, rs)
 	conn.register(&pb.AdminService_ServiceDesc, as)
 	conn.register(&pb.GuestService_ServiceDesc, gsv)
 	conn.register(&pb.VisitorService_ServiceDesc, ts)
