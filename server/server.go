@@ -83,6 +83,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		grpc.MaxRecvMsgSize(maxImportBody+64<<10), // a contacts CSV is the largest request
 		// Sends pre-encoded answers as they are (encoded.go).
 		grpc.ForceServerCodecV2(newPassThroughCodec()),
+		grpc.NumStreamWorkers(streamWorkers), // see streams.go
 	)
 	rs := &residentServer{svc: cfg.Resident}
 	residentDesc := residentServiceDesc(rs)
