@@ -197,7 +197,9 @@ func (s *Service) Entries(ctx context.Context, email string) ([]Entry, error) {
 // reuses the result while the cached snapshot it was built from is served
 // from process memory: a warm ListEntries builds (and encodes) its answer
 // once per snapshot, not once per call. Every caller shares the result,
-// so nobody may modify it. build's errors are returned, not kept.
+// so nobody may modify it, and a snapshot keeps one result, so every
+// caller must build the same kind of value (the gRPC server's encoded
+// answer is the only one). build's errors are returned, not kept.
 func (s *Service) Listing(ctx context.Context, email string, build func([]Entry) (any, error)) (any, error) {
 	v, err := s.resolve(ctx, email)
 	if err != nil {
