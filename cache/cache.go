@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -117,7 +118,28 @@ type Snapshot struct {
 	Entries    []access.Entry
 	HasEntries bool
 	Favorites  map[string]bool
+	// Memo is set on a snapshot served from process memory and lives as
+	// long as it does (nil otherwise): what a caller derives from the
+	// snapshot can be kept there and reused by the next hit.
+	Memo *Memo
 }
+
+// Memo holds one value derived from a Snapshot, shared by every caller
+// the snapshot is served to. Favourite changes and invalidations replace
+// the snapshot, and with it the memo, so the value is never stale with
+// respect to its snapshot. The value must not be modified once stored.
+type Memo struct{ p atomic.Pointer[any] }
+
+// Load returns the stored value, or nil.
+func (m *Memo) Load() any {
+	if p := m.p.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// Store keeps v; concurrent stores of equal values are harmless.
+func (m *Memo) Store(v any) { m.p.Store(&v) }
 
 // Store is the Redis-backed cache. It is safe for concurrent use.
 type Store struct {
@@ -172,6 +194,7 @@ func (s *Store) Get(ctx context.Context, email string) (Snapshot, error) {
 		s.observe("redis", "miss")
 	}
 	if complete && s.local != nil {
+		snap.Memo = new(Memo)
 		s.local.put(email, snap, gen, now)
 	}
 	return snap, err

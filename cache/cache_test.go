@@ -301,6 +301,48 @@ func TestLocalLayerServesHits(t *testing.T) {
 	}
 }
 
+// A snapshot served from process memory carries one memo, shared by its
+// hits; a favourite change replaces the snapshot and its memo. Without
+// the local layer there is no memo.
+func TestLocalSnapshotMemo(t *testing.T) {
+	ctx := context.Background()
+	rdb := redistest.Start(t).Client()
+	warm := func(s *Store) {
+		s.ResolveAccount(ctx, "alice@example.com", func(context.Context) (Account, error) { return alice, nil })
+		s.ResolveEntries(ctx, "alice@example.com", func(context.Context) ([]access.Entry, error) { return []access.Entry{{ID: "101"}}, nil })
+	}
+	get := func(s *Store) Snapshot {
+		snap, err := s.Get(ctx, "alice@example.com")
+		if err != nil || !snap.HasEntries {
+			t.Fatal(snap, err)
+		}
+		return snap
+	}
+
+	s := New(rdb, Config{LocalTTL: time.Hour})
+	warm(s)
+	first := get(s)
+	if first.Memo == nil {
+		t.Fatal("a snapshot kept in process memory has no memo")
+	}
+	first.Memo.Store("listing")
+	if again := get(s); again.Memo != first.Memo || again.Memo.Load() != "listing" {
+		t.Fatalf("second hit: memo %p holding %v, want %p holding the stored value", again.Memo, again.Memo.Load(), first.Memo)
+	}
+	if err := s.SetFavorite(ctx, "alice@example.com", "101", true); err != nil {
+		t.Fatal(err)
+	}
+	after := get(s)
+	if after.Memo == first.Memo || after.Memo.Load() != nil || !after.Favorites["101"] {
+		t.Fatalf("after a favourite change: memo %p holding %v, favourites %v; want a fresh empty memo and the favourite", after.Memo, after.Memo.Load(), after.Favorites)
+	}
+
+	noLocal := New(rdb, Config{LocalTTL: -1})
+	if snap := get(noLocal); snap.Memo != nil {
+		t.Error("a snapshot read from Redis alone has a memo")
+	}
+}
+
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Second)

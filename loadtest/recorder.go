@@ -30,6 +30,9 @@ type errKey struct{ method, code string }
 // would under tens of thousands of records per second.
 type recorder struct {
 	shards []shard
+	// ownFloor is subtracted from the latency of every Unlock with an OK
+	// result to give cloudkey's own share (see Settings.OwnFloor).
+	ownFloor time.Duration
 	// sent and dropped are counted by the scheduler alone; atomic so the
 	// progress line can read them.
 	sent, dropped atomic.Int64
@@ -41,6 +44,7 @@ type shard struct {
 	interval *hdrhistogram.Histogram // since the last progress line
 	lag      *hdrhistogram.Histogram // open loop: actual minus intended start
 	service  *hdrhistogram.Histogram // open loop: latency from the actual start
+	own      *hdrhistogram.Histogram // latency minus the simulated upstream delay
 	counts
 	errors map[errKey]int64
 	_      [64]byte // keep neighbouring shards' locks off one cache line
@@ -55,13 +59,13 @@ type counts struct {
 	Methods             map[string]int64
 }
 
-func newRecorder() *recorder {
+func newRecorder(ownFloor time.Duration) *recorder {
 	n := max(4, 2*runtime.GOMAXPROCS(0))
-	r := &recorder{shards: make([]shard, n)}
+	r := &recorder{shards: make([]shard, n), ownFloor: ownFloor}
 	for i := range r.shards {
 		s := &r.shards[i]
 		s.total, s.interval = newHistogram(), newHistogram()
-		s.lag, s.service = newHistogram(), newHistogram()
+		s.lag, s.service, s.own = newHistogram(), newHistogram(), newHistogram()
 		s.errors = map[errKey]int64{}
 		s.Methods = map[string]int64{}
 	}
@@ -73,10 +77,17 @@ func newRecorder() *recorder {
 // outcome.
 func (r *recorder) record(worker int, latency, lag time.Duration, o Outcome) {
 	us := clampMicros(latency)
+	own := us
+	if o.UnlockOK > 0 && r.ownFloor > 0 {
+		// The access system answered OK, so it held the call for at
+		// least its injected delay: what remains is at most cloudkey's.
+		own = clampMicros(latency - r.ownFloor)
+	}
 	s := &r.shards[worker%len(r.shards)]
 	s.mu.Lock()
 	_ = s.total.RecordValue(us) // in range by construction
 	_ = s.interval.RecordValue(us)
+	_ = s.own.RecordValue(own)
 	if lag >= 0 {
 		_ = s.lag.RecordValue(clampMicros(lag))
 		_ = s.service.RecordValue(clampMicros(latency - lag))
@@ -122,7 +133,7 @@ func (r *recorder) tick() (completed, errors int64, h *hdrhistogram.Histogram) {
 // phaseResult is a finished phase's merged tallies.
 type phaseResult struct {
 	hist, lag     *hdrhistogram.Histogram
-	service       *hdrhistogram.Histogram
+	service, own  *hdrhistogram.Histogram
 	ok, errs      int64
 	late          int64
 	sent, dropped int64
@@ -135,7 +146,7 @@ type phaseResult struct {
 // result merges the shards; call it once the phase's workers are done.
 func (r *recorder) result() phaseResult {
 	p := phaseResult{
-		hist: newHistogram(), lag: newHistogram(), service: newHistogram(), methods: map[string]int64{}, errors: map[errKey]int64{},
+		hist: newHistogram(), lag: newHistogram(), service: newHistogram(), own: newHistogram(), methods: map[string]int64{}, errors: map[errKey]int64{},
 		sent: r.sent.Load(), dropped: r.dropped.Load(),
 	}
 	for i := range r.shards {
@@ -144,6 +155,7 @@ func (r *recorder) result() phaseResult {
 		p.hist.Merge(s.total)
 		p.lag.Merge(s.lag)
 		p.service.Merge(s.service)
+		p.own.Merge(s.own)
 		p.ok += s.OK
 		p.errs += s.Errors
 		p.late += s.Late

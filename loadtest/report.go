@@ -95,10 +95,23 @@ type ScenarioReport struct {
 	// Service is, in open loop, latency timed from each request's actual
 	// start, as tools without coordinated-omission correction time it;
 	// Latency minus Service is what the correction adds.
-	Service     *Latency          `json:"service_latency_us,omitempty"`
-	Percentiles []PercentilePoint `json:"percentile_spectrum"`
-	Methods     map[string]int64  `json:"requests_by_method"`
-	ErrorCodes  []ErrorCount      `json:"errors_by_code,omitempty"`
+	Service *Latency `json:"service_latency_us,omitempty"`
+	// Own is cloudkey's own latency, in-process target only: Latency
+	// minus the simulator's injected delay (OwnFloorMicros, --sim-latency)
+	// for each Unlock answered with an OK result, since the access system
+	// held each of those at least that long; every other call counts in
+	// full. With a zero-latency simulator it equals Latency. The
+	// simulator's own handling time stays in it, so it bounds cloudkey's
+	// share from above.
+	Own            *Latency `json:"own_latency_us,omitempty"`
+	OwnFloorMicros int64    `json:"own_floor_us,omitempty"`
+	// UpstreamLatency is, in-process target only, the simulator's time per
+	// request by operation, from its handler's start to its answer
+	// (injected delay included), during the measured phase.
+	UpstreamLatency map[string]Latency `json:"upstream_server_latency_us,omitempty"`
+	Percentiles     []PercentilePoint  `json:"percentile_spectrum"`
+	Methods         map[string]int64   `json:"requests_by_method"`
+	ErrorCodes      []ErrorCount       `json:"errors_by_code,omitempty"`
 	// UnlockOK and UnlockNotOK count the entries of Unlock answers.
 	UnlockOK    int64 `json:"unlock_results_ok,omitempty"`
 	UnlockNotOK int64 `json:"unlock_results_not_ok,omitempty"`

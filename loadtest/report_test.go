@@ -3,6 +3,7 @@ package loadtest
 import (
 	"net/http"
 	"testing"
+	"time"
 )
 
 func TestSpectrumFollowsTheNinesAndEndsAtTheMax(t *testing.T) {
@@ -74,5 +75,34 @@ func TestRatios(t *testing.T) {
 	}
 	if got := restVsGRPC(all); len(got) != 1 || got["list:rest"] != 0.5 {
 		t.Errorf("REST vs gRPC = %v, want list:rest 0.5", got)
+	}
+}
+
+func TestOwnLatencySubtractsTheFloorFromOKUnlocksOnly(t *testing.T) {
+	const floor = 20 * time.Millisecond
+	tests := []struct {
+		name    string
+		latency time.Duration
+		o       Outcome
+		want    int64 // µs
+	}{
+		{"unlock OK", 20_500 * time.Microsecond, Outcome{Method: MethodUnlock, UnlockOK: 1}, 500},
+		{"unlock OK, part of five", 21 * time.Millisecond, Outcome{Method: MethodUnlock, UnlockOK: 2, UnlockNotOK: 3}, 1000},
+		{"unlock not OK: charged in full", 21 * time.Millisecond, Outcome{Method: MethodUnlock, UnlockNotOK: 1, Err: "unlock result X"}, 21000},
+		{"list: charged in full", 300 * time.Microsecond, Outcome{Method: MethodListEntries}, 300},
+		{"below the floor clamps to 1 µs", 10 * time.Millisecond, Outcome{Method: MethodUnlock, UnlockOK: 1}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := newRecorder(floor)
+			rec.record(0, tt.latency, -1, tt.o)
+			p := rec.result()
+			if got := p.own.Max(); p.own.TotalCount() != 1 || !p.own.ValuesAreEquivalent(got, tt.want) {
+				t.Errorf("own = %d µs (%d values), want %d", got, p.own.TotalCount(), tt.want)
+			}
+			if got := p.hist.Max(); !p.hist.ValuesAreEquivalent(got, tt.latency.Microseconds()) {
+				t.Errorf("total = %d µs, want %d", got, tt.latency.Microseconds())
+			}
+		})
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/HdrHistogram/hdrhistogram-go"
 	"google.golang.org/grpc"
 
 	"github.com/cloudkey/cloudkey/identity"
@@ -38,12 +39,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	scenarios := r.scenarios()
 	acc := make([]*measured, len(scenarios))
 	upstream := make([]map[string]int64, len(scenarios))
+	upTimes := make([]map[string]*hdrhistogram.Histogram, len(scenarios))
 	var err error
 rounds:
 	for round := range cfg.Rounds {
 		for i, sc := range scenarios {
 			var m measured
-			var up map[string]int64
+			var up upstreamPhase
 			if m, up, err = r.measure(ctx, sc, round); err != nil {
 				break rounds
 			}
@@ -52,7 +54,8 @@ rounds:
 			} else {
 				acc[i].add(m)
 			}
-			upstream[i] = addCounts(upstream[i], up)
+			upstream[i] = addCounts(upstream[i], up.calls)
+			upTimes[i] = addTimings(upTimes[i], up.timings)
 			if ctx.Err() != nil {
 				break rounds
 			}
@@ -68,6 +71,17 @@ rounds:
 		}
 		sr := acc[i].report(s)
 		sr.Scenario, sr.Kind, sr.Transport, sr.Upstream = sc.String(), sc.Kind, sc.Transport, upstream[i]
+		if r.tgt != nil && r.tgt.sim != nil && sc.Kind != KindNoop {
+			// Only the in-process target's simulator delay is known.
+			own := summarize(acc[i].own)
+			sr.Own, sr.OwnFloorMicros = &own, cfg.SimLatency.Microseconds()
+			for op, h := range upTimes[i] {
+				if sr.UpstreamLatency == nil {
+					sr.UpstreamLatency = map[string]Latency{}
+				}
+				sr.UpstreamLatency[op] = summarize(h)
+			}
+		}
 		r.rep.Scenarios = append(r.rep.Scenarios, sr)
 	}
 	r.finish()
@@ -88,6 +102,21 @@ func addCounts(a, b map[string]int64) map[string]int64 {
 	}
 	for k, n := range b {
 		a[k] += n
+	}
+	return a
+}
+
+// addTimings merges b's histograms into a's (either may be nil).
+func addTimings(a, b map[string]*hdrhistogram.Histogram) map[string]*hdrhistogram.Histogram {
+	if a == nil {
+		return b
+	}
+	for k, h := range b {
+		if a[k] == nil {
+			a[k] = h
+		} else {
+			a[k].Merge(h)
+		}
 	}
 	return a
 }
@@ -214,13 +243,20 @@ func (r *runner) caller(sc Scenario) userCaller {
 	}
 }
 
+// upstreamPhase is what the in-process simulator saw during one measured
+// slice: its calls per operation and its time per request.
+type upstreamPhase struct {
+	calls   map[string]int64
+	timings map[string]*hdrhistogram.Histogram
+}
+
 // measure runs one round of a scenario: in the first round, prewarm and
 // warm-up first; then a measured slice of Duration/Rounds. It returns
-// the simulator's calls during the slice (nil for an external target).
-func (r *runner) measure(ctx context.Context, sc Scenario, round int) (measured, map[string]int64, error) {
+// what the simulator saw during the slice (zero for an external target).
+func (r *runner) measure(ctx context.Context, sc Scenario, round int) (measured, upstreamPhase, error) {
 	if round == 0 && r.cfg.Prewarm && sc.Kind != KindNoop {
 		if err := r.prewarm(ctx); err != nil {
-			return measured{}, nil, err
+			return measured{}, upstreamPhase{}, err
 		}
 	}
 	s := r.cfg.settings()
@@ -236,15 +272,25 @@ func (r *runner) measure(ctx context.Context, sc Scenario, round int) (measured,
 		}
 	}
 	var before, after map[string]int64
+	var up upstreamPhase
 	if r.tgt != nil && r.tgt.sim != nil && sc.Kind != KindNoop {
-		s.BeforeMeasure = func() { before = upstreamCalls(r.tgt.sim) }
-		s.AfterMeasure = func() { after = upstreamCalls(r.tgt.sim) }
+		s.OwnFloor = r.cfg.SimLatency
+		sm := r.tgt.sim
+		s.BeforeMeasure = func() {
+			before = upstreamCalls(sm)
+			sm.TakeTimings() // drop the warm-up's and earlier scenarios'
+		}
+		s.AfterMeasure = func() {
+			after = upstreamCalls(sm)
+			up.timings = takeTimings(sm)
+		}
 	}
 	m := measurePhase(ctx, r.caller(sc), s)
 	if after == nil {
-		return m, nil, nil
+		return m, upstreamPhase{}, nil
 	}
-	return m, delta(before, after), nil
+	up.calls = delta(before, after)
+	return m, up, nil
 }
 
 // prewarm calls ListEntries once for every user (64 at a time) so that

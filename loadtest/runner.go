@@ -35,6 +35,13 @@ type Settings struct {
 	MaxInflight int
 	Workers     int
 
+	// OwnFloor is the delay the simulator adds to every call (the
+	// in-process target's --sim-latency). Each Unlock answered with an OK
+	// result waited for it at least once (a fan-out waits in parallel),
+	// so latency minus OwnFloor bounds cloudkey's own share from above;
+	// other calls are charged in full. ScenarioReport.Own reports it.
+	OwnFloor time.Duration
+
 	// Label prefixes the progress lines; Progress receives them (nil: none).
 	Label    string
 	Progress io.Writer
@@ -95,6 +102,7 @@ func (m *measured) add(o measured) {
 	p.hist.Merge(q.hist)
 	p.lag.Merge(q.lag)
 	p.service.Merge(q.service)
+	p.own.Merge(q.own)
 	p.ok += q.ok
 	p.errs += q.errs
 	p.late += q.late
@@ -122,7 +130,7 @@ type phase struct {
 }
 
 func runPhase(ctx context.Context, c Caller, s Settings, name string, dur time.Duration, maxReq int64) phase {
-	rec := newRecorder()
+	rec := newRecorder(s.OwnFloor)
 	start := time.Now()
 	stopProgress := startProgress(s.Progress, s.Label+" "+name, start, rec, s.Concurrency > 0)
 	var sendElapsed time.Duration

@@ -93,6 +93,13 @@ func checkOpenLoop(t *testing.T, s *ScenarioReport, cfg Config) {
 			t.Errorf("%s: %d unlock results", s.Scenario, s.UnlockOK)
 		}
 	}
+	// The simulator injects no delay here: own latency is the total.
+	if s.Own == nil || *s.Own != s.Latency {
+		t.Errorf("%s: own latency %+v, want the total %+v (no simulated delay)", s.Scenario, s.Own, s.Latency)
+	}
+	if s.Kind != KindMe && s.Kind != KindList && s.UpstreamLatency["cloudKeyEntryUnlock"].P50 <= 0 {
+		t.Errorf("%s: no simulator time for the unlocks: %+v", s.Scenario, s.UpstreamLatency)
+	}
 	if s.Kind == KindMix && len(s.Methods) < 2 {
 		t.Errorf("mix: requests by method %v, want a mix", s.Methods)
 	}
@@ -138,6 +145,43 @@ func TestSmokeClosedLoopWithBaseline(t *testing.T) {
 		if !strings.Contains(text.String(), want) {
 			t.Errorf("text report lacks %q:\n%s", want, text.String())
 		}
+	}
+}
+
+// With a simulated upstream delay, each unlock's own latency is its total
+// minus the delay, and the simulator's time covers the delay.
+func TestSmokeOwnLatencyWithSimLatency(t *testing.T) {
+	const delay = 20 * time.Millisecond
+	cfg := smokeConfig(t, "unlock")
+	cfg.SimLatency = delay
+	cfg.Rate, cfg.Duration = 50, 500*time.Millisecond
+	rep := runAndWrite(t, cfg)
+	s := rep.Scenarios[0]
+	checkSane(t, s)
+	if s.Own == nil || s.OwnFloorMicros != delay.Microseconds() {
+		t.Fatalf("own latency %+v floor %d µs, want a report with the %v floor", s.Own, s.OwnFloorMicros, delay)
+	}
+	// Every call was an OK unlock, so every value moved down by the
+	// delay, within the histograms' buckets (3 significant digits: up to
+	// 1/1024 of the value each, for the total and for the own latency).
+	for _, p := range []struct {
+		name       string
+		own, total int64
+	}{{"p50", s.Own.P50, s.Latency.P50}, {"max", s.Own.Max, s.Latency.Max}} {
+		tol := p.total/500 + 2
+		if diff := p.total - delay.Microseconds() - p.own; diff < -tol || diff > tol {
+			t.Errorf("own %s = %d µs, total %d µs: want total minus %d µs", p.name, p.own, p.total, delay.Microseconds())
+		}
+	}
+	if u := s.UpstreamLatency["cloudKeyEntryUnlock"]; u.Min < delay.Microseconds() {
+		t.Errorf("simulator time per unlock %+v: want at least the %v delay", u, delay)
+	}
+	var text strings.Builder
+	if err := rep.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(text.String(), "cloudkey's own latency") {
+		t.Errorf("text report lacks the own latency:\n%s", text.String())
 	}
 }
 

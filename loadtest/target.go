@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/HdrHistogram/hdrhistogram-go"
+
 	"github.com/cloudkey/cloudkey/access/sim"
 	"github.com/cloudkey/cloudkey/identity"
 	"github.com/cloudkey/cloudkey/internal/redisproc"
@@ -109,6 +111,9 @@ func startTarget(ctx context.Context, cfg Config, seed sim.Seed) (*target, error
 			log.Warn("in-process cloudkey did not stop in 15s")
 		}
 	})
+	// The simulator's time per request tells its share of each call's
+	// latency from cloudkey's own (ScenarioReport.UpstreamLatency).
+	app.Sim.RecordTimings(true)
 	t.tokens, t.sim = app.Tokens, app.Sim
 	t.grpcAddr, t.httpAddr = app.Server.GRPCAddr(), app.Server.HTTPAddr()
 	t.info.GRPCAddr, t.info.HTTPAddr = t.grpcAddr, t.httpAddr
@@ -138,6 +143,20 @@ func upstreamCalls(s *sim.Server) map[string]int64 {
 		m[op.String()] = s.Calls(op)
 	}
 	return m
+}
+
+// takeTimings reads (and resets) the simulator's time per request, by
+// operation name.
+func takeTimings(s *sim.Server) map[string]*hdrhistogram.Histogram {
+	ts := s.TakeTimings()
+	if len(ts) == 0 {
+		return nil
+	}
+	out := make(map[string]*hdrhistogram.Histogram, len(ts))
+	for op, h := range ts {
+		out[op.String()] = h
+	}
+	return out
 }
 
 // delta is after minus before, per operation.

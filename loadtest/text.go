@@ -72,6 +72,7 @@ func (r *Report) WriteText(w io.Writer) error {
 		ew.printf("\n")
 	}
 	r.writeSendLag(ew)
+	r.writeOwn(ew)
 	r.writeErrors(ew)
 	r.writeUnlocks(ew)
 	r.writeUpstream(ew)
@@ -102,6 +103,39 @@ func (r *Report) writeSendLag(ew *errWriter) {
 		l, v := sc.SendLag, sc.Service
 		ew.printf("  %-16s lag p50 %s p99 %s max %s   from send: p50 %s p99 %s max %s\n", sc.Scenario,
 			fmtMicros(l.P50), fmtMicros(l.P99), fmtMicros(l.Max), fmtMicros(v.P50), fmtMicros(v.P99), fmtMicros(v.Max))
+	}
+}
+
+// writeOwn shows cloudkey's own latency (total minus the simulator's
+// injected delay) and the simulator's time per request, in-process only.
+func (r *Report) writeOwn(ew *errWriter) {
+	printed := false
+	for _, sc := range r.Scenarios {
+		if sc.Own == nil {
+			continue
+		}
+		if !printed {
+			if sc.OwnFloorMicros > 0 {
+				ew.printf("\ncloudkey's own latency: total minus the simulator's injected delay (%s) for each unlock answered OK; all else counts in full\n",
+					fmtMicros(sc.OwnFloorMicros))
+			} else {
+				ew.printf("\ncloudkey's own latency: the simulator injects no delay, so own = total\n")
+			}
+			printed = true
+		}
+		o := sc.Own
+		ew.printf("  %-16s own p50 %s p90 %s p99 %s p99.9 %s max %s\n", sc.Scenario,
+			fmtMicros(o.P50), fmtMicros(o.P90), fmtMicros(o.P99), fmtMicros(o.P999), fmtMicros(o.Max))
+		ops := make([]string, 0, len(sc.UpstreamLatency))
+		for op := range sc.UpstreamLatency {
+			ops = append(ops, op)
+		}
+		sort.Strings(ops)
+		for _, op := range ops {
+			u := sc.UpstreamLatency[op]
+			ew.printf("  %-16s   simulator %s: p50 %s p99 %s max %s (its handler, delay included)\n", "",
+				op, fmtMicros(u.P50), fmtMicros(u.P99), fmtMicros(u.Max))
+		}
 	}
 }
 

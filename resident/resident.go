@@ -90,6 +90,9 @@ type view struct {
 	acct      cache.Account
 	entries   []access.Entry
 	favorites map[string]bool
+	// memo is the cached snapshot's when the whole view came from it,
+	// else nil.
+	memo *cache.Memo
 }
 
 // resolve reads the cache in one round trip and loads what is missing
@@ -100,6 +103,9 @@ func (s *Service) resolve(ctx context.Context, email string) (view, error) {
 		s.log.WarnContext(ctx, "cache unavailable; asking the access system", "err", err)
 	}
 	v := view{acct: snap.Account, entries: snap.Entries, favorites: snap.Favorites}
+	if snap.HasAccount && snap.HasEntries {
+		v.memo = snap.Memo
+	}
 	if !snap.HasAccount {
 		v.acct, err = s.store.ResolveAccount(ctx, email, func(ctx context.Context) (cache.Account, error) {
 			return s.loadAccount(ctx, email)
@@ -184,6 +190,38 @@ func (s *Service) Entries(ctx context.Context, email string) ([]Entry, error) {
 	if err != nil {
 		return nil, err
 	}
+	return v.sortedEntries(), nil
+}
+
+// Listing returns build(entries), entries as Entries lists them, and
+// reuses the result while the cached snapshot it was built from is served
+// from process memory: a warm ListEntries builds (and encodes) its answer
+// once per snapshot, not once per call. Every caller shares the result,
+// so nobody may modify it, and a snapshot keeps one result, so every
+// caller must build the same kind of value (the gRPC server's encoded
+// answer is the only one). build's errors are returned, not kept.
+func (s *Service) Listing(ctx context.Context, email string, build func([]Entry) (any, error)) (any, error) {
+	v, err := s.resolve(ctx, email)
+	if err != nil {
+		return nil, err
+	}
+	if v.memo != nil {
+		if x := v.memo.Load(); x != nil {
+			return x, nil
+		}
+	}
+	x, err := build(v.sortedEntries())
+	if err != nil {
+		return nil, err
+	}
+	if v.memo != nil {
+		v.memo.Store(x)
+	}
+	return x, nil
+}
+
+// sortedEntries puts favourites first, then sorts by name.
+func (v view) sortedEntries() []Entry {
 	out := make([]Entry, len(v.entries))
 	for i, e := range v.entries {
 		out[i] = Entry{Entry: e, Favorite: v.favorites[e.ID]}
@@ -197,7 +235,7 @@ func (s *Service) Entries(ctx context.Context, email string) ([]Entry, error) {
 		}
 		return strings.Compare(a.Name, b.Name)
 	})
-	return out, nil
+	return out
 }
 
 // SetFavorite marks or unmarks one of email's entries.

@@ -105,8 +105,9 @@ func first(md metadata.MD, key string) string {
 }
 
 func bearer(ctx context.Context) (string, error) {
-	md, _ := metadata.FromIncomingContext(ctx)
-	vals := md.Get("authorization")
+	// One header, not FromIncomingContext's copy of them all: this runs
+	// on every resident call.
+	vals := metadata.ValueFromIncomingContext(ctx, "authorization")
 	if len(vals) == 0 {
 		return "", status.Error(codes.Unauthenticated, "authorization: missing; send 'authorization: Bearer <token>' (cloudkey token --email you@example.com prints one)")
 	}

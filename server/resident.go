@@ -3,6 +3,9 @@ package server
 import (
 	"context"
 
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
+
 	pb "github.com/cloudkey/cloudkey/gen/cloudkey/v1"
 	"github.com/cloudkey/cloudkey/resident"
 	"github.com/cloudkey/cloudkey/unlock"
@@ -13,6 +16,9 @@ import (
 type residentServer struct {
 	pb.UnimplementedResidentServiceServer
 	svc *resident.Service
+	// listInfo and listNext are listEntriesHandler's, made once.
+	listInfo *grpc.UnaryServerInfo
+	listNext grpc.UnaryHandler
 }
 
 func (s *residentServer) GetMe(ctx context.Context, _ *pb.GetMeRequest) (*pb.GetMeResponse, error) {
@@ -26,16 +32,15 @@ func (s *residentServer) GetMe(ctx context.Context, _ *pb.GetMeRequest) (*pb.Get
 	}, nil
 }
 
+// ListEntries completes the generated interface; the servers answer
+// ListEntries through listEntriesHandler (encoded.go), which shares one
+// encoded answer per snapshot. This returns a copy the caller may keep.
 func (s *residentServer) ListEntries(ctx context.Context, _ *pb.ListEntriesRequest) (*pb.ListEntriesResponse, error) {
-	es, err := s.svc.Entries(ctx, callerEmail(ctx))
+	m, err := s.listEntries(ctx)
 	if err != nil {
 		return nil, err
 	}
-	out := &pb.ListEntriesResponse{Entries: make([]*pb.Entry, len(es))}
-	for i, e := range es {
-		out.Entries[i] = entryPB(e)
-	}
-	return out, nil
+	return proto.Clone(m.Message).(*pb.ListEntriesResponse), nil
 }
 
 func (s *residentServer) SetFavorite(ctx context.Context, req *pb.SetFavoriteRequest) (*pb.SetFavoriteResponse, error) {

@@ -122,6 +122,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		// before reading it; a per-method limit could only be checked after
 		// the message was read and decoded, so would save nothing.
 		grpc.MaxRecvMsgSize(maxImportBody + 64<<10),
+		// Sends pre-encoded answers as they are (encoded.go).
+		grpc.ForceServerCodecV2(newPassThroughCodec()),
+		grpc.NumStreamWorkers(streamWorkers), // see streams.go
 	}
 	if certs != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(certs.tlsConfig())))
@@ -131,7 +134,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	gs := grpc.NewServer(opts...)
 	rs := &residentServer{svc: cfg.Resident}
-	pb.RegisterResidentServiceServer(gs, rs)
+	residentDesc := residentServiceDesc(rs)
+	gs.RegisterService(residentDesc, rs)
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)
 	as := &adminServer{visitors: cfg.Visitors, cache: cfg.Cache, audit: cfg.Audit, contacts: cfg.Contacts, buildings: cfg.Buildings, org: cfg.Org}
@@ -143,7 +147,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	reflection.Register(gs)
 
 	conn := newInprocConn(chainUnary(observed(cfg.Metrics, "rest", interceptors)...))
-	conn.register(&pb.ResidentService_ServiceDesc, rs)
+	conn.register(residentDesc, rs)
 	conn.register(&pb.AdminService_ServiceDesc, as)
 	conn.register(&pb.GuestService_ServiceDesc, gsv)
 	conn.register(&pb.VisitorService_ServiceDesc, ts)

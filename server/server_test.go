@@ -20,6 +20,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/cloudkey/cloudkey/access"
 	"github.com/cloudkey/cloudkey/access/sim"
@@ -214,6 +215,41 @@ func TestListEntries(t *testing.T) {
 				t.Errorf("entries = %v, want %v", names, tt.wantNames)
 			}
 		})
+	}
+}
+
+// Warm ListEntries answers are built once per cached snapshot and
+// shared: repeated calls over gRPC and REST give the same full answer.
+func TestWarmListEntriesSharedAnswer(t *testing.T) {
+	st := newStack(t, stackOpts{})
+	ctx := st.as(t, "alice@example.com")
+	var first *pb.ListEntriesResponse
+	for i := range 3 {
+		resp, err := st.client.ListEntries(ctx, &pb.ListEntriesRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(resp.Entries) != 3 || resp.Entries[0].Id == "" || resp.Entries[0].Site == "" {
+			t.Fatalf("call %d: entries %v, want alice's three, complete", i, resp.Entries)
+		}
+		if first == nil {
+			first = resp
+		} else if !proto.Equal(first, resp) {
+			t.Fatalf("call %d: %v, want the first answer %v", i, resp, first)
+		}
+	}
+	for i := range 2 {
+		code, body := st.rest(t, "GET", "/v1/me/entries", "alice@example.com", "")
+		es, _ := body["entries"].([]any)
+		if code != 200 || len(es) != 3 {
+			t.Fatalf("REST call %d: %d %v, want alice's three entries", i, code, body)
+		}
+		for j, e := range es {
+			m := e.(map[string]any)
+			if m["id"] != first.Entries[j].Id || m["name"] != first.Entries[j].Name || m["site"] != first.Entries[j].Site {
+				t.Errorf("REST call %d entry %d = %v, want %v", i, j, m, first.Entries[j])
+			}
+		}
 	}
 }
 

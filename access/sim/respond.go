@@ -3,6 +3,7 @@ package sim
 import (
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -207,7 +208,13 @@ const maxBodyBytes = 64 << 10
 // decodeBody decodes a JSON request body into v, answering 400 (or 413) and
 // reporting false when it cannot.
 func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	return decodeFrom(w, http.MaxBytesReader(w, r.Body, maxBodyBytes), v)
+}
+
+// decodeFrom is decodeBody from a reader already bounded by
+// http.MaxBytesReader.
+func decodeFrom(w http.ResponseWriter, rd io.Reader, v any) bool {
+	dec := json.NewDecoder(rd)
 	if err := dec.Decode(v); err != nil {
 		if errors.Is(err, new(http.MaxBytesError)) {
 			writeError(w, http.StatusRequestEntityTooLarge, "PayloadTooLargeError", "request body is too large")

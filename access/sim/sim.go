@@ -21,6 +21,10 @@ type Sim struct {
 	calls  [numOps]atomic.Int64
 	faults atomic.Pointer[faultState]
 
+	// timingOn mirrors timings.on, so that a request checks it without a lock.
+	timingOn atomic.Bool
+	timings  timings
+
 	tokens    sync.Map // token string → expiry in Unix nanoseconds (int64)
 	tokenTTL  atomic.Int64
 	lastSweep atomic.Int64
@@ -102,6 +106,10 @@ func (s *Sim) routes() http.Handler {
 func (s *Sim) handle(mux *http.ServeMux, pattern string, op Op, h http.HandlerFunc) {
 	mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		s.calls[op].Add(1)
+		if s.timingOn.Load() {
+			start := time.Now()
+			defer func() { s.recordTiming(op, time.Since(start)) }()
+		}
 		if !s.injectFaults(w, r, op) {
 			return
 		}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -41,6 +42,13 @@ func TestUnlockAuthorization(t *testing.T) {
 		{"string entry id", DemoErinID, DemoErinCloudKeyID, `{"entryId":"101"}`, true, 400},
 		{"malformed json", DemoErinID, DemoErinCloudKeyID, `{"entryId":`, true, 400},
 		{"no body", DemoErinID, DemoErinCloudKeyID, ``, true, 400},
+		// Bodies beside the exact form cloudkey sends, which is parsed by hand.
+		{"spaced json", DemoErinID, DemoErinCloudKeyID, `{ "entryId": 101 }`, false, 204},
+		{"long description", DemoErinID, DemoErinCloudKeyID, `{"entryId":104,"description":"` + strings.Repeat("x", 90) + `"}`, false, 204},
+		{"leading zero", DemoErinID, DemoErinCloudKeyID, `{"entryId":0101}`, true, 400},
+		{"negative entry id", DemoErinID, DemoErinCloudKeyID, `{"entryId":-101}`, true, 404},
+		{"data after the body", DemoErinID, DemoErinCloudKeyID, `{"entryId":101}{}`, true, 400},
+		{"entry id beyond int", DemoErinID, DemoErinCloudKeyID, `{"entryId":1234567890123456789012}`, true, 400},
 	}
 	opened := 0
 	for _, tt := range tests {
@@ -62,7 +70,7 @@ func TestUnlockAuthorization(t *testing.T) {
 		})
 	}
 	got := f.sim.Unlocks()
-	if len(got) != opened || opened != 2 {
+	if len(got) != opened || opened != 4 {
 		t.Fatalf("recorded %d unlocks, want %d (opened)", len(got), opened)
 	}
 	if u := got[0]; u.UserID != DemoErinID || u.Email != "erin@example.com" || u.CredentialID != DemoErinCloudKeyID || u.EntryID != DemoLobbyID || time.Since(u.At) > time.Minute {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime/pprof"
+	"runtime/trace"
 	"strings"
 
 	"github.com/cloudkey/cloudkey/loadtest"
@@ -16,9 +17,11 @@ import (
 // loadtestCmd measures cloudkey under load (see loadtest.Usage). The
 // report goes to stdout; progress lines and logs to stderr.
 func loadtestCmd(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {
-	// --cpuprofile is taken out here, not in loadtest.ParseFlags: it
-	// profiles this process, whatever it runs.
+	// --cpuprofile and --trace (runtime/trace, for `go tool trace`) are
+	// taken out here, not in loadtest.ParseFlags: they watch this
+	// process, whatever it runs.
 	args, profile := cutFlag(args, "cpuprofile")
+	args, traceFile := cutFlag(args, "trace")
 	cfg, err := loadtest.ParseFlags(args, os.Getenv, os.Stderr)
 	if err != nil {
 		return err
@@ -33,6 +36,17 @@ func loadtestCmd(ctx context.Context, args []string, stdout io.Writer, log *slog
 			return fmt.Errorf("loadtest: --cpuprofile: %w", err)
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if traceFile != "" {
+		f, err := os.Create(traceFile)
+		if err != nil {
+			return fmt.Errorf("loadtest: --trace: %w", err)
+		}
+		defer f.Close()
+		if err := trace.Start(f); err != nil {
+			return fmt.Errorf("loadtest: --trace: %w", err)
+		}
+		defer trace.Stop()
 	}
 	if cfg.ServeBaseline != "" {
 		return loadtest.ServeBaseline(ctx, cfg.ServeBaseline, func(addr string) {
@@ -51,6 +65,8 @@ func loadtestCmd(ctx context.Context, args []string, stdout io.Writer, log *slog
 		}
 		return rep.WriteText(stdout)
 	}
+	// The in-process cloudkey runs with serve's GC setting.
+	tuneGC()
 	// The in-process cloudkey logs only what is worth a look under load.
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	rep, err := loadtest.Run(ctx, cfg)

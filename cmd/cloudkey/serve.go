@@ -102,6 +102,7 @@ func serve(ctx context.Context, args []string, stdout io.Writer, log *slog.Logge
 		return err
 	}
 
+	tuneGC()
 	app, err := setup.Start(ctx, setup.Config{
 		GRPCAddr: c.grpcAddr, HTTPAddr: c.httpAddr,
 		RedisURL: c.redisURL, AccessURL: c.accessURL,
