@@ -20,6 +20,7 @@ type Sim struct {
 
 	calls  [numOps]atomic.Int64
 	faults atomic.Pointer[Faults]
+	load   inFlight // requests being served (concurrency.go)
 
 	tokens    sync.Map // token string → expiry in Unix nanoseconds (int64)
 	tokenTTL  atomic.Int64
@@ -57,7 +58,7 @@ func New(seed Seed) (*Sim, error) {
 		s.serviceUser = us[0]
 	}
 	s.keyTokens.byToken = map[string]*unlockToken{}
-	s.handler = s.routes()
+	s.handler = s.load.wrap(s.routes())
 	return s, nil
 }
 
