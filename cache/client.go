@@ -43,6 +43,19 @@ func (d Deployment) client() redis.UniversalClient {
 	}
 }
 
+// dialAttempts is how many times a connection is dialled before the
+// command fails. go-redis's default (5, 100 ms apart) would spend every
+// request's Redis budget (cache.Config.OpTimeout) retrying a Redis that
+// is down; cloudkey serves from the access system instead, and the next
+// command dials again. A single server's URL may set dialer_retries.
+const dialAttempts = 1
+
+// commandRetries is how often a failed command is retried: once, so that
+// a pooled connection broken by a Redis restart costs no request, but not
+// go-redis's 3 times with growing backoff while Redis is down. A single
+// server's URL may set max_retries.
+const commandRetries = 1
+
 // ParseURL parses a Redis URL in one of these forms (rediss... is the same
 // over TLS):
 //
@@ -71,6 +84,12 @@ func ParseURL(rawURL string) (Deployment, error) {
 			return Deployment{}, fmt.Errorf("cache: redis URL: %w", err)
 		}
 		o.ContextTimeoutEnabled = true
+		if o.DialerRetries == 0 {
+			o.DialerRetries = dialAttempts
+		}
+		if o.MaxRetries == 0 {
+			o.MaxRetries = commandRetries
+		}
 		return Deployment{Single: o}, nil
 	case "redis-sentinel", "rediss-sentinel", "redis-cluster", "rediss-cluster":
 	default:
@@ -99,7 +118,7 @@ func ParseURL(rawURL string) (Deployment, error) {
 		}
 		return Deployment{Cluster: &redis.ClusterOptions{
 			Addrs: m.hosts, Username: m.user, Password: m.password, TLSConfig: tlsConfig,
-			PoolSize: poolSize, ContextTimeoutEnabled: true,
+			PoolSize: poolSize, ContextTimeoutEnabled: true, DialerRetries: dialAttempts, MaxRetries: commandRetries,
 		}}, nil
 	}
 	master := q.Get("master")
@@ -113,7 +132,7 @@ func ParseURL(rawURL string) (Deployment, error) {
 		MasterName: master, SentinelAddrs: m.hosts,
 		SentinelUsername: q.Get("sentinel_username"), SentinelPassword: q.Get("sentinel_password"),
 		Username: m.user, Password: m.password, DB: m.db, TLSConfig: tlsConfig,
-		PoolSize: poolSize, ContextTimeoutEnabled: true,
+		PoolSize: poolSize, ContextTimeoutEnabled: true, DialerRetries: dialAttempts, MaxRetries: commandRetries,
 	}}, nil
 }
 

@@ -39,6 +39,7 @@ func TestParseURL(t *testing.T) {
 		{url: "redis://h:6379/x", err: "invalid database number"},
 		{url: "redis://h:6379?addr=h:6380", err: "use redis-cluster://"},
 		{url: "redis://h:6379?bogus=1", err: "bogus"},
+		{url: "redis://h:6379?max_retries=x", err: "max_retries"},
 		{url: "redis-sentinel://s1:26379", err: "needs ?master=NAME"},
 		{url: "redis-sentinel://s1:26379?master=m&db=2", err: `unknown option "db"`},
 		{url: "redis-sentinel://s1?master=m", err: `host "s1" is not host:port`},
@@ -68,6 +69,9 @@ func TestParseURL(t *testing.T) {
 			case d.Single != nil:
 				o := d.Single
 				got = want{kind: "single", addrs: []string{o.Addr}, user: o.Username, password: o.Password, db: o.DB, tls: o.TLSConfig != nil, pool: o.PoolSize}
+				if o.MaxRetries != 1 || o.DialerRetries != 1 {
+					t.Errorf("retries: command %d, dial %d; want 1, 1 (fail fast while Redis is down)", o.MaxRetries, o.DialerRetries)
+				}
 				if !o.ContextTimeoutEnabled {
 					t.Error("context timeouts are off")
 				}
@@ -80,6 +84,9 @@ func TestParseURL(t *testing.T) {
 			case d.Cluster != nil:
 				o := d.Cluster
 				got = want{kind: "cluster", addrs: o.Addrs, user: o.Username, password: o.Password, tls: o.TLSConfig != nil, pool: o.PoolSize}
+				if o.MaxRetries != 1 || o.DialerRetries != 1 {
+					t.Errorf("retries: command %d, dial %d; want 1, 1", o.MaxRetries, o.DialerRetries)
+				}
 				if !o.ContextTimeoutEnabled {
 					t.Error("context timeouts are off")
 				}

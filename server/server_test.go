@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -40,6 +41,9 @@ type stack struct {
 	client pb.ResidentServiceClient
 	http   string // base URL
 	grpc   string
+	// stop ends Serve, as SIGTERM does; served then yields its result.
+	stop   context.CancelFunc
+	served chan error
 }
 
 type stackOpts struct {
@@ -47,13 +51,29 @@ type stackOpts struct {
 	unlockCap  time.Duration
 	notifier   notify.Notifier
 	smtp       notify.SMTPConfig
+	// redis and sim, when set, are shared with other stacks (replicas);
+	// otherwise the stack has a redis-server and an embedded simulator
+	// of its own.
+	redis    *redistest.Server
+	sim      *sim.Server
+	localTTL time.Duration
 }
 
 func newStack(t testing.TB, o stackOpts) *stack {
 	t.Helper()
-	rs := redistest.Start(t)
+	rs := o.redis
+	if rs == nil {
+		rs = redistest.Start(t)
+	}
+	var access setup.Config
+	if o.sim != nil {
+		access = setup.Config{AccessURL: o.sim.URL, AccessEmail: sim.DemoServiceEmail,
+			AccessPassword: sim.DemoServicePassword, AccessOrg: strconv.Itoa(sim.DemoOrgID)}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	app, err := setup.Start(ctx, setup.Config{
+		AccessURL: access.AccessURL, AccessEmail: access.AccessEmail,
+		AccessPassword: access.AccessPassword, AccessOrg: access.AccessOrg, LocalTTL: o.localTTL,
 		GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
 		RedisURL: rs.URL(), TokenSecret: identity.DevelopmentSecret,
 		UnlockTimeout: o.unlockCap, AccountTTL: o.accountTTL,
@@ -66,7 +86,8 @@ func newStack(t testing.TB, o stackOpts) *stack {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- app.Serve(ctx) }()
+	// done yields Serve's result, then (closed) nil to further receivers.
+	go func() { done <- app.Serve(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 	conn, err := grpc.NewClient(app.Server.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -74,8 +95,12 @@ func newStack(t testing.TB, o stackOpts) *stack {
 	}
 	t.Cleanup(func() { conn.Close() })
 	t.Cleanup(http.DefaultClient.CloseIdleConnections)
+	simSrv := app.Sim
+	if o.sim != nil {
+		simSrv = o.sim
+	}
 	return &stack{
-		sim: app.Sim, app: app, redis: rs, tokens: app.Tokens,
+		sim: simSrv, app: app, redis: rs, tokens: app.Tokens, stop: cancel, served: done,
 		client: pb.NewResidentServiceClient(conn),
 		http:   "http://" + app.Server.HTTPAddr(), grpc: app.Server.GRPCAddr(),
 	}
