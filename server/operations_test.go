@@ -20,6 +20,8 @@ import (
 
 	"github.com/cloudkey/cloudkey/access"
 	"github.com/cloudkey/cloudkey/access/sim"
+	"github.com/cloudkey/cloudkey/adminkey"
+	"github.com/cloudkey/cloudkey/cache"
 	pb "github.com/cloudkey/cloudkey/gen/cloudkey/v1"
 	"github.com/cloudkey/cloudkey/internal/redistest"
 	"github.com/cloudkey/cloudkey/notify"
@@ -396,3 +398,47 @@ func setEmployeeEmail(t *testing.T, body []byte, email string) []byte {
 }
 
 func jsonDecode(resp *http.Response, v any) error { return json.NewDecoder(resp.Body).Decode(v) }
+
+// A whole cloudkey on a real three-master Redis Cluster: resident calls,
+// the audit stream and its admin reader, invalidation of everything,
+// visitor settings and webhooks (transactions in one slot) work as on a
+// single server.
+func TestOnRedisCluster(t *testing.T) {
+	cluster := redistest.StartCluster(t)
+	st := newStack(t, stackOpts{redisURL: cluster.URL(), notifier: &notify.Memory{}})
+	rdb := cluster.Client()
+	key, _, err := adminkey.NewStore(rdb, cache.DefaultPrefix).Create(context.Background(), "1", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := []string{"x-auth-scheme", "api-token", "x-auth-apikey", key}
+	for _, email := range []string{"alice@example.com", "erin@example.com"} {
+		if resp, err := st.client.ListEntries(st.as(t, email), &pb.ListEntriesRequest{}); err != nil || len(resp.Entries) == 0 {
+			t.Fatalf("ListEntries(%s) = %v, %v", email, resp, err)
+		}
+		if _, err := st.client.SetFavorite(st.as(t, email), &pb.SetFavoriteRequest{EntryId: "101", Favorite: true}); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := st.client.Unlock(st.as(t, email), &pb.UnlockRequest{EntryIds: []string{"101"}})
+		if err != nil || resp.Results[0].Status != pb.UnlockStatus_UNLOCK_STATUS_OK {
+			t.Fatalf("Unlock(%s) = %v, %v", email, resp, err)
+		}
+	}
+	eventually(t, "audit records readable through the admin API", func() bool {
+		code, body := st.do(t, "GET", "/v1/admin/audit?user=erin@example.com", nil, admin...)
+		return code == 200 && strings.Contains(body, `"entryId":"101"`)
+	})
+	if code, body := st.do(t, "POST", "/v1/admin/cache:invalidate", []byte(`{"all":true}`), admin...); code != 200 || !strings.Contains(body, `"invalidated":"2"`) {
+		t.Errorf("invalidate all = %d %s; want both users' entries dropped", code, body)
+	}
+	if code, body := st.do(t, "PUT", "/v1/admin/locations/"+location+"/visitor-settings", []byte(goodSettings), admin...); code != 200 {
+		t.Fatalf("settings: %d %s", code, body)
+	}
+	invite := fixture(t, "invite_created.json", time.Now())
+	if code, body := st.webhook(t, invite); code != 200 || !strings.Contains(body, `"action":"ISSUED"`) {
+		t.Errorf("webhook on the cluster = %d %s", code, body)
+	}
+	if h := st.health(t); h != "ok" {
+		t.Errorf("health = %q", h)
+	}
+}

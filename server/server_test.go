@@ -57,13 +57,19 @@ type stackOpts struct {
 	redis    *redistest.Server
 	sim      *sim.Server
 	localTTL time.Duration
+	// redisURL, when set, is used instead of a redis-server (redis is nil).
+	redisURL string
 }
 
 func newStack(t testing.TB, o stackOpts) *stack {
 	t.Helper()
 	rs := o.redis
-	if rs == nil {
+	redisURL := o.redisURL
+	if rs == nil && redisURL == "" {
 		rs = redistest.Start(t)
+	}
+	if redisURL == "" {
+		redisURL = rs.URL()
 	}
 	var access setup.Config
 	if o.sim != nil {
@@ -75,7 +81,7 @@ func newStack(t testing.TB, o stackOpts) *stack {
 		AccessURL: access.AccessURL, AccessEmail: access.AccessEmail,
 		AccessPassword: access.AccessPassword, AccessOrg: access.AccessOrg, LocalTTL: o.localTTL,
 		GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
-		RedisURL: rs.URL(), TokenSecret: identity.DevelopmentSecret,
+		RedisURL: redisURL, TokenSecret: identity.DevelopmentSecret,
 		UnlockTimeout: o.unlockCap, AccountTTL: o.accountTTL,
 		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Notifier:    o.notifier,
