@@ -33,6 +33,8 @@ type Server struct {
 	done      chan error // receives cmd.Wait's result once
 	closeOnce sync.Once
 	extra     []string // further redis-server arguments (cluster mode), kept for Restart
+	conf      string   // a configuration file given first (Sentinel), or ""
+	cleanup   func()   // run by Close after the process exits, or nil
 }
 
 // Available reports whether redis-server is on PATH.
@@ -83,6 +85,9 @@ func (s *Server) start(ctx context.Context, path string) error {
 	// context only until Close, which it does because we kill it ourselves.
 	args := []string{"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
 		"--protected-mode", "yes", "--loglevel", "warning"}
+	if s.conf != "" {
+		args = []string{s.conf, "--sentinel", "--loglevel", "warning"}
+	}
 	s.cmd = exec.Command(path, append(args, s.extra...)...)
 	if err := s.cmd.Start(); err != nil {
 		return err
@@ -124,6 +129,9 @@ func (s *Server) Close() {
 		}
 		_ = s.cmd.Process.Kill()
 		<-s.done
+		if s.cleanup != nil {
+			s.cleanup()
+		}
 	})
 }
 

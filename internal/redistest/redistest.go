@@ -118,3 +118,15 @@ func CloseShared() {
 		shared.c = nil
 	}
 }
+
+// StartSentinel starts a Redis Sentinel monitoring master as name and
+// stops it when the test ends.
+func StartSentinel(tb testing.TB, master *Server, name string) *redisproc.Server {
+	tb.Helper()
+	s, err := redisproc.StartSentinel(context.Background(), master.Server, name)
+	if err != nil {
+		tb.Fatalf("start redis sentinel: %v", err)
+	}
+	tb.Cleanup(s.Close)
+	return s
+}
