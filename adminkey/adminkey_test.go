@@ -4,14 +4,48 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/cloudkey/cloudkey/internal/redistest"
 )
 
 func TestKeys(t *testing.T) {
+	for name, start := range map[string]func(testing.TB) redis.UniversalClient{
+		"redis-server":  func(t testing.TB) redis.UniversalClient { return redistest.Start(t).Client() },
+		"redis-cluster": func(t testing.TB) redis.UniversalClient { return redistest.StartCluster(t).Client() },
+	} {
+		t.Run(name, func(t *testing.T) { testKeys(t, start(t)) })
+	}
+}
+
+// allKeys lists every key, on each master of a cluster.
+func allKeys(ctx context.Context, t *testing.T, rdb redis.UniversalClient) []string {
+	var mu sync.Mutex
+	var out []string
+	add := func(ctx context.Context, c redis.Cmdable) error {
+		keys, err := c.Keys(ctx, "*").Result()
+		mu.Lock()
+		out = append(out, keys...)
+		mu.Unlock()
+		return err
+	}
+	var err error
+	if cc, ok := rdb.(*redis.ClusterClient); ok {
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return add(ctx, c) })
+	} else {
+		err = add(ctx, rdb)
+	}
+	if err != nil || len(out) == 0 {
+		t.Fatalf("keys: %v, %v", out, err)
+	}
+	return out
+}
+
+func testKeys(t *testing.T, rdb redis.UniversalClient) {
 	ctx := context.Background()
-	rdb := redistest.Start(t).Client()
 	s := NewStore(rdb, "ck:v1:")
 	plain, k, err := s.Create(ctx, "1", "front desk")
 	if err != nil {
@@ -21,8 +55,7 @@ func TestKeys(t *testing.T) {
 		t.Fatalf("key %q", plain)
 	}
 	// Only the hash is stored.
-	keys, _ := rdb.Keys(ctx, "*").Result()
-	for _, key := range keys {
+	for _, key := range allKeys(ctx, t, rdb) {
 		if strings.Contains(key, plain) || strings.Contains(rdb.Get(ctx, key).Val(), plain) {
 			t.Fatalf("plaintext key stored in Redis under %s", key)
 		}

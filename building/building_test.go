@@ -5,12 +5,23 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/cloudkey/cloudkey/internal/redistest"
 )
 
 func TestStore(t *testing.T) {
+	for name, start := range map[string]func(testing.TB) redis.UniversalClient{
+		"redis-server":  func(t testing.TB) redis.UniversalClient { return redistest.Start(t).Client() },
+		"redis-cluster": func(t testing.TB) redis.UniversalClient { return redistest.StartCluster(t).Client() },
+	} {
+		t.Run(name, func(t *testing.T) { testStore(t, start(t)) })
+	}
+}
+
+func testStore(t *testing.T, rdb redis.UniversalClient) {
 	ctx := context.Background()
-	s := NewStore(redistest.Start(t).Client(), "ck:v1:")
+	s := NewStore(rdb, "ck:v1:")
 	if _, err := s.Put(ctx, Building{ID: "hq", Name: "Harbor View", Org: "1", LocationID: "152347"}); err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -67,46 +68,71 @@ func (s *Store) Run(ctx context.Context) {
 
 // InvalidateAll drops every cached account and entry list (favourites
 // stay), here and, through the announcement, in every replica. It returns
-// how many users' entries were dropped.
+// how many users' entries were dropped. On a Redis Cluster it scans every
+// master; keys are deleted one per command (pipelined), since one DEL of
+// keys in different slots is refused.
 func (s *Store) InvalidateAll(ctx context.Context) (int64, error) {
 	if s.local != nil {
 		s.local.invalidateAll()
 	}
-	var n int64
-	for _, kind := range []string{"acct:", "ent:"} {
-		iter := s.rdb.Scan(ctx, 0, s.cfg.Prefix+kind+"*", 1000).Iterator()
-		batch := make([]string, 0, 1000)
-		flush := func() error {
-			if len(batch) == 0 {
-				return nil
+	var n atomic.Int64
+	err := s.forEachShard(ctx, func(ctx context.Context, shard redis.Cmdable) error {
+		for _, kind := range []string{"acct:", "ent:"} {
+			iter := shard.Scan(ctx, 0, s.cfg.Prefix+kind+"*", 1000).Iterator()
+			batch := make([]string, 0, 1000)
+			flush := func() error {
+				if len(batch) == 0 {
+					return nil
+				}
+				cmds, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+					for _, k := range batch {
+						p.Del(ctx, k)
+					}
+					return nil
+				})
+				if kind == "ent:" {
+					for _, c := range cmds {
+						n.Add(c.(*redis.IntCmd).Val())
+					}
+				}
+				batch = batch[:0]
+				return err
 			}
-			d, err := s.rdb.Del(ctx, batch...).Result()
-			if kind == "ent:" {
-				n += d
-			}
-			batch = batch[:0]
-			return err
-		}
-		for iter.Next(ctx) {
-			if batch = append(batch, iter.Val()); len(batch) == cap(batch) {
-				if err := flush(); err != nil {
-					return n, fmt.Errorf("cache: invalidate all: %w", err)
+			for iter.Next(ctx) {
+				if batch = append(batch, iter.Val()); len(batch) == cap(batch) {
+					if err := flush(); err != nil {
+						return err
+					}
 				}
 			}
+			if err := iter.Err(); err != nil {
+				return err
+			}
+			if err := flush(); err != nil {
+				return err
+			}
 		}
-		if err := iter.Err(); err != nil {
-			return n, fmt.Errorf("cache: invalidate all: %w", err)
-		}
-		if err := flush(); err != nil {
-			return n, fmt.Errorf("cache: invalidate all: %w", err)
-		}
+		return nil
+	})
+	if err != nil {
+		return n.Load(), fmt.Errorf("cache: invalidate all: %w", err)
 	}
 	if s.local != nil {
 		if err := s.rdb.Publish(ctx, s.channel(), invalidateAllMessage).Err(); err != nil {
 			s.cfg.Logger.Warn("cache: cannot announce invalidation", "err", err)
 		}
 	}
-	return n, nil
+	return n.Load(), nil
+}
+
+// forEachShard calls fn with each master of a Redis Cluster (concurrently)
+// or with the one server, for commands such as SCAN that see one node's
+// keys only.
+func (s *Store) forEachShard(ctx context.Context, fn func(context.Context, redis.Cmdable) error) error {
+	if cc, ok := s.rdb.(*redis.ClusterClient); ok {
+		return cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return fn(ctx, c) })
+	}
+	return fn(ctx, s.rdb)
 }
 
 // invalidateAllMessage on the channel drops every replica's whole layer;

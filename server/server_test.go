@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -44,6 +45,9 @@ type stack struct {
 	client pb.ResidentServiceClient
 	http   string // base URL
 	grpc   string
+	// stop ends Serve, as SIGTERM does; served then yields its result.
+	stop   context.CancelFunc
+	served chan error
 }
 
 type stackOpts struct {
@@ -63,13 +67,33 @@ type stackOpts struct {
 	breakerOpen time.Duration
 	logger      *slog.Logger // nil: discard
 	tracing     telemetry.TracingConfig
+	// redis and sim, when set, are shared with other stacks (replicas);
+	// otherwise the stack has a redis-server and an embedded simulator
+	// of its own.
+	redis    *redistest.Server
+	sim      *sim.Server
+	localTTL time.Duration
+	// redisURL, when set, is used instead of a redis-server (redis is nil).
+	redisURL string
 }
 
 func newStack(t testing.TB, o stackOpts) *stack {
 	t.Helper()
-	rs := redistest.Start(t)
+	rs := o.redis
+	redisURL := o.redisURL
+	if rs == nil && redisURL == "" {
+		rs = redistest.Start(t)
+	}
+	if redisURL == "" {
+		redisURL = rs.URL()
+	}
 	if o.logger == nil {
 		o.logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	var access setup.Config
+	if o.sim != nil {
+		access = setup.Config{AccessURL: o.sim.URL, AccessEmail: sim.DemoServiceEmail,
+			AccessPassword: sim.DemoServicePassword, AccessOrg: strconv.Itoa(sim.DemoOrgID)}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	secret, issuer, audience := identity.DevelopmentSecret, "", ""
@@ -77,8 +101,10 @@ func newStack(t testing.TB, o stackOpts) *stack {
 		secret, issuer, audience = "", testIssuer, testAudience
 	}
 	app, err := setup.Start(ctx, setup.Config{
+		AccessURL: access.AccessURL, AccessEmail: access.AccessEmail,
+		AccessPassword: access.AccessPassword, AccessOrg: access.AccessOrg, LocalTTL: o.localTTL,
 		GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
-		RedisURL: rs.URL(), TokenSecret: secret,
+		RedisURL: redisURL, TokenSecret: secret,
 		JWKSURL: o.jwksURL, TokenIssuer: issuer, TokenAudience: audience,
 		UnlockTimeout: o.unlockCap, AccountTTL: o.accountTTL, AccessBreakerOpen: o.breakerOpen,
 		Logger:      o.logger,
@@ -94,7 +120,8 @@ func newStack(t testing.TB, o stackOpts) *stack {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- app.Serve(ctx) }()
+	// done yields Serve's result, then (closed) nil to further receivers.
+	go func() { done <- app.Serve(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 	conn, err := grpc.NewClient(app.Server.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -102,8 +129,12 @@ func newStack(t testing.TB, o stackOpts) *stack {
 	}
 	t.Cleanup(func() { conn.Close() })
 	t.Cleanup(http.DefaultClient.CloseIdleConnections)
+	simSrv := app.Sim
+	if o.sim != nil {
+		simSrv = o.sim
+	}
 	return &stack{
-		sim: app.Sim, app: app, redis: rs, tokens: app.Tokens,
+		sim: simSrv, app: app, redis: rs, tokens: app.Tokens, stop: cancel, served: done,
 		client: pb.NewResidentServiceClient(conn),
 		http:   "http://" + app.Server.HTTPAddr(), grpc: app.Server.GRPCAddr(),
 	}

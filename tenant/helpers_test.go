@@ -19,6 +19,10 @@ import (
 // default.
 func newStore(t *testing.T) (*Store, redis.UniversalClient) {
 	t.Helper()
+	if strings.HasPrefix(t.Name(), "TestOnRedisCluster/") {
+		rdb := redistest.SharedCluster(t).Client()
+		return NewStore(rdb, "ck:test:"), rdb
+	}
 	if !strings.HasPrefix(t.Name(), "TestOnEmbeddedRedis/") {
 		rdb := redistest.Start(t).Client()
 		return NewStore(rdb, "ck:test:"), rdb
@@ -39,7 +43,14 @@ func newStore(t *testing.T) (*Store, redis.UniversalClient) {
 // TestOnEmbeddedRedis runs the tests that reach Redis against the embedded
 // default too (Lua, WATCH/MULTI, ZRANGE BYLEX), so a development server
 // behaves as production does.
-func TestOnEmbeddedRedis(t *testing.T) {
+func TestOnEmbeddedRedis(t *testing.T) { runRedisTests(t) }
+
+// TestOnRedisCluster runs them against a real three-master Redis Cluster:
+// an organisation's keys share a hash tag, so its scripts, transactions
+// and multi-key commands stay in one slot.
+func TestOnRedisCluster(t *testing.T) { runRedisTests(t) }
+
+func runRedisTests(t *testing.T) {
 	for _, tt := range []struct {
 		name string
 		test func(*testing.T)

@@ -2,6 +2,8 @@ package unlock
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -33,19 +35,32 @@ func (Discard) Record(Attempt) {}
 
 // StreamAuditor appends attempts to a Redis stream (XADD with an
 // approximate MAXLEN) from a background writer that batches them into
-// pipelines, so an unlock never waits for Redis. Close drains the queue.
+// pipelines, so an unlock never waits for Redis.
+//
+// While Redis is unreachable the writer keeps its batch and retries (with
+// backoff up to 2 s) until Redis is back; new attempts wait in a bounded
+// queue, and only when that is full is the oldest queued attempt dropped
+// (counted in Stats). Delivery is at least once: a command whose reply was
+// lost with its connection is sent again, so a record may rarely appear
+// twice, never silently vanish. Close drains the queue; what still cannot
+// be written when Close's context ends is written to the log instead, one
+// ERROR line per record (see Close).
 type StreamAuditor struct {
 	rdb    redis.UniversalClient
 	stream string
-	maxLen int64
-	// maxLenArg is maxLen boxed once, for the XADD arguments.
+	// maxLenArg is the MAXLEN, boxed once for the XADD arguments.
 	maxLenArg any
 	queue     chan Attempt
 	done      chan struct{}
-	closed    sync.Once
-	dropped   atomic.Int64
-	written   atomic.Int64
-	log       *slog.Logger
+	// stopped ends when Close gives up on Redis; it also cancels a write
+	// in flight.
+	stopped context.Context
+	giveUp  context.CancelFunc
+	closed  sync.Once
+	dropped atomic.Int64
+	written atomic.Int64
+	logged  atomic.Int64
+	log     *slog.Logger
 }
 
 const defaultAuditStream = "ck:v1:audit"
@@ -54,7 +69,7 @@ const defaultAuditStream = "ck:v1:audit"
 type AuditConfig struct {
 	Stream string // default "ck:v1:audit"
 	MaxLen int64  // entries kept, approximately; default 1,000,000
-	Queue  int    // attempts buffered before new ones are dropped; default 65,536
+	Queue  int    // attempts buffered while Redis is slow or down; default 65,536
 	Logger *slog.Logger
 }
 
@@ -73,40 +88,61 @@ func NewStreamAuditor(rdb redis.UniversalClient, cfg AuditConfig) *StreamAuditor
 		cfg.Logger = slog.Default()
 	}
 	a := &StreamAuditor{
-		rdb: rdb, stream: cfg.Stream, maxLen: cfg.MaxLen, maxLenArg: cfg.MaxLen,
-		queue: make(chan Attempt, cfg.Queue), done: make(chan struct{}), log: cfg.Logger,
+		rdb: rdb, stream: cfg.Stream, maxLenArg: cfg.MaxLen,
+		queue: make(chan Attempt, cfg.Queue), done: make(chan struct{}),
+		log: cfg.Logger,
 	}
+	a.stopped, a.giveUp = context.WithCancel(context.Background())
 	go a.run()
 	return a
 }
 
-// Record queues an attempt; when the queue is full (Redis down for long)
-// the attempt is dropped and counted rather than slowing unlocks.
+// Record queues an attempt without blocking. When the queue is full (Redis
+// down for long) the oldest queued attempt is dropped and counted, so the
+// queue's memory stays bounded and the newest attempts are kept.
 func (a *StreamAuditor) Record(at Attempt) {
-	select {
-	case a.queue <- at:
-	default:
-		if a.dropped.Add(1)%1000 == 1 {
-			a.log.Error("audit queue full: dropping unlock audit records", "dropped", a.dropped.Load())
+	for {
+		select {
+		case a.queue <- at:
+			return
+		default:
+		}
+		select {
+		case <-a.queue:
+			if a.dropped.Add(1)%1000 == 1 {
+				a.log.Error("audit queue full: dropping the oldest unlock audit records", "dropped", a.dropped.Load())
+			}
+		default: // the writer just took one: there is room again
 		}
 	}
 }
 
-// Stats reports attempts written to Redis and dropped.
+// Stats reports attempts written to Redis and dropped because the queue
+// was full.
 func (a *StreamAuditor) Stats() (written, dropped int64) {
 	return a.written.Load(), a.dropped.Load()
 }
 
-// Close stops accepting attempts and writes what is queued, until ctx ends.
-// Record must not be called after Close.
+// Logged reports attempts written to the log instead of Redis at Close.
+func (a *StreamAuditor) Logged() int64 { return a.logged.Load() }
+
+// Close stops accepting attempts and writes what is queued to Redis,
+// retrying while Redis is down, until ctx ends. Then the attempts still
+// unwritten are logged at ERROR level ("audit: record not written to
+// Redis", the record as JSON in attribute "record", with the stream's
+// field names) so that none is lost silently, and Close returns an error
+// saying how many. Record must not be called after Close.
 func (a *StreamAuditor) Close(ctx context.Context) error {
 	a.closed.Do(func() { close(a.queue) })
 	select {
 	case <-a.done:
+		a.giveUp()
 		return nil
 	case <-ctx.Done():
-		return ctx.Err()
 	}
+	a.giveUp()
+	<-a.done // logging what is left does not wait for anything
+	return fmt.Errorf("audit: %d records logged instead of written to Redis: %w", a.logged.Load(), ctx.Err())
 }
 
 const auditBatch = 512
@@ -151,41 +187,79 @@ func (a *StreamAuditor) run() {
 	}
 }
 
+// write appends batch to the stream, retrying the records not yet
+// written until they are or Close gives up, when they are logged.
 func (a *StreamAuditor) write(batch []Attempt) {
-	for attempt := 0; ; attempt++ {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		pipe := a.rdb.Pipeline()
-		// One XADD per record, its arguments cut from one slice for the
-		// whole batch (the pipeline keeps them until Exec): a record costs
-		// the boxing of its own fields only. Built with XAddArgs, the
-		// writer's allocations were a tenth of an unlock's.
-		args := make([]any, 0, len(batch)*xaddArgs)
-		for _, at := range batch {
-			start := len(args)
-			args = append(args, "xadd", a.stream, "maxlen", "~", a.maxLenArg, "*",
-				"at", at.At.UnixMilli(),
-				"email", at.Email,
-				"entry", at.EntryID,
-				"result", statusValue(at.Status),
-				"message", at.Message,
-				"latency_us", at.Latency.Microseconds())
-			pipe.Do(ctx, args[start:len(args):len(args)]...)
-		}
-		_, err := pipe.Exec(ctx)
-		cancel()
-		if err == nil {
-			a.written.Add(int64(len(batch)))
+	backoff := 100 * time.Millisecond
+	for failures := 0; len(batch) > 0; failures++ {
+		if a.stopped.Err() != nil {
+			a.fallback(batch)
 			return
 		}
-		// Appending the same records twice is worse than a late write but
-		// a partial pipeline may have landed; retry a few times only.
-		if attempt == 2 {
-			a.dropped.Add(int64(len(batch)))
-			a.log.Error("audit: cannot write to Redis; records dropped", "n", len(batch), "err", err)
+		var err error
+		batch, err = a.send(batch)
+		if len(batch) == 0 {
 			return
 		}
-		time.Sleep(time.Duration(100*(attempt+1)) * time.Millisecond)
+		if failures%50 == 0 { // about once in 100 s while Redis is down
+			a.log.Error("audit: cannot write to Redis; will retry", "pending", len(batch), "err", err)
+		}
+		select {
+		case <-a.stopped.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 2*time.Second)
 	}
+}
+
+// send writes batch in one pipeline and returns the records whose XADD
+// failed (reusing batch's array).
+func (a *StreamAuditor) send(batch []Attempt) ([]Attempt, error) {
+	ctx, cancel := context.WithTimeout(a.stopped, 2*time.Second)
+	defer cancel()
+	pipe := a.rdb.Pipeline()
+	cmds := make([]*redis.Cmd, len(batch))
+	// One XADD per record, its arguments cut from one slice for the whole
+	// batch (the pipeline keeps them until Exec): a record costs the boxing
+	// of its own fields only. Built with XAddArgs, the writer's
+	// allocations were a tenth of an unlock's.
+	args := make([]any, 0, len(batch)*xaddArgs)
+	for i, at := range batch {
+		start := len(args)
+		args = append(args, "xadd", a.stream, "maxlen", "~", a.maxLenArg, "*",
+			"at", at.At.UnixMilli(),
+			"email", at.Email,
+			"entry", at.EntryID,
+			"result", statusValue(at.Status),
+			"message", at.Message,
+			"latency_us", at.Latency.Microseconds())
+		cmds[i] = pipe.Do(ctx, args[start:len(args):len(args)]...)
+	}
+	_, err := pipe.Exec(ctx)
+	if err == nil {
+		a.written.Add(int64(len(batch)))
+		return batch[:0], nil
+	}
+	failed := batch[:0]
+	for i, c := range cmds {
+		if c.Err() != nil {
+			failed = append(failed, batch[i])
+		}
+	}
+	a.written.Add(int64(len(batch) - len(failed)))
+	return failed, err
+}
+
+// fallback logs records that cannot reach Redis, one ERROR line each.
+func (a *StreamAuditor) fallback(batch []Attempt) {
+	for _, at := range batch {
+		rec, _ := json.Marshal(map[string]any{
+			"at": at.At.UnixMilli(), "email": at.Email, "entry": at.EntryID, "result": at.Status.String(),
+			"message": at.Message, "latency_us": at.Latency.Microseconds(),
+		})
+		a.log.Error("audit: record not written to Redis", "stream", a.stream, "record", string(rec))
+	}
+	a.logged.Add(int64(len(batch)))
 }
 
 // statusValues are the statuses' names, boxed once.

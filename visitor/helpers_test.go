@@ -52,12 +52,16 @@ func (a *audits) list() []unlock.Attempt {
 	return append([]unlock.Attempt(nil), a.all...)
 }
 
+// onCluster makes newHarness use the shared three-master Redis Cluster
+// instead of a redis-server of its own (TestOnRedisCluster sets it).
+var onCluster bool
+
 // harness is a visitor service over a real redis-server and the Openpath
 // simulator over HTTP, with the demo organisation (whose service account,
 // the "Envoy Bot", may open Lobby, Garage, Gym and Roof Deck).
 type harness struct {
 	t      *testing.T
-	redis  *redistest.Server
+	redis  *redistest.Server // nil on the cluster
 	rdb    redis.UniversalClient
 	sim    *sim.Server
 	access *openpath.Client
@@ -69,8 +73,13 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	h := &harness{t: t, redis: redistest.Start(t), clock: &clock{now: t0}, notes: &notify.Memory{}, audit: &audits{}}
-	h.rdb = h.redis.Client()
+	h := &harness{t: t, clock: &clock{now: t0}, notes: &notify.Memory{}, audit: &audits{}}
+	if onCluster {
+		h.rdb = redistest.SharedCluster(t).Client()
+	} else {
+		h.redis = redistest.Start(t)
+		h.rdb = h.redis.Client()
+	}
 	srv, err := sim.Start(sim.DemoSeed())
 	if err != nil {
 		t.Fatal(err)

@@ -20,7 +20,8 @@ import (
 type Config struct {
 	// Redis holds settings, passes, event keys and scheduled suspensions.
 	// Visits are updated in WATCH/MULTI transactions over several keys, so
-	// it must be one Redis (or a cluster where the prefix pins one slot).
+	// it must be one Redis, or a cluster where the prefix pins one slot
+	// (the default prefix does on a *redis.ClusterClient).
 	Redis redis.UniversalClient
 	// Access is the access-control system of the one organisation the
 	// service works for, acting as its service account.
@@ -35,7 +36,8 @@ type Config struct {
 	// Now is the clock; nil means time.Now. Tests set it to check window
 	// edges to the second.
 	Now func() time.Time
-	// Prefix starts every key; default "ck:v1:vis:".
+	// Prefix starts every key; default "ck:v1:vis:", or on a Redis
+	// Cluster ClusterPrefix, whose hash tag puts every key in one slot.
 	Prefix string
 	// Retention is how long ended passes, tombstones and decisions are
 	// kept after a pass's window (or after the event, when there is no
@@ -58,6 +60,13 @@ type Config struct {
 	SchedulerInterval time.Duration
 	Logger            *slog.Logger
 }
+
+// ClusterPrefix is the default key prefix on a Redis Cluster. The hash
+// tag {vis} keeps all visitor keys in one slot, as the multi-key
+// transactions and scripts need; visitor traffic (webhooks, guest taps,
+// Protect jobs) is small enough for one node. A single server keeps the
+// untagged "ck:v1:vis:" names it has always used.
+const ClusterPrefix = "ck:v1:{vis}:"
 
 func (c *Config) defaults() {
 	if c.Now == nil {
@@ -122,6 +131,9 @@ func New(cfg Config) (*Service, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 		return nil, fmt.Errorf("visitor: base URL %q is not an absolute http(s) URL without query", cfg.BaseURL)
 	}
+	if _, ok := cfg.Redis.(*redis.ClusterClient); ok && cfg.Prefix == "" {
+		cfg.Prefix = ClusterPrefix
+	}
 	cfg.defaults()
 	return &Service{
 		cfg:     cfg,
@@ -147,6 +159,7 @@ func New(cfg Config) (*Service, error) {
 //	prot:due, prot:run  scheduled and claimed suspensions (ZSETs by time in ms)
 //	prot:job            the suspensions' data (hash by user id)
 //	lock:{name}         short-lived locks
+//	txn                 never written: what read-only transactions watch
 func (s *Service) key(parts ...string) string {
 	return s.cfg.Prefix + strings.Join(parts, ":")
 }

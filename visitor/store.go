@@ -50,6 +50,11 @@ func (s *Service) transact(ctx context.Context, keys []string, fn func(t *txn) e
 	for i, k := range keys {
 		watch[i] = s.visitKey(k)
 	}
+	if len(watch) == 0 {
+		// A Redis Cluster client picks the node by the first watched key;
+		// this one is never written, so watching it changes nothing.
+		watch = append(watch, s.key("txn"))
+	}
 	for range maxTxAttempts {
 		err := s.rdb.Watch(ctx, func(tx *redis.Tx) error {
 			t := &txn{

@@ -24,6 +24,7 @@ type Sim struct {
 	// timingOn mirrors timings.on, so that a request checks it without a lock.
 	timingOn atomic.Bool
 	timings  timings
+	load     inFlight // requests being served (concurrency.go)
 
 	tokens    sync.Map // token string → expiry in Unix nanoseconds (int64)
 	tokenTTL  atomic.Int64
@@ -61,7 +62,7 @@ func New(seed Seed) (*Sim, error) {
 		s.serviceUser = us[0]
 	}
 	s.keyTokens.byToken = map[string]*unlockToken{}
-	s.handler = s.routes()
+	s.handler = s.load.wrap(s.routes())
 	return s, nil
 }
 

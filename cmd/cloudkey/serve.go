@@ -50,7 +50,7 @@ func serveFlags(fs *flag.FlagSet) *serveConfig {
 	c := &serveConfig{}
 	fs.StringVar(&c.grpcAddr, "grpc-addr", envOr("CLOUDKEY_GRPC_ADDR", "127.0.0.1:9090"), "gRPC listen address (env CLOUDKEY_GRPC_ADDR)")
 	fs.StringVar(&c.httpAddr, "http-addr", envOr("CLOUDKEY_HTTP_ADDR", "127.0.0.1:8080"), "HTTP listen address: REST gateway and /healthz (env CLOUDKEY_HTTP_ADDR)")
-	fs.StringVar(&c.redisURL, "redis-url", envOr("CLOUDKEY_REDIS_URL", ""), "redis:// URL (env CLOUDKEY_REDIS_URL; empty: embedded in-memory Redis, not for production)")
+	fs.StringVar(&c.redisURL, "redis-url", envOr("CLOUDKEY_REDIS_URL", ""), "Redis URL: redis[s]://host:port/db, redis[s]-sentinel://h1:26379,h2:26379/db?master=NAME or redis[s]-cluster://h1:7000,h2:7001 (env CLOUDKEY_REDIS_URL; empty: embedded in-memory Redis, not for production)")
 	fs.StringVar(&c.accessURL, "access-url", envOr("CLOUDKEY_ACCESS_URL", ""), "access system base URL, e.g. https://api.openpath.com (env CLOUDKEY_ACCESS_URL; empty: embedded simulator with the demo organisation)")
 	fs.StringVar(&c.accessEmail, "access-email", envOr("CLOUDKEY_ACCESS_EMAIL", ""), "access-system service account email (env CLOUDKEY_ACCESS_EMAIL)")
 	fs.StringVar(&c.accessPassword, "access-password", envOr("CLOUDKEY_ACCESS_PASSWORD", ""), "access-system service account password (env CLOUDKEY_ACCESS_PASSWORD)")

@@ -32,6 +32,9 @@ type Server struct {
 	cmd       *exec.Cmd
 	done      chan error // receives cmd.Wait's result once
 	closeOnce sync.Once
+	extra     []string // further redis-server arguments (cluster mode), kept for Restart
+	conf      string   // a configuration file given first (Sentinel), or ""
+	cleanup   func()   // run by Close after the process exits, or nil
 }
 
 // Available reports whether redis-server is on PATH.
@@ -43,6 +46,11 @@ func Available() bool {
 // Start starts redis-server on a free loopback port and waits until it
 // answers PING (at most 5 s).
 func Start(ctx context.Context) (*Server, error) {
+	return startWith(ctx, nil)
+}
+
+// startWith starts redis-server with further arguments made for its port.
+func startWith(ctx context.Context, extra func(port int) ([]string, error)) (*Server, error) {
 	path, err := exec.LookPath("redis-server")
 	if err != nil {
 		return nil, ErrNotInstalled
@@ -55,6 +63,11 @@ func Start(ctx context.Context) (*Server, error) {
 			continue
 		}
 		s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}
+		if extra != nil {
+			if s.extra, err = extra(port); err != nil {
+				continue
+			}
+		}
 		if err = s.start(ctx, path); err == nil {
 			s.Version = version(ctx, path)
 			return s, nil
@@ -70,9 +83,12 @@ func (s *Server) start(ctx context.Context, path string) error {
 	_, port, _ := net.SplitHostPort(s.Addr)
 	// Not exec.CommandContext: the server must outlive a cancelled start
 	// context only until Close, which it does because we kill it ourselves.
-	s.cmd = exec.Command(path,
-		"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--protected-mode", "yes", "--loglevel", "warning")
+	args := []string{"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		"--protected-mode", "yes", "--loglevel", "warning"}
+	if s.conf != "" {
+		args = []string{s.conf, "--sentinel", "--loglevel", "warning"}
+	}
+	s.cmd = exec.Command(path, append(args, s.extra...)...)
 	if err := s.cmd.Start(); err != nil {
 		return err
 	}
@@ -113,6 +129,9 @@ func (s *Server) Close() {
 		}
 		_ = s.cmd.Process.Kill()
 		<-s.done
+		if s.cleanup != nil {
+			s.cleanup()
+		}
 	})
 }
 

@@ -2,6 +2,9 @@ package redisproc
 
 import (
 	"context"
+	"fmt"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -64,4 +67,50 @@ func TestRestart(t *testing.T) {
 	if n, err := c.Exists(ctx, "k").Result(); err != nil || n != 0 {
 		t.Fatalf("after restart: exists = %d, %v; want an empty server", n, err)
 	}
+}
+
+func TestCluster(t *testing.T) {
+	if !Available() {
+		t.Skip("redis-server is not installed")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	start := time.Now()
+	c, err := StartCluster(ctx, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	t.Logf("cluster of 3 up in %v", time.Since(start))
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs()[:1]})
+	defer cc.Close()
+	// Keys land on every master; each is readable through the one client.
+	for i := range 100 {
+		if err := cc.Set(ctx, fmt.Sprint("k", i), i, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var masters, keys atomic.Int64
+	err = cc.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
+		n, err := m.DBSize(ctx).Result()
+		masters.Add(1)
+		if n > 0 {
+			keys.Add(1)
+		}
+		return err
+	})
+	if err != nil || masters.Load() != 3 || keys.Load() != 3 {
+		t.Fatalf("masters = %d, with keys = %d, err %v; want 3 masters all holding keys", masters.Load(), keys.Load(), err)
+	}
+	if err := cc.MSet(ctx, "a", 1, "b", 2).Err(); err == nil || !strings.Contains(err.Error(), "CROSSSLOT") {
+		t.Errorf("MSET across slots: %v, want CROSSSLOT (is it really a cluster?)", err)
+	}
+	if err := c.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := cc.Exists(ctx, "k1").Result(); err != nil || n != 0 {
+		t.Errorf("after Flush: exists = %d, %v", n, err)
+	}
+	c.Close()
+	c.Close()
 }
