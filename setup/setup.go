@@ -43,8 +43,11 @@ type Config struct {
 	AccessOrg          string
 	TokenSecret        string
 	UnlockTimeout      time.Duration
-	AccountTTL         time.Duration
-	EntriesTTL         time.Duration
+	// AuditSpool keeps the unlock audit records Redis could not take at
+	// shutdown (unlock.AuditConfig.Spool); empty: they are logged.
+	AuditSpool string
+	AccountTTL time.Duration
+	EntriesTTL time.Duration
 	// LocalTTL is the in-process cache layer's TTL (cache.Config.LocalTTL).
 	LocalTTL time.Duration
 	// PublicURL is where guests open their links (BaseURL + "/g/" +
@@ -212,7 +215,7 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	ran := make(chan struct{})
 	go func() { defer close(ran); store.Run(runCtx) }()
 	a.closers = append(a.closers, func() { stopRun(); <-ran })
-	a.audit = unlock.NewStreamAuditor(rdb, unlock.AuditConfig{Logger: log})
+	a.audit = unlock.NewStreamAuditor(rdb, unlock.AuditConfig{Logger: log, Spool: cfg.AuditSpool})
 	audit := a.Metrics.Auditor(a.audit) // counts unlock results by code
 	unlockTimeout := cfg.UnlockTimeout
 	if unlockTimeout <= 0 {

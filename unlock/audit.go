@@ -43,8 +43,8 @@ func (Discard) Record(Attempt) {}
 // (counted in Stats). Delivery is at least once: a command whose reply was
 // lost with its connection is sent again, so a record may rarely appear
 // twice, never silently vanish. Close drains the queue; what still cannot
-// be written when Close's context ends is written to the log instead, one
-// ERROR line per record (see Close).
+// be written when Close's context ends goes to the spool file, written to
+// the stream by the next auditor started with it (see Close).
 type StreamAuditor struct {
 	rdb    redis.UniversalClient
 	stream string
@@ -60,6 +60,7 @@ type StreamAuditor struct {
 	dropped atomic.Int64
 	written atomic.Int64
 	logged  atomic.Int64
+	spool   string
 	log     *slog.Logger
 }
 
@@ -70,6 +71,11 @@ type AuditConfig struct {
 	Stream string // default "ck:v1:audit"
 	MaxLen int64  // entries kept, approximately; default 1,000,000
 	Queue  int    // attempts buffered while Redis is slow or down; default 65,536
+	// Spool is a local file for the attempts Redis could not take by the
+	// end of Close; they are written to the stream when an auditor starts
+	// with the same file. Empty: they are logged instead (with the log's
+	// redaction, so without their full emails).
+	Spool  string
 	Logger *slog.Logger
 }
 
@@ -90,7 +96,7 @@ func NewStreamAuditor(rdb redis.UniversalClient, cfg AuditConfig) *StreamAuditor
 	a := &StreamAuditor{
 		rdb: rdb, stream: cfg.Stream, maxLenArg: cfg.MaxLen,
 		queue: make(chan Attempt, cfg.Queue), done: make(chan struct{}),
-		log: cfg.Logger,
+		log: cfg.Logger, spool: cfg.Spool,
 	}
 	a.stopped, a.giveUp = context.WithCancel(context.Background())
 	go a.run()
@@ -123,15 +129,17 @@ func (a *StreamAuditor) Stats() (written, dropped int64) {
 	return a.written.Load(), a.dropped.Load()
 }
 
-// Logged reports attempts written to the log instead of Redis at Close.
+// Logged reports attempts spooled or logged instead of written to Redis
+// at Close.
 func (a *StreamAuditor) Logged() int64 { return a.logged.Load() }
 
 // Close stops accepting attempts and writes what is queued to Redis,
 // retrying while Redis is down, until ctx ends. Then the attempts still
-// unwritten are logged at ERROR level ("audit: record not written to
-// Redis", the record as JSON in attribute "record", with the stream's
-// field names) so that none is lost silently, and Close returns an error
-// saying how many. Record must not be called after Close.
+// unwritten go to the spool file (AuditConfig.Spool) or, without one, are
+// logged at ERROR level ("audit: record not written to Redis", the record
+// as JSON in attribute "record", with the stream's field names) so that
+// none is lost silently, and Close returns an error saying how many.
+// Record must not be called after Close.
 func (a *StreamAuditor) Close(ctx context.Context) error {
 	a.closed.Do(func() { close(a.queue) })
 	select {
@@ -142,7 +150,7 @@ func (a *StreamAuditor) Close(ctx context.Context) error {
 	}
 	a.giveUp()
 	<-a.done // logging what is left does not wait for anything
-	return fmt.Errorf("audit: %d records logged instead of written to Redis: %w", a.logged.Load(), ctx.Err())
+	return fmt.Errorf("audit: %d records spooled or logged instead of written to Redis: %w", a.logged.Load(), ctx.Err())
 }
 
 const auditBatch = 512
@@ -160,6 +168,9 @@ const xaddArgs = 18
 
 func (a *StreamAuditor) run() {
 	defer close(a.done)
+	if a.spool != "" {
+		a.replaySpool()
+	}
 	batch := make([]Attempt, 0, auditBatch)
 	for at := range a.queue {
 		batch = append(batch[:0], at)
@@ -250,8 +261,18 @@ func (a *StreamAuditor) send(batch []Attempt) ([]Attempt, error) {
 	return failed, err
 }
 
-// fallback logs records that cannot reach Redis, one ERROR line each.
+// fallback keeps records that cannot reach Redis: in the spool file, or
+// when there is none (or it fails) in the log, one ERROR line each.
 func (a *StreamAuditor) fallback(batch []Attempt) {
+	if a.spool != "" {
+		err := appendSpool(a.spool, batch)
+		if err == nil {
+			a.log.Error("audit: records not written to Redis are spooled; the next start writes them", "path", a.spool, "records", len(batch))
+			a.logged.Add(int64(len(batch)))
+			return
+		}
+		a.log.Error("audit: cannot spool; logging the records instead", "err", err)
+	}
 	for _, at := range batch {
 		rec, _ := json.Marshal(map[string]any{
 			"at": at.At.UnixMilli(), "email": at.Email, "entry": at.EntryID, "result": at.Status.String(),

@@ -3,7 +3,12 @@ package unlock_test
 import (
 	"bytes"
 	"context"
+	"errors"
+	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -122,7 +127,7 @@ func TestStreamAuditorLogsWhatRedisCannotTakeAtClose(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	err := a.Close(ctx)
-	if err == nil || !strings.Contains(err.Error(), "7 records logged") {
+	if err == nil || !strings.Contains(err.Error(), "7 records spooled or logged") {
 		t.Fatalf("Close = %v, want an error counting 7 logged records", err)
 	}
 	if a.Logged() != 7 {
@@ -136,5 +141,53 @@ func TestStreamAuditorLogsWhatRedisCannotTakeAtClose(t *testing.T) {
 	}
 	if n := strings.Count(out, `"level":"ERROR","msg":"audit: record not written to Redis"`); n != 7 {
 		t.Errorf("%d fallback lines, want 7:\n%s", n, out)
+	}
+}
+
+// With a spool, what Redis cannot take at Close is kept whole in a local
+// file (emails included, which the log would redact), and the next
+// auditor started with the same spool writes it to the stream first.
+func TestStreamAuditorSpoolsAtCloseAndReplaysAtStart(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := srv.Client()
+	spool := filepath.Join(t.TempDir(), "state", "audit.spool")
+	var logs syncBuffer
+	a := unlock.NewStreamAuditor(rdb, unlock.AuditConfig{Stream: "audit-test", Spool: spool,
+		Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	srv.Kill()
+	record(a, 0, 7)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if err := a.Close(ctx); err == nil {
+		t.Fatal("Close with Redis down = nil, want an error counting the spooled records")
+	}
+	if a.Logged() != 7 || strings.Contains(logs.String(), "record not written") {
+		t.Fatalf("spooled %d, want 7, none in the log:\n%s", a.Logged(), logs.String())
+	}
+	b, err := os.ReadFile(spool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(b), "\n"); n != 7 || !strings.Contains(string(b), `"email":"`) {
+		t.Fatalf("spool has %d lines, want 7 whole records:\n%s", n, b)
+	}
+
+	srv.Restart()
+	b2 := unlock.NewStreamAuditor(rdb, unlock.AuditConfig{Stream: "audit-test", Spool: spool, Logger: slog.New(slog.DiscardHandler)})
+	record(b2, 7, 10) // queued behind the replay
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel2()
+	if err := b2.Close(ctx2); err != nil {
+		t.Fatal(err)
+	}
+	ids := streamEntries(t, rdb, "audit-test")
+	if want := []string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}; !slices.Equal(ids, want) {
+		t.Errorf("stream entries %v, want %v (the spool first, then the new records)", ids, want)
+	}
+	if _, err := os.Stat(spool); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("spool after replay: %v, want it gone", err)
+	}
+	if _, err := os.Stat(spool + ".replay"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("replay file after replay: %v, want it gone", err)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -20,6 +22,7 @@ import (
 type serveConfig struct {
 	grpcAddr, httpAddr string
 	redisURL           string
+	auditSpool         string
 	accessURL          string
 	accessEmail        string
 	accessPassword     string
@@ -66,6 +69,7 @@ func serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.StringVar(&c.limits[2], "rate-limit-guest-link", envOr("CLOUDKEY_RATE_LIMIT_GUEST_LINK", ratelimit.FormatLimit(def.GuestLink)), "guest unlocks per guest link (env CLOUDKEY_RATE_LIMIT_GUEST_LINK)")
 	fs.StringVar(&c.limits[3], "rate-limit-guest-ip", envOr("CLOUDKEY_RATE_LIMIT_GUEST_IP", ratelimit.FormatLimit(def.GuestIP)), "guest unlocks per client IP (env CLOUDKEY_RATE_LIMIT_GUEST_IP)")
 	fs.StringVar(&c.trustedProxies, "trusted-proxies", envOr("CLOUDKEY_TRUSTED_PROXIES", ""), "comma-separated CIDRs of proxies whose X-Forwarded-For names the client for rate limits (env CLOUDKEY_TRUSTED_PROXIES; empty: trust none)")
+	fs.StringVar(&c.auditSpool, "audit-spool", envOr("CLOUDKEY_AUDIT_SPOOL", ""), "local file keeping unlock audit records that Redis could not take at shutdown; written to Redis at the next start (env CLOUDKEY_AUDIT_SPOOL; empty: <user cache dir>/cloudkey/audit.spool with an external Redis; one file per replica)")
 	fs.DurationVar(&c.unlockTimeout, "unlock-timeout", 3*time.Second, "server cap on one Unlock call; the caller's deadline applies when sooner")
 	fs.DurationVar(&c.accountTTL, "account-ttl", 30*time.Second, "how long a cached access-system user (and its status) is trusted: the move-out bound")
 	fs.DurationVar(&c.entriesTTL, "entries-ttl", 60*time.Second, "how long a cached entry list is used")
@@ -105,7 +109,7 @@ func serve(ctx context.Context, args []string, stdout io.Writer, log *slog.Logge
 	tuneGC()
 	app, err := setup.Start(ctx, setup.Config{
 		GRPCAddr: c.grpcAddr, HTTPAddr: c.httpAddr,
-		RedisURL: c.redisURL, AccessURL: c.accessURL,
+		RedisURL: c.redisURL, AccessURL: c.accessURL, AuditSpool: c.spoolPath(),
 		AccessEmail: c.accessEmail, AccessPassword: c.accessPassword, AccessOrg: c.accessOrg,
 		TokenSecret: c.tokenSecret, JWKSURL: c.jwksURL, TokenIssuer: c.tokenIssuer,
 		TokenAudience: c.tokenAudience, TokenLeeway: c.tokenLeeway, UnlockTimeout: c.unlockTimeout,
@@ -178,4 +182,18 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// spoolPath is --audit-spool, or with an external Redis (whose audit
+// stream outlives this process) a file in the user's cache directory.
+// The embedded Redis dies with the process, so it gets no spool.
+func (c *serveConfig) spoolPath() string {
+	if c.auditSpool != "" || c.redisURL == "" {
+		return c.auditSpool
+	}
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(dir, "cloudkey", "audit.spool")
 }
