@@ -239,35 +239,49 @@ func (s *Store) getRedis(ctx context.Context, email string) (Snapshot, error) {
 // callers for the same email, and caches it (not-found for NotFoundTTL).
 // load returns ErrNotFound-matching errors for unknown users.
 func (s *Store) ResolveAccount(ctx context.Context, email string, load func(context.Context) (Account, error)) (Account, error) {
+	cached := func(ctx context.Context) (any, bool) {
+		if b, ok := s.recheck(ctx, s.accountKey(email)); ok {
+			if a, err := decodeAccount(b); err == nil {
+				return a, true
+			}
+		}
+		return nil, false
+	}
 	v, err := s.shared(ctx, "acct:"+email, func(ctx context.Context) (any, error) {
 		// A caller that missed just before another load finished would
 		// otherwise start a second one: look again first.
-		if b, ok := s.recheck(ctx, s.accountKey(email)); ok {
-			if a, err := decodeAccount(b); err == nil {
-				return a, nil
-			}
+		if a, ok := cached(ctx); ok {
+			return a, nil
 		}
-		a, err := load(ctx)
-		if errors.Is(err, access.ErrNotFound) {
-			a, err = Account{FetchedAt: time.Now()}, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		if a.FetchedAt.IsZero() {
-			a.FetchedAt = time.Now()
-		}
-		ttl := s.cfg.AccountTTL
-		if !a.Found() {
-			ttl = s.cfg.NotFoundTTL
-		}
-		s.store(ctx, s.accountKey(email), encodeAccount(a), ttl)
-		return a, nil
+		// Across replicas too (loadlock.go).
+		return s.underLoadLock(ctx, email, cached, func(ctx context.Context) (any, error) {
+			return s.loadAccount(ctx, email, load)
+		})
 	})
 	if err != nil {
 		return Account{}, err
 	}
 	return v.(Account), nil
+}
+
+// loadAccount loads email's account and stores it (not-found too).
+func (s *Store) loadAccount(ctx context.Context, email string, load func(context.Context) (Account, error)) (any, error) {
+	a, err := load(ctx)
+	if errors.Is(err, access.ErrNotFound) {
+		a, err = Account{FetchedAt: time.Now()}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if a.FetchedAt.IsZero() {
+		a.FetchedAt = time.Now()
+	}
+	ttl := s.cfg.AccountTTL
+	if !a.Found() {
+		ttl = s.cfg.NotFoundTTL
+	}
+	s.store(ctx, s.accountKey(email), encodeAccount(a), ttl)
+	return a, nil
 }
 
 // ResolveEntries loads the entry list through load, shared by concurrent

@@ -209,6 +209,22 @@ func TestTwoReplicas(t *testing.T) {
 		}
 		return ids, favs
 	}
+	// Alice's first calls reach both replicas at once: one cloud key is
+	// created, not one per replica (cache/loadlock.go).
+	simSrv.SetFaults(sim.Faults{OpLatency: map[sim.Op]time.Duration{sim.OpCreateCredential: 200 * time.Millisecond}})
+	var wg sync.WaitGroup
+	for _, s := range []*stack{a, b, a, b} {
+		wg.Go(func() {
+			if _, err := s.client.ListEntries(s.as(t, alice), &pb.ListEntriesRequest{}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	simSrv.SetFaults(sim.Faults{})
+	if n := simSrv.Calls(sim.OpCreateCredential); n != 1 {
+		t.Fatalf("cloud keys created by two replicas' first calls = %d, want 1", n)
+	}
 	for _, s := range []*stack{a, b} { // cached in both processes
 		if ids, _ := entriesOf(s); len(ids) != 3 {
 			t.Fatalf("entries %v", ids)
