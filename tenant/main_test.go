@@ -1,15 +1,11 @@
 package tenant
 
 import (
-	"os"
 	"testing"
 
 	"github.com/cloudkey/cloudkey/internal/redistest"
 )
 
-// TestMain stops the shared Redis Cluster after the tests.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	redistest.CloseShared()
-	os.Exit(code)
-}
+// No goroutine may outlive the tests; the shared Redis Cluster is stopped
+// first.
+func TestMain(m *testing.M) { redistest.Main(m) }

@@ -1,28 +1,14 @@
 package visitor
 
 import (
-	"fmt"
-	"os"
 	"testing"
-
-	"go.uber.org/goleak"
 
 	"github.com/cloudkey/cloudkey/internal/redistest"
 )
 
 // No goroutine may outlive the tests; the shared Redis Cluster is stopped
 // first.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	redistest.CloseShared()
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { redistest.Main(m) }
 
 // TestOnRedisCluster runs the tests of Redis-heavy paths (multi-key
 // transactions over visits, the Protect scheduler's Lua claim, locks)

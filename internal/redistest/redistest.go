@@ -6,10 +6,13 @@ package redistest
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"sync"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
+	"go.uber.org/goleak"
 
 	"github.com/cloudkey/cloudkey/internal/redisproc"
 )
@@ -129,4 +132,18 @@ func StartSentinel(tb testing.TB, master *Server, name string) *redisproc.Server
 	}
 	tb.Cleanup(s.Close)
 	return s
+}
+
+// Main runs a package's tests, stops the shared cluster, then fails the
+// run if a goroutine outlived the tests (goleak). Call it from TestMain.
+func Main(m *testing.M) {
+	code := m.Run()
+	CloseShared()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
