@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"sync/atomic"
 	"time"
@@ -50,9 +51,11 @@ type Config struct {
 	// system instead. Default 250ms.
 	OpTimeout time.Duration
 	// LocalTTL is how long a snapshot read from Redis is served from
-	// process memory without asking Redis again. Invalidations reach every
-	// replica at once through Redis pub/sub (see Run); the TTL bounds
-	// staleness when one is missed. Default 2s; negative disables.
+	// process memory without asking Redis again, and never past the expiry
+	// of the Redis copy it was read from, so it adds nothing to the TTLs
+	// above. Invalidations reach every replica at once through Redis
+	// pub/sub (see Run; a broken subscription drops the whole layer).
+	// Default 30s; negative disables.
 	LocalTTL time.Duration
 	// LocalMaxEntries bounds the in-process layer. Default 100,000.
 	LocalMaxEntries int
@@ -90,7 +93,7 @@ func (c *Config) defaults() {
 		c.OpTimeout = 250 * time.Millisecond
 	}
 	if c.LocalTTL == 0 {
-		c.LocalTTL = 2 * time.Second
+		c.LocalTTL = 30 * time.Second
 	}
 	if c.LocalMaxEntries <= 0 {
 		c.LocalMaxEntries = 100_000
@@ -183,7 +186,7 @@ func (s *Store) Get(ctx context.Context, email string) (Snapshot, error) {
 		s.observe("local", "miss")
 		gen = s.local.gen.Load()
 	}
-	snap, err := s.getRedis(ctx, email)
+	snap, life, err := s.getRedis(ctx, email)
 	complete := err == nil && snap.HasAccount && (snap.HasEntries || !snap.Account.Active())
 	switch {
 	case err != nil:
@@ -195,7 +198,7 @@ func (s *Store) Get(ctx context.Context, email string) (Snapshot, error) {
 	}
 	if complete && s.local != nil {
 		snap.Memo = new(Memo)
-		s.local.put(email, snap, gen, now)
+		s.local.put(email, snap, gen, now, int64(life))
 	}
 	return snap, err
 }
@@ -206,15 +209,20 @@ func (s *Store) observe(layer, result string) {
 	}
 }
 
-func (s *Store) getRedis(ctx context.Context, email string) (Snapshot, error) {
+// getRedis reads email's snapshot in one round trip, with how long its
+// account and entries have left in Redis: the in-process copy must not
+// outlive them (the account's TTL is the move-out bound).
+func (s *Store) getRedis(ctx context.Context, email string) (Snapshot, time.Duration, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.OpTimeout)
 	defer cancel()
 	pipe := s.rdb.Pipeline()
 	acct := pipe.Get(ctx, s.accountKey(email))
 	ents := pipe.Get(ctx, s.entriesKey(email))
 	favs := pipe.SMembers(ctx, s.favKey(email))
+	acctTTL := pipe.PTTL(ctx, s.accountKey(email))
+	entsTTL := pipe.PTTL(ctx, s.entriesKey(email))
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return Snapshot{}, fmt.Errorf("cache: read %s: %w", email, err)
+		return Snapshot{}, 0, fmt.Errorf("cache: read %s: %w", email, err)
 	}
 	var snap Snapshot
 	if b, err := acct.Bytes(); err == nil {
@@ -232,7 +240,23 @@ func (s *Store) getRedis(ctx context.Context, email string) (Snapshot, error) {
 	for _, m := range members {
 		snap.Favorites[m] = true
 	}
-	return snap, nil
+	life := remaining(acctTTL.Val())
+	if snap.HasEntries {
+		life = min(life, remaining(entsTTL.Val()))
+	}
+	return snap, life, nil
+}
+
+// remaining is a key's PTTL as a lifetime: a key without expiry lives on,
+// a missing one (it expired between the reads) is already gone.
+func remaining(pttl time.Duration) time.Duration {
+	switch {
+	case pttl == -1: // no expiry (go-redis passes -1 and -2 through as is)
+		return time.Duration(math.MaxInt64)
+	case pttl < 0:
+		return 0
+	}
+	return pttl
 }
 
 // ResolveAccount loads the account through load, shared by concurrent

@@ -311,6 +311,26 @@ func TestLocalLayerServesHits(t *testing.T) {
 	}
 }
 
+// The in-process copy never outlives the Redis copy it was read from:
+// however long LocalTTL is, the account's TTL stays the move-out bound.
+func TestLocalLayerEndsWithRedisCopy(t *testing.T) {
+	for name, dial := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			s := New(dial(t), Config{LocalTTL: time.Hour, AccountTTL: 300 * time.Millisecond, Jitter: 0.01})
+			ctx := context.Background()
+			s.ResolveAccount(ctx, "alice@example.com", func(context.Context) (Account, error) { return alice, nil })
+			s.ResolveEntries(ctx, "alice@example.com", func(context.Context) ([]access.Entry, error) { return []access.Entry{{ID: "101"}}, nil })
+			if snap, err := s.Get(ctx, "alice@example.com"); err != nil || !snap.HasAccount {
+				t.Fatal(snap, err)
+			}
+			waitFor(t, func() bool { snap, _ := s.Get(ctx, "alice@example.com"); return !snap.HasAccount })
+			if snap, _ := s.Get(ctx, "alice@example.com"); snap.HasAccount {
+				t.Errorf("account served from memory after it expired in Redis: %+v", snap)
+			}
+		})
+	}
+}
+
 // A snapshot served from process memory carries one memo, shared by its
 // hits; a favourite change replaces the snapshot and its memo. Without
 // the local layer there is no memo.

@@ -57,8 +57,10 @@ func (l *local) get(email string, now int64) (Snapshot, bool) {
 	return e.snap, true
 }
 
-// put keeps snap unless an invalidation happened since gen was read.
-func (l *local) put(email string, snap Snapshot, gen uint64, now int64) {
+// put keeps snap unless an invalidation happened since gen was read, for
+// the layer's TTL but no longer than life (nanoseconds), so that it never
+// outlives the Redis copy it was read from.
+func (l *local) put(email string, snap Snapshot, gen uint64, now, life int64) {
 	sh := l.shard(email)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -71,7 +73,7 @@ func (l *local) put(email string, snap Snapshot, gen uint64, now int64) {
 			break
 		}
 	}
-	sh.m[email] = localEntry{snap: snap, expires: now + int64(l.ttl)}
+	sh.m[email] = localEntry{snap: snap, expires: now + min(int64(l.ttl), life)}
 }
 
 func (l *local) invalidate(email string) {

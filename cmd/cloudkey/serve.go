@@ -73,7 +73,7 @@ func serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.DurationVar(&c.unlockTimeout, "unlock-timeout", 3*time.Second, "server cap on one Unlock call; the caller's deadline applies when sooner")
 	fs.DurationVar(&c.accountTTL, "account-ttl", 30*time.Second, "how long a cached access-system user (and its status) is trusted: the move-out bound")
 	fs.DurationVar(&c.entriesTTL, "entries-ttl", 60*time.Second, "how long a cached entry list is used")
-	fs.DurationVar(&c.localTTL, "local-ttl", 2*time.Second, "how long a cache hit is served from process memory (invalidations still reach it at once); negative disables")
+	fs.DurationVar(&c.localTTL, "local-ttl", 30*time.Second, "how long a cache hit is served from process memory, never past the Redis copy's own expiry (invalidations still reach it at once); negative disables")
 	fs.IntVar(&c.accessMaxInFlight, "access-max-inflight", 256, "most requests in flight to the access system; more wait for a slot within their deadline (negative: no bound)")
 	fs.DurationVar(&c.accessBreakerOpen, "access-breaker-open", 5*time.Second, "how long the access system's circuit breaker, once open, fails calls at once before a probe")
 	fs.StringVar(&c.publicURL, "public-url", envOr("CLOUDKEY_PUBLIC_URL", ""), "base URL of guest links, e.g. https://cloudkey.example.com (env CLOUDKEY_PUBLIC_URL; empty: this server's HTTP address)")
