@@ -90,6 +90,10 @@ type Server struct {
 	httpLis net.Listener
 	tile    tileFraming
 	tls     bool
+	// streams ends the streaming calls (health Watch, reflection) at
+	// shutdown, which would otherwise hold GracefulStop for the whole
+	// grace (endingStreams).
+	endStreams chan struct{}
 }
 
 // New builds the servers and binds their listeners, so the addresses are
@@ -115,8 +119,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Limiter != nil {
 		interceptors = append(interceptors, limitUnary(cfg.Limiter, cfg.TrustedProxies))
 	}
+	endStreams := make(chan struct{})
 	opts := []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(observed(cfg.Metrics, "grpc", interceptors)...),
+		grpc.StreamInterceptor(endingStreams(endStreams)),
 		// One limit for every method: a contacts CSV is the largest
 		// request. grpc-go refuses a larger message from its length prefix,
 		// before reading it; a per-method limit could only be checked after
@@ -158,7 +164,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if gw, err = withCORS(gw, cfg.CORSOrigins); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
-	s := &Server{cfg: cfg, grpc: gs, health: hs, tile: tile, tls: certs != nil}
+	s := &Server{cfg: cfg, grpc: gs, health: hs, tile: tile, tls: certs != nil, endStreams: endStreams}
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", withClientAddr(gw, cfg.TrustedProxies))
 	mux.HandleFunc("GET /healthz", s.healthz)
@@ -201,6 +207,35 @@ func observed(m *telemetry.Metrics, transport string, ics []grpc.UnaryServerInte
 	return append([]grpc.UnaryServerInterceptor{telemetry.UnaryInterceptor(m, transport)}, ics...)
 }
 
+// streamEndDelay is how long after health turns NOT_SERVING the
+// streaming calls are ended.
+const streamEndDelay = 250 * time.Millisecond
+
+// endingStreams gives each streaming call a context that also ends with
+// streams (at shutdown). Unary calls (every unlock) are untouched:
+// GracefulStop lets them finish.
+func endingStreams(end <-chan struct{}) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		ctx, cancel := context.WithCancel(ss.Context())
+		defer cancel()
+		go func() {
+			select {
+			case <-end:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		return handler(srv, &streamWithContext{ServerStream: ss, ctx: ctx})
+	}
+}
+
+type streamWithContext struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (w *streamWithContext) Context() context.Context { return w.ctx }
+
 // GRPCAddr is the bound gRPC address.
 func (s *Server) GRPCAddr() string { return s.grpcLis.Addr().String() }
 
@@ -231,6 +266,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	case err = <-errc:
 	}
 	s.health.Shutdown()
+	// Watchers get a moment to receive NOT_SERVING before their streams end.
+	ending := time.AfterFunc(streamEndDelay, func() { close(s.endStreams) })
+	defer ending.Stop()
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownGrace)
 	defer cancel()
 	herr := s.http.Shutdown(sctx)
