@@ -198,6 +198,9 @@ func TestMetricsEndpoint(t *testing.T) {
 		{`cloudkey_unlock_results_total{kind="resident",result="OK"}`, 1},
 		{`cloudkey_unlock_results_total{kind="resident",result="DENIED"}`, 1},
 		{`cloudkey_unlock_results_total{kind="guest",result="OK"}`, 0},
+		{`cloudkey_access_breaker_state{state="closed",system="openpath"}`, 1},
+		{`cloudkey_access_breaker_state{state="open",system="openpath"}`, 0},
+		{`cloudkey_access_request_duration_seconds_count{operation="POST /orgs/:id/users/:id/credentials/:id/cloudKeyEntryUnlock",outcome="2xx",system="openpath"}`, 1},
 		// erin's first call misses both layers and loads; her second
 		// reads Redis and keeps the snapshot in memory, for the unlock
 		// and the REST call. nobody@ misses both.

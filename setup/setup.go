@@ -98,6 +98,10 @@ type Config struct {
 	Tracing telemetry.TracingConfig
 }
 
+// accessSystem names the one access system in metrics, traces and unlock
+// targets.
+const accessSystem = "openpath"
+
 // DevelopmentEnvoySecret verifies Envoy webhooks when CLOUDKEY_ENVOY_SECRET
 // is unset. Never use it in production.
 const DevelopmentEnvoySecret = "cloudkey-development-envoy-secret"
@@ -199,12 +203,17 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 		}
 	}
 	opCfg.MaxInFlight, opCfg.BreakerOpenTimeout = cfg.AccessMaxInFlight, cfg.AccessBreakerOpen
-	opCfg.WrapTransport = telemetry.WrapTransport(a.Metrics, a.Tracing, "openpath")
-	opCfg.OnBreakerChange = func(system, _, to string) { a.Metrics.SetBreakerState(system, to) }
+	opCfg.Name = accessSystem
+	opCfg.WrapTransport = telemetry.WrapTransport(a.Metrics, a.Tracing, accessSystem)
+	opCfg.OnBreakerChange = func(system, from, to string) {
+		a.Metrics.SetBreakerState(system, to)
+		log.Warn("access system circuit breaker changed state", "system", system, "from", from, "to", to)
+	}
 	accessSys, err := openpath.New(opCfg)
 	if err != nil {
 		return nil, err
 	}
+	a.Metrics.SetBreakerState(accessSystem, accessSys.BreakerState()) // the gauge starts known
 	// Closed before the simulator: its graceful shutdown would otherwise
 	// wait for these idle keep-alive connections.
 	a.closers = append(a.closers, accessSys.CloseIdleConnections)
@@ -221,7 +230,7 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	if unlockTimeout <= 0 {
 		unlockTimeout = 3 * time.Second
 	}
-	svc := resident.New(accessSys, "openpath", store, unlock.NewEngine(unlockTimeout, audit), log)
+	svc := resident.New(accessSys, accessSystem, store, unlock.NewEngine(unlockTimeout, audit), log)
 
 	a.EnvoySecret = cfg.EnvoySecret
 	if a.EnvoySecret == "" {
