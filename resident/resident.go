@@ -156,7 +156,8 @@ func (s *Service) upstream(ctx context.Context, op string, err error) error {
 			return fmt.Errorf("%s: %w", op, ctx.Err())
 		}
 	}
-	s.log.ErrorContext(ctx, "access system call failed", "op", op, "err", err)
+	// Not logged here: the server logs every UNAVAILABLE answer once, with
+	// this error (and so op and the access system's error) in it.
 	return fmt.Errorf("%s: %w: %w", op, ErrUnavailable, err)
 }
 
