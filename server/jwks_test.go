@@ -86,13 +86,7 @@ func TestJWKSTokens(t *testing.T) {
 			if err == nil && me.Email != "alice@example.com" {
 				t.Fatalf("email = %q", me.Email)
 			}
-			req, _ := http.NewRequest("GET", st.http+"/v1/me", nil)
-			req.Header.Set("Authorization", "Bearer "+tt.token)
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
+			resp, _ := st.send(t, "GET", "/v1/me", nil, "Authorization", "Bearer "+tt.token)
 			if wantHTTP := map[codes.Code]int{codes.OK: 200, codes.Unauthenticated: 401}[tt.want]; resp.StatusCode != wantHTTP {
 				t.Fatalf("REST /v1/me: %d, want %d", resp.StatusCode, wantHTTP)
 			}

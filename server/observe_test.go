@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"bytes"
-	"io"
 	"log/slog"
 	"net/http"
 	"regexp"
@@ -47,16 +46,7 @@ func (s *syncBuffer) String() string {
 // get sends a GET with headers and returns the response, body read.
 func (s *stack) get(t *testing.T, path string, headers ...string) (*http.Response, string) {
 	t.Helper()
-	req, _ := http.NewRequest("GET", s.http+path, nil)
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	resp, b := s.send(t, "GET", path, nil, headers...)
 	return resp, string(b)
 }
 
@@ -74,14 +64,8 @@ func TestLogsCarryRequestIDsNotSecrets(t *testing.T) {
 	}
 
 	invite := fixture(t, "invite_created.json", time.Now())
-	req, _ := http.NewRequest("POST", st.http+"/webhooks/envoy", bytes.NewReader(invite))
-	req.Header.Set(envoy.SignatureHeader, envoy.Sign(invite, []byte(testEnvoySecret)))
-	req.Header.Set("X-Request-Id", "webhook-req-1")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	resp, _ := st.send(t, "POST", "/webhooks/envoy", invite,
+		envoy.SignatureHeader, envoy.Sign(invite, []byte(testEnvoySecret)), "X-Request-Id", "webhook-req-1")
 	if resp.StatusCode != 200 || resp.Header.Get("X-Request-Id") != "webhook-req-1" {
 		t.Fatalf("webhook: %d, x-request-id %q", resp.StatusCode, resp.Header.Get("X-Request-Id"))
 	}
@@ -98,7 +82,7 @@ func TestLogsCarryRequestIDsNotSecrets(t *testing.T) {
 	bearer := st.token(t, "alice@example.com")
 	ctx := metadata.AppendToOutgoingContext(t.Context(), "authorization", "Bearer "+bearer, "x-request-id", "grpc-req-1")
 	var header metadata.MD
-	_, err = st.client.ListEntries(ctx, &pb.ListEntriesRequest{}, grpc.Header(&header))
+	_, err := st.client.ListEntries(ctx, &pb.ListEntriesRequest{}, grpc.Header(&header))
 	if status.Code(err) != codes.Unavailable {
 		t.Fatalf("ListEntries with the access system failing: %v", err)
 	}

@@ -37,19 +37,11 @@ func retryDelay(err error) time.Duration {
 // returns the status code and Retry-After.
 func (s *stack) postREST(t *testing.T, path, email, body string, headers ...string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest("POST", s.http+path, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
+	headers = append([]string{"Content-Type", "application/json"}, headers...)
 	if email != "" {
-		req.Header.Set("Authorization", "Bearer "+s.token(t, email))
+		headers = append(headers, "Authorization", "Bearer "+s.token(t, email))
 	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	resp, _ := s.send(t, "POST", path, []byte(body), headers...)
 	return resp.StatusCode, resp.Header.Get("Retry-After")
 }
 

@@ -41,8 +41,9 @@ func (s *stack) adminKey(t testing.TB, org string) string {
 	return key
 }
 
-// do sends an HTTP request with headers and returns status and body.
-func (s *stack) do(t testing.TB, method, path string, body []byte, headers ...string) (int, string) {
+// send sends an HTTP request with headers (name, value, ...) and returns
+// the response, its body read.
+func (s *stack) send(t testing.TB, method, path string, body []byte, headers ...string) (*http.Response, []byte) {
 	t.Helper()
 	req, _ := http.NewRequest(method, s.http+path, bytes.NewReader(body))
 	for i := 0; i+1 < len(headers); i += 2 {
@@ -54,6 +55,13 @@ func (s *stack) do(t testing.TB, method, path string, body []byte, headers ...st
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
+	return resp, b
+}
+
+// do sends an HTTP request with headers and returns status and body.
+func (s *stack) do(t testing.TB, method, path string, body []byte, headers ...string) (int, string) {
+	t.Helper()
+	resp, b := s.send(t, method, path, body, headers...)
 	// protojson varies its spacing on purpose; compact it so tests can
 	// look for fragments.
 	var c bytes.Buffer
