@@ -38,6 +38,24 @@ func TestUnaryInterceptor(t *testing.T) {
 	}
 }
 
+// Elapsed measures from the request's start, as the interceptor saw it,
+// even without metrics; outside a request it is 0.
+func TestElapsed(t *testing.T) {
+	if d := Elapsed(context.Background()); d != 0 {
+		t.Errorf("Elapsed outside a request = %v, want 0", d)
+	}
+	var inside time.Duration
+	UnaryInterceptor(nil, "grpc")(context.Background(), nil, &grpc.UnaryServerInfo{FullMethod: "/x/Y"},
+		func(ctx context.Context, _ any) (any, error) {
+			time.Sleep(5 * time.Millisecond)
+			inside = Elapsed(ctx)
+			return nil, nil
+		})
+	if inside < 5*time.Millisecond {
+		t.Errorf("Elapsed after 5ms in the handler = %v", inside)
+	}
+}
+
 // The hot path's budget: the metrics cost a warm call no allocation;
 // the request id costs two (its record and the context holding it), and
 // sending it back in a gRPC server's header a few more inside grpc-go.
