@@ -1,46 +1,112 @@
 package loadtest
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/emptypb"
 )
 
-// The baseline service: one unary method taking and returning
-// google.protobuf.Empty, declared by hand so no proto generation is needed.
+// The baseline service, declared by hand so no proto generation is
+// needed (loadtest/testdata/baseline.proto describes it to peer tools).
+// Both methods take and return google.protobuf.Empty.
 const (
-	noopService    = "cloudkey.loadtest.Baseline"
-	noopFullMethod = "/" + noopService + "/Noop"
+	noopService        = "cloudkey.loadtest.Baseline"
+	noopFullMethod     = "/" + noopService + "/Noop"
+	noopHTTPFullMethod = "/" + noopService + "/NoopHTTP"
 )
 
 // noopServer is the baseline's (empty) implementation.
 type noopServer interface{}
 
-var noopServiceDesc = grpc.ServiceDesc{
-	ServiceName: noopService,
-	HandlerType: (*noopServer)(nil),
-	Methods: []grpc.MethodDesc{{
-		MethodName: "Noop",
-		Handler: func(_ any, ctx context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
-			in := new(emptypb.Empty)
-			if err := dec(in); err != nil {
-				return nil, err
-			}
-			return in, nil
-		},
-	}},
-	Streams: []grpc.StreamDesc{},
+// upstreamBody is what NoopHTTP posts: the size and shape of cloudkey's
+// unlock request to the access system.
+var upstreamBody = []byte(`{"entryId":101}`)
+
+func noopServiceDesc(upstream *http.Client, upstreamURL string) *grpc.ServiceDesc {
+	return &grpc.ServiceDesc{
+		ServiceName: noopService,
+		HandlerType: (*noopServer)(nil),
+		Methods: []grpc.MethodDesc{{
+			MethodName: "Noop",
+			Handler: func(_ any, _ context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
+				in := new(emptypb.Empty)
+				if err := dec(in); err != nil {
+					return nil, err
+				}
+				return in, nil
+			},
+		}, {
+			// NoopHTTP is Noop plus one HTTP/1.1 POST to a no-op handler
+			// over loopback, with Go's default client: the least any RPC
+			// that calls an access system costs on this machine.
+			MethodName: "NoopHTTP",
+			Handler: func(_ any, ctx context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
+				in := new(emptypb.Empty)
+				if err := dec(in); err != nil {
+					return nil, err
+				}
+				if err := postNoop(ctx, upstream, upstreamURL); err != nil {
+					return nil, status.Error(codes.Unavailable, err.Error())
+				}
+				return in, nil
+			},
+		}},
+		Streams: []grpc.StreamDesc{},
+	}
+}
+
+func postNoop(ctx context.Context, c *http.Client, url string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(upstreamBody))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("upstream no-op answered %s", resp.Status)
+	}
+	return nil
+}
+
+// upstreamNoop is the HTTP side of NoopHTTP: it reads the body and
+// answers a small JSON document, as an access system's unlock does.
+func upstreamNoop(w http.ResponseWriter, r *http.Request) {
+	if _, err := io.Copy(io.Discard, r.Body); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write([]byte(`{"data":{}}`))
 }
 
 // BaselineServer is a bare grpc-go server (default options, no
-// interceptors) with one no-op unary method: what gRPC alone costs on
-// this machine, the yardstick cloudkey's figures are divided by.
+// interceptors) with two no-op unary methods: Noop, what gRPC alone
+// costs on this machine, the yardstick cloudkey's figures are divided
+// by; and NoopHTTP, which also makes one loopback HTTP call to a bare
+// net/http server, the floor under any call that reaches an access
+// system (cloudkey's Unlock).
 type BaselineServer struct {
-	srv *grpc.Server
-	lis net.Listener
+	srv      *grpc.Server
+	lis      net.Listener
+	upstream *http.Server
+	client   *http.Client
 }
 
 // StartBaseline serves the baseline on addr (loopback only; port 0
@@ -53,17 +119,45 @@ func StartBaseline(addr string) (*BaselineServer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loadtest: baseline listen on %s: %w", addr, err)
 	}
-	s := grpc.NewServer()
-	s.RegisterService(&noopServiceDesc, struct{}{})
-	go s.Serve(lis) //nolint:errcheck // returns when Close stops it
-	return &BaselineServer{srv: s, lis: lis}, nil
+	ulis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		lis.Close()
+		return nil, fmt.Errorf("loadtest: baseline upstream listen: %w", err)
+	}
+	b := &BaselineServer{lis: lis,
+		upstream: &http.Server{Handler: http.HandlerFunc(upstreamNoop), ReadHeaderTimeout: 10 * time.Second},
+		client:   upstreamClient(),
+	}
+	go func() {
+		if err := b.upstream.Serve(ulis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			ulis.Close()
+		}
+	}()
+	b.srv = grpc.NewServer()
+	b.srv.RegisterService(noopServiceDesc(b.client, "http://"+ulis.Addr().String()+"/unlock"), struct{}{})
+	go b.srv.Serve(lis) //nolint:errcheck // returns when Close stops it
+	return b, nil
+}
+
+// upstreamClient is configured as cloudkey's access-system client is by
+// default (openpath.newHTTPClient): Go's default transport with a large
+// idle pool for one host.
+func upstreamClient() *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConns = 1024
+	tr.MaxIdleConnsPerHost = 256
+	return &http.Client{Transport: tr}
 }
 
 // Addr is the baseline's host:port.
 func (b *BaselineServer) Addr() string { return b.lis.Addr().String() }
 
 // Close stops the server at once; calls in flight fail.
-func (b *BaselineServer) Close() { b.srv.Stop() }
+func (b *BaselineServer) Close() {
+	b.srv.Stop()
+	b.client.CloseIdleConnections()
+	_ = b.upstream.Close()
+}
 
 // ServeBaseline serves the baseline on addr until ctx ends, for peer
 // tools (ghz) to be measured against the very server the harness's

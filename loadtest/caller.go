@@ -8,6 +8,7 @@ const (
 	MethodListEntries = "ListEntries"
 	MethodUnlock      = "Unlock"
 	MethodNoop        = "Noop"
+	MethodNoopHTTP    = "NoopHTTP"
 )
 
 // Caller sends one request. Implementations must be safe for concurrent

@@ -25,9 +25,14 @@ const (
 	KindUnlockMulti Kind = "unlock-multi" // Unlock of Config.UnlockEntries of the user's entries
 	KindMix         Kind = "mix"          // 70% list, 25% unlock (one entry), 5% me
 	KindNoop        Kind = "noop"         // the bare gRPC no-op baseline service
+	KindNoopHTTP    Kind = "noop-http"    // the no-op plus one loopback HTTP call (the floor of an access-system call)
 )
 
-var kinds = []Kind{KindMe, KindList, KindUnlock, KindUnlockMulti, KindMix, KindNoop}
+var kinds = []Kind{KindMe, KindList, KindUnlock, KindUnlockMulti, KindMix, KindNoop, KindNoopHTTP}
+
+// baseline reports whether k is served by the baseline server rather
+// than cloudkey.
+func (k Kind) baseline() bool { return k == KindNoop || k == KindNoopHTTP }
 
 // Transport is how requests reach cloudkey.
 type Transport string
@@ -77,9 +82,9 @@ func ParseScenarios(list string, def Transport) ([]Scenario, error) {
 		if !validKind(s.Kind) {
 			return nil, fmt.Errorf("--scenario: unknown scenario %q (want one of %s)", name, kindNames())
 		}
-		if s.Kind == KindNoop {
+		if s.Kind.baseline() {
 			if hasTr && s.Transport == REST {
-				return nil, fmt.Errorf("--scenario: noop is a gRPC service only; %q is not available", item)
+				return nil, fmt.Errorf("--scenario: %s is a gRPC service only; %q is not available", s.Kind, item)
 			}
 			s.Transport = GRPC
 		}
@@ -333,7 +338,7 @@ func (c Config) measures(kind Kind) bool {
 
 func (c Config) usesTransport(t Transport) bool {
 	for _, s := range c.Scenarios {
-		if s.Kind != KindNoop && s.Transport == t {
+		if !s.Kind.baseline() && s.Transport == t {
 			return true
 		}
 	}
@@ -344,7 +349,7 @@ func (c Config) usesTransport(t Transport) bool {
 // alone needs only the in-process baseline server).
 func (c Config) needsCloudkey() bool {
 	for _, s := range c.Scenarios {
-		if s.Kind != KindNoop {
+		if !s.Kind.baseline() {
 			return true
 		}
 	}

@@ -36,7 +36,7 @@ func ParseFlags(args []string, getenv func(string) string, out io.Writer) (Confi
 		fmt.Fprint(out, Usage)
 		fs.PrintDefaults()
 	}
-	scenarios := fs.String("scenario", "list", "comma-separated scenarios: me, list, unlock, unlock-multi, mix (70% list, 25% unlock, 5% me), noop (the bare gRPC baseline); an item may end in :grpc or :rest, e.g. list,list:rest")
+	scenarios := fs.String("scenario", "list", "comma-separated scenarios: me, list, unlock, unlock-multi, mix (70% list, 25% unlock, 5% me), noop (the bare gRPC baseline), noop-http (the no-op plus one loopback HTTP call: the floor under an unlock, and unlock's ratio to it is printed); an item may end in :grpc or :rest, e.g. list,list:rest")
 	transport := fs.String("transport", string(GRPC), "default transport of the scenarios: grpc or rest (REST goes through the gateway on --http-addr)")
 	fs.BoolVar(&c.Baseline, "baseline", c.Baseline, "also measure the bare grpc-go no-op service first, with the same settings, and print each scenario's throughput and p99 as a ratio to it")
 	fs.Float64Var(&c.Rate, "rate", c.Rate, "open-loop arrival rate, requests per second")

@@ -39,6 +39,7 @@ func TestParseFlagsRefusesBadInputNamingTheFlag(t *testing.T) {
 		{[]string{"--scenario", ","}, "--scenario"},
 		{[]string{"--scenario", "list:carrier-pigeon"}, "--scenario"},
 		{[]string{"--scenario", "noop:rest"}, "--scenario"},
+		{[]string{"--scenario", "noop-http:rest"}, "--scenario"},
 		{[]string{"--transport", "quic"}, "--transport"},
 		{[]string{"--plot", "chart.gif"}, "--plot"},
 		{[]string{"--grpc-addr", "10.1.2.3:9090"}, "--grpc-addr"},

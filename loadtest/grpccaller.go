@@ -87,7 +87,7 @@ func newGRPCCaller(kind Kind, conns []*grpc.ClientConn, u *users) *grpcCaller {
 
 // Call implements Caller for a user drawn uniformly.
 func (g *grpcCaller) Call(ctx context.Context, worker int) Outcome {
-	if g.kind == KindNoop {
+	if g.kind.baseline() {
 		return g.callUser(ctx, worker, nil)
 	}
 	u, err := g.users.pick()
@@ -99,10 +99,13 @@ func (g *grpcCaller) Call(ctx context.Context, worker int) Outcome {
 
 func (g *grpcCaller) callUser(ctx context.Context, worker int, u *user) Outcome {
 	conn := g.conns[worker%len(g.conns)]
-	if g.kind == KindNoop {
+	switch g.kind {
+	case KindNoop:
 		// The bare RPC: no metadata, as peer tools send it by default.
 		// Carrying the token is part of what cloudkey's calls cost.
 		return g.invoke(ctx, conn, MethodNoop, g.noopMethod, noopReq, &g.emptyResp)
+	case KindNoopHTTP:
+		return g.invoke(ctx, conn, MethodNoopHTTP, noopHTTPFullMethod, noopReq, &g.emptyResp)
 	}
 	ctx = metadata.NewOutgoingContext(ctx, u.md)
 	switch kind := pickKind(g.kind); kind {

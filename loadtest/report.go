@@ -22,6 +22,11 @@ type Report struct {
 	// Ratios compare each scenario with the baseline of the same run;
 	// empty without --baseline.
 	Ratios []Ratio `json:"ratios_to_baseline,omitempty"`
+	// RatiosToNoopHTTP compare each one-entry Unlock scenario with the
+	// noop-http scenario of the same run (the no-op RPC plus one
+	// loopback HTTP call): what cloudkey costs beyond the floor of a
+	// call that reaches an access system. Empty unless noop-http ran.
+	RatiosToNoopHTTP []Ratio `json:"ratios_to_noop_http,omitempty"`
 	// RESTvsGRPC divides each REST scenario's throughput by the same
 	// scenario's over gRPC, when both were measured.
 	RESTvsGRPC map[string]float64 `json:"rest_vs_grpc_throughput,omitempty"`
@@ -232,11 +237,12 @@ func spectrum(h *hdrhistogram.Histogram) []PercentilePoint {
 	return append(out, PercentilePoint{Percentile: 100, Micros: h.Max()})
 }
 
-// computeRatios divides every scenario's figures by the baseline's.
-func computeRatios(baseline *ScenarioReport, scenarios []*ScenarioReport) []Ratio {
+// computeRatios divides the figures of every scenario that want
+// accepts (nil: all) by the baseline's.
+func computeRatios(baseline *ScenarioReport, scenarios []*ScenarioReport, want func(*ScenarioReport) bool) []Ratio {
 	var out []Ratio
 	for _, s := range scenarios {
-		if s == baseline {
+		if s == baseline || (want != nil && !want(s)) {
 			continue
 		}
 		r := Ratio{Scenario: s.Scenario}

@@ -69,9 +69,15 @@ func TestRatios(t *testing.T) {
 	list := &ScenarioReport{Scenario: "list", Kind: KindList, Transport: GRPC, Throughput: 400, Latency: Latency{P99: 300}}
 	rest := &ScenarioReport{Scenario: "list:rest", Kind: KindList, Transport: REST, Throughput: 200, Latency: Latency{P99: 500}}
 	all := []*ScenarioReport{base, list, rest}
-	r := computeRatios(base, all)
+	r := computeRatios(base, all, nil)
 	if len(r) != 2 || r[0] != (Ratio{"list", 0.4, 3}) || r[1] != (Ratio{"list:rest", 0.2, 5}) {
 		t.Errorf("ratios = %+v", r)
+	}
+	floor := &ScenarioReport{Scenario: "noop-http", Kind: KindNoopHTTP, Transport: GRPC, Throughput: 500, Latency: Latency{P99: 200}}
+	unlock := &ScenarioReport{Scenario: "unlock", Kind: KindUnlock, Transport: GRPC, Throughput: 250, Latency: Latency{P99: 400}}
+	withFloor := []*ScenarioReport{base, floor, list, unlock}
+	if r := computeRatios(floor, withFloor, func(s *ScenarioReport) bool { return s.Kind == KindUnlock }); len(r) != 1 || r[0] != (Ratio{"unlock", 0.5, 2}) {
+		t.Errorf("ratios to noop-http = %+v, want unlock only", r)
 	}
 	if got := restVsGRPC(all); len(got) != 1 || got["list:rest"] != 0.5 {
 		t.Errorf("REST vs gRPC = %v, want list:rest 0.5", got)

@@ -71,7 +71,7 @@ rounds:
 		}
 		sr := acc[i].report(s)
 		sr.Scenario, sr.Kind, sr.Transport, sr.Upstream = sc.String(), sc.Kind, sc.Transport, upstream[i]
-		if r.tgt != nil && r.tgt.sim != nil && sc.Kind != KindNoop {
+		if r.tgt != nil && r.tgt.sim != nil && !sc.Kind.baseline() {
 			// Only the in-process target's simulator delay is known.
 			own := summarize(acc[i].own)
 			sr.Own, sr.OwnFloorMicros = &own, cfg.SimLatency.Microseconds()
@@ -173,7 +173,7 @@ func (r *runner) start(ctx context.Context) error {
 	if r.users, err = newUsers(seed, tokens, tokenTTL, cfg.UnlockEntries); err != nil {
 		return err
 	}
-	if r.cfg.Baseline || cfg.measures(KindNoop) {
+	if r.cfg.Baseline || cfg.measures(KindNoop) || cfg.measures(KindNoopHTTP) {
 		addr := cfg.BaselineAddr
 		if addr == "" {
 			if r.base, err = StartBaseline("127.0.0.1:0"); err != nil {
@@ -234,8 +234,8 @@ func (r *runner) preflight(ctx context.Context) error {
 
 func (r *runner) caller(sc Scenario) userCaller {
 	switch {
-	case sc.Kind == KindNoop:
-		return newGRPCCaller(KindNoop, r.noop, r.users)
+	case sc.Kind.baseline():
+		return newGRPCCaller(sc.Kind, r.noop, r.users)
 	case sc.Transport == REST:
 		return newRESTCaller(sc.Kind, r.http, r.tgt.httpAddr, r.users)
 	default:
@@ -254,7 +254,7 @@ type upstreamPhase struct {
 // warm-up first; then a measured slice of Duration/Rounds. It returns
 // what the simulator saw during the slice (zero for an external target).
 func (r *runner) measure(ctx context.Context, sc Scenario, round int) (measured, upstreamPhase, error) {
-	if round == 0 && r.cfg.Prewarm && sc.Kind != KindNoop {
+	if round == 0 && r.cfg.Prewarm && !sc.Kind.baseline() {
 		if err := r.prewarm(ctx); err != nil {
 			return measured{}, upstreamPhase{}, err
 		}
@@ -273,7 +273,7 @@ func (r *runner) measure(ctx context.Context, sc Scenario, round int) (measured,
 	}
 	var before, after map[string]int64
 	var up upstreamPhase
-	if r.tgt != nil && r.tgt.sim != nil && sc.Kind != KindNoop {
+	if r.tgt != nil && r.tgt.sim != nil && !sc.Kind.baseline() {
 		s.OwnFloor = r.cfg.SimLatency
 		sm := r.tgt.sim
 		s.BeforeMeasure = func() {
@@ -342,10 +342,13 @@ func (r *runner) prewarm(ctx context.Context) error {
 
 // finish computes the ratios and the warnings that apply to the whole run.
 func (r *runner) finish() {
-	var baseline *ScenarioReport
+	var baseline, noopHTTP *ScenarioReport
 	for _, sc := range r.rep.Scenarios {
-		if sc.Kind == KindNoop {
+		switch sc.Kind {
+		case KindNoop:
 			baseline = sc
+		case KindNoopHTTP:
+			noopHTTP = sc
 		}
 		if sc.Errors > 0 {
 			r.rep.Warnings = append(r.rep.Warnings, fmt.Sprintf("%s: %d of %d requests failed; see errors by code", sc.Scenario, sc.Errors, sc.Completed))
@@ -359,7 +362,11 @@ func (r *runner) finish() {
 		}
 	}
 	if baseline != nil && r.cfg.Baseline {
-		r.rep.Ratios = computeRatios(baseline, r.rep.Scenarios)
+		r.rep.Ratios = computeRatios(baseline, r.rep.Scenarios, nil)
+	}
+	if noopHTTP != nil {
+		r.rep.RatiosToNoopHTTP = computeRatios(noopHTTP, r.rep.Scenarios,
+			func(s *ScenarioReport) bool { return s.Kind == KindUnlock })
 	}
 	if r.cfg.ClosedLoop() { // in open loop both just hold the rate
 		r.rep.RESTvsGRPC = restVsGRPC(r.rep.Scenarios)

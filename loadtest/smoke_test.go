@@ -9,6 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/emptypb"
+
 	"github.com/cloudkey/cloudkey/internal/redistest"
 )
 
@@ -187,7 +191,7 @@ func TestSmokeOwnLatencyWithSimLatency(t *testing.T) {
 
 func TestBaselineAlone(t *testing.T) {
 	cfg := Defaults()
-	cfg.Scenarios = []Scenario{{Kind: KindNoop, Transport: GRPC}}
+	cfg.Scenarios = []Scenario{{Kind: KindNoop, Transport: GRPC}, {Kind: KindNoopHTTP, Transport: GRPC}}
 	cfg.Self = false // nothing but the baseline is started
 	cfg.Rate, cfg.Duration, cfg.Warmup = 200, 500*time.Millisecond, 0
 	rep, err := Run(t.Context(), cfg)
@@ -197,7 +201,40 @@ func TestBaselineAlone(t *testing.T) {
 	if rep.Target.Kind != "baseline only" || rep.Target.BaselineAddr == "" {
 		t.Errorf("target = %+v", rep.Target)
 	}
-	checkSane(t, rep.Scenarios[0])
+	if len(rep.Scenarios) != 2 {
+		t.Fatalf("%d scenarios, want noop and noop-http", len(rep.Scenarios))
+	}
+	for _, sc := range rep.Scenarios {
+		checkSane(t, sc)
+	}
+	if m := rep.Scenarios[1].Methods; len(m) != 1 || m[MethodNoopHTTP] == 0 {
+		t.Errorf("noop-http methods = %+v, want NoopHTTP only", m)
+	}
+}
+
+// TestNoopHTTPReachesItsUpstream checks that NoopHTTP fails when its
+// HTTP call does: the floor it measures includes a real exchange.
+func TestNoopHTTPReachesItsUpstream(t *testing.T) {
+	b, err := StartBaseline("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	conns, err := dialConns(t.Context(), b.Addr(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeConns(conns)()
+	out := new(emptypb.Empty)
+	if err := conns[0].Invoke(t.Context(), noopHTTPFullMethod, noopReq, out); err != nil {
+		t.Fatalf("NoopHTTP: %v", err)
+	}
+	_ = b.upstream.Close() // the upstream goes away
+	b.client.CloseIdleConnections()
+	err = conns[0].Invoke(t.Context(), noopHTTPFullMethod, noopReq, out)
+	if status.Code(err) != codes.Unavailable {
+		t.Fatalf("NoopHTTP without its upstream: %v, want Unavailable", err)
+	}
 }
 
 // runAndWrite runs cfg and writes its JSON and plot as the command does.

@@ -59,6 +59,16 @@ func (r *Report) WriteText(w io.Writer) error {
 		tw.Flush()
 	}
 
+	if len(r.RatiosToNoopHTTP) > 0 {
+		ew.printf("\nratio to noop-http, the no-op RPC plus one loopback HTTP call (the floor under an unlock; what cloudkey adds beyond it)\n")
+		tw = tabwriter.NewWriter(ew, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "scenario\tthroughput\tp99\t")
+		for _, ra := range r.RatiosToNoopHTTP {
+			fmt.Fprintf(tw, "%s\t%.1f%%\t%.2fx\t\n", ra.Scenario, 100*ra.Throughput, ra.P99)
+		}
+		tw.Flush()
+	}
+
 	if len(r.RESTvsGRPC) > 0 {
 		names := make([]string, 0, len(r.RESTvsGRPC))
 		for n := range r.RESTvsGRPC {
