@@ -183,6 +183,12 @@ type Config struct {
 	AccountTTL time.Duration
 	EntriesTTL time.Duration
 	SimLatency time.Duration
+	// AccessURL, when set, is a simulator run apart (cloudkey sim, with
+	// the same --users and --entries-per-user) that the in-process
+	// cloudkey calls instead of starting its own (Self only): it can then
+	// run on CPUs of its own, as an access system runs on its own
+	// hardware. Its call counts and timings are not in the report.
+	AccessURL string
 
 	// JSONPath and PlotPath (.png or .svg) are written by the caller with
 	// Report.WriteJSON and Report.WritePlot; Validate checks them early.
@@ -298,10 +304,18 @@ func (c Config) Validate() error {
 				return err
 			}
 		}
+		if c.AccessURL != "" {
+			if c.SimLatency != 0 {
+				return errors.New("--sim-latency sets the in-process simulator's latency; with --access-url, start cloudkey sim with --latency instead")
+			}
+			if err := loopbackURL("--access-url", c.AccessURL); err != nil {
+				return err
+			}
+		}
 		return nil
 	}
-	if c.AccountTTL != 0 || c.EntriesTTL != 0 || c.SimLatency != 0 {
-		return errors.New("--account-ttl, --entries-ttl and --sim-latency configure the in-process cloudkey: they need --self")
+	if c.AccountTTL != 0 || c.EntriesTTL != 0 || c.SimLatency != 0 || c.AccessURL != "" {
+		return errors.New("--account-ttl, --entries-ttl, --sim-latency and --access-url configure the in-process cloudkey: they need --self")
 	}
 	if c.GRPCAddr == "" && c.usesTransport(GRPC) {
 		return errors.New("--grpc-addr is required without --self")

@@ -62,6 +62,7 @@ func ParseFlags(args []string, getenv func(string) string, out io.Writer) (Confi
 	fs.DurationVar(&c.AccountTTL, "account-ttl", 0, "with --self: the in-process cloudkey's --account-ttl (0: its default)")
 	fs.DurationVar(&c.EntriesTTL, "entries-ttl", 0, "with --self: the in-process cloudkey's --entries-ttl (0: its default)")
 	fs.DurationVar(&c.SimLatency, "sim-latency", 0, "with --self: latency the simulator adds to every access-system call")
+	fs.StringVar(&c.AccessURL, "access-url", "", "with --self: a simulator run apart (cloudkey sim with the same --users and --entries-per-user, loopback only) for the in-process cloudkey to call instead of its own, e.g. pinned to other CPUs with taskset")
 	fs.StringVar(&c.JSONPath, "json", "", "write the full report as JSON to this file")
 	fs.StringVar(&c.PlotPath, "plot", "", "write a latency-by-percentile chart to this file (.png or .svg)")
 	fs.StringVar(&c.BaselineAddr, "baseline-addr", "", "measure the no-op baseline served by another process (cloudkey loadtest --serve-baseline) instead of starting one in process")

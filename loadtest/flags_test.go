@@ -51,6 +51,9 @@ func TestParseFlagsRefusesBadInputNamingTheFlag(t *testing.T) {
 		{[]string{"--self", "--grpc-addr", "127.0.0.1:9090"}, "--self"},
 		{[]string{"--redis-url", "redis://10.0.0.7:6379/0"}, "--redis-url"},
 		{[]string{"--grpc-addr", "127.0.0.1:9090", "--sim-latency", "20ms"}, "--sim-latency"},
+		{[]string{"--grpc-addr", "127.0.0.1:9090", "--access-url", "http://127.0.0.1:8181"}, "--access-url"},
+		{[]string{"--access-url", "http://10.0.0.8:8181"}, "--access-url"},
+		{[]string{"--access-url", "http://127.0.0.1:8181", "--sim-latency", "20ms"}, "--sim-latency"},
 		{[]string{"--token-secret", "short", "--grpc-addr", "127.0.0.1:9090"}, ""}, // checked when the run starts; see below
 		{[]string{"--serve-baseline", "0.0.0.0:9099"}, "--serve-baseline"},
 		{[]string{"list"}, "unexpected argument"},

@@ -60,8 +60,10 @@ type TargetInfo struct {
 	GRPCAddr string `json:"grpc_addr,omitempty"`
 	HTTPAddr string `json:"http_addr,omitempty"`
 	// Redis describes the in-process cloudkey's Redis.
-	Redis            string `json:"redis,omitempty"`
-	BaselineAddr     string `json:"baseline_addr,omitempty"`
+	Redis        string `json:"redis,omitempty"`
+	BaselineAddr string `json:"baseline_addr,omitempty"`
+	// AccessURL is the simulator run apart (--access-url), if any.
+	AccessURL        string `json:"access_url,omitempty"`
 	BaselineExternal bool   `json:"baseline_external,omitempty"`
 	SimLatency       string `json:"sim_latency,omitempty"`
 }

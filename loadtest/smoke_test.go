@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/emptypb"
 
+	"github.com/cloudkey/cloudkey/access/sim"
 	"github.com/cloudkey/cloudkey/internal/redistest"
 )
 
@@ -283,5 +284,29 @@ func checkSane(t *testing.T, s *ScenarioReport) {
 	}
 	if !(s.Throughput > 0) {
 		t.Errorf("%s: throughput %v", s.Scenario, s.Throughput)
+	}
+}
+
+// TestSmokeSimulatorApart runs against a simulator the harness did not
+// start (--access-url): the unlocks reach it, and the report says so.
+func TestSmokeSimulatorApart(t *testing.T) {
+	cfg := smokeConfig(t, "list,unlock")
+	srv, err := sim.Start(sim.GenerateSeed(cfg.Users, cfg.EntriesPerUser))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	cfg.AccessURL = srv.URL
+	rep := runAndWrite(t, cfg)
+	if rep.Target.AccessURL != srv.URL {
+		t.Errorf("target access URL = %q, want %q", rep.Target.AccessURL, srv.URL)
+	}
+	var unlocked int64
+	for _, s := range rep.Scenarios {
+		checkSane(t, s)
+		unlocked += s.UnlockOK
+	}
+	if got := srv.Sim.Calls(sim.OpUnlock); got < unlocked || unlocked == 0 {
+		t.Errorf("the simulator apart saw %d unlocks; the report has %d successful", got, unlocked)
 	}
 }

@@ -82,11 +82,17 @@ func startTarget(ctx context.Context, cfg Config, seed sim.Seed) (*target, error
 		}
 		secret = hex.EncodeToString(b)
 	}
-	app, err := setup.Start(ctx, setup.Config{
+	sc := setup.Config{
 		GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
 		RedisURL: redisURL, TokenSecret: secret, SimSeed: &seed,
 		AccountTTL: cfg.AccountTTL, EntriesTTL: cfg.EntriesTTL, Logger: log,
-	})
+	}
+	if cfg.AccessURL != "" {
+		// cloudkey sim serves the demo service account whatever it seeds.
+		sc.AccessURL, sc.AccessEmail, sc.AccessPassword = cfg.AccessURL, sim.DemoServiceEmail, sim.DemoServicePassword
+		t.info.AccessURL = cfg.AccessURL
+	}
+	app, err := setup.Start(ctx, sc)
 	if err != nil {
 		return nil, fmt.Errorf("loadtest: start cloudkey: %w", err)
 	}
@@ -113,7 +119,9 @@ func startTarget(ctx context.Context, cfg Config, seed sim.Seed) (*target, error
 	})
 	// The simulator's time per request tells its share of each call's
 	// latency from cloudkey's own (ScenarioReport.UpstreamLatency).
-	app.Sim.RecordTimings(true)
+	if app.Sim != nil {
+		app.Sim.RecordTimings(true)
+	}
 	t.tokens, t.sim = app.Tokens, app.Sim
 	t.grpcAddr, t.httpAddr = app.Server.GRPCAddr(), app.Server.HTTPAddr()
 	t.info.GRPCAddr, t.info.HTTPAddr = t.grpcAddr, t.httpAddr

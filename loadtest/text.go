@@ -225,6 +225,9 @@ func (t TargetInfo) describe() string {
 	if t.SimLatency != "" {
 		b.WriteString("; simulator latency " + t.SimLatency)
 	}
+	if t.AccessURL != "" {
+		b.WriteString("; access system: the simulator at " + t.AccessURL + " (another process)")
+	}
 	if t.BaselineAddr != "" {
 		b.WriteString("; no-op baseline on " + t.BaselineAddr)
 		if t.BaselineExternal {
