@@ -110,8 +110,9 @@ type BaselineServer struct {
 }
 
 // StartBaseline serves the baseline on addr (loopback only; port 0
-// picks a free one).
-func StartBaseline(addr string) (*BaselineServer, error) {
+// picks a free one). NoopHTTP posts to upstreamURL, or with "" to a
+// no-op HTTP server of its own on a free loopback port.
+func StartBaseline(addr, upstreamURL string) (*BaselineServer, error) {
 	if err := loopbackAddr("--serve-baseline", addr); err != nil {
 		return nil, err
 	}
@@ -119,24 +120,52 @@ func StartBaseline(addr string) (*BaselineServer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loadtest: baseline listen on %s: %w", addr, err)
 	}
-	ulis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		lis.Close()
-		return nil, fmt.Errorf("loadtest: baseline upstream listen: %w", err)
-	}
-	b := &BaselineServer{lis: lis,
-		upstream: &http.Server{Handler: http.HandlerFunc(upstreamNoop), ReadHeaderTimeout: 10 * time.Second},
-		client:   upstreamClient(),
-	}
-	go func() {
-		if err := b.upstream.Serve(ulis); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			ulis.Close()
+	b := &BaselineServer{lis: lis, client: upstreamClient()}
+	if upstreamURL == "" {
+		ulis, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			lis.Close()
+			return nil, fmt.Errorf("loadtest: baseline upstream listen: %w", err)
 		}
-	}()
+		b.upstream = serveUpstream(ulis)
+		upstreamURL = "http://" + ulis.Addr().String() + "/unlock"
+	}
 	b.srv = grpc.NewServer()
-	b.srv.RegisterService(noopServiceDesc(b.client, "http://"+ulis.Addr().String()+"/unlock"), struct{}{})
+	b.srv.RegisterService(noopServiceDesc(b.client, upstreamURL), struct{}{})
 	go b.srv.Serve(lis) //nolint:errcheck // returns when Close stops it
 	return b, nil
+}
+
+// serveUpstream serves upstreamNoop on lis in the background.
+func serveUpstream(lis net.Listener) *http.Server {
+	srv := &http.Server{Handler: http.HandlerFunc(upstreamNoop), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			lis.Close()
+		}
+	}()
+	return srv
+}
+
+// ServeNoopUpstream serves only NoopHTTP's HTTP side on addr until ctx
+// ends, so that it can run in a process of its own (on CPUs of its own)
+// and be named with --noop-upstream, as the simulator is with
+// --access-url.
+func ServeNoopUpstream(ctx context.Context, addr string, ready func(url string)) error {
+	if err := loopbackAddr("--serve-noop-upstream", addr); err != nil {
+		return err
+	}
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("loadtest: no-op upstream listen on %s: %w", addr, err)
+	}
+	srv := serveUpstream(lis)
+	defer srv.Close()
+	if ready != nil {
+		ready("http://" + lis.Addr().String() + "/unlock")
+	}
+	<-ctx.Done()
+	return nil
 }
 
 // upstreamClient is configured as cloudkey's access-system client is by
@@ -156,14 +185,16 @@ func (b *BaselineServer) Addr() string { return b.lis.Addr().String() }
 func (b *BaselineServer) Close() {
 	b.srv.Stop()
 	b.client.CloseIdleConnections()
-	_ = b.upstream.Close()
+	if b.upstream != nil {
+		_ = b.upstream.Close()
+	}
 }
 
 // ServeBaseline serves the baseline on addr until ctx ends, for peer
 // tools (ghz) to be measured against the very server the harness's
 // baseline is; loadtest/testdata/baseline.proto describes it to them.
 func ServeBaseline(ctx context.Context, addr string, ready func(addr string)) error {
-	b, err := StartBaseline(addr)
+	b, err := StartBaseline(addr, "")
 	if err != nil {
 		return err
 	}

@@ -207,6 +207,12 @@ type Config struct {
 	// baseline on this loopback address until interrupted, and measure
 	// nothing: the server peer tools are pointed at.
 	ServeBaseline string
+	// NoopUpstream, when set, is where the in-process baseline's NoopHTTP
+	// posts (another process's --serve-noop-upstream) instead of a no-op
+	// HTTP server of its own. ServeNoopUpstream asks the command to serve
+	// only that upstream on this loopback address until interrupted.
+	NoopUpstream      string
+	ServeNoopUpstream string
 
 	// Progress receives a live line per second; nil: none.
 	Progress io.Writer
@@ -240,6 +246,17 @@ func (c Config) ClosedLoop() bool { return c.Concurrency > 0 }
 // Validate reports the first invalid setting, naming its flag, so that
 // nothing starts on bad input.
 func (c Config) Validate() error {
+	if c.ServeNoopUpstream != "" {
+		return loopbackAddr("--serve-noop-upstream", c.ServeNoopUpstream)
+	}
+	if c.NoopUpstream != "" {
+		if err := loopbackURL("--noop-upstream", c.NoopUpstream); err != nil {
+			return err
+		}
+		if c.BaselineAddr != "" {
+			return errors.New("--noop-upstream configures the in-process baseline; --baseline-addr names another process's")
+		}
+	}
 	if c.ServeBaseline != "" {
 		return loopbackAddr("--serve-baseline", c.ServeBaseline)
 	}

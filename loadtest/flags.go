@@ -67,6 +67,8 @@ func ParseFlags(args []string, getenv func(string) string, out io.Writer) (Confi
 	fs.StringVar(&c.PlotPath, "plot", "", "write a latency-by-percentile chart to this file (.png or .svg)")
 	fs.StringVar(&c.BaselineAddr, "baseline-addr", "", "measure the no-op baseline served by another process (cloudkey loadtest --serve-baseline) instead of starting one in process")
 	fs.StringVar(&c.FromJSON, "from-json", "", "print (and with --plot, draw) a report saved with --json; runs nothing")
+	fs.StringVar(&c.NoopUpstream, "noop-upstream", "", "the URL noop-http's HTTP call goes to: another process's --serve-noop-upstream (loopback only; default: a no-op HTTP server in this process)")
+	fs.StringVar(&c.ServeNoopUpstream, "serve-noop-upstream", "", "only serve noop-http's HTTP side on this loopback address until interrupted, to run it apart (e.g. on another CPU) and name it with --noop-upstream; measures nothing")
 	fs.StringVar(&c.ServeBaseline, "serve-baseline", "", "only serve the no-op baseline on this loopback address until interrupted, for peer tools (ghz --proto loadtest/testdata/baseline.proto); measures nothing")
 	quiet := fs.Bool("quiet", false, "no live progress line")
 	if err := fs.Parse(args); err != nil {

@@ -56,6 +56,9 @@ func TestParseFlagsRefusesBadInputNamingTheFlag(t *testing.T) {
 		{[]string{"--access-url", "http://127.0.0.1:8181", "--sim-latency", "20ms"}, "--sim-latency"},
 		{[]string{"--token-secret", "short", "--grpc-addr", "127.0.0.1:9090"}, ""}, // checked when the run starts; see below
 		{[]string{"--serve-baseline", "0.0.0.0:9099"}, "--serve-baseline"},
+		{[]string{"--serve-noop-upstream", "0.0.0.0:9098"}, "--serve-noop-upstream"},
+		{[]string{"--noop-upstream", "http://10.0.0.9:9098/unlock"}, "--noop-upstream"},
+		{[]string{"--noop-upstream", "http://127.0.0.1:9098/unlock", "--baseline-addr", "127.0.0.1:9099"}, "--noop-upstream"},
 		{[]string{"list"}, "unexpected argument"},
 	}
 	for _, tt := range tests {

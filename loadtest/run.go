@@ -176,7 +176,7 @@ func (r *runner) start(ctx context.Context) error {
 	if r.cfg.Baseline || cfg.measures(KindNoop) || cfg.measures(KindNoopHTTP) {
 		addr := cfg.BaselineAddr
 		if addr == "" {
-			if r.base, err = StartBaseline("127.0.0.1:0"); err != nil {
+			if r.base, err = StartBaseline("127.0.0.1:0", cfg.NoopUpstream); err != nil {
 				return err
 			}
 			r.closers = append(r.closers, r.base.Close)

@@ -1,6 +1,7 @@
 package loadtest
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"os"
@@ -216,7 +217,7 @@ func TestBaselineAlone(t *testing.T) {
 // TestNoopHTTPReachesItsUpstream checks that NoopHTTP fails when its
 // HTTP call does: the floor it measures includes a real exchange.
 func TestNoopHTTPReachesItsUpstream(t *testing.T) {
-	b, err := StartBaseline("127.0.0.1:0")
+	b, err := StartBaseline("127.0.0.1:0", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -308,5 +309,44 @@ func TestSmokeSimulatorApart(t *testing.T) {
 	}
 	if got := srv.Sim.Calls(sim.OpUnlock); got < unlocked || unlocked == 0 {
 		t.Errorf("the simulator apart saw %d unlocks; the report has %d successful", got, unlocked)
+	}
+}
+
+// TestNoopHTTPUpstreamApart: noop-http's HTTP side served on its own
+// (--serve-noop-upstream) and named with --noop-upstream.
+func TestNoopHTTPUpstreamApart(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	urls, served := make(chan string, 1), make(chan error, 1)
+	go func() { served <- ServeNoopUpstream(ctx, "127.0.0.1:0", func(u string) { urls <- u }) }()
+	var url string
+	select {
+	case url = <-urls:
+	case err := <-served:
+		t.Fatal(err)
+	}
+	b, err := StartBaseline("127.0.0.1:0", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if b.upstream != nil {
+		t.Error("the baseline started an upstream of its own although one was named")
+	}
+	conns, err := dialConns(t.Context(), b.Addr(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeConns(conns)()
+	out := new(emptypb.Empty)
+	if err := conns[0].Invoke(t.Context(), noopHTTPFullMethod, noopReq, out); err != nil {
+		t.Fatalf("NoopHTTP through %s: %v", url, err)
+	}
+	cancel()
+	if err := <-served; err != nil {
+		t.Fatal(err)
+	}
+	b.client.CloseIdleConnections()
+	if err := conns[0].Invoke(t.Context(), noopHTTPFullMethod, noopReq, out); status.Code(err) != codes.Unavailable {
+		t.Fatalf("NoopHTTP after its upstream stopped: %v, want Unavailable", err)
 	}
 }

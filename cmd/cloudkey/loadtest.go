@@ -48,6 +48,11 @@ func loadtestCmd(ctx context.Context, args []string, stdout io.Writer, log *slog
 		}
 		defer trace.Stop()
 	}
+	if cfg.ServeNoopUpstream != "" {
+		return loadtest.ServeNoopUpstream(ctx, cfg.ServeNoopUpstream, func(url string) {
+			fmt.Fprintf(stdout, "serving noop-http's upstream at %s (for --noop-upstream) until interrupted\n", url)
+		})
+	}
 	if cfg.ServeBaseline != "" {
 		return loadtest.ServeBaseline(ctx, cfg.ServeBaseline, func(addr string) {
 			fmt.Fprintf(stdout, "serving the no-op baseline (cloudkey.loadtest.Baseline/Noop) on %s until interrupted\n", addr)
