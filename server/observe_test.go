@@ -282,3 +282,29 @@ func TestTraces(t *testing.T) {
 		}
 	}
 }
+
+// An access-system outage fails every cold request the same way: the log
+// gets a burst of "rpc failed" lines and then about one a second with a
+// count of those held back, while the metrics count every failure.
+func TestOutageLogsAreThrottled(t *testing.T) {
+	var logs syncBuffer
+	st := newStack(t, stackOpts{logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	if err := st.sim.SetFaults(sim.Faults{ErrorRate: 1}); err != nil {
+		t.Fatal(err)
+	}
+	const calls = 60
+	erin := st.as(t, "erin@example.com") // never cached: every call fails upstream
+	for range calls {
+		if _, err := st.client.ListEntries(erin, &pb.ListEntriesRequest{}); status.Code(err) != codes.Unavailable {
+			t.Fatalf("ListEntries in an outage: %v, want UNAVAILABLE", err)
+		}
+	}
+	lines := strings.Count(logs.String(), `"msg":"rpc failed"`)
+	if lines == 0 || lines >= calls/2 {
+		t.Errorf("%d \"rpc failed\" lines for %d failed calls, want a throttled few:\n%s", lines, calls, logs.String())
+	}
+	_, body := st.get(t, "/metrics")
+	if got := metricValue(t, body, `cloudkey_grpc_server_handled_total{code="Unavailable",method="cloudkey.v1.ResidentService/ListEntries",transport="grpc"}`); got != calls {
+		t.Errorf("metrics counted %v failures, want %d", got, calls)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"go.opentelemetry.io/otel/trace"
 
@@ -17,20 +18,31 @@ import (
 // wrapped in redact.Revealed pass unchanged. Log with the *Context
 // methods (InfoContext, ...) for the request id to be found. Wrapping
 // twice is the same as once.
+//
+// Repeated records are throttled (see logBurst): past a burst, one
+// record per message and level per second is written, and it carries
+// suppressed=N for the like records held back.
 func LogHandler(h slog.Handler) slog.Handler {
 	if l, ok := h.(*logHandler); ok {
 		return l
 	}
-	return &logHandler{h: h}
+	return &logHandler{h: h, t: newThrottle(time.Now)}
 }
 
-type logHandler struct{ h slog.Handler }
+type logHandler struct {
+	h slog.Handler
+	t *throttle
+}
 
 func (l *logHandler) Enabled(ctx context.Context, level slog.Level) bool {
 	return l.h.Enabled(ctx, level)
 }
 
 func (l *logHandler) Handle(ctx context.Context, rec slog.Record) error {
+	ok, suppressed := l.t.allow(int(rec.Level), rec.Message)
+	if !ok {
+		return nil
+	}
 	out := slog.NewRecord(rec.Time, rec.Level, redact.Text(rec.Message), rec.PC)
 	rec.Attrs(func(a slog.Attr) bool {
 		out.AddAttrs(redactAttr(a))
@@ -42,6 +54,9 @@ func (l *logHandler) Handle(ctx context.Context, rec slog.Record) error {
 	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
 		out.AddAttrs(slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String()))
 	}
+	if suppressed > 0 {
+		out.AddAttrs(slog.Int64("suppressed", suppressed))
+	}
 	return l.h.Handle(ctx, out)
 }
 
@@ -50,11 +65,11 @@ func (l *logHandler) WithAttrs(as []slog.Attr) slog.Handler {
 	for i, a := range as {
 		red[i] = redactAttr(a)
 	}
-	return &logHandler{h: l.h.WithAttrs(red)}
+	return &logHandler{h: l.h.WithAttrs(red), t: l.t}
 }
 
 func (l *logHandler) WithGroup(name string) slog.Handler {
-	return &logHandler{h: l.h.WithGroup(name)}
+	return &logHandler{h: l.h.WithGroup(name), t: l.t}
 }
 
 func redactAttr(a slog.Attr) slog.Attr {
