@@ -70,12 +70,16 @@ type Config struct {
 // DefaultPrefix starts every cloudkey Redis key.
 const DefaultPrefix = "ck:v1:"
 
+// DefaultAccountTTL is how long an account is cached when
+// Config.AccountTTL is not set.
+const DefaultAccountTTL = 30 * time.Second
+
 func (c *Config) defaults() {
 	if c.Prefix == "" {
 		c.Prefix = DefaultPrefix
 	}
 	if c.AccountTTL <= 0 {
-		c.AccountTTL = 30 * time.Second
+		c.AccountTTL = DefaultAccountTTL
 	}
 	if c.EntriesTTL <= 0 {
 		c.EntriesTTL = 60 * time.Second

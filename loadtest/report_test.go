@@ -2,6 +2,7 @@ package loadtest
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 )
@@ -110,5 +111,33 @@ func TestOwnLatencySubtractsTheFloorFromOKUnlocksOnly(t *testing.T) {
 				t.Errorf("total = %d µs, want %d", got, tt.latency.Microseconds())
 			}
 		})
+	}
+}
+
+func TestPrewarmWarning(t *testing.T) {
+	self, external := Defaults(), Defaults()
+	external.Self = false
+	long := Defaults()
+	long.AccountTTL = 10 * time.Minute
+	tests := []struct {
+		name string
+		cfg  Config
+		took time.Duration
+		warn bool
+	}{
+		{"quick prewarm", self, 5 * time.Second, false},
+		{"longer than the default account TTL", self, 56 * time.Second, true},
+		{"shorter than the account TTL given", long, 56 * time.Second, false},
+		{"longer than the account TTL given", long, 11 * time.Minute, true},
+		{"an external target's TTL is unknown", external, time.Hour, false},
+	}
+	for _, tt := range tests {
+		w := prewarmWarning(tt.cfg, tt.took, 100000)
+		if (w != "") != tt.warn {
+			t.Errorf("%s: warning %q, want one: %v", tt.name, w, tt.warn)
+		}
+		if tt.warn && !strings.Contains(w, "--account-ttl") {
+			t.Errorf("%s: warning %q does not say what to do", tt.name, w)
+		}
 	}
 }

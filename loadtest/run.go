@@ -12,6 +12,7 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 	"google.golang.org/grpc"
 
+	"github.com/cloudkey/cloudkey/cache"
 	"github.com/cloudkey/cloudkey/identity"
 )
 
@@ -133,6 +134,8 @@ type runner struct {
 	http     *http.Client
 	closers  []func()
 	closeMux sync.Once
+	// prewarmWarned: checkPrewarm's warning is in the report.
+	prewarmWarned bool
 }
 
 func (r *runner) close() {
@@ -255,9 +258,11 @@ type upstreamPhase struct {
 // what the simulator saw during the slice (zero for an external target).
 func (r *runner) measure(ctx context.Context, sc Scenario, round int) (measured, upstreamPhase, error) {
 	if round == 0 && r.cfg.Prewarm && !sc.Kind.baseline() {
+		start := time.Now()
 		if err := r.prewarm(ctx); err != nil {
 			return measured{}, upstreamPhase{}, err
 		}
+		r.checkPrewarm(time.Since(start))
 	}
 	s := r.cfg.settings()
 	s.Label = fmt.Sprintf("%-12s", sc.String())
@@ -338,6 +343,30 @@ func (r *runner) prewarm(ctx context.Context) error {
 	}
 	wg.Wait()
 	return firstErr
+}
+
+// checkPrewarm adds prewarmWarning's warning to the report, once.
+func (r *runner) checkPrewarm(took time.Duration) {
+	if w := prewarmWarning(r.cfg, took, r.users.len()); w != "" && !r.prewarmWarned {
+		r.prewarmWarned = true
+		r.rep.Warnings = append(r.rep.Warnings, w)
+	}
+}
+
+// prewarmWarning is a warning when prewarming the in-process cloudkey
+// took longer than its account TTL: the first users' accounts expired
+// before the measurement, which then sees misses (and upstream calls)
+// instead of the cache hits it was meant to measure.
+func prewarmWarning(c Config, took time.Duration, users int) string {
+	ttl := c.AccountTTL
+	if ttl <= 0 {
+		ttl = cache.DefaultAccountTTL
+	}
+	if !c.Self || took <= ttl {
+		return ""
+	}
+	return fmt.Sprintf("prewarming %d users took %s, longer than the account TTL (%s): the first accounts expired before the measurement, which sees cache misses; pass --account-ttl and --entries-ttl longer than the whole run",
+		users, took.Round(time.Second), ttl)
 }
 
 // finish computes the ratios and the warnings that apply to the whole run.
