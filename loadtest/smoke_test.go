@@ -217,25 +217,33 @@ func TestBaselineAlone(t *testing.T) {
 // TestNoopHTTPReachesItsUpstream checks that NoopHTTP fails when its
 // HTTP call does: the floor it measures includes a real exchange.
 func TestNoopHTTPReachesItsUpstream(t *testing.T) {
-	b, err := StartBaseline("127.0.0.1:0", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	conns, err := dialConns(t.Context(), b.Addr(), 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer closeConns(conns)()
-	out := new(emptypb.Empty)
-	if err := conns[0].Invoke(t.Context(), noopHTTPFullMethod, noopReq, out); err != nil {
+	b, noopHTTP := startBaseline(t, "")
+	if err := noopHTTP(); err != nil {
 		t.Fatalf("NoopHTTP: %v", err)
 	}
 	_ = b.upstream.Close() // the upstream goes away
 	b.client.CloseIdleConnections()
-	err = conns[0].Invoke(t.Context(), noopHTTPFullMethod, noopReq, out)
-	if status.Code(err) != codes.Unavailable {
+	if err := noopHTTP(); status.Code(err) != codes.Unavailable {
 		t.Fatalf("NoopHTTP without its upstream: %v, want Unavailable", err)
+	}
+}
+
+// startBaseline starts a baseline whose NoopHTTP posts to upstreamURL
+// ("": its own), and returns a function calling NoopHTTP once.
+func startBaseline(t *testing.T, upstreamURL string) (*BaselineServer, func() error) {
+	t.Helper()
+	b, err := StartBaseline("127.0.0.1:0", upstreamURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	conns, err := dialConns(t.Context(), b.Addr(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(closeConns(conns))
+	return b, func() error {
+		return conns[0].Invoke(t.Context(), noopHTTPFullMethod, noopReq, new(emptypb.Empty))
 	}
 }
 
@@ -324,21 +332,11 @@ func TestNoopHTTPUpstreamApart(t *testing.T) {
 	case err := <-served:
 		t.Fatal(err)
 	}
-	b, err := StartBaseline("127.0.0.1:0", url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b, noopHTTP := startBaseline(t, url)
 	if b.upstream != nil {
 		t.Error("the baseline started an upstream of its own although one was named")
 	}
-	conns, err := dialConns(t.Context(), b.Addr(), 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer closeConns(conns)()
-	out := new(emptypb.Empty)
-	if err := conns[0].Invoke(t.Context(), noopHTTPFullMethod, noopReq, out); err != nil {
+	if err := noopHTTP(); err != nil {
 		t.Fatalf("NoopHTTP through %s: %v", url, err)
 	}
 	cancel()
@@ -346,7 +344,7 @@ func TestNoopHTTPUpstreamApart(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.client.CloseIdleConnections()
-	if err := conns[0].Invoke(t.Context(), noopHTTPFullMethod, noopReq, out); status.Code(err) != codes.Unavailable {
+	if err := noopHTTP(); status.Code(err) != codes.Unavailable {
 		t.Fatalf("NoopHTTP after its upstream stopped: %v, want Unavailable", err)
 	}
 }

@@ -49,25 +49,8 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	tw.Flush()
 
-	if len(r.Ratios) > 0 {
-		ew.printf("\nratio to the no-op gRPC baseline of this run (throughput: higher is better; p99: lower is better)\n")
-		tw = tabwriter.NewWriter(ew, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "scenario\tthroughput\tp99\t")
-		for _, ra := range r.Ratios {
-			fmt.Fprintf(tw, "%s\t%.1f%%\t%.2fx\t\n", ra.Scenario, 100*ra.Throughput, ra.P99)
-		}
-		tw.Flush()
-	}
-
-	if len(r.RatiosToNoopHTTP) > 0 {
-		ew.printf("\nratio to noop-http, the no-op RPC plus one loopback HTTP call (the floor under an unlock; what cloudkey adds beyond it)\n")
-		tw = tabwriter.NewWriter(ew, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "scenario\tthroughput\tp99\t")
-		for _, ra := range r.RatiosToNoopHTTP {
-			fmt.Fprintf(tw, "%s\t%.1f%%\t%.2fx\t\n", ra.Scenario, 100*ra.Throughput, ra.P99)
-		}
-		tw.Flush()
-	}
+	ratioTable(ew, "ratio to the no-op gRPC baseline of this run (throughput: higher is better; p99: lower is better)", r.Ratios)
+	ratioTable(ew, "ratio to noop-http, the no-op RPC plus one loopback HTTP call (the floor under an unlock; what cloudkey adds beyond it)", r.RatiosToNoopHTTP)
 
 	if len(r.RESTvsGRPC) > 0 {
 		names := make([]string, 0, len(r.RESTvsGRPC))
@@ -253,3 +236,17 @@ func (e *errWriter) Write(p []byte) (int, error) {
 }
 
 func (e *errWriter) printf(format string, args ...any) { fmt.Fprintf(e, format, args...) }
+
+// ratioTable prints ratios under title; nothing when there are none.
+func ratioTable(ew *errWriter, title string, ratios []Ratio) {
+	if len(ratios) == 0 {
+		return
+	}
+	ew.printf("\n%s\n", title)
+	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "scenario\tthroughput\tp99\t")
+	for _, ra := range ratios {
+		fmt.Fprintf(tw, "%s\t%.1f%%\t%.2fx\t\n", ra.Scenario, 100*ra.Throughput, ra.P99)
+	}
+	tw.Flush()
+}
