@@ -64,3 +64,34 @@ return {cost, remaining, tostring(retry_after), tostring(reset_after)}
 `
 
 var gcra = redis.NewScript(gcraSource)
+
+// refundSource gives back one unit that gcraSource took (cost 1) from
+// KEYS[1]: it moves the key's theoretical arrival time back by one
+// emission interval (ARGV: rate, period in seconds). GCRA is additive, so
+// this is exact even when other calls took units since. A time at or
+// before now means a full bucket, the same as no key.
+const refundSource = `
+redis.replicate_commands()
+
+local key = KEYS[1]
+local emission_interval = tonumber(ARGV[2]) / tonumber(ARGV[1])
+
+local tat = redis.call("GET", key)
+if not tat then
+  return 0
+end
+
+local jan_1_2017 = 1483228800
+local now = redis.call("TIME")
+now = (now[1] - jan_1_2017) + (now[2] / 1000000)
+
+local new_tat = tonumber(tat) - emission_interval
+if new_tat <= now then
+  redis.call("DEL", key)
+else
+  redis.call("SET", key, new_tat, "EX", math.ceil(new_tat - now))
+end
+return 1
+`
+
+var refund = redis.NewScript(refundSource)

@@ -138,8 +138,10 @@ type check struct {
 func (c check) on() bool { return !c.limit.IsZero() && c.id != "" }
 
 // allow runs both checks in one pipeline. Each key is consumed only when
-// its own limit allows, so a call refused by one key may still have used
-// one unit of the other: a refused caller is slowed a little more.
+// its own limit allows; when the other refuses the call, the unit is
+// given back (one more round trip, on refusals only), so a refused call
+// spends nothing: a resident behind a busy shared address keeps their
+// own budget.
 func (l *Limiter) allow(ctx context.Context, a, b check) error {
 	checks := [2]check{a, b}
 	n := 0
@@ -178,20 +180,29 @@ func (l *Limiter) allow(ctx context.Context, a, b check) error {
 		return nil
 	}
 	var refused *LimitedError
+	var taken [2]bool
 	for i, c := range checks[:n] {
 		allowed, retry, err := parse(cmds[i])
 		if err != nil {
 			l.failOpen(ctx, err)
 			return nil
 		}
+		taken[i] = allowed
 		if !allowed && (refused == nil || retry > refused.RetryAfter) {
 			refused = &LimitedError{Scope: c.scope, RetryAfter: retry}
 		}
 	}
-	if refused != nil {
-		return refused
+	if refused == nil {
+		return nil
 	}
-	return nil
+	for i, c := range checks[:n] {
+		if taken[i] {
+			// Best effort: if Redis fails now, the unit stays spent,
+			// which only slows this caller a little more.
+			_ = refund.Run(ctx, l.rdb, []string{l.cfg.Prefix + c.kind + c.id}, c.limit.Rate, c.limit.Period.Seconds()).Err()
+		}
+	}
+	return refused
 }
 
 func (c check) args() []any {

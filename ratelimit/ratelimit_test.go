@@ -3,6 +3,7 @@ package ratelimit
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -113,16 +114,16 @@ func TestGuest(t *testing.T) {
 	if ok != 2 || refused == nil || refused.Scope != "guest_link" {
 		t.Fatalf("one link: allowed %d of 3, refusal %+v", ok, refused)
 	}
-	// ip1 has used 2 of 3 (the refusal consumed nothing on the link, one
-	// unit on the IP): one more link from ip1 gets nothing.
+	// ip1 has used 2 of 3 (the refusal spent nothing on either key): one
+	// more link from ip1 gets one call.
 	ok, refused = take(t, 2, func() error { return l.AllowGuest(ctx, "link-2", ip1) })
-	if ok != 0 || refused == nil || refused.Scope != "guest_ip" {
-		t.Fatalf("second link from the same IP: allowed %d, refusal %+v", ok, refused)
+	if ok != 1 || refused == nil || refused.Scope != "guest_ip" {
+		t.Fatalf("second link from the same IP: allowed %d of 2, refusal %+v; want 1 and an IP refusal", ok, refused)
 	}
-	// Each key is consumed when its own limit allows: link-2's two tries
-	// from ip1 used its budget although ip1 refused them.
-	if err := l.AllowGuest(ctx, "link-2", ip2); !errors.Is(err, ErrLimited) {
-		t.Fatalf("link-2 from another IP: %v, want its link budget spent", err)
+	// link-2's try refused by ip1 gave its unit back: from another IP it
+	// has one left, then none.
+	if ok, _ := take(t, 2, func() error { return l.AllowGuest(ctx, "link-2", ip2) }); ok != 1 {
+		t.Fatalf("link-2 from another IP: allowed %d of 2, want the 1 left of its 2", ok)
 	}
 	if err := l.AllowGuest(ctx, "link-3", ip2); err != nil {
 		t.Fatalf("a third link from another IP: %v", err)
@@ -374,5 +375,83 @@ func BenchmarkPing(b *testing.B) {
 		if err := rdb.Ping(ctx).Err(); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// A call refused by one key gives back the unit it took from the other:
+// a resident behind a busy shared address keeps their own budget, and a
+// user over their limit does not use up their address's.
+func TestRefusedCallSpendsNothing(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name         string
+		user, ip     Limit
+		first        func(l *Limiter) error // refused after its first call
+		then         func(l *Limiter) error // draws on the budget first must not have spent
+		wantThen     int
+		refusedScope string
+	}{
+		{
+			name: "refused by the address: the user's unit comes back",
+			user: Limit{Rate: 3, Period: time.Minute, Burst: 3}, ip: Limit{Rate: 1, Period: time.Minute, Burst: 1},
+			first: func(l *Limiter) error { return l.AllowUnlock(ctx, "alice@example.com", ip1) },
+			then: func() func(l *Limiter) error {
+				i := 0 // a new address each time: only alice's own budget counts
+				return func(l *Limiter) error {
+					i++
+					return l.AllowUnlock(ctx, "alice@example.com", netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}))
+				}
+			}(),
+			wantThen: 2, refusedScope: "ip",
+		},
+		{
+			name: "refused by the user: the address's unit comes back",
+			user: Limit{Rate: 1, Period: time.Minute, Burst: 1}, ip: Limit{Rate: 3, Period: time.Minute, Burst: 3},
+			first: func(l *Limiter) error { return l.AllowUnlock(ctx, "bob@example.com", ip1) },
+			then: func() func(l *Limiter) error {
+				i := 0
+				return func(l *Limiter) error { i++; return l.AllowUnlock(ctx, fmt.Sprintf("u%d@example.com", i), ip1) }
+			}(),
+			wantThen: 2, refusedScope: "user",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rdb := redistest.Start(t).Client()
+			l := newLimiter(t, rdb, Config{UnlockUser: tt.user, UnlockIP: tt.ip})
+			ok, refused := take(t, 5, func() error { return tt.first(l) })
+			if ok != 1 || refused == nil || refused.Scope != tt.refusedScope {
+				t.Fatalf("first: allowed %d of 5, refusal %+v; want 1 and a %s refusal", ok, refused, tt.refusedScope)
+			}
+			if ok, _ := take(t, 5, func() error { return tt.then(l) }); ok != tt.wantThen {
+				t.Errorf("then: allowed %d of 5, want %d: the refused calls spent the other budget", ok, tt.wantThen)
+			}
+		})
+	}
+}
+
+// The refund never gives more than was taken: a key already full (or
+// gone) stays full, and does not go beyond its burst.
+func TestRefundStopsAtFull(t *testing.T) {
+	rdb := redistest.Start(t).Client()
+	ctx := context.Background()
+	lim := Limit{Rate: 2, Period: time.Minute, Burst: 2}
+	key := "ck:v1:rl:user:carol@example.com"
+	for range 3 { // nothing to give back: no key
+		if err := refund.Run(ctx, rdb, []string{key}, lim.Rate, lim.Period.Seconds()).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l := newLimiter(t, rdb, Config{UnlockUser: lim})
+	if ok, _ := take(t, 5, func() error { return l.AllowUnlock(ctx, "carol@example.com", ip1) }); ok != 2 {
+		t.Fatalf("allowed %d of 5 after refunds of nothing, want the burst of 2", ok)
+	}
+	for range 5 { // two units back, then full
+		if err := refund.Run(ctx, rdb, []string{key}, lim.Rate, lim.Period.Seconds()).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ok, _ := take(t, 5, func() error { return l.AllowUnlock(ctx, "carol@example.com", ip1) }); ok != 2 {
+		t.Errorf("allowed %d of 5 after five refunds of two units, want 2", ok)
 	}
 }
