@@ -1,9 +1,10 @@
 // Package loadtest measures cloudkey under load: `cloudkey loadtest`.
 //
 // A run measures one or more scenarios (GetMe, ListEntries, Unlock of one
-// or several entries, a mix, and the bare gRPC no-op baseline) one after
-// the other with the same settings, so ratios to the baseline come from
-// one run on one machine. Each scenario has a warm-up phase, drained
+// or several entries, a mix, the bare gRPC no-op baseline, and noop-http,
+// that no-op plus one loopback HTTP call: the floor under an Unlock) one
+// after the other with the same settings, so ratios to the baseline and
+// to the floor come from one run on one machine. Each scenario has a warm-up phase, drained
 // before the measured phase starts so the two never overlap, then a
 // measured phase bounded by a duration and an optional request count.
 //
