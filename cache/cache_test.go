@@ -239,9 +239,12 @@ func TestRedisDown(t *testing.T) {
 }
 
 // BenchmarkGetHit reads from Redis (the in-process layer off): one
-// pipelined round trip.
+// pipelined round trip, through the breaker (Guard) as cloudkey serve
+// runs it.
 func BenchmarkGetHit(b *testing.B) {
-	s := New(redistest.Start(b).Client(), Config{LocalTTL: -1})
+	rdb := redistest.Start(b).Client()
+	Guard(rdb, nil)
+	s := New(rdb, Config{LocalTTL: -1})
 	ctx := context.Background()
 	s.ResolveAccount(ctx, "alice@example.com", func(context.Context) (Account, error) { return alice, nil })
 	s.ResolveEntries(ctx, "alice@example.com", func(context.Context) ([]access.Entry, error) {

@@ -169,6 +169,9 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	if a.Redis, err = cache.Dial(redisURL); err != nil {
 		return nil, err
 	}
+	cache.Guard(a.Redis, func(from, to string) {
+		log.Warn("redis circuit breaker changed state", "from", from, "to", to)
+	})
 	rdb := a.Redis
 	a.closers = append(a.closers, func() { rdb.Close() })
 	if a.Tracing, err = telemetry.NewTracing(ctx, cfg.Tracing); err != nil {

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -134,6 +135,14 @@ func (s *Server) Close() {
 		}
 	})
 }
+
+// Pause stops the server's process (SIGSTOP) with its sockets open:
+// clients connect and send, and nothing answers, as with a Redis that
+// hangs or a network partition. Resume lets it go on.
+func (s *Server) Pause() error { return s.cmd.Process.Signal(syscall.SIGSTOP) }
+
+// Resume continues a paused server (SIGCONT).
+func (s *Server) Resume() error { return s.cmd.Process.Signal(syscall.SIGCONT) }
 
 // version returns the "v=7.0.15" part of `redis-server --version`.
 func version(ctx context.Context, path string) string {

@@ -69,6 +69,38 @@ func TestRestart(t *testing.T) {
 	}
 }
 
+func TestPauseResume(t *testing.T) {
+	if !Available() {
+		t.Skip("redis-server is not installed")
+	}
+	ctx := context.Background()
+	s, err := Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c := redis.NewClient(&redis.Options{Addr: s.Addr, ContextTimeoutEnabled: true})
+	defer c.Close()
+	if err := c.Set(ctx, "k", "v", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	err = c.Get(pctx, "k").Err()
+	cancel()
+	if err == nil {
+		t.Fatal("a paused server answered")
+	}
+	if err := s.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := c.Get(ctx, "k").Result(); err != nil || v != "v" {
+		t.Fatalf("after Resume: %q, %v; want the value kept", v, err)
+	}
+}
+
 func TestCluster(t *testing.T) {
 	if !Available() {
 		t.Skip("redis-server is not installed")
