@@ -129,7 +129,17 @@ type Snapshot struct {
 	// long as it does (nil otherwise): what a caller derives from the
 	// snapshot can be kept there and reused by the next hit.
 	Memo *Memo
+
+	// For KeepLoaded: the in-process layer's invalidation count when Get
+	// began, and whether Redis failed.
+	gen      uint64
+	redisErr bool
 }
+
+// outageLocalTTL bounds what KeepLoaded keeps: favourites live only in
+// Redis, so such a copy lacks them, and it should give way soon to the
+// Redis copy once Redis answers again.
+const outageLocalTTL = 5 * time.Second
 
 // Memo holds one value derived from a Snapshot, shared by every caller
 // the snapshot is served to. Favourite changes and invalidations replace
@@ -204,7 +214,26 @@ func (s *Store) Get(ctx context.Context, email string) (Snapshot, error) {
 		snap.Memo = new(Memo)
 		s.local.put(email, snap, gen, now, int64(life))
 	}
+	snap.gen, snap.redisErr = gen, err != nil
 	return snap, err
+}
+
+// KeepLoaded keeps in process memory what the caller just loaded from
+// the access system for email after Get (which returned prev) failed on
+// Redis, where the loaders could not store it either: while Redis is
+// unavailable the next calls are then served from memory instead of each
+// going to the access system. entries may be nil for a user not found or
+// not active. The copy lives outageLocalTTL at most, without favourites,
+// and an invalidation drops it (or keeps it out, if it came during the
+// load) as any other. Without an in-process layer, or when Redis did not
+// fail, it does nothing.
+func (s *Store) KeepLoaded(email string, prev Snapshot, acct Account, entries []access.Entry) {
+	if s.local == nil || !prev.redisErr || (acct.Active() && entries == nil) {
+		return
+	}
+	snap := Snapshot{Account: acct, HasAccount: true, Entries: entries, HasEntries: entries != nil,
+		Favorites: map[string]bool{}, Memo: new(Memo)}
+	s.local.put(email, snap, prev.gen, time.Now().UnixNano(), int64(outageLocalTTL))
 }
 
 func (s *Store) observe(layer, result string) {

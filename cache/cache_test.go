@@ -478,3 +478,56 @@ func TestObserve(t *testing.T) {
 	s.Get(ctx, "alice@example.com")
 	step(map[string]int{"local miss": 1, "redis error": 1})
 }
+
+// KeepLoaded keeps a loaded view in memory only when Redis failed, for
+// outageLocalTTL at most, and never over an invalidation that came
+// during the load.
+func TestKeepLoadedDuringARedisOutage(t *testing.T) {
+	ents := []access.Entry{{ID: "101", Name: "Lobby"}}
+	dead, err := Dial("redis://127.0.0.1:1/0") // nothing listens on port 1
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dead.Close() })
+	ctx := context.Background()
+	tests := []struct {
+		name       string
+		rdb        redis.UniversalClient
+		invalidate bool // between Get and KeepLoaded
+		kept       bool
+	}{
+		{"Redis down: kept", dead, false, true},
+		{"Redis down, invalidated during the load: not kept", dead, true, false},
+		{"Redis up: not kept (the loaders stored it there)", redistest.Start(t).Client(), false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := New(tt.rdb, Config{OpTimeout: 100 * time.Millisecond})
+			prev, _ := s.Get(ctx, "alice@example.com")
+			if prev.HasAccount {
+				t.Fatal("alice is cached before anything was loaded")
+			}
+			if tt.invalidate {
+				_ = s.Invalidate(ctx, "alice@example.com")
+			}
+			s.KeepLoaded("alice@example.com", prev, alice, ents)
+			after := time.Now().UnixNano()
+			snap, ok := s.local.get("alice@example.com", after)
+			if ok != tt.kept {
+				t.Fatalf("kept in memory: %v, want %v", ok, tt.kept)
+			}
+			if !ok {
+				return
+			}
+			if !snap.HasAccount || !snap.HasEntries || snap.Account.ID != alice.ID || len(snap.Entries) != 1 || snap.Memo == nil {
+				t.Errorf("kept snapshot %+v", snap)
+			}
+			if _, still := s.local.get("alice@example.com", after+int64(outageLocalTTL)); still {
+				t.Errorf("the outage copy outlives %v", outageLocalTTL)
+			}
+			if got, err := s.Get(ctx, "alice@example.com"); err != nil || !got.HasEntries {
+				t.Errorf("Get with Redis down after KeepLoaded: %+v, %v; want the kept copy", got, err)
+			}
+		})
+	}
+}

@@ -116,8 +116,10 @@ func (s *Service) resolve(ctx context.Context, email string) (view, error) {
 	}
 	switch {
 	case !v.acct.Found():
+		s.store.KeepLoaded(email, snap, v.acct, nil)
 		return view{}, ErrUserNotFound
 	case !v.acct.Active():
+		s.store.KeepLoaded(email, snap, v.acct, nil)
 		return view{}, ErrUserDisabled
 	}
 	if !snap.HasEntries {
@@ -129,6 +131,8 @@ func (s *Service) resolve(ctx context.Context, email string) (view, error) {
 			return view{}, s.upstream(ctx, "list entries", err)
 		}
 	}
+	// Redis failed: keep the loaded view in memory for the next calls.
+	s.store.KeepLoaded(email, snap, v.acct, v.entries)
 	return v, nil
 }
 

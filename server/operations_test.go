@@ -502,6 +502,17 @@ func TestHungRedisIsSkipped(t *testing.T) {
 		}
 		ok++
 	}
+	// What was loaded is kept in memory while Redis is away (for a few
+	// seconds): the next calls make no upstream lookups.
+	before := lookups(st.sim)
+	for range 3 {
+		if err := quick("erin@example.com"); err != nil {
+			t.Fatalf("with Redis hung and erin loaded: %v", err)
+		}
+	}
+	if n := lookups(st.sim) - before; n != 0 {
+		t.Errorf("%d upstream lookups for calls after erin was loaded with Redis hung, want 0", n)
+	}
 	if h := st.health(t); h != "degraded" {
 		t.Errorf("health with Redis hung = %q, want degraded", h)
 	}
