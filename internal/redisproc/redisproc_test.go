@@ -42,21 +42,28 @@ func TestStartServesAndCloseStops(t *testing.T) {
 	}
 }
 
-func TestRestart(t *testing.T) {
+// started starts a server for one test, with a client holding k=v.
+func started(t *testing.T) (*Server, *redis.Client) {
+	t.Helper()
 	if !Available() {
 		t.Skip("redis-server is not installed")
 	}
-	ctx := context.Background()
-	s, err := Start(ctx)
+	s, err := Start(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
-	c := redis.NewClient(&redis.Options{Addr: s.Addr})
-	defer c.Close()
-	if err := c.Set(ctx, "k", "v", 0).Err(); err != nil {
+	t.Cleanup(s.Close)
+	c := redis.NewClient(&redis.Options{Addr: s.Addr, ContextTimeoutEnabled: true})
+	t.Cleanup(func() { c.Close() })
+	if err := c.Set(context.Background(), "k", "v", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
+	return s, c
+}
+
+func TestRestart(t *testing.T) {
+	ctx := context.Background()
+	s, c := started(t)
 	addr := s.Addr
 	if err := s.Restart(ctx); err != nil {
 		t.Fatal(err)
@@ -70,25 +77,13 @@ func TestRestart(t *testing.T) {
 }
 
 func TestPauseResume(t *testing.T) {
-	if !Available() {
-		t.Skip("redis-server is not installed")
-	}
 	ctx := context.Background()
-	s, err := Start(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	c := redis.NewClient(&redis.Options{Addr: s.Addr, ContextTimeoutEnabled: true})
-	defer c.Close()
-	if err := c.Set(ctx, "k", "v", 0).Err(); err != nil {
-		t.Fatal(err)
-	}
+	s, c := started(t)
 	if err := s.Pause(); err != nil {
 		t.Fatal(err)
 	}
 	pctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
-	err = c.Get(pctx, "k").Err()
+	err := c.Get(pctx, "k").Err()
 	cancel()
 	if err == nil {
 		t.Fatal("a paused server answered")
