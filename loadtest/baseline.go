@@ -14,6 +14,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/emptypb"
+
+	"github.com/cloudkey/cloudkey/access/openpath"
 )
 
 // The baseline service, declared by hand so no proto generation is
@@ -47,8 +49,8 @@ func noopServiceDesc(upstream *http.Client, upstreamURL string) *grpc.ServiceDes
 			},
 		}, {
 			// NoopHTTP is Noop plus one HTTP/1.1 POST to a no-op handler
-			// over loopback, with Go's default client: the least any RPC
-			// that calls an access system costs on this machine.
+			// over loopback, with cloudkey's access client: the least any
+			// RPC that calls an access system costs on this machine.
 			MethodName: "NoopHTTP",
 			Handler: func(_ any, ctx context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
 				in := new(emptypb.Empty)
@@ -120,7 +122,7 @@ func StartBaseline(addr, upstreamURL string) (*BaselineServer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loadtest: baseline listen on %s: %w", addr, err)
 	}
-	b := &BaselineServer{lis: lis, client: upstreamClient()}
+	b := &BaselineServer{lis: lis, client: openpath.NewHTTPClient()}
 	if upstreamURL == "" {
 		ulis, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -166,16 +168,6 @@ func ServeNoopUpstream(ctx context.Context, addr string, ready func(url string))
 	}
 	<-ctx.Done()
 	return nil
-}
-
-// upstreamClient is configured as cloudkey's access-system client is by
-// default (openpath.newHTTPClient): Go's default transport with a large
-// idle pool for one host.
-func upstreamClient() *http.Client {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConns = 1024
-	tr.MaxIdleConnsPerHost = 256
-	return &http.Client{Transport: tr}
 }
 
 // Addr is the baseline's host:port.

@@ -178,7 +178,7 @@ func (c *Client) CloseIdleConnections() {
 // unwrapped transport when it has idle connections to close.
 func httpClient(hc *http.Client, wrap func(http.RoundTripper) http.RoundTripper) (*http.Client, interface{ CloseIdleConnections() }) {
 	if hc == nil {
-		hc = newHTTPClient()
+		hc = NewHTTPClient()
 	}
 	if wrap == nil {
 		return hc, nil
@@ -193,12 +193,13 @@ func httpClient(hc *http.Client, wrap func(http.RoundTripper) http.RoundTripper)
 	return &cp, idle
 }
 
-// newHTTPClient is the default HTTP client. cloudkey fans unlocks out
+// NewHTTPClient is the client a Client uses when Config.HTTPClient is
+// nil (the load-test floor measures it too). cloudkey fans unlocks out
 // concurrently to one host, so the idle pool per host is large; there is
 // no Timeout because every request carries its caller's deadline; and
 // redirects are not followed, because a redirected POST would turn into a
 // GET and an unlock must never be re-sent anywhere.
-func newHTTPClient() *http.Client {
+func NewHTTPClient() *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConns = 1024
 	tr.MaxIdleConnsPerHost = 256
