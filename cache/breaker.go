@@ -62,11 +62,7 @@ type guarded struct{}
 
 func (g *guard) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
-		if ctx.Value(guarded{}) != nil {
-			return next(ctx, cmd)
-		}
-		ctx = context.WithValue(ctx, guarded{}, true)
-		err := g.run(ctx, func() error { return next(ctx, cmd) })
+		err := g.run(ctx, func(ctx context.Context) error { return next(ctx, cmd) })
 		if errors.Is(err, ErrRedisUnavailable) {
 			cmd.SetErr(err)
 		}
@@ -76,11 +72,7 @@ func (g *guard) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 
 func (g *guard) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
-		if ctx.Value(guarded{}) != nil {
-			return next(ctx, cmds)
-		}
-		ctx = context.WithValue(ctx, guarded{}, true)
-		err := g.run(ctx, func() error { return next(ctx, cmds) })
+		err := g.run(ctx, func(ctx context.Context) error { return next(ctx, cmds) })
 		if errors.Is(err, ErrRedisUnavailable) {
 			for _, c := range cmds {
 				c.SetErr(err)
@@ -91,11 +83,16 @@ func (g *guard) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Proces
 }
 
 // run sends through the breaker and returns the command's own error, or
-// ErrRedisUnavailable when it was not sent.
-func (g *guard) run(ctx context.Context, send func() error) error {
+// ErrRedisUnavailable when it was not sent. A command already inside
+// the breaker (see guarded) is sent as it is.
+func (g *guard) run(ctx context.Context, send func(context.Context) error) error {
+	if ctx.Value(guarded{}) != nil {
+		return send(ctx)
+	}
+	ctx = context.WithValue(ctx, guarded{}, true)
 	var sent error
 	_, err := g.cb.Execute(func() (struct{}, error) {
-		sent = send()
+		sent = send(ctx)
 		switch {
 		case sent == nil || answered(sent):
 			return struct{}{}, nil

@@ -60,12 +60,12 @@ type TargetInfo struct {
 	GRPCAddr string `json:"grpc_addr,omitempty"`
 	HTTPAddr string `json:"http_addr,omitempty"`
 	// Redis describes the in-process cloudkey's Redis.
-	Redis        string `json:"redis,omitempty"`
-	BaselineAddr string `json:"baseline_addr,omitempty"`
-	// AccessURL is the simulator run apart (--access-url), if any.
-	AccessURL        string `json:"access_url,omitempty"`
+	Redis            string `json:"redis,omitempty"`
+	BaselineAddr     string `json:"baseline_addr,omitempty"`
 	BaselineExternal bool   `json:"baseline_external,omitempty"`
 	SimLatency       string `json:"sim_latency,omitempty"`
+	// AccessURL is the simulator run apart (--access-url), if any.
+	AccessURL string `json:"access_url,omitempty"`
 }
 
 // ScenarioReport is one scenario's measured phase.
