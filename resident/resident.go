@@ -114,12 +114,11 @@ func (s *Service) resolve(ctx context.Context, email string) (view, error) {
 			return view{}, s.upstream(ctx, "find user", err)
 		}
 	}
-	switch {
-	case !v.acct.Found():
+	if !v.acct.Active() { // not found, or disabled: no entries to load
 		s.store.KeepLoaded(email, snap, v.acct, nil)
-		return view{}, ErrUserNotFound
-	case !v.acct.Active():
-		s.store.KeepLoaded(email, snap, v.acct, nil)
+		if !v.acct.Found() {
+			return view{}, ErrUserNotFound
+		}
 		return view{}, ErrUserDisabled
 	}
 	if !snap.HasEntries {
