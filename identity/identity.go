@@ -27,11 +27,25 @@ var ErrInvalidToken = errors.New("invalid token")
 // ErrInvalidEmail is returned for a malformed email.
 var ErrInvalidEmail = errors.New("invalid email")
 
-// CanonicalEmail trims and lower-cases email, and checks it is a bare
-// address (local@domain). Nothing else is changed: dots and +tags matter
-// to access systems.
+// CanonicalEmail is the one canonical form of an email in cloudkey (PRODUCT.md:
+// trim, lower-case, nothing else): surrounding space is trimmed and the ASCII
+// letters A-Z become a-z. It then checks the result is a bare address
+// (local@domain). Dots and +tags are kept: they matter to access systems.
+//
+// Non-ASCII characters are kept exactly as given: no Unicode case folding,
+// no normalisation. Unicode lower-casing would turn some non-ASCII letters
+// into ASCII ones (U+0130 'İ' → 'i', the Kelvin sign U+212A → 'k'; case
+// folding also maps U+017F 'ſ' to 's'), so ERİN@example.com would become
+// erin@example.com, someone else's account. Kept as given, an address with
+// a non-ASCII character only ever matches the byte-identical address, and
+// never an ASCII one. They are not refused, because internationalised
+// addresses (RFC 6531) are real, and the access systems (Openpath) store
+// and match the email as a string: the same bytes there match here.
+//
+// Every comparison of emails compares canonical forms byte for byte (or
+// FoldEmail's, where the input is not a whole address).
 func CanonicalEmail(email string) (string, error) {
-	e := strings.ToLower(strings.TrimSpace(email))
+	e := FoldEmail(email)
 	if e == "" {
 		return "", fmt.Errorf("%w: empty", ErrInvalidEmail)
 	}
@@ -43,6 +57,27 @@ func CanonicalEmail(email string) (string, error) {
 		return "", fmt.Errorf("%w: %q is not an address like name@example.com", ErrInvalidEmail, email)
 	}
 	return e, nil
+}
+
+// FoldEmail is CanonicalEmail without the check that s is an address:
+// TrimSpace, then A-Z to a-z, every other byte as given. It is for
+// comparing and searching emails that need not be whole or valid (a
+// search substring, an event's email); equal canonical emails have equal
+// FoldEmail forms.
+func FoldEmail(s string) string {
+	s = strings.TrimSpace(s)
+	for i := range len(s) {
+		if c := s[i]; 'A' <= c && c <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if c := b[j]; 'A' <= c && c <= 'Z' {
+					b[j] = c + ('a' - 'A')
+				}
+			}
+			return string(b)
+		}
+	}
+	return s // already lower case: no copy
 }
 
 // Claims are the verified facts of a token.

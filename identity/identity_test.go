@@ -25,6 +25,18 @@ func TestCanonicalEmail(t *testing.T) {
 		{in: "Alice <alice@example.com>", wantErr: true},
 		{in: "alice@example.com, bob@example.com", wantErr: true},
 		{in: strings.Repeat("a", 250) + "@example.com", wantErr: true},
+		{in: "a\xffb@example.com", wantErr: true}, // not UTF-8
+
+		// Look-alikes: a non-ASCII character never becomes an ASCII one
+		// (strings.ToLower maps İ to i and the Kelvin sign to k; EqualFold
+		// also folds ſ to s), so none of these is the ASCII account.
+		{in: "ERİN@example.com", want: "erİn@example.com"},               // U+0130
+		{in: "bot@cloud\u212aey.local", want: "bot@cloud\u212aey.local"}, // Kelvin sign
+		{in: "\u017fam@example.com", want: "\u017fam@example.com"},       // long s
+		{in: "ＡＬＩＣＥ@example.com", want: "ＡＬＩＣＥ@example.com"},             // fullwidth, kept as given
+		{in: "Alice@ｅxample.COM", want: "alice@ｅxample.com"},
+		{in: "Bob@Bücher.DE", want: "bob@bücher.de"},
+		{in: "JOSÉ@example.com", want: "josÉ@example.com"}, // no Unicode case folding
 	}
 	for _, tt := range tests {
 		got, err := CanonicalEmail(tt.in)
