@@ -231,6 +231,11 @@ func TestListEntries(t *testing.T) {
 		{"bob@example.com", codes.OK, nil, ""},
 		{"carol@example.com", codes.PermissionDenied, nil, "USER_DISABLED"},
 		{"nobody@example.com", codes.NotFound, nil, "USER_NOT_FOUND"},
+		// Look-alikes are not erin or alice: Unicode lower-casing maps İ
+		// (U+0130) to i; fullwidth letters are kept as given too.
+		{"ERİN@example.com", codes.NotFound, nil, "USER_NOT_FOUND"},
+		{"ALİCE@example.com", codes.NotFound, nil, "USER_NOT_FOUND"},
+		{"\uff25RIN@example.com", codes.NotFound, nil, "USER_NOT_FOUND"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.email, func(t *testing.T) {

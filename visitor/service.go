@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cloudkey/cloudkey/access"
+	"github.com/cloudkey/cloudkey/identity"
 	"github.com/cloudkey/cloudkey/notify"
 	"github.com/cloudkey/cloudkey/unlock"
 )
@@ -164,6 +165,7 @@ func (s *Service) key(parts ...string) string {
 	return s.cfg.Prefix + strings.Join(parts, ":")
 }
 
-// canonicalEmail is cloudkey's canonical form of an email: trimmed and
-// lower-cased, nothing else.
-func canonicalEmail(e string) string { return strings.ToLower(strings.TrimSpace(e)) }
+// canonicalEmail is cloudkey's canonical form of an email (trimmed, ASCII
+// letters lower-cased, non-ASCII kept as given), without the check that it
+// is an address.
+func canonicalEmail(e string) string { return identity.FoldEmail(e) }

@@ -68,6 +68,19 @@ func TestFindUserByEmail(t *testing.T) {
 		{"b@example.com", access.User{}, access.ErrNotFound},    // contained in bob's and a+b's, equal to neither
 		{"example.com", access.User{}, access.ErrNotFound},      // contained in all
 		{"dup@example.com", access.User{}, access.ErrAmbiguous}, // two users
+
+		// Look-alikes never reach the ASCII account, nor the ASCII address
+		// the look-alike one (EqualFold folds the Kelvin sign to k and ſ
+		// to s; ToLower maps İ to i).
+		{"kate@example.com", access.User{ID: "217", Email: "kate@example.com", Name: "Kate Ascii", Status: access.StatusActive}, nil},
+		{"\u212aate@example.com", access.User{ID: "218", Email: "\u212aate@example.com", Name: "Kelvin Sign", Status: access.StatusActive}, nil},
+		{"sam@example.com", access.User{ID: "219", Email: "sam@example.com", Name: "Sam Ascii", Status: access.StatusActive}, nil},
+		{"\u017fam@example.com", access.User{ID: "220", Email: "\u017fam@example.com", Name: "Long S", Status: access.StatusActive}, nil},
+		{"er\u0130n@example.com", access.User{}, access.ErrNotFound},   // İ: not erin
+		{"\uff45rin@example.com", access.User{}, access.ErrNotFound},   // fullwidth e
+		{"bot@cloud\u212aey.local", access.User{}, access.ErrNotFound}, // not the service account
+		{"jos\u00e9@example.com", access.User{ID: "221", Email: "jos\u00e9@example.com", Name: "José Accent", Status: access.StatusActive}, nil},
+		{"jos\u00c9@example.com", access.User{}, access.ErrNotFound}, // no Unicode case folding: only the same bytes match
 	}
 	for _, tt := range tests {
 		t.Run(tt.email, func(t *testing.T) {

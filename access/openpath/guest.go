@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"strings"
 
 	"github.com/cloudkey/cloudkey/access"
+	"github.com/cloudkey/cloudkey/identity"
 )
 
 // serviceKey is the service account's own user and its cloud-key
@@ -28,7 +28,7 @@ func (c *Client) serviceUser(ctx context.Context) (string, error) {
 	if tok.user != "" {
 		return tok.user, nil
 	}
-	u, err := c.FindUserByEmail(ctx, strings.ToLower(strings.TrimSpace(c.email)))
+	u, err := c.FindUserByEmail(ctx, identity.FoldEmail(c.email))
 	if errors.Is(err, access.ErrNotFound) {
 		return "", fmt.Errorf("%w: no user has the login email %s", access.ErrNoServiceUser, c.email)
 	}

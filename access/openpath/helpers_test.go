@@ -92,7 +92,8 @@ func totalCalls(s *sim.Sim) int64 {
 }
 
 // testSeed is the demo org plus users whose emails contain alice's, two
-// sharing an email, one with a '+' and a mixed-case one.
+// sharing an email, one with a '+', a mixed-case one, and look-alikes of
+// ASCII addresses.
 func testSeed() sim.Seed {
 	seed := sim.DemoSeed()
 	seed.Users = append(seed.Users,
@@ -102,6 +103,13 @@ func testSeed() sim.Seed {
 		sim.User{ID: 214, Email: "DUP@example.com", FirstName: "Dup", LastName: "Two"},
 		sim.User{ID: 215, Email: "a+b@example.com", FirstName: "Plus", LastName: "Sign"},
 		sim.User{ID: 216, Email: "Dana.Mixed@Example.COM", FirstName: "Dana", LastName: "Mixed", Status: "I"},
+		// Look-alikes: Unicode case rules would make these kate's and
+		// sam's addresses; byte for byte they are not.
+		sim.User{ID: 217, Email: "kate@example.com", FirstName: "Kate", LastName: "Ascii"},
+		sim.User{ID: 218, Email: "\u212aate@example.com", FirstName: "Kelvin", LastName: "Sign"},
+		sim.User{ID: 219, Email: "sam@example.com", FirstName: "Sam", LastName: "Ascii"},
+		sim.User{ID: 220, Email: "\u017fam@example.com", FirstName: "Long", LastName: "S"},
+		sim.User{ID: 221, Email: "jos\u00e9@example.com", FirstName: "José", LastName: "Accent"},
 	)
 	return seed
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/cloudkey/cloudkey/access"
+	"github.com/cloudkey/cloudkey/identity"
 )
 
 type userItem struct {
@@ -21,8 +22,9 @@ type userItem struct {
 	} `json:"identity"`
 }
 
-// FindUserByEmail returns the one user whose email equals email,
-// case-insensitively. Openpath's identity.email filter matches by
+// FindUserByEmail returns the one user whose email equals email in
+// canonical form (identity.FoldEmail: ASCII case only, so a look-alike such
+// as the Kelvin sign never matches a k). Openpath's identity.email filter matches by
 // substring (a search for alice@example.com also finds
 // malice@example.com), so the answers are compared here: none equal gives
 // access.ErrNotFound, several give access.ErrAmbiguous.
@@ -38,8 +40,9 @@ func (c *Client) FindUserByEmail(ctx context.Context, email string) (access.User
 	}
 	var found *userItem
 	matches := 0
+	want := identity.FoldEmail(email)
 	for i := range users {
-		if strings.EqualFold(strings.TrimSpace(users[i].Identity.Email), email) {
+		if identity.FoldEmail(users[i].Identity.Email) == want {
 			found = &users[i]
 			matches++
 		}

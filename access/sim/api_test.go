@@ -30,6 +30,9 @@ func TestLogin(t *testing.T) {
 		{"form", f.raw, "application/x-www-form-urlencoded", "email=bot%40cloudkey.local&password=demo-password", 201, ""},
 		{"wrong password", f.checked, "application/json", `{"email":"bot@cloudkey.local","password":"nope"}`, 401, "InvalidCredentialsError"},
 		{"wrong email", f.checked, "application/json", `{"email":"alice@example.com","password":"demo-password"}`, 401, "InvalidCredentialsError"},
+		// A look-alike is not the service account (EqualFold folds the
+		// Kelvin sign to k).
+		{"Kelvin sign email", f.checked, "application/json", `{"email":"bot@cloud\u212aey.local","password":"demo-password"}`, 401, "InvalidCredentialsError"},
 		{"form wrong password", f.raw, "application/x-www-form-urlencoded", "email=bot%40cloudkey.local&password=x", 401, "InvalidCredentialsError"},
 		{"missing password", f.raw, "application/json", `{"email":"bot@cloudkey.local"}`, 400, "BadRequestError"},
 		{"malformed json", f.raw, "application/json", `{"email":`, 400, "BadRequestError"},

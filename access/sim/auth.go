@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/cloudkey/cloudkey/identity"
 )
 
 // DefaultTokenTTL is how long a token lives unless SetTokenTTL says otherwise.
@@ -81,7 +83,7 @@ func (s *Sim) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sa := s.account
-	emailOK := strings.EqualFold(strings.TrimSpace(creds.Email), sa.Email)
+	emailOK := identity.FoldEmail(creds.Email) == identity.FoldEmail(sa.Email)
 	passwordOK := subtle.ConstantTimeCompare([]byte(creds.Password), []byte(sa.Password)) == 1
 	if !emailOK || !passwordOK {
 		writeError(w, http.StatusUnauthorized, "InvalidCredentialsError", "wrong email or password")

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/cloudkey/cloudkey/access"
+	"github.com/cloudkey/cloudkey/identity"
 )
 
 // directory is the organisation's state. Which users, entries and
@@ -19,7 +20,7 @@ type directory struct {
 	org       Org
 	users     []*user            // seed order
 	usersByID map[int]*user      //
-	byEmail   map[string][]*user // by lower-cased email
+	byEmail   map[string][]*user // by identity.FoldEmail
 	emails    emailIndex
 
 	entries     []*entry // ascending id
@@ -111,7 +112,7 @@ func newDirectory(seed Seed) *directory {
 		}
 		d.users = append(d.users, u)
 		d.usersByID[u.id] = u
-		key := strings.ToLower(u.email)
+		key := identity.FoldEmail(u.email)
 		d.byEmail[key] = append(d.byEmail[key], u)
 	}
 	d.nextCredID++
@@ -120,8 +121,8 @@ func newDirectory(seed Seed) *directory {
 }
 
 // emailIndex answers "which users' emails contain this substring,
-// case-insensitively" without scanning every email: a suffix array over
-// all lower-cased emails, each preceded by a NUL, finds every occurrence in
+// ignoring ASCII case" without scanning every email: a suffix array over
+// all emails in identity.FoldEmail form, each preceded by a NUL, finds every occurrence in
 // O(len(query)·log(total)). Openpath's filter behaves as a contains match,
 // and at load-test sizes (10^5..10^6 users) a scan per lookup would
 // dominate the simulator's cost.
@@ -136,13 +137,14 @@ func newEmailIndex(users []*user) emailIndex {
 	for i, u := range users {
 		buf.WriteByte(0)
 		starts[i] = buf.Len()
-		buf.WriteString(strings.ToLower(u.email))
+		buf.WriteString(identity.FoldEmail(u.email))
 	}
 	return emailIndex{sa: suffixarray.New(buf.Bytes()), starts: starts}
 }
 
 // contains returns the indices (into directory.users, ascending) of the
-// users whose email contains sub case-insensitively; never nil.
+// users whose email contains sub, ignoring ASCII case only (as
+// identity.FoldEmail; a look-alike never matches an ASCII letter); never nil.
 func (x emailIndex) contains(sub string) []int {
 	if sub == "" {
 		all := make([]int, len(x.starts))
@@ -154,7 +156,7 @@ func (x emailIndex) contains(sub string) []int {
 	if strings.IndexByte(sub, 0) >= 0 {
 		return []int{} // NUL separates emails; no email contains it
 	}
-	offsets := x.sa.Lookup([]byte(strings.ToLower(sub)), -1)
+	offsets := x.sa.Lookup([]byte(identity.FoldEmail(sub)), -1)
 	found := make([]int, 0, len(offsets))
 	for _, off := range offsets {
 		// The user whose email starts at or before off.
@@ -166,7 +168,7 @@ func (x emailIndex) contains(sub string) []int {
 
 // userByEmail returns the one user with this email, for the test helpers.
 func (d *directory) userByEmail(email string) (*user, error) {
-	switch us := d.byEmail[strings.ToLower(email)]; len(us) {
+	switch us := d.byEmail[identity.FoldEmail(email)]; len(us) {
 	case 0:
 		return nil, errNoSuchUser(email)
 	case 1:

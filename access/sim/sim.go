@@ -4,10 +4,11 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/cloudkey/cloudkey/identity"
 )
 
 // Sim is a simulated Openpath organisation served over HTTP. It is safe for
@@ -58,7 +59,7 @@ func New(seed Seed) (*Sim, error) {
 	}
 	s.faults.Store(&faultState{})
 	s.SetTokenTTL(DefaultTokenTTL)
-	if us := s.dir.byEmail[strings.ToLower(seed.ServiceAccount.Email)]; len(us) == 1 {
+	if us := s.dir.byEmail[identity.FoldEmail(seed.ServiceAccount.Email)]; len(us) == 1 {
 		s.serviceUser = us[0]
 	}
 	s.keyTokens.byToken = map[string]*unlockToken{}
