@@ -10,9 +10,11 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/lestrrat-go/jwx/v3/jwk"
@@ -268,26 +270,35 @@ func (v *JWKS) fetch() (*keySet, error) {
 	if len(body) > maxJWKSBody {
 		return nil, fmt.Errorf("GET %s: JWKS larger than %d bytes", v.cfg.URL, maxJWKSBody)
 	}
-	set, err := jwk.Parse(body)
+	// Not strict: an entry jwx cannot parse (an RSA key under 2048 bits,
+	// an unknown kty or crv, a bad encoding) is kept as an UnsupportedKey
+	// placeholder instead of failing the whole set, so one odd key cannot
+	// take the signing keys down with it.
+	set, err := jwk.Parse(body, jwk.WithStrictKeySetParsing(false))
 	if err != nil {
 		return nil, fmt.Errorf("GET %s: %w", v.cfg.URL, err)
 	}
 	ks := &keySet{byKID: map[string]publicKey{}}
+	var skipped []string
 	for i := range set.Len() {
 		k, _ := set.Key(i)
+		kid, _ := k.KeyID()
 		pk, err := usableKey(k)
 		if err != nil {
-			// One odd key (an encryption key, another algorithm) must not
-			// take the signing keys down with it.
-			kid, _ := k.KeyID()
-			v.log.Debug("JWKS: key skipped", "kid", kid, "reason", err)
+			// Logged once per fetch, by kid and reason; never the key.
+			reason := shorten(err.Error(), 300)
+			v.log.Warn("JWKS: key skipped; the other keys stay in use", "url", v.cfg.URL, "kid", kid, "index", i, "reason", reason)
+			skipped = append(skipped, fmt.Sprintf("kid %q: %s", kid, reason))
 			continue
 		}
-		kid, _ := k.KeyID()
 		ks.byKID[kid] = pk
 	}
 	if len(ks.byKID) == 0 {
-		return nil, fmt.Errorf("GET %s: no RS256 or ES256 signing key in the JWKS", v.cfg.URL)
+		if len(skipped) == 0 {
+			return nil, fmt.Errorf("GET %s: the JWKS has no keys", v.cfg.URL)
+		}
+		return nil, fmt.Errorf("GET %s: none of the %d keys in the JWKS is a usable RS256 or ES256 signing key (%s)",
+			v.cfg.URL, len(skipped), strings.Join(skipped, "; "))
 	}
 	if len(ks.byKID) == 1 {
 		for _, pk := range ks.byKID {
@@ -297,9 +308,23 @@ func (v *JWKS) fetch() (*keySet, error) {
 	return ks, nil
 }
 
+// shorten cuts s to at most n bytes (on a rune boundary), marking the cut.
+func shorten(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
 // usableKey accepts RSA keys of at least 2048 bits for RS256 and P-256
 // keys for ES256, honouring the key's own alg and use when it states them.
 func usableKey(k jwk.Key) (publicKey, error) {
+	if uk, ok := k.(jwk.UnsupportedKey); ok {
+		return publicKey{}, fmt.Errorf("kty %q cannot be parsed: %v", k.KeyType().String(), uk.Reason())
+	}
 	if use, ok := k.KeyUsage(); ok && use != "sig" {
 		return publicKey{}, fmt.Errorf("use is %q", use)
 	}
@@ -324,7 +349,7 @@ func usableKey(k jwk.Key) (publicKey, error) {
 		}
 		pk = publicKey{alg: jwt.SigningMethodES256.Alg(), key: key}
 	default:
-		return publicKey{}, fmt.Errorf("key type %T", raw)
+		return publicKey{}, fmt.Errorf("kty %q is not an RSA or EC public key", k.KeyType().String())
 	}
 	if alg, ok := k.Algorithm(); ok && alg.String() != pk.alg {
 		return publicKey{}, fmt.Errorf("alg %s", alg)

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -392,5 +393,94 @@ func BenchmarkJWKSVerifyRS256(b *testing.B) {
 		if _, err := v.Verify(s); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// One unusable key in the set (the attacker's finding: an RSA-1024 key
+// made every token fail) is skipped and logged by kid and reason, never
+// by its material; the good keys keep verifying.
+func TestJWKSSkipsUnusableKeys(t *testing.T) {
+	good, _ := rsa.GenerateKey(rand.Reader, 2048)
+	weak, _ := rsa.GenerateKey(rand.Reader, 1024)
+	goodJWK, err := jwk.Import(&good.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	goodJWK.Set(jwk.KeyIDKey, "good")
+	goodJWK.Set(jwk.KeyUsageKey, "sig")
+	goodJSON, _ := json.Marshal(goodJWK)
+	b64 := func(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+	weakN := b64(weak.N.Bytes())
+	goodN := b64(good.N.Bytes())
+	p384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	p384JWK, _ := jwk.Import(&p384.PublicKey)
+	p384JWK.Set(jwk.KeyIDKey, "p384")
+	p384JSON, _ := json.Marshal(p384JWK)
+	bad := map[string]string{ // kid → entry
+		"weak-1024":   `{"kty":"RSA","kid":"weak-1024","use":"sig","alg":"RS256","n":"` + weakN + `","e":"AQAB"}`,
+		"unknown-kty": `{"kty":"PQC","kid":"unknown-kty","use":"sig","pub":"AAAA"}`,
+		"bad-crv":     `{"kty":"EC","kid":"bad-crv","crv":"P-999","x":"AAAA","y":"AAAA"}`,
+		"p384":        string(p384JSON),
+		"bad-base64":  `{"kty":"RSA","kid":"bad-base64","n":"!!!not base64!!!","e":"AQAB"}`,
+		"enc":         `{"kty":"RSA","kid":"enc","use":"enc","n":"` + goodN + `","e":"AQAB"}`,
+		"other-alg":   `{"kty":"RSA","kid":"other-alg","alg":"RS512","n":"` + goodN + `","e":"AQAB"}`,
+		"unknown-alg": `{"kty":"RSA","kid":"unknown-alg","alg":"XX999","n":"` + goodN + `","e":"AQAB"}`,
+		"symmetric":   `{"kty":"oct","kid":"symmetric","k":"c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0"}`,
+	}
+	serve := func(entries ...string) *httptest.Server {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, `{"keys":[`+strings.Join(entries, ",")+`]}`)
+		}))
+		t.Cleanup(srv.Close)
+		return srv
+	}
+	tok := signWith(t, jwt.SigningMethodRS256, "good", claims(nil), good)
+
+	for kid, entry := range bad {
+		t.Run(kid, func(t *testing.T) {
+			var logs strings.Builder
+			srv := serve(entry, string(goodJSON))
+			v, err := NewJWKS(JWKSConfig{URL: srv.URL, Issuer: testIssuer, Audience: testAudience,
+				Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer v.Close()
+			if c, err := v.Verify(tok); err != nil || c.Email != "alice@example.com" {
+				t.Fatalf("a good key beside %s: Verify = %+v, %v", kid, c, err)
+			}
+			if _, err := v.Verify(signWith(t, jwt.SigningMethodRS256, kid, claims(nil), weak)); !errors.Is(err, ErrInvalidToken) {
+				t.Fatalf("a token naming the skipped key %s: %v", kid, err)
+			}
+			out := logs.String()
+			if strings.Count(out, "JWKS: key skipped") != 1 || !strings.Contains(out, "kid="+kid) || !strings.Contains(out, "reason=") {
+				t.Errorf("want one 'key skipped' record with kid=%s and a reason; logs:\n%s", kid, out)
+			}
+			for _, material := range []string{weakN, goodN, "c2VjcmV0"} {
+				if strings.Contains(out, material) {
+					t.Errorf("the log shows key material:\n%s", out)
+				}
+			}
+		})
+	}
+
+	// Every key unusable: that is the error, with the reasons.
+	var all []string
+	for _, e := range bad {
+		all = append(all, e)
+	}
+	v, err := NewJWKS(JWKSConfig{URL: serve(all...).URL, Issuer: testIssuer, Audience: testAudience,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	err = v.refetch()
+	if err == nil || !strings.Contains(err.Error(), "none of the 9 keys") || !strings.Contains(err.Error(), "weak-1024") {
+		t.Fatalf("refetch of a JWKS with no usable key: %v", err)
+	}
+	if _, err := v.Verify(tok); !errors.Is(err, ErrInvalidToken) {
+		t.Fatalf("Verify with no usable key: %v", err)
 	}
 }
