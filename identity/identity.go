@@ -108,19 +108,30 @@ func NewHS256(secret string) (*HS256, error) {
 			jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 			jwt.WithExpirationRequired(),
 			jwt.WithLeeway(30*time.Second),
+			jwt.WithStrictDecoding(),
 		),
 	}, nil
 }
 
-// Verify checks the signature and expiry of token and returns its claims.
+// Verify checks token's JSON (checkJSON), signature and expiry and returns
+// its claims.
 func (h *HS256) Verify(token string) (Claims, error) {
+	return verify(h.parser, token, h.keyFunc)
+}
+
+// verify is Verify of both verifiers: the strict JSON checks (checkJSON),
+// then the parser's signature and claim checks, then the email claim.
+func verify(p *jwt.Parser, token string, key jwt.Keyfunc) (Claims, error) {
+	if err := checkJSON(token); err != nil {
+		return Claims{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
+	}
 	var c tokenClaims
-	if _, err := h.parser.ParseWithClaims(token, &c, h.keyFunc); err != nil {
-		return Claims{}, fmt.Errorf("%w: %v", ErrInvalidToken, err)
+	if _, err := p.ParseWithClaims(token, &c, key); err != nil {
+		return Claims{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
 	email, err := CanonicalEmail(c.Email)
 	if err != nil {
-		return Claims{}, fmt.Errorf("%w: email claim: %v", ErrInvalidToken, err)
+		return Claims{}, fmt.Errorf("%w: email claim: %w", ErrInvalidToken, err)
 	}
 	return Claims{Email: email, ExpiresAt: c.ExpiresAt.Time}, nil
 }

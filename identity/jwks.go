@@ -131,6 +131,7 @@ func NewJWKS(cfg JWKSConfig) (*JWKS, error) {
 		jwt.WithAudience(cfg.Audience),
 		jwt.WithLeeway(cfg.Leeway),
 		jwt.WithTimeFunc(func() time.Time { return v.now() }),
+		jwt.WithStrictDecoding(),
 	)
 	v.keys.Store(&keySet{})
 	v.ctx, v.cancel = context.WithCancel(context.Background())
@@ -163,18 +164,11 @@ func (v *JWKS) refresh() {
 	}
 }
 
-// Verify checks token's signature against the published keys, its alg,
-// exp (required), nbf, iat, iss and aud, and returns its claims.
+// Verify checks token's JSON (checkJSON: no duplicate names; exp, nbf and
+// iat numbers), its signature against the published keys, its alg, exp
+// (required), nbf, iat, iss and aud, and returns its claims.
 func (v *JWKS) Verify(token string) (Claims, error) {
-	var c tokenClaims
-	if _, err := v.parser.ParseWithClaims(token, &c, v.keyFunc); err != nil {
-		return Claims{}, fmt.Errorf("%w: %v", ErrInvalidToken, err)
-	}
-	email, err := CanonicalEmail(c.Email)
-	if err != nil {
-		return Claims{}, fmt.Errorf("%w: email claim: %v", ErrInvalidToken, err)
-	}
-	return Claims{Email: email, ExpiresAt: c.ExpiresAt.Time}, nil
+	return verify(v.parser, token, v.keyFunc)
 }
 
 // keyFunc finds the key for the token's kid, refetching once (rate-limited)
