@@ -27,6 +27,29 @@ var ErrInvalidToken = errors.New("invalid token")
 // ErrInvalidEmail is returned for a malformed email.
 var ErrInvalidEmail = errors.New("invalid email")
 
+// PublicReason is what the sender of a refused token may be told: which
+// check failed, in a fixed phrase. Never the detail of err, which can
+// name the JWKS URL, key ids and the parsers' internals: log that instead.
+func PublicReason(err error) string {
+	switch {
+	case errors.Is(err, jwt.ErrTokenMalformed):
+		return "malformed token"
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return "token expired"
+	case errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
+		return "token not valid yet"
+	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
+		return "token issuer not accepted"
+	case errors.Is(err, jwt.ErrTokenInvalidAudience):
+		return "token audience not accepted"
+	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
+		return "token lacks a required claim"
+	case errors.Is(err, ErrInvalidEmail):
+		return "token has no valid email claim"
+	}
+	return "invalid token"
+}
+
 // CanonicalEmail is the one canonical form of an email in cloudkey (PRODUCT.md:
 // trim, lower-case, nothing else): surrounding space is trimmed and the ASCII
 // letters A-Z become a-z. It then checks the result is a bare address

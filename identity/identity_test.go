@@ -156,3 +156,34 @@ func BenchmarkCachedVerify(b *testing.B) {
 		}
 	}
 }
+
+// PublicReason names the failed check in a fixed phrase, whatever the
+// detail of the error.
+func TestPublicReason(t *testing.T) {
+	h, _ := NewHS256(DevelopmentSecret)
+	other, _ := NewHS256(strings.Repeat("x", 40))
+	sign := func(c jwt.MapClaims) string {
+		s, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString([]byte(DevelopmentSecret))
+		return s
+	}
+	exp := time.Now().Add(time.Hour).Unix()
+	expired, _ := h.Sign("alice@example.com", -time.Hour)
+	wrongKey, _ := other.Sign("alice@example.com", time.Hour)
+	tests := []struct{ name, token, want string }{
+		{"expired", expired, "token expired"},
+		{"not yet valid", sign(jwt.MapClaims{"email": "alice@example.com", "exp": exp, "nbf": exp}), "token not valid yet"},
+		{"no exp", sign(jwt.MapClaims{"email": "alice@example.com"}), "token lacks a required claim"},
+		{"bad email", sign(jwt.MapClaims{"email": "Alice <alice@example.com>", "exp": exp}), "token has no valid email claim"},
+		{"wrong key", wrongKey, "invalid token"},
+		{"garbage", "abc.def.ghi", "malformed token"},
+		{"exp as a string", sign(jwt.MapClaims{"email": "alice@example.com", "exp": "9999999999"}), "malformed token"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := h.Verify(tt.token)
+			if got := PublicReason(err); got != tt.want {
+				t.Fatalf("PublicReason(%v) = %q, want %q", err, got, tt.want)
+			}
+		})
+	}
+}

@@ -44,8 +44,11 @@ func callerAdmin(ctx context.Context) (adminkey.Key, bool) {
 
 // authUnary authenticates by service: residents by bearer token, admins by
 // API key; guests carry their link token in the request, and health and
-// reflection are open.
-func authUnary(tokens TokenVerifier, admins AdminVerifier) grpc.UnaryServerInterceptor {
+// reflection are open. A refused token's answer says which check failed
+// in a fixed phrase (identity.PublicReason); the detail (the JWKS URL, key
+// ids, the parser's error) is logged, at debug: refused tokens are the
+// caller's problem, and JWKS fetch failures are logged by the verifier.
+func authUnary(tokens TokenVerifier, admins AdminVerifier, log *slog.Logger) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		service, _, _ := strings.Cut(strings.TrimPrefix(info.FullMethod, "/"), "/")
 		switch service {
@@ -56,7 +59,9 @@ func authUnary(tokens TokenVerifier, admins AdminVerifier) grpc.UnaryServerInter
 			}
 			c, err := tokens.Verify(tok)
 			if err != nil {
-				return nil, status.Errorf(codes.Unauthenticated, "authorization: %v", err)
+				reason := identity.PublicReason(err)
+				log.DebugContext(ctx, "token refused", "method", info.FullMethod, "reason", reason, "err", err)
+				return nil, status.Error(codes.Unauthenticated, "authorization: "+reason)
 			}
 			return handler(context.WithValue(ctx, emailKey{}, c.Email), req)
 		case "cloudkey.v1.AdminService":

@@ -115,7 +115,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("server: %w", err)
 		}
 	}
-	interceptors := []grpc.UnaryServerInterceptor{statusUnary(cfg.Logger), authUnary(cfg.Tokens, cfg.Admins)}
+	interceptors := []grpc.UnaryServerInterceptor{statusUnary(cfg.Logger), authUnary(cfg.Tokens, cfg.Admins, cfg.Logger)}
 	if cfg.Limiter != nil {
 		interceptors = append(interceptors, limitUnary(cfg.Limiter, cfg.TrustedProxies))
 	}
@@ -282,6 +282,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	return errors.Join(err, herr)
 }
 
+// healthz is open to anyone, so it tells the state only
+// ({"status":"degraded","redis":"unavailable"}); the dependency's error,
+// which names its address, is logged (throttled by telemetry.LogHandler).
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	out := map[string]string{"status": "ok"}
 	if s.cfg.Ready != nil {
@@ -290,7 +293,8 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 		for name, err := range s.cfg.Ready(ctx) {
 			if err != nil {
 				// Degraded, not down: cloudkey still answers from the access system.
-				out[name], out["status"] = "degraded: "+err.Error(), "degraded"
+				out[name], out["status"] = "unavailable", "degraded"
+				s.cfg.Logger.WarnContext(r.Context(), "healthz: dependency unavailable", "dependency", name, "err", err)
 				continue
 			}
 			out[name] = "ok"
