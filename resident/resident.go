@@ -286,11 +286,15 @@ func ValidateUnlock(entryIDs []string) error {
 // Unlock opens email's entries and returns a result per entry. An entry
 // the user may not open is DENIED without an upstream call. When the
 // access system refuses, the user's cached view is dropped so the next
-// call sees the access system's truth (move-out).
+// call sees the access system's truth (move-out). The whole call, the
+// user's resolution included, runs under the engine's deadline: the
+// sooner of ctx's and the server cap.
 func (s *Service) Unlock(ctx context.Context, email string, entryIDs []string) ([]unlock.Result, error) {
 	if err := ValidateUnlock(entryIDs); err != nil {
 		return nil, err
 	}
+	ctx, cancel := s.engine.WithDeadline(ctx)
+	defer cancel()
 	v, err := s.resolve(ctx, email)
 	if err != nil {
 		return nil, err
