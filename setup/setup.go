@@ -164,7 +164,7 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 		}
 		a.closers = append(a.closers, emb.Close)
 		redisURL, a.EmbeddedRedis = emb.URL(), true
-		log.Warn("CLOUDKEY_REDIS_URL is unset: using an embedded in-memory Redis; its data is lost on exit; not for production", "url", redisURL)
+		log.Warn("CLOUDKEY_REDIS_URL is unset: using an embedded in-memory Redis; its data is lost on exit; not for production; it takes only this process's commands (a random password)", "addr", emb.Addr())
 	}
 	if a.Redis, err = cache.Dial(redisURL); err != nil {
 		return nil, err
