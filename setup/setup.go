@@ -78,9 +78,10 @@ type Config struct {
 	TokenAudience string
 	TokenLeeway   time.Duration
 
-	// RateLimits limit unlocks per user, guest link and client IP, shared
-	// by replicas through Redis; the zero value is no limits (`cloudkey
-	// serve` sets ratelimit.Defaults unless told otherwise).
+	// RateLimits limit unlocks per user, guest link and client IP, and
+	// visitor registrations per contact and building, shared by replicas
+	// through Redis; the zero value is no limits (`cloudkey serve` sets
+	// ratelimit.Defaults unless told otherwise).
 	RateLimits ratelimit.Config
 	// TrustedProxies may name the client in X-Forwarded-For; none: the
 	// connection's address is the client's.
