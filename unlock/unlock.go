@@ -96,6 +96,9 @@ func NewEngine(maxWait time.Duration, audit Auditor) *Engine {
 // resolution and the fan-out share one deadline, the sooner of the
 // caller's and the cap, end to end.
 func (e *Engine) WithDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
+	if d, ok := ctx.Deadline(); ok && time.Until(d) <= e.maxWait {
+		return ctx, func() {} // already as soon: no second timer
+	}
 	return context.WithTimeout(ctx, e.maxWait)
 }
 
