@@ -1,5 +1,6 @@
 // Package ratelimit limits unlocks per user, per guest link and per client
-// IP, with the GCRA of github.com/go-redis/redis_rate kept in Redis, so
+// IP, and tenant-tile visitor registrations per contact and per building,
+// with the GCRA of github.com/go-redis/redis_rate kept in Redis, so
 // every replica draws on the same budget. A check of several keys is one
 // pipelined round trip. When Redis cannot answer in time the check lets
 // the call through (fail open): see Limiter.
@@ -32,6 +33,10 @@ type Config struct {
 	UnlockIP   Limit // resident unlocks per client IP (IPv6: per /64)
 	GuestLink  Limit // guest unlocks per guest link
 	GuestIP    Limit // guest unlocks per client IP (IPv6: per /64)
+	// Visitor registrations in the tenant tile: each one issues a pass
+	// and sends a link to an address the contact chooses.
+	RegisterContact  Limit // per registering contact (canonical email)
+	RegisterBuilding Limit // per building, all its contacts together
 	// Timeout bounds the Redis round trip of one check; 0 means 100 ms.
 	Timeout time.Duration
 	// Prefix starts every key; "" means "ck:v1:".
@@ -50,12 +55,18 @@ func Defaults() Config {
 		UnlockIP:  Limit{Rate: 120, Period: time.Minute, Burst: 60},
 		GuestLink: Limit{Rate: 20, Period: time.Minute, Burst: 10},
 		GuestIP:   Limit{Rate: 60, Period: time.Minute, Burst: 30},
+		// A front desk registers a meeting's guests in a row (20), then
+		// a visitor every few minutes at most; a building's contacts
+		// together, many times that.
+		RegisterContact:  Limit{Rate: 30, Period: time.Hour, Burst: 20},
+		RegisterBuilding: Limit{Rate: 300, Period: time.Hour, Burst: 100},
 	}
 }
 
 // Enabled reports whether any limit is set.
 func (c Config) Enabled() bool {
-	return !c.UnlockUser.IsZero() || !c.UnlockIP.IsZero() || !c.GuestLink.IsZero() || !c.GuestIP.IsZero()
+	return !c.UnlockUser.IsZero() || !c.UnlockIP.IsZero() || !c.GuestLink.IsZero() || !c.GuestIP.IsZero() ||
+		!c.RegisterContact.IsZero() || !c.RegisterBuilding.IsZero()
 }
 
 // ErrLimited is what a refused call's error Is.
@@ -63,14 +74,17 @@ var ErrLimited = errors.New("rate limited")
 
 // LimitedError refuses a call over a limit.
 type LimitedError struct {
-	// Scope names the limit: "user", "ip", "guest_link" or "guest_ip".
+	// Scope names the limit: "user", "ip", "guest_link", "guest_ip",
+	// "contact" or "building".
 	Scope string
 	// RetryAfter is when the call would be allowed again.
 	RetryAfter time.Duration
+	// What the limit counts: "unlocks" or "visitor registrations".
+	What string
 }
 
 func (e *LimitedError) Error() string {
-	return fmt.Sprintf("too many unlocks (%s limit); retry in %s", e.Scope, e.RetryAfter.Round(time.Millisecond))
+	return fmt.Sprintf("too many %s (%s limit); retry in %s", e.What, e.Scope, e.RetryAfter.Round(time.Millisecond))
 }
 
 // Is makes errors.Is(err, ErrLimited) true.
@@ -110,7 +124,7 @@ func (l *Limiter) FailedOpen() int64 { return l.opened.Load() }
 // AllowUnlock takes one resident unlock from email's and ip's budgets. An
 // invalid ip (unknown caller address) is not limited by address.
 func (l *Limiter) AllowUnlock(ctx context.Context, email string, ip netip.Addr) error {
-	return l.allow(ctx,
+	return l.allow(ctx, "unlocks",
 		check{"user", l.cfg.UnlockUser, "rl:user:", email},
 		check{"ip", l.cfg.UnlockIP, "rl:uip:", ipKey(ip)})
 }
@@ -123,9 +137,18 @@ func (l *Limiter) AllowGuest(ctx context.Context, token string, ip netip.Addr) e
 		sum := sha256.Sum256([]byte(token))
 		link = hex.EncodeToString(sum[:16])
 	}
-	return l.allow(ctx,
+	return l.allow(ctx, "unlocks",
 		check{"guest_link", l.cfg.GuestLink, "rl:link:", link},
 		check{"guest_ip", l.cfg.GuestIP, "rl:gip:", ipKey(ip)})
+}
+
+// AllowRegistration takes one visitor registration from the registering
+// contact's (canonical email) and the building's budgets. A refused
+// registration spends neither.
+func (l *Limiter) AllowRegistration(ctx context.Context, contact, building string) error {
+	return l.allow(ctx, "visitor registrations",
+		check{"contact", l.cfg.RegisterContact, "rl:reg:", contact},
+		check{"building", l.cfg.RegisterBuilding, "rl:regb:", building})
 }
 
 type check struct {
@@ -142,7 +165,7 @@ func (c check) on() bool { return !c.limit.IsZero() && c.id != "" }
 // given back (one more round trip, on refusals only), so a refused call
 // spends nothing: a resident behind a busy shared address keeps their
 // own budget.
-func (l *Limiter) allow(ctx context.Context, a, b check) error {
+func (l *Limiter) allow(ctx context.Context, what string, a, b check) error {
 	checks := [2]check{a, b}
 	n := 0
 	for _, c := range checks {
@@ -189,7 +212,7 @@ func (l *Limiter) allow(ctx context.Context, a, b check) error {
 		}
 		taken[i] = allowed
 		if !allowed && (refused == nil || retry > refused.RetryAfter) {
-			refused = &LimitedError{Scope: c.scope, RetryAfter: retry}
+			refused = &LimitedError{Scope: c.scope, RetryAfter: retry, What: what}
 		}
 	}
 	if refused == nil {

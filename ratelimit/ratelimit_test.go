@@ -455,3 +455,31 @@ func TestRefundStopsAtFull(t *testing.T) {
 		t.Errorf("allowed %d of 5 after five refunds of two units, want 2", ok)
 	}
 }
+
+// TestRegistrationPerContactAndBuilding: a contact's registrations stop at
+// the contact's budget, another contact of the building goes on until the
+// building's budget, shared by all its contacts, is spent; another building
+// is not affected. A refusal spends nothing.
+func TestRegistrationPerContactAndBuilding(t *testing.T) {
+	rdb := redistest.Start(t).Client()
+	l := newLimiter(t, rdb, Config{
+		RegisterContact:  Limit{Rate: 3, Period: time.Hour, Burst: 3},
+		RegisterBuilding: Limit{Rate: 5, Period: time.Hour, Burst: 5},
+	})
+	ctx := context.Background()
+	ok, refused := take(t, 5, func() error { return l.AllowRegistration(ctx, "pat@acme.example", "hq") })
+	if ok != 3 || refused == nil || refused.Scope != "contact" || refused.RetryAfter <= 0 {
+		t.Fatalf("allowed %d of 5, refusal %+v; want 3 and a contact refusal", ok, refused)
+	}
+	if !strings.Contains(refused.Error(), "too many visitor registrations") {
+		t.Errorf("refusal says %q", refused)
+	}
+	// Pat's refusals did not spend the building's budget: 2 are left.
+	ok, refused = take(t, 3, func() error { return l.AllowRegistration(ctx, "lee@acme.example", "hq") })
+	if ok != 2 || refused == nil || refused.Scope != "building" {
+		t.Fatalf("another contact: allowed %d of 3, refusal %+v; want 2 and a building refusal", ok, refused)
+	}
+	if err := l.AllowRegistration(ctx, "lee@acme.example", "annex"); err != nil {
+		t.Fatalf("another building: %v", err)
+	}
+}

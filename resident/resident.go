@@ -96,7 +96,8 @@ type view struct {
 }
 
 // resolve reads the cache in one round trip and loads what is missing
-// from the access system. A Redis failure degrades to the access system.
+// from the access system, within the cache's LoadTimeout in all (and the
+// caller's deadline). A Redis failure degrades to the access system.
 func (s *Service) resolve(ctx context.Context, email string) (view, error) {
 	snap, err := s.store.Get(ctx, email)
 	if err != nil {
@@ -105,6 +106,13 @@ func (s *Service) resolve(ctx context.Context, email string) (view, error) {
 	v := view{acct: snap.Account, entries: snap.Entries, favorites: snap.Favorites}
 	if snap.HasAccount && snap.HasEntries {
 		v.memo = snap.Memo
+	}
+	if !snap.HasAccount || (snap.Account.Active() && !snap.HasEntries) {
+		// Something must be loaded: the cache's bound on a load applies
+		// to the whole resolution (account, then entries), not to each.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.store.Config().LoadTimeout)
+		defer cancel()
 	}
 	if !snap.HasAccount {
 		v.acct, err = s.store.ResolveAccount(ctx, email, func(ctx context.Context) (cache.Account, error) {
@@ -286,11 +294,15 @@ func ValidateUnlock(entryIDs []string) error {
 // Unlock opens email's entries and returns a result per entry. An entry
 // the user may not open is DENIED without an upstream call. When the
 // access system refuses, the user's cached view is dropped so the next
-// call sees the access system's truth (move-out).
+// call sees the access system's truth (move-out). The whole call, the
+// user's resolution included, runs under the engine's deadline: the
+// sooner of ctx's and the server cap.
 func (s *Service) Unlock(ctx context.Context, email string, entryIDs []string) ([]unlock.Result, error) {
 	if err := ValidateUnlock(entryIDs); err != nil {
 		return nil, err
 	}
+	ctx, cancel := s.engine.WithDeadline(ctx)
+	defer cancel()
 	v, err := s.resolve(ctx, email)
 	if err != nil {
 		return nil, err

@@ -14,11 +14,12 @@ import (
 	pb "github.com/cloudkey/cloudkey/gen/cloudkey/v1"
 )
 
-// RateLimiter refuses unlocks over their budgets with a
-// *ratelimit.LimitedError (toStatus maps it).
+// RateLimiter refuses unlocks and visitor registrations over their
+// budgets with a *ratelimit.LimitedError (toStatus maps it).
 type RateLimiter interface {
 	AllowUnlock(ctx context.Context, email string, ip netip.Addr) error
 	AllowGuest(ctx context.Context, token string, ip netip.Addr) error
+	AllowRegistration(ctx context.Context, contact, building string) error
 }
 
 // limitUnary checks the rate limits of the two unlock methods, after

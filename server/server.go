@@ -59,7 +59,8 @@ type Config struct {
 	Logger *slog.Logger
 	// ShutdownGrace bounds how long in-flight calls may finish on stop.
 	ShutdownGrace time.Duration
-	// Limiter rate-limits resident and guest unlocks; nil: no limits.
+	// Limiter rate-limits resident and guest unlocks and tenant-tile
+	// visitor registrations; nil: no limits.
 	Limiter RateLimiter
 	// TrustedProxies are the proxies whose X-Forwarded-For names the
 	// client for the rate limits; none: the connection's address is used.
@@ -148,7 +149,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	pb.RegisterAdminServiceServer(gs, as)
 	gsv := &guestServer{visitors: cfg.Visitors}
 	pb.RegisterGuestServiceServer(gs, gsv)
-	ts := &tenantServer{visitors: cfg.Visitors, contacts: cfg.Contacts, buildings: cfg.Buildings, org: cfg.Org}
+	ts := &tenantServer{visitors: cfg.Visitors, contacts: cfg.Contacts, buildings: cfg.Buildings, org: cfg.Org, limiter: cfg.Limiter}
 	pb.RegisterVisitorServiceServer(gs, ts)
 	reflection.Register(gs)
 

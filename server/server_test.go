@@ -75,16 +75,19 @@ type stackOpts struct {
 	localTTL time.Duration
 	// redisURL, when set, is used instead of a redis-server (redis is nil).
 	redisURL string
+	// embeddedRedis: no Redis URL at all, so the embedded Redis, as
+	// `cloudkey serve` runs by default (redis is nil).
+	embeddedRedis bool
 }
 
 func newStack(t testing.TB, o stackOpts) *stack {
 	t.Helper()
 	rs := o.redis
 	redisURL := o.redisURL
-	if rs == nil && redisURL == "" {
+	if rs == nil && redisURL == "" && !o.embeddedRedis {
 		rs = redistest.Start(t)
 	}
-	if redisURL == "" {
+	if rs != nil {
 		redisURL = rs.URL()
 	}
 	if o.logger == nil {

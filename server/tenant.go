@@ -28,6 +28,7 @@ type tenantServer struct {
 	contacts  *tenant.Store
 	buildings *building.Store
 	org       string
+	limiter   RateLimiter // nil: no limits
 }
 
 // location is the Envoy location whose settings serve building.
@@ -138,6 +139,14 @@ func (s *tenantServer) RegisterVisitor(ctx context.Context, req *pb.RegisterVisi
 	var arrival time.Time
 	if req.GetExpectedArrival() != nil {
 		arrival = req.GetExpectedArrival().AsTime()
+	}
+	// Last before the registration itself: only a granted contact's
+	// well-formed registration spends the contact's and the building's
+	// budgets, and a refused one issues no pass and sends no link.
+	if s.limiter != nil {
+		if err := s.limiter.AllowRegistration(ctx, callerEmail(ctx), req.GetBuildingId()); err != nil {
+			return nil, err
+		}
 	}
 	id, out, err := s.visitors.Register(ctx, visitor.Registration{
 		Location: loc, FullName: req.GetFullName(), Email: email, Phone: phone,

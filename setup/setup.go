@@ -78,9 +78,10 @@ type Config struct {
 	TokenAudience string
 	TokenLeeway   time.Duration
 
-	// RateLimits limit unlocks per user, guest link and client IP, shared
-	// by replicas through Redis; the zero value is no limits (`cloudkey
-	// serve` sets ratelimit.Defaults unless told otherwise).
+	// RateLimits limit unlocks per user, guest link and client IP, and
+	// visitor registrations per contact and building, shared by replicas
+	// through Redis; the zero value is no limits (`cloudkey serve` sets
+	// ratelimit.Defaults unless told otherwise).
 	RateLimits ratelimit.Config
 	// TrustedProxies may name the client in X-Forwarded-For; none: the
 	// connection's address is the client's.
@@ -164,7 +165,7 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 		}
 		a.closers = append(a.closers, emb.Close)
 		redisURL, a.EmbeddedRedis = emb.URL(), true
-		log.Warn("CLOUDKEY_REDIS_URL is unset: using an embedded in-memory Redis; its data is lost on exit; not for production", "url", redisURL)
+		log.Warn("CLOUDKEY_REDIS_URL is unset: using an embedded in-memory Redis; its data is lost on exit; not for production; it takes only this process's commands (a random password)", "addr", emb.Addr())
 	}
 	if a.Redis, err = cache.Dial(redisURL); err != nil {
 		return nil, err

@@ -90,12 +90,24 @@ func NewEngine(maxWait time.Duration, audit Auditor) *Engine {
 	return &Engine{maxWait: maxWait, audit: audit, now: time.Now}
 }
 
+// WithDeadline returns ctx bounded by the engine cap, the deadline of a
+// whole unlock: the caller resolves the user under it (cache, load lock,
+// access-system lookups) and then passes it to Unlock, so that the
+// resolution and the fan-out share one deadline, the sooner of the
+// caller's and the cap, end to end.
+func (e *Engine) WithDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
+	if d, ok := ctx.Deadline(); ok && time.Until(d) <= e.maxWait {
+		return ctx, func() {} // already as soon: no second timer
+	}
+	return context.WithTimeout(ctx, e.maxWait)
+}
+
 // Unlock opens req's entries and returns a result per entry, in request
 // order. It returns by the deadline (the sooner of ctx's and the engine
 // cap) and leaves no goroutine behind: every upstream call is bounded by
 // the same context.
 func (e *Engine) Unlock(ctx context.Context, req Request) []Result {
-	ctx, cancel := context.WithTimeout(ctx, e.maxWait)
+	ctx, cancel := e.WithDeadline(ctx)
 	defer cancel()
 	results := make([]Result, len(req.EntryIDs))
 	if len(req.EntryIDs) == 1 { // the common tap: no goroutine at all

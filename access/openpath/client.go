@@ -69,6 +69,9 @@ type Config struct {
 	// HTTPClient, or of the default one), e.g. to measure or trace every
 	// upstream request. Nil wraps nothing.
 	WrapTransport func(http.RoundTripper) http.RoundTripper
+
+	// breakerWindow replaces breakerWindow in tests; 0 keeps it.
+	breakerWindow time.Duration
 }
 
 // DefaultUserAgent identifies cloudkey to Openpath.
@@ -92,8 +95,9 @@ type Client struct {
 
 	// breaker fails calls fast while Openpath keeps failing; slots bounds
 	// the requests in flight (nil: no bound). See resilience.go.
-	breaker *gobreaker.CircuitBreaker[struct{}]
-	slots   chan struct{}
+	breaker  *gobreaker.CircuitBreaker[struct{}]
+	failures failureRun
+	slots    chan struct{}
 
 	auth tokenSource
 
@@ -155,7 +159,7 @@ func New(cfg Config) (*Client, error) {
 		c.slots = make(chan struct{}, cfg.MaxInFlight)
 	}
 	onChange := cfg.OnBreakerChange
-	c.breaker = gobreaker.NewCircuitBreaker[struct{}](breakerSettings(cfg, c.name, func(name string, from, to gobreaker.State) {
+	c.breaker = gobreaker.NewCircuitBreaker[struct{}](breakerSettings(cfg, c.name, &c.failures, func(name string, from, to gobreaker.State) {
 		c.log.Warn("openpath: circuit breaker changed state", "system", name, "from", from.String(), "to", to.String())
 		if onChange != nil {
 			onChange(name, from.String(), to.String())

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/sony/gobreaker/v2"
@@ -39,15 +40,18 @@ const (
 	// Config.BreakerOpenTimeout is 0.
 	DefaultBreakerOpenTimeout = 5 * time.Second
 
-	// The breaker opens after breakerConsecutive failures in a row, or
-	// when at least breakerFailureRatio of breakerMinResults answers in one
-	// breakerWindow failed (a partial outage that lets the odd request
-	// through). Counts are cleared every breakerWindow, so old failures do
-	// not add up with new ones.
+	// The breaker opens after breakerConsecutive failures in a row, however
+	// far apart (a dead system called once in a while is as dead as one
+	// called often), or when at least breakerFailureRatio of at least
+	// breakerMinResults answers in the last breakerWindow failed (a
+	// partial outage that lets the odd request through). The window rolls
+	// by breakerBuckets buckets, so old results leave it bit by bit and
+	// do not add up with new ones.
 	breakerConsecutive  = 5
 	breakerMinResults   = 20
 	breakerFailureRatio = 0.5
 	breakerWindow       = 10 * time.Second
+	breakerBuckets      = 10
 	// halfOpenProbes requests go through a half-open breaker; as many
 	// successes close it, one failure opens it again.
 	halfOpenProbes = 1
@@ -70,20 +74,44 @@ const (
 	minRetryBudget = 20 * time.Millisecond
 )
 
-// breakerSettings configures the client's breaker.
-func breakerSettings(cfg Config, name string, onChange func(name string, from, to gobreaker.State)) gobreaker.Settings {
+// failureRun counts the breaker's failures in a row since the last
+// success, whatever their age. gobreaker's own Counts.ConsecutiveFailures
+// lives in its window (fixed or rolling, both drop the failures that
+// leave it), so sparse calls to a dead system, one every few seconds,
+// would never add up to breakerConsecutive and the breaker would never
+// open.
+type failureRun struct{ n atomic.Uint32 }
+
+// record notes the outcome of an attempt the breaker counts (see
+// guarded): a failure lengthens the run, a success ends it.
+func (r *failureRun) record(err error) {
+	if err == nil || !upstreamFault(err) {
+		r.n.Store(0)
+		return
+	}
+	r.n.Add(1)
+}
+
+// breakerSettings configures the client's breaker; run is the client's
+// failure run, which guarded keeps.
+func breakerSettings(cfg Config, name string, run *failureRun, onChange func(name string, from, to gobreaker.State)) gobreaker.Settings {
 	timeout := cfg.BreakerOpenTimeout
 	if timeout <= 0 {
 		timeout = DefaultBreakerOpenTimeout
 	}
+	window := breakerWindow
+	if cfg.breakerWindow > 0 {
+		window = cfg.breakerWindow
+	}
 	return gobreaker.Settings{
-		Name:        name,
-		MaxRequests: halfOpenProbes,
-		Interval:    breakerWindow,
-		Timeout:     timeout,
+		Name:         name,
+		MaxRequests:  halfOpenProbes,
+		Interval:     window,
+		BucketPeriod: window / breakerBuckets,
+		Timeout:      timeout,
 		ReadyToTrip: func(n gobreaker.Counts) bool {
 			results := n.TotalSuccesses + n.TotalFailures
-			return n.ConsecutiveFailures >= breakerConsecutive ||
+			return run.n.Load() >= breakerConsecutive ||
 				(results >= breakerMinResults && float64(n.TotalFailures) >= breakerFailureRatio*float64(results))
 		},
 		OnStateChange: onChange,
@@ -130,6 +158,7 @@ func (c *Client) guarded(ctx context.Context, op string, start time.Time, attemp
 		if err != nil && !counted(ctx, start, err) {
 			return struct{}{}, notCounted{err}
 		}
+		c.failures.record(err)
 		return struct{}{}, err
 	})
 	switch {

@@ -372,22 +372,85 @@ func TestBreakerIgnoresBusinessAnswersAndCallers(t *testing.T) {
 }
 
 func TestBreakerTripsOnRatio(t *testing.T) {
-	trip := breakerSettings(Config{}, "x", nil).ReadyToTrip
 	for _, tt := range []struct {
+		run    uint32 // failures in a row, however old
 		counts gobreaker.Counts
 		want   bool
 	}{
-		{gobreaker.Counts{ConsecutiveFailures: breakerConsecutive - 1, TotalFailures: breakerConsecutive - 1}, false},
-		{gobreaker.Counts{ConsecutiveFailures: breakerConsecutive, TotalFailures: breakerConsecutive}, true},
-		{gobreaker.Counts{TotalSuccesses: 10, TotalFailures: 9, ConsecutiveFailures: 1}, false}, // too few to judge
-		{gobreaker.Counts{TotalSuccesses: 10, TotalFailures: 10, ConsecutiveFailures: 1}, true},
-		{gobreaker.Counts{TotalSuccesses: 11, TotalFailures: 9, ConsecutiveFailures: 1}, false},
+		{breakerConsecutive - 1, gobreaker.Counts{ConsecutiveFailures: breakerConsecutive - 1, TotalFailures: breakerConsecutive - 1}, false},
+		{breakerConsecutive, gobreaker.Counts{ConsecutiveFailures: breakerConsecutive, TotalFailures: breakerConsecutive}, true},
+		// The run counts, not the window's share of it.
+		{breakerConsecutive, gobreaker.Counts{ConsecutiveFailures: 1, TotalFailures: 1}, true},
+		{1, gobreaker.Counts{TotalSuccesses: 10, TotalFailures: 9, ConsecutiveFailures: 1}, false}, // too few to judge
+		{1, gobreaker.Counts{TotalSuccesses: 10, TotalFailures: 10, ConsecutiveFailures: 1}, true},
+		{1, gobreaker.Counts{TotalSuccesses: 11, TotalFailures: 9, ConsecutiveFailures: 1}, false},
 		// Requests still in flight are not results.
-		{gobreaker.Counts{Requests: 100, TotalSuccesses: 5, TotalFailures: 4, ConsecutiveFailures: 1}, false},
+		{1, gobreaker.Counts{Requests: 100, TotalSuccesses: 5, TotalFailures: 4, ConsecutiveFailures: 1}, false},
 	} {
-		if got := trip(tt.counts); got != tt.want {
-			t.Errorf("ReadyToTrip(%+v) = %v, want %v", tt.counts, got, tt.want)
+		var run failureRun
+		run.n.Store(tt.run)
+		if got := breakerSettings(Config{}, "x", &run, nil).ReadyToTrip(tt.counts); got != tt.want {
+			t.Errorf("ReadyToTrip(%+v) with %d failures in a row = %v, want %v", tt.counts, tt.run, got, tt.want)
 		}
+	}
+}
+
+// TestBreakerOpensOnSparseTimeouts: a hung access system called once in a
+// while, each call timing out after a fair time and the calls further
+// apart than the breaker's window, still opens the breaker after
+// breakerConsecutive timeouts in a row, and the next caller fails fast;
+// a success in between starts the run again.
+func TestBreakerOpensOnSparseTimeouts(t *testing.T) {
+	const window = 200 * time.Millisecond
+	e := newEnvConfig(t, sim.DemoSeed(), Config{breakerWindow: window})
+	if err := listErin(context.Background(), e.client); err != nil {
+		t.Fatal(err)
+	}
+	timeOut := func(i int) {
+		t.Helper()
+		time.Sleep(window + window/2) // the previous call has left the window
+		if err := e.sim.SetFaults(sim.Faults{Hang: true}); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), minCountedBudget+50*time.Millisecond)
+		defer cancel()
+		if err := unlockErin(ctx, e.client); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("call %d: err = %v, want a timeout", i, err)
+		}
+	}
+	for i := range breakerConsecutive - 1 {
+		timeOut(i + 1)
+	}
+	// One success ends the run.
+	if err := e.sim.SetFaults(sim.Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := listErin(context.Background(), e.client); err != nil {
+		t.Fatal(err)
+	}
+	for i := range breakerConsecutive - 1 {
+		timeOut(i + 1)
+		if got := e.client.BreakerState(); got != "closed" {
+			t.Fatalf("after %d timeouts in a row the breaker is %s, want closed", i+1, got)
+		}
+	}
+	timeOut(breakerConsecutive)
+	if got := e.client.BreakerState(); got != "open" {
+		t.Fatalf("after %d sparse timeouts in a row the breaker is %s, want open", breakerConsecutive, got)
+	}
+	e.sim.Reset()
+	start := time.Now()
+	if err := unlockErin(context.Background(), e.client); !errors.Is(err, ErrCircuitOpen) {
+		t.Errorf("next call: err = %v, want ErrCircuitOpen", err)
+	}
+	if took := time.Since(start); took > 100*time.Millisecond {
+		t.Errorf("the next call took %v: it must fail fast", took)
+	}
+	if n := totalCalls(e.sim); n != 0 {
+		t.Errorf("%d requests reached the access system through the open breaker", n)
+	}
+	if len(e.sim.Unlocks()) != 0 {
+		t.Error("a door opened")
 	}
 }
 

@@ -32,7 +32,7 @@ type serveConfig struct {
 	tokenIssuer        string
 	tokenAudience      string
 	tokenLeeway        time.Duration
-	limits             [4]string // unlock per user, per IP; guest per link, per IP
+	limits             [6]string // unlock per user, per IP; guest per link, per IP; registration per contact, per building
 	trustedProxies     string
 	unlockTimeout      time.Duration
 	accountTTL         time.Duration
@@ -68,6 +68,8 @@ func serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.StringVar(&c.limits[1], "rate-limit-ip", envOr("CLOUDKEY_RATE_LIMIT_IP", ratelimit.FormatLimit(def.UnlockIP)), "resident unlocks per client IP (env CLOUDKEY_RATE_LIMIT_IP)")
 	fs.StringVar(&c.limits[2], "rate-limit-guest-link", envOr("CLOUDKEY_RATE_LIMIT_GUEST_LINK", ratelimit.FormatLimit(def.GuestLink)), "guest unlocks per guest link (env CLOUDKEY_RATE_LIMIT_GUEST_LINK)")
 	fs.StringVar(&c.limits[3], "rate-limit-guest-ip", envOr("CLOUDKEY_RATE_LIMIT_GUEST_IP", ratelimit.FormatLimit(def.GuestIP)), "guest unlocks per client IP (env CLOUDKEY_RATE_LIMIT_GUEST_IP)")
+	fs.StringVar(&c.limits[4], "rate-limit-registration-contact", envOr("CLOUDKEY_RATE_LIMIT_REGISTRATION_CONTACT", ratelimit.FormatLimit(def.RegisterContact)), "tenant-tile visitor registrations per contact (env CLOUDKEY_RATE_LIMIT_REGISTRATION_CONTACT)")
+	fs.StringVar(&c.limits[5], "rate-limit-registration-building", envOr("CLOUDKEY_RATE_LIMIT_REGISTRATION_BUILDING", ratelimit.FormatLimit(def.RegisterBuilding)), "tenant-tile visitor registrations per building, all contacts together (env CLOUDKEY_RATE_LIMIT_REGISTRATION_BUILDING)")
 	fs.StringVar(&c.trustedProxies, "trusted-proxies", envOr("CLOUDKEY_TRUSTED_PROXIES", ""), "comma-separated CIDRs of proxies whose X-Forwarded-For names the client for rate limits (env CLOUDKEY_TRUSTED_PROXIES; empty: trust none)")
 	fs.StringVar(&c.auditSpool, "audit-spool", envOr("CLOUDKEY_AUDIT_SPOOL", ""), "local file keeping unlock audit records that Redis could not take at shutdown; written to Redis at the next start (env CLOUDKEY_AUDIT_SPOOL; empty: <user cache dir>/cloudkey/audit.spool with an external Redis; one file per replica)")
 	fs.DurationVar(&c.unlockTimeout, "unlock-timeout", 3*time.Second, "server cap on one Unlock call; the caller's deadline applies when sooner")
@@ -149,8 +151,10 @@ Get a demo token (demo users: alice@, bob@, carol@, erin@example.com):
 // rateLimits parses the --rate-limit-* and --trusted-proxies flags.
 func (c *serveConfig) rateLimits() (ratelimit.Config, []netip.Prefix, error) {
 	var out ratelimit.Config
-	names := [4]string{"rate-limit-user", "rate-limit-ip", "rate-limit-guest-link", "rate-limit-guest-ip"}
-	dst := [4]*ratelimit.Limit{&out.UnlockUser, &out.UnlockIP, &out.GuestLink, &out.GuestIP}
+	names := [6]string{"rate-limit-user", "rate-limit-ip", "rate-limit-guest-link", "rate-limit-guest-ip",
+		"rate-limit-registration-contact", "rate-limit-registration-building"}
+	dst := [6]*ratelimit.Limit{&out.UnlockUser, &out.UnlockIP, &out.GuestLink, &out.GuestIP,
+		&out.RegisterContact, &out.RegisterBuilding}
 	for i, s := range c.limits {
 		l, err := ratelimit.ParseLimit(s)
 		if err != nil {
