@@ -141,3 +141,16 @@ func TestPrewarmWarning(t *testing.T) {
 		}
 	}
 }
+
+func TestRedactedURLHidesPassword(t *testing.T) {
+	for _, u := range []string{
+		"redis://:s3cret@10.0.0.1:6379/0",
+		"rediss://user:s3cret@redis.example.com:6380/1",
+		"redis-cluster://:s3cret@h1:7000,h2:7001",
+		"redis://%zz:s3cret@h/0",
+	} {
+		if got := redactedURL(u); strings.Contains(got, "s3cret") {
+			t.Errorf("redactedURL(%q) = %q: shows the password", u, got)
+		}
+	}
+}

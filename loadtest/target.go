@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -57,7 +58,7 @@ func startTarget(ctx context.Context, cfg Config, seed sim.Seed) (*target, error
 	redisURL := cfg.RedisURL
 	switch {
 	case redisURL != "":
-		t.info.Redis = "given " + redisURL
+		t.info.Redis = "given " + redactedURL(redisURL)
 	case redisproc.Available():
 		rs, err := redisproc.Start(ctx)
 		if err != nil {
@@ -174,4 +175,14 @@ func delta(before, after map[string]int64) map[string]int64 {
 		out[k] = v - before[k]
 	}
 	return out
+}
+
+// redactedURL is u with its password replaced by "xxxxx": the report is
+// printed and saved, and must not carry a production Redis password.
+func redactedURL(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return "(a URL that does not parse; not shown)"
+	}
+	return p.Redacted()
 }
