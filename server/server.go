@@ -80,6 +80,11 @@ type Config struct {
 	Tracing *telemetry.Tracing
 }
 
+// maxHeaderBytes bounds a request's headers (gRPC metadata) on both
+// listeners: an app sends a bearer token and a few short headers, and
+// tokens are at most identity.MaxTokenLen.
+const maxHeaderBytes = 32 << 10
+
 // Server serves gRPC and HTTP.
 type Server struct {
 	cfg     Config
@@ -131,6 +136,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		// Sends pre-encoded answers as they are (encoded.go).
 		grpc.ForceServerCodecV2(newPassThroughCodec()),
 		grpc.NumStreamWorkers(streamWorkers), // see streams.go
+		// The same bound as the HTTP listener's, so a header refused on
+		// one transport is refused on the other (grpc-go's default is
+		// 16 MiB, all of it buffered and decoded before any interceptor).
+		grpc.MaxHeaderListSize(maxHeaderBytes),
 	}
 	if certs != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(certs.tlsConfig())))
@@ -181,7 +190,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    32 << 10,
+		MaxHeaderBytes:    maxHeaderBytes,
 		// TLS handshake failures and handler panics, in the structured log.
 		ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
 	}
