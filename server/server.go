@@ -22,6 +22,7 @@ import (
 
 	"github.com/cloudkey/cloudkey/building"
 	pb "github.com/cloudkey/cloudkey/gen/cloudkey/v1"
+	"github.com/cloudkey/cloudkey/internal/connlimit"
 	"github.com/cloudkey/cloudkey/resident"
 	"github.com/cloudkey/cloudkey/telemetry"
 	"github.com/cloudkey/cloudkey/tenant"
@@ -78,6 +79,17 @@ type Config struct {
 	Metrics *telemetry.Metrics
 	// Tracing makes a span per call; nil (or off) installs nothing.
 	Tracing *telemetry.Tracing
+	// GRPCConns and HTTPConns cap each listener's open connections,
+	// overall and per client address (TrustedProxies are exempt from the
+	// per-address cap). A zero field takes its default from the
+	// descriptor limit (DefaultConnLimits); a negative one means no cap.
+	GRPCConns, HTTPConns connlimit.Limits
+	// HandshakeTimeout bounds a gRPC connection's TLS handshake, HTTP/2
+	// preface and first SETTINGS; 0 means 10 s.
+	HandshakeTimeout time.Duration
+	// IdleTimeout closes a connection (either listener) with no call in
+	// flight for that long; 0 means 2 minutes.
+	IdleTimeout time.Duration
 }
 
 // maxHeaderBytes bounds a request's headers (gRPC metadata) on both
@@ -110,6 +122,22 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.ShutdownGrace <= 0 {
 		cfg.ShutdownGrace = 10 * time.Second
 	}
+	if cfg.HandshakeTimeout <= 0 {
+		cfg.HandshakeTimeout = defaultHandshakeTimeout
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = defaultIdleTimeout
+	}
+	nofile, err := connlimit.DescriptorLimit()
+	if err != nil {
+		return nil, fmt.Errorf("server: descriptor limit: %w", err)
+	}
+	grpcDef, httpDef := DefaultConnLimits(nofile)
+	cfg.GRPCConns, cfg.HTTPConns = connLimits(cfg.GRPCConns, grpcDef), connLimits(cfg.HTTPConns, httpDef)
+	cfg.GRPCConns.Exempt, cfg.HTTPConns.Exempt = cfg.TrustedProxies, cfg.TrustedProxies
+	cfg.Logger.Info("connection caps (negative: none)", "descriptor_limit", nofile,
+		"grpc_max", cfg.GRPCConns.Max, "grpc_max_per_addr", cfg.GRPCConns.PerAddr,
+		"http_max", cfg.HTTPConns.Max, "http_max_per_addr", cfg.HTTPConns.PerAddr)
 	tile, err := newTileFraming(cfg.TileFrameAncestors)
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
@@ -141,6 +169,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		// 16 MiB, all of it buffered and decoded before any interceptor).
 		grpc.MaxHeaderListSize(maxHeaderBytes),
 	}
+	opts = append(opts, grpcConnOptions(cfg.HandshakeTimeout, cfg.IdleTimeout)...)
 	if certs != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(certs.tlsConfig())))
 	}
@@ -189,7 +218,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		IdleTimeout:       cfg.IdleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
 		// TLS handshake failures and handler panics, in the structured log.
 		ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
@@ -197,16 +226,20 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if certs != nil {
 		s.http.TLSConfig = certs.tlsConfig()
 	}
-	if s.grpcLis, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
+	grpcLis, err := net.Listen("tcp", cfg.GRPCAddr)
+	if err != nil {
 		return nil, fmt.Errorf("server: gRPC listen on %s: %w", cfg.GRPCAddr, err)
 	}
-	if s.httpLis = cfg.HTTPListener; s.httpLis != nil {
-		return s, nil
+	httpLis := cfg.HTTPListener
+	if httpLis == nil {
+		if httpLis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+			grpcLis.Close()
+			return nil, fmt.Errorf("server: HTTP listen on %s: %w", cfg.HTTPAddr, err)
+		}
 	}
-	if s.httpLis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
-		s.grpcLis.Close()
-		return nil, fmt.Errorf("server: HTTP listen on %s: %w", cfg.HTTPAddr, err)
-	}
+	// Below TLS, which both servers add on top.
+	s.grpcLis = limitConns(grpcLis, "grpc", cfg.GRPCConns, cfg.Logger, cfg.Metrics)
+	s.httpLis = limitConns(httpLis, "http", cfg.HTTPConns, cfg.Logger, cfg.Metrics)
 	return s, nil
 }
 

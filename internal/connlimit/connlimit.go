@@ -33,6 +33,9 @@ type Limits struct {
 	// allocation, so an attacker cannot take a new address per
 	// connection). Clients behind carrier or building NAT share one.
 	PerAddr int
+	// Exempt are client addresses PerAddr does not apply to: proxies,
+	// which carry many clients' connections. Max still counts them.
+	Exempt []netip.Prefix
 }
 
 // Reason says which cap refused a connection.
@@ -69,7 +72,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		key := addrKey(c.RemoteAddr())
+		key := l.addrKey(c.RemoteAddr())
 		why := l.take(key)
 		if why == "" {
 			return &conn{Conn: c, l: l, key: key}, nil
@@ -119,7 +122,17 @@ func (l *Listener) release(key netip.Prefix) {
 }
 
 // addrKey is the address a PerAddr cap counts by; the zero Prefix (no
-// per-address cap) for addresses that are not IP.
+// per-address cap) for exempt addresses and those that are not IP.
+func (l *Listener) addrKey(a net.Addr) netip.Prefix {
+	k := addrKey(a)
+	for _, p := range l.lim.Exempt {
+		if k.IsValid() && p.Contains(k.Addr()) {
+			return netip.Prefix{}
+		}
+	}
+	return k
+}
+
 func addrKey(a net.Addr) netip.Prefix {
 	var ip netip.Addr
 	switch a := a.(type) {

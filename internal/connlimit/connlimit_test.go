@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
@@ -135,6 +136,21 @@ func TestMax(t *testing.T) {
 	a.Close()
 	if _, ok := f.dial(t, "127.0.0.4"); !ok {
 		t.Error("a connection was refused after one closed")
+	}
+}
+
+func TestExempt(t *testing.T) {
+	f := newFixture(t, Limits{Max: 3, PerAddr: 1, Exempt: []netip.Prefix{netip.MustParsePrefix("127.0.0.8/30")}})
+	for range 2 {
+		if _, ok := f.dial(t, "127.0.0.9"); !ok {
+			t.Fatal("an exempt address was capped per address")
+		}
+	}
+	if _, ok := f.dial(t, "127.0.0.2"); !ok {
+		t.Fatal("refused under both caps")
+	}
+	if _, ok := f.dial(t, "127.0.0.9"); ok {
+		t.Fatal("an exempt address went over Max")
 	}
 }
 
