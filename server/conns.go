@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 
 	"github.com/cloudkey/cloudkey/internal/connlimit"
+	"github.com/cloudkey/cloudkey/internal/rapidreset"
 	"github.com/cloudkey/cloudkey/telemetry"
 )
 
@@ -43,6 +44,15 @@ const (
 	// still closed after the idle timeout.
 	minClientPingInterval = 20 * time.Second
 )
+
+// resetLimit closes a gRPC connection whose client resets more than 1000
+// streams within 10 s (see rapidreset). A unary call is never reset by a
+// client unless it is cancelled or its deadline passes; a phone makes a
+// few calls a minute, and even a proxy carrying many users would need a
+// hundred cancellations a second, for ten seconds, on one connection.
+// The attack of issue 11 sent 226,000 a second. Passing the limit costs
+// the client a reconnection, not an error on a call it cares about.
+var resetLimit = rapidreset.Limit{Resets: 1000, Window: 10 * time.Second}
 
 // grpcConnOptions are the gRPC server's connection lifetime options.
 func grpcConnOptions(handshake, idle time.Duration) []grpc.ServerOption {

@@ -303,3 +303,35 @@ func scrape(t *testing.T, httpAddr string) map[string]float64 {
 	}
 	return out
 }
+
+// A client resetting streams as fast as it opens them (rapid reset) has
+// its connection closed; other clients are served throughout.
+func TestRapidResetClosesConnection(t *testing.T) {
+	b := newBareServer(t, server.Config{})
+	r := dialRawH2(t, b.srv.GRPCAddr())
+	block := r.headers("/grpc.health.v1.Health/Check")
+	const pairs = 20_000 // 20 times the limit
+	sent := 0
+	// Bounded: a server that keeps the connection may stop reading when
+	// its answers are not read.
+	r.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	for id := uint32(1); sent < pairs; id += 2 {
+		if err := r.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: block, EndHeaders: true}); err != nil {
+			break
+		}
+		if err := r.fr.WriteRSTStream(id, http2.ErrCodeCancel); err != nil {
+			break
+		}
+		sent++
+	}
+	seen := waitClosed(t, r.conn, 10*time.Second)
+	t.Logf("closed after %d HEADERS+RST_STREAM pairs sent; frames read: %v", sent, seen)
+	if sent == pairs {
+		// Every write went through: the connection must at least be
+		// closed now, with a GOAWAY.
+		if len(seen) == 0 || seen[len(seen)-1] != http2.FrameGoAway {
+			t.Errorf("last frames %v; want a GOAWAY", seen[max(0, len(seen)-3):])
+		}
+	}
+	checkHealthy(t, b.srv.GRPCAddr())
+}

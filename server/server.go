@@ -16,6 +16,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
@@ -23,6 +24,7 @@ import (
 	"github.com/cloudkey/cloudkey/building"
 	pb "github.com/cloudkey/cloudkey/gen/cloudkey/v1"
 	"github.com/cloudkey/cloudkey/internal/connlimit"
+	"github.com/cloudkey/cloudkey/internal/rapidreset"
 	"github.com/cloudkey/cloudkey/resident"
 	"github.com/cloudkey/cloudkey/telemetry"
 	"github.com/cloudkey/cloudkey/tenant"
@@ -170,9 +172,17 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		grpc.MaxHeaderListSize(maxHeaderBytes),
 	}
 	opts = append(opts, grpcConnOptions(cfg.HandshakeTimeout, cfg.IdleTimeout)...)
+	creds := insecure.NewCredentials()
 	if certs != nil {
-		opts = append(opts, grpc.Creds(credentials.NewTLS(certs.tlsConfig())))
+		creds = credentials.NewTLS(certs.tlsConfig())
 	}
+	opts = append(opts, grpc.Creds(rapidreset.Credentials(creds, resetLimit, func(remote net.Addr) {
+		if cfg.Metrics != nil {
+			cfg.Metrics.DropConn("grpc", "resets")
+		}
+		cfg.Logger.Warn("connection closed: the client resets streams too fast", "listener", "grpc",
+			"max_resets", resetLimit.Resets, "window", resetLimit.Window, "remote", remote.String())
+	})))
 	if h := cfg.Tracing.GRPCStatsHandler(); h != nil {
 		opts = append(opts, grpc.StatsHandler(h))
 	}
