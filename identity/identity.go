@@ -20,6 +20,12 @@ const DevelopmentSecret = "cloudkey-development-secret-do-not-use-in-production"
 // at least as long as the hash output).
 const MinSecretLen = 32
 
+// MaxTokenLen is the longest bearer token accepted, in bytes. Real app
+// tokens are well under 2 KiB (an identity provider's JWT with a few
+// claims); the bound is checked before any parsing, so a token of
+// megabytes costs a length comparison, not a base64 decode.
+const MaxTokenLen = 8 << 10
+
 // ErrInvalidToken is returned for any token that does not verify; the
 // wrapped message says why (expired, bad signature, missing claim).
 var ErrInvalidToken = errors.New("invalid token")

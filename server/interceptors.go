@@ -117,10 +117,15 @@ func bearer(ctx context.Context) (string, error) {
 		return "", status.Error(codes.Unauthenticated, "authorization: missing; send 'authorization: Bearer <token>' (cloudkey token --email you@example.com prints one)")
 	}
 	scheme, tok, ok := strings.Cut(vals[0], " ")
-	if !ok || !strings.EqualFold(scheme, "bearer") || strings.TrimSpace(tok) == "" {
+	tok = strings.TrimSpace(tok)
+	if !ok || !strings.EqualFold(scheme, "bearer") || tok == "" {
 		return "", status.Error(codes.Unauthenticated, "authorization: want 'Bearer <token>'")
 	}
-	return strings.TrimSpace(tok), nil
+	// Before any parsing: the verifiers decode and hash what they get.
+	if len(tok) > identity.MaxTokenLen {
+		return "", status.Errorf(codes.Unauthenticated, "authorization: the bearer token is longer than the %d bytes allowed", identity.MaxTokenLen)
+	}
+	return tok, nil
 }
 
 // statusUnary maps domain errors to statuses (once, for both transports)

@@ -16,12 +16,15 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 
 	"github.com/cloudkey/cloudkey/building"
 	pb "github.com/cloudkey/cloudkey/gen/cloudkey/v1"
+	"github.com/cloudkey/cloudkey/internal/connlimit"
+	"github.com/cloudkey/cloudkey/internal/rapidreset"
 	"github.com/cloudkey/cloudkey/resident"
 	"github.com/cloudkey/cloudkey/telemetry"
 	"github.com/cloudkey/cloudkey/tenant"
@@ -79,7 +82,23 @@ type Config struct {
 	Metrics *telemetry.Metrics
 	// Tracing makes a span per call; nil (or off) installs nothing.
 	Tracing *telemetry.Tracing
+	// GRPCConns and HTTPConns cap each listener's open connections,
+	// overall and per client address (TrustedProxies are exempt from the
+	// per-address cap). A zero field takes its default from the
+	// descriptor limit (DefaultConnLimits); a negative one means no cap.
+	GRPCConns, HTTPConns connlimit.Limits
+	// HandshakeTimeout bounds a gRPC connection's TLS handshake, HTTP/2
+	// preface and first SETTINGS; 0 means 10 s.
+	HandshakeTimeout time.Duration
+	// IdleTimeout closes a connection (either listener) with no call in
+	// flight for that long; 0 means 2 minutes.
+	IdleTimeout time.Duration
 }
+
+// maxHeaderBytes bounds a request's headers (gRPC metadata) on both
+// listeners: an app sends a bearer token and a few short headers, and
+// tokens are at most identity.MaxTokenLen.
+const maxHeaderBytes = 32 << 10
 
 // Server serves gRPC and HTTP.
 type Server struct {
@@ -106,6 +125,22 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.ShutdownGrace <= 0 {
 		cfg.ShutdownGrace = 10 * time.Second
 	}
+	if cfg.HandshakeTimeout <= 0 {
+		cfg.HandshakeTimeout = defaultHandshakeTimeout
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = defaultIdleTimeout
+	}
+	nofile, err := connlimit.DescriptorLimit()
+	if err != nil {
+		return nil, fmt.Errorf("server: descriptor limit: %w", err)
+	}
+	grpcDef, httpDef := DefaultConnLimits(nofile)
+	cfg.GRPCConns, cfg.HTTPConns = connLimits(cfg.GRPCConns, grpcDef), connLimits(cfg.HTTPConns, httpDef)
+	cfg.GRPCConns.Exempt, cfg.HTTPConns.Exempt = cfg.TrustedProxies, cfg.TrustedProxies
+	cfg.Logger.Info("connection caps (negative: none)", "descriptor_limit", nofile,
+		"grpc_max", cfg.GRPCConns.Max, "grpc_max_per_addr", cfg.GRPCConns.PerAddr,
+		"http_max", cfg.HTTPConns.Max, "http_max_per_addr", cfg.HTTPConns.PerAddr)
 	tile, err := newTileFraming(cfg.TileFrameAncestors)
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
@@ -132,10 +167,23 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		// Sends pre-encoded answers as they are (encoded.go).
 		grpc.ForceServerCodecV2(newPassThroughCodec()),
 		grpc.NumStreamWorkers(streamWorkers), // see streams.go
+		// The same bound as the HTTP listener's, so a header refused on
+		// one transport is refused on the other (grpc-go's default is
+		// 16 MiB, all of it buffered and decoded before any interceptor).
+		grpc.MaxHeaderListSize(maxHeaderBytes),
 	}
+	opts = append(opts, grpcConnOptions(cfg.HandshakeTimeout, cfg.IdleTimeout)...)
+	creds := insecure.NewCredentials()
 	if certs != nil {
-		opts = append(opts, grpc.Creds(credentials.NewTLS(certs.tlsConfig())))
+		creds = credentials.NewTLS(certs.tlsConfig())
 	}
+	opts = append(opts, grpc.Creds(rapidreset.Credentials(creds, resetLimit, func(remote net.Addr) {
+		if cfg.Metrics != nil {
+			cfg.Metrics.DropConn("grpc", "resets")
+		}
+		cfg.Logger.Warn("connection closed: the client resets streams too fast", "listener", "grpc",
+			"max_resets", resetLimit.Resets, "window", resetLimit.Window, "remote", remote.String())
+	})))
 	if h := cfg.Tracing.GRPCStatsHandler(); h != nil {
 		opts = append(opts, grpc.StatsHandler(h))
 	}
@@ -181,24 +229,28 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    32 << 10,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
 		// TLS handshake failures and handler panics, in the structured log.
 		ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
 	}
 	if certs != nil {
 		s.http.TLSConfig = certs.tlsConfig()
 	}
-	if s.grpcLis, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
+	grpcLis, err := net.Listen("tcp", cfg.GRPCAddr)
+	if err != nil {
 		return nil, fmt.Errorf("server: gRPC listen on %s: %w", cfg.GRPCAddr, err)
 	}
-	if s.httpLis = cfg.HTTPListener; s.httpLis != nil {
-		return s, nil
+	httpLis := cfg.HTTPListener
+	if httpLis == nil {
+		if httpLis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+			grpcLis.Close()
+			return nil, fmt.Errorf("server: HTTP listen on %s: %w", cfg.HTTPAddr, err)
+		}
 	}
-	if s.httpLis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
-		s.grpcLis.Close()
-		return nil, fmt.Errorf("server: HTTP listen on %s: %w", cfg.HTTPAddr, err)
-	}
+	// Below TLS, which both servers add on top.
+	s.grpcLis = limitConns(grpcLis, "grpc", cfg.GRPCConns, cfg.Logger, cfg.Metrics)
+	s.httpLis = limitConns(httpLis, "http", cfg.HTTPConns, cfg.Logger, cfg.Metrics)
 	return s, nil
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/cloudkey/cloudkey/building"
 	"github.com/cloudkey/cloudkey/cache"
 	"github.com/cloudkey/cloudkey/identity"
+	"github.com/cloudkey/cloudkey/internal/connlimit"
 	"github.com/cloudkey/cloudkey/notify"
 	"github.com/cloudkey/cloudkey/ratelimit"
 	"github.com/cloudkey/cloudkey/resident"
@@ -91,6 +92,9 @@ type Config struct {
 	CORSOrigins             []string
 	TileFrameAncestors      string
 	TLSCertFile, TLSKeyFile string
+	// GRPCConns and HTTPConns are server.Config's connection caps (zero
+	// fields: derived from the descriptor limit).
+	GRPCConns, HTTPConns connlimit.Limits
 	// Logger is wrapped with telemetry.LogHandler: request ids in, full
 	// emails and tokens out.
 	Logger *slog.Logger
@@ -300,6 +304,7 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 		Limiter: limiter, TrustedProxies: cfg.TrustedProxies,
 		CORSOrigins: cfg.CORSOrigins, TileFrameAncestors: cfg.TileFrameAncestors,
 		TLSCertFile: cfg.TLSCertFile, TLSKeyFile: cfg.TLSKeyFile,
+		GRPCConns: cfg.GRPCConns, HTTPConns: cfg.HTTPConns,
 		Ready: func(ctx context.Context) map[string]error {
 			return map[string]error{"redis": rdb.Ping(ctx).Err()}
 		},

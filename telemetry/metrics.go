@@ -36,6 +36,7 @@ type Metrics struct {
 	breaker       *prometheus.GaugeVec
 	cacheRequests *prometheus.CounterVec
 	unlockResults *prometheus.CounterVec
+	connsDropped  *prometheus.CounterVec
 
 	rpcs   cowMap[rpcKey, *rpcSeries]
 	routes cowMap[routeKey, *routeSeries]
@@ -89,11 +90,15 @@ func NewMetrics() *Metrics {
 		Name: "cloudkey_unlock_results_total",
 		Help: "Unlock attempts per entry, by result and kind (resident, guest).",
 	}, []string{"result", "kind"})
+	m.connsDropped = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "cloudkey_connections_dropped_total",
+		Help: "Connections closed by a limit, by listener (grpc, http) and reason: max and per_addr (refused over a connection cap), resets (a client resetting streams faster than any real one).",
+	}, []string{"listener", "reason"})
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.grpcHandled, m.grpcSeconds, m.httpRequests, m.httpSeconds,
-		m.accessSeconds, m.breaker, m.cacheRequests, m.unlockResults,
+		m.accessSeconds, m.breaker, m.cacheRequests, m.unlockResults, m.connsDropped,
 	)
 	for l, layer := range cacheLayers {
 		for r, result := range cacheResults {
@@ -228,6 +233,26 @@ func (m *Metrics) SetBreakerState(system, state string) {
 			gauge.Set(0)
 		}
 	}
+}
+
+// Connections.
+
+// DropConn counts a connection closed by a limit (see
+// cloudkey_connections_dropped_total). Not on the hot path: it runs once
+// per refused connection.
+func (m *Metrics) DropConn(listener, reason string) {
+	m.connsDropped.WithLabelValues(listener, reason).Inc()
+}
+
+// ObserveOpenConns exports open() as cloudkey_connections_open of
+// listener, read at each scrape. A listener observed twice keeps its
+// first function.
+func (m *Metrics) ObserveOpenConns(listener string, open func() int) {
+	m.reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name:        "cloudkey_connections_open",
+		Help:        "Connections open on a listener (grpc, http), under its connection caps.",
+		ConstLabels: prometheus.Labels{"listener": listener},
+	}, func() float64 { return float64(open()) }))
 }
 
 // Cache.

@@ -9,12 +9,15 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/cloudkey/cloudkey/identity"
+	"github.com/cloudkey/cloudkey/internal/connlimit"
 	"github.com/cloudkey/cloudkey/notify"
 	"github.com/cloudkey/cloudkey/ratelimit"
+	"github.com/cloudkey/cloudkey/server"
 	"github.com/cloudkey/cloudkey/setup"
 	"github.com/cloudkey/cloudkey/telemetry"
 )
@@ -47,6 +50,7 @@ type serveConfig struct {
 	tileAncestors      string
 	tlsCert, tlsKey    string
 	otlpEndpoint       string
+	conns              [4]string // gRPC max, per IP; HTTP max, per IP
 }
 
 func serveFlags(fs *flag.FlagSet) *serveConfig {
@@ -89,7 +93,38 @@ func serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.StringVar(&c.tlsCert, "tls-cert", envOr("CLOUDKEY_TLS_CERT", ""), "PEM certificate (chain) file: both listeners serve TLS only; reloaded when it changes (env CLOUDKEY_TLS_CERT)")
 	fs.StringVar(&c.tlsKey, "tls-key", envOr("CLOUDKEY_TLS_KEY", ""), "PEM private key file of --tls-cert (env CLOUDKEY_TLS_KEY)")
 	fs.StringVar(&c.otlpEndpoint, "otlp-endpoint", envOr("CLOUDKEY_OTLP_ENDPOINT", ""), "OTLP/gRPC collector URL for traces, e.g. http://localhost:4317 (env CLOUDKEY_OTLP_ENDPOINT; empty: OTEL_EXPORTER_OTLP_ENDPOINT if set, else no tracing)")
+	grpcDef, httpDef := defaultConnLimits()
+	connFlag := func(i int, name, env, what string, def int) {
+		fs.StringVar(&c.conns[i], name, envOr(env, "0"), fmt.Sprintf("%s (env %s; 0: derived from the descriptor limit, here %d; negative: no cap)", what, env, def))
+	}
+	connFlag(0, "grpc-max-conns", "CLOUDKEY_GRPC_MAX_CONNS", "most connections open at once on the gRPC port", grpcDef.Max)
+	connFlag(1, "grpc-max-conns-per-ip", "CLOUDKEY_GRPC_MAX_CONNS_PER_IP", "most connections open at once on the gRPC port from one client IP (IPv6: one /64); residents behind one NAT share it", grpcDef.PerAddr)
+	connFlag(2, "http-max-conns", "CLOUDKEY_HTTP_MAX_CONNS", "most connections open at once on the HTTP port", httpDef.Max)
+	connFlag(3, "http-max-conns-per-ip", "CLOUDKEY_HTTP_MAX_CONNS_PER_IP", "most connections open at once on the HTTP port from one client IP (IPv6: one /64; --trusted-proxies are exempt)", httpDef.PerAddr)
 	return c
+}
+
+// defaultConnLimits are the connection caps this process gets by default.
+func defaultConnLimits() (grpcLim, httpLim connlimit.Limits) {
+	nofile, err := connlimit.DescriptorLimit()
+	if err != nil {
+		return
+	}
+	return server.DefaultConnLimits(nofile)
+}
+
+// connLimits parses the --*-max-conns* flags.
+func (c *serveConfig) connLimits() (grpcLim, httpLim connlimit.Limits, err error) {
+	names := [4]string{"grpc-max-conns", "grpc-max-conns-per-ip", "http-max-conns", "http-max-conns-per-ip"}
+	dst := [4]*int{&grpcLim.Max, &grpcLim.PerAddr, &httpLim.Max, &httpLim.PerAddr}
+	for i, v := range c.conns {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil {
+			return grpcLim, httpLim, fmt.Errorf("--%s: want a number of connections, got %q", names[i], v)
+		}
+		*dst[i] = n
+	}
+	return grpcLim, httpLim, nil
 }
 
 func serve(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {
@@ -107,6 +142,10 @@ func serve(ctx context.Context, args []string, stdout io.Writer, log *slog.Logge
 	if err != nil {
 		return err
 	}
+	grpcConns, httpConns, err := c.connLimits()
+	if err != nil {
+		return err
+	}
 
 	tuneGC()
 	app, err := setup.Start(ctx, setup.Config{
@@ -121,6 +160,7 @@ func serve(ctx context.Context, args []string, stdout io.Writer, log *slog.Logge
 		RateLimits: limits, TrustedProxies: proxies,
 		CORSOrigins: splitList(c.corsOrigins), TileFrameAncestors: c.tileAncestors,
 		TLSCertFile: c.tlsCert, TLSKeyFile: c.tlsKey,
+		GRPCConns: grpcConns, HTTPConns: httpConns,
 		Tracing: telemetry.TracingConfig{Endpoint: c.otlpEndpoint},
 	})
 	if err != nil {
