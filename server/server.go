@@ -249,7 +249,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		}
 	}
 	// Below TLS, which both servers add on top.
-	s.grpcLis = limitConns(grpcLis, "grpc", cfg.GRPCConns, cfg.Logger, cfg.Metrics)
+	s.grpcLis = limitConns(withUserTimeout(grpcLis, keepaliveTimeout), "grpc", cfg.GRPCConns, cfg.Logger, cfg.Metrics)
 	s.httpLis = limitConns(httpLis, "http", cfg.HTTPConns, cfg.Logger, cfg.Metrics)
 	return s, nil
 }
