@@ -13,7 +13,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/cloudkey/cloudkey/cache"
-	"github.com/cloudkey/cloudkey/identity"
+	"github.com/cloudkey/cloudkey/internal/identity"
 )
 
 // ErrInterrupted is returned, with the partial report, when the run's

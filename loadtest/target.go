@@ -12,9 +12,9 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/cloudkey/cloudkey/access/sim"
-	"github.com/cloudkey/cloudkey/identity"
+	"github.com/cloudkey/cloudkey/internal/identity"
 	"github.com/cloudkey/cloudkey/internal/redisproc"
-	"github.com/cloudkey/cloudkey/setup"
+	"github.com/cloudkey/cloudkey/internal/setup"
 )
 
 // target is the cloudkey under test: started in process, or running.

@@ -15,7 +15,7 @@ import (
 	"github.com/cloudkey/cloudkey/access"
 	"github.com/cloudkey/cloudkey/access/sim"
 	pb "github.com/cloudkey/cloudkey/gen/cloudkey/v1"
-	"github.com/cloudkey/cloudkey/identity"
+	"github.com/cloudkey/cloudkey/internal/identity"
 )
 
 // users is the population requests are drawn from. Each user's token and

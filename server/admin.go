@@ -10,7 +10,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	pb "github.com/cloudkey/cloudkey/gen/cloudkey/v1"
-	"github.com/cloudkey/cloudkey/identity"
+	"github.com/cloudkey/cloudkey/internal/identity"
 	"github.com/cloudkey/cloudkey/unlock"
 )
 

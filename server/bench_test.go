@@ -13,8 +13,8 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	pb "github.com/cloudkey/cloudkey/gen/cloudkey/v1"
-	"github.com/cloudkey/cloudkey/ratelimit"
-	"github.com/cloudkey/cloudkey/telemetry"
+	"github.com/cloudkey/cloudkey/internal/ratelimit"
+	"github.com/cloudkey/cloudkey/internal/telemetry"
 )
 
 // The server benchmarks run the whole stack in one process (client,

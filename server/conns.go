@@ -10,7 +10,7 @@ import (
 
 	"github.com/cloudkey/cloudkey/internal/connlimit"
 	"github.com/cloudkey/cloudkey/internal/rapidreset"
-	"github.com/cloudkey/cloudkey/telemetry"
+	"github.com/cloudkey/cloudkey/internal/telemetry"
 )
 
 // Connection lifetimes. A phone opens a connection when the app comes to

@@ -22,8 +22,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/cloudkey/cloudkey/internal/telemetry"
 	"github.com/cloudkey/cloudkey/server"
-	"github.com/cloudkey/cloudkey/telemetry"
 )
 
 // waitClosed fails t unless the server closes c within d; it returns

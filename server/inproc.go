@@ -11,7 +11,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/cloudkey/cloudkey/telemetry"
+	"github.com/cloudkey/cloudkey/internal/telemetry"
 )
 
 // inprocConn is a grpc.ClientConnInterface that calls registered services

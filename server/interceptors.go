@@ -11,9 +11,9 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
-	"github.com/cloudkey/cloudkey/adminkey"
-	"github.com/cloudkey/cloudkey/identity"
-	"github.com/cloudkey/cloudkey/telemetry"
+	"github.com/cloudkey/cloudkey/internal/adminkey"
+	"github.com/cloudkey/cloudkey/internal/identity"
+	"github.com/cloudkey/cloudkey/internal/telemetry"
 )
 
 // TokenVerifier turns a bearer token into verified claims.

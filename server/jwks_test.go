@@ -20,8 +20,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	pb "github.com/cloudkey/cloudkey/gen/cloudkey/v1"
-	"github.com/cloudkey/cloudkey/identity"
-	"github.com/cloudkey/cloudkey/setup"
+	"github.com/cloudkey/cloudkey/internal/identity"
+	"github.com/cloudkey/cloudkey/internal/setup"
 )
 
 const (

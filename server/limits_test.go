@@ -22,7 +22,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	pb "github.com/cloudkey/cloudkey/gen/cloudkey/v1"
-	"github.com/cloudkey/cloudkey/identity"
+	"github.com/cloudkey/cloudkey/internal/identity"
 	"github.com/cloudkey/cloudkey/server"
 )
 

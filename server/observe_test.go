@@ -20,8 +20,8 @@ import (
 
 	"github.com/cloudkey/cloudkey/access/sim"
 	pb "github.com/cloudkey/cloudkey/gen/cloudkey/v1"
-	"github.com/cloudkey/cloudkey/notify"
-	"github.com/cloudkey/cloudkey/telemetry"
+	"github.com/cloudkey/cloudkey/internal/notify"
+	"github.com/cloudkey/cloudkey/internal/telemetry"
 	"github.com/cloudkey/cloudkey/visitor/envoy"
 )
 

@@ -22,11 +22,11 @@ import (
 
 	"github.com/cloudkey/cloudkey/access"
 	"github.com/cloudkey/cloudkey/access/sim"
-	"github.com/cloudkey/cloudkey/adminkey"
 	"github.com/cloudkey/cloudkey/cache"
 	pb "github.com/cloudkey/cloudkey/gen/cloudkey/v1"
+	"github.com/cloudkey/cloudkey/internal/adminkey"
+	"github.com/cloudkey/cloudkey/internal/notify"
 	"github.com/cloudkey/cloudkey/internal/redistest"
-	"github.com/cloudkey/cloudkey/notify"
 	"github.com/cloudkey/cloudkey/visitor/envoy"
 )
 

@@ -18,7 +18,7 @@ import (
 
 	"github.com/cloudkey/cloudkey/cache"
 	pb "github.com/cloudkey/cloudkey/gen/cloudkey/v1"
-	"github.com/cloudkey/cloudkey/ratelimit"
+	"github.com/cloudkey/cloudkey/internal/ratelimit"
 	"github.com/cloudkey/cloudkey/tenant"
 )
 

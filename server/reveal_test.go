@@ -20,7 +20,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	pb "github.com/cloudkey/cloudkey/gen/cloudkey/v1"
-	"github.com/cloudkey/cloudkey/identity"
+	"github.com/cloudkey/cloudkey/internal/identity"
 )
 
 // /healthz is open to anyone: with Redis down it says so, and nothing of

@@ -25,8 +25,8 @@ import (
 	pb "github.com/cloudkey/cloudkey/gen/cloudkey/v1"
 	"github.com/cloudkey/cloudkey/internal/connlimit"
 	"github.com/cloudkey/cloudkey/internal/rapidreset"
+	"github.com/cloudkey/cloudkey/internal/telemetry"
 	"github.com/cloudkey/cloudkey/resident"
-	"github.com/cloudkey/cloudkey/telemetry"
 	"github.com/cloudkey/cloudkey/tenant"
 	"github.com/cloudkey/cloudkey/visitor"
 )

@@ -26,12 +26,12 @@ import (
 	"github.com/cloudkey/cloudkey/access"
 	"github.com/cloudkey/cloudkey/access/sim"
 	pb "github.com/cloudkey/cloudkey/gen/cloudkey/v1"
-	"github.com/cloudkey/cloudkey/identity"
+	"github.com/cloudkey/cloudkey/internal/identity"
+	"github.com/cloudkey/cloudkey/internal/notify"
+	"github.com/cloudkey/cloudkey/internal/ratelimit"
 	"github.com/cloudkey/cloudkey/internal/redistest"
-	"github.com/cloudkey/cloudkey/notify"
-	"github.com/cloudkey/cloudkey/ratelimit"
-	"github.com/cloudkey/cloudkey/setup"
-	"github.com/cloudkey/cloudkey/telemetry"
+	"github.com/cloudkey/cloudkey/internal/setup"
+	"github.com/cloudkey/cloudkey/internal/telemetry"
 )
 
 // stack is a whole cloudkey on loopback, wired as `cloudkey serve` wires

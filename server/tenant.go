@@ -12,7 +12,7 @@ import (
 
 	"github.com/cloudkey/cloudkey/building"
 	pb "github.com/cloudkey/cloudkey/gen/cloudkey/v1"
-	"github.com/cloudkey/cloudkey/identity"
+	"github.com/cloudkey/cloudkey/internal/identity"
 	"github.com/cloudkey/cloudkey/tenant"
 	"github.com/cloudkey/cloudkey/visitor"
 )

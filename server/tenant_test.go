@@ -9,7 +9,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/cloudkey/cloudkey/cache"
-	"github.com/cloudkey/cloudkey/notify"
+	"github.com/cloudkey/cloudkey/internal/notify"
 	"github.com/cloudkey/cloudkey/tenant"
 )
 

@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cloudkey/cloudkey/adminkey"
 	"github.com/cloudkey/cloudkey/cache"
-	"github.com/cloudkey/cloudkey/notify"
+	"github.com/cloudkey/cloudkey/internal/adminkey"
+	"github.com/cloudkey/cloudkey/internal/notify"
 	"github.com/cloudkey/cloudkey/visitor/envoy"
 )
 

@@ -10,7 +10,7 @@ import (
 
 	"github.com/cloudkey/cloudkey/access"
 	"github.com/cloudkey/cloudkey/access/sim"
-	"github.com/cloudkey/cloudkey/notify"
+	"github.com/cloudkey/cloudkey/internal/notify"
 	"github.com/cloudkey/cloudkey/unlock"
 )
 

@@ -15,8 +15,8 @@ import (
 
 	"github.com/cloudkey/cloudkey/access/openpath"
 	"github.com/cloudkey/cloudkey/access/sim"
+	"github.com/cloudkey/cloudkey/internal/notify"
 	"github.com/cloudkey/cloudkey/internal/redistest"
-	"github.com/cloudkey/cloudkey/notify"
 	"github.com/cloudkey/cloudkey/unlock"
 )
 

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cloudkey/cloudkey/notify"
+	"github.com/cloudkey/cloudkey/internal/notify"
 )
 
 // Link returns the guest link for a token: BaseURL/g/{token}.

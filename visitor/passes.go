@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/cloudkey/cloudkey/notify"
+	"github.com/cloudkey/cloudkey/internal/notify"
 	"github.com/cloudkey/cloudkey/visitor/envoy"
 )
 

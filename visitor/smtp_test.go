@@ -14,7 +14,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
-	"github.com/cloudkey/cloudkey/notify"
+	"github.com/cloudkey/cloudkey/internal/notify"
 )
 
 // inbox is a real SMTP server (emersion/go-smtp) on a loopback port that

@@ -7,7 +7,7 @@ import (
 	"net/url"
 
 	"github.com/cloudkey/cloudkey/access"
-	"github.com/cloudkey/cloudkey/identity"
+	"github.com/cloudkey/cloudkey/internal/identity"
 )
 
 // serviceKey is the service account's own user and its cloud-key

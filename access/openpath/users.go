@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/cloudkey/cloudkey/access"
-	"github.com/cloudkey/cloudkey/identity"
+	"github.com/cloudkey/cloudkey/internal/identity"
 )
 
 type userItem struct {

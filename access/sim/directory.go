@@ -9,7 +9,7 @@ import (
 	"sync"
 
 	"github.com/cloudkey/cloudkey/access"
-	"github.com/cloudkey/cloudkey/identity"
+	"github.com/cloudkey/cloudkey/internal/identity"
 )
 
 // directory is the organisation's state. Which users, entries and

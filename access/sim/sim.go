@@ -8,7 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/cloudkey/cloudkey/identity"
+	"github.com/cloudkey/cloudkey/internal/identity"
 )
 
 // Sim is a simulated Openpath organisation served over HTTP. It is safe for

@@ -7,8 +7,8 @@ import (
 	"io"
 	"time"
 
-	"github.com/cloudkey/cloudkey/adminkey"
 	"github.com/cloudkey/cloudkey/cache"
+	"github.com/cloudkey/cloudkey/internal/adminkey"
 )
 
 // adminKeyCmd manages admin API keys in the Redis cloudkey uses.

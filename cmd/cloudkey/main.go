@@ -17,7 +17,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/cloudkey/cloudkey/telemetry"
+	"github.com/cloudkey/cloudkey/internal/telemetry"
 )
 
 func main() {

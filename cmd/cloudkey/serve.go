@@ -13,13 +13,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cloudkey/cloudkey/identity"
 	"github.com/cloudkey/cloudkey/internal/connlimit"
-	"github.com/cloudkey/cloudkey/notify"
-	"github.com/cloudkey/cloudkey/ratelimit"
+	"github.com/cloudkey/cloudkey/internal/identity"
+	"github.com/cloudkey/cloudkey/internal/notify"
+	"github.com/cloudkey/cloudkey/internal/ratelimit"
+	"github.com/cloudkey/cloudkey/internal/setup"
+	"github.com/cloudkey/cloudkey/internal/telemetry"
 	"github.com/cloudkey/cloudkey/server"
-	"github.com/cloudkey/cloudkey/setup"
-	"github.com/cloudkey/cloudkey/telemetry"
 )
 
 type serveConfig struct {

@@ -7,7 +7,7 @@ import (
 	"log/slog"
 
 	"github.com/cloudkey/cloudkey/access/sim"
-	"github.com/cloudkey/cloudkey/redact"
+	"github.com/cloudkey/cloudkey/internal/redact"
 )
 
 // simulate serves the Openpath-style simulator, for a cloudkey started

@@ -6,7 +6,7 @@ import (
 	"io"
 	"time"
 
-	"github.com/cloudkey/cloudkey/identity"
+	"github.com/cloudkey/cloudkey/internal/identity"
 )
 
 func token(args []string, stdout io.Writer) error {

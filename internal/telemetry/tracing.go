@@ -156,7 +156,7 @@ func (t *Tracing) RoundTripper(system string, next http.RoundTripper) http.Round
 	return &tracingTransport{tracer: t.tp.Tracer(instrumentation), system: system, prop: t.prop, next: next}
 }
 
-const instrumentation = "github.com/cloudkey/cloudkey/telemetry"
+const instrumentation = "github.com/cloudkey/cloudkey/internal/telemetry"
 
 type tracingTransport struct {
 	tracer trace.Tracer

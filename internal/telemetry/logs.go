@@ -8,7 +8,7 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/cloudkey/cloudkey/redact"
+	"github.com/cloudkey/cloudkey/internal/redact"
 )
 
 // LogHandler wraps h so that every record carries the request id of its

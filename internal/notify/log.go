@@ -8,7 +8,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/cloudkey/cloudkey/redact"
+	"github.com/cloudkey/cloudkey/internal/redact"
 )
 
 // Log is a Notifier that writes each message to a slog.Logger instead of

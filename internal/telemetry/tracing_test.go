@@ -14,7 +14,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/cloudkey/cloudkey/redact"
+	"github.com/cloudkey/cloudkey/internal/redact"
 )
 
 func TestTracingOffByDefault(t *testing.T) {
