@@ -2,10 +2,8 @@ package server
 
 import (
 	"context"
-	"errors"
 	"strings"
 
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -68,7 +66,7 @@ func (s *adminServer) InvalidateCache(ctx context.Context, req *pb.InvalidateCac
 	case req.GetAll():
 		n, err := s.cache.InvalidateAll(ctx)
 		if err != nil {
-			return nil, status.Errorf(codes.Unavailable, "cache: %v", err)
+			return nil, failing("cache: ", "", err)
 		}
 		return &pb.InvalidateCacheResponse{Invalidated: n}, nil
 	}
@@ -77,7 +75,7 @@ func (s *adminServer) InvalidateCache(ctx context.Context, req *pb.InvalidateCac
 		return nil, badField("email", err.Error())
 	}
 	if err := s.cache.Invalidate(ctx, email); err != nil {
-		return nil, status.Errorf(codes.Unavailable, "cache: %v", err)
+		return nil, failing("cache: ", "", err)
 	}
 	return &pb.InvalidateCacheResponse{Invalidated: 1}, nil
 }
@@ -121,10 +119,7 @@ func (s *adminServer) ListAuditEvents(ctx context.Context, req *pb.ListAuditEven
 	}
 	recs, next, err := s.audit.List(ctx, f, size, req.GetPageToken())
 	if err != nil {
-		if errors.Is(err, unlock.ErrBadCursor) {
-			return nil, badField("page_token", "not a token from a previous page")
-		}
-		return nil, status.Errorf(codes.Unavailable, "audit: %v", err)
+		return nil, failing("audit: ", "page_token", err)
 	}
 	out := &pb.ListAuditEventsResponse{NextPageToken: next}
 	for _, r := range recs {
@@ -155,11 +150,8 @@ func (s *adminServer) GetVisitorSettings(ctx context.Context, req *pb.GetVisitor
 		return nil, err
 	}
 	st, err := s.visitors.Settings(ctx, req.GetLocationId())
-	if errors.Is(err, visitor.ErrNoSettings) {
-		return nil, withDetails(codes.NotFound, err.Error(), info("NO_SETTINGS", "location_id", req.GetLocationId()))
-	}
 	if err != nil {
-		return nil, err
+		return nil, about(err, "location_id", req.GetLocationId())
 	}
 	return &pb.GetVisitorSettingsResponse{Settings: settingsPB(st)}, nil
 }
@@ -172,28 +164,10 @@ func (s *adminServer) UpdateVisitorSettings(ctx context.Context, req *pb.UpdateV
 		return nil, badField("settings", "must be given")
 	}
 	res, err := s.visitors.UpdateSettings(ctx, req.GetLocationId(), settingsFromPB(req.GetSettings()))
-	out := updateResultPB(res)
-	var invalid *visitor.InvalidSettingsError
-	if errors.As(err, &invalid) {
-		// The whole Rhombus-style answer travels as a status detail, with
-		// the failed ids as field violations.
-		br := &errdetails.BadRequest{}
-		for _, id := range res.FailedIDs {
-			br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{Field: id, Description: res.ErrorMsg})
-		}
-		for _, m := range res.MisconfiguredEntries {
-			br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{Field: "settings.entries." + m.EntryID, Description: m.Reason})
-		}
-		st, derr := status.New(codes.InvalidArgument, "settings not saved: "+res.ErrorMsg).WithDetails(br, out)
-		if derr != nil {
-			return nil, status.Error(codes.InvalidArgument, "settings not saved: "+res.ErrorMsg)
-		}
-		return nil, st.Err()
-	}
 	if err != nil {
-		return nil, err
+		return nil, err // refused settings: their result travels as a status detail
 	}
-	return out, nil
+	return updateResultPB(res), nil
 }
 
 func settingsPB(st visitor.Settings) *pb.VisitorSettings {

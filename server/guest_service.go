@@ -2,10 +2,8 @@ package server
 
 import (
 	"context"
-	"fmt"
 	"strings"
 
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -45,12 +43,6 @@ func (s *guestServer) GuestUnlock(ctx context.Context, req *pb.GuestUnlockReques
 	return &pb.GuestUnlockResponse{Result: &pb.UnlockResult{
 		EntryId: r.EntryID, Status: unlockStatusPB[r.Status], Message: r.Message, LatencyMs: r.Latency.Milliseconds(),
 	}}, nil
-}
-
-func badField(field, reason string) error {
-	return withDetails(codes.InvalidArgument, fmt.Sprintf("%s: %s", field, reason), &errdetails.BadRequest{
-		FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: field, Description: reason}},
-	})
 }
 
 var passStatePB = map[visitor.State]pb.PassState{

@@ -38,7 +38,7 @@ func (s *visitorServer) location(ctx context.Context, building string) (string, 
 	}
 	loc, err := s.buildings.Location(ctx, s.org, building)
 	if err != nil {
-		return "", status.Errorf(codes.Unavailable, "cannot read the building setup now; try again: %v", err)
+		return "", failing("cannot read the building setup now; try again: ", "building_id", err)
 	}
 	return loc, nil
 }
@@ -56,11 +56,8 @@ func (s *visitorServer) ready(building string) error {
 // granted checks the caller's grant for building.
 func (s *visitorServer) granted(ctx context.Context, building string) (bool, error) {
 	ok, err := s.contacts.Granted(ctx, s.org, callerEmail(ctx), building)
-	if errors.Is(err, tenant.ErrInvalidArgument) {
-		return false, badField("building_id", err.Error())
-	}
 	if err != nil {
-		return false, status.Errorf(codes.Unavailable, "cannot check your access now; try again: %v", err)
+		return false, failing("cannot check your access now; try again: ", "building_id", err)
 	}
 	return ok, nil
 }
@@ -152,10 +149,6 @@ func (s *visitorServer) RegisterVisitor(ctx context.Context, req *pb.RegisterVis
 		Location: loc, FullName: req.GetFullName(), Email: email, Phone: phone,
 		VisitorType: req.GetVisitorType(), ExpectedArrival: arrival, Host: callerEmail(ctx),
 	})
-	var fe *visitor.FieldError
-	if errors.As(err, &fe) {
-		return nil, badField(fe.Field, fe.Problem)
-	}
 	if err != nil {
 		return nil, err
 	}
@@ -196,11 +189,8 @@ func (s *visitorServer) CancelVisitor(ctx context.Context, req *pb.CancelVisitor
 		return nil, err
 	}
 	_, err = s.visitors.Cancel(ctx, loc, callerEmail(ctx), req.GetVisitorId())
-	if errors.Is(err, visitor.ErrNoVisit) {
-		return nil, withDetails(codes.NotFound, "visitor_id: not one of your visitors", info("VISITOR_NOT_FOUND", "visitor_id", req.GetVisitorId()))
-	}
 	if err != nil {
-		return nil, err
+		return nil, about(err, "visitor_id", req.GetVisitorId())
 	}
 	v, err := s.visitors.Visit(ctx, req.GetVisitorId(), "")
 	if err != nil {
