@@ -13,10 +13,12 @@
 // subcommand prints its usage. Both exit 0; an unknown command or flag
 // exits 2, any other failure 1.
 //
-// The package owns the command line only: flags, environment defaults and
-// output. It wires the program through internal/setup and the packages'
-// public APIs; the server, the domain (unlock, visitor, tenant, access)
-// and the load test hold the logic, and nothing imports this package.
+// The package owns the command line only: commands, flags, environment
+// defaults, output and exit codes. It starts the program through
+// internal/setup and the packages' public APIs; the logic is theirs
+// (server: the transport; unlock, visitor, tenant, access: the domain;
+// loadtest). It must not import the generated API (gen/...), gRPC or a
+// Redis client (go-redis) itself (imports_test.go checks).
 package main
 
 import (
