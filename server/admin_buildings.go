@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"errors"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -22,11 +21,8 @@ func (s *adminServer) SetBuilding(ctx context.Context, req *pb.SetBuildingReques
 		ID: req.GetBuildingId(), Name: req.GetBuilding().GetName(),
 		LocationID: req.GetBuilding().GetLocationId(), Org: s.org,
 	})
-	if errors.Is(err, building.ErrInvalid) {
-		return nil, badField("building", err.Error())
-	}
 	if err != nil {
-		return nil, status.Errorf(codes.Unavailable, "%v", err)
+		return nil, failing("", "building", err)
 	}
 	return &pb.SetBuildingResponse{Building: buildingPB(b)}, nil
 }
@@ -40,7 +36,7 @@ func (s *adminServer) ListBuildings(ctx context.Context, _ *pb.ListBuildingsRequ
 	}
 	bs, err := s.buildings.List(ctx, s.org)
 	if err != nil {
-		return nil, status.Errorf(codes.Unavailable, "%v", err)
+		return nil, failing("", "", err)
 	}
 	out := &pb.ListBuildingsResponse{}
 	for _, b := range bs {

@@ -3,10 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
-	"errors"
-	"strconv"
 
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -25,18 +22,8 @@ func (s *adminServer) contactsReady(ctx context.Context) error {
 	return nil
 }
 
-// contactErr maps tenant errors to statuses.
-func contactErr(field string, err error) error {
-	switch {
-	case errors.Is(err, tenant.ErrInvalidArgument):
-		return badField(field, err.Error())
-	case errors.Is(err, tenant.ErrNotFound):
-		return withDetails(codes.NotFound, err.Error(), info("CONTACT_NOT_FOUND"))
-	case errors.Is(err, tenant.ErrConflict):
-		return status.Error(codes.Aborted, err.Error())
-	}
-	return status.Errorf(codes.Unavailable, "contacts: %v", err)
-}
+// contactErr is a contacts store's error, about the request's field.
+func contactErr(field string, err error) error { return failing("contacts: ", field, err) }
 
 func (s *adminServer) ImportContacts(ctx context.Context, req *pb.ImportContactsRequest) (*pb.ImportContactsResponse, error) {
 	if err := s.contactsReady(ctx); err != nil {
@@ -53,27 +40,9 @@ func (s *adminServer) ImportContacts(ctx context.Context, req *pb.ImportContacts
 	for _, b := range rep.BadRows {
 		out.BadRows = append(out.BadRows, &pb.BadRow{Line: int32(b.Line), Reason: b.Reason})
 	}
-	switch {
-	case errors.Is(err, tenant.ErrInvalidCSV), errors.Is(err, tenant.ErrBadRows):
-		// Nothing was imported; the report (bad rows by line) travels as a
-		// status detail next to the field violations.
-		out.Rejected = true
-		br := &errdetails.BadRequest{}
-		for _, b := range rep.BadRows {
-			br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{
-				Field: "csv.line[" + strconv.Itoa(b.Line) + "]", Description: b.Reason,
-			})
-		}
-		if len(br.FieldViolations) == 0 {
-			br.FieldViolations = []*errdetails.BadRequest_FieldViolation{{Field: "csv", Description: err.Error()}}
-		}
-		st, derr := status.New(codes.InvalidArgument, "nothing imported: "+err.Error()).WithDetails(br, out)
-		if derr != nil {
-			return nil, status.Error(codes.InvalidArgument, err.Error())
-		}
-		return nil, st.Err()
-	case err != nil:
-		return nil, contactErr("csv", err)
+	if err != nil {
+		// A refused file's report travels as a status detail.
+		return nil, &callError{err: err, field: "csv", report: out, dependency: true, failed: "contacts: "}
 	}
 	return out, nil
 }

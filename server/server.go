@@ -1,7 +1,19 @@
-// Package server is cloudkey's transport: the gRPC server (with
-// reflection and the standard health service), the REST gateway calling
-// the same services in process, and /healthz. It converts between proto
-// and domain types and maps domain errors to statuses; nothing else.
+// Package server is cloudkey's transport, and only that: the gRPC server
+// (with reflection and the standard health service), the REST gateway
+// calling the same services in process, the HTTP-only pages (guest pass,
+// tenant tile, Envoy webhook) and /healthz. It owns the edge: one file per
+// service, named after it (resident.go: ResidentService, residentServer;
+// visitor_service.go: VisitorService, visitorServer; guest_service.go:
+// GuestService, guestServer; admin_service.go and admin_*.go:
+// AdminService, adminServer), authentication, rate-limit and connection
+// caps, and the one table of domain errors and their statuses
+// (status.go). A handler converts proto to domain types, calls the
+// domain, and converts back; nothing else.
+//
+// Domain logic lives in unlock, resident, visitor, tenant, building and
+// access; server must not import the access-system adapters
+// (access/openpath, access/sim), Redis (go-redis, cache), internal/setup
+// (which wires server), loadtest or cmd (imports_test.go checks).
 package server
 
 import (
@@ -197,7 +209,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	pb.RegisterAdminServiceServer(gs, as)
 	gsv := &guestServer{visitors: cfg.Visitors}
 	pb.RegisterGuestServiceServer(gs, gsv)
-	ts := &tenantServer{visitors: cfg.Visitors, contacts: cfg.Contacts, buildings: cfg.Buildings, org: cfg.Org, limiter: cfg.Limiter}
+	ts := &visitorServer{visitors: cfg.Visitors, contacts: cfg.Contacts, buildings: cfg.Buildings, org: cfg.Org, limiter: cfg.Limiter}
 	pb.RegisterVisitorServiceServer(gs, ts)
 	reflection.Register(gs)
 

@@ -194,68 +194,8 @@ func field(err error) string {
 	return ""
 }
 
-func TestGetMe(t *testing.T) {
-	st := newStack(t, stackOpts{})
-	tests := []struct {
-		email         string
-		wantConnected bool
-		wantReason    string
-	}{
-		{"alice@example.com", true, ""},
-		{"  ALICE@Example.com ", true, ""}, // canonicalised
-		{"bob@example.com", true, "NO_ENTRIES"},
-		{"carol@example.com", false, "USER_DISABLED"},
-		{"nobody@example.com", false, "USER_NOT_FOUND"},
-		{"lice@example.com", false, "USER_NOT_FOUND"}, // the filter matches alice@ by contains; exact match required
-	}
-	for _, tt := range tests {
-		t.Run(tt.email, func(t *testing.T) {
-			me, err := st.client.GetMe(st.as(t, tt.email), &pb.GetMeRequest{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if me.Connected != tt.wantConnected || me.Reason != tt.wantReason || me.Email != strings.ToLower(strings.TrimSpace(tt.email)) {
-				t.Errorf("GetMe = %+v; want connected=%v reason=%q", me, tt.wantConnected, tt.wantReason)
-			}
-		})
-	}
-}
-
-func TestListEntries(t *testing.T) {
-	st := newStack(t, stackOpts{})
-	tests := []struct {
-		email     string
-		wantCode  codes.Code
-		wantNames []string
-		reason    string
-	}{
-		{"alice@example.com", codes.OK, []string{"Garage", "Gym", "Lobby"}, ""},
-		{"erin@example.com", codes.OK, []string{"Lobby", "Roof Deck"}, ""},
-		{"bob@example.com", codes.OK, nil, ""},
-		{"carol@example.com", codes.PermissionDenied, nil, "USER_DISABLED"},
-		{"nobody@example.com", codes.NotFound, nil, "USER_NOT_FOUND"},
-		// Look-alikes are not erin or alice: Unicode lower-casing maps İ
-		// (U+0130) to i; fullwidth letters are kept as given too.
-		{"ERİN@example.com", codes.NotFound, nil, "USER_NOT_FOUND"},
-		{"ALİCE@example.com", codes.NotFound, nil, "USER_NOT_FOUND"},
-		{"\uff25RIN@example.com", codes.NotFound, nil, "USER_NOT_FOUND"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.email, func(t *testing.T) {
-			resp, err := st.client.ListEntries(st.as(t, tt.email), &pb.ListEntriesRequest{})
-			if status.Code(err) != tt.wantCode || reason(err) != tt.reason {
-				t.Fatalf("ListEntries err = %v (reason %q); want %v %q", err, reason(err), tt.wantCode, tt.reason)
-			}
-			var names []string
-			for _, e := range resp.GetEntries() {
-				names = append(names, e.Name)
-			}
-			if fmt.Sprint(names) != fmt.Sprint(tt.wantNames) {
-				t.Errorf("entries = %v, want %v", names, tt.wantNames)
-			}
-		})
-	}
-}
+// GetMe, ListEntries, bad tokens and bad unlocks over both transports:
+// TestResidentAPI (resident_api_test.go).
 
 // Warm ListEntries answers are built once per cached snapshot and
 // shared: repeated calls over gRPC and REST give the same full answer.
@@ -319,15 +259,7 @@ func TestFavorites(t *testing.T) {
 	if fmt.Sprint(favs) != "[Lobby]" {
 		t.Errorf("favourites = %v, want [Lobby]", favs)
 	}
-	// Not one of alice's entries; empty id.
-	_, err := st.client.SetFavorite(ctx, &pb.SetFavoriteRequest{EntryId: "105", Favorite: true})
-	if status.Code(err) != codes.NotFound || reason(err) != "ENTRY_NOT_FOUND" {
-		t.Errorf("favourite of Server Room: %v", err)
-	}
-	_, err = st.client.SetFavorite(ctx, &pb.SetFavoriteRequest{EntryId: ""})
-	if status.Code(err) != codes.InvalidArgument || field(err) != "entry_id" {
-		t.Errorf("empty entry id: %v", err)
-	}
+	// The refusals (not one of alice's entries; empty id): TestResidentAPI.
 }
 
 func TestUnlock(t *testing.T) {
@@ -559,84 +491,6 @@ func TestMoveOutWithinAccountTTL(t *testing.T) {
 			t.Fatal("suspension not seen within the account TTL")
 		}
 		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func TestBadInput(t *testing.T) {
-	st := newStack(t, stackOpts{})
-	expired, _ := st.tokens.Sign("alice@example.com", -time.Hour)
-	other, _ := identity.NewHS256(strings.Repeat("k", 40))
-	wrongSig, _ := other.Sign("alice@example.com", time.Hour)
-	for name, md := range map[string][]string{
-		"missing":         nil,
-		"expired":         {"authorization", "Bearer " + expired},
-		"wrong signature": {"authorization", "Bearer " + wrongSig},
-		"not bearer":      {"authorization", "Basic abc"},
-		"garbage":         {"authorization", "Bearer x.y.z"},
-	} {
-		t.Run("token "+name, func(t *testing.T) {
-			ctx := metadata.AppendToOutgoingContext(context.Background(), md...)
-			_, err := st.client.ListEntries(ctx, &pb.ListEntriesRequest{})
-			if status.Code(err) != codes.Unauthenticated {
-				t.Errorf("err = %v, want UNAUTHENTICATED", err)
-			}
-		})
-	}
-	many := make([]string, 51)
-	for i := range many {
-		many[i] = fmt.Sprint(1000 + i)
-	}
-	for _, tt := range []struct {
-		name  string
-		ids   []string
-		field string
-	}{
-		{"empty", nil, "entry_ids"},
-		{"oversized", many, "entry_ids"},
-		{"blank id", []string{"101", " "}, "entry_ids[1]"},
-		{"duplicate", []string{"101", "101"}, "entry_ids[1]"},
-	} {
-		t.Run("unlock "+tt.name, func(t *testing.T) {
-			_, err := st.client.Unlock(st.as(t, "alice@example.com"), &pb.UnlockRequest{EntryIds: tt.ids})
-			if status.Code(err) != codes.InvalidArgument || field(err) != tt.field {
-				t.Errorf("err = %v (field %q), want INVALID_ARGUMENT naming %s", err, field(err), tt.field)
-			}
-		})
-	}
-	if n := st.sim.Calls(sim.OpUnlock); n != 0 {
-		t.Errorf("bad input made %d upstream unlock calls", n)
-	}
-}
-
-func TestREST(t *testing.T) {
-	st := newStack(t, stackOpts{})
-	tests := []struct {
-		name, method, path, email, body string
-		wantCode                        int
-		wantIn                          string
-	}{
-		{"me", "GET", "/v1/me", "alice@example.com", "", 200, `"connected":true`},
-		{"me no entries", "GET", "/v1/me", "bob@example.com", "", 200, "NO_ENTRIES"},
-		{"me zero values", "GET", "/v1/me", "carol@example.com", "", 200, `"entryCount":0`},
-		{"entries", "GET", "/v1/me/entries", "alice@example.com", "", 200, "Garage"},
-		{"bob empty list", "GET", "/v1/me/entries", "bob@example.com", "", 200, `"entries":[]`},
-		{"disabled", "GET", "/v1/me/entries", "carol@example.com", "", 403, "USER_DISABLED"},
-		{"unknown", "GET", "/v1/me/entries", "nobody@example.com", "", 404, "USER_NOT_FOUND"},
-		{"no token", "GET", "/v1/me/entries", "", "", 401, "authorization"},
-		{"unlock", "POST", "/v1/me/unlock", "alice@example.com", `{"entryIds":["101","105"]}`, 200, "UNLOCK_STATUS_DENIED"},
-		{"unlock empty", "POST", "/v1/me/unlock", "alice@example.com", `{"entryIds":[]}`, 400, "entry_ids"},
-		{"unlock bad json", "POST", "/v1/me/unlock", "alice@example.com", `{"entryIds":`, 400, ""},
-		{"unlock unknown field", "POST", "/v1/me/unlock", "alice@example.com", `{"doors":["101"]}`, 400, ""},
-		{"favorite not mine", "PUT", "/v1/me/favorites/105", "alice@example.com", "", 404, "ENTRY_NOT_FOUND"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			code, body := st.rest(t, tt.method, tt.path, tt.email, tt.body)
-			raw, _ := json.Marshal(body)
-			if code != tt.wantCode || !strings.Contains(string(raw), tt.wantIn) {
-				t.Errorf("%s %s = %d %s; want %d containing %q", tt.method, tt.path, code, raw, tt.wantCode, tt.wantIn)
-			}
-		})
 	}
 }
 

@@ -39,8 +39,11 @@ func (s *Server) servePass(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	v, err := s.cfg.Visitors.PassView(ctx, r.PathValue("token"))
 	if err != nil {
-		s.cfg.Logger.ErrorContext(ctx, "guest page: cannot read pass", "err", err)
-		http.Error(w, "Your pass cannot be shown right now; try again in a moment.", http.StatusServiceUnavailable)
+		code, msg, ok := httpAnswer(err, "Your pass cannot be shown right now; try again in a moment.")
+		if !ok {
+			s.cfg.Logger.ErrorContext(ctx, "guest page: cannot read pass", "err", err)
+		}
+		http.Error(w, msg, code)
 		return
 	}
 	data := guestPageData{View: v, Active: v.State == visitor.StateActive}
@@ -130,17 +133,14 @@ func (s *Server) serveEnvoyWebhook(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 	defer cancel()
 	out, err := s.cfg.Visitors.HandleEvent(ctx, body)
-	switch {
-	case errors.Is(err, envoy.ErrMalformed):
-		writeJSONError(w, http.StatusBadRequest, err.Error())
-		return
-	case errors.Is(err, visitor.ErrEventInProgress):
-		// Envoy redelivers; the first delivery is still being handled.
-		writeJSONError(w, http.StatusConflict, err.Error())
-		return
-	case err != nil:
-		s.cfg.Logger.ErrorContext(ctx, "envoy webhook failed", "err", err)
-		writeJSONError(w, http.StatusServiceUnavailable, "cannot handle the event now; redeliver later")
+	if err != nil {
+		// A malformed event is 400; one still being handled 409 (Envoy
+		// redelivers); anything else 503.
+		code, msg, ok := httpAnswer(err, "cannot handle the event now; redeliver later")
+		if !ok {
+			s.cfg.Logger.ErrorContext(ctx, "envoy webhook failed", "err", err)
+		}
+		writeJSONError(w, code, msg)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{

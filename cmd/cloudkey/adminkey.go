@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -11,13 +12,26 @@ import (
 	"github.com/cloudkey/cloudkey/internal/adminkey"
 )
 
+const adminKeyUsage = `usage:
+  cloudkey admin-key create --org ORG --name NAME
+  cloudkey admin-key revoke --key KEY
+Every command needs --redis-url (CLOUDKEY_REDIS_URL).`
+
 // adminKeyCmd manages admin API keys in the Redis cloudkey uses.
 func adminKeyCmd(ctx context.Context, args []string, stdout io.Writer) error {
-	if len(args) == 0 || (args[0] != "create" && args[0] != "revoke") {
-		return fmt.Errorf("usage: cloudkey admin-key create --org ORG --name NAME | cloudkey admin-key revoke --key KEY")
+	switch {
+	case len(args) > 0 && isHelp(args[0]):
+		fmt.Fprintln(stdout, adminKeyUsage)
+		return flag.ErrHelp
+	case len(args) == 0 || (args[0] != "create" && args[0] != "revoke"):
+		return usageError{errors.New(adminKeyUsage)}
 	}
 	verb := args[0]
 	fs := flag.NewFlagSet("admin-key "+verb, flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), adminKeyUsage)
+		fs.PrintDefaults()
+	}
 	redisURL := fs.String("redis-url", envOr("CLOUDKEY_REDIS_URL", ""), "Redis cloudkey uses (env CLOUDKEY_REDIS_URL)")
 	org := fs.String("org", envOr("CLOUDKEY_ACCESS_ORG", ""), "access-system organisation the key is scoped to (env CLOUDKEY_ACCESS_ORG)")
 	name := fs.String("name", "", "who or what uses the key, e.g. 'front desk integration'")

@@ -27,11 +27,19 @@ Every command needs --redis-url (CLOUDKEY_REDIS_URL).`
 // grants in the Redis cloudkey uses. An import that writes nothing because
 // of bad rows prints them and fails, so a script notices.
 func contactsCmd(ctx context.Context, args []string, stdout io.Writer) error {
-	if len(args) == 0 {
-		return errors.New(contactsUsage)
+	switch {
+	case len(args) > 0 && isHelp(args[0]):
+		fmt.Fprintln(stdout, contactsUsage)
+		return flag.ErrHelp
+	case len(args) == 0:
+		return usageError{errors.New(contactsUsage)}
 	}
 	verb := args[0]
 	fs := flag.NewFlagSet("contacts "+verb, flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), contactsUsage)
+		fs.PrintDefaults()
+	}
 	redisURL := fs.String("redis-url", envOr("CLOUDKEY_REDIS_URL", ""), "Redis cloudkey uses (env CLOUDKEY_REDIS_URL)")
 	org := fs.String("org", envOr("CLOUDKEY_ACCESS_ORG", ""), "access-system organisation of the contacts (env CLOUDKEY_ACCESS_ORG)")
 	var (
@@ -48,7 +56,7 @@ func contactsCmd(ctx context.Context, args []string, stdout io.Writer) error {
 		fs.StringVar(&email, "email", "", "the contact's email")
 		fs.StringVar(&building, "building", "", "the building id whose visitor-registration tile is granted or revoked")
 	default:
-		return fmt.Errorf("contacts: unknown command %q\n%s", verb, contactsUsage)
+		return usageError{fmt.Errorf("contacts: unknown command %q\n%s", verb, contactsUsage)}
 	}
 	operands, err := parseInterspersed(fs, args[1:])
 	if err != nil {

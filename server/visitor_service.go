@@ -20,9 +20,9 @@ import (
 // MessageTileNotGranted is what a contact without the grant sees.
 const MessageTileNotGranted = "Visitor registration is not enabled for your account. Ask your property manager."
 
-// tenantServer adapts tenant contacts and visitor registration to
+// visitorServer adapts tenant contacts and visitor registration to
 // VisitorService, the API under the tenant tile.
-type tenantServer struct {
+type visitorServer struct {
 	pb.UnimplementedVisitorServiceServer
 	visitors  *visitor.Service
 	contacts  *tenant.Store
@@ -32,18 +32,18 @@ type tenantServer struct {
 }
 
 // location is the Envoy location whose settings serve building.
-func (s *tenantServer) location(ctx context.Context, building string) (string, error) {
+func (s *visitorServer) location(ctx context.Context, building string) (string, error) {
 	if s.buildings == nil {
 		return building, nil
 	}
 	loc, err := s.buildings.Location(ctx, s.org, building)
 	if err != nil {
-		return "", status.Errorf(codes.Unavailable, "cannot read the building setup now; try again: %v", err)
+		return "", failing("cannot read the building setup now; try again: ", "building_id", err)
 	}
 	return loc, nil
 }
 
-func (s *tenantServer) ready(building string) error {
+func (s *visitorServer) ready(building string) error {
 	if s.visitors == nil || s.contacts == nil {
 		return status.Error(codes.FailedPrecondition, "visitor registration is not configured")
 	}
@@ -54,19 +54,16 @@ func (s *tenantServer) ready(building string) error {
 }
 
 // granted checks the caller's grant for building.
-func (s *tenantServer) granted(ctx context.Context, building string) (bool, error) {
+func (s *visitorServer) granted(ctx context.Context, building string) (bool, error) {
 	ok, err := s.contacts.Granted(ctx, s.org, callerEmail(ctx), building)
-	if errors.Is(err, tenant.ErrInvalidArgument) {
-		return false, badField("building_id", err.Error())
-	}
 	if err != nil {
-		return false, status.Errorf(codes.Unavailable, "cannot check your access now; try again: %v", err)
+		return false, failing("cannot check your access now; try again: ", "building_id", err)
 	}
 	return ok, nil
 }
 
 // mayRegister refuses a caller without the grant for building.
-func (s *tenantServer) mayRegister(ctx context.Context, building string) error {
+func (s *visitorServer) mayRegister(ctx context.Context, building string) error {
 	if err := s.ready(building); err != nil {
 		return err
 	}
@@ -80,7 +77,7 @@ func (s *tenantServer) mayRegister(ctx context.Context, building string) error {
 	return nil
 }
 
-func (s *tenantServer) GetTile(ctx context.Context, req *pb.GetTileRequest) (*pb.GetTileResponse, error) {
+func (s *visitorServer) GetTile(ctx context.Context, req *pb.GetTileRequest) (*pb.GetTileResponse, error) {
 	if err := s.ready(req.GetBuildingId()); err != nil {
 		return nil, err
 	}
@@ -109,7 +106,7 @@ func (s *tenantServer) GetTile(ctx context.Context, req *pb.GetTileRequest) (*pb
 	return out, nil
 }
 
-func (s *tenantServer) RegisterVisitor(ctx context.Context, req *pb.RegisterVisitorRequest) (*pb.RegisterVisitorResponse, error) {
+func (s *visitorServer) RegisterVisitor(ctx context.Context, req *pb.RegisterVisitorRequest) (*pb.RegisterVisitorResponse, error) {
 	if err := s.mayRegister(ctx, req.GetBuildingId()); err != nil {
 		return nil, err
 	}
@@ -152,10 +149,6 @@ func (s *tenantServer) RegisterVisitor(ctx context.Context, req *pb.RegisterVisi
 		Location: loc, FullName: req.GetFullName(), Email: email, Phone: phone,
 		VisitorType: req.GetVisitorType(), ExpectedArrival: arrival, Host: callerEmail(ctx),
 	})
-	var fe *visitor.FieldError
-	if errors.As(err, &fe) {
-		return nil, badField(fe.Field, fe.Problem)
-	}
 	if err != nil {
 		return nil, err
 	}
@@ -168,7 +161,7 @@ func (s *tenantServer) RegisterVisitor(ctx context.Context, req *pb.RegisterVisi
 	}, nil
 }
 
-func (s *tenantServer) ListMyVisitors(ctx context.Context, req *pb.ListMyVisitorsRequest) (*pb.ListMyVisitorsResponse, error) {
+func (s *visitorServer) ListMyVisitors(ctx context.Context, req *pb.ListMyVisitorsRequest) (*pb.ListMyVisitorsResponse, error) {
 	if err := s.mayRegister(ctx, req.GetBuildingId()); err != nil {
 		return nil, err
 	}
@@ -187,7 +180,7 @@ func (s *tenantServer) ListMyVisitors(ctx context.Context, req *pb.ListMyVisitor
 	return out, nil
 }
 
-func (s *tenantServer) CancelVisitor(ctx context.Context, req *pb.CancelVisitorRequest) (*pb.CancelVisitorResponse, error) {
+func (s *visitorServer) CancelVisitor(ctx context.Context, req *pb.CancelVisitorRequest) (*pb.CancelVisitorResponse, error) {
 	if err := s.mayRegister(ctx, req.GetBuildingId()); err != nil {
 		return nil, err
 	}
@@ -196,11 +189,8 @@ func (s *tenantServer) CancelVisitor(ctx context.Context, req *pb.CancelVisitorR
 		return nil, err
 	}
 	_, err = s.visitors.Cancel(ctx, loc, callerEmail(ctx), req.GetVisitorId())
-	if errors.Is(err, visitor.ErrNoVisit) {
-		return nil, withDetails(codes.NotFound, "visitor_id: not one of your visitors", info("VISITOR_NOT_FOUND", "visitor_id", req.GetVisitorId()))
-	}
 	if err != nil {
-		return nil, err
+		return nil, about(err, "visitor_id", req.GetVisitorId())
 	}
 	v, err := s.visitors.Visit(ctx, req.GetVisitorId(), "")
 	if err != nil {

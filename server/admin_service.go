@@ -2,11 +2,8 @@ package server
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"strings"
 
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -14,11 +11,15 @@ import (
 
 	"github.com/cloudkey/cloudkey/building"
 	pb "github.com/cloudkey/cloudkey/gen/cloudkey/v1"
+	"github.com/cloudkey/cloudkey/internal/identity"
 	"github.com/cloudkey/cloudkey/tenant"
+	"github.com/cloudkey/cloudkey/unlock"
 	"github.com/cloudkey/cloudkey/visitor"
 )
 
-// adminServer adapts visitor settings to AdminService.
+// adminServer serves AdminService: visitor settings, the cache, the audit
+// log (here), tenant contacts (admin_contacts.go) and buildings
+// (admin_buildings.go).
 type adminServer struct {
 	pb.UnimplementedAdminServiceServer
 	visitors  *visitor.Service
@@ -27,6 +28,107 @@ type adminServer struct {
 	contacts  *tenant.Store
 	buildings *building.Store
 	org       string // the organisation this cloudkey serves
+}
+
+// CacheAdmin drops cached access data.
+type CacheAdmin interface {
+	Invalidate(ctx context.Context, email string) error
+	InvalidateAll(ctx context.Context) (int64, error)
+}
+
+// AuditReader lists audited unlock attempts.
+type AuditReader interface {
+	List(ctx context.Context, f unlock.AuditFilter, limit int, cursor string) ([]unlock.AuditRecord, string, error)
+}
+
+// checkOrg refuses keys of other organisations.
+func (s *adminServer) checkOrg(ctx context.Context) error {
+	k, ok := callerAdmin(ctx)
+	if !ok {
+		return status.Error(codes.Unauthenticated, "x-auth-apikey: missing")
+	}
+	if s.org == "" || k.Org != s.org {
+		return status.Errorf(codes.PermissionDenied, "x-auth-apikey: the key is for organisation %s, not this one", k.Org)
+	}
+	return nil
+}
+
+func (s *adminServer) InvalidateCache(ctx context.Context, req *pb.InvalidateCacheRequest) (*pb.InvalidateCacheResponse, error) {
+	if err := s.checkOrg(ctx); err != nil {
+		return nil, err
+	}
+	if s.cache == nil {
+		return nil, status.Error(codes.FailedPrecondition, "the cache is not configured")
+	}
+	switch {
+	case req.GetAll() && req.GetEmail() != "":
+		return nil, badField("email", "give an email or all, not both")
+	case req.GetAll():
+		n, err := s.cache.InvalidateAll(ctx)
+		if err != nil {
+			return nil, failing("cache: ", "", err)
+		}
+		return &pb.InvalidateCacheResponse{Invalidated: n}, nil
+	}
+	email, err := identity.CanonicalEmail(req.GetEmail())
+	if err != nil {
+		return nil, badField("email", err.Error())
+	}
+	if err := s.cache.Invalidate(ctx, email); err != nil {
+		return nil, failing("cache: ", "", err)
+	}
+	return &pb.InvalidateCacheResponse{Invalidated: 1}, nil
+}
+
+var auditResults = map[string]bool{"": true, "OK": true, "DENIED": true, "TIMEOUT": true, "UNAVAILABLE": true, "ERROR": true}
+
+func (s *adminServer) ListAuditEvents(ctx context.Context, req *pb.ListAuditEventsRequest) (*pb.ListAuditEventsResponse, error) {
+	if err := s.checkOrg(ctx); err != nil {
+		return nil, err
+	}
+	if s.audit == nil {
+		return nil, status.Error(codes.FailedPrecondition, "the audit log is not configured")
+	}
+	size := int(req.GetPageSize())
+	switch {
+	case size == 0:
+		size = 50
+	case size < 0 || size > 500:
+		return nil, badField("page_size", "must be 1 to 500")
+	}
+	result := strings.ToUpper(strings.TrimSpace(req.GetResult()))
+	if !auditResults[result] {
+		return nil, badField("result", "must be OK, DENIED, TIMEOUT, UNAVAILABLE or ERROR")
+	}
+	f := unlock.AuditFilter{User: strings.TrimSpace(req.GetUser()), EntryID: req.GetEntryId(), Result: result}
+	if f.User != "" && !strings.HasPrefix(f.User, "guest:") {
+		email, err := identity.CanonicalEmail(f.User)
+		if err != nil {
+			return nil, badField("user", "an email or guest:<pass id>")
+		}
+		f.User = email
+	}
+	if req.GetSince() != nil {
+		f.Since = req.GetSince().AsTime()
+	}
+	if req.GetUntil() != nil {
+		f.Until = req.GetUntil().AsTime()
+	}
+	if !f.Since.IsZero() && !f.Until.IsZero() && f.Until.Before(f.Since) {
+		return nil, badField("until", "is before since")
+	}
+	recs, next, err := s.audit.List(ctx, f, size, req.GetPageToken())
+	if err != nil {
+		return nil, failing("audit: ", "page_token", err)
+	}
+	out := &pb.ListAuditEventsResponse{NextPageToken: next}
+	for _, r := range recs {
+		out.Events = append(out.Events, &pb.AuditEvent{
+			Id: r.ID, At: timestamppb.New(r.At), User: r.User, EntryId: r.EntryID,
+			Result: r.Result, Message: r.Message, LatencyUs: r.Latency.Microseconds(),
+		})
+	}
+	return out, nil
 }
 
 // authorize refuses keys of other organisations and checks the location.
@@ -48,11 +150,8 @@ func (s *adminServer) GetVisitorSettings(ctx context.Context, req *pb.GetVisitor
 		return nil, err
 	}
 	st, err := s.visitors.Settings(ctx, req.GetLocationId())
-	if errors.Is(err, visitor.ErrNoSettings) {
-		return nil, withDetails(codes.NotFound, err.Error(), info("NO_SETTINGS", "location_id", req.GetLocationId()))
-	}
 	if err != nil {
-		return nil, err
+		return nil, about(err, "location_id", req.GetLocationId())
 	}
 	return &pb.GetVisitorSettingsResponse{Settings: settingsPB(st)}, nil
 }
@@ -65,87 +164,10 @@ func (s *adminServer) UpdateVisitorSettings(ctx context.Context, req *pb.UpdateV
 		return nil, badField("settings", "must be given")
 	}
 	res, err := s.visitors.UpdateSettings(ctx, req.GetLocationId(), settingsFromPB(req.GetSettings()))
-	out := updateResultPB(res)
-	var invalid *visitor.InvalidSettingsError
-	if errors.As(err, &invalid) {
-		// The whole Rhombus-style answer travels as a status detail, with
-		// the failed ids as field violations.
-		br := &errdetails.BadRequest{}
-		for _, id := range res.FailedIDs {
-			br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{Field: id, Description: res.ErrorMsg})
-		}
-		for _, m := range res.MisconfiguredEntries {
-			br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{Field: "settings.entries." + m.EntryID, Description: m.Reason})
-		}
-		st, derr := status.New(codes.InvalidArgument, "settings not saved: "+res.ErrorMsg).WithDetails(br, out)
-		if derr != nil {
-			return nil, status.Error(codes.InvalidArgument, "settings not saved: "+res.ErrorMsg)
-		}
-		return nil, st.Err()
-	}
 	if err != nil {
-		return nil, err
+		return nil, err // refused settings: their result travels as a status detail
 	}
-	return out, nil
-}
-
-// guestServer adapts guest passes to GuestService.
-type guestServer struct {
-	pb.UnimplementedGuestServiceServer
-	visitors *visitor.Service
-}
-
-func (s *guestServer) GetPass(ctx context.Context, req *pb.GetPassRequest) (*pb.GetPassResponse, error) {
-	if s.visitors == nil {
-		return nil, status.Error(codes.FailedPrecondition, "visitor integration is not configured")
-	}
-	v, err := s.visitors.PassView(ctx, req.GetToken())
-	if err != nil {
-		return nil, err
-	}
-	return passPB(v), nil
-}
-
-func (s *guestServer) GuestUnlock(ctx context.Context, req *pb.GuestUnlockRequest) (*pb.GuestUnlockResponse, error) {
-	if s.visitors == nil {
-		return nil, status.Error(codes.FailedPrecondition, "visitor integration is not configured")
-	}
-	if strings.TrimSpace(req.GetEntryId()) == "" {
-		return nil, badField("entry_id", "must not be empty")
-	}
-	r, err := s.visitors.GuestUnlock(ctx, req.GetToken(), req.GetEntryId())
-	if err != nil {
-		return nil, err
-	}
-	return &pb.GuestUnlockResponse{Result: &pb.UnlockResult{
-		EntryId: r.EntryID, Status: unlockStatusPB[r.Status], Message: r.Message, LatencyMs: r.Latency.Milliseconds(),
-	}}, nil
-}
-
-func badField(field, reason string) error {
-	return withDetails(codes.InvalidArgument, fmt.Sprintf("%s: %s", field, reason), &errdetails.BadRequest{
-		FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: field, Description: reason}},
-	})
-}
-
-var passStatePB = map[visitor.State]pb.PassState{
-	visitor.StateUpcoming: pb.PassState_PASS_STATE_UPCOMING,
-	visitor.StateActive:   pb.PassState_PASS_STATE_ACTIVE,
-	visitor.StateEnded:    pb.PassState_PASS_STATE_ENDED,
-}
-
-func passPB(v visitor.View) *pb.GetPassResponse {
-	out := &pb.GetPassResponse{
-		State: passStatePB[v.State], Message: v.Message, VisitorName: v.VisitorName,
-		LocationName: v.LocationName, LogoUrl: v.LogoURL, Instructions: v.Instructions, TimeZone: v.TimeZone,
-	}
-	if !v.Start.IsZero() {
-		out.StartsAt, out.EndsAt = timestamppb.New(v.Start), timestamppb.New(v.End)
-	}
-	for _, e := range v.Entries {
-		out.Entries = append(out.Entries, &pb.GuestEntry{Id: e.ID, Name: e.Name})
-	}
-	return out
+	return updateResultPB(res), nil
 }
 
 func settingsPB(st visitor.Settings) *pb.VisitorSettings {
