@@ -173,7 +173,10 @@ type Config struct {
 	// the harness starts, or the embedded Redis as a last resort).
 	// Otherwise GRPCAddr and HTTPAddr name a running one whose tokens are
 	// signed with TokenSecret.
-	Self        bool
+	Self bool
+	// StartTarget starts the in-process cloudkey (Self): the command sets
+	// internal/selftarget.Start. Not a flag.
+	StartTarget TargetStarter
 	GRPCAddr    string
 	HTTPAddr    string
 	TokenSecret string

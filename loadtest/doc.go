@@ -19,4 +19,11 @@
 // Latencies go into HDR histograms (microsecond resolution, 3 significant
 // digits). Only loopback targets are accepted: this is a tool for one
 // machine, not for loading shared systems.
+//
+// loadtest is a client of cloudkey's public API (gRPC and the REST
+// gateway): it owns the harness, the baseline server and the report, and
+// must not import cloudkey's wiring, internal/setup or server, directly
+// or transitively (internal/layout checks this). The in-process target
+// (Config.Self) is started by a TargetStarter the command hands it in
+// Config.StartTarget: internal/selftarget.Start.
 package loadtest

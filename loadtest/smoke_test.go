@@ -1,7 +1,6 @@
-package loadtest
+package loadtest_test
 
 import (
-	"context"
 	"io"
 	"log/slog"
 	"os"
@@ -10,21 +9,23 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/types/known/emptypb"
-
 	"github.com/cloudkey/cloudkey/access/sim"
 	"github.com/cloudkey/cloudkey/internal/redistest"
+	"github.com/cloudkey/cloudkey/internal/selftarget"
+	"github.com/cloudkey/cloudkey/loadtest"
 )
+
+// The smoke tests run the in-process target the command runs
+// (selftarget.Start): they are an external test package, as selftarget
+// imports loadtest.
 
 // smokeConfig is a short, low-rate run against an in-process cloudkey
 // with a small generated organisation and a real redis-server.
-func smokeConfig(t *testing.T, scenarios string) Config {
+func smokeConfig(t *testing.T, scenarios string) loadtest.Config {
 	t.Helper()
-	cfg := Defaults()
+	cfg := loadtest.Defaults()
 	var err error
-	if cfg.Scenarios, err = ParseScenarios(scenarios, GRPC); err != nil {
+	if cfg.Scenarios, err = loadtest.ParseScenarios(scenarios, loadtest.GRPC); err != nil {
 		t.Fatal(err)
 	}
 	cfg.RedisURL = redistest.Start(t).URL()
@@ -37,20 +38,21 @@ func smokeConfig(t *testing.T, scenarios string) Config {
 	cfg.JSONPath = filepath.Join(dir, "report.json")
 	cfg.PlotPath = filepath.Join(dir, "latency.png")
 	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	cfg.StartTarget = selftarget.Start // as the command does
 	return cfg
 }
 
 // Every scenario, over gRPC and REST: one run per transport, as a run
 // measures its scenarios one after the other against one cloudkey.
 func TestSmokeEveryScenarioOpenLoop(t *testing.T) {
-	for _, tr := range []Transport{GRPC, REST} {
+	for _, tr := range []loadtest.Transport{loadtest.GRPC, loadtest.REST} {
 		t.Run(string(tr), func(t *testing.T) {
 			t.Parallel()
 			cfg := smokeConfig(t, "me,list,unlock,unlock-multi,mix")
 			for i := range cfg.Scenarios {
 				cfg.Scenarios[i].Transport = tr
 			}
-			if tr == REST {
+			if tr == loadtest.REST {
 				cfg.PlotPath = filepath.Join(t.TempDir(), "latency.svg") // the other format
 			}
 			rep := runAndWrite(t, cfg)
@@ -67,7 +69,7 @@ func TestSmokeEveryScenarioOpenLoop(t *testing.T) {
 
 // checkOpenLoop checks an open-loop smoke scenario against the in-process
 // simulator's counts.
-func checkOpenLoop(t *testing.T, s *ScenarioReport, cfg Config) {
+func checkOpenLoop(t *testing.T, s *loadtest.ScenarioReport, cfg loadtest.Config) {
 	t.Helper()
 	// Open loop at 200 rps for 1 s schedules exactly 200 sends.
 	if want := int64(cfg.Rate * cfg.Duration.Seconds()); s.Sent+s.Dropped != want {
@@ -83,14 +85,14 @@ func checkOpenLoop(t *testing.T, s *ScenarioReport, cfg Config) {
 		t.Errorf("%s: simulator unlock calls = %d, successful unlock results = %d; want equal", s.Scenario, got, s.UnlockOK)
 	}
 	switch s.Kind {
-	case KindUnlock, KindMix:
-		if s.Kind == KindUnlock && s.UnlockOK != s.OK {
+	case loadtest.KindUnlock, loadtest.KindMix:
+		if s.Kind == loadtest.KindUnlock && s.UnlockOK != s.OK {
 			t.Errorf("%s: %d entries opened by %d calls, want 1 per call", s.Scenario, s.UnlockOK, s.OK)
 		}
 		if s.UnlockOK == 0 {
 			t.Errorf("%s: unlocked nothing", s.Scenario)
 		}
-	case KindUnlockMulti:
+	case loadtest.KindUnlockMulti:
 		if s.UnlockOK != int64(cfg.UnlockEntries)*s.OK {
 			t.Errorf("%s: %d entries opened by %d calls, want %d per call", s.Scenario, s.UnlockOK, s.OK, cfg.UnlockEntries)
 		}
@@ -103,10 +105,10 @@ func checkOpenLoop(t *testing.T, s *ScenarioReport, cfg Config) {
 	if s.Own == nil || *s.Own != s.Latency {
 		t.Errorf("%s: own latency %+v, want the total %+v (no simulated delay)", s.Scenario, s.Own, s.Latency)
 	}
-	if s.Kind != KindMe && s.Kind != KindList && s.UpstreamLatency["cloudKeyEntryUnlock"].P50 <= 0 {
+	if s.Kind != loadtest.KindMe && s.Kind != loadtest.KindList && s.UpstreamLatency["cloudKeyEntryUnlock"].P50 <= 0 {
 		t.Errorf("%s: no simulator time for the unlocks: %+v", s.Scenario, s.UpstreamLatency)
 	}
-	if s.Kind == KindMix && len(s.Methods) < 2 {
+	if s.Kind == loadtest.KindMix && len(s.Methods) < 2 {
 		t.Errorf("mix: requests by method %v, want a mix", s.Methods)
 	}
 }
@@ -192,11 +194,11 @@ func TestSmokeOwnLatencyWithSimLatency(t *testing.T) {
 }
 
 func TestBaselineAlone(t *testing.T) {
-	cfg := Defaults()
-	cfg.Scenarios = []Scenario{{Kind: KindNoop, Transport: GRPC}, {Kind: KindNoopHTTP, Transport: GRPC}}
+	cfg := loadtest.Defaults()
+	cfg.Scenarios = []loadtest.Scenario{{Kind: loadtest.KindNoop, Transport: loadtest.GRPC}, {Kind: loadtest.KindNoopHTTP, Transport: loadtest.GRPC}}
 	cfg.Self = false // nothing but the baseline is started
 	cfg.Rate, cfg.Duration, cfg.Warmup = 200, 500*time.Millisecond, 0
-	rep, err := Run(t.Context(), cfg)
+	rep, err := loadtest.Run(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,48 +211,15 @@ func TestBaselineAlone(t *testing.T) {
 	for _, sc := range rep.Scenarios {
 		checkSane(t, sc)
 	}
-	if m := rep.Scenarios[1].Methods; len(m) != 1 || m[MethodNoopHTTP] == 0 {
+	if m := rep.Scenarios[1].Methods; len(m) != 1 || m[loadtest.MethodNoopHTTP] == 0 {
 		t.Errorf("noop-http methods = %+v, want NoopHTTP only", m)
 	}
 }
 
-// TestNoopHTTPReachesItsUpstream checks that NoopHTTP fails when its
-// HTTP call does: the floor it measures includes a real exchange.
-func TestNoopHTTPReachesItsUpstream(t *testing.T) {
-	b, noopHTTP := startBaseline(t, "")
-	if err := noopHTTP(); err != nil {
-		t.Fatalf("NoopHTTP: %v", err)
-	}
-	_ = b.upstream.Close() // the upstream goes away
-	b.client.CloseIdleConnections()
-	if err := noopHTTP(); status.Code(err) != codes.Unavailable {
-		t.Fatalf("NoopHTTP without its upstream: %v, want Unavailable", err)
-	}
-}
-
-// startBaseline starts a baseline whose NoopHTTP posts to upstreamURL
-// ("": its own), and returns a function calling NoopHTTP once.
-func startBaseline(t *testing.T, upstreamURL string) (*BaselineServer, func() error) {
-	t.Helper()
-	b, err := StartBaseline("127.0.0.1:0", upstreamURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
-	conns, err := dialConns(t.Context(), b.Addr(), 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(closeConns(conns))
-	return b, func() error {
-		return conns[0].Invoke(t.Context(), noopHTTPFullMethod, noopReq, new(emptypb.Empty))
-	}
-}
-
 // runAndWrite runs cfg and writes its JSON and plot as the command does.
-func runAndWrite(t *testing.T, cfg Config) *Report {
+func runAndWrite(t *testing.T, cfg loadtest.Config) *loadtest.Report {
 	t.Helper()
-	rep, err := Run(t.Context(), cfg)
+	rep, err := loadtest.Run(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,7 +229,7 @@ func runAndWrite(t *testing.T, cfg Config) *Report {
 	if err := rep.WritePlot(cfg.PlotPath); err != nil {
 		t.Fatal(err)
 	}
-	back, err := ReadReport(cfg.JSONPath)
+	back, err := loadtest.ReadReport(cfg.JSONPath)
 	if err != nil {
 		t.Fatalf("the JSON report does not parse: %v", err)
 	}
@@ -274,7 +243,7 @@ func runAndWrite(t *testing.T, cfg Config) *Report {
 }
 
 // checkSane checks what every measured scenario must satisfy.
-func checkSane(t *testing.T, s *ScenarioReport) {
+func checkSane(t *testing.T, s *loadtest.ScenarioReport) {
 	t.Helper()
 	if s.Errors != 0 {
 		t.Errorf("%s: %d errors: %+v", s.Scenario, s.Errors, s.ErrorCodes)
@@ -317,34 +286,5 @@ func TestSmokeSimulatorApart(t *testing.T) {
 	}
 	if got := srv.Sim.Calls(sim.OpUnlock); got < unlocked || unlocked == 0 {
 		t.Errorf("the simulator apart saw %d unlocks; the report has %d successful", got, unlocked)
-	}
-}
-
-// TestNoopHTTPUpstreamApart: noop-http's HTTP side served on its own
-// (--serve-noop-upstream) and named with --noop-upstream.
-func TestNoopHTTPUpstreamApart(t *testing.T) {
-	ctx, cancel := context.WithCancel(t.Context())
-	urls, served := make(chan string, 1), make(chan error, 1)
-	go func() { served <- ServeNoopUpstream(ctx, "127.0.0.1:0", func(u string) { urls <- u }) }()
-	var url string
-	select {
-	case url = <-urls:
-	case err := <-served:
-		t.Fatal(err)
-	}
-	b, noopHTTP := startBaseline(t, url)
-	if b.upstream != nil {
-		t.Error("the baseline started an upstream of its own although one was named")
-	}
-	if err := noopHTTP(); err != nil {
-		t.Fatalf("NoopHTTP through %s: %v", url, err)
-	}
-	cancel()
-	if err := <-served; err != nil {
-		t.Fatal(err)
-	}
-	b.client.CloseIdleConnections()
-	if err := noopHTTP(); status.Code(err) != codes.Unavailable {
-		t.Fatalf("NoopHTTP after its upstream stopped: %v, want Unavailable", err)
 	}
 }

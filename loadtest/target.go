@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -14,8 +15,45 @@ import (
 	"github.com/cloudkey/cloudkey/access/sim"
 	"github.com/cloudkey/cloudkey/internal/identity"
 	"github.com/cloudkey/cloudkey/internal/redisproc"
-	"github.com/cloudkey/cloudkey/internal/setup"
 )
+
+// TargetConfig is what Config.StartTarget starts an in-process cloudkey
+// with.
+type TargetConfig struct {
+	// RedisURL is the Redis the target uses; empty: its embedded one.
+	RedisURL string
+	// TokenSecret is the HS256 key the target verifies app tokens with;
+	// the harness signs its tokens with it.
+	TokenSecret string
+	// Seed is the organisation of the target's embedded simulator.
+	Seed sim.Seed
+	// AccessURL, when set, is a simulator run apart that the target
+	// calls instead of starting its own; it serves the demo service
+	// account (cloudkey sim does, whatever it seeds).
+	AccessURL string
+	// AccountTTL and EntriesTTL are the target's cache TTLs; zero keeps
+	// its defaults.
+	AccountTTL, EntriesTTL time.Duration
+	// Logger receives the target's logs; nil: slog.Default.
+	Logger *slog.Logger
+}
+
+// Target is an in-process cloudkey started by Config.StartTarget.
+type Target struct {
+	// GRPCAddr and HTTPAddr are its bound listeners.
+	GRPCAddr, HTTPAddr string
+	// Sim is its embedded access-system simulator; nil when it calls one
+	// run apart (TargetConfig.AccessURL). The harness sets its faults
+	// (--sim-latency) and reads its call counts and timings.
+	Sim *sim.Server
+	// Close stops it and waits (boundedly) for it to stop.
+	Close func()
+}
+
+// A TargetStarter starts an in-process cloudkey (Config.Self). The
+// harness is a client of cloudkey's public API and does not build
+// cloudkey itself: the command hands it internal/selftarget.Start.
+type TargetStarter func(ctx context.Context, tc TargetConfig) (*Target, error)
 
 // target is the cloudkey under test: started in process, or running.
 type target struct {
@@ -42,6 +80,9 @@ const embeddedRedisWarning = "no redis-server on PATH and no --redis-url: the in
 func startTarget(ctx context.Context, cfg Config, seed sim.Seed) (*target, error) {
 	if !cfg.Self {
 		return externalTarget(cfg)
+	}
+	if cfg.StartTarget == nil {
+		return nil, errors.New("loadtest: an in-process target (Self) needs Config.StartTarget")
 	}
 	t := &target{info: TargetInfo{Kind: "in-process"}}
 	ok := false
@@ -83,48 +124,35 @@ func startTarget(ctx context.Context, cfg Config, seed sim.Seed) (*target, error
 		}
 		secret = hex.EncodeToString(b)
 	}
-	sc := setup.Config{
-		GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
-		RedisURL: redisURL, TokenSecret: secret, SimSeed: &seed,
+	tc := TargetConfig{
+		RedisURL: redisURL, TokenSecret: secret, Seed: seed,
 		AccountTTL: cfg.AccountTTL, EntriesTTL: cfg.EntriesTTL, Logger: log,
 	}
 	if cfg.AccessURL != "" {
-		// cloudkey sim serves the demo service account whatever it seeds.
-		sc.AccessURL, sc.AccessEmail, sc.AccessPassword = cfg.AccessURL, sim.DemoServiceEmail, sim.DemoServicePassword
+		tc.AccessURL = cfg.AccessURL
 		t.info.AccessURL = cfg.AccessURL
 	}
-	app, err := setup.Start(ctx, sc)
+	tgt, err := cfg.StartTarget(ctx, tc)
 	if err != nil {
 		return nil, fmt.Errorf("loadtest: start cloudkey: %w", err)
 	}
+	t.closers = append(t.closers, tgt.Close)
+	if t.tokens, err = identity.NewHS256(secret); err != nil {
+		return nil, err
+	}
 	if cfg.SimLatency > 0 {
-		if err := app.Sim.SetFaults(sim.Faults{Latency: cfg.SimLatency}); err != nil {
-			app.Close()
+		if err := tgt.Sim.SetFaults(sim.Faults{Latency: cfg.SimLatency}); err != nil {
 			return nil, fmt.Errorf("loadtest: --sim-latency: %w", err)
 		}
 		t.info.SimLatency = cfg.SimLatency.String()
 	}
-	serveCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	served := make(chan error, 1)
-	go func() { served <- app.Serve(serveCtx) }()
-	t.closers = append(t.closers, func() {
-		stop()
-		select {
-		case err := <-served:
-			if err != nil {
-				log.Warn("in-process cloudkey stopped with an error", "err", err)
-			}
-		case <-time.After(15 * time.Second):
-			log.Warn("in-process cloudkey did not stop in 15s")
-		}
-	})
 	// The simulator's time per request tells its share of each call's
 	// latency from cloudkey's own (ScenarioReport.UpstreamLatency).
-	if app.Sim != nil {
-		app.Sim.RecordTimings(true)
+	if tgt.Sim != nil {
+		tgt.Sim.RecordTimings(true)
 	}
-	t.tokens, t.sim = app.Tokens, app.Sim
-	t.grpcAddr, t.httpAddr = app.Server.GRPCAddr(), app.Server.HTTPAddr()
+	t.sim = tgt.Sim
+	t.grpcAddr, t.httpAddr = tgt.GRPCAddr, tgt.HTTPAddr
 	t.info.GRPCAddr, t.info.HTTPAddr = t.grpcAddr, t.httpAddr
 	ok = true
 	return t, nil

@@ -11,6 +11,7 @@ import (
 	"runtime/trace"
 	"strings"
 
+	"github.com/cloudkey/cloudkey/internal/selftarget"
 	"github.com/cloudkey/cloudkey/loadtest"
 )
 
@@ -74,6 +75,7 @@ func loadtestCmd(ctx context.Context, args []string, stdout io.Writer, log *slog
 	tuneGC()
 	// The in-process cloudkey logs only what is worth a look under load.
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	cfg.StartTarget = selftarget.Start
 	rep, err := loadtest.Run(ctx, cfg)
 	if rep == nil {
 		return err

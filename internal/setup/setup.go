@@ -1,7 +1,22 @@
 // Package setup wires a whole cloudkey from configuration: token
 // verifier, Redis (or the embedded one), the access system (or the
-// embedded simulator), cache, unlock engine, resident service and server.
-// `cloudkey serve` and the load-test harness both start cloudkey this way.
+// embedded simulator), cache, unlock engine and audit, resident service,
+// visitors and server. It owns cloudkey's one configuration: Config, and
+// Settings, the table declaring each `cloudkey serve` setting's flag,
+// environment variable, default and doc once (Flags registers it on a
+// flag.FlagSet). server.Config, the transport's narrow configuration, is
+// filled from Config in one function (serverConfig).
+//
+// Start builds each dependency in a function of its own (startRedis,
+// startAccess, newStores, startCache, newUnlock, newResident,
+// newNotifier, startVisitors, newLimiter, serverConfig) returning what it
+// built and its closer.
+//
+// setup is wiring: it may import every package of cloudkey, and only
+// commands (cmd/...) and the in-process load-test target
+// (internal/selftarget) may import it. Domain packages (unlock, visitor,
+// tenant, access, ...) and loadtest must not (internal/layout checks
+// loadtest).
 package setup
 
 import (
@@ -103,10 +118,6 @@ type Config struct {
 	Tracing telemetry.TracingConfig
 }
 
-// accessSystem names the one access system in metrics, traces and unlock
-// targets.
-const accessSystem = "openpath"
-
 // DevelopmentEnvoySecret verifies Envoy webhooks when CLOUDKEY_ENVOY_SECRET
 // is unset. Never use it in production.
 const DevelopmentEnvoySecret = "cloudkey-development-envoy-secret"
@@ -142,7 +153,9 @@ type App struct {
 }
 
 // Start builds cloudkey from cfg and binds its listeners. Call Serve, or
-// Close when Serve is not called.
+// Close when Serve is not called. Each dependency is built by a function
+// of its own that returns what it built and its closer; Start keeps the
+// closers, run last first by Close.
 func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	log := cfg.Logger
 	if log == nil {
@@ -161,24 +174,12 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 		return nil, err
 	}
 
-	redisURL := cfg.RedisURL
-	if redisURL == "" {
-		emb, err := cache.StartEmbedded()
-		if err != nil {
-			return nil, err
-		}
-		a.closers = append(a.closers, emb.Close)
-		redisURL, a.EmbeddedRedis = emb.URL(), true
-		log.Warn("CLOUDKEY_REDIS_URL is unset: using an embedded in-memory Redis; its data is lost on exit; not for production; it takes only this process's commands (a random password)", "addr", emb.Addr())
-	}
-	if a.Redis, err = cache.Dial(redisURL); err != nil {
+	rdb, embedded, closeRedis, err := startRedis(cfg, log)
+	a.add(closeRedis)
+	if err != nil {
 		return nil, err
 	}
-	cache.Guard(a.Redis, func(from, to string) {
-		log.Warn("redis circuit breaker changed state", "from", from, "to", to)
-	})
-	rdb := a.Redis
-	a.closers = append(a.closers, func() { rdb.Close() })
+	a.Redis, a.EmbeddedRedis = rdb, embedded
 	if a.Tracing, err = telemetry.NewTracing(ctx, cfg.Tracing); err != nil {
 		return nil, err
 	}
@@ -186,134 +187,323 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 		return nil, err
 	}
 
-	a.Org = cfg.AccessOrg
-	opCfg := openpath.Config{BaseURL: cfg.AccessURL, Email: cfg.AccessEmail, Password: cfg.AccessPassword, OrgID: cfg.AccessOrg}
-	if cfg.AccessURL == "" {
-		seed := sim.DemoSeed()
-		if cfg.SimSeed != nil {
-			seed = *cfg.SimSeed
-		}
-		if a.Sim, err = sim.Start(seed); err != nil {
-			return nil, fmt.Errorf("embedded simulator: %w", err)
-		}
-		s := a.Sim
-		a.closers = append(a.closers, func() { s.Close() })
-		opCfg = openpath.Config{BaseURL: s.URL, Email: seed.ServiceAccount.Email, Password: seed.ServiceAccount.Password}
-		if a.Org == "" {
-			a.Org = strconv.Itoa(seed.Org.ID)
-		}
-		log.Warn("CLOUDKEY_ACCESS_URL is unset: using the embedded access-system simulator", "url", s.URL)
-	}
-	admins := adminkey.NewStore(rdb, cache.DefaultPrefix)
-	if a.EmbeddedRedis && a.Org != "" {
-		if a.DevAdminKey, _, err = admins.Create(ctx, a.Org, "development key (embedded Redis)"); err != nil {
-			return nil, err
-		}
-	}
-	opCfg.MaxInFlight, opCfg.BreakerOpenTimeout = cfg.AccessMaxInFlight, cfg.AccessBreakerOpen
-	opCfg.Name = accessSystem
-	opCfg.WrapTransport = telemetry.WrapTransport(a.Metrics, a.Tracing, accessSystem)
-	opCfg.OnBreakerChange = func(system, from, to string) {
-		a.Metrics.SetBreakerState(system, to)
-		log.Warn("access system circuit breaker changed state", "system", system, "from", from, "to", to)
-	}
-	accessSys, err := openpath.New(opCfg)
+	acc, err := startAccess(cfg, log, a.Metrics, a.Tracing)
+	a.add(acc.close)
 	if err != nil {
 		return nil, err
 	}
-	a.Metrics.SetBreakerState(accessSystem, accessSys.BreakerState()) // the gauge starts known
-	// Closed before the simulator: its graceful shutdown would otherwise
-	// wait for these idle keep-alive connections.
-	a.closers = append(a.closers, accessSys.CloseIdleConnections)
-
-	store := cache.New(rdb, cache.Config{AccountTTL: cfg.AccountTTL, EntriesTTL: cfg.EntriesTTL, LocalTTL: cfg.LocalTTL, Logger: log,
-		Observe: a.Metrics.ObserveCache})
-	runCtx, stopRun := context.WithCancel(context.Background())
-	ran := make(chan struct{})
-	go func() { defer close(ran); store.Run(runCtx) }()
-	a.closers = append(a.closers, func() { stopRun(); <-ran })
-	a.audit = unlock.NewStreamAuditor(rdb, unlock.AuditConfig{Logger: log, Spool: cfg.AuditSpool})
-	audit := a.Metrics.Auditor(a.audit) // counts unlock results by code
-	unlockTimeout := cfg.UnlockTimeout
-	if unlockTimeout <= 0 {
-		unlockTimeout = 3 * time.Second
+	a.Sim, a.Org = acc.sim, acc.org
+	st := newStores(rdb)
+	if a.DevAdminKey, err = devAdminKey(ctx, st.admins, a.EmbeddedRedis, a.Org); err != nil {
+		return nil, err
 	}
-	svc := resident.New(accessSys, accessSystem, store, unlock.NewEngine(unlockTimeout, audit), log)
 
-	a.EnvoySecret = cfg.EnvoySecret
-	if a.EnvoySecret == "" {
-		log.Warn("CLOUDKEY_ENVOY_SECRET is unset: Envoy webhooks are verified with the development secret; not for production")
-		a.EnvoySecret = DevelopmentEnvoySecret
-	}
-	var notifier notify.Notifier = notify.NewLog(log, true)
-	switch {
-	case cfg.Notifier != nil:
-		notifier = cfg.Notifier
-	case cfg.SMTP.Addr != "":
-		if notifier, err = notify.NewSMTP(cfg.SMTP); err != nil {
-			return nil, err
-		}
-	default:
-		log.Warn("CLOUDKEY_SMTP_ADDR is unset: guest links are written to this log instead of sent")
+	store, closeCache := startCache(rdb, cfg, log, a.Metrics)
+	a.add(closeCache)
+	un := newUnlock(rdb, cfg, log, a.Metrics)
+	a.audit = un.auditor
+	svc := newResident(acc.system, store, un.engine, log)
+
+	a.EnvoySecret = envoySecret(cfg, log)
+	notifier, err := newNotifier(cfg, log)
+	if err != nil {
+		return nil, err
 	}
 	// Bind HTTP now: guest links need its address when no public URL is set.
 	httpLis, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return nil, fmt.Errorf("HTTP listen on %s: %w", cfg.HTTPAddr, err)
 	}
-	a.closers = append(a.closers, func() { httpLis.Close() })
-	publicURL := strings.TrimRight(cfg.PublicURL, "/")
-	if publicURL == "" {
-		scheme := "http://"
-		if cfg.TLSCertFile != "" {
-			scheme = "https://"
-		}
-		publicURL = scheme + httpLis.Addr().String()
+	a.add(func() { httpLis.Close() })
+	visitors, closeVisitors, err := startVisitors(rdb, acc.system, notifier, publicURL(cfg, httpLis.Addr()), un.audit, log)
+	a.add(closeVisitors)
+	if err != nil {
+		return nil, err
 	}
-	a.Visitors, err = visitor.New(visitor.Config{
-		Redis: rdb, Access: accessSys, Notifier: notifier, BaseURL: publicURL,
+	a.Visitors = visitors
+
+	a.Server, err = server.New(ctx, serverConfig(cfg, serverDeps{
+		httpListener: httpLis, tokens: tokens, resident: svc, log: log,
+		stores: st, org: a.Org, cache: store, rdb: rdb,
+		visitors: a.Visitors, envoySecret: a.EnvoySecret,
+		limiter: newLimiter(rdb, cfg, log), metrics: a.Metrics, tracing: a.Tracing,
+	}))
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// add keeps a closer for Close; nil is skipped.
+func (a *App) add(closer func()) {
+	if closer != nil {
+		a.closers = append(a.closers, closer)
+	}
+}
+
+// startRedis dials cfg.RedisURL, or starts the embedded Redis when it is
+// empty, and guards the client with the circuit breaker. The closer
+// closes the client, then the embedded Redis; it is set (maybe partial)
+// with an error too.
+func startRedis(cfg Config, log *slog.Logger) (rdb redis.UniversalClient, embedded bool, closer func(), err error) {
+	var closers []func()
+	closer = func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+	redisURL := cfg.RedisURL
+	if redisURL == "" {
+		emb, err := cache.StartEmbedded()
+		if err != nil {
+			return nil, false, closer, err
+		}
+		closers = append(closers, emb.Close)
+		redisURL, embedded = emb.URL(), true
+		log.Warn("CLOUDKEY_REDIS_URL is unset: using an embedded in-memory Redis; its data is lost on exit; not for production; it takes only this process's commands (a random password)", "addr", emb.Addr())
+	}
+	if rdb, err = cache.Dial(redisURL); err != nil {
+		return nil, embedded, closer, err
+	}
+	cache.Guard(rdb, func(from, to string) {
+		log.Warn("redis circuit breaker changed state", "from", from, "to", to)
+	})
+	closers = append(closers, func() { rdb.Close() })
+	return rdb, embedded, closer, nil
+}
+
+// accessSystem names the one access system in metrics, traces and unlock
+// targets.
+const accessSystem = "openpath"
+
+// access is the access system: the client, and the embedded simulator
+// when cfg.AccessURL is empty.
+type access struct {
+	system *openpath.Client
+	sim    *sim.Server // nil with an AccessURL
+	org    string      // the organisation served ("" with an AccessURL and no AccessOrg: the login's first)
+	close  func()      // the client's idle connections, then the simulator
+}
+
+// startAccess connects to the access system at cfg.AccessURL, or starts
+// the embedded simulator (cfg.SimSeed, or the demo organisation) when it
+// is empty. acc.close is set, maybe partial, with an error too.
+func startAccess(cfg Config, log *slog.Logger, metrics *telemetry.Metrics, tracing *telemetry.Tracing) (acc access, err error) {
+	var closers []func()
+	acc.close = func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+	acc.org = cfg.AccessOrg
+	opCfg := openpath.Config{BaseURL: cfg.AccessURL, Email: cfg.AccessEmail, Password: cfg.AccessPassword, OrgID: cfg.AccessOrg}
+	if cfg.AccessURL == "" {
+		seed := sim.DemoSeed()
+		if cfg.SimSeed != nil {
+			seed = *cfg.SimSeed
+		}
+		if acc.sim, err = sim.Start(seed); err != nil {
+			return acc, fmt.Errorf("embedded simulator: %w", err)
+		}
+		s := acc.sim
+		closers = append(closers, func() { s.Close() })
+		opCfg = openpath.Config{BaseURL: s.URL, Email: seed.ServiceAccount.Email, Password: seed.ServiceAccount.Password}
+		if acc.org == "" {
+			acc.org = strconv.Itoa(seed.Org.ID)
+		}
+		log.Warn("CLOUDKEY_ACCESS_URL is unset: using the embedded access-system simulator", "url", s.URL)
+	}
+	opCfg.MaxInFlight, opCfg.BreakerOpenTimeout = cfg.AccessMaxInFlight, cfg.AccessBreakerOpen
+	opCfg.Name = accessSystem
+	opCfg.WrapTransport = telemetry.WrapTransport(metrics, tracing, accessSystem)
+	opCfg.OnBreakerChange = func(system, from, to string) {
+		metrics.SetBreakerState(system, to)
+		log.Warn("access system circuit breaker changed state", "system", system, "from", from, "to", to)
+	}
+	if acc.system, err = openpath.New(opCfg); err != nil {
+		return acc, err
+	}
+	metrics.SetBreakerState(accessSystem, acc.system.BreakerState()) // the gauge starts known
+	// Closed before the simulator: its graceful shutdown would otherwise
+	// wait for these idle keep-alive connections.
+	closers = append(closers, acc.system.CloseIdleConnections)
+	return acc, nil
+}
+
+// stores are the Redis-backed stores the server reads and writes
+// directly (admin keys, the audit log, tenant contacts, buildings).
+type stores struct {
+	admins    *adminkey.Store
+	auditLog  *unlock.AuditLog
+	contacts  *tenant.Store
+	buildings *building.Store
+}
+
+// newStores makes the stores on rdb, under cache.DefaultPrefix.
+func newStores(rdb redis.UniversalClient) stores {
+	return stores{
+		admins:    adminkey.NewStore(rdb, cache.DefaultPrefix),
+		auditLog:  unlock.NewAuditLog(rdb, ""),
+		contacts:  tenant.NewStore(rdb, cache.DefaultPrefix),
+		buildings: building.NewStore(rdb, cache.DefaultPrefix),
+	}
+}
+
+// devAdminKey makes an admin key for org when Redis is embedded (nobody
+// else can reach that Redis to make one); "" otherwise.
+func devAdminKey(ctx context.Context, admins *adminkey.Store, embeddedRedis bool, org string) (string, error) {
+	if !embeddedRedis || org == "" {
+		return "", nil
+	}
+	key, _, err := admins.Create(ctx, org, "development key (embedded Redis)")
+	return key, err
+}
+
+// startCache is the access-system cache in front of Redis, with its
+// invalidation listener running until the closer.
+func startCache(rdb redis.UniversalClient, cfg Config, log *slog.Logger, metrics *telemetry.Metrics) (*cache.Store, func()) {
+	store := cache.New(rdb, cache.Config{AccountTTL: cfg.AccountTTL, EntriesTTL: cfg.EntriesTTL, LocalTTL: cfg.LocalTTL, Logger: log,
+		Observe: metrics.ObserveCache})
+	runCtx, stopRun := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	go func() { defer close(ran); store.Run(runCtx) }()
+	return store, func() { stopRun(); <-ran }
+}
+
+// unlocking is the unlock engine and its audit trail.
+type unlocking struct {
+	// auditor writes the audit records to the Redis stream; App.Close
+	// drains it.
+	auditor *unlock.StreamAuditor
+	// audit is the auditor counting unlock results by code (metrics).
+	audit  unlock.Auditor
+	engine *unlock.Engine
+}
+
+// newUnlock builds the unlock engine (capped at cfg.UnlockTimeout) and
+// its audit stream.
+func newUnlock(rdb redis.UniversalClient, cfg Config, log *slog.Logger, metrics *telemetry.Metrics) unlocking {
+	auditor := unlock.NewStreamAuditor(rdb, unlock.AuditConfig{Logger: log, Spool: cfg.AuditSpool})
+	audit := metrics.Auditor(auditor) // counts unlock results by code
+	unlockTimeout := cfg.UnlockTimeout
+	if unlockTimeout <= 0 {
+		unlockTimeout = DefaultUnlockTimeout
+	}
+	return unlocking{auditor: auditor, audit: audit, engine: unlock.NewEngine(unlockTimeout, audit)}
+}
+
+// newResident is the resident service: entries and unlocks of the
+// caller, through the cache and the unlock engine.
+func newResident(accessSys *openpath.Client, store *cache.Store, engine *unlock.Engine, log *slog.Logger) *resident.Service {
+	return resident.New(accessSys, accessSystem, store, engine, log)
+}
+
+// envoySecret is cfg.EnvoySecret, or the development one.
+func envoySecret(cfg Config, log *slog.Logger) string {
+	if cfg.EnvoySecret != "" {
+		return cfg.EnvoySecret
+	}
+	log.Warn("CLOUDKEY_ENVOY_SECRET is unset: Envoy webhooks are verified with the development secret; not for production")
+	return DevelopmentEnvoySecret
+}
+
+// newNotifier delivers guest links: cfg.Notifier, SMTP when cfg.SMTP.Addr
+// is set, else the log.
+func newNotifier(cfg Config, log *slog.Logger) (notify.Notifier, error) {
+	switch {
+	case cfg.Notifier != nil:
+		return cfg.Notifier, nil
+	case cfg.SMTP.Addr != "":
+		return notify.NewSMTP(cfg.SMTP)
+	}
+	log.Warn("CLOUDKEY_SMTP_ADDR is unset: guest links are written to this log instead of sent")
+	return notify.NewLog(log, true), nil
+}
+
+// publicURL is where guests open their links: cfg.PublicURL, or this
+// server's bound HTTP address.
+func publicURL(cfg Config, httpAddr net.Addr) string {
+	u := strings.TrimRight(cfg.PublicURL, "/")
+	if u != "" {
+		return u
+	}
+	scheme := "http://"
+	if cfg.TLSCertFile != "" {
+		scheme = "https://"
+	}
+	return scheme + httpAddr.String()
+}
+
+// startVisitors is the guest-pass service, its scheduler running until
+// the closer.
+func startVisitors(rdb redis.UniversalClient, accessSys *openpath.Client, notifier notify.Notifier, baseURL string, audit unlock.Auditor, log *slog.Logger) (*visitor.Service, func(), error) {
+	visitors, err := visitor.New(visitor.Config{
+		Redis: rdb, Access: accessSys, Notifier: notifier, BaseURL: baseURL,
 		Audit: audit, Logger: log,
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	schedCtx, stopSched := context.WithCancel(context.Background())
 	schedDone := make(chan struct{})
 	go func() {
 		defer close(schedDone)
-		if err := a.Visitors.RunScheduler(schedCtx); err != nil && schedCtx.Err() == nil {
+		if err := visitors.RunScheduler(schedCtx); err != nil && schedCtx.Err() == nil {
 			log.Error("visitor scheduler stopped", "err", err)
 		}
 	}()
-	a.closers = append(a.closers, func() { stopSched(); <-schedDone })
+	return visitors, func() { stopSched(); <-schedDone }, nil
+}
 
-	var limiter server.RateLimiter // a nil *ratelimit.Limiter would not be a nil interface
-	if cfg.RateLimits.Enabled() {
-		rl := cfg.RateLimits
-		rl.Logger = log
-		limiter = ratelimit.New(rdb, rl)
+// newLimiter is the Redis rate limiter of cfg.RateLimits; nil (no
+// limits) when none is enabled.
+func newLimiter(rdb redis.UniversalClient, cfg Config, log *slog.Logger) server.RateLimiter {
+	if !cfg.RateLimits.Enabled() {
+		return nil // a nil *ratelimit.Limiter would not be a nil interface
 	}
-	a.Server, err = server.New(ctx, server.Config{
-		GRPCAddr: cfg.GRPCAddr, HTTPAddr: cfg.HTTPAddr, HTTPListener: httpLis,
-		Tokens: identity.NewCachedVerifier(tokens, 100_000, 10*time.Minute), Resident: svc, Logger: log,
-		Admins: admins, Org: a.Org,
-		Cache: store, Audit: unlock.NewAuditLog(rdb, ""),
-		Contacts:  tenant.NewStore(rdb, cache.DefaultPrefix),
-		Buildings: building.NewStore(rdb, cache.DefaultPrefix),
-		Visitors:  a.Visitors, EnvoySecret: []byte(a.EnvoySecret),
-		Limiter: limiter, TrustedProxies: cfg.TrustedProxies,
+	rl := cfg.RateLimits
+	rl.Logger = log
+	return ratelimit.New(rdb, rl)
+}
+
+// serverDeps is what Start built for the server.
+type serverDeps struct {
+	httpListener net.Listener
+	tokens       identity.Verifier
+	resident     *resident.Service
+	log          *slog.Logger
+	stores       stores
+	org          string
+	cache        *cache.Store
+	rdb          redis.UniversalClient
+	visitors     *visitor.Service
+	envoySecret  string
+	limiter      server.RateLimiter
+	metrics      *telemetry.Metrics
+	tracing      *telemetry.Tracing
+}
+
+// serverConfig is the server's own configuration, filled from cfg and
+// what Start built: the one place server.Config is written.
+func serverConfig(cfg Config, d serverDeps) server.Config {
+	rdb := d.rdb
+	return server.Config{
+		GRPCAddr: cfg.GRPCAddr, HTTPAddr: cfg.HTTPAddr, HTTPListener: d.httpListener,
+		Tokens: identity.NewCachedVerifier(d.tokens, 100_000, 10*time.Minute), Resident: d.resident, Logger: d.log,
+		Admins: d.stores.admins, Org: d.org,
+		Cache: d.cache, Audit: d.stores.auditLog,
+		Contacts:  d.stores.contacts,
+		Buildings: d.stores.buildings,
+		Visitors:  d.visitors, EnvoySecret: []byte(d.envoySecret),
+		Limiter: d.limiter, TrustedProxies: cfg.TrustedProxies,
 		CORSOrigins: cfg.CORSOrigins, TileFrameAncestors: cfg.TileFrameAncestors,
 		TLSCertFile: cfg.TLSCertFile, TLSKeyFile: cfg.TLSKeyFile,
 		GRPCConns: cfg.GRPCConns, HTTPConns: cfg.HTTPConns,
 		Ready: func(ctx context.Context) map[string]error {
 			return map[string]error{"redis": rdb.Ping(ctx).Err()}
 		},
-		Metrics: a.Metrics, Tracing: a.Tracing,
-	})
-	if err != nil {
-		return nil, err
+		Metrics: d.metrics, Tracing: d.tracing,
 	}
-	return a, nil
 }
 
 // tokenVerifier is the JWKS verifier when a JWKS URL is set (HS256 is

@@ -1,0 +1,301 @@
+package setup
+
+import (
+	"flag"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cloudkey/cloudkey/internal/connlimit"
+	"github.com/cloudkey/cloudkey/internal/identity"
+	"github.com/cloudkey/cloudkey/internal/ratelimit"
+	"github.com/cloudkey/cloudkey/server"
+)
+
+// DefaultUnlockTimeout caps one Unlock call when Config.UnlockTimeout is
+// not positive, and is --unlock-timeout's default.
+const DefaultUnlockTimeout = 3 * time.Second
+
+// A Setting is one of `cloudkey serve`'s settings, declared once: its
+// flag, the environment variable read as its default, its default and
+// its doc, and the Config field it fills. Exactly one of Str, Dur, Int
+// and Parse is set.
+type Setting struct {
+	// Flag is the flag's name, without dashes.
+	Flag string
+	// Env, when set, is the environment variable whose non-empty value
+	// replaces Default (string settings only: Str or Parse).
+	Env string
+	// Default is the value when neither the flag nor Env is given, as
+	// written on the command line ("3s", "256", "30/1m,burst=10").
+	Default string
+	// Doc is the help text. With Env, "(env NAME)" follows it, or
+	// "(env NAME; Note)" when Note is set.
+	Doc, Note string
+	// Positive rejects a duration that is not positive.
+	Positive bool
+
+	// Str is the string field the value is stored in as given.
+	Str func(*Config) *string
+	// Dur and Int are the duration and int fields of the setting.
+	Dur func(*Config) *time.Duration
+	Int func(*Config) *int
+	// Parse stores a string value after fs.Parse, in table order; its
+	// error is reported after "--flag: ".
+	Parse func(*Config, string) error
+}
+
+// usage is the help line flag.PrintDefaults shows.
+func (s Setting) usage() string {
+	switch {
+	case s.Env == "":
+		return s.Doc
+	case s.Note == "":
+		return fmt.Sprintf("%s (env %s)", s.Doc, s.Env)
+	}
+	return fmt.Sprintf("%s (env %s; %s)", s.Doc, s.Env, s.Note)
+}
+
+// Settings is `cloudkey serve`'s settings table, in the order their
+// values are checked. The connection caps' help names the caps derived
+// from this process's descriptor limit.
+func Settings() []Setting {
+	rl := ratelimit.Defaults()
+	grpcDef, httpDef := defaultConnLimits()
+	limit := func(flag, env string, def ratelimit.Limit, doc string, field func(*ratelimit.Config) *ratelimit.Limit) Setting {
+		return Setting{Flag: flag, Env: env, Default: ratelimit.FormatLimit(def), Doc: doc,
+			Parse: func(c *Config, v string) error {
+				l, err := ratelimit.ParseLimit(v)
+				*field(&c.RateLimits) = l
+				return err
+			}}
+	}
+	conns := func(flag, env, doc string, def int, field func(*Config) *int) Setting {
+		return Setting{Flag: flag, Env: env, Default: "0", Doc: doc,
+			Note: fmt.Sprintf("0: derived from the descriptor limit, here %d; negative: no cap", def),
+			Parse: func(c *Config, v string) error {
+				n, err := strconv.Atoi(strings.TrimSpace(v))
+				if err != nil {
+					return fmt.Errorf("want a number of connections, got %q", v)
+				}
+				*field(c) = n
+				return nil
+			}}
+	}
+	return []Setting{
+		{Flag: "grpc-addr", Env: "CLOUDKEY_GRPC_ADDR", Default: "127.0.0.1:9090",
+			Doc: "gRPC listen address", Str: func(c *Config) *string { return &c.GRPCAddr }},
+		{Flag: "http-addr", Env: "CLOUDKEY_HTTP_ADDR", Default: "127.0.0.1:8080",
+			Doc: "HTTP listen address: REST gateway and /healthz", Str: func(c *Config) *string { return &c.HTTPAddr }},
+		{Flag: "redis-url", Env: "CLOUDKEY_REDIS_URL",
+			Doc:  "Redis URL: redis[s]://host:port/db, redis[s]-sentinel://h1:26379,h2:26379/db?master=NAME or redis[s]-cluster://h1:7000,h2:7001",
+			Note: "empty: embedded in-memory Redis, not for production", Str: func(c *Config) *string { return &c.RedisURL }},
+		{Flag: "access-url", Env: "CLOUDKEY_ACCESS_URL",
+			Doc:  "access system base URL, e.g. https://api.openpath.com",
+			Note: "empty: embedded simulator with the demo organisation", Str: func(c *Config) *string { return &c.AccessURL }},
+		{Flag: "access-email", Env: "CLOUDKEY_ACCESS_EMAIL",
+			Doc: "access-system service account email", Str: func(c *Config) *string { return &c.AccessEmail }},
+		{Flag: "access-password", Env: "CLOUDKEY_ACCESS_PASSWORD",
+			Doc: "access-system service account password", Str: func(c *Config) *string { return &c.AccessPassword }},
+		{Flag: "access-org", Env: "CLOUDKEY_ACCESS_ORG",
+			Doc: "access-system organisation id", Note: "empty: the login's first org", Str: func(c *Config) *string { return &c.AccessOrg }},
+		{Flag: "token-secret", Env: "CLOUDKEY_TOKEN_SECRET",
+			Doc:  "HS256 key app tokens are verified with",
+			Note: "empty: the development key `cloudkey token` also uses", Str: func(c *Config) *string { return &c.TokenSecret }},
+		{Flag: "jwks-url", Env: "CLOUDKEY_JWKS_URL",
+			Doc:  "identity provider's JWKS URL: app tokens are RS256/ES256 verified against it, HS256 is refused",
+			Note: "needs --token-issuer and --token-audience", Str: func(c *Config) *string { return &c.JWKSURL }},
+		{Flag: "token-issuer", Env: "CLOUDKEY_TOKEN_ISSUER",
+			Doc: "the only accepted `iss` of JWKS tokens", Str: func(c *Config) *string { return &c.TokenIssuer }},
+		{Flag: "token-audience", Env: "CLOUDKEY_TOKEN_AUDIENCE",
+			Doc: "the `aud` JWKS tokens must carry", Str: func(c *Config) *string { return &c.TokenAudience }},
+		{Flag: "token-leeway", Default: identity.DefaultLeeway.String(),
+			Doc: "clock skew tolerated on JWKS tokens' exp, nbf and iat (at most 5m)", Dur: func(c *Config) *time.Duration { return &c.TokenLeeway }},
+		limit("rate-limit-user", "CLOUDKEY_RATE_LIMIT_USER", rl.UnlockUser,
+			"resident unlocks per user: RATE/PERIOD[,burst=N] or off", func(r *ratelimit.Config) *ratelimit.Limit { return &r.UnlockUser }),
+		limit("rate-limit-ip", "CLOUDKEY_RATE_LIMIT_IP", rl.UnlockIP,
+			"resident unlocks per client IP", func(r *ratelimit.Config) *ratelimit.Limit { return &r.UnlockIP }),
+		limit("rate-limit-guest-link", "CLOUDKEY_RATE_LIMIT_GUEST_LINK", rl.GuestLink,
+			"guest unlocks per guest link", func(r *ratelimit.Config) *ratelimit.Limit { return &r.GuestLink }),
+		limit("rate-limit-guest-ip", "CLOUDKEY_RATE_LIMIT_GUEST_IP", rl.GuestIP,
+			"guest unlocks per client IP", func(r *ratelimit.Config) *ratelimit.Limit { return &r.GuestIP }),
+		limit("rate-limit-registration-contact", "CLOUDKEY_RATE_LIMIT_REGISTRATION_CONTACT", rl.RegisterContact,
+			"tenant-tile visitor registrations per contact", func(r *ratelimit.Config) *ratelimit.Limit { return &r.RegisterContact }),
+		limit("rate-limit-registration-building", "CLOUDKEY_RATE_LIMIT_REGISTRATION_BUILDING", rl.RegisterBuilding,
+			"tenant-tile visitor registrations per building, all contacts together", func(r *ratelimit.Config) *ratelimit.Limit { return &r.RegisterBuilding }),
+		{Flag: "trusted-proxies", Env: "CLOUDKEY_TRUSTED_PROXIES",
+			Doc:   "comma-separated CIDRs of proxies whose X-Forwarded-For names the client for rate limits",
+			Note:  "empty: trust none",
+			Parse: parseTrustedProxies},
+		{Flag: "audit-spool", Env: "CLOUDKEY_AUDIT_SPOOL",
+			Doc:  "local file keeping unlock audit records that Redis could not take at shutdown; written to Redis at the next start",
+			Note: "empty: <user cache dir>/cloudkey/audit.spool with an external Redis; one file per replica",
+			Str:  func(c *Config) *string { return &c.AuditSpool }},
+		{Flag: "unlock-timeout", Default: DefaultUnlockTimeout.String(), Positive: true,
+			Doc: "server cap on one Unlock call; the caller's deadline applies when sooner", Dur: func(c *Config) *time.Duration { return &c.UnlockTimeout }},
+		{Flag: "account-ttl", Default: "30s", Positive: true,
+			Doc: "how long a cached access-system user (and its status) is trusted: the move-out bound", Dur: func(c *Config) *time.Duration { return &c.AccountTTL }},
+		{Flag: "entries-ttl", Default: "1m0s", Positive: true,
+			Doc: "how long a cached entry list is used", Dur: func(c *Config) *time.Duration { return &c.EntriesTTL }},
+		{Flag: "local-ttl", Default: "30s",
+			Doc: "how long a cache hit is served from process memory, never past the Redis copy's own expiry (invalidations still reach it at once); negative disables",
+			Dur: func(c *Config) *time.Duration { return &c.LocalTTL }},
+		{Flag: "access-max-inflight", Default: "256",
+			Doc: "most requests in flight to the access system; more wait for a slot within their deadline (negative: no bound)",
+			Int: func(c *Config) *int { return &c.AccessMaxInFlight }},
+		{Flag: "access-breaker-open", Default: "5s", Positive: true,
+			Doc: "how long the access system's circuit breaker, once open, fails calls at once before a probe",
+			Dur: func(c *Config) *time.Duration { return &c.AccessBreakerOpen }},
+		{Flag: "public-url", Env: "CLOUDKEY_PUBLIC_URL",
+			Doc:  "base URL of guest links, e.g. https://cloudkey.example.com",
+			Note: "empty: this server's HTTP address", Str: func(c *Config) *string { return &c.PublicURL }},
+		{Flag: "envoy-secret", Env: "CLOUDKEY_ENVOY_SECRET",
+			Doc: "secret Envoy webhooks are signed with", Note: "empty: a development secret", Str: func(c *Config) *string { return &c.EnvoySecret }},
+		{Flag: "smtp-addr", Env: "CLOUDKEY_SMTP_ADDR",
+			Doc: "SMTP relay host:port for guest links", Note: "empty: links are logged", Str: func(c *Config) *string { return &c.SMTP.Addr }},
+		{Flag: "smtp-from", Env: "CLOUDKEY_SMTP_FROM", Default: "cloudkey <noreply@localhost>",
+			Doc: "sender of guest-link emails", Str: func(c *Config) *string { return &c.SMTP.From }},
+		{Flag: "smtp-username", Env: "CLOUDKEY_SMTP_USERNAME",
+			Doc: "SMTP user", Str: func(c *Config) *string { return &c.SMTP.Username }},
+		{Flag: "smtp-password", Env: "CLOUDKEY_SMTP_PASSWORD",
+			Doc: "SMTP password", Str: func(c *Config) *string { return &c.SMTP.Password }},
+		{Flag: "cors-origins", Env: "CLOUDKEY_CORS_ORIGINS",
+			Doc:   "comma-separated exact origins (https://app.example.com) whose pages may call the REST gateway",
+			Note:  "empty: no cross-origin access",
+			Parse: func(c *Config, v string) error { c.CORSOrigins = splitList(v); return nil }},
+		{Flag: "tile-frame-ancestors", Env: "CLOUDKEY_TILE_FRAME_ANCESTORS",
+			Doc:  "CSP frame-ancestors sources allowed to frame /tile, e.g. https://*.hqo.com",
+			Note: "empty: 'none'", Str: func(c *Config) *string { return &c.TileFrameAncestors }},
+		{Flag: "tls-cert", Env: "CLOUDKEY_TLS_CERT",
+			Doc: "PEM certificate (chain) file: both listeners serve TLS only; reloaded when it changes", Str: func(c *Config) *string { return &c.TLSCertFile }},
+		{Flag: "tls-key", Env: "CLOUDKEY_TLS_KEY",
+			Doc: "PEM private key file of --tls-cert", Str: func(c *Config) *string { return &c.TLSKeyFile }},
+		{Flag: "otlp-endpoint", Env: "CLOUDKEY_OTLP_ENDPOINT",
+			Doc:  "OTLP/gRPC collector URL for traces, e.g. http://localhost:4317",
+			Note: "empty: OTEL_EXPORTER_OTLP_ENDPOINT if set, else no tracing", Str: func(c *Config) *string { return &c.Tracing.Endpoint }},
+		conns("grpc-max-conns", "CLOUDKEY_GRPC_MAX_CONNS", "most connections open at once on the gRPC port",
+			grpcDef.Max, func(c *Config) *int { return &c.GRPCConns.Max }),
+		conns("grpc-max-conns-per-ip", "CLOUDKEY_GRPC_MAX_CONNS_PER_IP", "most connections open at once on the gRPC port from one client IP (IPv6: one /64); residents behind one NAT share it",
+			grpcDef.PerAddr, func(c *Config) *int { return &c.GRPCConns.PerAddr }),
+		conns("http-max-conns", "CLOUDKEY_HTTP_MAX_CONNS", "most connections open at once on the HTTP port",
+			httpDef.Max, func(c *Config) *int { return &c.HTTPConns.Max }),
+		conns("http-max-conns-per-ip", "CLOUDKEY_HTTP_MAX_CONNS_PER_IP", "most connections open at once on the HTTP port from one client IP (IPv6: one /64; --trusted-proxies are exempt)",
+			httpDef.PerAddr, func(c *Config) *int { return &c.HTTPConns.PerAddr }),
+	}
+}
+
+// Flags registers every setting of Settings on fs, a string setting
+// defaulting to its environment variable (read with getenv) when that is
+// not empty. After fs.Parse, the returned function gives the Config: the
+// durations checked, the parsed settings parsed in table order, and the
+// audit spool defaulted (spoolPath). Logger and the test hooks are left
+// to the caller.
+func Flags(fs *flag.FlagSet, getenv func(string) string) func() (Config, error) {
+	c := new(Config)
+	settings := Settings()
+	raw := make([]*string, len(settings))
+	for i, s := range settings {
+		def := s.Default
+		if s.Env != "" {
+			if s.Str == nil && s.Parse == nil {
+				panic("setup: " + s.Flag + ": Env on a setting that is not a string")
+			}
+			if v := getenv(s.Env); v != "" {
+				def = v
+			}
+		}
+		switch {
+		case s.Str != nil:
+			fs.StringVar(s.Str(c), s.Flag, def, s.usage())
+		case s.Parse != nil:
+			raw[i] = fs.String(s.Flag, def, s.usage())
+		case s.Dur != nil:
+			d, err := time.ParseDuration(def)
+			if err != nil {
+				panic("setup: " + s.Flag + ": default: " + err.Error())
+			}
+			fs.DurationVar(s.Dur(c), s.Flag, d, s.usage())
+		case s.Int != nil:
+			n, err := strconv.Atoi(def)
+			if err != nil {
+				panic("setup: " + s.Flag + ": default: " + err.Error())
+			}
+			fs.IntVar(s.Int(c), s.Flag, n, s.usage())
+		default:
+			panic("setup: " + s.Flag + ": no field")
+		}
+	}
+	return func() (Config, error) {
+		for _, s := range settings {
+			if s.Positive && *s.Dur(c) <= 0 {
+				return Config{}, fmt.Errorf("--%s must be positive, got %v", s.Flag, *s.Dur(c))
+			}
+		}
+		for i, s := range settings {
+			if s.Parse == nil {
+				continue
+			}
+			if err := s.Parse(c, *raw[i]); err != nil {
+				return Config{}, fmt.Errorf("--%s: %w", s.Flag, err)
+			}
+		}
+		out := *c
+		out.AuditSpool = spoolPath(out.AuditSpool, out.RedisURL)
+		return out, nil
+	}
+}
+
+// defaultConnLimits are the connection caps this process gets by default.
+func defaultConnLimits() (grpcLim, httpLim connlimit.Limits) {
+	nofile, err := connlimit.DescriptorLimit()
+	if err != nil {
+		return
+	}
+	return server.DefaultConnLimits(nofile)
+}
+
+// parseTrustedProxies parses --trusted-proxies: CIDRs or bare addresses.
+func parseTrustedProxies(c *Config, v string) error {
+	c.TrustedProxies = nil
+	for _, s := range splitList(v) {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				return fmt.Errorf("%q is not a CIDR or an address", s)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		c.TrustedProxies = append(c.TrustedProxies, p.Masked())
+	}
+	return nil
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// spoolPath is --audit-spool, or with an external Redis (whose audit
+// stream outlives this process) a file in the user's cache directory.
+// The embedded Redis dies with the process, so it gets no spool.
+func spoolPath(spool, redisURL string) string {
+	if spool != "" || redisURL == "" {
+		return spool
+	}
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(dir, "cloudkey", "audit.spool")
+}

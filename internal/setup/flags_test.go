@@ -1,0 +1,112 @@
+package setup
+
+import (
+	"flag"
+	"io"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cloudkey/cloudkey/internal/ratelimit"
+)
+
+// parse runs Flags on args with env as the environment.
+func parse(t *testing.T, env map[string]string, args ...string) (Config, error) {
+	t.Helper()
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	config := Flags(fs, func(k string) string { return env[k] })
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	return config()
+}
+
+func TestFlagsDefaults(t *testing.T) {
+	c, err := parse(t, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.GRPCAddr != "127.0.0.1:9090" || c.HTTPAddr != "127.0.0.1:8080" || c.RedisURL != "" {
+		t.Errorf("addresses %q %q %q", c.GRPCAddr, c.HTTPAddr, c.RedisURL)
+	}
+	if c.UnlockTimeout != 3*time.Second || c.AccountTTL != 30*time.Second || c.EntriesTTL != time.Minute ||
+		c.LocalTTL != 30*time.Second || c.AccessBreakerOpen != 5*time.Second || c.AccessMaxInFlight != 256 {
+		t.Errorf("durations %+v", c)
+	}
+	if c.RateLimits != ratelimit.Defaults() {
+		t.Errorf("rate limits %+v, want %+v", c.RateLimits, ratelimit.Defaults())
+	}
+	if c.SMTP.From != "cloudkey <noreply@localhost>" || c.AuditSpool != "" || c.TrustedProxies != nil || c.CORSOrigins != nil {
+		t.Errorf("%+v", c)
+	}
+	if c.GRPCConns.Max != 0 || c.HTTPConns.PerAddr != 0 {
+		t.Errorf("conns %+v %+v, want 0: derived", c.GRPCConns, c.HTTPConns)
+	}
+}
+
+func TestFlagsEnvAndFlags(t *testing.T) {
+	env := map[string]string{
+		"CLOUDKEY_GRPC_ADDR": "127.0.0.1:1", "CLOUDKEY_RATE_LIMIT_IP": "off", "CLOUDKEY_GRPC_MAX_CONNS": "7",
+		"CLOUDKEY_REDIS_URL": "redis://127.0.0.1:6379", "CLOUDKEY_CORS_ORIGINS": "https://a.example, https://b.example",
+		"CLOUDKEY_OTLP_ENDPOINT": "http://localhost:4317",
+	}
+	c, err := parse(t, env, "--grpc-addr", "127.0.0.1:2", "--trusted-proxies", "10.0.0.0/8,192.168.1.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.GRPCAddr != "127.0.0.1:2" {
+		t.Errorf("the flag does not win over the env: %q", c.GRPCAddr)
+	}
+	if c.RateLimits.UnlockIP != (ratelimit.Limit{}) || c.RateLimits.UnlockUser != ratelimit.Defaults().UnlockUser {
+		t.Errorf("rate limits %+v", c.RateLimits)
+	}
+	if c.GRPCConns.Max != 7 || c.Tracing.Endpoint != "http://localhost:4317" {
+		t.Errorf("%+v", c)
+	}
+	if strings.Join(c.CORSOrigins, " ") != "https://a.example https://b.example" {
+		t.Errorf("cors %q", c.CORSOrigins)
+	}
+	if len(c.TrustedProxies) != 2 || c.TrustedProxies[1].String() != "192.168.1.1/32" {
+		t.Errorf("proxies %v", c.TrustedProxies)
+	}
+	if filepath.Base(c.AuditSpool) != "audit.spool" {
+		t.Errorf("spool %q, want the user cache dir's with an external Redis", c.AuditSpool)
+	}
+}
+
+func TestFlagsErrors(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--unlock-timeout", "0"}, "--unlock-timeout must be positive, got 0s"},
+		{[]string{"--entries-ttl", "-1s"}, "--entries-ttl must be positive, got -1s"},
+		{[]string{"--rate-limit-guest-ip", "x"}, "--rate-limit-guest-ip: "},
+		{[]string{"--trusted-proxies", "nope"}, `--trusted-proxies: "nope" is not a CIDR or an address`},
+		{[]string{"--http-max-conns-per-ip", "many"}, `--http-max-conns-per-ip: want a number of connections, got "many"`},
+	} {
+		_, err := parse(t, nil, tt.args...)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%v: %v, want %q", tt.args, err, tt.want)
+		}
+	}
+}
+
+// Every setting has one field, and Env only on string settings.
+func TestSettingsTable(t *testing.T) {
+	seen := map[string]bool{}
+	for _, s := range Settings() {
+		n := 0
+		for _, set := range []bool{s.Str != nil, s.Dur != nil, s.Int != nil, s.Parse != nil} {
+			if set {
+				n++
+			}
+		}
+		if n != 1 || seen[s.Flag] || (s.Positive && s.Dur == nil) {
+			t.Errorf("%s: %d fields, seen %v, positive %v", s.Flag, n, seen[s.Flag], s.Positive)
+		}
+		seen[s.Flag] = true
+	}
+}
