@@ -25,6 +25,7 @@ import (
 	"github.com/cloudkey/cloudkey/internal/identity"
 	"github.com/cloudkey/cloudkey/internal/notify"
 	"github.com/cloudkey/cloudkey/internal/ratelimit"
+	"github.com/cloudkey/cloudkey/internal/redisconn"
 	"github.com/cloudkey/cloudkey/internal/telemetry"
 	"github.com/cloudkey/cloudkey/resident"
 	"github.com/cloudkey/cloudkey/server"
@@ -163,7 +164,7 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 
 	redisURL := cfg.RedisURL
 	if redisURL == "" {
-		emb, err := cache.StartEmbedded()
+		emb, err := redisconn.StartEmbedded()
 		if err != nil {
 			return nil, err
 		}
@@ -171,10 +172,10 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 		redisURL, a.EmbeddedRedis = emb.URL(), true
 		log.Warn("CLOUDKEY_REDIS_URL is unset: using an embedded in-memory Redis; its data is lost on exit; not for production; it takes only this process's commands (a random password)", "addr", emb.Addr())
 	}
-	if a.Redis, err = cache.Dial(redisURL); err != nil {
+	if a.Redis, err = redisconn.Dial(redisURL); err != nil {
 		return nil, err
 	}
-	cache.Guard(a.Redis, func(from, to string) {
+	redisconn.Guard(a.Redis, func(from, to string) {
 		log.Warn("redis circuit breaker changed state", "from", from, "to", to)
 	})
 	rdb := a.Redis
