@@ -18,7 +18,6 @@ import (
 
 	"github.com/cloudkey/cloudkey/access/openpath"
 	"github.com/cloudkey/cloudkey/access/sim"
-	"github.com/cloudkey/cloudkey/building"
 	"github.com/cloudkey/cloudkey/cache"
 	"github.com/cloudkey/cloudkey/internal/adminkey"
 	"github.com/cloudkey/cloudkey/internal/connlimit"
@@ -30,6 +29,7 @@ import (
 	"github.com/cloudkey/cloudkey/resident"
 	"github.com/cloudkey/cloudkey/server"
 	"github.com/cloudkey/cloudkey/tenant"
+	"github.com/cloudkey/cloudkey/tenant/tenantredis"
 	"github.com/cloudkey/cloudkey/unlock"
 	"github.com/cloudkey/cloudkey/visitor"
 )
@@ -300,7 +300,7 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 		Admins: admins, Org: a.Org,
 		Cache: store, Audit: unlock.NewAuditLog(rdb, ""),
 		Contacts:  tenant.NewStore(rdb, cache.DefaultPrefix),
-		Buildings: building.NewStore(rdb, cache.DefaultPrefix),
+		Buildings: tenant.NewBuildings(tenantredis.NewBuildings(rdb, cache.DefaultPrefix)),
 		Visitors:  a.Visitors, EnvoySecret: []byte(a.EnvoySecret),
 		Limiter: limiter, TrustedProxies: cfg.TrustedProxies,
 		CORSOrigins: cfg.CORSOrigins, TileFrameAncestors: cfg.TileFrameAncestors,
