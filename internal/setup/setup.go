@@ -31,6 +31,7 @@ import (
 	"github.com/cloudkey/cloudkey/tenant"
 	"github.com/cloudkey/cloudkey/tenant/tenantredis"
 	"github.com/cloudkey/cloudkey/unlock"
+	"github.com/cloudkey/cloudkey/unlock/auditredis"
 	"github.com/cloudkey/cloudkey/visitor"
 )
 
@@ -46,7 +47,7 @@ type Config struct {
 	TokenSecret        string
 	UnlockTimeout      time.Duration
 	// AuditSpool keeps the unlock audit records Redis could not take at
-	// shutdown (unlock.AuditConfig.Spool); empty: they are logged.
+	// shutdown (auditredis.AuditConfig.Spool); empty: they are logged.
 	AuditSpool string
 	AccountTTL time.Duration
 	EntriesTTL time.Duration
@@ -137,7 +138,7 @@ type App struct {
 	// Tracing is nil when tracing is off.
 	Tracing *telemetry.Tracing
 
-	audit   *unlock.StreamAuditor
+	audit   *auditredis.StreamAuditor
 	log     *slog.Logger
 	closers []func()
 }
@@ -233,7 +234,7 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	ran := make(chan struct{})
 	go func() { defer close(ran); store.Run(runCtx) }()
 	a.closers = append(a.closers, func() { stopRun(); <-ran })
-	a.audit = unlock.NewStreamAuditor(rdb, unlock.AuditConfig{Logger: log, Spool: cfg.AuditSpool})
+	a.audit = auditredis.NewStreamAuditor(rdb, auditredis.AuditConfig{Logger: log, Spool: cfg.AuditSpool})
 	audit := a.Metrics.Auditor(a.audit) // counts unlock results by code
 	unlockTimeout := cfg.UnlockTimeout
 	if unlockTimeout <= 0 {
@@ -298,7 +299,7 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 		GRPCAddr: cfg.GRPCAddr, HTTPAddr: cfg.HTTPAddr, HTTPListener: httpLis,
 		Tokens: identity.NewCachedVerifier(tokens, 100_000, 10*time.Minute), Resident: svc, Logger: log,
 		Admins: admins, Org: a.Org,
-		Cache: store, Audit: unlock.NewAuditLog(rdb, ""),
+		Cache: store, Audit: auditredis.NewAuditLog(rdb, ""),
 		Contacts:  tenant.NewStore(rdb, cache.DefaultPrefix),
 		Buildings: tenant.NewBuildings(tenantredis.NewBuildings(rdb, cache.DefaultPrefix)),
 		Visitors:  a.Visitors, EnvoySecret: []byte(a.EnvoySecret),
