@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cloudkey/cloudkey/access"
+	"github.com/cloudkey/cloudkey/internal/redisconn"
 	"github.com/cloudkey/cloudkey/internal/redistest"
 )
 
@@ -23,7 +24,7 @@ func backends(t *testing.T) map[string]func(t *testing.T) redis.UniversalClient 
 	return map[string]func(t *testing.T) redis.UniversalClient{
 		"redis-server": func(t *testing.T) redis.UniversalClient { return redistest.Start(t).Client() },
 		"redis-cluster": func(t *testing.T) redis.UniversalClient {
-			c, err := Dial(redistest.SharedCluster(t).URL())
+			c, err := redisconn.Dial(redistest.SharedCluster(t).URL())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -31,12 +32,12 @@ func backends(t *testing.T) map[string]func(t *testing.T) redis.UniversalClient 
 			return c
 		},
 		"embedded": func(t *testing.T) redis.UniversalClient {
-			e, err := StartEmbedded()
+			e, err := redisconn.StartEmbedded()
 			if err != nil {
 				t.Fatal(err)
 			}
 			t.Cleanup(e.Close)
-			c, err := Dial(e.URL())
+			c, err := redisconn.Dial(e.URL())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -243,7 +244,7 @@ func TestRedisDown(t *testing.T) {
 // runs it.
 func BenchmarkGetHit(b *testing.B) {
 	rdb := redistest.Start(b).Client()
-	Guard(rdb, nil)
+	redisconn.Guard(rdb, nil)
 	s := New(rdb, Config{LocalTTL: -1})
 	ctx := context.Background()
 	s.ResolveAccount(ctx, "alice@example.com", func(context.Context) (Account, error) { return alice, nil })
@@ -484,7 +485,7 @@ func TestObserve(t *testing.T) {
 // during the load.
 func TestKeepLoadedDuringARedisOutage(t *testing.T) {
 	ents := []access.Entry{{ID: "101", Name: "Lobby"}}
-	dead, err := Dial("redis://127.0.0.1:1/0") // nothing listens on port 1
+	dead, err := redisconn.Dial("redis://127.0.0.1:1/0") // nothing listens on port 1
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,8 +6,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/cloudkey/cloudkey/building"
 	pb "github.com/cloudkey/cloudkey/gen/cloudkey/v1"
+	"github.com/cloudkey/cloudkey/tenant"
 )
 
 func (s *adminServer) SetBuilding(ctx context.Context, req *pb.SetBuildingRequest) (*pb.SetBuildingResponse, error) {
@@ -17,7 +17,7 @@ func (s *adminServer) SetBuilding(ctx context.Context, req *pb.SetBuildingReques
 	if s.buildings == nil {
 		return nil, status.Error(codes.FailedPrecondition, "buildings are not configured")
 	}
-	b, err := s.buildings.Put(ctx, building.Building{
+	b, err := s.buildings.Put(ctx, tenant.Building{
 		ID: req.GetBuildingId(), Name: req.GetBuilding().GetName(),
 		LocationID: req.GetBuilding().GetLocationId(), Org: s.org,
 	})
@@ -45,6 +45,6 @@ func (s *adminServer) ListBuildings(ctx context.Context, _ *pb.ListBuildingsRequ
 	return out, nil
 }
 
-func buildingPB(b building.Building) *pb.Building {
+func buildingPB(b tenant.Building) *pb.Building {
 	return &pb.Building{BuildingId: b.ID, Name: b.Name, LocationId: b.LocationID, Org: b.Org}
 }

@@ -9,7 +9,6 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/cloudkey/cloudkey/building"
 	pb "github.com/cloudkey/cloudkey/gen/cloudkey/v1"
 	"github.com/cloudkey/cloudkey/internal/identity"
 	"github.com/cloudkey/cloudkey/tenant"
@@ -26,7 +25,7 @@ type adminServer struct {
 	cache     CacheAdmin
 	audit     AuditReader
 	contacts  *tenant.Store
-	buildings *building.Store
+	buildings *tenant.Buildings
 	org       string // the organisation this cloudkey serves
 }
 

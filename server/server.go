@@ -33,7 +33,6 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 
-	"github.com/cloudkey/cloudkey/building"
 	pb "github.com/cloudkey/cloudkey/gen/cloudkey/v1"
 	"github.com/cloudkey/cloudkey/internal/connlimit"
 	"github.com/cloudkey/cloudkey/internal/rapidreset"
@@ -62,7 +61,7 @@ type Config struct {
 	// Contacts are the tenant contacts and their tile grants.
 	Contacts *tenant.Store
 	// Buildings map building ids to Envoy locations.
-	Buildings *building.Store
+	Buildings *tenant.Buildings
 	// Cache and Audit serve the admin cache and audit calls.
 	Cache CacheAdmin
 	Audit AuditReader

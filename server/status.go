@@ -15,7 +15,6 @@ import (
 	"google.golang.org/protobuf/protoadapt"
 	"google.golang.org/protobuf/types/known/durationpb"
 
-	"github.com/cloudkey/cloudkey/building"
 	pb "github.com/cloudkey/cloudkey/gen/cloudkey/v1"
 	"github.com/cloudkey/cloudkey/internal/ratelimit"
 	"github.com/cloudkey/cloudkey/resident"
@@ -105,7 +104,7 @@ var statusTable = []statusRule{
 	{match: is(tenant.ErrConflict), code: codes.Aborted},
 
 	// AdminService buildings (building) and audit log (unlock).
-	{match: is(building.ErrInvalid), code: codes.InvalidArgument, answer: onField("")},
+	{match: is(tenant.ErrInvalidBuilding), code: codes.InvalidArgument, answer: onField("")},
 	{match: is(unlock.ErrBadCursor), code: codes.InvalidArgument, answer: onField("not a token from a previous page")},
 
 	// A dependency's failure, as its handler named it (failing).

@@ -11,7 +11,6 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/cloudkey/cloudkey/building"
 	pb "github.com/cloudkey/cloudkey/gen/cloudkey/v1"
 	"github.com/cloudkey/cloudkey/tenant"
 	"github.com/cloudkey/cloudkey/unlock"
@@ -48,7 +47,7 @@ func TestStatusTable(t *testing.T) {
 			codes.Unavailable, "contacts: " + redis.Error(), "", "", nil},
 		{"contacts deadline", contactErr("email", context.DeadlineExceeded),
 			codes.Unavailable, "contacts: context deadline exceeded", "", "", nil},
-		{"building invalid", failing("", "building", fmt.Errorf("%w: name", building.ErrInvalid)),
+		{"building invalid", failing("", "building", fmt.Errorf("%w: name", tenant.ErrInvalidBuilding)),
 			codes.InvalidArgument, "building: invalid building: name", "", "building", nil},
 		{"buildings down", failing("", "", redis), codes.Unavailable, redis.Error(), "", "", nil},
 		{"bad cursor", failing("audit: ", "page_token", fmt.Errorf("%w: %q", unlock.ErrBadCursor, "x")),

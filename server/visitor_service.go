@@ -10,7 +10,6 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/cloudkey/cloudkey/building"
 	pb "github.com/cloudkey/cloudkey/gen/cloudkey/v1"
 	"github.com/cloudkey/cloudkey/internal/identity"
 	"github.com/cloudkey/cloudkey/tenant"
@@ -26,7 +25,7 @@ type visitorServer struct {
 	pb.UnimplementedVisitorServiceServer
 	visitors  *visitor.Service
 	contacts  *tenant.Store
-	buildings *building.Store
+	buildings *tenant.Buildings
 	org       string
 	limiter   RateLimiter // nil: no limits
 }

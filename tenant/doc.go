@@ -6,6 +6,15 @@
 // scoped by access-system organisation: a contact of one organisation is
 // invisible to every other.
 //
+// It also keeps the property manager's building setup (Buildings): which
+// organisation a building belongs to and which Envoy location its visitor
+// events come from, so the tile can serve a building by its own id.
+//
+// Buildings are kept behind the BuildingStore interface; its Redis
+// implementation is in tenant/tenantredis, built by internal/setup. This
+// package must not import server/, gen/ or grpc, and new storage goes
+// behind an interface here with its Redis code in tenantredis.
+//
 // # CSV import
 //
 // The first record is the header. Columns are found by name, compared

@@ -10,7 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/cloudkey/cloudkey/cache"
+	"github.com/cloudkey/cloudkey/internal/redisconn"
 	"github.com/cloudkey/cloudkey/internal/redistest"
 )
 
@@ -27,12 +27,12 @@ func newStore(t *testing.T) (*Store, redis.UniversalClient) {
 		rdb := redistest.Start(t).Client()
 		return NewStore(rdb, "ck:test:"), rdb
 	}
-	e, err := cache.StartEmbedded()
+	e, err := redisconn.StartEmbedded()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(e.Close)
-	rdb, err := cache.Dial(e.URL())
+	rdb, err := redisconn.Dial(e.URL())
 	if err != nil {
 		t.Fatal(err)
 	}

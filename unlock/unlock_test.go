@@ -10,7 +10,6 @@ import (
 	"github.com/cloudkey/cloudkey/access"
 	"github.com/cloudkey/cloudkey/access/openpath"
 	"github.com/cloudkey/cloudkey/access/sim"
-	"github.com/cloudkey/cloudkey/internal/redistest"
 	"github.com/cloudkey/cloudkey/unlock"
 )
 
@@ -146,25 +145,6 @@ func TestEngineFaults(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-func TestStreamAuditorDrainsOnClose(t *testing.T) {
-	rdb := redistest.Start(t).Client()
-	a := unlock.NewStreamAuditor(rdb, unlock.AuditConfig{Stream: "audit-test", MaxLen: 100_000})
-	for i := range 5000 {
-		a.Record(unlock.Attempt{At: time.Now(), Email: "erin@example.com", EntryID: strconv.Itoa(i), Status: unlock.OK})
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := a.Close(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if n := rdb.XLen(ctx, "audit-test").Val(); n != 5000 {
-		t.Errorf("stream has %d records after Close, want 5000", n)
-	}
-	if w, d := a.Stats(); w != 5000 || d != 0 {
-		t.Errorf("stats written=%d dropped=%d", w, d)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/cloudkey/cloudkey/cache"
 	"github.com/cloudkey/cloudkey/internal/adminkey"
+	"github.com/cloudkey/cloudkey/internal/redisconn"
 )
 
 const adminKeyUsage = `usage:
@@ -42,7 +43,7 @@ func adminKeyCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	if *redisURL == "" {
 		return fmt.Errorf("admin-key: --redis-url (CLOUDKEY_REDIS_URL) is required: the embedded Redis lives inside `cloudkey serve`, which prints a development admin key at start")
 	}
-	rdb, err := cache.Dial(*redisURL)
+	rdb, err := redisconn.Dial(*redisURL)
 	if err != nil {
 		return err
 	}

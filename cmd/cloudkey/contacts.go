@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cloudkey/cloudkey/cache"
+	"github.com/cloudkey/cloudkey/internal/redisconn"
 	"github.com/cloudkey/cloudkey/tenant"
 )
 
@@ -74,7 +75,7 @@ func contactsCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	if *org == "" {
 		return errors.New("contacts: --org is required")
 	}
-	rdb, err := cache.Dial(*redisURL)
+	rdb, err := redisconn.Dial(*redisURL)
 	if err != nil {
 		return err
 	}

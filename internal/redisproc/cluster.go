@@ -150,7 +150,7 @@ func (c *Cluster) Addrs() []string {
 	return out
 }
 
-// URL is the cluster's redis-cluster:// URL (see cache.ParseURL).
+// URL is the cluster's redis-cluster:// URL (see redisconn.ParseURL).
 func (c *Cluster) URL() string { return "redis-cluster://" + strings.Join(c.Addrs(), ",") }
 
 // Close stops every node and removes the configuration directory. It is

@@ -33,18 +33,20 @@ import (
 
 	"github.com/cloudkey/cloudkey/access/openpath"
 	"github.com/cloudkey/cloudkey/access/sim"
-	"github.com/cloudkey/cloudkey/building"
 	"github.com/cloudkey/cloudkey/cache"
 	"github.com/cloudkey/cloudkey/internal/adminkey"
 	"github.com/cloudkey/cloudkey/internal/connlimit"
 	"github.com/cloudkey/cloudkey/internal/identity"
 	"github.com/cloudkey/cloudkey/internal/notify"
 	"github.com/cloudkey/cloudkey/internal/ratelimit"
+	"github.com/cloudkey/cloudkey/internal/redisconn"
 	"github.com/cloudkey/cloudkey/internal/telemetry"
 	"github.com/cloudkey/cloudkey/resident"
 	"github.com/cloudkey/cloudkey/server"
 	"github.com/cloudkey/cloudkey/tenant"
+	"github.com/cloudkey/cloudkey/tenant/tenantredis"
 	"github.com/cloudkey/cloudkey/unlock"
+	"github.com/cloudkey/cloudkey/unlock/auditredis"
 	"github.com/cloudkey/cloudkey/visitor"
 )
 
@@ -60,7 +62,7 @@ type Config struct {
 	TokenSecret        string
 	UnlockTimeout      time.Duration
 	// AuditSpool keeps the unlock audit records Redis could not take at
-	// shutdown (unlock.AuditConfig.Spool); empty: they are logged.
+	// shutdown (auditredis.AuditConfig.Spool); empty: they are logged.
 	AuditSpool string
 	AccountTTL time.Duration
 	EntriesTTL time.Duration
@@ -147,7 +149,7 @@ type App struct {
 	// Tracing is nil when tracing is off.
 	Tracing *telemetry.Tracing
 
-	audit   *unlock.StreamAuditor
+	audit   *auditredis.StreamAuditor
 	log     *slog.Logger
 	closers []func()
 }
@@ -254,7 +256,7 @@ func startRedis(cfg Config, log *slog.Logger) (rdb redis.UniversalClient, embedd
 	}
 	redisURL := cfg.RedisURL
 	if redisURL == "" {
-		emb, err := cache.StartEmbedded()
+		emb, err := redisconn.StartEmbedded()
 		if err != nil {
 			return nil, false, closer, err
 		}
@@ -262,10 +264,10 @@ func startRedis(cfg Config, log *slog.Logger) (rdb redis.UniversalClient, embedd
 		redisURL, embedded = emb.URL(), true
 		log.Warn("CLOUDKEY_REDIS_URL is unset: using an embedded in-memory Redis; its data is lost on exit; not for production; it takes only this process's commands (a random password)", "addr", emb.Addr())
 	}
-	if rdb, err = cache.Dial(redisURL); err != nil {
+	if rdb, err = redisconn.Dial(redisURL); err != nil {
 		return nil, embedded, closer, err
 	}
-	cache.Guard(rdb, func(from, to string) {
+	redisconn.Guard(rdb, func(from, to string) {
 		log.Warn("redis circuit breaker changed state", "from", from, "to", to)
 	})
 	closers = append(closers, func() { rdb.Close() })
@@ -334,18 +336,18 @@ func startAccess(cfg Config, log *slog.Logger, metrics *telemetry.Metrics, traci
 // directly (admin keys, the audit log, tenant contacts, buildings).
 type stores struct {
 	admins    *adminkey.Store
-	auditLog  *unlock.AuditLog
+	auditLog  *auditredis.AuditLog
 	contacts  *tenant.Store
-	buildings *building.Store
+	buildings *tenant.Buildings
 }
 
 // newStores makes the stores on rdb, under cache.DefaultPrefix.
 func newStores(rdb redis.UniversalClient) stores {
 	return stores{
 		admins:    adminkey.NewStore(rdb, cache.DefaultPrefix),
-		auditLog:  unlock.NewAuditLog(rdb, ""),
+		auditLog:  auditredis.NewAuditLog(rdb, ""),
 		contacts:  tenant.NewStore(rdb, cache.DefaultPrefix),
-		buildings: building.NewStore(rdb, cache.DefaultPrefix),
+		buildings: tenant.NewBuildings(tenantredis.NewBuildings(rdb, cache.DefaultPrefix)),
 	}
 }
 
@@ -374,7 +376,7 @@ func startCache(rdb redis.UniversalClient, cfg Config, log *slog.Logger, metrics
 type unlocking struct {
 	// auditor writes the audit records to the Redis stream; App.Close
 	// drains it.
-	auditor *unlock.StreamAuditor
+	auditor *auditredis.StreamAuditor
 	// audit is the auditor counting unlock results by code (metrics).
 	audit  unlock.Auditor
 	engine *unlock.Engine
@@ -383,7 +385,7 @@ type unlocking struct {
 // newUnlock builds the unlock engine (capped at cfg.UnlockTimeout) and
 // its audit stream.
 func newUnlock(rdb redis.UniversalClient, cfg Config, log *slog.Logger, metrics *telemetry.Metrics) unlocking {
-	auditor := unlock.NewStreamAuditor(rdb, unlock.AuditConfig{Logger: log, Spool: cfg.AuditSpool})
+	auditor := auditredis.NewStreamAuditor(rdb, auditredis.AuditConfig{Logger: log, Spool: cfg.AuditSpool})
 	audit := metrics.Auditor(auditor) // counts unlock results by code
 	unlockTimeout := cfg.UnlockTimeout
 	if unlockTimeout <= 0 {

@@ -1,4 +1,4 @@
-package cache
+package redisconn
 
 import (
 	"crypto/tls"

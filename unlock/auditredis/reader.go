@@ -1,43 +1,19 @@
-package unlock
+package auditredis
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/cloudkey/cloudkey/unlock"
 )
 
-// AuditRecord is one attempt as read back from the stream.
-type AuditRecord struct {
-	ID      string // the stream id, also the paging cursor
-	At      time.Time
-	User    string // email, or "guest:<pass id>"
-	EntryID string
-	Result  string
-	Message string
-	Latency time.Duration
-}
-
-// AuditFilter selects records; zero fields match everything.
-type AuditFilter struct {
-	User, EntryID, Result string
-	Since, Until          time.Time
-}
-
-func (f AuditFilter) match(r AuditRecord) bool {
-	return (f.User == "" || f.User == r.User) &&
-		(f.EntryID == "" || f.EntryID == r.EntryID) &&
-		(f.Result == "" || strings.EqualFold(f.Result, r.Result))
-}
-
-// ErrBadCursor: a page token that List did not hand out.
-var ErrBadCursor = errors.New("audit: not a page token from a previous page")
-
-// AuditLog reads the audit stream the StreamAuditor writes.
+// AuditLog reads the audit stream the StreamAuditor writes: it is
+// unlock.AuditReader in Redis.
 type AuditLog struct {
 	rdb    redis.UniversalClient
 	stream string
@@ -46,7 +22,7 @@ type AuditLog struct {
 // NewAuditLog reads stream ("" means the StreamAuditor's default).
 func NewAuditLog(rdb redis.UniversalClient, stream string) *AuditLog {
 	if stream == "" {
-		stream = defaultAuditStream
+		stream = DefaultStream
 	}
 	return &AuditLog{rdb: rdb, stream: stream}
 }
@@ -59,14 +35,14 @@ const maxScan = 20_000
 // after the cursor (the ID of the last record of the previous page; ""
 // for the newest). next is "" when nothing older remains, else the cursor
 // of the next page (which may come back empty when maxScan ran out).
-func (l *AuditLog) List(ctx context.Context, f AuditFilter, limit int, cursor string) (recs []AuditRecord, next string, err error) {
+func (l *AuditLog) List(ctx context.Context, f unlock.AuditFilter, limit int, cursor string) (recs []unlock.AuditRecord, next string, err error) {
 	hi := "+"
 	if !f.Until.IsZero() {
 		hi = strconv.FormatInt(f.Until.UnixMilli(), 10)
 	}
 	if cursor != "" {
 		if !validID(cursor) {
-			return nil, "", fmt.Errorf("%w: %q", ErrBadCursor, cursor)
+			return nil, "", fmt.Errorf("%w: %q", unlock.ErrBadCursor, cursor)
 		}
 		hi = "(" + cursor
 	}
@@ -84,7 +60,7 @@ func (l *AuditLog) List(ctx context.Context, f AuditFilter, limit int, cursor st
 		for _, m := range msgs {
 			scanned++
 			r := record(m)
-			if f.match(r) {
+			if f.Match(r) {
 				recs = append(recs, r)
 				if len(recs) == limit {
 					return recs, r.ID, nil
@@ -109,9 +85,9 @@ func validID(id string) bool {
 	return e1 == nil && e2 == nil
 }
 
-func record(m redis.XMessage) AuditRecord {
+func record(m redis.XMessage) unlock.AuditRecord {
 	str := func(k string) string { s, _ := m.Values[k].(string); return s }
-	r := AuditRecord{ID: m.ID, User: str("email"), EntryID: str("entry"), Result: str("result"), Message: str("message")}
+	r := unlock.AuditRecord{ID: m.ID, User: str("email"), EntryID: str("entry"), Result: str("result"), Message: str("message")}
 	if ms, err := strconv.ParseInt(str("at"), 10, 64); err == nil {
 		r.At = time.UnixMilli(ms)
 	}

@@ -1,4 +1,4 @@
-package unlock_test
+package auditredis_test
 
 import (
 	"bytes"
@@ -19,9 +19,10 @@ import (
 
 	"github.com/cloudkey/cloudkey/internal/redistest"
 	"github.com/cloudkey/cloudkey/unlock"
+	"github.com/cloudkey/cloudkey/unlock/auditredis"
 )
 
-func record(a *unlock.StreamAuditor, from, to int) {
+func record(a *auditredis.StreamAuditor, from, to int) {
 	for i := from; i < to; i++ {
 		a.Record(unlock.Attempt{At: time.Now(), Email: "erin@example.com", EntryID: strconv.Itoa(i), Status: unlock.OK})
 	}
@@ -70,7 +71,7 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 func TestStreamAuditorRetriesUntilRedisIsBack(t *testing.T) {
 	srv := redistest.Start(t)
 	rdb := srv.Client()
-	a := unlock.NewStreamAuditor(rdb, unlock.AuditConfig{Stream: "audit-test", Logger: slog.New(slog.DiscardHandler)})
+	a := auditredis.NewStreamAuditor(rdb, auditredis.AuditConfig{Stream: "audit-test", Logger: slog.New(slog.DiscardHandler)})
 	record(a, 0, 10)
 	eventually(t, "first records written", func() bool { w, _ := a.Stats(); return w == 10 })
 	srv.Kill()
@@ -96,7 +97,7 @@ func TestStreamAuditorRetriesUntilRedisIsBack(t *testing.T) {
 func TestStreamAuditorDropsOldestWhenFull(t *testing.T) {
 	srv := redistest.Start(t)
 	rdb := srv.Client()
-	a := unlock.NewStreamAuditor(rdb, unlock.AuditConfig{Stream: "audit-test", Queue: 10, Logger: slog.New(slog.DiscardHandler)})
+	a := auditredis.NewStreamAuditor(rdb, auditredis.AuditConfig{Stream: "audit-test", Queue: 10, Logger: slog.New(slog.DiscardHandler)})
 	srv.Kill()
 	record(a, 0, 100)
 	srv.Restart()
@@ -120,7 +121,7 @@ func TestStreamAuditorDropsOldestWhenFull(t *testing.T) {
 func TestStreamAuditorLogsWhatRedisCannotTakeAtClose(t *testing.T) {
 	srv := redistest.Start(t)
 	var logs syncBuffer
-	a := unlock.NewStreamAuditor(srv.Client(), unlock.AuditConfig{Stream: "audit-test",
+	a := auditredis.NewStreamAuditor(srv.Client(), auditredis.AuditConfig{Stream: "audit-test",
 		Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 	srv.Kill()
 	record(a, 0, 7)
@@ -152,7 +153,7 @@ func TestStreamAuditorSpoolsAtCloseAndReplaysAtStart(t *testing.T) {
 	rdb := srv.Client()
 	spool := filepath.Join(t.TempDir(), "state", "audit.spool")
 	var logs syncBuffer
-	a := unlock.NewStreamAuditor(rdb, unlock.AuditConfig{Stream: "audit-test", Spool: spool,
+	a := auditredis.NewStreamAuditor(rdb, auditredis.AuditConfig{Stream: "audit-test", Spool: spool,
 		Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 	srv.Kill()
 	record(a, 0, 7)
@@ -173,7 +174,7 @@ func TestStreamAuditorSpoolsAtCloseAndReplaysAtStart(t *testing.T) {
 	}
 
 	srv.Restart()
-	b2 := unlock.NewStreamAuditor(rdb, unlock.AuditConfig{Stream: "audit-test", Spool: spool, Logger: slog.New(slog.DiscardHandler)})
+	b2 := auditredis.NewStreamAuditor(rdb, auditredis.AuditConfig{Stream: "audit-test", Spool: spool, Logger: slog.New(slog.DiscardHandler)})
 	record(b2, 7, 10) // queued behind the replay
 	ctx2, cancel2 := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel2()
@@ -189,5 +190,23 @@ func TestStreamAuditorSpoolsAtCloseAndReplaysAtStart(t *testing.T) {
 	}
 	if _, err := os.Stat(spool + ".replay"); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("replay file after replay: %v, want it gone", err)
+	}
+}
+
+func testStreamAuditorDrainsOnClose(t *testing.T, rdb redis.UniversalClient) {
+	a := auditredis.NewStreamAuditor(rdb, auditredis.AuditConfig{Stream: "audit-test", MaxLen: 100_000})
+	for i := range 5000 {
+		a.Record(unlock.Attempt{At: time.Now(), Email: "erin@example.com", EntryID: strconv.Itoa(i), Status: unlock.OK})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := rdb.XLen(ctx, "audit-test").Val(); n != 5000 {
+		t.Errorf("stream has %d records after Close, want 5000", n)
+	}
+	if w, d := a.Stats(); w != 5000 || d != 0 {
+		t.Errorf("stats written=%d dropped=%d", w, d)
 	}
 }

@@ -1,4 +1,4 @@
-package unlock_test
+package auditredis_test
 
 import (
 	"context"
@@ -6,14 +6,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cloudkey/cloudkey/internal/redistest"
+	"github.com/redis/go-redis/v9"
+
 	"github.com/cloudkey/cloudkey/unlock"
+	"github.com/cloudkey/cloudkey/unlock/auditredis"
 )
 
-func TestAuditLogFiltersAndPages(t *testing.T) {
+func testAuditLogFiltersAndPages(t *testing.T, rdb redis.UniversalClient) {
 	ctx := context.Background()
-	rdb := redistest.Start(t).Client()
-	a := unlock.NewStreamAuditor(rdb, unlock.AuditConfig{})
+	a := auditredis.NewStreamAuditor(rdb, auditredis.AuditConfig{})
 	users := []string{"alice@example.com", "erin@example.com", "guest:p-1"}
 	for i := range 300 {
 		st := unlock.OK
@@ -25,7 +26,7 @@ func TestAuditLogFiltersAndPages(t *testing.T) {
 	if err := a.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	log := unlock.NewAuditLog(rdb, "")
+	log := auditredis.NewAuditLog(rdb, "")
 	tests := []struct {
 		name string
 		f    unlock.AuditFilter

@@ -1,4 +1,4 @@
-package unlock
+package auditredis
 
 import (
 	"bufio"
@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/cloudkey/cloudkey/unlock"
 )
 
 // The spool is a local file of audit records that Redis could not take
@@ -27,25 +29,25 @@ type spoolRecord struct {
 	LatencyUS int64  `json:"latency_us"`
 }
 
-func toSpool(at Attempt) spoolRecord {
+func toSpool(at unlock.Attempt) spoolRecord {
 	return spoolRecord{At: at.At.UnixMilli(), Email: at.Email, Entry: at.EntryID, Result: at.Status.String(),
 		Message: at.Message, LatencyUS: at.Latency.Microseconds()}
 }
 
-func (r spoolRecord) attempt() Attempt {
-	st := Error
-	for s := OK; s <= Error; s++ {
+func (r spoolRecord) attempt() unlock.Attempt {
+	st := unlock.Error
+	for s := unlock.OK; s <= unlock.Error; s++ {
 		if s.String() == r.Result {
 			st = s
 		}
 	}
-	return Attempt{At: time.UnixMilli(r.At), Email: r.Email, EntryID: r.Entry, Status: st,
+	return unlock.Attempt{At: time.UnixMilli(r.At), Email: r.Email, EntryID: r.Entry, Status: st,
 		Message: r.Message, Latency: time.Duration(r.LatencyUS) * time.Microsecond}
 }
 
 // appendSpool appends batch to the spool file, one JSON line per record,
 // and syncs it before returning.
-func appendSpool(path string, batch []Attempt) error {
+func appendSpool(path string, batch []unlock.Attempt) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("audit spool: %w", err)
 	}
@@ -94,7 +96,7 @@ func (a *StreamAuditor) replaySpool() {
 		a.log.Error("audit spool: cannot read it", "path", replay, "err", err)
 		return
 	}
-	var batch []Attempt
+	var batch []unlock.Attempt
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	bad := 0
