@@ -26,8 +26,8 @@ import (
 	"github.com/cloudkey/cloudkey/internal/connlimit"
 	"github.com/cloudkey/cloudkey/internal/rapidreset"
 	"github.com/cloudkey/cloudkey/internal/telemetry"
-	"github.com/cloudkey/cloudkey/resident"
 	"github.com/cloudkey/cloudkey/tenant"
+	"github.com/cloudkey/cloudkey/unlock"
 	"github.com/cloudkey/cloudkey/visitor"
 )
 
@@ -41,7 +41,7 @@ type Config struct {
 	Tokens       TokenVerifier
 	// Admins checks admin API keys; nil refuses every admin call.
 	Admins   AdminVerifier
-	Resident *resident.Service
+	Resident *unlock.Service
 	// Visitors serves guest passes, the admin settings API and the Envoy
 	// webhook; nil leaves them unconfigured.
 	Visitors *visitor.Service

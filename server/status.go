@@ -12,7 +12,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/cloudkey/cloudkey/internal/ratelimit"
-	"github.com/cloudkey/cloudkey/resident"
+	"github.com/cloudkey/cloudkey/unlock"
 )
 
 // ReasonRateLimited is the ErrorInfo reason of a call over a rate limit.
@@ -30,8 +30,8 @@ func toStatus(err error) error {
 	if _, ok := status.FromError(err); ok {
 		return err
 	}
-	var inv *resident.InvalidArgumentError
-	var notEntry *resident.EntryNotFoundError
+	var inv *unlock.InvalidArgumentError
+	var notEntry *unlock.EntryNotFoundError
 	var limited *ratelimit.LimitedError
 	switch {
 	case errors.As(err, &limited):
@@ -43,17 +43,17 @@ func toStatus(err error) error {
 			FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: inv.Field, Description: inv.Reason}},
 		})
 	case errors.As(err, &notEntry):
-		return withDetails(codes.NotFound, err.Error(), info(resident.ReasonEntryNotFound, "entry_id", notEntry.EntryID))
-	case errors.Is(err, resident.ErrUserNotFound):
-		return withDetails(codes.NotFound, err.Error(), info(resident.ReasonUserNotFound))
-	case errors.Is(err, resident.ErrUserDisabled):
-		return withDetails(codes.PermissionDenied, err.Error(), info(resident.ReasonUserDisabled))
+		return withDetails(codes.NotFound, err.Error(), info(unlock.ReasonEntryNotFound, "entry_id", notEntry.EntryID))
+	case errors.Is(err, unlock.ErrUserNotFound):
+		return withDetails(codes.NotFound, err.Error(), info(unlock.ReasonUserNotFound))
+	case errors.Is(err, unlock.ErrUserDisabled):
+		return withDetails(codes.PermissionDenied, err.Error(), info(unlock.ReasonUserDisabled))
 	case errors.Is(err, context.DeadlineExceeded):
 		return status.Error(codes.DeadlineExceeded, "the deadline passed before the access system answered")
 	case errors.Is(err, context.Canceled):
 		return status.Error(codes.Canceled, "the request was cancelled")
-	case errors.Is(err, resident.ErrUnavailable):
-		return withDetails(codes.Unavailable, resident.ErrUnavailable.Error(), info(resident.ReasonAccessUnavailable))
+	case errors.Is(err, unlock.ErrUnavailable):
+		return withDetails(codes.Unavailable, unlock.ErrUnavailable.Error(), info(unlock.ReasonAccessUnavailable))
 	}
 	return status.Error(codes.Internal, "internal error")
 }

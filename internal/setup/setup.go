@@ -26,7 +26,6 @@ import (
 	"github.com/cloudkey/cloudkey/internal/notify"
 	"github.com/cloudkey/cloudkey/internal/ratelimit"
 	"github.com/cloudkey/cloudkey/internal/telemetry"
-	"github.com/cloudkey/cloudkey/resident"
 	"github.com/cloudkey/cloudkey/server"
 	"github.com/cloudkey/cloudkey/tenant"
 	"github.com/cloudkey/cloudkey/unlock"
@@ -238,7 +237,7 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	if unlockTimeout <= 0 {
 		unlockTimeout = 3 * time.Second
 	}
-	svc := resident.New(accessSys, accessSystem, store, unlock.NewEngine(unlockTimeout, audit), log)
+	svc := unlock.NewService(accessSys, accessSystem, store, unlock.NewEngine(unlockTimeout, audit), log)
 
 	a.EnvoySecret = cfg.EnvoySecret
 	if a.EnvoySecret == "" {
