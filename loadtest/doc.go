@@ -19,4 +19,9 @@
 // Latencies go into HDR histograms (microsecond resolution, 3 significant
 // digits). Only loopback targets are accepted: this is a tool for one
 // machine, not for loading shared systems.
+//
+// It starts cloudkey through internal/setup (with the access simulator,
+// whose seed and counters it uses) and drives it through the public API
+// only: of the domain packages (unlock, cache) it reads constants, and it
+// must not call their services directly.
 package loadtest

@@ -1,7 +1,10 @@
 // Package server is cloudkey's transport: the gRPC server (with
 // reflection and the standard health service), the REST gateway calling
 // the same services in process, and /healthz. It converts between proto
-// and domain types and maps domain errors to statuses; nothing else.
+// and domain types and maps domain errors to statuses; nothing else. It
+// owns the transport's own caches (the encoded ListEntries answers,
+// encoded.go). It must not import Redis clients, the cache or access
+// systems: it reaches them only through the domain services.
 package server
 
 import (

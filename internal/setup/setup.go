@@ -1,7 +1,9 @@
 // Package setup wires a whole cloudkey from configuration: token
 // verifier, Redis (or the embedded one), the access system (or the
-// embedded simulator), cache, unlock engine, resident service and server.
+// embedded simulator), cache, unlock engine and service, and server.
 // `cloudkey serve` and the load-test harness both start cloudkey this way.
+// It is the one place that may import every layer (adapters, Redis,
+// generated code); no package imports it but the binaries and loadtest.
 package setup
 
 import (
