@@ -1,12 +1,19 @@
-// Package cache keeps what cloudkey learns from access systems in Redis:
+// Package cache is the typed read-through in front of the access systems:
 // email → account (access-system user, status, cloud-key credential),
-// email → entries, and the user's favourites. Reads are read-through with
-// singleflight, so many concurrent misses make one upstream call; values
-// carry TTLs with jitter so a building's users do not all expire at once;
-// not-found is cached briefly so a typo does not hammer the access system.
+// email → entries, and the user's favourites, in Redis with an in-process
+// layer in front. Get returns a user's View and loads what is missing
+// through the caller's Loader itself: single flight within a process, a
+// load lock across replicas (loadlock.go), and, while Redis fails, the
+// loaded view kept in process memory. Values carry TTLs with jitter so a
+// building's users do not all expire at once; not-found is cached briefly
+// so a typo does not hammer the access system.
 //
 // Everything a user has is keyed by canonical email, so the hot path reads
-// it all in one pipelined round trip (Get).
+// it all in one pipelined round trip, or from process memory.
+//
+// It owns Redis keys and their encoding; it knows access-system types
+// (package access) but no access-system client, no domain rule (what an
+// inactive user may do is the caller's) and nothing of gRPC or the API.
 package cache
 
 import (
@@ -117,46 +124,70 @@ type Account struct {
 // Found reports whether the access system knows the user.
 func (a Account) Found() bool { return a.ID != "" }
 
-// Snapshot is what the cache holds for one email. Missing parts are
-// loaded by the caller through ResolveAccount and ResolveEntries.
-type Snapshot struct {
+// Loader loads what the cache lacks from the access system. LoadAccount
+// returns an error matching access.ErrNotFound for an unknown user (the
+// cache remembers that for NotFoundTTL); LoadEntries is asked only for an
+// active user.
+type Loader interface {
+	LoadAccount(ctx context.Context, email string) (Account, error)
+	LoadEntries(ctx context.Context, userID string) ([]access.Entry, error)
+}
+
+// View is what Get knows of one user. Entries is nil unless the account
+// is active. The slices and map are shared: callers must not modify them.
+type View struct {
+	Account   Account
+	Entries   []access.Entry
+	Favorites map[string]bool
+	// Version identifies the snapshot the view was served from while
+	// process memory keeps it: two views of one email with the same
+	// nonzero Version are equal, and any change (favourite, invalidation,
+	// expiry, reload) gives the next view another, so what a caller derives
+	// from a view can be kept under (email, Version) and reused. 0: the
+	// view is not kept; derive afresh.
+	Version uint64
+}
+
+// Parts of a user a LoadError names.
+const (
+	PartAccount = "account"
+	PartEntries = "entries"
+)
+
+// LoadError is Get's only error: loading Part failed.
+type LoadError struct {
+	Part string // PartAccount or PartEntries
+	// Err is the Loader's error or, when Stopped, the context's.
+	Err error
+	// Stopped: the wait ended (the caller's deadline or cancellation, or
+	// LoadTimeout) before the load answered.
+	Stopped bool
+}
+
+func (e *LoadError) Error() string { return "cache: load " + e.Part + ": " + e.Err.Error() }
+func (e *LoadError) Unwrap() error { return e.Err }
+
+// snapshot is what the cache holds for one email; Get loads the missing
+// parts.
+type snapshot struct {
 	Account    Account
 	HasAccount bool
 	Entries    []access.Entry
 	HasEntries bool
 	Favorites  map[string]bool
-	// Memo is set on a snapshot served from process memory and lives as
-	// long as it does (nil otherwise): what a caller derives from the
-	// snapshot can be kept there and reused by the next hit.
-	Memo *Memo
+	// version is set on a snapshot kept in process memory (View.Version).
+	version uint64
 
-	// For KeepLoaded: the in-process layer's invalidation count when Get
+	// For keepLoaded: the in-process layer's invalidation count when peek
 	// began, and whether Redis failed.
 	gen      uint64
 	redisErr bool
 }
 
-// outageLocalTTL bounds what KeepLoaded keeps: favourites live only in
+// outageLocalTTL bounds what keepLoaded keeps: favourites live only in
 // Redis, so such a copy lacks them, and it should give way soon to the
 // Redis copy once Redis answers again.
 const outageLocalTTL = 5 * time.Second
-
-// Memo holds one value derived from a Snapshot, shared by every caller
-// the snapshot is served to. Favourite changes and invalidations replace
-// the snapshot, and with it the memo, so the value is never stale with
-// respect to its snapshot. The value must not be modified once stored.
-type Memo struct{ p atomic.Pointer[any] }
-
-// Load returns the stored value, or nil.
-func (m *Memo) Load() any {
-	if p := m.p.Load(); p != nil {
-		return *p
-	}
-	return nil
-}
-
-// Store keeps v; concurrent stores of equal values are harmless.
-func (m *Memo) Store(v any) { m.p.Store(&v) }
 
 // Store is the Redis-backed cache. It is safe for concurrent use.
 type Store struct {
@@ -164,6 +195,8 @@ type Store struct {
 	cfg   Config
 	sf    singleflight.Group
 	local *local // nil when disabled
+	// versions numbers the snapshots kept in process memory (View.Version).
+	versions atomic.Uint64
 }
 
 // New returns a Store on rdb. Call Run to receive other replicas'
@@ -184,11 +217,75 @@ func (s *Store) accountKey(email string) string { return s.cfg.Prefix + "acct:{"
 func (s *Store) entriesKey(email string) string { return s.cfg.Prefix + "ent:{" + email + "}" }
 func (s *Store) favKey(email string) string     { return s.cfg.Prefix + "fav:{" + email + "}" }
 
-// Get returns everything cached for email: from process memory when it
-// is there, else from Redis in one round trip (the hash tag {email} keeps
-// the keys on one Redis Cluster slot). The snapshot is shared: callers
-// must not modify its slices or map.
-func (s *Store) Get(ctx context.Context, email string) (Snapshot, error) {
+// Get returns email's view: from process memory when it is there, else
+// from Redis in one round trip, loading what is missing through l (one
+// load per email in this process, and for the account across replicas),
+// within LoadTimeout in all (and ctx's deadline). A Redis failure is
+// logged and served from l, and what l loaded is then kept in process
+// memory for a few seconds, so that the next calls do not all go to the
+// access system. A user not found, or not active, is a view whose
+// Account says so. The only errors are *LoadError.
+func (s *Store) Get(ctx context.Context, email string, l Loader) (View, error) {
+	snap, err := s.peek(ctx, email)
+	if err != nil {
+		s.cfg.Logger.WarnContext(ctx, "cache unavailable; asking the access system", "err", err)
+	}
+	if snap.HasAccount && (snap.HasEntries || !snap.Account.Active()) {
+		v := View{Account: snap.Account, Favorites: snap.Favorites, Version: snap.version}
+		if snap.Account.Active() {
+			v.Entries = snap.Entries
+		}
+		return v, nil
+	}
+	return s.load(ctx, email, l, snap)
+}
+
+// load completes snap through l. The load bound applies to the whole
+// resolution (account, then entries), not to each.
+func (s *Store) load(ctx context.Context, email string, l Loader, snap snapshot) (View, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.LoadTimeout)
+	defer cancel()
+	v := View{Account: snap.Account, Favorites: snap.Favorites}
+	if !snap.HasAccount {
+		a, err := s.resolveAccount(ctx, email, func(ctx context.Context) (Account, error) {
+			return l.LoadAccount(ctx, email)
+		})
+		if err != nil {
+			return View{}, loadError(ctx, PartAccount, err)
+		}
+		v.Account = a
+	}
+	if !v.Account.Active() { // not found, or not active: no entries to load
+		s.keepLoaded(email, snap, v.Account, nil)
+		return v, nil
+	}
+	v.Entries = snap.Entries
+	if !snap.HasEntries {
+		userID := v.Account.ID
+		es, err := s.resolveEntries(ctx, email, func(ctx context.Context) ([]access.Entry, error) {
+			return l.LoadEntries(ctx, userID)
+		})
+		if err != nil {
+			return View{}, loadError(ctx, PartEntries, err)
+		}
+		v.Entries = es
+	}
+	s.keepLoaded(email, snap, v.Account, v.Entries)
+	return v, nil
+}
+
+func loadError(ctx context.Context, part string, err error) error {
+	if (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) && ctx.Err() != nil {
+		return &LoadError{Part: part, Err: ctx.Err(), Stopped: true}
+	}
+	return &LoadError{Part: part, Err: err}
+}
+
+// peek returns everything cached for email, loading nothing: from process
+// memory when it is there, else from Redis in one round trip (the hash
+// tag {email} keeps the keys on one Redis Cluster slot). The snapshot is
+// shared: callers must not modify its slices or map.
+func (s *Store) peek(ctx context.Context, email string) (snapshot, error) {
 	var gen uint64
 	var now int64
 	if s.local != nil {
@@ -211,28 +308,28 @@ func (s *Store) Get(ctx context.Context, email string) (Snapshot, error) {
 		s.observe("redis", "miss")
 	}
 	if complete && s.local != nil {
-		snap.Memo = new(Memo)
+		snap.version = s.versions.Add(1)
 		s.local.put(email, snap, gen, now, int64(life))
 	}
 	snap.gen, snap.redisErr = gen, err != nil
 	return snap, err
 }
 
-// KeepLoaded keeps in process memory what the caller just loaded from
-// the access system for email after Get (which returned prev) failed on
-// Redis, where the loaders could not store it either: while Redis is
-// unavailable the next calls are then served from memory instead of each
-// going to the access system. entries may be nil for a user not found or
-// not active. The copy lives outageLocalTTL at most, without favourites,
-// and an invalidation drops it (or keeps it out, if it came during the
-// load) as any other. Without an in-process layer, or when Redis did not
-// fail, it does nothing.
-func (s *Store) KeepLoaded(email string, prev Snapshot, acct Account, entries []access.Entry) {
+// keepLoaded keeps in process memory what Get just loaded through its
+// Loader for email after peek (which returned prev) failed on Redis, where
+// the loads could not store it either: while Redis is unavailable the
+// next calls are then served from memory instead of each going to the
+// access system. entries may be nil for a user not found or not active.
+// The copy lives outageLocalTTL at most, without favourites, and an
+// invalidation drops it (or keeps it out, if it came during the load) as
+// any other. Without an in-process layer, or when Redis did not fail, it
+// does nothing.
+func (s *Store) keepLoaded(email string, prev snapshot, acct Account, entries []access.Entry) {
 	if s.local == nil || !prev.redisErr || (acct.Active() && entries == nil) {
 		return
 	}
-	snap := Snapshot{Account: acct, HasAccount: true, Entries: entries, HasEntries: entries != nil,
-		Favorites: map[string]bool{}, Memo: new(Memo)}
+	snap := snapshot{Account: acct, HasAccount: true, Entries: entries, HasEntries: entries != nil,
+		Favorites: map[string]bool{}, version: s.versions.Add(1)}
 	s.local.put(email, snap, prev.gen, time.Now().UnixNano(), int64(outageLocalTTL))
 }
 
@@ -245,7 +342,7 @@ func (s *Store) observe(layer, result string) {
 // getRedis reads email's snapshot in one round trip, with how long its
 // account and entries have left in Redis: the in-process copy must not
 // outlive them (the account's TTL is the move-out bound).
-func (s *Store) getRedis(ctx context.Context, email string) (Snapshot, time.Duration, error) {
+func (s *Store) getRedis(ctx context.Context, email string) (snapshot, time.Duration, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.OpTimeout)
 	defer cancel()
 	pipe := s.rdb.Pipeline()
@@ -255,9 +352,9 @@ func (s *Store) getRedis(ctx context.Context, email string) (Snapshot, time.Dura
 	acctTTL := pipe.PTTL(ctx, s.accountKey(email))
 	entsTTL := pipe.PTTL(ctx, s.entriesKey(email))
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return Snapshot{}, 0, fmt.Errorf("cache: read %s: %w", email, err)
+		return snapshot{}, 0, fmt.Errorf("cache: read %s: %w", email, err)
 	}
-	var snap Snapshot
+	var snap snapshot
 	if b, err := acct.Bytes(); err == nil {
 		if a, err := decodeAccount(b); err == nil {
 			snap.Account, snap.HasAccount = a, true
@@ -292,10 +389,10 @@ func remaining(pttl time.Duration) time.Duration {
 	return pttl
 }
 
-// ResolveAccount loads the account through load, shared by concurrent
+// resolveAccount loads the account through load, shared by concurrent
 // callers for the same email, and caches it (not-found for NotFoundTTL).
 // load returns ErrNotFound-matching errors for unknown users.
-func (s *Store) ResolveAccount(ctx context.Context, email string, load func(context.Context) (Account, error)) (Account, error) {
+func (s *Store) resolveAccount(ctx context.Context, email string, load func(context.Context) (Account, error)) (Account, error) {
 	cached := func(ctx context.Context) (any, bool) {
 		if b, ok := s.recheck(ctx, s.accountKey(email)); ok {
 			if a, err := decodeAccount(b); err == nil {
@@ -341,9 +438,9 @@ func (s *Store) loadAccount(ctx context.Context, email string, load func(context
 	return a, nil
 }
 
-// ResolveEntries loads the entry list through load, shared by concurrent
+// resolveEntries loads the entry list through load, shared by concurrent
 // callers for the same email, and caches it.
-func (s *Store) ResolveEntries(ctx context.Context, email string, load func(context.Context) ([]access.Entry, error)) ([]access.Entry, error) {
+func (s *Store) resolveEntries(ctx context.Context, email string, load func(context.Context) ([]access.Entry, error)) ([]access.Entry, error) {
 	v, err := s.shared(ctx, "ent:"+email, func(ctx context.Context) (any, error) {
 		if b, ok := s.recheck(ctx, s.entriesKey(email)); ok {
 			if e, err := decodeEntries(b); err == nil {

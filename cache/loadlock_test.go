@@ -30,7 +30,7 @@ func TestAccountLoadedOnceAcrossReplicas(t *testing.T) {
 			for _, r := range replicas {
 				for range 5 {
 					wg.Go(func() {
-						a, err := r.ResolveAccount(ctx, "alice@example.com", slowLoad)
+						a, err := r.resolveAccount(ctx, "alice@example.com", slowLoad)
 						if err != nil || a.CredentialID != alice.CredentialID {
 							t.Errorf("ResolveAccount = %+v, %v", a, err)
 						}
@@ -51,9 +51,9 @@ func TestAccountLoadedOnceAcrossReplicas(t *testing.T) {
 				return Account{}, errors.New("access system down")
 			}
 			var errA error
-			wg.Go(func() { _, errA = replicas[0].ResolveAccount(ctx, "bob@example.com", failing) })
+			wg.Go(func() { _, errA = replicas[0].resolveAccount(ctx, "bob@example.com", failing) })
 			time.Sleep(10 * time.Millisecond) // replica 0 holds the lock
-			b, errB := replicas[1].ResolveAccount(ctx, "bob@example.com", func(context.Context) (Account, error) {
+			b, errB := replicas[1].resolveAccount(ctx, "bob@example.com", func(context.Context) (Account, error) {
 				loads.Add(1)
 				return alice, nil
 			})
@@ -70,7 +70,7 @@ func TestAccountLoadWithoutRedis(t *testing.T) {
 	srv := redistest.Start(t)
 	s := New(srv.Client(), Config{})
 	srv.Kill()
-	a, err := s.ResolveAccount(context.Background(), "alice@example.com", func(context.Context) (Account, error) { return alice, nil })
+	a, err := s.resolveAccount(context.Background(), "alice@example.com", func(context.Context) (Account, error) { return alice, nil })
 	if err != nil || a.ID != alice.ID {
 		t.Fatalf("ResolveAccount with Redis down = %+v, %v; want the loaded account", a, err)
 	}

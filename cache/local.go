@@ -30,7 +30,7 @@ type localShard struct {
 }
 
 type localEntry struct {
-	snap    Snapshot
+	snap    snapshot
 	expires int64 // unix nanoseconds
 }
 
@@ -46,13 +46,13 @@ func (l *local) shard(email string) *localShard {
 	return &l.shards[maphash.String(l.seed, email)%localShards]
 }
 
-func (l *local) get(email string, now int64) (Snapshot, bool) {
+func (l *local) get(email string, now int64) (snapshot, bool) {
 	sh := l.shard(email)
 	sh.mu.RLock()
 	e, ok := sh.m[email]
 	sh.mu.RUnlock()
 	if !ok || now >= e.expires {
-		return Snapshot{}, false
+		return snapshot{}, false
 	}
 	return e.snap, true
 }
@@ -60,7 +60,7 @@ func (l *local) get(email string, now int64) (Snapshot, bool) {
 // put keeps snap unless an invalidation happened since gen was read, for
 // the layer's TTL but no longer than life (nanoseconds), so that it never
 // outlives the Redis copy it was read from.
-func (l *local) put(email string, snap Snapshot, gen uint64, now, life int64) {
+func (l *local) put(email string, snap snapshot, gen uint64, now, life int64) {
 	sh := l.shard(email)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()

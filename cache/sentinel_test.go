@@ -22,10 +22,10 @@ func TestDialSentinel(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	s := New(rdb, Config{LocalTTL: -1})
-	if _, err := s.ResolveAccount(ctx, "alice@example.com", func(context.Context) (Account, error) { return alice, nil }); err != nil {
+	if _, err := s.resolveAccount(ctx, "alice@example.com", func(context.Context) (Account, error) { return alice, nil }); err != nil {
 		t.Fatal(err)
 	}
-	if snap, err := s.Get(ctx, "alice@example.com"); err != nil || !snap.HasAccount {
+	if snap, err := s.peek(ctx, "alice@example.com"); err != nil || !snap.HasAccount {
 		t.Fatalf("Get through Sentinel = %+v, %v", snap, err)
 	}
 	if n := master.Client().Exists(ctx, s.accountKey("alice@example.com")).Val(); n != 1 {

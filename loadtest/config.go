@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cloudkey/cloudkey/resident"
+	"github.com/cloudkey/cloudkey/unlock"
 )
 
 // Kind is what a scenario sends.
@@ -291,8 +291,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--workers must not be negative (0 means up to --max-inflight), got %d", c.Workers)
 	case c.Conns <= 0 || c.Conns > 1024:
 		return fmt.Errorf("--conns must be between 1 and 1024, got %d", c.Conns)
-	case c.UnlockEntries <= 0 || c.UnlockEntries > resident.MaxUnlockEntries:
-		return fmt.Errorf("--unlock-entries must be between 1 and %d, got %d", resident.MaxUnlockEntries, c.UnlockEntries)
+	case c.UnlockEntries <= 0 || c.UnlockEntries > unlock.MaxUnlockEntries:
+		return fmt.Errorf("--unlock-entries must be between 1 and %d, got %d", unlock.MaxUnlockEntries, c.UnlockEntries)
 	case c.Users <= 0:
 		return fmt.Errorf("--users must be positive, got %d", c.Users)
 	case c.EntriesPerUser <= 0:

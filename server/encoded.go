@@ -3,7 +3,9 @@ package server
 import (
 	"context"
 	"fmt"
+	"hash/maphash"
 	"slices"
+	"sync"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/encoding"
@@ -11,14 +13,16 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	pb "github.com/cloudkey/cloudkey/gen/cloudkey/v1"
-	"github.com/cloudkey/cloudkey/resident"
+	"github.com/cloudkey/cloudkey/unlock"
 )
 
-// A warm ListEntries answers from the user's snapshot in process memory;
-// building and encoding the same answer on every call cost more than the
-// rest of the handler. So the answer is built and encoded once per
-// snapshot (resident.Service.Listing keeps it with the snapshot) and sent
-// from its encoded bytes.
+// A warm ListEntries answers from the user's view in the cache's process
+// memory; building and encoding the same answer on every call cost more
+// than the rest of the handler. So the answer is built and encoded once
+// per cached view and sent from its encoded bytes: the server keeps each
+// user's encoded answer with the version of the view it was built from
+// (unlock.Listing.Version, the cache's View.Version), and reuses it while
+// the version is the same.
 
 // encodedMessage is an answer encoded once and shared by every call it is
 // sent to. The embedded message is what interceptors and the in-process
@@ -66,6 +70,9 @@ func residentServiceDesc(rs *residentServer) *grpc.ServiceDesc {
 			sd.Methods[i].Handler = rs.listEntriesHandler
 		}
 	}
+	if rs.answers == nil {
+		rs.answers = newEncodedAnswers(maxEncodedAnswers)
+	}
 	rs.listInfo = &grpc.UnaryServerInfo{Server: rs, FullMethod: pb.ResidentService_ListEntries_FullMethodName}
 	rs.listNext = func(ctx context.Context, _ any) (any, error) { return rs.listEntries(ctx) }
 	return &sd
@@ -84,19 +91,104 @@ func (s *residentServer) listEntriesHandler(_ any, ctx context.Context, dec func
 	return interceptor(ctx, in, s.listInfo, s.listNext)
 }
 
-// listEntries is the caller's entry list, encoded once per snapshot.
+// listEntries is the caller's entry list, encoded once per cached view.
 func (s *residentServer) listEntries(ctx context.Context) (*encodedMessage, error) {
-	v, err := s.svc.Listing(ctx, callerEmail(ctx), encodeListing)
+	email := callerEmail(ctx)
+	l, err := s.svc.Listing(ctx, email)
 	if err != nil {
 		return nil, err
 	}
-	return v.(*encodedMessage), nil
+	if m := s.answers.get(email, l.Version); m != nil {
+		return m, nil
+	}
+	m, err := encodeListing(l.Entries())
+	if err != nil {
+		return nil, err
+	}
+	s.answers.put(email, l.Version, m)
+	return m, nil
 }
 
-func encodeListing(es []resident.Entry) (any, error) {
+func encodeListing(es []unlock.Entry) (*encodedMessage, error) {
 	out := &pb.ListEntriesResponse{Entries: make([]*pb.Entry, len(es))}
 	for i, e := range es {
 		out.Entries[i] = entryPB(e)
 	}
 	return newEncodedMessage(out)
+}
+
+// maxEncodedAnswers bounds the users whose answer is kept, as the cache's
+// in-process layer bounds its views (cache.Config.LocalMaxEntries).
+const maxEncodedAnswers = 100_000
+
+// encodedAnswers keeps one encoded answer per user, with the version of
+// the view it was built from; an answer is served only for that version,
+// so a changed view (favourite, invalidation, expiry) is never answered
+// from an old one. Memory is bounded: a full shard drops an arbitrary
+// user's answer. A nil *encodedAnswers keeps nothing.
+type encodedAnswers struct {
+	seed   maphash.Seed
+	perCap int
+	shards [encodedShards]encodedShard
+}
+
+const encodedShards = 64
+
+type encodedShard struct {
+	mu sync.RWMutex
+	m  map[string]encodedAnswer
+}
+
+type encodedAnswer struct {
+	version uint64
+	msg     *encodedMessage
+}
+
+func newEncodedAnswers(limit int) *encodedAnswers {
+	a := &encodedAnswers{seed: maphash.MakeSeed(), perCap: max(1, limit/encodedShards)}
+	for i := range a.shards {
+		a.shards[i].m = make(map[string]encodedAnswer)
+	}
+	return a
+}
+
+func (a *encodedAnswers) shard(email string) *encodedShard {
+	return &a.shards[maphash.String(a.seed, email)%encodedShards]
+}
+
+// get returns email's answer built from the view of version, or nil.
+// Version 0 is never kept.
+func (a *encodedAnswers) get(email string, version uint64) *encodedMessage {
+	if a == nil || version == 0 {
+		return nil
+	}
+	sh := a.shard(email)
+	sh.mu.RLock()
+	e, ok := sh.m[email]
+	sh.mu.RUnlock()
+	if !ok || e.version != version {
+		return nil
+	}
+	return e.msg
+}
+
+// put keeps m as email's answer for version, unless a newer one is kept.
+func (a *encodedAnswers) put(email string, version uint64, m *encodedMessage) {
+	if a == nil || version == 0 {
+		return
+	}
+	sh := a.shard(email)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	old, ok := sh.m[email]
+	if ok && old.version > version {
+		return
+	}
+	if !ok && len(sh.m) >= a.perCap {
+		for k := range sh.m { // bounded memory: evict an arbitrary answer
+			delete(sh.m, k)
+			break
+		}
+	}
+	sh.m[email] = encodedAnswer{version: version, msg: m}
 }

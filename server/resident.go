@@ -7,15 +7,16 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	pb "github.com/cloudkey/cloudkey/gen/cloudkey/v1"
-	"github.com/cloudkey/cloudkey/resident"
 	"github.com/cloudkey/cloudkey/unlock"
 )
 
-// residentServer adapts resident.Service to the generated gRPC interface:
+// residentServer adapts unlock.Service to the generated gRPC interface:
 // convert and delegate, nothing else.
 type residentServer struct {
 	pb.UnimplementedResidentServiceServer
-	svc *resident.Service
+	svc *unlock.Service
+	// answers keeps each user's encoded ListEntries answer (encoded.go).
+	answers *encodedAnswers
 	// listInfo and listNext are listEntriesHandler's, made once.
 	listInfo *grpc.UnaryServerInfo
 	listNext grpc.UnaryHandler
@@ -34,7 +35,7 @@ func (s *residentServer) GetMe(ctx context.Context, _ *pb.GetMeRequest) (*pb.Get
 
 // ListEntries completes the generated interface; the servers answer
 // ListEntries through listEntriesHandler (encoded.go), which shares one
-// encoded answer per snapshot. This returns a copy the caller may keep.
+// encoded answer per cached view. This returns a copy the caller may keep.
 func (s *residentServer) ListEntries(ctx context.Context, _ *pb.ListEntriesRequest) (*pb.ListEntriesResponse, error) {
 	m, err := s.listEntries(ctx)
 	if err != nil {
@@ -74,6 +75,6 @@ var unlockStatusPB = map[unlock.Status]pb.UnlockStatus{
 	unlock.Error:       pb.UnlockStatus_UNLOCK_STATUS_ERROR,
 }
 
-func entryPB(e resident.Entry) *pb.Entry {
+func entryPB(e unlock.Entry) *pb.Entry {
 	return &pb.Entry{Id: e.ID, Name: e.Name, Zone: e.Zone, Site: e.Site, Favorite: e.Favorite}
 }

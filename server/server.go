@@ -7,11 +7,11 @@
 // GuestService, guestServer; admin_service.go and admin_*.go:
 // AdminService, adminServer), authentication, rate-limit and connection
 // caps, and the one table of domain errors and their statuses
-// (status.go). A handler converts proto to domain types, calls the
+// (status.go), and its own caches (the encoded ListEntries answers,
+// encoded.go). A handler converts proto to domain types, calls the
 // domain, and converts back; nothing else.
 //
-// Domain logic lives in unlock, resident, visitor, tenant, building and
-// access; server must not import the access-system adapters
+// Domain logic lives in unlock, visitor, tenant and access; server must not import the access-system adapters
 // (access/openpath, access/sim), Redis (go-redis, cache), internal/setup
 // (which wires server), loadtest or cmd (imports_test.go checks).
 package server
@@ -37,8 +37,8 @@ import (
 	"github.com/cloudkey/cloudkey/internal/connlimit"
 	"github.com/cloudkey/cloudkey/internal/rapidreset"
 	"github.com/cloudkey/cloudkey/internal/telemetry"
-	"github.com/cloudkey/cloudkey/resident"
 	"github.com/cloudkey/cloudkey/tenant"
+	"github.com/cloudkey/cloudkey/unlock"
 	"github.com/cloudkey/cloudkey/visitor"
 )
 
@@ -52,7 +52,7 @@ type Config struct {
 	Tokens       TokenVerifier
 	// Admins checks admin API keys; nil refuses every admin call.
 	Admins   AdminVerifier
-	Resident *resident.Service
+	Resident *unlock.Service
 	// Visitors serves guest passes, the admin settings API and the Envoy
 	// webhook; nil leaves them unconfigured.
 	Visitors *visitor.Service

@@ -17,7 +17,6 @@ import (
 
 	pb "github.com/cloudkey/cloudkey/gen/cloudkey/v1"
 	"github.com/cloudkey/cloudkey/internal/ratelimit"
-	"github.com/cloudkey/cloudkey/resident"
 	"github.com/cloudkey/cloudkey/tenant"
 	"github.com/cloudkey/cloudkey/unlock"
 	"github.com/cloudkey/cloudkey/visitor"
@@ -73,15 +72,15 @@ var statusTable = []statusRule{
 		meta: func(err error) []string { return []string{"scope", asA[*ratelimit.LimitedError](err).Scope} }},
 
 	// ResidentService (resident).
-	{match: isA[*resident.InvalidArgumentError], code: codes.InvalidArgument,
+	{match: isA[*unlock.InvalidArgumentError], code: codes.InvalidArgument,
 		answer: func(err error, _ *callError) (string, []protoadapt.MessageV1) {
-			inv := asA[*resident.InvalidArgumentError](err)
+			inv := asA[*unlock.InvalidArgumentError](err)
 			return err.Error(), details(violation(inv.Field, inv.Reason))
 		}},
-	{match: isA[*resident.EntryNotFoundError], code: codes.NotFound, reason: resident.ReasonEntryNotFound,
-		meta: func(err error) []string { return []string{"entry_id", asA[*resident.EntryNotFoundError](err).EntryID} }},
-	{match: is(resident.ErrUserNotFound), code: codes.NotFound, reason: resident.ReasonUserNotFound},
-	{match: is(resident.ErrUserDisabled), code: codes.PermissionDenied, reason: resident.ReasonUserDisabled},
+	{match: isA[*unlock.EntryNotFoundError], code: codes.NotFound, reason: unlock.ReasonEntryNotFound,
+		meta: func(err error) []string { return []string{"entry_id", asA[*unlock.EntryNotFoundError](err).EntryID} }},
+	{match: is(unlock.ErrUserNotFound), code: codes.NotFound, reason: unlock.ReasonUserNotFound},
+	{match: is(unlock.ErrUserDisabled), code: codes.PermissionDenied, reason: unlock.ReasonUserDisabled},
 
 	// AdminService visitor settings, VisitorService (visitor).
 	{match: is(visitor.ErrNoSettings), code: codes.NotFound, reason: ReasonNoSettings}, // meta: location_id
@@ -115,8 +114,8 @@ var statusTable = []statusRule{
 	{match: is(context.DeadlineExceeded), code: codes.DeadlineExceeded,
 		answer: fixed("the deadline passed before the access system answered")},
 	{match: is(context.Canceled), code: codes.Canceled, answer: fixed("the request was cancelled")},
-	{match: is(resident.ErrUnavailable), code: codes.Unavailable, reason: resident.ReasonAccessUnavailable,
-		answer: fixed(resident.ErrUnavailable.Error())},
+	{match: is(unlock.ErrUnavailable), code: codes.Unavailable, reason: unlock.ReasonAccessUnavailable,
+		answer: fixed(unlock.ErrUnavailable.Error())},
 }
 
 // toStatus maps a domain error to its gRPC status by statusTable; a status

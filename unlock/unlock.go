@@ -1,7 +1,17 @@
-// Package unlock is the hot path of cloudkey: it fans a resident's unlock
-// out to the access systems behind each requested entry, concurrently and
-// under one deadline, and returns one result per entry. It never retries
-// or hedges an unlock: a request that reached the door may have opened it.
+// Package unlock is the hot path of cloudkey, in one place. Service holds
+// the resident use cases (who am I, my entries, favourites, unlock): it
+// resolves the user through the cache's typed read-through, checks the
+// entries asked for, fans the unlock out through the Engine to the access
+// systems behind each entry, concurrently and under one deadline, drops
+// the user's cached view when an access system refuses, and has every
+// attempt audited. It never retries or hedges an unlock: a request that
+// reached the door may have opened it.
+//
+// It owns the domain errors and reasons the server maps to statuses. It
+// uses the cache through its types (cache.Loader, cache.View) and access
+// systems through package access; it must not import Redis clients, gRPC
+// or generated code (the audit stream writer is leaving for an adapter
+// package, issue 12).
 package unlock
 
 import (

@@ -41,7 +41,6 @@ import (
 	"github.com/cloudkey/cloudkey/internal/ratelimit"
 	"github.com/cloudkey/cloudkey/internal/redisconn"
 	"github.com/cloudkey/cloudkey/internal/telemetry"
-	"github.com/cloudkey/cloudkey/resident"
 	"github.com/cloudkey/cloudkey/server"
 	"github.com/cloudkey/cloudkey/tenant"
 	"github.com/cloudkey/cloudkey/tenant/tenantredis"
@@ -396,8 +395,8 @@ func newUnlock(rdb redis.UniversalClient, cfg Config, log *slog.Logger, metrics 
 
 // newResident is the resident service: entries and unlocks of the
 // caller, through the cache and the unlock engine.
-func newResident(accessSys *openpath.Client, store *cache.Store, engine *unlock.Engine, log *slog.Logger) *resident.Service {
-	return resident.New(accessSys, accessSystem, store, engine, log)
+func newResident(accessSys *openpath.Client, store *cache.Store, engine *unlock.Engine, log *slog.Logger) *unlock.Service {
+	return unlock.NewService(accessSys, accessSystem, store, engine, log)
 }
 
 // envoySecret is cfg.EnvoySecret, or the development one.
@@ -472,7 +471,7 @@ func newLimiter(rdb redis.UniversalClient, cfg Config, log *slog.Logger) server.
 type serverDeps struct {
 	httpListener net.Listener
 	tokens       identity.Verifier
-	resident     *resident.Service
+	resident     *unlock.Service
 	log          *slog.Logger
 	stores       stores
 	org          string

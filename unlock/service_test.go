@@ -1,4 +1,4 @@
-package resident_test
+package unlock_test
 
 import (
 	"context"
@@ -10,13 +10,12 @@ import (
 	"github.com/cloudkey/cloudkey/access/sim"
 	"github.com/cloudkey/cloudkey/cache"
 	"github.com/cloudkey/cloudkey/internal/redistest"
-	"github.com/cloudkey/cloudkey/resident"
 	"github.com/cloudkey/cloudkey/unlock"
 )
 
 // newService is a resident service on a redis-server and the simulator
 // over HTTP, whose cache's loads are bounded by loadTimeout.
-func newService(t *testing.T, loadTimeout time.Duration) (*resident.Service, *sim.Server) {
+func newService(t *testing.T, loadTimeout time.Duration) (*unlock.Service, *sim.Server) {
 	t.Helper()
 	s, err := sim.Start(sim.DemoSeed())
 	if err != nil {
@@ -29,7 +28,7 @@ func newService(t *testing.T, loadTimeout time.Duration) (*resident.Service, *si
 	}
 	t.Cleanup(c.CloseIdleConnections)
 	store := cache.New(redistest.Start(t).Client(), cache.Config{LoadTimeout: loadTimeout})
-	return resident.New(c, "openpath", store, unlock.NewEngine(10*time.Second, nil), nil), s
+	return unlock.NewService(c, "openpath", store, unlock.NewEngine(10*time.Second, nil), nil), s
 }
 
 // TestReadsAnswerWithinTheLoadBound: an uncached user's read (GetMe,

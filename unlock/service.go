@@ -1,8 +1,4 @@
-// Package resident holds the resident use cases: who am I in the access
-// system, which entries may I open, favourites, and unlock. It resolves
-// an app user (canonical email) to the access-system user through the
-// cache, and hands unlocks to the unlock engine.
-package resident
+package unlock
 
 import (
 	"context"
@@ -15,7 +11,6 @@ import (
 
 	"github.com/cloudkey/cloudkey/access"
 	"github.com/cloudkey/cloudkey/cache"
-	"github.com/cloudkey/cloudkey/unlock"
 )
 
 // MaxUnlockEntries is the most entries one Unlock may name.
@@ -69,85 +64,63 @@ type Me struct {
 	EntryCount int
 }
 
-// Service implements the resident use cases. Safe for concurrent use.
+// Cache is what Service needs of the cache (cache.Store): the user's
+// view, read through loader, and the two writes.
+type Cache interface {
+	Get(ctx context.Context, email string, l cache.Loader) (cache.View, error)
+	SetFavorite(ctx context.Context, email, entryID string, on bool) error
+	Invalidate(ctx context.Context, email string) error
+}
+
+// Service is the resident use cases on one access system: it resolves an
+// app user (canonical email) to the access-system user through the cache,
+// checks the entries they name, fans unlocks out through the Engine
+// (which audits each attempt), and drops the user's cached view when the
+// access system refuses. Safe for concurrent use.
 type Service struct {
 	sys     access.System
 	sysName string
-	store   *cache.Store
-	engine  *unlock.Engine
+	cache   Cache
+	loader  cache.Loader // boxed once: the hot path passes it as is
+	engine  *Engine
 	log     *slog.Logger
 }
 
-// New returns a Service for one access system.
-func New(sys access.System, sysName string, store *cache.Store, engine *unlock.Engine, log *slog.Logger) *Service {
+// NewService returns a Service for one access system.
+func NewService(sys access.System, sysName string, c Cache, engine *Engine, log *slog.Logger) *Service {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Service{sys: sys, sysName: sysName, store: store, engine: engine, log: log}
+	return &Service{sys: sys, sysName: sysName, cache: c, loader: loader{sys}, engine: engine, log: log}
 }
 
-type view struct {
-	acct      cache.Account
-	entries   []access.Entry
-	favorites map[string]bool
-	// memo is the cached snapshot's when the whole view came from it,
-	// else nil.
-	memo *cache.Memo
-}
-
-// resolve reads the cache in one round trip and loads what is missing
-// from the access system, within the cache's LoadTimeout in all (and the
-// caller's deadline). A Redis failure degrades to the access system.
-func (s *Service) resolve(ctx context.Context, email string) (view, error) {
-	snap, err := s.store.Get(ctx, email)
+// resolve returns email's view, loaded through the cache (see cache.Get:
+// one load per user, bounded by the cache's LoadTimeout and ctx), or the
+// domain error for a user who is unknown, not active, or cannot be
+// resolved now.
+func (s *Service) resolve(ctx context.Context, email string) (cache.View, error) {
+	v, err := s.cache.Get(ctx, email, s.loader)
 	if err != nil {
-		s.log.WarnContext(ctx, "cache unavailable; asking the access system", "err", err)
+		return cache.View{}, upstream(err)
 	}
-	v := view{acct: snap.Account, entries: snap.Entries, favorites: snap.Favorites}
-	if snap.HasAccount && snap.HasEntries {
-		v.memo = snap.Memo
-	}
-	if !snap.HasAccount || (snap.Account.Active() && !snap.HasEntries) {
-		// Something must be loaded: the cache's bound on a load applies
-		// to the whole resolution (account, then entries), not to each.
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, s.store.Config().LoadTimeout)
-		defer cancel()
-	}
-	if !snap.HasAccount {
-		v.acct, err = s.store.ResolveAccount(ctx, email, func(ctx context.Context) (cache.Account, error) {
-			return s.loadAccount(ctx, email)
-		})
-		if err != nil {
-			return view{}, s.upstream(ctx, "find user", err)
+	if !v.Account.Active() {
+		if !v.Account.Found() {
+			return cache.View{}, ErrUserNotFound
 		}
+		return cache.View{}, ErrUserDisabled
 	}
-	if !v.acct.Active() { // not found, or disabled: no entries to load
-		s.store.KeepLoaded(email, snap, v.acct, nil)
-		if !v.acct.Found() {
-			return view{}, ErrUserNotFound
-		}
-		return view{}, ErrUserDisabled
-	}
-	if !snap.HasEntries {
-		userID := v.acct.ID
-		v.entries, err = s.store.ResolveEntries(ctx, email, func(ctx context.Context) ([]access.Entry, error) {
-			return s.sys.ListUserEntries(ctx, userID)
-		})
-		if err != nil {
-			return view{}, s.upstream(ctx, "list entries", err)
-		}
-	}
-	// Redis failed: keep the loaded view in memory for the next calls.
-	s.store.KeepLoaded(email, snap, v.acct, v.entries)
 	return v, nil
 }
 
-// loadAccount finds the user and, when active, makes sure they have a
+// loader is the cache's Loader on the access system.
+type loader struct{ sys access.System }
+
+// LoadAccount finds the user and, when active, makes sure they have a
 // cloud key: the first successful resolution creates it. The cache's
-// single flight makes concurrent first calls share this one load.
-func (s *Service) loadAccount(ctx context.Context, email string) (cache.Account, error) {
-	u, err := s.sys.FindUserByEmail(ctx, email)
+// single flight and load lock make concurrent first calls share this one
+// load.
+func (l loader) LoadAccount(ctx context.Context, email string) (cache.Account, error) {
+	u, err := l.sys.FindUserByEmail(ctx, email)
 	if err != nil {
 		return cache.Account{}, err
 	}
@@ -155,21 +128,34 @@ func (s *Service) loadAccount(ctx context.Context, email string) (cache.Account,
 	if !u.Active() {
 		return a, nil
 	}
-	if a.CredentialID, err = s.sys.EnsureCloudKey(ctx, u.ID); err != nil {
+	if a.CredentialID, err = l.sys.EnsureCloudKey(ctx, u.ID); err != nil {
 		return cache.Account{}, fmt.Errorf("ensure cloud key for user %s: %w", u.ID, err)
 	}
 	return a, nil
 }
 
-func (s *Service) upstream(ctx context.Context, op string, err error) error {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		if ctx.Err() != nil {
-			return fmt.Errorf("%s: %w", op, ctx.Err())
-		}
+// LoadEntries lists the entries the user may open.
+func (l loader) LoadEntries(ctx context.Context, userID string) ([]access.Entry, error) {
+	return l.sys.ListUserEntries(ctx, userID)
+}
+
+// upstream turns the cache's load error into the domain's: the wait's
+// end as itself, anything else as ErrUnavailable.
+func upstream(err error) error {
+	var le *cache.LoadError
+	if !errors.As(err, &le) {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	op := "find user"
+	if le.Part == cache.PartEntries {
+		op = "list entries"
+	}
+	if le.Stopped {
+		return fmt.Errorf("%s: %w", op, le.Err)
 	}
 	// Not logged here: the server logs every UNAVAILABLE answer once, with
 	// this error (and so op and the access system's error) in it.
-	return fmt.Errorf("%s: %w: %w", op, ErrUnavailable, err)
+	return fmt.Errorf("%s: %w: %w", op, ErrUnavailable, le.Err)
 }
 
 // Me describes email's link to the access system. Unknown and disabled
@@ -187,11 +173,11 @@ func (s *Service) Me(ctx context.Context, email string) (Me, error) {
 	case err != nil:
 		return Me{}, err
 	}
-	me.Connected, me.Name, me.EntryCount = true, v.acct.Name, len(v.entries)
-	if len(v.entries) == 0 {
+	me.Connected, me.Name, me.EntryCount = true, v.Account.Name, len(v.Entries)
+	if len(v.Entries) == 0 {
 		me.Reason, me.Message = ReasonNoEntries, "you are connected but have no entries yet; ask your property manager"
 	} else {
-		me.Message = fmt.Sprintf("connected: %d entries", len(v.entries))
+		me.Message = fmt.Sprintf("connected: %d entries", len(v.Entries))
 	}
 	return me, nil
 }
@@ -202,41 +188,38 @@ func (s *Service) Entries(ctx context.Context, email string) ([]Entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	return v.sortedEntries(), nil
+	return sortedEntries(v), nil
 }
 
-// Listing returns build(entries), entries as Entries lists them, and
-// reuses the result while the cached snapshot it was built from is served
-// from process memory: a warm ListEntries builds (and encodes) its answer
-// once per snapshot, not once per call. Every caller shares the result,
-// so nobody may modify it, and a snapshot keeps one result, so every
-// caller must build the same kind of value (the gRPC server's encoded
-// answer is the only one). build's errors are returned, not kept.
-func (s *Service) Listing(ctx context.Context, email string, build func([]Entry) (any, error)) (any, error) {
+// Listing is a user's entries as Entries lists them, sorted on demand,
+// with the version of the cached view they come from: a caller that keeps
+// what it derives from a listing (the server keeps its encoded answer)
+// can reuse it for the next listing of the same user with the same
+// nonzero Version, without sorting again.
+type Listing struct {
+	// Version is the cache's (cache.View.Version); 0: derive afresh.
+	Version uint64
+	view    cache.View
+}
+
+// Entries returns the listing's entries, favourites first, then by name.
+func (l Listing) Entries() []Entry { return sortedEntries(l.view) }
+
+// Listing resolves email as Entries does, and returns its entries unsorted
+// with their version.
+func (s *Service) Listing(ctx context.Context, email string) (Listing, error) {
 	v, err := s.resolve(ctx, email)
 	if err != nil {
-		return nil, err
+		return Listing{}, err
 	}
-	if v.memo != nil {
-		if x := v.memo.Load(); x != nil {
-			return x, nil
-		}
-	}
-	x, err := build(v.sortedEntries())
-	if err != nil {
-		return nil, err
-	}
-	if v.memo != nil {
-		v.memo.Store(x)
-	}
-	return x, nil
+	return Listing{Version: v.Version, view: v}, nil
 }
 
 // sortedEntries puts favourites first, then sorts by name.
-func (v view) sortedEntries() []Entry {
-	out := make([]Entry, len(v.entries))
-	for i, e := range v.entries {
-		out[i] = Entry{Entry: e, Favorite: v.favorites[e.ID]}
+func sortedEntries(v cache.View) []Entry {
+	out := make([]Entry, len(v.Entries))
+	for i, e := range v.Entries {
+		out[i] = Entry{Entry: e, Favorite: v.Favorites[e.ID]}
 	}
 	slices.SortStableFunc(out, func(a, b Entry) int {
 		if a.Favorite != b.Favorite {
@@ -259,9 +242,9 @@ func (s *Service) SetFavorite(ctx context.Context, email, entryID string, on boo
 	if err != nil {
 		return Entry{}, err
 	}
-	for _, e := range v.entries {
+	for _, e := range v.Entries {
 		if e.ID == entryID {
-			if err := s.store.SetFavorite(ctx, email, entryID, on); err != nil {
+			if err := s.cache.SetFavorite(ctx, email, entryID, on); err != nil {
 				return Entry{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 			}
 			return Entry{Entry: e, Favorite: on}, nil
@@ -297,7 +280,7 @@ func ValidateUnlock(entryIDs []string) error {
 // call sees the access system's truth (move-out). The whole call, the
 // user's resolution included, runs under the engine's deadline: the
 // sooner of ctx's and the server cap.
-func (s *Service) Unlock(ctx context.Context, email string, entryIDs []string) ([]unlock.Result, error) {
+func (s *Service) Unlock(ctx context.Context, email string, entryIDs []string) ([]Result, error) {
 	if err := ValidateUnlock(entryIDs); err != nil {
 		return nil, err
 	}
@@ -307,15 +290,15 @@ func (s *Service) Unlock(ctx context.Context, email string, entryIDs []string) (
 	if err != nil {
 		return nil, err
 	}
-	results := s.engine.Unlock(ctx, unlock.Request{
+	results := s.engine.Unlock(ctx, Request{
 		Email:    email,
 		EntryIDs: entryIDs,
-		Targets: func(id string) ([]unlock.Target, bool) {
-			for _, e := range v.entries {
+		Targets: func(id string) ([]Target, bool) {
+			for _, e := range v.Entries {
 				if e.ID == id {
-					return []unlock.Target{{
+					return []Target{{
 						System: s.sys, SystemName: s.sysName,
-						UserID: v.acct.ID, CredentialID: v.acct.CredentialID, EntryID: id,
+						UserID: v.Account.ID, CredentialID: v.Account.CredentialID, EntryID: id,
 					}}, true
 				}
 			}
@@ -325,7 +308,7 @@ func (s *Service) Unlock(ctx context.Context, email string, entryIDs []string) (
 	for _, r := range results {
 		if r.Refused {
 			ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
-			if err := s.store.Invalidate(ictx, email); err != nil {
+			if err := s.cache.Invalidate(ictx, email); err != nil {
 				s.log.WarnContext(ctx, "cannot drop cache after refusal", "err", err)
 			}
 			cancel()
