@@ -38,10 +38,11 @@
 // tombstone the sign-in then finds (no pass), and an update or sign-in after
 // an invite's removal finds the removed visit (it stays removed).
 //
-// Each event's changes to visits are one optimistic Redis transaction
-// (WATCH the visit and link keys, MULTI/EXEC the writes, run again on
-// conflict), so concurrent events for one visit on several replicas
-// serialise. Side effects (sending the link) happen after the commit.
+// Each event's changes to visits are one optimistic store transaction
+// (VisitStore.Transact; in Redis, WATCH the visit and link keys and
+// MULTI/EXEC the writes), run again on conflict, so concurrent events for
+// one visit on several replicas serialise. Side effects (sending the
+// link) happen after the commit.
 //
 // # Idempotency
 //
@@ -70,10 +71,10 @@
 // activates the employee's access-system user and schedules its suspension
 // after the employee access duration; employee_entry_sign_out suspends at
 // once. Excluded employees are never touched. Scheduled suspensions are in
-// Redis (a ZSET by due time), so they survive restarts; RunScheduler on
-// every replica claims due jobs with a Lua script that moves each from the
-// due set to a claimed set with a lease, atomically, so one replica runs
-// it. Activation, sign-out and the scheduled suspension of one employee
-// take a per-user Redis lock, and a claimed job runs only if it was not
+// the store's JobQueue, so they survive restarts; RunScheduler on every
+// replica claims due jobs atomically with a lease (in Redis, a Lua script
+// moving each from the due set to a claimed set), so one replica runs it.
+// Activation, sign-out and the scheduled suspension of one employee take a
+// per-user lock (Locker), and a claimed job runs only if it was not
 // rescheduled or cancelled since its claim.
 package visitor

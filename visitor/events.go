@@ -10,8 +10,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/cloudkey/cloudkey/visitor/envoy"
 )
 
@@ -94,7 +92,7 @@ func (s *Service) HandleEvent(ctx context.Context, raw []byte) (Outcome, error) 
 		return ignored(out, "cloudkey does not act on "+ev.Name+" events"), nil
 	}
 
-	key := s.key("evt", eventDigest(ev))
+	key := eventDigest(ev)
 	if prev, done, err := s.claimEvent(ctx, key); err != nil || done {
 		return prev, err
 	}
@@ -126,16 +124,16 @@ func eventDigest(ev envoy.Event) string {
 // it must not be handled: prev is then the first handling's outcome, or
 // err is ErrEventInProgress.
 func (s *Service) claimEvent(ctx context.Context, key string) (prev Outcome, done bool, err error) {
-	ok, err := s.rdb.SetNX(ctx, key, pendingMark, pendingTTL).Result()
+	ok, err := s.store.MarkEvent(ctx, key, []byte(pendingMark), pendingTTL)
 	if err != nil {
 		return Outcome{}, true, fmt.Errorf("visitor: mark event: %w", err)
 	}
 	if ok {
 		return Outcome{}, false, nil
 	}
-	b, err := s.rdb.Get(ctx, key).Bytes()
+	b, found, err := s.store.EventMark(ctx, key)
 	switch {
-	case errors.Is(err, redis.Nil):
+	case err == nil && !found:
 		// Released between SETNX and GET: the first handling failed.
 		return Outcome{}, true, ErrEventInProgress
 	case err != nil:
@@ -157,7 +155,7 @@ func (s *Service) rememberEvent(ctx context.Context, key string, out Outcome) {
 	b, _ := json.Marshal(out)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
-	if err := s.rdb.Set(ctx, key, b, s.cfg.EventTTL).Err(); err != nil {
+	if err := s.store.SetEventMark(ctx, key, b, s.cfg.EventTTL); err != nil {
 		s.log.WarnContext(ctx, "visitor: cannot remember a handled event", "err", err)
 	}
 }
@@ -167,7 +165,7 @@ func (s *Service) rememberEvent(ctx context.Context, key string, out Outcome) {
 func (s *Service) releaseEvent(ctx context.Context, key string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
-	if err := s.rdb.Del(ctx, key).Err(); err != nil {
+	if err := s.store.DeleteEventMark(ctx, key); err != nil {
 		s.log.WarnContext(ctx, "visitor: cannot release a failed event; its redelivery waits for the mark to expire", "err", err, "ttl", pendingTTL)
 	}
 }

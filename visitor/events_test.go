@@ -272,7 +272,7 @@ func TestIdempotentWithoutDedup(t *testing.T) {
 	h.configure(nil)
 	first := h.handle(event(t, "invite_created"))
 	forget := func() {
-		keys := must[[]string](t)(h.rdb.Keys(context.Background(), h.svc.key("evt", "*")).Result())
+		keys := must[[]string](t)(h.rdb.Keys(context.Background(), h.key("evt", "*")).Result())
 		if len(keys) > 0 {
 			h.rdb.Del(context.Background(), keys...)
 		}
@@ -389,7 +389,7 @@ func TestMalformedEvents(t *testing.T) {
 			}
 		})
 	}
-	if keys := must[[]string](t)(h.rdb.Keys(context.Background(), h.svc.key("visit", "*")).Result()); len(keys) != 0 {
+	if keys := must[[]string](t)(h.rdb.Keys(context.Background(), h.key("visit", "*")).Result()); len(keys) != 0 {
 		t.Errorf("malformed events stored visits: %v", keys)
 	}
 	// The good version is then handled normally.

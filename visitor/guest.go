@@ -8,8 +8,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/cloudkey/cloudkey/access"
 	"github.com/cloudkey/cloudkey/unlock"
 )
@@ -99,15 +97,15 @@ func (s *Service) visitByToken(ctx context.Context, token string) (*visit, error
 		return nil, nil
 	}
 	hash := hashToken(token)
-	key, err := s.rdb.Get(ctx, s.tokenKey(hash)).Result()
-	if errors.Is(err, redis.Nil) {
+	key, ok, err := s.store.TokenVisit(ctx, hash)
+	if err == nil && !ok {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("visitor: look up a link token: %w", err)
 	}
-	b, err := s.rdb.Get(ctx, s.visitKey(key)).Bytes()
-	if errors.Is(err, redis.Nil) {
+	b, ok, err := s.store.Visit(ctx, key)
+	if err == nil && !ok {
 		return nil, nil
 	}
 	if err != nil {

@@ -63,6 +63,7 @@ type harness struct {
 	t      *testing.T
 	redis  *redistest.Server // nil on the cluster
 	rdb    redis.UniversalClient
+	store  Store // the Redis adapter on rdb
 	sim    *sim.Server
 	access *openpath.Client
 	clock  *clock
@@ -80,6 +81,7 @@ func newHarness(t *testing.T) *harness {
 		h.redis = redistest.Start(t)
 		h.rdb = h.redis.Client()
 	}
+	h.store = newRedisStore(h.rdb)
 	srv, err := sim.Start(sim.DemoSeed())
 	if err != nil {
 		t.Fatal(err)
@@ -104,7 +106,7 @@ func (h *harness) newService(n notify.Notifier) *Service {
 		n = h.notes
 	}
 	svc, err := New(Config{
-		Redis: h.rdb, Access: h.access, Notifier: n, BaseURL: "https://ck.example.com/",
+		Store: h.store, Access: h.access, Notifier: n, BaseURL: "https://ck.example.com/",
 		Audit: h.audit, Now: h.clock.Now, SchedulerInterval: 5 * time.Millisecond,
 		AccessTimeout: 2 * time.Second, Logger: slog.New(slog.DiscardHandler),
 	})
@@ -244,4 +246,19 @@ func must[T any](t *testing.T) func(T, error) T {
 		}
 		return v
 	}
+}
+
+// newRedisStore is visitorredis.New with the default prefix. The internal
+// tests cannot import visitorredis (it imports visitor), so
+// redisstore_test.go, in package visitor_test, sets it.
+var newRedisStore func(redis.UniversalClient) Store
+
+// key is the Redis key of parts: the names the service has always used,
+// in the {vis} hash-tag slot on the cluster.
+func (h *harness) key(parts ...string) string {
+	prefix := "ck:v1:vis:"
+	if onCluster {
+		prefix = "ck:v1:{vis}:"
+	}
+	return prefix + strings.Join(parts, ":")
 }

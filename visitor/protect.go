@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/cloudkey/cloudkey/access"
 	"github.com/cloudkey/cloudkey/visitor/envoy"
 )
@@ -65,8 +63,6 @@ func (s *Service) employee(ctx context.Context, out Outcome) (access.User, Outco
 	return u, out, true, nil
 }
 
-func (s *Service) employeeTombKey(entryID string) string { return s.key("emp", entryID) }
-
 // onEmployeeSignIn activates the employee's access-system user after a
 // passed screening and schedules its suspension after the employee access
 // duration. Excluded employees are never touched; an employee whose
@@ -93,11 +89,11 @@ func (s *Service) onEmployeeSignIn(ctx context.Context, ev envoy.Event, out Outc
 		return out, err
 	}
 	defer release()
-	signedOut, err := s.rdb.Exists(ctx, s.employeeTombKey(ev.ID)).Result()
+	signedOut, err := s.store.HasTombstone(ctx, ev.ID)
 	if err != nil {
 		return out, fmt.Errorf("visitor: read employee sign-out: %w", err)
 	}
-	if signedOut > 0 {
+	if signedOut {
 		return s.logged(ctx, refused(out, "the employee already signed out"), nil)
 	}
 	if u.Status != access.StatusActive {
@@ -129,7 +125,7 @@ func (s *Service) onEmployeeSignOut(ctx context.Context, ev envoy.Event, out Out
 		return s.logged(ctx, out, err)
 	}
 	tomb := func() error {
-		if err := s.rdb.Set(ctx, s.employeeTombKey(ev.ID), "signed-out", s.cfg.Retention).Err(); err != nil {
+		if err := s.store.PutTombstone(ctx, ev.ID, s.cfg.Retention); err != nil {
 			return fmt.Errorf("visitor: record employee sign-out: %w", err)
 		}
 		return nil
@@ -175,13 +171,7 @@ func (s *Service) logged(ctx context.Context, out Outcome, err error) (Outcome, 
 
 func (s *Service) logDecision(ctx context.Context, out Outcome) {
 	b, _ := json.Marshal(out)
-	key := s.key("log", out.Location)
-	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.LPush(ctx, key, b)
-		p.LTrim(ctx, key, 0, maxLogDecisions-1)
-		p.Expire(ctx, key, s.cfg.Retention)
-		return nil
-	})
+	err := s.store.AppendDecision(ctx, s.decision(out.Location, b))
 	if err != nil {
 		s.log.WarnContext(ctx, "visitor: cannot log a decision", "err", err)
 	}

@@ -192,7 +192,7 @@ func TestRescheduling(t *testing.T) {
 	// is stale and does nothing.
 	h.clock.Set(t0.Add(15 * time.Hour))
 	now := h.clock.Now()
-	claimed := must[[]string](t)(claimScript.Run(ctx, h.rdb, h.svc.jobKeys(), now.UnixMilli(), now.Add(time.Minute).UnixMilli(), 10).StringSlice())
+	claimed := must[[]string](t)(h.store.ClaimJobs(ctx, now, now.Add(time.Minute), 10))
 	if len(claimed) != 2 {
 		t.Fatalf("claimed %v", claimed)
 	}
@@ -209,7 +209,7 @@ func TestRescheduling(t *testing.T) {
 	// A claim whose replica died is taken over once its lease ends.
 	h.clock.Set(t0.Add(25 * time.Hour))
 	now = h.clock.Now()
-	claimed = must[[]string](t)(claimScript.Run(ctx, h.rdb, h.svc.jobKeys(), now.UnixMilli(), now.Add(time.Minute).UnixMilli(), 10).StringSlice())
+	claimed = must[[]string](t)(h.store.ClaimJobs(ctx, now, now.Add(time.Minute), 10))
 	if len(claimed) != 2 {
 		t.Fatalf("claimed %v", claimed)
 	}

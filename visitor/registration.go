@@ -10,8 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/cloudkey/cloudkey/visitor/envoy"
 )
 
@@ -72,21 +70,16 @@ func (s *Service) Register(ctx context.Context, r Registration) (string, Outcome
 		return "", out, err
 	}
 	host := canonicalEmail(r.Host)
-	if err := s.rdb.ZAdd(ctx, s.hostKey(r.Location, host), redis.Z{Score: float64(r.ExpectedArrival.Unix()), Member: id}).Err(); err != nil {
+	if err := s.store.AddRegistration(ctx, r.Location, host, id, r.ExpectedArrival, s.cfg.Retention); err != nil {
 		return id, out, fmt.Errorf("visitor: remember registration for %s: %w", host, err)
 	}
-	s.rdb.Expire(ctx, s.hostKey(r.Location, host), s.cfg.Retention)
 	return id, out, nil
 }
-
-func (s *Service) hostKey(location, host string) string { return s.key("host", location, host) }
 
 // Registrations lists host's registrations at location whose expected
 // arrival is after since, soonest first.
 func (s *Service) Registrations(ctx context.Context, location, host string, since time.Time) ([]Registered, error) {
-	ids, err := s.rdb.ZRangeByScore(ctx, s.hostKey(location, canonicalEmail(host)), &redis.ZRangeBy{
-		Min: fmt.Sprint(since.Unix()), Max: "+inf", Count: 200,
-	}).Result()
+	ids, err := s.store.Registrations(ctx, location, canonicalEmail(host), since, 200)
 	if err != nil {
 		return nil, fmt.Errorf("visitor: list registrations: %w", err)
 	}
@@ -107,7 +100,7 @@ func (s *Service) Registrations(ctx context.Context, location, host string, sinc
 // Cancel ends the pass of one of host's registrations at once, as Envoy's
 // invite_removed does. A host can cancel only their own registrations.
 func (s *Service) Cancel(ctx context.Context, location, host, inviteID string) (Outcome, error) {
-	if _, err := s.rdb.ZScore(ctx, s.hostKey(location, canonicalEmail(host)), inviteID).Result(); errors.Is(err, redis.Nil) {
+	if ok, err := s.store.HasRegistration(ctx, location, canonicalEmail(host), inviteID); err == nil && !ok {
 		return Outcome{}, fmt.Errorf("%w: invite %q is not one of yours", ErrNoVisit, inviteID)
 	} else if err != nil {
 		return Outcome{}, fmt.Errorf("visitor: cancel: %w", err)

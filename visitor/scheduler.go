@@ -8,16 +8,12 @@ import (
 	"slices"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/cloudkey/cloudkey/access"
 )
 
-// job is a scheduled suspension of an employee's access-system user. The
-// jobs live in Redis: prot:due (ZSET user id → due time in ms),
-// prot:job (HASH user id → this, as JSON) and prot:run (ZSET user id →
-// claim lease end in ms, for jobs being executed). One job per user: a new
-// sign-in replaces it.
+// job is a scheduled suspension of an employee's access-system user, kept
+// as JSON in the store's JobQueue under the user id. One job per user: a
+// new sign-in replaces it.
 type job struct {
 	UserID   string    `json:"userId"`
 	Email    string    `json:"email"`
@@ -46,51 +42,6 @@ const (
 	busyRetry = time.Second
 )
 
-// claimScript first puts back the claimed jobs whose lease ran out (their
-// claimer died), then claims the due ones: each is moved from prot:due to
-// prot:run with a lease, atomically, so that of any number of schedulers
-// exactly one gets it. It returns member, job data pairs.
-//
-// KEYS: due, run, job. ARGV: now ms, lease end ms, limit.
-var claimScript = redis.NewScript(`
-local stale = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
-for _, m in ipairs(stale) do
-	redis.call('ZREM', KEYS[2], m)
-	redis.call('ZADD', KEYS[1], ARGV[1], m)
-end
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
-local out = {}
-for _, m in ipairs(due) do
-	redis.call('ZREM', KEYS[1], m)
-	local data = redis.call('HGET', KEYS[3], m)
-	if data then
-		redis.call('ZADD', KEYS[2], ARGV[2], m)
-		out[#out + 1] = m
-		out[#out + 1] = data
-	end
-end
-return out`)
-
-// finishScript ends a claim: the job leaves prot:run and, if its data is
-// still the claimed snapshot (not rescheduled or cancelled meanwhile), is
-// deleted, or put back in prot:due at ARGV[3] when that is not empty.
-//
-// KEYS: due, run, job. ARGV: member, snapshot, requeue-at ms or "".
-var finishScript = redis.NewScript(`
-redis.call('ZREM', KEYS[2], ARGV[1])
-if redis.call('HGET', KEYS[3], ARGV[1]) == ARGV[2] then
-	if ARGV[3] == '' then
-		redis.call('HDEL', KEYS[3], ARGV[1])
-	else
-		redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
-	end
-end
-return 1`)
-
-func (s *Service) jobKeys() []string {
-	return []string{s.key("prot", "due"), s.key("prot", "run"), s.key("prot", "job")}
-}
-
 // schedule stores j, replacing the user's previous job; a claim of the old
 // one in progress finds its snapshot changed and does nothing.
 func (s *Service) schedule(ctx context.Context, j job) error {
@@ -98,14 +49,7 @@ func (s *Service) schedule(ctx context.Context, j job) error {
 	if err != nil {
 		return fmt.Errorf("visitor: encode suspension: %w", err)
 	}
-	k := s.jobKeys()
-	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.HSet(ctx, k[2], j.UserID, b)
-		p.ZAdd(ctx, k[0], redis.Z{Score: float64(j.Due.UnixMilli()), Member: j.UserID})
-		p.ZRem(ctx, k[1], j.UserID)
-		return nil
-	})
-	if err != nil {
+	if err := s.store.PutJob(ctx, j.UserID, b, j.Due); err != nil {
 		return fmt.Errorf("visitor: schedule the suspension of user %s: %w", j.UserID, err)
 	}
 	return nil
@@ -113,14 +57,7 @@ func (s *Service) schedule(ctx context.Context, j job) error {
 
 // cancelJob removes the user's job, claimed or not.
 func (s *Service) cancelJob(ctx context.Context, userID string) error {
-	k := s.jobKeys()
-	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.HDel(ctx, k[2], userID)
-		p.ZRem(ctx, k[0], userID)
-		p.ZRem(ctx, k[1], userID)
-		return nil
-	})
-	if err != nil {
+	if err := s.store.CancelJob(ctx, userID); err != nil {
 		return fmt.Errorf("visitor: cancel the suspension of user %s: %w", userID, err)
 	}
 	return nil
@@ -128,8 +65,7 @@ func (s *Service) cancelJob(ctx context.Context, userID string) error {
 
 // Suspensions lists the scheduled employee suspensions, soonest first.
 func (s *Service) Suspensions(ctx context.Context) ([]Suspension, error) {
-	k := s.jobKeys()
-	all, err := s.rdb.HGetAll(ctx, k[2]).Result()
+	all, err := s.store.Jobs(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("visitor: list suspensions: %w", err)
 	}
@@ -175,7 +111,7 @@ func (s *Service) RunScheduler(ctx context.Context) error {
 func (s *Service) RunDue(ctx context.Context) (int, error) {
 	now := s.now()
 	lease := now.Add(2 * s.lockTTL())
-	res, err := claimScript.Run(ctx, s.rdb, s.jobKeys(), now.UnixMilli(), lease.UnixMilli(), claimBatch).StringSlice()
+	res, err := s.store.ClaimJobs(ctx, now, lease, claimBatch)
 	if err != nil {
 		return 0, fmt.Errorf("visitor: claim due suspensions: %w", err)
 	}
@@ -190,11 +126,7 @@ func (s *Service) RunDue(ctx context.Context) (int, error) {
 // it) and Protect still applies to the employee, the user is suspended.
 func (s *Service) runJob(ctx context.Context, member, snapshot string) {
 	finish := func(requeueAt time.Time) {
-		at := ""
-		if !requeueAt.IsZero() {
-			at = fmt.Sprint(requeueAt.UnixMilli())
-		}
-		if err := finishScript.Run(context.WithoutCancel(ctx), s.rdb, s.jobKeys(), member, snapshot, at).Err(); err != nil {
+		if err := s.store.FinishJob(context.WithoutCancel(ctx), member, snapshot, requeueAt); err != nil {
 			s.log.ErrorContext(ctx, "visitor: cannot finish a suspension job; its lease will expire", "user", member, "err", err)
 		}
 	}
@@ -210,8 +142,8 @@ func (s *Service) runJob(ctx context.Context, member, snapshot string) {
 		return
 	}
 	defer release()
-	cur, err := s.rdb.HGet(ctx, s.jobKeys()[2], member).Result()
-	if err != nil && !errors.Is(err, redis.Nil) {
+	cur, _, err := s.store.Job(ctx, member)
+	if err != nil {
 		finish(s.now().Add(busyRetry))
 		return
 	}

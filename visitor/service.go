@@ -8,22 +8,18 @@ import (
 	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/cloudkey/cloudkey/access"
 	"github.com/cloudkey/cloudkey/internal/identity"
 	"github.com/cloudkey/cloudkey/internal/notify"
 	"github.com/cloudkey/cloudkey/unlock"
 )
 
-// Config configures a Service. Redis, Access, Notifier and BaseURL are
+// Config configures a Service. Store, Access, Notifier and BaseURL are
 // required; zero durations take the defaults named.
 type Config struct {
-	// Redis holds settings, passes, event keys and scheduled suspensions.
-	// Visits are updated in WATCH/MULTI transactions over several keys, so
-	// it must be one Redis, or a cluster where the prefix pins one slot
-	// (the default prefix does on a *redis.ClusterClient).
-	Redis redis.UniversalClient
+	// Store holds settings, passes, event marks, decisions and scheduled
+	// suspensions (visitorredis.Store keeps them in Redis).
+	Store Store
 	// Access is the access-control system of the one organisation the
 	// service works for, acting as its service account.
 	Access access.GuestSystem
@@ -37,9 +33,6 @@ type Config struct {
 	// Now is the clock; nil means time.Now. Tests set it to check window
 	// edges to the second.
 	Now func() time.Time
-	// Prefix starts every key; default "ck:v1:vis:", or on a Redis
-	// Cluster ClusterPrefix, whose hash tag puts every key in one slot.
-	Prefix string
 	// Retention is how long ended passes, tombstones and decisions are
 	// kept after a pass's window (or after the event, when there is no
 	// pass), so that late or repeated events still find them. Default 30
@@ -62,22 +55,12 @@ type Config struct {
 	Logger            *slog.Logger
 }
 
-// ClusterPrefix is the default key prefix on a Redis Cluster. The hash
-// tag {vis} keeps all visitor keys in one slot, as the multi-key
-// transactions and scripts need; visitor traffic (webhooks, guest taps,
-// Protect jobs) is small enough for one node. A single server keeps the
-// untagged "ck:v1:vis:" names it has always used.
-const ClusterPrefix = "ck:v1:{vis}:"
-
 func (c *Config) defaults() {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
 	if c.Audit == nil {
 		c.Audit = unlock.Discard{}
-	}
-	if c.Prefix == "" {
-		c.Prefix = "ck:v1:vis:"
 	}
 	if c.Retention <= 0 {
 		c.Retention = 30 * 24 * time.Hour
@@ -103,12 +86,12 @@ func (c *Config) defaults() {
 }
 
 // Service is the visitor domain: settings, Envoy events, guest passes,
-// guest unlock and Protect. Everything it knows is in Redis, so any number
-// of replicas may share one Redis and a restarted one carries on. It is
+// guest unlock and Protect. Everything it knows is in its Store, so any number
+// of replicas may share one store and a restarted one carries on. It is
 // safe for concurrent use.
 type Service struct {
 	cfg     Config
-	rdb     redis.UniversalClient
+	store   Store
 	access  access.GuestSystem
 	notify  notify.Notifier
 	audit   unlock.Auditor
@@ -117,12 +100,12 @@ type Service struct {
 	baseURL string
 }
 
-// New returns a Service for cfg. It does not contact Redis or the access
+// New returns a Service for cfg. It does not contact the store or the access
 // system.
 func New(cfg Config) (*Service, error) {
 	switch {
-	case cfg.Redis == nil:
-		return nil, errors.New("visitor: a Redis client is required")
+	case cfg.Store == nil:
+		return nil, errors.New("visitor: a store is required")
 	case cfg.Access == nil:
 		return nil, errors.New("visitor: an access system is required")
 	case cfg.Notifier == nil:
@@ -132,13 +115,10 @@ func New(cfg Config) (*Service, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 		return nil, fmt.Errorf("visitor: base URL %q is not an absolute http(s) URL without query", cfg.BaseURL)
 	}
-	if _, ok := cfg.Redis.(*redis.ClusterClient); ok && cfg.Prefix == "" {
-		cfg.Prefix = ClusterPrefix
-	}
 	cfg.defaults()
 	return &Service{
 		cfg:     cfg,
-		rdb:     cfg.Redis,
+		store:   cfg.Store,
 		access:  cfg.Access,
 		notify:  cfg.Notifier,
 		audit:   cfg.Audit,
@@ -146,23 +126,6 @@ func New(cfg Config) (*Service, error) {
 		log:     cfg.Logger,
 		baseURL: strings.TrimRight(cfg.BaseURL, "/"),
 	}, nil
-}
-
-// Keys. Everything the service stores is under the prefix:
-//
-//	set:{location}      settings (JSON), no TTL
-//	visit:{key}         a visit, keyed "inv:{inviteID}" or "ent:{entryID}" (JSON)
-//	link:{entryID}      an Envoy entry → the visit it belongs to ("inv:...")
-//	tok:{sha256 hex}    a link token's hash → its visit key
-//	evt:{digest}        a handled event's outcome (JSON), for redeliveries
-//	log:{location}      the latest decisions (list of JSON, capped)
-//	emp:{entryID}       an employee entry that signed out (tombstone)
-//	prot:due, prot:run  scheduled and claimed suspensions (ZSETs by time in ms)
-//	prot:job            the suspensions' data (hash by user id)
-//	lock:{name}         short-lived locks
-//	txn                 never written: what read-only transactions watch
-func (s *Service) key(parts ...string) string {
-	return s.cfg.Prefix + strings.Join(parts, ":")
 }
 
 // canonicalEmail is cloudkey's canonical form of an email (trimmed, ASCII

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // Settings is the visitor integration of one Envoy location (building).
@@ -148,7 +146,7 @@ func (s *Service) UpdateSettings(ctx context.Context, location string, in Settin
 	if err != nil {
 		return UpdateResult{Error: true, ErrorMsg: err.Error()}, fmt.Errorf("visitor: encode settings: %w", err)
 	}
-	if err := s.rdb.Set(ctx, s.key("set", location), b, 0).Err(); err != nil {
+	if err := s.store.PutSettings(ctx, location, b); err != nil {
 		res := UpdateResult{Error: true, ErrorMsg: "cannot save the settings: " + err.Error()}
 		return res, fmt.Errorf("visitor: save settings of %s: %w", location, err)
 	}
@@ -169,8 +167,8 @@ func (s *Service) Settings(ctx context.Context, location string) (Settings, erro
 }
 
 func (s *Service) loadSettings(ctx context.Context, location string) (Settings, bool, error) {
-	b, err := s.rdb.Get(ctx, s.key("set", location)).Bytes()
-	if errors.Is(err, redis.Nil) {
+	b, ok, err := s.store.Settings(ctx, location)
+	if err == nil && !ok {
 		return Settings{}, false, nil
 	}
 	if err != nil {

@@ -155,9 +155,9 @@ func TestUpdateSettingsAccessDown(t *testing.T) {
 
 func TestNewValidatesConfig(t *testing.T) {
 	h := newHarness(t)
-	good := Config{Redis: h.rdb, Access: h.access, Notifier: h.notes, BaseURL: "https://ck.example.com"}
+	good := Config{Store: h.store, Access: h.access, Notifier: h.notes, BaseURL: "https://ck.example.com"}
 	for name, change := range map[string]func(*Config){
-		"no redis":        func(c *Config) { c.Redis = nil },
+		"no redis":        func(c *Config) { c.Store = nil },
 		"no access":       func(c *Config) { c.Access = nil },
 		"no notifier":     func(c *Config) { c.Notifier = nil },
 		"no base URL":     func(c *Config) { c.BaseURL = "" },

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // maxTxAttempts bounds the retries of an optimistic transaction. Events for
@@ -21,56 +19,36 @@ const maxLogDecisions = 1000
 // errContention: a transaction kept losing to concurrent writers.
 var errContention = errors.New("visitor: too many concurrent changes to one visit; try again")
 
-// txn is one optimistic transaction over visits: the keys it reads are
-// WATCHed, its writes are queued and applied together in MULTI/EXEC, which
-// fails (and the whole function is run again) if another replica wrote a
-// watched key in between. fn must therefore only change txn state, never
-// call out.
+// txn is one optimistic transaction over visits (VisitStore.Transact):
+// the records it reads must be unchanged when its writes are applied
+// together, else the whole function is run again. fn must therefore only
+// change txn state, never call out.
 type txn struct {
-	s       *Service
-	ctx     context.Context
-	tx      *redis.Tx
-	watched map[string]bool
-	visits  map[string]*visit // visit key → loaded visit, nil when absent
-	dirty   []*visit
-	links   map[string]string // Envoy entry id → visit key
-	tokens  map[string]string // token hash → visit key; "" deletes
-	logs    []Outcome
+	s      *Service
+	tx     VisitTx
+	visits map[string]*visit // visit key → loaded visit, nil when absent
+	dirty  []*visit
+	links  map[string]string // Envoy entry id → visit key
+	tokens map[string]string // token hash → visit key; "" deletes
+	logs   []Outcome
 }
-
-func (s *Service) visitKey(key string) string    { return s.key("visit", key) }
-func (s *Service) linkKey(entryID string) string { return s.key("link", entryID) }
-func (s *Service) tokenKey(hash string) string   { return s.key("tok", hash) }
 
 // transact runs fn in a transaction over the visits named by keys (visit
 // keys, such as "inv:42"); fn may read further ones, which are watched as
 // it reads them.
 func (s *Service) transact(ctx context.Context, keys []string, fn func(t *txn) error) error {
-	watch := make([]string, len(keys))
-	for i, k := range keys {
-		watch[i] = s.visitKey(k)
-	}
-	if len(watch) == 0 {
-		// A Redis Cluster client picks the node by the first watched key;
-		// this one is never written, so watching it changes nothing.
-		watch = append(watch, s.key("txn"))
-	}
 	for range maxTxAttempts {
-		err := s.rdb.Watch(ctx, func(tx *redis.Tx) error {
+		err := s.store.Transact(ctx, keys, func(tx VisitTx) error {
 			t := &txn{
-				s: s, ctx: ctx, tx: tx,
-				watched: map[string]bool{}, visits: map[string]*visit{},
+				s: s, tx: tx, visits: map[string]*visit{},
 				links: map[string]string{}, tokens: map[string]string{},
-			}
-			for _, k := range watch {
-				t.watched[k] = true
 			}
 			if err := fn(t); err != nil {
 				return err
 			}
 			return t.commit()
-		}, watch...)
-		if errors.Is(err, redis.TxFailedErr) {
+		})
+		if errors.Is(err, ErrConflict) {
 			continue
 		}
 		return err
@@ -78,33 +56,18 @@ func (s *Service) transact(ctx context.Context, keys []string, fn func(t *txn) e
 	return errContention
 }
 
-func (t *txn) watch(key string) error {
-	if t.watched[key] {
-		return nil
-	}
-	if err := t.tx.Watch(t.ctx, key).Err(); err != nil {
-		return fmt.Errorf("visitor: watch %s: %w", key, err)
-	}
-	t.watched[key] = true
-	return nil
-}
-
 // visit returns the visit under key, or nil when there is none.
 func (t *txn) visit(key string) (*visit, error) {
 	if v, ok := t.visits[key]; ok {
 		return v, nil
 	}
-	rk := t.s.visitKey(key)
-	if err := t.watch(rk); err != nil {
-		return nil, err
-	}
-	b, err := t.tx.Get(t.ctx, rk).Bytes()
-	if errors.Is(err, redis.Nil) {
-		t.visits[key] = nil
-		return nil, nil
-	}
+	b, ok, err := t.tx.Visit(key)
 	if err != nil {
 		return nil, fmt.Errorf("visitor: read visit %s: %w", key, err)
+	}
+	if !ok {
+		t.visits[key] = nil
+		return nil, nil
 	}
 	v := new(visit)
 	if err := json.Unmarshal(b, v); err != nil {
@@ -119,14 +82,7 @@ func (t *txn) link(entryID string) (string, error) {
 	if k, ok := t.links[entryID]; ok {
 		return k, nil
 	}
-	rk := t.s.linkKey(entryID)
-	if err := t.watch(rk); err != nil {
-		return "", err
-	}
-	k, err := t.tx.Get(t.ctx, rk).Result()
-	if errors.Is(err, redis.Nil) {
-		return "", nil
-	}
+	k, _, err := t.tx.Link(entryID)
 	if err != nil {
 		return "", fmt.Errorf("visitor: read link of entry %s: %w", entryID, err)
 	}
@@ -169,62 +125,63 @@ func (t *txn) commit() error {
 	if len(t.dirty) == 0 && len(t.links) == 0 && len(t.tokens) == 0 && len(t.logs) == 0 {
 		return nil
 	}
-	_, err := t.tx.TxPipelined(t.ctx, func(p redis.Pipeliner) error {
-		ttls := map[string]time.Duration{}
-		for _, v := range t.dirty {
-			b, err := json.Marshal(v)
-			if err != nil {
-				return fmt.Errorf("visitor: encode visit %s: %w", v.Key, err)
-			}
-			ttls[v.Key] = t.ttl(v)
-			p.Set(t.ctx, t.s.visitKey(v.Key), b, ttls[v.Key])
+	var w VisitWrites
+	ttls := map[string]time.Duration{}
+	for _, v := range t.dirty {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return fmt.Errorf("visitor: encode visit %s: %w", v.Key, err)
 		}
-		ttlOf := func(key string) time.Duration {
-			if d, ok := ttls[key]; ok {
-				return d
-			}
-			return t.s.cfg.Retention
+		ttls[v.Key] = t.ttl(v)
+		w.Visits = append(w.Visits, VisitWrite{Key: v.Key, Data: b, TTL: ttls[v.Key]})
+	}
+	ttlOf := func(key string) time.Duration {
+		if d, ok := ttls[key]; ok {
+			return d
 		}
-		for entryID, key := range t.links {
-			p.Set(t.ctx, t.s.linkKey(entryID), key, ttlOf(key))
+		return t.s.cfg.Retention
+	}
+	for entryID, key := range t.links {
+		w.Links = append(w.Links, LinkWrite{EntryID: entryID, VisitKey: key, TTL: ttlOf(key)})
+	}
+	for hash, key := range t.tokens {
+		tw := TokenWrite{Hash: hash, VisitKey: key}
+		if key != "" {
+			tw.TTL = ttlOf(key)
 		}
-		for hash, key := range t.tokens {
-			if key == "" {
-				p.Del(t.ctx, t.s.tokenKey(hash))
-				continue
-			}
-			p.Set(t.ctx, t.s.tokenKey(hash), key, ttlOf(key))
+		w.Tokens = append(w.Tokens, tw)
+	}
+	for _, o := range t.logs {
+		b, err := json.Marshal(o)
+		if err != nil {
+			return fmt.Errorf("visitor: encode decision: %w", err)
 		}
-		for _, o := range t.logs {
-			b, err := json.Marshal(o)
-			if err != nil {
-				return fmt.Errorf("visitor: encode decision: %w", err)
-			}
-			lk := t.s.key("log", o.Location)
-			p.LPush(t.ctx, lk, b)
-			p.LTrim(t.ctx, lk, 0, maxLogDecisions-1)
-			p.Expire(t.ctx, lk, t.s.cfg.Retention)
-		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, redis.TxFailedErr) {
+		w.Decisions = append(w.Decisions, t.s.decision(o.Location, b))
+	}
+	err := t.tx.Commit(w)
+	if err != nil && !errors.Is(err, ErrConflict) {
 		return fmt.Errorf("visitor: write visit: %w", err)
 	}
 	return err
+}
+
+// decision is a log entry for location, kept as the log's policy says.
+func (s *Service) decision(location string, data []byte) Decision {
+	return Decision{Location: location, Data: data, Max: maxLogDecisions, TTL: s.cfg.Retention}
 }
 
 // Decisions returns the latest decisions for location, newest first, at
 // most limit (1 to 1000).
 func (s *Service) Decisions(ctx context.Context, location string, limit int) ([]Outcome, error) {
 	limit = min(max(limit, 1), maxLogDecisions)
-	raw, err := s.rdb.LRange(ctx, s.key("log", location), 0, int64(limit-1)).Result()
+	raw, err := s.store.Decisions(ctx, location, limit)
 	if err != nil {
 		return nil, fmt.Errorf("visitor: read decisions of %s: %w", location, err)
 	}
 	out := make([]Outcome, 0, len(raw))
 	for _, r := range raw {
 		var o Outcome
-		if err := json.Unmarshal([]byte(r), &o); err != nil {
+		if err := json.Unmarshal(r, &o); err != nil {
 			return nil, fmt.Errorf("visitor: decode decision: %w", err)
 		}
 		out = append(out, o)

@@ -47,6 +47,7 @@ import (
 	"github.com/cloudkey/cloudkey/unlock"
 	"github.com/cloudkey/cloudkey/unlock/auditredis"
 	"github.com/cloudkey/cloudkey/visitor"
+	"github.com/cloudkey/cloudkey/visitor/visitorredis"
 )
 
 // Config is cloudkey's configuration. Empty RedisURL, AccessURL and
@@ -439,7 +440,7 @@ func publicURL(cfg Config, httpAddr net.Addr) string {
 // the closer.
 func startVisitors(rdb redis.UniversalClient, accessSys *openpath.Client, notifier notify.Notifier, baseURL string, audit unlock.Auditor, log *slog.Logger) (*visitor.Service, func(), error) {
 	visitors, err := visitor.New(visitor.Config{
-		Redis: rdb, Access: accessSys, Notifier: notifier, BaseURL: baseURL,
+		Store: visitorredis.New(rdb, ""), Access: accessSys, Notifier: notifier, BaseURL: baseURL,
 		Audit: audit, Logger: log,
 	})
 	if err != nil {
