@@ -1,4 +1,4 @@
-package tenant
+package tenantredis
 
 import (
 	"context"
@@ -8,11 +8,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cloudkey/cloudkey/internal/redistest/backends"
+	"github.com/cloudkey/cloudkey/tenant"
 )
 
-func TestList(t *testing.T) {
+func testList(t *testing.T, dial backends.Dial) {
 	ctx := context.Background()
-	s, _ := newStore(t)
+	s, _, _ := newStore(t, dial)
 	var b strings.Builder
 	b.WriteString("Full Name,Email,Phone\n")
 	var want []string
@@ -20,7 +23,7 @@ func TestList(t *testing.T) {
 		fmt.Fprintf(&b, "Tenant %d,t%02d@example.com,\n", 24-i, 24-i) // file order is not list order
 		want = append(want, fmt.Sprintf("t%02d@example.com", i))
 	}
-	mustImport(t, s, "1", []byte(b.String()), ImportOptions{})
+	mustImport(t, s, "1", []byte(b.String()), tenant.ImportOptions{})
 
 	var got []string
 	var pages []int
@@ -51,33 +54,32 @@ func TestList(t *testing.T) {
 	if p, _ := s.List(ctx, "1", "", 0); len(p.Contacts) != 25 || p.Next != "" {
 		t.Errorf("default limit: %d contacts, Next %q", len(p.Contacts), p.Next)
 	}
-	if _, err := s.List(ctx, "1", "", -1); !errors.Is(err, ErrInvalidArgument) {
+	if _, err := s.List(ctx, "1", "", -1); !errors.Is(err, tenant.ErrInvalidArgument) {
 		t.Errorf("negative limit = %v", err)
 	}
-	if _, err := s.List(ctx, "", "", 10); !errors.Is(err, ErrInvalidArgument) {
+	if _, err := s.List(ctx, "", "", 10); !errors.Is(err, tenant.ErrInvalidArgument) {
 		t.Errorf("empty organisation = %v", err)
 	}
 }
 
-func TestGet(t *testing.T) {
+func testGet(t *testing.T, dial backends.Dial) {
 	ctx := context.Background()
-	s, _ := newStore(t)
 	at := time.Date(2026, 11, 2, 10, 30, 0, 0, time.UTC)
-	s.now = func() time.Time { return at }
-	mustImport(t, s, "1", fixture(t, "seed.csv"), ImportOptions{})
+	s, _, _ := newStore(t, dial, tenant.WithClock(func() time.Time { return at }))
+	mustImport(t, s, "1", fixture(t, "seed.csv"), tenant.ImportOptions{})
 	c, err := s.Get(ctx, "1", " GRACE.hopper@example.com")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Contact{Org: "1", Email: "grace.hopper@example.com", Name: "Grace Hopper", Phone: "+12125550199", CreatedAt: at, UpdatedAt: at}
+	want := tenant.Contact{Org: "1", Email: "grace.hopper@example.com", Name: "Grace Hopper", Phone: "+12125550199", CreatedAt: at, UpdatedAt: at}
 	if c.Org != want.Org || c.Email != want.Email || c.Name != want.Name || c.Phone != want.Phone ||
 		!c.CreatedAt.Equal(at) || !c.UpdatedAt.Equal(at) || len(c.Buildings) != 0 {
 		t.Errorf("Get = %+v, want %+v", c, want)
 	}
-	if _, err := s.Get(ctx, "1", "nobody@example.com"); !errors.Is(err, ErrNotFound) {
+	if _, err := s.Get(ctx, "1", "nobody@example.com"); !errors.Is(err, tenant.ErrNotFound) {
 		t.Errorf("Get unknown = %v, want ErrNotFound", err)
 	}
-	if _, err := s.Get(ctx, "1", "nobody"); !errors.Is(err, ErrInvalidArgument) {
+	if _, err := s.Get(ctx, "1", "nobody"); !errors.Is(err, tenant.ErrInvalidArgument) {
 		t.Errorf("Get malformed email = %v, want ErrInvalidArgument", err)
 	}
 }
