@@ -27,8 +27,8 @@ func (s *Store) Revoke(ctx context.Context, org, email, building string) error {
 
 // Granted reports whether org's contact email has the tile for building.
 // It is the tile's check on every request (one SISMEMBER in Redis), and
-// false (not an error) for an unknown contact, since removing a contact removes its
-// grants.
+// false (not an error) for an unknown contact, since removing a contact
+// removes its grants.
 func (s *Store) Granted(ctx context.Context, org, email, building string) (bool, error) {
 	email, building, err := grantArgs(org, email, building)
 	if err != nil {
