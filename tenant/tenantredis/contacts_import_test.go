@@ -233,3 +233,29 @@ func BenchmarkImport(b *testing.B) {
 		}
 	}
 }
+
+// A stored contact that no longer decodes is overwritten by an import that
+// lists it (counted as updated, not created), and keeps its place in the
+// index.
+func testImportUndecodable(t *testing.T, dial backends.Dial) {
+	ctx := context.Background()
+	s, c, rdb := newStore(t, dial)
+	mustImport(t, s, "1", fixture(t, "seed.csv"), tenant.ImportOptions{})
+	if err := rdb.HSet(ctx, c.contactsKey("1"), "ada@example.com", "{not json").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(ctx, "1", "ada@example.com"); err == nil || errors.Is(err, tenant.ErrNotFound) {
+		t.Fatalf("Get of an undecodable contact = %v, want a decoding error", err)
+	}
+	rep := mustImport(t, s, "1", fixture(t, "seed.csv"), tenant.ImportOptions{})
+	if rep.Updated != 1 || rep.Unchanged != 2 || rep.Created != 0 {
+		t.Fatalf("report %+v, want ada updated and the others unchanged", rep)
+	}
+	got, err := s.Get(ctx, "1", "ada@example.com")
+	if err != nil || got.Name != "Ada Lovelace" || got.CreatedAt.IsZero() {
+		t.Errorf("Get = %+v, %v; want Ada rewritten with a CreatedAt", got, err)
+	}
+	if n := len(all(t, s, "1")); n != 3 {
+		t.Errorf("%d contacts listed, want 3", n)
+	}
+}

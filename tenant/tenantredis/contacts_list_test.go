@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/cloudkey/cloudkey/internal/redistest/backends"
 	"github.com/cloudkey/cloudkey/tenant"
 )
@@ -81,5 +83,32 @@ func testGet(t *testing.T, dial backends.Dial) {
 	}
 	if _, err := s.Get(ctx, "1", "nobody"); !errors.Is(err, tenant.ErrInvalidArgument) {
 		t.Errorf("Get malformed email = %v, want ErrInvalidArgument", err)
+	}
+}
+
+// Contacts written by the current release, under its key names and in its
+// JSON, are read as they were.
+func testReleaseFormat(t *testing.T, dial backends.Dial) {
+	ctx := context.Background()
+	s, _, rdb := newStore(t, dial)
+	pipe := rdb.TxPipeline()
+	pipe.HSet(ctx, "ck:test:tenant:{7}:contacts", "ada@example.com",
+		`{"name":"Ada Lovelace","phone":"+14155550123","createdAt":"2026-11-01T09:00:00Z","updatedAt":"2026-11-02T10:30:00Z"}`)
+	pipe.ZAdd(ctx, "ck:test:tenant:{7}:index", redis.Z{Member: "ada@example.com"})
+	pipe.SAdd(ctx, "ck:test:tenant:{7}:grants:ada@example.com", "b2", "b1")
+	if _, err := pipe.Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.Get(ctx, "7", "ada@example.com")
+	created, updated := time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC), time.Date(2026, 11, 2, 10, 30, 0, 0, time.UTC)
+	if err != nil || c.Name != "Ada Lovelace" || c.Phone != "+14155550123" || !c.CreatedAt.Equal(created) ||
+		!c.UpdatedAt.Equal(updated) || !slices.Equal(c.Buildings, []string{"b1", "b2"}) {
+		t.Fatalf("Get = %+v, %v", c, err)
+	}
+	if p, err := s.List(ctx, "7", "", 0); err != nil || p.Total != 1 || len(p.Contacts) != 1 || p.Contacts[0].Email != "ada@example.com" {
+		t.Errorf("List = %+v, %v", p, err)
+	}
+	if ok, err := s.Granted(ctx, "7", "ada@example.com", "b1"); !ok || err != nil {
+		t.Errorf("Granted = %v, %v", ok, err)
 	}
 }

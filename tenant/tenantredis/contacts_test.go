@@ -39,6 +39,8 @@ func TestContactStore(t *testing.T) {
 			{"ImportArguments", testImportArguments},
 			{"ImportNames", testImportNames},
 			{"ImportManyBadRows", testImportManyBadRows},
+			{"ImportUndecodable", testImportUndecodable},
+			{"ReleaseFormat", testReleaseFormat},
 		} {
 			t.Run(tt.name, func(t *testing.T) { tt.test(t, dial) })
 		}
