@@ -20,6 +20,7 @@ import (
 	pb "github.com/cloudkey/cloudkey/gen/cloudkey/v1"
 	"github.com/cloudkey/cloudkey/internal/ratelimit"
 	"github.com/cloudkey/cloudkey/tenant"
+	"github.com/cloudkey/cloudkey/tenant/tenantredis"
 )
 
 // TestRegistrationRateLimit: a tenant contact's visitor registrations stop
@@ -33,7 +34,7 @@ func TestRegistrationRateLimit(t *testing.T) {
 		RegisterContact: perHour(3), RegisterBuilding: perHour(5),
 	}})
 	grantPat(t, st)
-	if err := tenant.NewStore(st.redis.Client(), cache.DefaultPrefix).Grant(context.Background(), "1", "lee@acme.example", location); err != nil {
+	if err := tenant.NewStore(tenantredis.NewContacts(st.redis.Client(), cache.DefaultPrefix)).Grant(context.Background(), "1", "lee@acme.example", location); err != nil {
 		t.Fatal(err)
 	}
 	arrival := time.Now().Add(time.Hour).UTC()

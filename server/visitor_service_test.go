@@ -11,6 +11,7 @@ import (
 	"github.com/cloudkey/cloudkey/cache"
 	"github.com/cloudkey/cloudkey/internal/notify"
 	"github.com/cloudkey/cloudkey/tenant"
+	"github.com/cloudkey/cloudkey/tenant/tenantredis"
 )
 
 const contactsCSV = "Full Name,Email,Phone\r\nPat Tenant,pat@acme.example,+1 415 555 0123\r\nLee Other,lee@acme.example,\r\n"
@@ -19,7 +20,7 @@ const contactsCSV = "Full Name,Email,Phone\r\nPat Tenant,pat@acme.example,+1 415
 func grantPat(t *testing.T, st *stack) {
 	t.Helper()
 	ctx := context.Background()
-	contacts := tenant.NewStore(st.redis.Client(), cache.DefaultPrefix)
+	contacts := tenant.NewStore(tenantredis.NewContacts(st.redis.Client(), cache.DefaultPrefix))
 	if rep, err := contacts.Import(ctx, "1", strings.NewReader(contactsCSV), tenant.ImportOptions{}); err != nil {
 		t.Fatalf("import: %v %+v", err, rep)
 	}

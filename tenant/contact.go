@@ -47,19 +47,6 @@ type Contact struct {
 	Buildings []string
 }
 
-// record is what Redis holds for a contact, under its email in the
-// organisation's hash.
-type record struct {
-	Name      string    `json:"name"`
-	Phone     string    `json:"phone,omitempty"`
-	CreatedAt time.Time `json:"createdAt"`
-	UpdatedAt time.Time `json:"updatedAt"`
-}
-
-func (r record) contact(org, email string) Contact {
-	return Contact{Org: org, Email: email, Name: r.Name, Phone: r.Phone, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
-}
-
 // ImportOptions choose how an import treats bad records and contacts the
 // file does not list.
 type ImportOptions struct {

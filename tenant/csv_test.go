@@ -2,184 +2,18 @@ package tenant
 
 import (
 	"bytes"
-	"context"
-	"errors"
-	"fmt"
-	"strings"
+	"os"
+	"path/filepath"
 	"testing"
 )
 
-// person is what a test expects stored for a contact.
-type person struct{ name, phone string }
-
-func TestImportCSV(t *testing.T) {
-	s, _ := newStore(t)
-	goodOnly := ImportOptions{GoodRowsOnly: true}
-	tests := []struct {
-		file         string
-		opts         ImportOptions
-		wantErr      error    // nil: imported
-		wantErrText  string   // in the error
-		rows         int      // data records read
-		bad          []BadRow // Reason is a substring
-		warnings     []string // substrings, in order
-		wantContacts map[string]person
-	}{
-		{
-			file: "seed.csv", rows: 3,
-			wantContacts: map[string]person{
-				"ada@example.com":          {"Ada Lovelace", "+14155550123"},
-				"grace.hopper@example.com": {"Grace Hopper", "+12125550199"},
-				"alan@example.com":         {"Alan Turing", ""},
-			},
-		},
-		{
-			// Commas, doubled quotes and newlines inside quoted fields; the
-			// bad records come after multi-line ones, so their line numbers
-			// prove that physical lines are counted.
-			file: "quoted.csv", opts: goodOnly, rows: 6,
-			bad: []BadRow{
-				{6, `invalid email: "not-an-email"`},
-				{10, `phone "12"`},
-			},
-			wantContacts: map[string]person{
-				"ada@example.com":     {"Lovelace, Ada", "+14155550123"},
-				"grace@example.com":   {`Grace "Amazing Grace" Hopper`, "+12125550199"},
-				"alan@example.com":    {"Alan Turing", ""},
-				"dorothy@example.com": {"Dorothy Vaughan", "+17575550100"},
-			},
-		},
-		{
-			// BOM, CRLF (also inside a quoted field) and header synonyms.
-			file: "bom_crlf.csv", opts: goodOnly, rows: 3,
-			bad: []BadRow{{5, `invalid email: "alan.example.com"`}},
-			wantContacts: map[string]person{
-				"ada@example.com":   {"Ada Lovelace", "+14155550123"},
-				"grace@example.com": {"Grace Hopper", ""},
-			},
-		},
-		{
-			file: "cr_only.csv", rows: 2,
-			wantContacts: map[string]person{
-				"ada@example.com":   {"Ada Lovelace", ""},
-				"grace@example.com": {"Grace Hopper", ""},
-			},
-		},
-		{
-			file: "extra_column.csv", rows: 1,
-			warnings: []string{`column 2 "Company" is not one of Full Name, Email, Phone and was ignored`, "column 5 has no name and was ignored"},
-			wantContacts: map[string]person{
-				"ada@example.com": {"Ada Lovelace", "+14155550123"},
-			},
-		},
-		{file: "missing_column.csv", wantErr: ErrInvalidCSV, wantErrText: "missing column Phone"},
-		{file: "semicolon.csv", wantErr: ErrInvalidCSV, wantErrText: "separated by semicolons"},
-		{file: "duplicate_column.csv", wantErr: ErrInvalidCSV, wantErrText: "columns 1 and 3 are both the Full Name column"},
-		{file: "empty.csv", wantErr: ErrInvalidCSV, wantErrText: "the file is empty; expected a header row: Full Name, Email, Phone"},
-		{file: "header_only.csv", wantErr: ErrInvalidCSV, wantErrText: "no contacts after the header row"},
-		{file: "utf16.csv", wantErr: ErrInvalidCSV, wantErrText: "UTF-16"},
-		{
-			file: "field_count.csv", wantErr: ErrBadRows, wantErrText: "2 of 4 rows are bad", rows: 4,
-			bad: []BadRow{{3, "has 2 fields, the header has 3"}, {4, "has 4 fields, the header has 3"}},
-		},
-		{
-			file: "field_count.csv", opts: goodOnly, rows: 4,
-			bad: []BadRow{{3, "has 2 fields"}, {4, "has 4 fields"}},
-			wantContacts: map[string]person{
-				"ada@example.com":       {"Ada Lovelace", "+14155550123"},
-				"katherine@example.com": {"Katherine Johnson", ""},
-			},
-		},
-		{
-			file: "malformed_quote.csv", opts: goodOnly, rows: 2,
-			bad: []BadRow{{2, `malformed CSV: bare " in non-quoted-field`}},
-			wantContacts: map[string]person{
-				"grace@example.com": {"Grace Hopper", ""},
-			},
-		},
-		{
-			// All or nothing: nothing at all is written.
-			file: "bad_rows.csv", wantErr: ErrBadRows, wantErrText: "5 of 7 rows are bad; nothing was imported", rows: 7,
-			bad: []BadRow{
-				{3, `invalid email: "ada-at-example.com"`},
-				{4, `phone "(555) 555-5555" is not a valid US number`},
-				{5, "extensions and vanity numbers are not supported"},
-				{6, "full name is empty"},
-				{7, "email ada@example.com is already on line 2"},
-			},
-			warnings: []string{"skipped 1 blank row on line 8"},
-		},
-		{
-			file: "bad_rows.csv", opts: goodOnly, rows: 7,
-			bad:      []BadRow{{3, "invalid email"}, {4, "not a valid US number"}, {5, "extensions"}, {6, "full name is empty"}, {7, "already on line 2"}},
-			warnings: []string{"skipped 1 blank row"},
-			wantContacts: map[string]person{
-				"ada@example.com":   {"Ada Lovelace", "+14155550123"},
-				"grace@example.com": {"Grace Hopper", "+442079460958"},
-			},
-		},
-		{
-			// Phones without "+" are read in the region: a UK file.
-			file: "region_gb.csv", opts: ImportOptions{Region: "gb"}, rows: 2,
-			wantContacts: map[string]person{
-				"ada@example.co.uk":  {"Ada Lovelace", "+442079460958"},
-				"alan@example.co.uk": {"Alan Turing", "+14155550123"},
-			},
-		},
-	}
-	for i, tt := range tests {
-		t.Run(fmt.Sprintf("%s/good-only=%v", tt.file, tt.opts.GoodRowsOnly), func(t *testing.T) {
-			org := fmt.Sprintf("org-%d", i)
-			rep, err := s.Import(context.Background(), org, bytes.NewReader(fixture(t, tt.file)), tt.opts)
-			switch {
-			case tt.wantErr == nil && err != nil:
-				t.Fatalf("Import: %v (report %+v)", err, rep)
-			case tt.wantErr != nil && !errors.Is(err, tt.wantErr):
-				t.Fatalf("Import error = %v, want %v", err, tt.wantErr)
-			case err != nil && !strings.Contains(err.Error(), tt.wantErrText):
-				t.Errorf("Import error %q does not say %q", err, tt.wantErrText)
-			}
-			if rep.Rows != tt.rows {
-				t.Errorf("Rows = %d, want %d", rep.Rows, tt.rows)
-			}
-			checkBadRows(t, rep, tt.bad)
-			if len(rep.Warnings) != len(tt.warnings) {
-				t.Errorf("warnings %q, want %d like %q", rep.Warnings, len(tt.warnings), tt.warnings)
-			}
-			for i, w := range tt.warnings {
-				if i < len(rep.Warnings) && !strings.Contains(rep.Warnings[i], w) {
-					t.Errorf("warning %d = %q, want %q", i, rep.Warnings[i], w)
-				}
-			}
-			got := all(t, s, org)
-			if len(got) != len(tt.wantContacts) || rep.Created != len(tt.wantContacts) {
-				t.Errorf("stored %d contacts, reported %d created; want %d", len(got), rep.Created, len(tt.wantContacts))
-			}
-			for email, want := range tt.wantContacts {
-				c, ok := got[email]
-				if !ok {
-					t.Errorf("%s not stored; have %v", email, got)
-					continue
-				}
-				if c.Name != want.name || c.Phone != want.phone || c.Org != org {
-					t.Errorf("%s = %q %q in %q, want %q %q", email, c.Name, c.Phone, c.Org, want.name, want.phone)
-				}
-			}
-		})
-	}
-}
-
-func checkBadRows(t *testing.T, rep ImportReport, want []BadRow) {
+func fixture(t *testing.T, name string) []byte {
 	t.Helper()
-	if len(rep.BadRows) != len(want) || rep.BadRowCount != len(want) {
-		t.Errorf("bad rows %+v (count %d), want %d: %+v", rep.BadRows, rep.BadRowCount, len(want), want)
-		return
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
 	}
-	for i, w := range want {
-		if g := rep.BadRows[i]; g.Line != w.Line || !strings.Contains(g.Reason, w.Reason) {
-			t.Errorf("bad row %d = line %d %q, want line %d %q", i, g.Line, g.Reason, w.Line, w.Reason)
-		}
-	}
+	return b
 }
 
 // The fixtures are bytes on purpose; an editor or a Git setting that
@@ -191,48 +25,5 @@ func TestFixturesAreRaw(t *testing.T) {
 	}
 	if b := fixture(t, "cr_only.csv"); bytes.Contains(b, []byte("\n")) {
 		t.Fatalf("testdata/cr_only.csv has LFs: %q", b)
-	}
-}
-
-// Names are cleaned and bounded; cases too fiddly for a fixture file.
-func TestImportNames(t *testing.T) {
-	s, _ := newStore(t)
-	long := strings.Repeat("é", MaxNameLen)
-	csv := "Full Name,Email,Phone\n" +
-		"  Ada \t Lovelace ,a@example.com,\n" +
-		long + ",b@example.com,\n" +
-		long + "x,c@example.com,\n" +
-		"Nul\x00Name,d@example.com,\n" +
-		"\xff\xfe,e@example.com,\n"
-	rep, err := s.Import(context.Background(), "1", strings.NewReader(csv), ImportOptions{GoodRowsOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkBadRows(t, rep, []BadRow{
-		{4, fmt.Sprintf("full name is longer than %d characters", MaxNameLen)},
-		{5, "control characters"},
-		{6, "not UTF-8 text"},
-	})
-	got := all(t, s, "1")
-	if got["a@example.com"].Name != "Ada Lovelace" || got["b@example.com"].Name != long || len(got) != 2 {
-		t.Errorf("stored %+v", got)
-	}
-}
-
-// A file with more bad rows than a report lists still counts them all.
-func TestImportManyBadRows(t *testing.T) {
-	s, _ := newStore(t)
-	var b strings.Builder
-	b.WriteString("Full Name,Email,Phone\n")
-	n := MaxBadRowsListed + 5
-	for i := range n {
-		fmt.Fprintf(&b, "Person %d,person%d-at-example.com,\n", i, i)
-	}
-	rep, err := s.Import(context.Background(), "1", strings.NewReader(b.String()), ImportOptions{GoodRowsOnly: true})
-	if !errors.Is(err, ErrBadRows) {
-		t.Fatalf("Import = %v, want ErrBadRows (no good row at all)", err)
-	}
-	if rep.BadRowCount != n || len(rep.BadRows) != MaxBadRowsListed || rep.BadRows[0].Line != 2 {
-		t.Errorf("BadRowCount %d, listed %d (first line %d); want %d, %d, 2", rep.BadRowCount, len(rep.BadRows), rep.BadRows[0].Line, n, MaxBadRowsListed)
 	}
 }

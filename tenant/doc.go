@@ -10,8 +10,9 @@
 // organisation a building belongs to and which Envoy location its visitor
 // events come from, so the tile can serve a building by its own id.
 //
-// Buildings are kept behind the BuildingStore interface; its Redis
-// implementation is in tenant/tenantredis, built by internal/setup. This
+// Contacts and buildings are kept behind the ContactStore and
+// BuildingStore interfaces; their Redis implementations are in
+// tenant/tenantredis, built by internal/setup. This
 // package must not import server/, gen/ or grpc, and new storage goes
 // behind an interface here with its Redis code in tenantredis.
 //
@@ -62,9 +63,10 @@
 //
 // # Storage and what is guaranteed
 //
-// Keys live under the store's prefix, with the organisation as a Redis
-// Cluster hash tag so that one organisation's keys share a slot and can be
-// changed in one transaction:
+// This is how tenantredis.Contacts keeps contacts; another ContactStore
+// must give the same guarantees. Keys live under the store's prefix, with
+// the organisation as a Redis Cluster hash tag so that one organisation's
+// keys share a slot and can be changed in one transaction:
 //
 //	{prefix}tenant:{ORG}:contacts         hash  email → contact JSON
 //	{prefix}tenant:{ORG}:index            zset  emails, score 0 (ordered listing)

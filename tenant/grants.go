@@ -1,21 +1,6 @@
 package tenant
 
-import (
-	"context"
-	"fmt"
-
-	"github.com/redis/go-redis/v9"
-)
-
-// grantScript adds a grant only if the contact exists, in one step, so that
-// a grant racing an import that removes the contact cannot outlive it.
-// KEYS: contacts hash, the contact's grants set. ARGV: email, building.
-// Returns -1 when there is no such contact.
-var grantScript = redis.NewScript(`
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then
-	return -1
-end
-return redis.call('SADD', KEYS[2], ARGV[2])`)
+import "context"
 
 // Grant gives org's contact email the visitor-registration tile for
 // building. Granting again is not an error. An unknown contact is
@@ -26,14 +11,7 @@ func (s *Store) Grant(ctx context.Context, org, email, building string) error {
 	if err != nil {
 		return err
 	}
-	n, err := grantScript.Run(ctx, s.rdb, []string{s.contactsKey(org), s.grantsKey(org, email)}, email, building).Int()
-	if err != nil {
-		return fmt.Errorf("tenant: grant %s building %s: %w", email, building, err)
-	}
-	if n < 0 {
-		return fmt.Errorf("tenant: grant: %s in organisation %s: %w", email, org, ErrNotFound)
-	}
-	return nil
+	return s.cs.Grant(ctx, org, email, building)
 }
 
 // Revoke takes building's tile away from org's contact email. Revoking a
@@ -44,35 +22,19 @@ func (s *Store) Revoke(ctx context.Context, org, email, building string) error {
 	if err != nil {
 		return err
 	}
-	var exists *redis.BoolCmd
-	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		exists = p.HExists(ctx, s.contactsKey(org), email)
-		p.SRem(ctx, s.grantsKey(org, email), building)
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("tenant: revoke %s building %s: %w", email, building, err)
-	}
-	if !exists.Val() {
-		return fmt.Errorf("tenant: revoke: %s in organisation %s: %w", email, org, ErrNotFound)
-	}
-	return nil
+	return s.cs.Revoke(ctx, org, email, building)
 }
 
 // Granted reports whether org's contact email has the tile for building.
-// It is the tile's check on every request: one SISMEMBER, and false (not
-// an error) for an unknown contact, since removing a contact removes its
-// grants.
+// It is the tile's check on every request (one SISMEMBER in Redis), and
+// false (not an error) for an unknown contact, since removing a contact
+// removes its grants.
 func (s *Store) Granted(ctx context.Context, org, email, building string) (bool, error) {
 	email, building, err := grantArgs(org, email, building)
 	if err != nil {
 		return false, err
 	}
-	ok, err := s.rdb.SIsMember(ctx, s.grantsKey(org, email), building).Result()
-	if err != nil {
-		return false, fmt.Errorf("tenant: granted %s building %s: %w", email, building, err)
-	}
-	return ok, nil
+	return s.cs.Granted(ctx, org, email, building)
 }
 
 // Grants returns the buildings org's contact email has the tile for,
@@ -82,20 +44,11 @@ func (s *Store) Grants(ctx context.Context, org, email string) ([]string, error)
 	if err != nil {
 		return nil, err
 	}
-	var exists *redis.BoolCmd
-	var members *redis.StringSliceCmd
-	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		exists = p.HExists(ctx, s.contactsKey(org), email)
-		members = p.SMembers(ctx, s.grantsKey(org, email))
-		return nil
-	})
+	grants, err := s.cs.Grants(ctx, org, email)
 	if err != nil {
-		return nil, fmt.Errorf("tenant: grants of %s: %w", email, err)
+		return nil, err
 	}
-	if !exists.Val() {
-		return nil, fmt.Errorf("tenant: grants: %s in organisation %s: %w", email, org, ErrNotFound)
-	}
-	return sorted(members.Val()), nil
+	return sorted(grants), nil
 }
 
 func grantArgs(org, email, building string) (string, string, error) {

@@ -2,16 +2,12 @@ package tenant
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/cloudkey/cloudkey/internal/identity"
 )
@@ -26,28 +22,69 @@ const (
 // numbers or UUIDs, far shorter.
 const maxIDLen = 128
 
-// Store keeps tenant contacts and their grants in Redis. It is safe for
-// concurrent use.
+// ContactStore keeps tenant contacts and their grants, per organisation;
+// tenantredis.Contacts is the Redis one. Store checks every argument before
+// calling it: org is a valid organisation id, email is canonical, building
+// is trimmed and valid, limit is between 1 and MaxListLimit. Errors for a
+// contact that is not there wrap ErrNotFound. Grants may come in any
+// order; Store sorts them.
+type ContactStore interface {
+	// Get returns org's contact email with its grants.
+	Get(ctx context.Context, org, email string) (Contact, error)
+	// List returns up to limit of org's contacts with their grants, ordered
+	// by email, after cursor ("" for the first), the organisation's count
+	// in Total and, when more follow, the page's last email in Next.
+	List(ctx context.Context, org, cursor string, limit int) (Page, error)
+	// Grant adds building to contact email's grants, checking in the same
+	// atomic step that the contact exists.
+	Grant(ctx context.Context, org, email, building string) error
+	// Revoke removes building from contact email's grants; an unknown
+	// contact is ErrNotFound.
+	Revoke(ctx context.Context, org, email, building string) error
+	// Granted reports whether email has building's grant; an unknown
+	// contact has none (not an error).
+	Granted(ctx context.Context, org, email, building string) (bool, error)
+	// Grants returns contact email's grants; an unknown contact is
+	// ErrNotFound.
+	Grants(ctx context.Context, org, email string) ([]string, error)
+	// Update changes org's contacts atomically: it reads them (without
+	// grants; one whose stored value does not decode comes with an empty
+	// Name), calls plan with them by email, and writes the changes plan
+	// returns whole or not at all, removed contacts' grants with them. When
+	// org's contacts change between the read and the write it reads them
+	// again and calls plan again; after a few such conflicts it returns
+	// ErrConflict.
+	Update(ctx context.Context, org string, plan func(existing map[string]Contact) (ContactChanges, error)) error
+}
+
+// ContactChanges are what one Update writes.
+type ContactChanges struct {
+	Created []Contact // new contacts (Org and Buildings are not stored)
+	Updated []Contact // contacts replaced whole (their grants are kept)
+	Removed []string  // emails of contacts deleted with their grants
+}
+
+// Store keeps tenant contacts and their grants in a ContactStore. It is
+// safe for concurrent use.
 type Store struct {
-	rdb    redis.UniversalClient
-	prefix string
-	now    func() time.Time // the clock; tests replace it
+	cs  ContactStore
+	now func() time.Time // the clock
 }
 
-// NewStore returns a Store; keyPrefix is the Redis key prefix (e.g. "ck:v1:").
-func NewStore(rdb redis.UniversalClient, keyPrefix string) *Store {
-	return &Store{rdb: rdb, prefix: keyPrefix + "tenant:", now: time.Now}
-}
+// Option configures a Store.
+type Option func(*Store)
 
-// orgKey is a key of org's. The organisation is a hash tag ({org}), so all
-// of its keys are in one Redis Cluster slot and one transaction may change
-// them; checkOrg keeps braces out of it.
-func (s *Store) orgKey(org, kind string) string { return s.prefix + "{" + org + "}:" + kind }
+// WithClock makes the Store read the time from now (time.Now by default):
+// an import's CreatedAt and UpdatedAt. Tests use it.
+func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
 
-func (s *Store) contactsKey(org string) string { return s.orgKey(org, "contacts") }
-func (s *Store) indexKey(org string) string    { return s.orgKey(org, "index") }
-func (s *Store) grantsKey(org, email string) string {
-	return s.orgKey(org, "grants:"+email)
+// NewStore returns a Store keeping contacts in cs.
+func NewStore(cs ContactStore, opts ...Option) *Store {
+	s := &Store{cs: cs, now: time.Now}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
 // checkOrg refuses an organisation id that could not be a key's hash tag
@@ -88,24 +125,11 @@ func (s *Store) Get(ctx context.Context, org, email string) (Contact, error) {
 	if err != nil {
 		return Contact{}, err
 	}
-	var rec *redis.StringCmd
-	var grants *redis.StringSliceCmd
-	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		rec = p.HGet(ctx, s.contactsKey(org), email)
-		grants = p.SMembers(ctx, s.grantsKey(org, email))
-		return nil
-	})
-	if err != nil && !errors.Is(err, redis.Nil) { // Nil: HGET found no contact
-		return Contact{}, fmt.Errorf("tenant: get %s: %w", email, err)
-	}
-	if errors.Is(rec.Err(), redis.Nil) {
-		return Contact{}, fmt.Errorf("tenant: %s in organisation %s: %w", email, org, ErrNotFound)
-	}
-	c, err := decode(org, email, rec.Val())
+	c, err := s.cs.Get(ctx, org, email)
 	if err != nil {
 		return Contact{}, err
 	}
-	c.Buildings = sorted(grants.Val())
+	c.Buildings = sorted(c.Buildings)
 	return c, nil
 }
 
@@ -121,7 +145,7 @@ type Page struct {
 // List returns up to limit of org's contacts, with their grants, ordered
 // by email, starting after the cursor from the previous page ("" for the
 // first). limit 0 means DefaultListLimit; more than MaxListLimit is
-// lowered to it. A page costs two Redis round trips whatever its size.
+// lowered to it.
 func (s *Store) List(ctx context.Context, org, cursor string, limit int) (Page, error) {
 	if err := checkOrg(org); err != nil {
 		return Page{}, err
@@ -137,60 +161,14 @@ func (s *Store) List(ctx context.Context, org, cursor string, limit int) (Page, 
 	if len(cursor) > 320 {
 		return Page{}, fmt.Errorf("tenant: %w: cursor is not one List returned", ErrInvalidArgument)
 	}
-	start := "-"
-	if cursor != "" {
-		start = "(" + cursor
-	}
-	emails, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{
-		Key: s.indexKey(org), Start: start, Stop: "+", ByLex: true, Count: int64(limit + 1),
-	}).Result()
+	page, err := s.cs.List(ctx, org, cursor, limit)
 	if err != nil {
-		return Page{}, fmt.Errorf("tenant: list organisation %s: %w", org, err)
+		return Page{}, err
 	}
-	var page Page
-	if len(emails) > limit {
-		emails = emails[:limit]
-		page.Next = emails[limit-1]
-	}
-	var recs *redis.SliceCmd
-	var total *redis.IntCmd
-	grants := make([]*redis.StringSliceCmd, len(emails))
-	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		total = p.ZCard(ctx, s.indexKey(org))
-		if len(emails) > 0 {
-			recs = p.HMGet(ctx, s.contactsKey(org), emails...)
-		}
-		for i, e := range emails {
-			grants[i] = p.SMembers(ctx, s.grantsKey(org, e))
-		}
-		return nil
-	})
-	if err != nil {
-		return Page{}, fmt.Errorf("tenant: list organisation %s: %w", org, err)
-	}
-	page.Total = int(total.Val())
-	page.Contacts = make([]Contact, 0, len(emails))
-	for i, e := range emails {
-		v, ok := recs.Val()[i].(string)
-		if !ok { // removed between the two round trips
-			continue
-		}
-		c, err := decode(org, e, v)
-		if err != nil {
-			return Page{}, err
-		}
-		c.Buildings = sorted(grants[i].Val())
-		page.Contacts = append(page.Contacts, c)
+	for i := range page.Contacts {
+		page.Contacts[i].Buildings = sorted(page.Contacts[i].Buildings)
 	}
 	return page, nil
-}
-
-func decode(org, email, v string) (Contact, error) {
-	var r record
-	if err := json.Unmarshal([]byte(v), &r); err != nil {
-		return Contact{}, fmt.Errorf("tenant: decode contact %s of organisation %s: %w", email, org, err)
-	}
-	return r.contact(org, email), nil
 }
 
 func sorted(s []string) []string {

@@ -14,6 +14,7 @@ import (
 	"github.com/cloudkey/cloudkey/cache"
 	"github.com/cloudkey/cloudkey/internal/redisconn"
 	"github.com/cloudkey/cloudkey/tenant"
+	"github.com/cloudkey/cloudkey/tenant/tenantredis"
 )
 
 const contactsUsage = `usage:
@@ -80,7 +81,7 @@ func contactsCmd(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer rdb.Close()
-	store := tenant.NewStore(rdb, cache.DefaultPrefix)
+	store := tenant.NewStore(tenantredis.NewContacts(rdb, cache.DefaultPrefix))
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	switch verb {

@@ -346,7 +346,7 @@ func newStores(rdb redis.UniversalClient) stores {
 	return stores{
 		admins:    adminkey.NewStore(rdb, cache.DefaultPrefix),
 		auditLog:  auditredis.NewAuditLog(rdb, ""),
-		contacts:  tenant.NewStore(rdb, cache.DefaultPrefix),
+		contacts:  tenant.NewStore(tenantredis.NewContacts(rdb, cache.DefaultPrefix)),
 		buildings: tenant.NewBuildings(tenantredis.NewBuildings(rdb, cache.DefaultPrefix)),
 	}
 }

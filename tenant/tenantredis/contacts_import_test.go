@@ -1,4 +1,4 @@
-package tenant
+package tenantredis
 
 import (
 	"bytes"
@@ -11,26 +11,27 @@ import (
 	"time"
 
 	"github.com/cloudkey/cloudkey/internal/redistest"
+	"github.com/cloudkey/cloudkey/internal/redistest/backends"
+	"github.com/cloudkey/cloudkey/tenant"
 )
 
-// clock is a settable clock for a Store.
+// clock is a settable clock for a tenant.Store.
 type clock struct{ t time.Time }
 
 func (c *clock) now() time.Time { return c.t }
 
-func TestImportIdempotentAndUpdates(t *testing.T) {
+func testImportIdempotentAndUpdates(t *testing.T, dial backends.Dial) {
 	ctx := context.Background()
-	s, _ := newStore(t)
 	clk := &clock{t: time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)}
-	s.now = clk.now
+	s, _, _ := newStore(t, dial, tenant.WithClock(clk.now))
 	seed := fixture(t, "seed.csv")
 
-	rep := mustImport(t, s, "1", seed, ImportOptions{})
+	rep := mustImport(t, s, "1", seed, tenant.ImportOptions{})
 	if rep.Created != 3 || rep.Updated+rep.Unchanged+rep.Removed != 0 {
 		t.Fatalf("first import %+v, want 3 created", rep)
 	}
 	clk.t = clk.t.Add(time.Hour)
-	rep = mustImport(t, s, "1", seed, ImportOptions{RemoveMissing: true})
+	rep = mustImport(t, s, "1", seed, tenant.ImportOptions{RemoveMissing: true})
 	if rep.Unchanged != 3 || rep.Created+rep.Updated+rep.Removed != 0 {
 		t.Fatalf("same file again %+v, want 3 unchanged and nothing else", rep)
 	}
@@ -44,7 +45,7 @@ func TestImportIdempotentAndUpdates(t *testing.T) {
 		"  Ada   Lovelace ,ADA@example.com,415.555.0123\n" +
 		"Grace Hopper,grace.hopper@example.com,2125550199\n" +
 		"Alan Turing,alan@example.com,\n"
-	if rep = mustImport(t, s, "1", []byte(same), ImportOptions{}); rep.Unchanged != 3 {
+	if rep = mustImport(t, s, "1", []byte(same), tenant.ImportOptions{}); rep.Unchanged != 3 {
 		t.Errorf("same contacts reformatted %+v, want 3 unchanged", rep)
 	}
 
@@ -52,7 +53,7 @@ func TestImportIdempotentAndUpdates(t *testing.T) {
 		"Ada King,ada@example.com,(415) 555-0123\n" + // name
 		"Alan Turing,alan@example.com,+44 20 7946 0958\n" + // phone
 		"Katherine Johnson,katherine@example.com,\n" // new
-	rep = mustImport(t, s, "1", []byte(changed), ImportOptions{})
+	rep = mustImport(t, s, "1", []byte(changed), tenant.ImportOptions{})
 	if rep.Created != 1 || rep.Updated != 2 || rep.Unchanged != 0 || rep.Removed != 0 {
 		t.Fatalf("changed file %+v, want 1 created, 2 updated, grace left alone", rep)
 	}
@@ -69,14 +70,14 @@ func TestImportIdempotentAndUpdates(t *testing.T) {
 	}
 }
 
-func TestImportRemoveMissing(t *testing.T) {
+func testImportRemoveMissing(t *testing.T, dial backends.Dial) {
 	ctx := context.Background()
-	s, rdb := newStore(t)
+	s, c, rdb := newStore(t, dial)
 	mustImport(t, s, "1", []byte("Full Name,Email,Phone\n"+
 		"Ada Lovelace,ada@example.com,\n"+
 		"Grace Hopper,grace@example.com,\n"+
 		"Alan Turing,alan@example.com,\n"+
-		"Katherine Johnson,katherine@example.com,\n"), ImportOptions{})
+		"Katherine Johnson,katherine@example.com,\n"), tenant.ImportOptions{})
 	for _, e := range []string{"alan@example.com", "katherine@example.com", "ada@example.com"} {
 		if err := s.Grant(ctx, "1", e, "b1"); err != nil {
 			t.Fatal(err)
@@ -88,17 +89,17 @@ func TestImportRemoveMissing(t *testing.T) {
 		"Grace Hopper,grace@example.com,not a phone\n")
 
 	// Without the flag, and when all or nothing refuses the file, nobody goes.
-	if rep := mustImport(t, s, "1", []byte("Full Name,Email,Phone\nAda Lovelace,ada@example.com,\n"), ImportOptions{}); rep.Removed != 0 || len(all(t, s, "1")) != 4 {
+	if rep := mustImport(t, s, "1", []byte("Full Name,Email,Phone\nAda Lovelace,ada@example.com,\n"), tenant.ImportOptions{}); rep.Removed != 0 || len(all(t, s, "1")) != 4 {
 		t.Fatalf("import without RemoveMissing removed: %+v", rep)
 	}
-	if _, err := s.Import(ctx, "1", bytes.NewReader(next), ImportOptions{RemoveMissing: true}); !errors.Is(err, ErrBadRows) {
+	if _, err := s.Import(ctx, "1", bytes.NewReader(next), tenant.ImportOptions{RemoveMissing: true}); !errors.Is(err, tenant.ErrBadRows) {
 		t.Fatalf("all-or-nothing import with a bad row = %v, want ErrBadRows", err)
 	}
 	if n := len(all(t, s, "1")); n != 4 {
 		t.Fatalf("refused import left %d contacts, want 4", n)
 	}
 
-	rep := mustImport(t, s, "1", next, ImportOptions{RemoveMissing: true, GoodRowsOnly: true})
+	rep := mustImport(t, s, "1", next, tenant.ImportOptions{RemoveMissing: true, GoodRowsOnly: true})
 	if rep.Removed != 2 || rep.Unchanged != 1 || rep.BadRowCount != 1 {
 		t.Fatalf("report %+v, want alan and katherine removed, ada unchanged, grace bad", rep)
 	}
@@ -107,13 +108,13 @@ func TestImportRemoveMissing(t *testing.T) {
 		t.Fatalf("contacts %v, want ada and grace", got)
 	}
 	for _, e := range []string{"alan@example.com", "katherine@example.com"} {
-		if _, err := s.Get(ctx, "1", e); !errors.Is(err, ErrNotFound) {
+		if _, err := s.Get(ctx, "1", e); !errors.Is(err, tenant.ErrNotFound) {
 			t.Errorf("removed %s: Get = %v, want ErrNotFound", e, err)
 		}
 		if ok, err := s.Granted(ctx, "1", e, "b1"); ok || err != nil {
 			t.Errorf("removed %s still granted (%v, %v)", e, ok, err)
 		}
-		if n := rdb.Exists(ctx, s.grantsKey("1", e)).Val(); n != 0 {
+		if n := rdb.Exists(ctx, c.grantsKey("1", e)).Val(); n != 0 {
 			t.Errorf("grants of removed %s left in Redis", e)
 		}
 	}
@@ -121,7 +122,7 @@ func TestImportRemoveMissing(t *testing.T) {
 		t.Error("a kept contact lost its grant")
 	}
 	// A contact removed and imported again starts without grants.
-	mustImport(t, s, "1", []byte("Full Name,Email,Phone\nAlan Turing,alan@example.com,\n"), ImportOptions{})
+	mustImport(t, s, "1", []byte("Full Name,Email,Phone\nAlan Turing,alan@example.com,\n"), tenant.ImportOptions{})
 	if g, err := s.Grants(ctx, "1", "alan@example.com"); err != nil || len(g) != 0 {
 		t.Errorf("re-created contact has grants %v, %v", g, err)
 	}
@@ -137,11 +138,11 @@ func rows(n int) []byte {
 	return b.Bytes()
 }
 
-func TestImport10000Rows(t *testing.T) {
-	s, _ := newStore(t)
+func testImport10000Rows(t *testing.T, dial backends.Dial) {
+	s, _, _ := newStore(t, dial)
 	csv := rows(10_000)
 	start := time.Now()
-	rep := mustImport(t, s, "1", csv, ImportOptions{})
+	rep := mustImport(t, s, "1", csv, tenant.ImportOptions{})
 	t.Logf("10,000 rows (%d KiB) imported in %v", len(csv)>>10, time.Since(start))
 	if rep.Created != 10_000 || rep.Rows != 10_000 {
 		t.Fatalf("report %+v", rep)
@@ -151,25 +152,25 @@ func TestImport10000Rows(t *testing.T) {
 		t.Fatalf("stored %d contacts; tenant9999 = %+v", len(got), got["tenant9999@example.com"])
 	}
 	start = time.Now()
-	rep = mustImport(t, s, "1", csv, ImportOptions{RemoveMissing: true})
+	rep = mustImport(t, s, "1", csv, tenant.ImportOptions{RemoveMissing: true})
 	t.Logf("again, unchanged, in %v", time.Since(start))
 	if rep.Unchanged != 10_000 || rep.Created+rep.Updated+rep.Removed != 0 {
 		t.Fatalf("re-import %+v", rep)
 	}
 }
 
-func TestImportLimits(t *testing.T) {
-	s, _ := newStore(t)
+func testImportLimits(t *testing.T, dial backends.Dial) {
+	s, _, _ := newStore(t, dial)
 	header := "Full Name,Email,Phone\n"
-	tooBig := io.MultiReader(strings.NewReader(header), strings.NewReader(strings.Repeat("x", MaxFileBytes)))
+	tooBig := io.MultiReader(strings.NewReader(header), strings.NewReader(strings.Repeat("x", tenant.MaxFileBytes)))
 	var many strings.Builder
 	many.WriteString(header)
-	for i := range MaxRows + 1 {
+	for i := range tenant.MaxRows + 1 {
 		fmt.Fprintf(&many, "T %d,t%d@example.com,\n", i, i)
 	}
 	for name, r := range map[string]io.Reader{"bytes": tooBig, "rows": strings.NewReader(many.String())} {
-		_, err := s.Import(context.Background(), "1", r, ImportOptions{})
-		if !errors.Is(err, ErrTooLarge) || !errors.Is(err, ErrInvalidCSV) {
+		_, err := s.Import(context.Background(), "1", r, tenant.ImportOptions{})
+		if !errors.Is(err, tenant.ErrTooLarge) || !errors.Is(err, tenant.ErrInvalidCSV) {
 			t.Errorf("too many %s: Import = %v, want ErrTooLarge and ErrInvalidCSV", name, err)
 		}
 	}
@@ -178,13 +179,13 @@ func TestImportLimits(t *testing.T) {
 	}
 }
 
-func TestImportArguments(t *testing.T) {
-	s, _ := newStore(t)
+func testImportArguments(t *testing.T, dial backends.Dial) {
+	s, _, _ := newStore(t, dial)
 	seed := fixture(t, "seed.csv")
 	for _, tt := range []struct{ org, region string }{
 		{"", "US"}, {"a b", "US"}, {"{1}", "US"}, {strings.Repeat("1", 129), "US"}, {"1", "XX"}, {"1", "USA"},
 	} {
-		if _, err := s.Import(context.Background(), tt.org, bytes.NewReader(seed), ImportOptions{Region: tt.region}); !errors.Is(err, ErrInvalidArgument) {
+		if _, err := s.Import(context.Background(), tt.org, bytes.NewReader(seed), tenant.ImportOptions{Region: tt.region}); !errors.Is(err, tenant.ErrInvalidArgument) {
 			t.Errorf("Import(org %q, region %q) = %v, want ErrInvalidArgument", tt.org, tt.region, err)
 		}
 	}
@@ -193,19 +194,20 @@ func TestImportArguments(t *testing.T) {
 // A write to the organisation's contacts between an import's read and its
 // commit makes the commit fail; the import is worked out again on the new
 // state, so neither write is lost.
-func TestImportConcurrentChange(t *testing.T) {
-	s, rdb := newStore(t)
-	mustImport(t, s, "1", fixture(t, "seed.csv"), ImportOptions{})
-	other := NewStore(rdb, "ck:test:")
+func testImportConcurrentChange(t *testing.T, dial backends.Dial) {
+	now := time.Now
+	s, _, rdb := newStore(t, dial, clockVar(&now))
+	mustImport(t, s, "1", fixture(t, "seed.csv"), tenant.ImportOptions{})
+	other := tenant.NewStore(NewContacts(rdb, "ck:test:"))
 	calls := 0
-	s.now = func() time.Time { // called by the import between read and commit
+	now = func() time.Time { // called by the import between read and commit
 		calls++
 		if calls == 1 {
-			mustImport(t, other, "1", []byte("Full Name,Email,Phone\nKatherine Johnson,katherine@example.com,\n"), ImportOptions{})
+			mustImport(t, other, "1", []byte("Full Name,Email,Phone\nKatherine Johnson,katherine@example.com,\n"), tenant.ImportOptions{})
 		}
 		return time.Now()
 	}
-	rep := mustImport(t, s, "1", []byte("Full Name,Email,Phone\nAda Lovelace,ada@example.com,\n"), ImportOptions{RemoveMissing: true})
+	rep := mustImport(t, s, "1", []byte("Full Name,Email,Phone\nAda Lovelace,ada@example.com,\n"), tenant.ImportOptions{RemoveMissing: true})
 	if calls != 2 {
 		t.Errorf("import worked out %d times, want 2 (once more after the conflict)", calls)
 	}
@@ -222,12 +224,38 @@ func TestImportConcurrentChange(t *testing.T) {
 // 1,000 contacts, all unchanged.
 func BenchmarkImport(b *testing.B) {
 	ctx := context.Background()
-	s := NewStore(redistest.Start(b).Client(), "ck:test:")
+	s := tenant.NewStore(NewContacts(redistest.Start(b).Client(), "ck:test:"))
 	csv := rows(1000)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := s.Import(ctx, "1", bytes.NewReader(csv), ImportOptions{}); err != nil {
+		if _, err := s.Import(ctx, "1", bytes.NewReader(csv), tenant.ImportOptions{}); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// A stored contact that no longer decodes is overwritten by an import that
+// lists it (counted as updated, not created), and keeps its place in the
+// index.
+func testImportUndecodable(t *testing.T, dial backends.Dial) {
+	ctx := context.Background()
+	s, c, rdb := newStore(t, dial)
+	mustImport(t, s, "1", fixture(t, "seed.csv"), tenant.ImportOptions{})
+	if err := rdb.HSet(ctx, c.contactsKey("1"), "ada@example.com", "{not json").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(ctx, "1", "ada@example.com"); err == nil || errors.Is(err, tenant.ErrNotFound) {
+		t.Fatalf("Get of an undecodable contact = %v, want a decoding error", err)
+	}
+	rep := mustImport(t, s, "1", fixture(t, "seed.csv"), tenant.ImportOptions{})
+	if rep.Updated != 1 || rep.Unchanged != 2 || rep.Created != 0 {
+		t.Fatalf("report %+v, want ada updated and the others unchanged", rep)
+	}
+	got, err := s.Get(ctx, "1", "ada@example.com")
+	if err != nil || got.Name != "Ada Lovelace" || got.CreatedAt.IsZero() {
+		t.Errorf("Get = %+v, %v; want Ada rewritten with a CreatedAt", got, err)
+	}
+	if n := len(all(t, s, "1")); n != 3 {
+		t.Errorf("%d contacts listed, want 3", n)
 	}
 }

@@ -1,4 +1,4 @@
-package tenant
+package tenantredis
 
 import (
 	"bytes"
@@ -8,12 +8,14 @@ import (
 	"testing"
 
 	"github.com/cloudkey/cloudkey/internal/redistest"
+	"github.com/cloudkey/cloudkey/internal/redistest/backends"
+	"github.com/cloudkey/cloudkey/tenant"
 )
 
-func TestGrants(t *testing.T) {
+func testGrants(t *testing.T, dial backends.Dial) {
 	ctx := context.Background()
-	s, _ := newStore(t)
-	mustImport(t, s, "1", fixture(t, "seed.csv"), ImportOptions{})
+	s, _, _ := newStore(t, dial)
+	mustImport(t, s, "1", fixture(t, "seed.csv"), tenant.ImportOptions{})
 	const ada = "ada@example.com"
 
 	for _, b := range []string{"b2", " b1 ", "b2"} { // trimmed; granting twice is fine
@@ -53,7 +55,7 @@ func TestGrants(t *testing.T) {
 		"Revoke": s.Revoke(ctx, "1", "nobody@example.com", "b1"),
 		"Grants": func() error { _, err := s.Grants(ctx, "1", "nobody@example.com"); return err }(),
 	} {
-		if !errors.Is(err, ErrNotFound) {
+		if !errors.Is(err, tenant.ErrNotFound) {
 			t.Errorf("%s of an unknown contact = %v, want ErrNotFound", name, err)
 		}
 	}
@@ -65,10 +67,10 @@ func TestGrants(t *testing.T) {
 		{"", ada, "b1"},
 		{"{1}", ada, "b1"},
 	} {
-		if err := s.Grant(ctx, tt.org, tt.email, tt.building); !errors.Is(err, ErrInvalidArgument) {
+		if err := s.Grant(ctx, tt.org, tt.email, tt.building); !errors.Is(err, tenant.ErrInvalidArgument) {
 			t.Errorf("Grant(%q, %q, %q) = %v, want ErrInvalidArgument", tt.org, tt.email, tt.building, err)
 		}
-		if _, err := s.Granted(ctx, tt.org, tt.email, tt.building); !errors.Is(err, ErrInvalidArgument) {
+		if _, err := s.Granted(ctx, tt.org, tt.email, tt.building); !errors.Is(err, tenant.ErrInvalidArgument) {
 			t.Errorf("Granted(%q, %q, %q) = %v, want ErrInvalidArgument", tt.org, tt.email, tt.building, err)
 		}
 	}
@@ -77,17 +79,17 @@ func TestGrants(t *testing.T) {
 // Every call is scoped by organisation: the same email in two
 // organisations is two contacts, and one organisation's import, grants and
 // removals never reach the other.
-func TestCrossOrganisation(t *testing.T) {
+func testCrossOrganisation(t *testing.T, dial backends.Dial) {
 	ctx := context.Background()
-	s, _ := newStore(t)
-	mustImport(t, s, "A", fixture(t, "seed.csv"), ImportOptions{})
+	s, _, _ := newStore(t, dial)
+	mustImport(t, s, "A", fixture(t, "seed.csv"), tenant.ImportOptions{})
 	const ada = "ada@example.com"
 	if err := s.Grant(ctx, "A", ada, "b1"); err != nil {
 		t.Fatal(err)
 	}
 
 	// B sees nothing of A.
-	if _, err := s.Get(ctx, "B", ada); !errors.Is(err, ErrNotFound) {
+	if _, err := s.Get(ctx, "B", ada); !errors.Is(err, tenant.ErrNotFound) {
 		t.Errorf("B Get A's contact = %v, want ErrNotFound", err)
 	}
 	if p, err := s.List(ctx, "B", "", 0); err != nil || len(p.Contacts) != 0 || p.Total != 0 {
@@ -96,18 +98,18 @@ func TestCrossOrganisation(t *testing.T) {
 	if ok, err := s.Granted(ctx, "B", ada, "b1"); ok || err != nil {
 		t.Errorf("B Granted A's grant = %v, %v", ok, err)
 	}
-	if err := s.Grant(ctx, "B", ada, "b1"); !errors.Is(err, ErrNotFound) {
+	if err := s.Grant(ctx, "B", ada, "b1"); !errors.Is(err, tenant.ErrNotFound) {
 		t.Errorf("B Grant A's contact = %v, want ErrNotFound", err)
 	}
-	if err := s.Revoke(ctx, "B", ada, "b1"); !errors.Is(err, ErrNotFound) {
+	if err := s.Revoke(ctx, "B", ada, "b1"); !errors.Is(err, tenant.ErrNotFound) {
 		t.Errorf("B Revoke A's contact = %v, want ErrNotFound", err)
 	}
-	if _, err := s.Grants(ctx, "B", ada); !errors.Is(err, ErrNotFound) {
+	if _, err := s.Grants(ctx, "B", ada); !errors.Is(err, tenant.ErrNotFound) {
 		t.Errorf("B Grants of A's contact = %v, want ErrNotFound", err)
 	}
 
 	// B's own Ada, and a removing import of B, leave A's alone.
-	rep := mustImport(t, s, "B", []byte("Full Name,Email,Phone\nAda B,ada@example.com,\n"), ImportOptions{RemoveMissing: true})
+	rep := mustImport(t, s, "B", []byte("Full Name,Email,Phone\nAda B,ada@example.com,\n"), tenant.ImportOptions{RemoveMissing: true})
 	if rep.Created != 1 || rep.Removed != 0 {
 		t.Errorf("B import %+v, want 1 created, nothing removed", rep)
 	}
@@ -135,8 +137,8 @@ func TestCrossOrganisation(t *testing.T) {
 // BenchmarkGranted measures the tile's per-request check.
 func BenchmarkGranted(b *testing.B) {
 	ctx := context.Background()
-	s := NewStore(redistest.Start(b).Client(), "ck:test:")
-	if _, err := s.Import(ctx, "1", bytes.NewReader(rows(100)), ImportOptions{}); err != nil {
+	s := tenant.NewStore(NewContacts(redistest.Start(b).Client(), "ck:test:"))
+	if _, err := s.Import(ctx, "1", bytes.NewReader(rows(100)), tenant.ImportOptions{}); err != nil {
 		b.Fatal(err)
 	}
 	if err := s.Grant(ctx, "1", "tenant7@example.com", "b1"); err != nil {
