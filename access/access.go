@@ -3,6 +3,10 @@
 // the user has a cloud-key credential, list the entries (doors) the user may
 // open, and unlock one of them. Implementations live in sub-packages:
 // openpath (the REST client) and sim (a simulator of that REST API).
+//
+// It is the domain's view of an access system and imports nothing of
+// cloudkey's: no adapter (openpath, sim), no Redis, gRPC or generated
+// code.
 package access
 
 import (

@@ -14,6 +14,10 @@
 // It owns Redis keys and their encoding; it knows access-system types
 // (package access) but no access-system client, no domain rule (what an
 // inactive user may do is the caller's) and nothing of gRPC or the API.
+//
+// It imports access (the types it caches), go-redis and its record
+// encoding (gen/cloudkey/cache/v1); it must not import unlock, server or
+// any access-system adapter: loads come in through Loader.
 package cache
 
 import (

@@ -77,4 +77,8 @@
 // Activation, sign-out and the scheduled suspension of one employee take a
 // per-user lock (Locker), and a claimed job runs only if it was not
 // rescheduled or cancelled since its claim.
+//
+// It must not import Redis, gRPC or the generated API (internal/layout
+// checks): storage goes through Store, implemented by
+// visitor/visitorredis.
 package visitor

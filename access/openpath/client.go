@@ -10,6 +10,9 @@
 // circuit breaker fails calls fast while Openpath keeps failing, and the
 // requests in flight are bounded (Config.MaxInFlight). Every call is
 // bounded by its context.
+//
+// An adapter over HTTP: it imports access and internal/identity (canonical
+// emails) only, never the cache, unlock, server, Redis or gRPC.
 package openpath
 
 import (

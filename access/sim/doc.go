@@ -55,4 +55,8 @@
 // UnlockTokens lists the unlock tokens issued and SetClock sets the clock
 // their windows are checked against; SetFaults injects latency, 5xx
 // errors, 429 rate limits with Retry-After, and hangs at run time.
+//
+// It stands in for the real system over real HTTP and imports access and
+// internal/identity only; the serving path reaches it only through
+// internal/setup, never directly.
 package sim

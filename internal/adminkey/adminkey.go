@@ -1,6 +1,9 @@
 // Package adminkey issues and checks the API keys property managers and
 // integrators use on the admin API. A key is random, shown once, stored
 // only as its SHA-256 hash, and scoped to one access-system organisation.
+//
+// It must not import server, the domain packages or the generated API:
+// server checks keys through its AdminVerifier interface.
 package adminkey
 
 import (

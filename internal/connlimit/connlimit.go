@@ -13,6 +13,9 @@
 // Accept while full, which leaves new connections, including those of
 // well-behaved clients, waiting unseen in the backlog; it cannot say a
 // connection was refused, nor cap per address.)
+//
+// It imports only the standard library; the transport (server) wraps its
+// listeners with it.
 package connlimit
 
 import (

@@ -1,5 +1,9 @@
 // Package identity turns an app's bearer token into a canonical email: it
 // verifies the token (HS256 JWT for now) and canonicalises the email claim.
+//
+// It imports no other cloudkey package, so every layer may use its
+// canonical email; it must not import server, Redis or the domain
+// packages.
 package identity
 
 import (

@@ -4,6 +4,9 @@
 // Implementations: SMTP sends email through a relay; Log writes messages to
 // a slog.Logger and is the embedded default, for development, where the
 // developer opens the link from the log; Memory keeps them, for tests.
+//
+// It must not import Redis, gRPC or the domain packages: visitor calls it
+// through its Notifier interface.
 package notify
 
 import (

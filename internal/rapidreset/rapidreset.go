@@ -17,6 +17,9 @@
 // the Limit sends GOAWAY(ENHANCE_YOUR_CALM) and closes the connection.
 // Reads and writes cost a scan of the 9-byte frame headers; nothing is
 // allocated or copied.
+//
+// It imports grpc's credentials only; server installs it, and nothing in
+// the domain imports it.
 package rapidreset
 
 import (

@@ -4,6 +4,9 @@
 // every replica draws on the same budget. A check of several keys is one
 // pipelined round trip. When Redis cannot answer in time the check lets
 // the call through (fail open): see Limiter.
+//
+// It is a Redis adapter for the edge: server uses it through its
+// RateLimiter interface, and domain packages must not import it.
 package ratelimit
 
 import (

@@ -3,6 +3,8 @@
 // token-like strings (bearer tokens, guest-link tokens, API keys) keep
 // their first four characters. Text redacts both inside free text, such
 // as an error message that quotes a URL or a cache key.
+//
+// It imports only the standard library.
 package redact
 
 import (

@@ -2,6 +2,8 @@
 // loopback port, owned by the test: never the machine's shared 6379, so a
 // test may flush, kill and restart it freely. It is internal/redisproc
 // tied to a test's lifetime.
+//
+// Test support: only tests import it.
 package redistest
 
 import (

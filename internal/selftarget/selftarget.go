@@ -7,6 +7,9 @@
 // types) so that loadtest itself stays a client of the public API and
 // imports neither internal/setup nor server (internal/layout checks
 // this). Nothing but commands and tests may import selftarget.
+//
+// It may import the wiring (internal/setup), which is why it is not in
+// loadtest: loadtest must not import it, only the command hands it in.
 package selftarget
 
 import (

@@ -5,6 +5,10 @@
 // resolved once per method, route or operation and then read from
 // immutable maps, so a call costs a map lookup, two clock reads and a few
 // atomic adds, and allocates nothing.
+//
+// It must not import server, cache, visitor, tenant or the access-system
+// adapters (it reads unlock's result types only); server and the wiring
+// install it.
 package telemetry
 
 import (

@@ -1,5 +1,7 @@
 // Package testcert makes self-signed TLS certificates for tests that run
 // real TLS servers on loopback.
+//
+// Test support: only tests import it.
 package testcert
 
 import (

@@ -2,6 +2,9 @@
 // as its plugin webhooks deliver them: a JSON body {meta, payload} whose
 // payload is a JSON:API invite or entry, signed with X-Envoy-Signature.
 // It knows the format and nothing of what cloudkey does with an event.
+//
+// It imports only the standard library: no Redis, gRPC or the visitor
+// service.
 package envoy
 
 import (

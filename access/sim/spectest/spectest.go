@@ -2,6 +2,8 @@
 // (the Swagger 2.0 subset in access/sim/testdata), for the tests of the
 // simulator and of the openpath client. It is test support: only _test
 // files should import it.
+//
+// Test support: only tests import it; it imports no cloudkey package.
 package spectest
 
 import (
