@@ -14,43 +14,13 @@ import (
 	"github.com/cloudkey/cloudkey/access"
 	"github.com/cloudkey/cloudkey/internal/redisconn"
 	"github.com/cloudkey/cloudkey/internal/redistest"
+	"github.com/cloudkey/cloudkey/internal/redistest/backends"
 )
-
-// backends runs the same contract against a real redis-server, a real
-// three-node Redis Cluster (one per test binary, flushed for each
-// subtest) and the embedded server the default run uses, so all behave
-// the same.
-func backends(t *testing.T) map[string]func(t *testing.T) redis.UniversalClient {
-	return map[string]func(t *testing.T) redis.UniversalClient{
-		"redis-server": func(t *testing.T) redis.UniversalClient { return redistest.Start(t).Client() },
-		"redis-cluster": func(t *testing.T) redis.UniversalClient {
-			c, err := redisconn.Dial(redistest.SharedCluster(t).URL())
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { c.Close() })
-			return c
-		},
-		"embedded": func(t *testing.T) redis.UniversalClient {
-			e, err := redisconn.StartEmbedded()
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(e.Close)
-			c, err := redisconn.Dial(e.URL())
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { c.Close() })
-			return c
-		},
-	}
-}
 
 var alice = Account{User: access.User{ID: "1", Email: "alice@example.com", Name: "Alice", Status: access.StatusActive}, CredentialID: "9"}
 
 func TestContract(t *testing.T) {
-	for name, dial := range backends(t) {
+	for name, dial := range backends.All() {
 		t.Run(name, func(t *testing.T) {
 			t.Run("read through", func(t *testing.T) { testReadThrough(t, dial(t)) })
 			t.Run("not found is cached briefly", func(t *testing.T) { testNotFound(t, dial(t)) })
@@ -264,7 +234,7 @@ func BenchmarkGetHit(b *testing.B) {
 // Two replicas on one Redis: a change on one is seen by the other at once,
 // though both serve hits from process memory.
 func TestReplicasSeeInvalidations(t *testing.T) {
-	for name, dial := range backends(t) {
+	for name, dial := range backends.All() {
 		t.Run(name, func(t *testing.T) {
 			rdb := dial(t)
 			ctx, cancel := context.WithCancel(context.Background())
@@ -319,7 +289,7 @@ func TestLocalLayerServesHits(t *testing.T) {
 // The in-process copy never outlives the Redis copy it was read from:
 // however long LocalTTL is, the account's TTL stays the move-out bound.
 func TestLocalLayerEndsWithRedisCopy(t *testing.T) {
-	for name, dial := range backends(t) {
+	for name, dial := range backends.All() {
 		t.Run(name, func(t *testing.T) {
 			s := New(dial(t), Config{LocalTTL: time.Hour, AccountTTL: 300 * time.Millisecond, Jitter: 0.01})
 			ctx := context.Background()
@@ -504,7 +474,7 @@ func BenchmarkGetLocalHit(b *testing.B) {
 }
 
 func TestInvalidateAll(t *testing.T) {
-	for name, dial := range backends(t) {
+	for name, dial := range backends.All() {
 		t.Run(name, func(t *testing.T) { testInvalidateAll(t, dial(t)) })
 	}
 }

@@ -9,13 +9,14 @@ import (
 	"time"
 
 	"github.com/cloudkey/cloudkey/internal/redistest"
+	"github.com/cloudkey/cloudkey/internal/redistest/backends"
 )
 
 // Replicas seeing a user's first calls at once load the account once (the
 // load creates the cloud key): the others wait for its result in Redis.
 // A load that fails releases the lock, and a waiting replica loads itself.
 func TestAccountLoadedOnceAcrossReplicas(t *testing.T) {
-	for name, dial := range backends(t) {
+	for name, dial := range backends.All() {
 		t.Run(name, func(t *testing.T) {
 			rdb := dial(t)
 			ctx := context.Background()

@@ -13,7 +13,7 @@
 //
 // Domain logic lives in unlock, visitor, tenant and access; server must not import the access-system adapters
 // (access/openpath, access/sim), Redis (go-redis, cache), internal/setup
-// (which wires server), loadtest or cmd (imports_test.go checks).
+// (which wires server), loadtest or cmd (internal/layout checks).
 package server
 
 import (

@@ -18,7 +18,7 @@
 // internal/setup and the packages' public APIs; the logic is theirs
 // (server: the transport; unlock, visitor, tenant, access: the domain;
 // loadtest). It must not import the generated API (gen/...), gRPC or a
-// Redis client (go-redis) itself (imports_test.go checks).
+// Redis client (go-redis) itself (internal/layout checks).
 package main
 
 import (

@@ -57,6 +57,41 @@ var rules = []rule{
 	{"domain packages import no Redis, miniredis, gRPC or gen", checkDomainImports},
 	{"loadtest does not depend on internal/setup or server", checkLoadtestDeps},
 	{fmt.Sprintf("at most %d top-level folders", maxTopLevelFolders), checkTopLevel},
+	{"the edge and the command import only what their package docs allow", checkEdgeImports},
+}
+
+// edgeForbidden are the direct imports each edge package's doc rules out:
+// server is the transport (no access-system adapter, no Redis or cache,
+// not the wiring or the commands); the command speaks to cloudkey's
+// packages, not to the generated API, gRPC or Redis itself.
+var edgeForbidden = map[string][]string{
+	module + "/server": {
+		module + "/access/openpath", module + "/access/sim", module + "/cache", "github.com/redis/go-redis",
+		module + "/internal/setup", module + "/loadtest", module + "/cmd",
+	},
+	module + "/cmd/cloudkey": {module + "/gen", "google.golang.org/grpc", "github.com/redis/go-redis"},
+}
+
+func checkEdgeImports(t *testing.T, pkgs map[string]*pkg) []violation {
+	var out []violation
+	for _, path := range sortedKeys(edgeForbidden) {
+		p, ok := pkgs[path]
+		if !ok {
+			t.Fatalf("%s not found: the rule checks nothing (package moved?)", path)
+		}
+		for _, imp := range p.Imports {
+			for _, bad := range edgeForbidden[path] {
+				if under(imp, bad) {
+					out = append(out, violation{
+						where: path,
+						what:  "imports " + imp,
+						fix:   "reach it through the domain services or the wiring, as the package doc says",
+					})
+				}
+			}
+		}
+	}
+	return out
 }
 
 func TestLayout(t *testing.T) {
