@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,8 +30,16 @@ const (
 	testAudience = "cloudkey"
 )
 
-// jwksServer publishes one RSA key as kid "k1" and signs tokens with it.
-func jwksServer(t *testing.T) (url string, sign func(email, aud string) string) {
+// testIDP is an identity provider: it publishes one RSA key as kid "k1"
+// at URL (or answers 503 while down is set) and signs tokens with it.
+type testIDP struct {
+	URL  string
+	down atomic.Bool
+	key  *rsa.PrivateKey
+	t    *testing.T
+}
+
+func newTestIDP(t *testing.T) *testIDP {
 	t.Helper()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -43,20 +52,41 @@ func jwksServer(t *testing.T) (url string, sign func(email, aud string) string) 
 	pub.Set(jwk.KeyIDKey, "k1")
 	set := jwk.NewSet()
 	set.AddKey(pub)
+	idp := &testIDP{key: key, t: t}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if idp.down.Load() {
+			http.Error(w, "the identity provider is down", http.StatusServiceUnavailable)
+			return
+		}
 		json.NewEncoder(w).Encode(set)
 	}))
 	t.Cleanup(srv.Close)
-	return srv.URL, func(email, aud string) string {
-		tok := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{
-			"iss": testIssuer, "aud": aud, "email": email, "exp": time.Now().Add(time.Hour).Unix(),
-		})
-		tok.Header["kid"] = "k1"
-		s, err := tok.SignedString(key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
+	idp.URL = srv.URL
+	return idp
+}
+
+// token signs a token for alice, for testIssuer and testAudience, valid
+// for an hour, with kid in its header; mod, when set, changes the claims.
+func (p *testIDP) token(kid string, mod func(jwt.MapClaims)) string {
+	c := jwt.MapClaims{"iss": testIssuer, "aud": testAudience, "email": "alice@example.com", "exp": time.Now().Add(time.Hour).Unix()}
+	if mod != nil {
+		mod(c)
+	}
+	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, c)
+	tok.Header["kid"] = kid
+	s, err := tok.SignedString(p.key)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return s
+}
+
+// jwksServer publishes one RSA key as kid "k1" and signs tokens with it.
+func jwksServer(t *testing.T) (url string, sign func(email, aud string) string) {
+	t.Helper()
+	idp := newTestIDP(t)
+	return idp.URL, func(email, aud string) string {
+		return idp.token("k1", func(c jwt.MapClaims) { c["email"], c["aud"] = email, aud })
 	}
 }
 

@@ -2,19 +2,14 @@ package server_test
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-	"github.com/lestrrat-go/jwx/v3/jwk"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -51,35 +46,10 @@ func TestHealthzRevealsStateOnly(t *testing.T) {
 // A refused token's answer, over gRPC and REST, names the failed check in
 // a fixed phrase and nothing of the JWKS URL, key ids or the parser.
 func TestRefusedTokenRevealsNothing(t *testing.T) {
-	key, _ := rsa.GenerateKey(rand.Reader, 2048)
-	pub, _ := jwk.Import(&key.PublicKey)
-	pub.Set(jwk.KeyIDKey, "k1")
-	set := jwk.NewSet()
-	set.AddKey(pub)
-	var down atomic.Bool
-	idp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if down.Load() {
-			http.Error(w, "the identity provider is down", http.StatusServiceUnavailable)
-			return
-		}
-		json.NewEncoder(w).Encode(set)
-	}))
-	t.Cleanup(idp.Close)
+	idp := newTestIDP(t)
 	st := newStack(t, stackOpts{jwksURL: idp.URL})
+	sign, down := idp.token, &idp.down
 
-	sign := func(kid string, mod func(jwt.MapClaims)) string {
-		c := jwt.MapClaims{"iss": testIssuer, "aud": testAudience, "email": "alice@example.com", "exp": time.Now().Add(time.Hour).Unix()}
-		if mod != nil {
-			mod(c)
-		}
-		tok := jwt.NewWithClaims(jwt.SigningMethodRS256, c)
-		tok.Header["kid"] = kid
-		s, err := tok.SignedString(key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
 	good := sign("k1", nil)
 	parts := strings.Split(good, ".")
 	dupEmail := base64.RawURLEncoding.EncodeToString([]byte(`{"email":"alice@example.com","email":"erin@example.com"}`))
