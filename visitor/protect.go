@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cloudkey/cloudkey/access"
+	"github.com/cloudkey/cloudkey/internal/identity"
 	"github.com/cloudkey/cloudkey/visitor/envoy"
 )
 
@@ -69,7 +70,7 @@ func (s *Service) employee(ctx context.Context, out Outcome) (access.User, Outco
 // sign-out was already handled is not activated; an inactive user (I: gone
 // from the organisation, not merely suspended) is left alone.
 func (s *Service) onEmployeeSignIn(ctx context.Context, ev envoy.Event, out Outcome) (Outcome, error) {
-	out.Employee = canonicalEmail(ev.Email)
+	out.Employee = identity.FoldEmail(ev.Email)
 	st, out, ok, err := s.protectSettings(ctx, ev, out)
 	if err != nil || !ok {
 		return s.logged(ctx, out, err)
@@ -119,7 +120,7 @@ func (s *Service) onEmployeeSignIn(ctx context.Context, ev envoy.Event, out Outc
 // cancels the scheduled suspension. It leaves a tombstone for the entry, so
 // that a sign-in delivered after it activates nothing.
 func (s *Service) onEmployeeSignOut(ctx context.Context, ev envoy.Event, out Outcome) (Outcome, error) {
-	out.Employee = canonicalEmail(ev.Email)
+	out.Employee = identity.FoldEmail(ev.Email)
 	_, out, ok, err := s.protectSettings(ctx, ev, out)
 	if err != nil || !ok {
 		return s.logged(ctx, out, err)

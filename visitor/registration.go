@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cloudkey/cloudkey/internal/identity"
 	"github.com/cloudkey/cloudkey/visitor/envoy"
 )
 
@@ -69,7 +70,7 @@ func (s *Service) Register(ctx context.Context, r Registration) (string, Outcome
 	if err != nil {
 		return "", out, err
 	}
-	host := canonicalEmail(r.Host)
+	host := identity.FoldEmail(r.Host)
 	if err := s.store.AddRegistration(ctx, r.Location, host, id, r.ExpectedArrival, s.cfg.Retention); err != nil {
 		return id, out, fmt.Errorf("visitor: remember registration for %s: %w", host, err)
 	}
@@ -79,7 +80,7 @@ func (s *Service) Register(ctx context.Context, r Registration) (string, Outcome
 // Registrations lists host's registrations at location whose expected
 // arrival is after since, soonest first.
 func (s *Service) Registrations(ctx context.Context, location, host string, since time.Time) ([]Registered, error) {
-	ids, err := s.store.Registrations(ctx, location, canonicalEmail(host), since, 200)
+	ids, err := s.store.Registrations(ctx, location, identity.FoldEmail(host), since, 200)
 	if err != nil {
 		return nil, fmt.Errorf("visitor: list registrations: %w", err)
 	}
@@ -100,7 +101,7 @@ func (s *Service) Registrations(ctx context.Context, location, host string, sinc
 // Cancel ends the pass of one of host's registrations at once, as Envoy's
 // invite_removed does. A host can cancel only their own registrations.
 func (s *Service) Cancel(ctx context.Context, location, host, inviteID string) (Outcome, error) {
-	if ok, err := s.store.HasRegistration(ctx, location, canonicalEmail(host), inviteID); err == nil && !ok {
+	if ok, err := s.store.HasRegistration(ctx, location, identity.FoldEmail(host), inviteID); err == nil && !ok {
 		return Outcome{}, fmt.Errorf("%w: invite %q is not one of yours", ErrNoVisit, inviteID)
 	} else if err != nil {
 		return Outcome{}, fmt.Errorf("visitor: cancel: %w", err)
@@ -134,7 +135,7 @@ func (r *Registration) validate(now time.Time) error {
 	case r.Host == "":
 		return &FieldError{"host", "must not be empty"}
 	}
-	r.Email = canonicalEmail(r.Email)
+	r.Email = identity.FoldEmail(r.Email)
 	return nil
 }
 

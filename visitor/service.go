@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/cloudkey/cloudkey/access"
-	"github.com/cloudkey/cloudkey/internal/identity"
 	"github.com/cloudkey/cloudkey/internal/notify"
 	"github.com/cloudkey/cloudkey/unlock"
 )
@@ -127,8 +126,3 @@ func New(cfg Config) (*Service, error) {
 		baseURL: strings.TrimRight(cfg.BaseURL, "/"),
 	}, nil
 }
-
-// canonicalEmail is cloudkey's canonical form of an email (trimmed, ASCII
-// letters lower-cased, non-ASCII kept as given), without the check that it
-// is an address.
-func canonicalEmail(e string) string { return identity.FoldEmail(e) }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/cloudkey/cloudkey/internal/identity"
 	"strings"
 	"time"
 )
@@ -248,7 +249,7 @@ func (st *Settings) entriesFor(t string) []PassEntry {
 
 // excluded reports whether email is excluded from Protect.
 func (st *Settings) excluded(email string) bool {
-	e := canonicalEmail(email)
+	e := identity.FoldEmail(email)
 	for _, x := range st.Protect.ExcludedEmployees {
 		if x == e {
 			return true

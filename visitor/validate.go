@@ -2,6 +2,7 @@ package visitor
 
 import (
 	"fmt"
+	"github.com/cloudkey/cloudkey/internal/identity"
 	"net/mail"
 	"net/url"
 	"slices"
@@ -191,7 +192,7 @@ func (v *validation) protect(in ProtectSettings) ProtectSettings {
 	}
 	seen := map[string]bool{}
 	for _, raw := range in.ExcludedEmployees {
-		e := canonicalEmail(raw)
+		e := identity.FoldEmail(raw)
 		a, err := mail.ParseAddress(e)
 		if err != nil || a.Address != e || a.Name != "" {
 			v.fail(strings.TrimSpace(raw), "excluded employee %q is not an email address", strings.TrimSpace(raw))

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cloudkey/cloudkey/internal/identity"
 	"github.com/cloudkey/cloudkey/visitor/envoy"
 )
 
@@ -89,7 +90,7 @@ func (v *visit) absorb(ev envoy.Event, fill bool) {
 	set(&v.LocationName, ev.Location.Name)
 	set(&v.TimeZone, ev.Location.TimeZone)
 	set(&v.Name, ev.FullName)
-	set(&v.Email, canonicalEmail(ev.Email))
+	set(&v.Email, identity.FoldEmail(ev.Email))
 	set(&v.Phone, ev.Phone)
 	set(&v.Flow, ev.Flow)
 	switch ev.Type {
