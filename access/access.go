@@ -43,6 +43,10 @@ type Entry struct {
 	Name string
 	Zone string
 	Site string
+	// Restriction, when set, says why the entry cannot be opened from the
+	// cloud (a reader-restricted or geofenced Kisi lock), in words for
+	// the resident; such an entry is listed but its unlock is never sent.
+	Restriction string
 }
 
 // System is one access-control system. Every call must return by the
@@ -51,9 +55,11 @@ type System interface {
 	// FindUserByEmail returns the one user whose email equals email
 	// case-insensitively, or ErrNotFound. email is already canonical.
 	FindUserByEmail(ctx context.Context, email string) (User, error)
-	// EnsureCloudKey returns the id of the user's cloud-key credential,
-	// creating one when the user has none.
-	EnsureCloudKey(ctx context.Context, userID string) (credentialID string, err error)
+	// EnsureCloudKey returns the id of the user's own unlock credential
+	// (Openpath: the cloud key; Kisi: a device login made on the user's
+	// behalf), creating one when the user has none. u is what
+	// FindUserByEmail returned.
+	EnsureCloudKey(ctx context.Context, u User) (credentialID string, err error)
 	// ListUserEntries lists the entries the user may open.
 	ListUserEntries(ctx context.Context, userID string) ([]Entry, error)
 	// Unlock opens entryID with the user's cloud key. It is never retried
@@ -74,6 +80,29 @@ var (
 	// ErrAmbiguous: more than one user matched an email.
 	ErrAmbiguous = errors.New("more than one user matches")
 )
+
+// ReasonError is an access system's refusal or failure with a reason a
+// person can act on ("the door is locked down", "your access is not yet
+// valid"). It matches Kind (ErrDenied, ErrNotFound or ErrUnavailable) and
+// unwraps to Err, the underlying answer.
+type ReasonError struct {
+	Kind   error
+	Reason string
+	Err    error
+}
+
+func (e *ReasonError) Error() string {
+	if e.Err == nil {
+		return e.Reason
+	}
+	return e.Reason + ": " + e.Err.Error()
+}
+
+// Is matches the error's kind.
+func (e *ReasonError) Is(target error) bool { return target == e.Kind }
+
+// Unwrap returns the underlying answer.
+func (e *ReasonError) Unwrap() error { return e.Err }
 
 // StatusError is a non-2xx answer from an access system. It matches
 // ErrNotFound, ErrDenied or ErrUnavailable by HTTP status.

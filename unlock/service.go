@@ -128,7 +128,7 @@ func (l loader) LoadAccount(ctx context.Context, email string) (cache.Account, e
 	if !u.Active() {
 		return a, nil
 	}
-	if a.CredentialID, err = l.sys.EnsureCloudKey(ctx, u.ID); err != nil {
+	if a.CredentialID, err = l.sys.EnsureCloudKey(ctx, u); err != nil {
 		return cache.Account{}, fmt.Errorf("ensure cloud key for user %s: %w", u.ID, err)
 	}
 	return a, nil

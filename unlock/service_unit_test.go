@@ -71,7 +71,7 @@ func (fakeSystem) FindUserByEmail(_ context.Context, email string) (access.User,
 	return access.User{}, access.ErrNotFound
 }
 
-func (fakeSystem) EnsureCloudKey(context.Context, string) (string, error) { return "9", nil }
+func (fakeSystem) EnsureCloudKey(context.Context, access.User) (string, error) { return "9", nil }
 
 func (fakeSystem) ListUserEntries(context.Context, string) ([]access.Entry, error) {
 	return []access.Entry{{ID: "102", Name: "Garage"}, {ID: "101", Name: "Lobby"}}, nil

@@ -146,7 +146,7 @@ func TestEnsureCloudKey(t *testing.T) {
 	}
 
 	// Alice has a mobile credential but no cloud key: one is created.
-	id, err := e.client.EnsureCloudKey(ctx, strconv.Itoa(sim.DemoAliceID))
+	id, err := e.client.EnsureCloudKey(ctx, access.User{ID: strconv.Itoa(sim.DemoAliceID)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,17 +155,17 @@ func TestEnsureCloudKey(t *testing.T) {
 	}
 	// Then it is reused.
 	for range 3 {
-		again, err := e.client.EnsureCloudKey(ctx, strconv.Itoa(sim.DemoAliceID))
+		again, err := e.client.EnsureCloudKey(ctx, access.User{ID: strconv.Itoa(sim.DemoAliceID)})
 		if err != nil || again != id {
 			t.Fatalf("second EnsureCloudKey = %s, %v; want %s", again, err, id)
 		}
 	}
 	// Erin has one from the start.
-	if got, err := e.client.EnsureCloudKey(ctx, strconv.Itoa(sim.DemoErinID)); err != nil || got != strconv.Itoa(sim.DemoErinCloudKeyID) {
+	if got, err := e.client.EnsureCloudKey(ctx, access.User{ID: strconv.Itoa(sim.DemoErinID)}); err != nil || got != strconv.Itoa(sim.DemoErinCloudKeyID) {
 		t.Errorf("erin: %s, %v", got, err)
 	}
 	// Bob gets one too; the credential type is not looked up again.
-	if _, err := e.client.EnsureCloudKey(ctx, strconv.Itoa(sim.DemoBobID)); err != nil {
+	if _, err := e.client.EnsureCloudKey(ctx, access.User{ID: strconv.Itoa(sim.DemoBobID)}); err != nil {
 		t.Fatal(err)
 	}
 	if keys := cloudKeyOf("bob@example.com"); len(keys) != 1 {
@@ -182,10 +182,10 @@ func TestEnsureCloudKey(t *testing.T) {
 		}
 	}
 
-	if _, err := e.client.EnsureCloudKey(ctx, "999"); !errors.Is(err, access.ErrNotFound) {
+	if _, err := e.client.EnsureCloudKey(ctx, access.User{ID: "999"}); !errors.Is(err, access.ErrNotFound) {
 		t.Errorf("unknown user: %v, want ErrNotFound", err)
 	}
-	if _, err := e.client.EnsureCloudKey(ctx, "x"); !errors.Is(err, ErrInvalidID) {
+	if _, err := e.client.EnsureCloudKey(ctx, access.User{ID: "x"}); !errors.Is(err, ErrInvalidID) {
 		t.Errorf("bad user id: %v, want ErrInvalidID", err)
 	}
 }
@@ -197,7 +197,7 @@ func TestEnsureCloudKeyWithoutCloudKeyType(t *testing.T) {
 		seed.Users[i].Credentials = nil
 	}
 	e := newEnv(t, seed)
-	_, err := e.client.EnsureCloudKey(context.Background(), strconv.Itoa(sim.DemoAliceID))
+	_, err := e.client.EnsureCloudKey(context.Background(), access.User{ID: strconv.Itoa(sim.DemoAliceID)})
 	if err == nil || !strings.Contains(err.Error(), "no cloudKey credential type") {
 		t.Errorf("err = %v", err)
 	}

@@ -1,6 +1,8 @@
 package openpath
 
 import (
+	"github.com/cloudkey/cloudkey/access"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -25,11 +27,16 @@ type credentialItem struct {
 	} `json:"credentialType"`
 }
 
-// EnsureCloudKey returns the id of the user's cloud-key credential,
-// creating one when the user has none. Two concurrent calls for the same
-// user may both create one; callers resolve a user once at a time (the
-// cache single-flights it).
-func (c *Client) EnsureCloudKey(ctx context.Context, userID string) (string, error) {
+// EnsureCloudKey returns the id of u's cloud-key credential, creating one
+// when the user has none. Two concurrent calls for the same user may both
+// create one; callers resolve a user once at a time (the cache
+// single-flights it).
+func (c *Client) EnsureCloudKey(ctx context.Context, u access.User) (string, error) {
+	return c.cloudKey(ctx, u.ID)
+}
+
+// cloudKey is EnsureCloudKey by user id.
+func (c *Client) cloudKey(ctx context.Context, userID string) (string, error) {
 	if err := checkID("user id", userID); err != nil {
 		return "", fmt.Errorf("openpath: cloud key: %w", err)
 	}

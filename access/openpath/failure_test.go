@@ -27,7 +27,7 @@ func TestUnavailable(t *testing.T) {
 		{"unlock", sim.OpUnlock, 1, func(c *Client) error { return c.Unlock(ctx, "204", "304", "101") }},
 		{"find user", sim.OpListUsers, maxReadAttempts, func(c *Client) error { _, err := c.FindUserByEmail(ctx, "erin@example.com"); return err }},
 		{"entries", sim.OpListUserEntries, maxReadAttempts, func(c *Client) error { _, err := c.ListUserEntries(ctx, "204"); return err }},
-		{"cloud key", sim.OpListCredentials, maxReadAttempts, func(c *Client) error { _, err := c.EnsureCloudKey(ctx, "204"); return err }},
+		{"cloud key", sim.OpListCredentials, maxReadAttempts, func(c *Client) error { _, err := c.EnsureCloudKey(ctx, access.User{ID: "204"}); return err }},
 	}
 	for _, c := range calls {
 		t.Run(c.name, func(t *testing.T) {

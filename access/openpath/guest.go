@@ -54,7 +54,7 @@ func (c *Client) serviceKeyFor(ctx context.Context) (*serviceKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("service account: %w", err)
 	}
-	credID, err := c.EnsureCloudKey(ctx, userID)
+	credID, err := c.cloudKey(ctx, userID)
 	if err != nil {
 		return nil, fmt.Errorf("service account: %w", err)
 	}

@@ -57,7 +57,7 @@ func TestRetryPolicy(t *testing.T) {
 			}, calls: 2},
 		{name: "cloud key lookup: 503 once, then ok", faults: sim.Faults{ErrorRate: 1, MaxFaults: 1},
 			op: sim.OpListCredentials, do: func(ctx context.Context, c *Client) error {
-				_, err := c.EnsureCloudKey(ctx, "204")
+				_, err := c.EnsureCloudKey(ctx, access.User{ID: "204"})
 				return err
 			}, calls: 2},
 		{name: "read: 429 always, attempts bounded", faults: sim.Faults{RateLimitRate: 1},
