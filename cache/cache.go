@@ -564,7 +564,7 @@ func decodeAccount(b []byte) (Account, error) {
 func encodeEntries(es []access.Entry) []byte {
 	m := &cachepb.Entries{Entries: make([]*cachepb.Entry, len(es)), FetchedAtMs: time.Now().UnixMilli()}
 	for i, e := range es {
-		m.Entries[i] = &cachepb.Entry{Id: e.ID, Name: e.Name, Zone: e.Zone, Site: e.Site}
+		m.Entries[i] = &cachepb.Entry{Id: e.ID, Name: e.Name, Zone: e.Zone, Site: e.Site, Restriction: e.Restriction}
 	}
 	b, _ := proto.Marshal(m)
 	return b
@@ -577,7 +577,7 @@ func decodeEntries(b []byte) ([]access.Entry, error) {
 	}
 	es := make([]access.Entry, len(m.Entries))
 	for i, e := range m.Entries {
-		es[i] = access.Entry{ID: e.Id, Name: e.Name, Zone: e.Zone, Site: e.Site}
+		es[i] = access.Entry{ID: e.Id, Name: e.Name, Zone: e.Zone, Site: e.Site, Restriction: e.Restriction}
 	}
 	return es, nil
 }

@@ -124,7 +124,7 @@ func (s *adminServer) ListAuditEvents(ctx context.Context, req *pb.ListAuditEven
 	for _, r := range recs {
 		out.Events = append(out.Events, &pb.AuditEvent{
 			Id: r.ID, At: timestamppb.New(r.At), User: r.User, EntryId: r.EntryID,
-			Result: r.Result, Message: r.Message, LatencyUs: r.Latency.Microseconds(),
+			Result: r.Result, Message: r.Message, LatencyUs: r.Latency.Microseconds(), System: r.System,
 		})
 	}
 	return out, nil

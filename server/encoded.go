@@ -140,7 +140,7 @@ type encodedShard struct {
 }
 
 type encodedAnswer struct {
-	version uint64
+	version unlock.ListingVersion
 	msg     *encodedMessage
 }
 
@@ -157,9 +157,9 @@ func (a *encodedAnswers) shard(email string) *encodedShard {
 }
 
 // get returns email's answer built from the view of version, or nil.
-// Version 0 is never kept.
-func (a *encodedAnswers) get(email string, version uint64) *encodedMessage {
-	if a == nil || version == 0 {
+// The zero version is never kept.
+func (a *encodedAnswers) get(email string, version unlock.ListingVersion) *encodedMessage {
+	if a == nil || version == (unlock.ListingVersion{}) {
 		return nil
 	}
 	sh := a.shard(email)
@@ -172,16 +172,17 @@ func (a *encodedAnswers) get(email string, version uint64) *encodedMessage {
 	return e.msg
 }
 
-// put keeps m as email's answer for version, unless a newer one is kept.
-func (a *encodedAnswers) put(email string, version uint64, m *encodedMessage) {
-	if a == nil || version == 0 {
+// put keeps m as email's answer for version, unless a newer one is kept
+// (versions grow: a newer view of any connection has a greater one).
+func (a *encodedAnswers) put(email string, version unlock.ListingVersion, m *encodedMessage) {
+	if a == nil || version == (unlock.ListingVersion{}) {
 		return
 	}
 	sh := a.shard(email)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	old, ok := sh.m[email]
-	if ok && old.version > version {
+	if ok && newer(old.version, version) {
 		return
 	}
 	if !ok && len(sh.m) >= a.perCap {
@@ -191,4 +192,17 @@ func (a *encodedAnswers) put(email string, version uint64, m *encodedMessage) {
 		}
 	}
 	sh.m[email] = encodedAnswer{version: version, msg: m}
+}
+
+// newer reports whether a is a later listing than b: no connection's view
+// in it is older, and one is newer.
+func newer(a, b unlock.ListingVersion) bool {
+	later := false
+	for i := range a {
+		if a[i] < b[i] {
+			return false
+		}
+		later = later || a[i] > b[i]
+	}
+	return later
 }

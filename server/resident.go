@@ -27,10 +27,16 @@ func (s *residentServer) GetMe(ctx context.Context, _ *pb.GetMeRequest) (*pb.Get
 	if err != nil {
 		return nil, err
 	}
-	return &pb.GetMeResponse{
+	out := &pb.GetMeResponse{
 		Email: me.Email, Connected: me.Connected, Reason: me.Reason,
 		Message: me.Message, Name: me.Name, EntryCount: int32(me.EntryCount),
-	}, nil
+		Systems: make([]*pb.SystemStatus, len(me.Systems)),
+	}
+	for i, a := range me.Systems {
+		out.Systems[i] = &pb.SystemStatus{Connection: a.Connection, System: a.System, Connected: a.Connected,
+			Reason: a.Reason, Message: a.Message, EntryCount: int32(a.EntryCount)}
+	}
+	return out, nil
 }
 
 // ListEntries completes the generated interface; the servers answer
@@ -76,5 +82,6 @@ var unlockStatusPB = map[unlock.Status]pb.UnlockStatus{
 }
 
 func entryPB(e unlock.Entry) *pb.Entry {
-	return &pb.Entry{Id: e.ID, Name: e.Name, Zone: e.Zone, Site: e.Site, Favorite: e.Favorite}
+	return &pb.Entry{Id: e.ID, Name: e.Name, Zone: e.Zone, Site: e.Site, Favorite: e.Favorite,
+		System: e.System, Restriction: e.Restriction}
 }

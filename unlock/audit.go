@@ -16,6 +16,9 @@ type Attempt struct {
 	At      time.Time
 	Email   string
 	EntryID string
+	// System names the access system(s) the entry is on ("openpath",
+	// "Kisi", "a+b" for an entry on several); "" when none was asked.
+	System  string
 	Status  Status
 	Message string
 	Latency time.Duration
@@ -38,6 +41,7 @@ type AuditRecord struct {
 	At      time.Time
 	User    string // email, or "guest:<pass id>"
 	EntryID string
+	System  string
 	Result  string
 	Message string
 	Latency time.Duration

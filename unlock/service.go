@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cloudkey/cloudkey/access"
@@ -52,6 +53,7 @@ func (e *InvalidArgumentError) Error() string { return e.Field + ": " + e.Reason
 type Entry struct {
 	access.Entry
 	Favorite bool
+	System   string // the kind of access system it is on: "openpath", "kisi"
 }
 
 // Me is the resident's link to the access system.
@@ -62,54 +64,218 @@ type Me struct {
 	Message    string
 	Name       string
 	EntryCount int
+	// Systems is each connection's answer, in the property's order.
+	Systems []SystemAnswer
 }
 
-// Cache is what Service needs of the cache (cache.Store): the user's
-// view, read through loader, and the two writes.
+// Cache is what Service needs of the cache (cache.Store): a view, read
+// through loader, and the two writes. Keys are the service's: the email
+// for a connection with bare ids, "<connection id>|<email>" for others.
 type Cache interface {
-	Get(ctx context.Context, email string, l cache.Loader) (cache.View, error)
-	SetFavorite(ctx context.Context, email, entryID string, on bool) error
-	Invalidate(ctx context.Context, email string) error
+	Get(ctx context.Context, key string, l cache.Loader) (cache.View, error)
+	SetFavorite(ctx context.Context, key, entryID string, on bool) error
+	Invalidate(ctx context.Context, key string) error
 }
 
-// Service is the resident use cases on one access system: it resolves an
-// app user (canonical email) to the access-system user through the cache,
-// checks the entries they name, fans unlocks out through the Engine
-// (which audits each attempt), and drops the user's cached view when the
-// access system refuses. Safe for concurrent use.
+// Connection is one access-system connection of a property: the resident
+// sees the union of their doors in every connection.
+type Connection struct {
+	// ID names the connection ("harbor-view.kisi"): no "|", at most one
+	// ".". It prefixes its entries' ids and its cache keys, so the same
+	// door keeps the same id whatever else a caller's token covers.
+	ID string
+	// Kind is the system ("openpath", "kisi"), shown on each entry.
+	Kind string
+	// Name is for people: audit and messages ("Kisi").
+	Name   string
+	System access.System
+	// Bare keeps the system's own entry ids and the bare email as cache
+	// key: the first connection of the default property, so the ids and
+	// cached data from before several systems keep working.
+	Bare bool
+}
+
+// conn is a Connection as the service uses it.
+type conn struct {
+	Connection
+	loader   cache.Loader // boxed once: the hot path passes it as is
+	idPrefix string       // "" when Bare, else ID + "."
+}
+
+// key is email's cache key in c.
+func (c *conn) key(email string) string {
+	if c.Bare {
+		return email
+	}
+	return c.ID + "|" + email
+}
+
+// entryID is the id the resident sees for c's entry raw.
+func (c *conn) entryID(raw string) string {
+	if c.Bare {
+		return raw
+	}
+	return c.idPrefix + raw
+}
+
+// Service is the resident use cases on a property's access systems: it
+// resolves an app user (canonical email) to each system's user through the
+// cache, lists the union of their entries, checks the entries they name,
+// fans unlocks out through the Engine (which audits each attempt), and
+// drops the user's cached view of a system when it refuses. Safe for
+// concurrent use.
 type Service struct {
-	sys     access.System
-	sysName string
-	cache   Cache
-	loader  cache.Loader // boxed once: the hot path passes it as is
-	engine  *Engine
-	log     *slog.Logger
+	conns  []*conn
+	cache  Cache
+	engine *Engine
+	log    *slog.Logger
 }
 
-// NewService returns a Service for one access system.
+// NewService returns a Service for one access system whose entries keep
+// their own ids.
 func NewService(sys access.System, sysName string, c Cache, engine *Engine, log *slog.Logger) *Service {
+	s, _ := NewPropertyService([]Connection{{ID: sysName, Kind: sysName, Name: sysName, System: sys, Bare: true}}, c, engine, log)
+	return s
+}
+
+// NewPropertyService returns a Service over a property's connections. At
+// most one connection may be Bare, and ids must be distinct.
+func NewPropertyService(conns []Connection, c Cache, engine *Engine, log *slog.Logger) (*Service, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Service{sys: sys, sysName: sysName, cache: c, loader: loader{sys}, engine: engine, log: log}
+	if len(conns) == 0 {
+		return nil, errors.New("unlock: a property needs at least one access-system connection")
+	}
+	s := &Service{cache: c, engine: engine, log: log}
+	seen := map[string]bool{}
+	bare := 0
+	for _, cn := range conns {
+		switch {
+		case cn.System == nil:
+			return nil, fmt.Errorf("unlock: connection %q has no access system", cn.ID)
+		case cn.ID == "" || strings.Contains(cn.ID, "|") || strings.Count(cn.ID, ".") > 1:
+			return nil, fmt.Errorf("unlock: connection id %q: want a non-empty id without \"|\" and with at most one \".\"", cn.ID)
+		case seen[cn.ID]:
+			return nil, fmt.Errorf("unlock: connection id %q is used twice", cn.ID)
+		}
+		seen[cn.ID] = true
+		if cn.Bare {
+			bare++
+		}
+		if cn.Name == "" {
+			cn.Name = cn.Kind
+		}
+		s.conns = append(s.conns, &conn{Connection: cn, loader: loader{cn.System}, idPrefix: cn.ID + "."})
+	}
+	if bare > 1 {
+		return nil, errors.New("unlock: at most one connection may keep bare entry ids")
+	}
+	return s, nil
 }
 
-// resolve returns email's view, loaded through the cache (see cache.Get:
-// one load per user, bounded by the cache's LoadTimeout and ctx), or the
-// domain error for a user who is unknown, not active, or cannot be
-// resolved now.
-func (s *Service) resolve(ctx context.Context, email string) (cache.View, error) {
-	v, err := s.cache.Get(ctx, email, s.loader)
+// Connections returns the service's connections.
+func (s *Service) Connections() []Connection {
+	out := make([]Connection, len(s.conns))
+	for i, c := range s.conns {
+		out[i] = c.Connection
+	}
+	return out
+}
+
+// connOf returns the connection an entry id belongs to and the system's
+// own id for it; ok is false when no connection claims it.
+func (s *Service) connOf(entryID string) (c *conn, raw string, ok bool) {
+	var bare *conn
+	for _, c := range s.conns {
+		if c.Bare {
+			bare = c
+			continue
+		}
+		if r, found := strings.CutPrefix(entryID, c.idPrefix); found {
+			return c, r, true
+		}
+	}
+	if bare != nil {
+		return bare, entryID, true
+	}
+	return nil, "", false
+}
+
+// resolve returns email's view in c, loaded through the cache (see
+// cache.Get: one load per user, bounded by the cache's LoadTimeout and
+// ctx), with the domain error for a user who is unknown, not active, or
+// cannot be resolved now.
+func (s *Service) resolve(ctx context.Context, c *conn, email string) (cache.View, error) {
+	v, err := s.cache.Get(ctx, c.key(email), c.loader)
 	if err != nil {
 		return cache.View{}, upstream(err)
 	}
+	// The view comes back with the domain errors too: its Version counts
+	// in a listing over several systems (Listing).
 	if !v.Account.Active() {
 		if !v.Account.Found() {
-			return cache.View{}, ErrUserNotFound
+			return v, ErrUserNotFound
 		}
-		return cache.View{}, ErrUserDisabled
+		return v, ErrUserDisabled
 	}
 	return v, nil
+}
+
+// connView is one connection's answer for a user.
+type connView struct {
+	c    *conn
+	view cache.View
+	err  error // nil, ErrUserNotFound, ErrUserDisabled or unavailable
+}
+
+// views resolves email in every connection, concurrently when there are
+// several, each under ctx.
+func (s *Service) views(ctx context.Context, email string) []connView {
+	out := make([]connView, len(s.conns))
+	if len(s.conns) == 1 {
+		v, err := s.resolve(ctx, s.conns[0], email)
+		out[0] = connView{c: s.conns[0], view: v, err: err}
+		return out
+	}
+	var wg sync.WaitGroup
+	for i, c := range s.conns {
+		wg.Go(func() {
+			v, err := s.resolve(ctx, c, email)
+			out[i] = connView{c: c, view: v, err: err}
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+// combined is the answer over every connection: nil when at least one
+// connection has the user active; else ErrUserNotFound when no system
+// knows the email, ErrUserDisabled when every system that knows it has
+// the user disabled, or the first system's failure.
+func combined(vs []connView) error {
+	var failure error
+	notFound := true
+	for _, v := range vs {
+		switch {
+		case v.err == nil:
+			return nil
+		case errors.Is(v.err, ErrUserNotFound):
+		case errors.Is(v.err, ErrUserDisabled):
+			notFound = false
+		default:
+			if failure == nil {
+				failure = v.err
+			}
+		}
+	}
+	switch {
+	case failure != nil:
+		return failure
+	case notFound:
+		return ErrUserNotFound
+	}
+	return ErrUserDisabled
 }
 
 // loader is the cache's Loader on the access system.
@@ -158,68 +324,141 @@ func upstream(err error) error {
 	return fmt.Errorf("%s: %w: %w", op, ErrUnavailable, le.Err)
 }
 
-// Me describes email's link to the access system. Unknown and disabled
-// users are answers here, not errors.
+// SystemAnswer is one connection's answer for the caller, so the app and
+// the manager see which side to fix.
+type SystemAnswer struct {
+	Connection string // the connection id
+	System     string // its kind: "openpath", "kisi"
+	Connected  bool
+	// Reason is "" (connected, with entries) or USER_NOT_FOUND,
+	// USER_DISABLED, NO_ENTRIES or ACCESS_UNAVAILABLE.
+	Reason     string
+	Message    string
+	EntryCount int
+}
+
+// Me describes email's link to the access systems. Unknown and disabled
+// users are answers here, not errors; so is a system that cannot answer
+// now while another can.
 func (s *Service) Me(ctx context.Context, email string) (Me, error) {
 	me := Me{Email: email}
-	v, err := s.resolve(ctx, email)
+	vs := s.views(ctx, email)
+	err := combined(vs)
 	switch {
 	case errors.Is(err, ErrUserNotFound):
 		me.Reason, me.Message = ReasonUserNotFound, ErrUserNotFound.Error()
-		return me, nil
 	case errors.Is(err, ErrUserDisabled):
 		me.Reason, me.Message = ReasonUserDisabled, ErrUserDisabled.Error()
-		return me, nil
 	case err != nil:
 		return Me{}, err
 	}
-	me.Connected, me.Name, me.EntryCount = true, v.Account.Name, len(v.Entries)
-	if len(v.Entries) == 0 {
+	for _, v := range vs {
+		a := SystemAnswer{Connection: v.c.ID, System: v.c.Kind}
+		switch {
+		case errors.Is(v.err, ErrUserNotFound):
+			a.Reason, a.Message = ReasonUserNotFound, fmt.Sprintf("%s has no user with this email", v.c.Name)
+		case errors.Is(v.err, ErrUserDisabled):
+			a.Reason, a.Message = ReasonUserDisabled, fmt.Sprintf("your %s user is suspended or inactive", v.c.Name)
+		case v.err != nil:
+			a.Reason, a.Message = ReasonAccessUnavailable, fmt.Sprintf("%s is unavailable; try again", v.c.Name)
+		default:
+			a.Connected, a.EntryCount = true, len(v.view.Entries)
+			if me.Name == "" {
+				me.Name = v.view.Account.Name
+			}
+			if a.EntryCount == 0 {
+				a.Reason, a.Message = ReasonNoEntries, fmt.Sprintf("connected to %s, with no entries there", v.c.Name)
+			} else {
+				a.Message = fmt.Sprintf("connected to %s: %d entries", v.c.Name, a.EntryCount)
+			}
+		}
+		me.Systems = append(me.Systems, a)
+	}
+	if err != nil {
+		return me, nil
+	}
+	for _, a := range me.Systems {
+		me.EntryCount += a.EntryCount
+	}
+	me.Connected = true
+	if me.EntryCount == 0 {
 		me.Reason, me.Message = ReasonNoEntries, "you are connected but have no entries yet; ask your property manager"
 	} else {
-		me.Message = fmt.Sprintf("connected: %d entries", len(v.Entries))
+		me.Message = fmt.Sprintf("connected: %d entries", me.EntryCount)
 	}
 	return me, nil
 }
 
 // Entries lists email's entries, favourites first, then by name.
 func (s *Service) Entries(ctx context.Context, email string) ([]Entry, error) {
-	v, err := s.resolve(ctx, email)
+	l, err := s.Listing(ctx, email)
 	if err != nil {
 		return nil, err
 	}
-	return sortedEntries(v), nil
+	return l.Entries(), nil
 }
 
+// MaxVersioned is the most connections whose listing can be versioned
+// (Listing.Version); a property with more is listed afresh every time.
+const MaxVersioned = 4
+
+// ListingVersion identifies the cached views a listing comes from: the
+// cache's View.Version of each connection's view. The zero value means
+// "derive afresh".
+type ListingVersion [MaxVersioned]uint64
+
 // Listing is a user's entries as Entries lists them, sorted on demand,
-// with the version of the cached view they come from: a caller that keeps
-// what it derives from a listing (the server keeps its encoded answer)
-// can reuse it for the next listing of the same user with the same
-// nonzero Version, without sorting again.
+// with the version of the cached views they come from: a caller that
+// keeps what it derives from a listing (the server keeps its encoded
+// answer) can reuse it for the next listing of the same user with the
+// same nonzero Version, without sorting again.
 type Listing struct {
-	// Version is the cache's (cache.View.Version); 0: derive afresh.
-	Version uint64
-	view    cache.View
+	// Version is zero when any view is not kept by the cache.
+	Version ListingVersion
+	views   []connView
 }
 
 // Entries returns the listing's entries, favourites first, then by name.
-func (l Listing) Entries() []Entry { return sortedEntries(l.view) }
+func (l Listing) Entries() []Entry { return sortedEntries(l.views) }
 
 // Listing resolves email as Entries does, and returns its entries unsorted
-// with their version.
+// with their version. A connection that cannot answer now while another
+// has the user active leaves its entries out.
 func (s *Service) Listing(ctx context.Context, email string) (Listing, error) {
-	v, err := s.resolve(ctx, email)
-	if err != nil {
+	vs := s.views(ctx, email)
+	if err := combined(vs); err != nil {
 		return Listing{}, err
 	}
-	return Listing{Version: v.Version, view: v}, nil
+	l := Listing{views: vs}
+	if len(vs) > MaxVersioned {
+		return l, nil
+	}
+	for i, v := range vs {
+		if v.view.Version == 0 { // not kept, or the system did not answer
+			return Listing{views: vs}, nil
+		}
+		l.Version[i] = v.view.Version
+	}
+	return l, nil
 }
 
-// sortedEntries puts favourites first, then sorts by name.
-func sortedEntries(v cache.View) []Entry {
-	out := make([]Entry, len(v.Entries))
-	for i, e := range v.Entries {
-		out[i] = Entry{Entry: e, Favorite: v.Favorites[e.ID]}
+// sortedEntries is the union of the views' entries, favourites first,
+// then by name.
+func sortedEntries(vs []connView) []Entry {
+	n := 0
+	for _, v := range vs {
+		n += len(v.view.Entries)
+	}
+	out := make([]Entry, 0, n)
+	for _, v := range vs {
+		if v.err != nil {
+			continue
+		}
+		for _, e := range v.view.Entries {
+			fav := v.view.Favorites[e.ID]
+			e.ID = v.c.entryID(e.ID)
+			out = append(out, Entry{Entry: e, Favorite: fav, System: v.c.Kind})
+		}
 	}
 	slices.SortStableFunc(out, func(a, b Entry) int {
 		if a.Favorite != b.Favorite {
@@ -238,19 +477,46 @@ func (s *Service) SetFavorite(ctx context.Context, email, entryID string, on boo
 	if strings.TrimSpace(entryID) == "" {
 		return Entry{}, &InvalidArgumentError{Field: "entry_id", Reason: "must not be empty"}
 	}
-	v, err := s.resolve(ctx, email)
+	c, raw, ok := s.connOf(entryID)
+	if !ok {
+		// Still a domain error for an unknown or disabled user.
+		if err := combined(s.views(ctx, email)); err != nil {
+			return Entry{}, err
+		}
+		return Entry{}, &EntryNotFoundError{EntryID: entryID}
+	}
+	v, err := s.resolve(ctx, c, email)
 	if err != nil {
+		if len(s.conns) > 1 && (errors.Is(err, ErrUserNotFound) || errors.Is(err, ErrUserDisabled)) {
+			if err := combined(s.views(ctx, email)); err != nil {
+				return Entry{}, err
+			}
+			return Entry{}, &EntryNotFoundError{EntryID: entryID}
+		}
 		return Entry{}, err
 	}
 	for _, e := range v.Entries {
-		if e.ID == entryID {
-			if err := s.cache.SetFavorite(ctx, email, entryID, on); err != nil {
+		if e.ID == raw {
+			if err := s.cache.SetFavorite(ctx, c.key(email), raw, on); err != nil {
 				return Entry{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 			}
-			return Entry{Entry: e, Favorite: on}, nil
+			e.ID = entryID
+			return Entry{Entry: e, Favorite: on, System: c.Kind}, nil
 		}
 	}
 	return Entry{}, &EntryNotFoundError{EntryID: entryID}
+}
+
+// Invalidate drops what every connection's cache holds about email's
+// access, so the next call asks the access systems. Favourites stay.
+func (s *Service) Invalidate(ctx context.Context, email string) error {
+	var errs []error
+	for _, c := range s.conns {
+		if err := s.cache.Invalidate(ctx, c.key(email)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // ValidateUnlock checks an unlock request's entry ids.
@@ -275,45 +541,171 @@ func ValidateUnlock(entryIDs []string) error {
 }
 
 // Unlock opens email's entries and returns a result per entry. An entry
-// the user may not open is DENIED without an upstream call. When the
-// access system refuses, the user's cached view is dropped so the next
-// call sees the access system's truth (move-out). The whole call, the
-// user's resolution included, runs under the engine's deadline: the
-// sooner of ctx's and the server cap.
+// the user may not open is DENIED without an upstream call. When an
+// access system refuses, the user's cached view of it is dropped so the
+// next call sees the access system's truth (move-out). The whole call,
+// the user's resolution included, runs under the engine's deadline: the
+// sooner of ctx's and the server cap. Each connection named resolves the
+// user and opens its entries on its own, concurrently, so a slow or dead
+// system fails only its own entries.
 func (s *Service) Unlock(ctx context.Context, email string, entryIDs []string) ([]Result, error) {
 	if err := ValidateUnlock(entryIDs); err != nil {
 		return nil, err
 	}
 	ctx, cancel := s.engine.WithDeadline(ctx)
 	defer cancel()
-	v, err := s.resolve(ctx, email)
-	if err != nil {
-		return nil, err
+	if len(s.conns) == 1 { // the common case: one system, no grouping
+		c := s.conns[0]
+		v, err := s.resolve(ctx, c, email)
+		if err != nil {
+			return nil, err
+		}
+		results := s.engine.Unlock(ctx, Request{Email: email, EntryIDs: entryIDs, Targets: c.targets(v, "")})
+		s.dropRefused(ctx, c, email, results)
+		return results, nil
 	}
-	results := s.engine.Unlock(ctx, Request{
-		Email:    email,
-		EntryIDs: entryIDs,
-		Targets: func(id string) ([]Target, bool) {
-			for _, e := range v.Entries {
-				if e.ID == id {
-					return []Target{{
-						System: s.sys, SystemName: s.sysName,
-						UserID: v.Account.ID, CredentialID: v.Account.CredentialID, EntryID: id,
-					}}, true
-				}
+	return s.unlockAcross(ctx, email, entryIDs)
+}
+
+// targets says what to call for each of c's entries in view v; prefix is
+// cut from the ids asked for ("" for bare ids).
+func (c *conn) targets(v cache.View, prefix string) func(string) ([]Target, bool) {
+	return func(id string) ([]Target, bool) {
+		raw := id
+		if prefix != "" {
+			var ok bool
+			if raw, ok = strings.CutPrefix(id, prefix); !ok {
+				return nil, false
 			}
-			return nil, false
-		},
-	})
-	for _, r := range results {
-		if r.Refused {
-			ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
-			if err := s.cache.Invalidate(ictx, email); err != nil {
-				s.log.WarnContext(ctx, "cannot drop cache after refusal", "err", err)
+		}
+		for _, e := range v.Entries {
+			if e.ID == raw {
+				return []Target{{
+					System: c.System, SystemName: c.Name,
+					UserID: v.Account.ID, CredentialID: v.Account.CredentialID, EntryID: raw,
+					Restriction: e.Restriction,
+				}}, true
 			}
-			cancel()
-			break
+		}
+		return nil, false
+	}
+}
+
+// unlockAcross is Unlock over several connections: the ids are grouped by
+// connection, and each group resolves the user in its connection and
+// opens its entries concurrently with the others. When no connection has
+// the user active, the call fails as with one system (unknown, disabled,
+// unavailable) and nothing is sent.
+func (s *Service) unlockAcross(ctx context.Context, email string, entryIDs []string) ([]Result, error) {
+	type group struct {
+		c       *conn
+		ids     []string
+		idx     []int
+		err     error
+		results []Result
+	}
+	var groups []*group
+	byConn := map[*conn]*group{}
+	var unclaimed []int
+	for i, id := range entryIDs {
+		c, _, ok := s.connOf(id)
+		if !ok {
+			unclaimed = append(unclaimed, i)
+			continue
+		}
+		g := byConn[c]
+		if g == nil {
+			g = &group{c: c}
+			byConn[c] = g
+			groups = append(groups, g)
+		}
+		g.ids, g.idx = append(g.ids, id), append(g.idx, i)
+	}
+	var wg sync.WaitGroup
+	for _, g := range groups {
+		wg.Go(func() {
+			v, err := s.resolve(ctx, g.c, email)
+			if g.err = err; err != nil {
+				return
+			}
+			g.results = s.engine.Unlock(ctx, Request{Email: email, EntryIDs: g.ids, Targets: g.c.targets(v, g.c.prefixOf())})
+			s.dropRefused(ctx, g.c, email, g.results)
+		})
+	}
+	wg.Wait()
+
+	resolved := false
+	var vs []connView
+	for _, g := range groups {
+		resolved = resolved || g.err == nil
+		vs = append(vs, connView{c: g.c, err: g.err})
+	}
+	if !resolved {
+		// Nothing was sent. Ask every connection, as GetMe does, so the
+		// caller hears "unknown" only when no system knows the email.
+		if err := combined(s.views(ctx, email)); err != nil {
+			return nil, err
+		}
+	}
+	results := make([]Result, len(entryIDs))
+	for _, g := range groups {
+		if g.err == nil {
+			for j, i := range g.idx {
+				results[i] = g.results[j]
+			}
+			continue
+		}
+		// The user could not be resolved in this system: its entries are
+		// answered (and audited) without an upstream call.
+		st, msg := Denied, fmt.Sprintf("you have no %s access here", g.c.Name)
+		switch {
+		case errors.Is(g.err, ErrUserDisabled):
+			msg = fmt.Sprintf("your %s user is suspended or inactive; ask your property manager", g.c.Name)
+		case errors.Is(g.err, ErrUserNotFound):
+		case errors.Is(g.err, context.DeadlineExceeded):
+			st, msg = Unavailable, fmt.Sprintf("%s did not answer in time; nothing was sent to the door", g.c.Name)
+		default:
+			st, msg = Unavailable, fmt.Sprintf("%s is unavailable; try again", g.c.Name)
+		}
+		rs := s.engine.Unlock(ctx, Request{Email: email, EntryIDs: g.ids, Targets: func(string) ([]Target, bool) {
+			return []Target{{SystemName: g.c.Name, Outcome: st, Reason: msg}}, true
+		}})
+		for j, i := range g.idx {
+			results[i] = rs[j]
+		}
+	}
+	if len(unclaimed) > 0 {
+		ids := make([]string, len(unclaimed))
+		for j, i := range unclaimed {
+			ids[j] = entryIDs[i]
+		}
+		rs := s.engine.Unlock(ctx, Request{Email: email, EntryIDs: ids, Targets: func(string) ([]Target, bool) { return nil, false }})
+		for j, i := range unclaimed {
+			results[i] = rs[j]
 		}
 	}
 	return results, nil
+}
+
+// prefixOf is what c's entry ids start with ("" for bare ids).
+func (c *conn) prefixOf() string {
+	if c.Bare {
+		return ""
+	}
+	return c.idPrefix
+}
+
+// dropRefused drops email's cached view of c when c refused one of the
+// results, so the next call sees the access system's truth.
+func (s *Service) dropRefused(ctx context.Context, c *conn, email string, results []Result) {
+	for _, r := range results {
+		if r.Refused {
+			ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+			if err := s.cache.Invalidate(ictx, c.key(email)); err != nil {
+				s.log.WarnContext(ctx, "cannot drop cache after refusal", "err", err)
+			}
+			cancel()
+			return
+		}
+	}
 }

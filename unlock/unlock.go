@@ -18,6 +18,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -61,6 +62,14 @@ type Target struct {
 	UserID       string // the user in that system
 	CredentialID string // the user's cloud key in that system
 	EntryID      string // the entry in that system
+	// Restriction, when set, is why the entry cannot be opened from the
+	// cloud: it is DENIED with this message and nothing is sent.
+	Restriction string
+	// Outcome, when set, is the entry's result without any upstream call
+	// (with Reason as its message): the caller already knows it, e.g. the
+	// user could not be resolved in that system.
+	Outcome Status
+	Reason  string
 }
 
 // Request is one resident's unlock of one or more entries.
@@ -136,18 +145,25 @@ func (e *Engine) one(ctx context.Context, req Request, entryID string) Result {
 	start := e.now()
 	targets, ok := req.Targets(entryID)
 	var r Result
+	var sys string
 	switch {
 	case !ok || len(targets) == 0:
 		r = Result{Status: Denied, Message: "you do not have access to this entry"}
 	case len(targets) == 1:
 		r = call(ctx, targets[0])
+		sys = targets[0].SystemName
 	default:
 		r = e.all(ctx, targets)
+		names := make([]string, len(targets))
+		for i, t := range targets {
+			names[i] = t.SystemName
+		}
+		sys = strings.Join(names, "+")
 	}
 	r.EntryID = entryID
 	r.Latency = e.now().Sub(start)
 	e.audit.Record(Attempt{
-		At: start, Email: req.Email, EntryID: entryID,
+		At: start, Email: req.Email, EntryID: entryID, System: sys,
 		Status: r.Status, Message: r.Message, Latency: r.Latency,
 	})
 	return r
@@ -171,6 +187,12 @@ func (e *Engine) all(ctx context.Context, targets []Target) Result {
 }
 
 func call(ctx context.Context, t Target) Result {
+	switch {
+	case t.Outcome != 0:
+		return Result{Status: t.Outcome, Message: t.Reason}
+	case t.Restriction != "":
+		return Result{Status: Denied, Message: t.Restriction}
+	}
 	err := t.System.Unlock(ctx, t.UserID, t.CredentialID, t.EntryID)
 	if err == nil {
 		return Result{Status: OK}
@@ -184,11 +206,16 @@ func call(ctx context.Context, t Target) Result {
 // when the deadline has passed meanwhile, because the door certainly did
 // not open; TIMEOUT is kept for an outcome that is unknown.
 func classify(ctx context.Context, t Target, err error) Result {
+	var reason *access.ReasonError
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
 		return timedOut(t)
 	case errors.Is(err, context.Canceled):
 		return Result{Status: Error, Message: "the request was cancelled"}
+	case errors.As(err, &reason) && (errors.Is(err, access.ErrDenied) || errors.Is(err, access.ErrNotFound)):
+		return Result{Status: Denied, Message: fmt.Sprintf("%s refused this unlock: %s", t.SystemName, reason.Reason), Refused: true}
+	case errors.As(err, &reason) && errors.Is(err, access.ErrUnavailable):
+		return Result{Status: Unavailable, Message: fmt.Sprintf("%s: %s", t.SystemName, reason.Reason)}
 	case errors.Is(err, access.ErrDenied), errors.Is(err, access.ErrNotFound):
 		return Result{Status: Denied, Message: fmt.Sprintf("%s refused this unlock", t.SystemName), Refused: true}
 	case errors.Is(err, access.ErrUnavailable):

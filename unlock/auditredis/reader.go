@@ -87,7 +87,7 @@ func validID(id string) bool {
 
 func record(m redis.XMessage) unlock.AuditRecord {
 	str := func(k string) string { s, _ := m.Values[k].(string); return s }
-	r := unlock.AuditRecord{ID: m.ID, User: str("email"), EntryID: str("entry"), Result: str("result"), Message: str("message")}
+	r := unlock.AuditRecord{ID: m.ID, User: str("email"), EntryID: str("entry"), System: str("system"), Result: str("result"), Message: str("message")}
 	if ms, err := strconv.ParseInt(str("at"), 10, 64); err == nil {
 		r.At = time.UnixMilli(ms)
 	}

@@ -24,13 +24,14 @@ type spoolRecord struct {
 	At        int64  `json:"at"` // Unix milliseconds
 	Email     string `json:"email"`
 	Entry     string `json:"entry"`
+	System    string `json:"system,omitempty"`
 	Result    string `json:"result"`
 	Message   string `json:"message"`
 	LatencyUS int64  `json:"latency_us"`
 }
 
 func toSpool(at unlock.Attempt) spoolRecord {
-	return spoolRecord{At: at.At.UnixMilli(), Email: at.Email, Entry: at.EntryID, Result: at.Status.String(),
+	return spoolRecord{At: at.At.UnixMilli(), Email: at.Email, Entry: at.EntryID, System: at.System, Result: at.Status.String(),
 		Message: at.Message, LatencyUS: at.Latency.Microseconds()}
 }
 
@@ -41,7 +42,7 @@ func (r spoolRecord) attempt() unlock.Attempt {
 			st = s
 		}
 	}
-	return unlock.Attempt{At: time.UnixMilli(r.At), Email: r.Email, EntryID: r.Entry, Status: st,
+	return unlock.Attempt{At: time.UnixMilli(r.At), Email: r.Email, EntryID: r.Entry, System: r.System, Status: st,
 		Message: r.Message, Latency: time.Duration(r.LatencyUS) * time.Microsecond}
 }
 

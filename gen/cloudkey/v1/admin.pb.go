@@ -276,14 +276,16 @@ func (x *ListAuditEventsResponse) GetNextPageToken() string {
 
 // AuditEvent is one unlock attempt.
 type AuditEvent struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	At            *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=at,proto3" json:"at,omitempty"`
-	User          string                 `protobuf:"bytes,3,opt,name=user,proto3" json:"user,omitempty"`
-	EntryId       string                 `protobuf:"bytes,4,opt,name=entry_id,json=entryId,proto3" json:"entry_id,omitempty"`
-	Result        string                 `protobuf:"bytes,5,opt,name=result,proto3" json:"result,omitempty"`
-	Message       string                 `protobuf:"bytes,6,opt,name=message,proto3" json:"message,omitempty"`
-	LatencyUs     int64                  `protobuf:"varint,7,opt,name=latency_us,json=latencyUs,proto3" json:"latency_us,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Id        string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	At        *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=at,proto3" json:"at,omitempty"`
+	User      string                 `protobuf:"bytes,3,opt,name=user,proto3" json:"user,omitempty"`
+	EntryId   string                 `protobuf:"bytes,4,opt,name=entry_id,json=entryId,proto3" json:"entry_id,omitempty"`
+	Result    string                 `protobuf:"bytes,5,opt,name=result,proto3" json:"result,omitempty"`
+	Message   string                 `protobuf:"bytes,6,opt,name=message,proto3" json:"message,omitempty"`
+	LatencyUs int64                  `protobuf:"varint,7,opt,name=latency_us,json=latencyUs,proto3" json:"latency_us,omitempty"`
+	// The access system(s) the entry is on; empty when none was asked.
+	System        string `protobuf:"bytes,8,opt,name=system,proto3" json:"system,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -365,6 +367,13 @@ func (x *AuditEvent) GetLatencyUs() int64 {
 		return x.LatencyUs
 	}
 	return 0
+}
+
+func (x *AuditEvent) GetSystem() string {
+	if x != nil {
+		return x.System
+	}
+	return ""
 }
 
 // VisitorSettings configure guest passes and Protect for one location.
@@ -1770,7 +1779,7 @@ const file_cloudkey_v1_admin_proto_rawDesc = "" +
 	"page_token\x18\a \x01(\tR\tpageToken\"r\n" +
 	"\x17ListAuditEventsResponse\x12/\n" +
 	"\x06events\x18\x01 \x03(\v2\x17.cloudkey.v1.AuditEventR\x06events\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xc8\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xe0\x01\n" +
 	"\n" +
 	"AuditEvent\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12*\n" +
@@ -1780,7 +1789,8 @@ const file_cloudkey_v1_admin_proto_rawDesc = "" +
 	"\x06result\x18\x05 \x01(\tR\x06result\x12\x18\n" +
 	"\amessage\x18\x06 \x01(\tR\amessage\x12\x1d\n" +
 	"\n" +
-	"latency_us\x18\a \x01(\x03R\tlatencyUs\"\x8a\x04\n" +
+	"latency_us\x18\a \x01(\x03R\tlatencyUs\x12\x16\n" +
+	"\x06system\x18\b \x01(\tR\x06system\"\x8a\x04\n" +
 	"\x0fVisitorSettings\x12\x1f\n" +
 	"\vinvite_only\x18\x01 \x01(\bR\n" +
 	"inviteOnly\x12@\n" +

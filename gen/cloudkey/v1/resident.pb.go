@@ -140,7 +140,10 @@ type GetMeResponse struct {
 	// The access-system user's display name, when found.
 	Name string `protobuf:"bytes,5,opt,name=name,proto3" json:"name,omitempty"`
 	// How many entries the caller may open.
-	EntryCount    int32 `protobuf:"varint,6,opt,name=entry_count,json=entryCount,proto3" json:"entry_count,omitempty"`
+	EntryCount int32 `protobuf:"varint,6,opt,name=entry_count,json=entryCount,proto3" json:"entry_count,omitempty"`
+	// Each access system's answer, in the property's order, so the app and
+	// the manager see which side to fix.
+	Systems       []*SystemStatus `protobuf:"bytes,7,rep,name=systems,proto3" json:"systems,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -217,6 +220,103 @@ func (x *GetMeResponse) GetEntryCount() int32 {
 	return 0
 }
 
+func (x *GetMeResponse) GetSystems() []*SystemStatus {
+	if x != nil {
+		return x.Systems
+	}
+	return nil
+}
+
+// SystemStatus is one access system's answer for the caller.
+type SystemStatus struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The connection's id, e.g. "harbor-view.openpath".
+	Connection string `protobuf:"bytes,1,opt,name=connection,proto3" json:"connection,omitempty"`
+	// The system: "openpath" or "kisi".
+	System string `protobuf:"bytes,2,opt,name=system,proto3" json:"system,omitempty"`
+	// True when this system has the caller as an active user.
+	Connected bool `protobuf:"varint,3,opt,name=connected,proto3" json:"connected,omitempty"`
+	// Empty when connected with entries; otherwise USER_NOT_FOUND,
+	// USER_DISABLED, NO_ENTRIES or ACCESS_UNAVAILABLE.
+	Reason        string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	Message       string `protobuf:"bytes,5,opt,name=message,proto3" json:"message,omitempty"`
+	EntryCount    int32  `protobuf:"varint,6,opt,name=entry_count,json=entryCount,proto3" json:"entry_count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SystemStatus) Reset() {
+	*x = SystemStatus{}
+	mi := &file_cloudkey_v1_resident_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SystemStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SystemStatus) ProtoMessage() {}
+
+func (x *SystemStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_cloudkey_v1_resident_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SystemStatus.ProtoReflect.Descriptor instead.
+func (*SystemStatus) Descriptor() ([]byte, []int) {
+	return file_cloudkey_v1_resident_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *SystemStatus) GetConnection() string {
+	if x != nil {
+		return x.Connection
+	}
+	return ""
+}
+
+func (x *SystemStatus) GetSystem() string {
+	if x != nil {
+		return x.System
+	}
+	return ""
+}
+
+func (x *SystemStatus) GetConnected() bool {
+	if x != nil {
+		return x.Connected
+	}
+	return false
+}
+
+func (x *SystemStatus) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *SystemStatus) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *SystemStatus) GetEntryCount() int32 {
+	if x != nil {
+		return x.EntryCount
+	}
+	return 0
+}
+
 // ListEntriesRequest has no fields: the caller is the token's subject.
 type ListEntriesRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -226,7 +326,7 @@ type ListEntriesRequest struct {
 
 func (x *ListEntriesRequest) Reset() {
 	*x = ListEntriesRequest{}
-	mi := &file_cloudkey_v1_resident_proto_msgTypes[2]
+	mi := &file_cloudkey_v1_resident_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -238,7 +338,7 @@ func (x *ListEntriesRequest) String() string {
 func (*ListEntriesRequest) ProtoMessage() {}
 
 func (x *ListEntriesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_resident_proto_msgTypes[2]
+	mi := &file_cloudkey_v1_resident_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -251,7 +351,7 @@ func (x *ListEntriesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEntriesRequest.ProtoReflect.Descriptor instead.
 func (*ListEntriesRequest) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_resident_proto_rawDescGZIP(), []int{2}
+	return file_cloudkey_v1_resident_proto_rawDescGZIP(), []int{3}
 }
 
 // ListEntriesResponse lists the caller's entries.
@@ -264,7 +364,7 @@ type ListEntriesResponse struct {
 
 func (x *ListEntriesResponse) Reset() {
 	*x = ListEntriesResponse{}
-	mi := &file_cloudkey_v1_resident_proto_msgTypes[3]
+	mi := &file_cloudkey_v1_resident_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -276,7 +376,7 @@ func (x *ListEntriesResponse) String() string {
 func (*ListEntriesResponse) ProtoMessage() {}
 
 func (x *ListEntriesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_resident_proto_msgTypes[3]
+	mi := &file_cloudkey_v1_resident_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -289,7 +389,7 @@ func (x *ListEntriesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEntriesResponse.ProtoReflect.Descriptor instead.
 func (*ListEntriesResponse) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_resident_proto_rawDescGZIP(), []int{3}
+	return file_cloudkey_v1_resident_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ListEntriesResponse) GetEntries() []*Entry {
@@ -306,16 +406,23 @@ type Entry struct {
 	Id   string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
 	// Zone and site as named in the access system.
-	Zone          string `protobuf:"bytes,3,opt,name=zone,proto3" json:"zone,omitempty"`
-	Site          string `protobuf:"bytes,4,opt,name=site,proto3" json:"site,omitempty"`
-	Favorite      bool   `protobuf:"varint,5,opt,name=favorite,proto3" json:"favorite,omitempty"`
+	Zone     string `protobuf:"bytes,3,opt,name=zone,proto3" json:"zone,omitempty"`
+	Site     string `protobuf:"bytes,4,opt,name=site,proto3" json:"site,omitempty"`
+	Favorite bool   `protobuf:"varint,5,opt,name=favorite,proto3" json:"favorite,omitempty"`
+	// The access system the entry is on: "openpath" or "kisi".
+	System string `protobuf:"bytes,6,opt,name=system,proto3" json:"system,omitempty"`
+	// Set when the entry cannot be opened from the app (a Kisi lock that
+	// opens only at its reader or only nearby): why, in words for the
+	// resident. Such an entry is listed, and its unlock is DENIED with this
+	// message without reaching the door.
+	Restriction   string `protobuf:"bytes,7,opt,name=restriction,proto3" json:"restriction,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Entry) Reset() {
 	*x = Entry{}
-	mi := &file_cloudkey_v1_resident_proto_msgTypes[4]
+	mi := &file_cloudkey_v1_resident_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -327,7 +434,7 @@ func (x *Entry) String() string {
 func (*Entry) ProtoMessage() {}
 
 func (x *Entry) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_resident_proto_msgTypes[4]
+	mi := &file_cloudkey_v1_resident_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -340,7 +447,7 @@ func (x *Entry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Entry.ProtoReflect.Descriptor instead.
 func (*Entry) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_resident_proto_rawDescGZIP(), []int{4}
+	return file_cloudkey_v1_resident_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Entry) GetId() string {
@@ -378,6 +485,20 @@ func (x *Entry) GetFavorite() bool {
 	return false
 }
 
+func (x *Entry) GetSystem() string {
+	if x != nil {
+		return x.System
+	}
+	return ""
+}
+
+func (x *Entry) GetRestriction() string {
+	if x != nil {
+		return x.Restriction
+	}
+	return ""
+}
+
 // SetFavoriteRequest names the entry and whether it is a favourite.
 type SetFavoriteRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -389,7 +510,7 @@ type SetFavoriteRequest struct {
 
 func (x *SetFavoriteRequest) Reset() {
 	*x = SetFavoriteRequest{}
-	mi := &file_cloudkey_v1_resident_proto_msgTypes[5]
+	mi := &file_cloudkey_v1_resident_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -401,7 +522,7 @@ func (x *SetFavoriteRequest) String() string {
 func (*SetFavoriteRequest) ProtoMessage() {}
 
 func (x *SetFavoriteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_resident_proto_msgTypes[5]
+	mi := &file_cloudkey_v1_resident_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -414,7 +535,7 @@ func (x *SetFavoriteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetFavoriteRequest.ProtoReflect.Descriptor instead.
 func (*SetFavoriteRequest) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_resident_proto_rawDescGZIP(), []int{5}
+	return file_cloudkey_v1_resident_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *SetFavoriteRequest) GetEntryId() string {
@@ -441,7 +562,7 @@ type SetFavoriteResponse struct {
 
 func (x *SetFavoriteResponse) Reset() {
 	*x = SetFavoriteResponse{}
-	mi := &file_cloudkey_v1_resident_proto_msgTypes[6]
+	mi := &file_cloudkey_v1_resident_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -453,7 +574,7 @@ func (x *SetFavoriteResponse) String() string {
 func (*SetFavoriteResponse) ProtoMessage() {}
 
 func (x *SetFavoriteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_resident_proto_msgTypes[6]
+	mi := &file_cloudkey_v1_resident_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -466,7 +587,7 @@ func (x *SetFavoriteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetFavoriteResponse.ProtoReflect.Descriptor instead.
 func (*SetFavoriteResponse) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_resident_proto_rawDescGZIP(), []int{6}
+	return file_cloudkey_v1_resident_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *SetFavoriteResponse) GetEntry() *Entry {
@@ -486,7 +607,7 @@ type UnlockRequest struct {
 
 func (x *UnlockRequest) Reset() {
 	*x = UnlockRequest{}
-	mi := &file_cloudkey_v1_resident_proto_msgTypes[7]
+	mi := &file_cloudkey_v1_resident_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -498,7 +619,7 @@ func (x *UnlockRequest) String() string {
 func (*UnlockRequest) ProtoMessage() {}
 
 func (x *UnlockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_resident_proto_msgTypes[7]
+	mi := &file_cloudkey_v1_resident_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -511,7 +632,7 @@ func (x *UnlockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnlockRequest.ProtoReflect.Descriptor instead.
 func (*UnlockRequest) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_resident_proto_rawDescGZIP(), []int{7}
+	return file_cloudkey_v1_resident_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *UnlockRequest) GetEntryIds() []string {
@@ -531,7 +652,7 @@ type UnlockResponse struct {
 
 func (x *UnlockResponse) Reset() {
 	*x = UnlockResponse{}
-	mi := &file_cloudkey_v1_resident_proto_msgTypes[8]
+	mi := &file_cloudkey_v1_resident_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -543,7 +664,7 @@ func (x *UnlockResponse) String() string {
 func (*UnlockResponse) ProtoMessage() {}
 
 func (x *UnlockResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_resident_proto_msgTypes[8]
+	mi := &file_cloudkey_v1_resident_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -556,7 +677,7 @@ func (x *UnlockResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnlockResponse.ProtoReflect.Descriptor instead.
 func (*UnlockResponse) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_resident_proto_rawDescGZIP(), []int{8}
+	return file_cloudkey_v1_resident_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *UnlockResponse) GetResults() []*UnlockResult {
@@ -581,7 +702,7 @@ type UnlockResult struct {
 
 func (x *UnlockResult) Reset() {
 	*x = UnlockResult{}
-	mi := &file_cloudkey_v1_resident_proto_msgTypes[9]
+	mi := &file_cloudkey_v1_resident_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -593,7 +714,7 @@ func (x *UnlockResult) String() string {
 func (*UnlockResult) ProtoMessage() {}
 
 func (x *UnlockResult) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_resident_proto_msgTypes[9]
+	mi := &file_cloudkey_v1_resident_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -606,7 +727,7 @@ func (x *UnlockResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnlockResult.ProtoReflect.Descriptor instead.
 func (*UnlockResult) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_resident_proto_rawDescGZIP(), []int{9}
+	return file_cloudkey_v1_resident_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *UnlockResult) GetEntryId() string {
@@ -642,7 +763,7 @@ var File_cloudkey_v1_resident_proto protoreflect.FileDescriptor
 const file_cloudkey_v1_resident_proto_rawDesc = "" +
 	"\n" +
 	"\x1acloudkey/v1/resident.proto\x12\vcloudkey.v1\x1a\x1cgoogle/api/annotations.proto\"\x0e\n" +
-	"\fGetMeRequest\"\xaa\x01\n" +
+	"\fGetMeRequest\"\xdf\x01\n" +
 	"\rGetMeResponse\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12\x1c\n" +
 	"\tconnected\x18\x02 \x01(\bR\tconnected\x12\x16\n" +
@@ -650,16 +771,29 @@ const file_cloudkey_v1_resident_proto_rawDesc = "" +
 	"\amessage\x18\x04 \x01(\tR\amessage\x12\x12\n" +
 	"\x04name\x18\x05 \x01(\tR\x04name\x12\x1f\n" +
 	"\ventry_count\x18\x06 \x01(\x05R\n" +
+	"entryCount\x123\n" +
+	"\asystems\x18\a \x03(\v2\x19.cloudkey.v1.SystemStatusR\asystems\"\xb7\x01\n" +
+	"\fSystemStatus\x12\x1e\n" +
+	"\n" +
+	"connection\x18\x01 \x01(\tR\n" +
+	"connection\x12\x16\n" +
+	"\x06system\x18\x02 \x01(\tR\x06system\x12\x1c\n" +
+	"\tconnected\x18\x03 \x01(\bR\tconnected\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\x12\x18\n" +
+	"\amessage\x18\x05 \x01(\tR\amessage\x12\x1f\n" +
+	"\ventry_count\x18\x06 \x01(\x05R\n" +
 	"entryCount\"\x14\n" +
 	"\x12ListEntriesRequest\"C\n" +
 	"\x13ListEntriesResponse\x12,\n" +
-	"\aentries\x18\x01 \x03(\v2\x12.cloudkey.v1.EntryR\aentries\"o\n" +
+	"\aentries\x18\x01 \x03(\v2\x12.cloudkey.v1.EntryR\aentries\"\xa9\x01\n" +
 	"\x05Entry\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
 	"\x04zone\x18\x03 \x01(\tR\x04zone\x12\x12\n" +
 	"\x04site\x18\x04 \x01(\tR\x04site\x12\x1a\n" +
-	"\bfavorite\x18\x05 \x01(\bR\bfavorite\"K\n" +
+	"\bfavorite\x18\x05 \x01(\bR\bfavorite\x12\x16\n" +
+	"\x06system\x18\x06 \x01(\tR\x06system\x12 \n" +
+	"\vrestriction\x18\a \x01(\tR\vrestriction\"K\n" +
 	"\x12SetFavoriteRequest\x12\x19\n" +
 	"\bentry_id\x18\x01 \x01(\tR\aentryId\x12\x1a\n" +
 	"\bfavorite\x18\x02 \x01(\bR\bfavorite\"?\n" +
@@ -702,38 +836,40 @@ func file_cloudkey_v1_resident_proto_rawDescGZIP() []byte {
 }
 
 var file_cloudkey_v1_resident_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_cloudkey_v1_resident_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_cloudkey_v1_resident_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_cloudkey_v1_resident_proto_goTypes = []any{
 	(UnlockStatus)(0),           // 0: cloudkey.v1.UnlockStatus
 	(*GetMeRequest)(nil),        // 1: cloudkey.v1.GetMeRequest
 	(*GetMeResponse)(nil),       // 2: cloudkey.v1.GetMeResponse
-	(*ListEntriesRequest)(nil),  // 3: cloudkey.v1.ListEntriesRequest
-	(*ListEntriesResponse)(nil), // 4: cloudkey.v1.ListEntriesResponse
-	(*Entry)(nil),               // 5: cloudkey.v1.Entry
-	(*SetFavoriteRequest)(nil),  // 6: cloudkey.v1.SetFavoriteRequest
-	(*SetFavoriteResponse)(nil), // 7: cloudkey.v1.SetFavoriteResponse
-	(*UnlockRequest)(nil),       // 8: cloudkey.v1.UnlockRequest
-	(*UnlockResponse)(nil),      // 9: cloudkey.v1.UnlockResponse
-	(*UnlockResult)(nil),        // 10: cloudkey.v1.UnlockResult
+	(*SystemStatus)(nil),        // 3: cloudkey.v1.SystemStatus
+	(*ListEntriesRequest)(nil),  // 4: cloudkey.v1.ListEntriesRequest
+	(*ListEntriesResponse)(nil), // 5: cloudkey.v1.ListEntriesResponse
+	(*Entry)(nil),               // 6: cloudkey.v1.Entry
+	(*SetFavoriteRequest)(nil),  // 7: cloudkey.v1.SetFavoriteRequest
+	(*SetFavoriteResponse)(nil), // 8: cloudkey.v1.SetFavoriteResponse
+	(*UnlockRequest)(nil),       // 9: cloudkey.v1.UnlockRequest
+	(*UnlockResponse)(nil),      // 10: cloudkey.v1.UnlockResponse
+	(*UnlockResult)(nil),        // 11: cloudkey.v1.UnlockResult
 }
 var file_cloudkey_v1_resident_proto_depIdxs = []int32{
-	5,  // 0: cloudkey.v1.ListEntriesResponse.entries:type_name -> cloudkey.v1.Entry
-	5,  // 1: cloudkey.v1.SetFavoriteResponse.entry:type_name -> cloudkey.v1.Entry
-	10, // 2: cloudkey.v1.UnlockResponse.results:type_name -> cloudkey.v1.UnlockResult
-	0,  // 3: cloudkey.v1.UnlockResult.status:type_name -> cloudkey.v1.UnlockStatus
-	1,  // 4: cloudkey.v1.ResidentService.GetMe:input_type -> cloudkey.v1.GetMeRequest
-	3,  // 5: cloudkey.v1.ResidentService.ListEntries:input_type -> cloudkey.v1.ListEntriesRequest
-	6,  // 6: cloudkey.v1.ResidentService.SetFavorite:input_type -> cloudkey.v1.SetFavoriteRequest
-	8,  // 7: cloudkey.v1.ResidentService.Unlock:input_type -> cloudkey.v1.UnlockRequest
-	2,  // 8: cloudkey.v1.ResidentService.GetMe:output_type -> cloudkey.v1.GetMeResponse
-	4,  // 9: cloudkey.v1.ResidentService.ListEntries:output_type -> cloudkey.v1.ListEntriesResponse
-	7,  // 10: cloudkey.v1.ResidentService.SetFavorite:output_type -> cloudkey.v1.SetFavoriteResponse
-	9,  // 11: cloudkey.v1.ResidentService.Unlock:output_type -> cloudkey.v1.UnlockResponse
-	8,  // [8:12] is the sub-list for method output_type
-	4,  // [4:8] is the sub-list for method input_type
-	4,  // [4:4] is the sub-list for extension type_name
-	4,  // [4:4] is the sub-list for extension extendee
-	0,  // [0:4] is the sub-list for field type_name
+	3,  // 0: cloudkey.v1.GetMeResponse.systems:type_name -> cloudkey.v1.SystemStatus
+	6,  // 1: cloudkey.v1.ListEntriesResponse.entries:type_name -> cloudkey.v1.Entry
+	6,  // 2: cloudkey.v1.SetFavoriteResponse.entry:type_name -> cloudkey.v1.Entry
+	11, // 3: cloudkey.v1.UnlockResponse.results:type_name -> cloudkey.v1.UnlockResult
+	0,  // 4: cloudkey.v1.UnlockResult.status:type_name -> cloudkey.v1.UnlockStatus
+	1,  // 5: cloudkey.v1.ResidentService.GetMe:input_type -> cloudkey.v1.GetMeRequest
+	4,  // 6: cloudkey.v1.ResidentService.ListEntries:input_type -> cloudkey.v1.ListEntriesRequest
+	7,  // 7: cloudkey.v1.ResidentService.SetFavorite:input_type -> cloudkey.v1.SetFavoriteRequest
+	9,  // 8: cloudkey.v1.ResidentService.Unlock:input_type -> cloudkey.v1.UnlockRequest
+	2,  // 9: cloudkey.v1.ResidentService.GetMe:output_type -> cloudkey.v1.GetMeResponse
+	5,  // 10: cloudkey.v1.ResidentService.ListEntries:output_type -> cloudkey.v1.ListEntriesResponse
+	8,  // 11: cloudkey.v1.ResidentService.SetFavorite:output_type -> cloudkey.v1.SetFavoriteResponse
+	10, // 12: cloudkey.v1.ResidentService.Unlock:output_type -> cloudkey.v1.UnlockResponse
+	9,  // [9:13] is the sub-list for method output_type
+	5,  // [5:9] is the sub-list for method input_type
+	5,  // [5:5] is the sub-list for extension type_name
+	5,  // [5:5] is the sub-list for extension extendee
+	0,  // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_cloudkey_v1_resident_proto_init() }
@@ -747,7 +883,7 @@ func file_cloudkey_v1_resident_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cloudkey_v1_resident_proto_rawDesc), len(file_cloudkey_v1_resident_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   10,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

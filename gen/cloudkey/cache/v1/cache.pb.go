@@ -164,11 +164,13 @@ func (x *Entries) GetFetchedAtMs() int64 {
 
 // Entry mirrors access.Entry.
 type Entry struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
-	Zone          string                 `protobuf:"bytes,3,opt,name=zone,proto3" json:"zone,omitempty"`
-	Site          string                 `protobuf:"bytes,4,opt,name=site,proto3" json:"site,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Name  string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Zone  string                 `protobuf:"bytes,3,opt,name=zone,proto3" json:"zone,omitempty"`
+	Site  string                 `protobuf:"bytes,4,opt,name=site,proto3" json:"site,omitempty"`
+	// Why the entry cannot be opened from the cloud; empty when it can.
+	Restriction   string `protobuf:"bytes,5,opt,name=restriction,proto3" json:"restriction,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -231,6 +233,13 @@ func (x *Entry) GetSite() string {
 	return ""
 }
 
+func (x *Entry) GetRestriction() string {
+	if x != nil {
+		return x.Restriction
+	}
+	return ""
+}
+
 var File_cloudkey_cache_v1_cache_proto protoreflect.FileDescriptor
 
 const file_cloudkey_cache_v1_cache_proto_rawDesc = "" +
@@ -245,12 +254,13 @@ const file_cloudkey_cache_v1_cache_proto_rawDesc = "" +
 	"\rfetched_at_ms\x18\x06 \x01(\x03R\vfetchedAtMs\"a\n" +
 	"\aEntries\x122\n" +
 	"\aentries\x18\x01 \x03(\v2\x18.cloudkey.cache.v1.EntryR\aentries\x12\"\n" +
-	"\rfetched_at_ms\x18\x02 \x01(\x03R\vfetchedAtMs\"S\n" +
+	"\rfetched_at_ms\x18\x02 \x01(\x03R\vfetchedAtMs\"u\n" +
 	"\x05Entry\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
 	"\x04zone\x18\x03 \x01(\tR\x04zone\x12\x12\n" +
-	"\x04site\x18\x04 \x01(\tR\x04siteB\xc5\x01\n" +
+	"\x04site\x18\x04 \x01(\tR\x04site\x12 \n" +
+	"\vrestriction\x18\x05 \x01(\tR\vrestrictionB\xc5\x01\n" +
 	"\x15com.cloudkey.cache.v1B\n" +
 	"CacheProtoP\x01Z:github.com/cloudkey/cloudkey/gen/cloudkey/cache/v1;cachev1\xa2\x02\x03CCX\xaa\x02\x11Cloudkey.Cache.V1\xca\x02\x11Cloudkey\\Cache\\V1\xe2\x02\x1dCloudkey\\Cache\\V1\\GPBMetadata\xea\x02\x13Cloudkey::Cache::V1b\x06proto3"
 
