@@ -166,7 +166,11 @@ func NewPropertyService(conns []Connection, c Cache, engine *Engine, log *slog.L
 		if cn.Name == "" {
 			cn.Name = cn.Kind
 		}
-		s.conns = append(s.conns, &conn{Connection: cn, loader: loader{cn.System}, idPrefix: cn.ID + "."})
+		l := loader{sys: cn.System}
+		if !cn.Bare {
+			l.prefix = cn.ID + "|"
+		}
+		s.conns = append(s.conns, &conn{Connection: cn, loader: l, idPrefix: cn.ID + "."})
 	}
 	if bare > 1 {
 		return nil, errors.New("unlock: at most one connection may keep bare entry ids")
@@ -278,14 +282,20 @@ func combined(vs []connView) error {
 	return ErrUserDisabled
 }
 
-// loader is the cache's Loader on the access system.
-type loader struct{ sys access.System }
+// loader is the cache's Loader on the access system. The cache hands it
+// the key it was asked for; prefix ("<connection id>|", or "" for the
+// bare email) is cut to get the email.
+type loader struct {
+	sys    access.System
+	prefix string
+}
 
 // LoadAccount finds the user and, when active, makes sure they have a
 // cloud key: the first successful resolution creates it. The cache's
 // single flight and load lock make concurrent first calls share this one
 // load.
-func (l loader) LoadAccount(ctx context.Context, email string) (cache.Account, error) {
+func (l loader) LoadAccount(ctx context.Context, key string) (cache.Account, error) {
+	email := strings.TrimPrefix(key, l.prefix)
 	u, err := l.sys.FindUserByEmail(ctx, email)
 	if err != nil {
 		return cache.Account{}, err

@@ -23,13 +23,16 @@ type fakeCache struct {
 
 func (c *fakeCache) Get(ctx context.Context, email string, l cache.Loader) (cache.View, error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.err != nil {
-		return cache.View{}, c.err
+	v, ok := c.views[email]
+	err := c.err
+	c.mu.Unlock()
+	if err != nil {
+		return cache.View{}, err
 	}
-	if v, ok := c.views[email]; ok {
+	if ok {
 		return v, nil
 	}
+	// Loads run unlocked: one system's hung load must not hold the others.
 	a, err := l.LoadAccount(ctx, email)
 	if errors.Is(err, access.ErrNotFound) {
 		a, err = cache.Account{}, nil
@@ -37,13 +40,15 @@ func (c *fakeCache) Get(ctx context.Context, email string, l cache.Loader) (cach
 	if err != nil {
 		return cache.View{}, &cache.LoadError{Part: cache.PartAccount, Err: err}
 	}
-	v := cache.View{Account: a}
+	v = cache.View{Account: a}
 	if a.Active() {
 		if v.Entries, err = l.LoadEntries(ctx, a.ID); err != nil {
 			return cache.View{}, &cache.LoadError{Part: cache.PartEntries, Err: err}
 		}
 	}
+	c.mu.Lock()
 	c.views[email] = v
+	c.mu.Unlock()
 	return v, nil
 }
 
