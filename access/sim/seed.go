@@ -98,6 +98,9 @@ const (
 	DemoBobID   = 202 // bob@example.com: active; no entries; a card
 	DemoCarolID = 203 // carol@example.com: suspended; Lobby; a cloud key
 	DemoErinID  = 204 // erin@example.com: active; Lobby, Roof Deck; a cloud key
+	// DemoFrankID is frank@example.com: active; Lobby; no credential. He
+	// also has Kisi doors at the property (PRODUCT.md's demo).
+	DemoFrankID = 205
 	// DemoServiceUserID is the service account's own user (bot@cloudkey.local,
 	// "Envoy Bot"): active; Lobby, Garage, Gym, Roof Deck; no cloud key yet.
 	// Guest unlock tokens are issued on its cloud key, as Openpath's Envoy

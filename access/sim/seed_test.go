@@ -50,6 +50,7 @@ func TestDemoSeedMatchesConstants(t *testing.T) {
 			[]Credential{{ID: DemoCarolCloudKeyID, CredentialTypeID: DemoCloudKeyTypeID}}},
 		"erin@example.com": {DemoErinID, access.StatusActive, []int{DemoLobbyID, DemoRoofDeckID},
 			[]Credential{{ID: DemoErinCloudKeyID, CredentialTypeID: DemoCloudKeyTypeID}}},
+		"frank@example.com": {DemoFrankID, access.StatusActive, []int{DemoLobbyID}, nil},
 		// The service account is a user too, as Openpath's Envoy Bot is.
 		DemoServiceEmail: {DemoServiceUserID, access.StatusActive, []int{DemoLobbyID, DemoGarageID, DemoGymID, DemoRoofDeckID}, nil},
 	}
