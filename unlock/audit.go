@@ -16,8 +16,8 @@ type Attempt struct {
 	At      time.Time
 	Email   string
 	EntryID string
-	// System names the access system(s) the entry is on ("openpath",
-	// "Kisi", "a+b" for an entry on several); "" when none was asked.
+	// System is the connection(s) the entry is on ("harbor-view.kisi",
+	// "a+b" for an entry on several); "" when none was asked.
 	System  string
 	Status  Status
 	Message string

@@ -172,7 +172,7 @@ func TestPropertyUnlockAcrossSystems(t *testing.T) {
 	for _, a := range audit.got {
 		systems[a.EntryID] = a.System
 	}
-	if systems["101"] != "Openpath" || systems["hv.kisi.7"] != "Kisi" || len(audit.got) != len(ids) {
+	if systems["101"] != "hv.openpath" || systems["hv.kisi.7"] != "hv.kisi" || len(audit.got) != len(ids) {
 		t.Errorf("audit = %+v", audit.got)
 	}
 

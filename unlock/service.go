@@ -591,7 +591,7 @@ func (c *conn) targets(v cache.View, prefix string) func(string) ([]Target, bool
 		for _, e := range v.Entries {
 			if e.ID == raw {
 				return []Target{{
-					System: c.System, SystemName: c.Name,
+					System: c.System, SystemName: c.Name, Connection: c.ID,
 					UserID: v.Account.ID, CredentialID: v.Account.CredentialID, EntryID: raw,
 					Restriction: e.Restriction,
 				}}, true
@@ -678,7 +678,7 @@ func (s *Service) unlockAcross(ctx context.Context, email string, entryIDs []str
 			st, msg = Unavailable, fmt.Sprintf("%s is unavailable; try again", g.c.Name)
 		}
 		rs := s.engine.Unlock(ctx, Request{Email: email, EntryIDs: g.ids, Targets: func(string) ([]Target, bool) {
-			return []Target{{SystemName: g.c.Name, Outcome: st, Reason: msg}}, true
+			return []Target{{SystemName: g.c.Name, Connection: g.c.ID, Outcome: st, Reason: msg}}, true
 		}})
 		for j, i := range g.idx {
 			results[i] = rs[j]

@@ -58,7 +58,8 @@ func (s Status) String() string {
 // system); it opens only when every target accepts.
 type Target struct {
 	System       access.System
-	SystemName   string // for audit and messages
+	SystemName   string // for messages: "Kisi"
+	Connection   string // for the audit: the connection's id
 	UserID       string // the user in that system
 	CredentialID string // the user's cloud key in that system
 	EntryID      string // the entry in that system
@@ -151,12 +152,12 @@ func (e *Engine) one(ctx context.Context, req Request, entryID string) Result {
 		r = Result{Status: Denied, Message: "you do not have access to this entry"}
 	case len(targets) == 1:
 		r = call(ctx, targets[0])
-		sys = targets[0].SystemName
+		sys = targets[0].Connection
 	default:
 		r = e.all(ctx, targets)
 		names := make([]string, len(targets))
 		for i, t := range targets {
-			names[i] = t.SystemName
+			names[i] = t.Connection
 		}
 		sys = strings.Join(names, "+")
 	}
