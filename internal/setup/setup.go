@@ -25,7 +25,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"strconv"
 	"strings"
 	"time"
 
@@ -38,6 +37,7 @@ import (
 	"github.com/cloudkey/cloudkey/internal/connlimit"
 	"github.com/cloudkey/cloudkey/internal/identity"
 	"github.com/cloudkey/cloudkey/internal/notify"
+	"github.com/cloudkey/cloudkey/internal/property"
 	"github.com/cloudkey/cloudkey/internal/ratelimit"
 	"github.com/cloudkey/cloudkey/internal/redisconn"
 	"github.com/cloudkey/cloudkey/internal/telemetry"
@@ -87,6 +87,10 @@ type Config struct {
 	AccessBreakerOpen time.Duration
 	// SimSeed is the embedded simulator's organisation; nil: the demo one.
 	SimSeed *sim.Seed
+	// PropertiesFile names the properties file (PRODUCT.md); empty: the
+	// CLOUDKEY_ACCESS_* settings describe one property with one Openpath
+	// connection, and without those the demo property is served.
+	PropertiesFile string
 
 	// JWKSURL, when set, verifies app tokens as RS256/ES256 against the
 	// identity provider's keys (TokenIssuer and TokenAudience required);
@@ -136,6 +140,9 @@ type App struct {
 	// Org is the access-system organisation this cloudkey serves; admin
 	// keys of other organisations are refused.
 	Org string
+	// Property is the property served, as the properties file (or the
+	// CLOUDKEY_ACCESS_* shorthand, or the demo) gives it.
+	Property property.Property
 	// DevAdminKey is an admin key made at start when Redis is embedded
 	// (nobody else can reach that Redis to make one); empty otherwise.
 	DevAdminKey string
@@ -194,7 +201,7 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	if err != nil {
 		return nil, err
 	}
-	a.Sim, a.Org = acc.sim, acc.org
+	a.Sim, a.Org, a.Property = acc.sim, acc.org, acc.property
 	st := newStores(rdb)
 	if a.DevAdminKey, err = devAdminKey(ctx, st.admins, a.EmbeddedRedis, a.Org); err != nil {
 		return nil, err
@@ -204,7 +211,10 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	a.add(closeCache)
 	un := newUnlock(rdb, cfg, log, a.Metrics)
 	a.audit = un.auditor
-	svc := newResident(acc.system, store, un.engine, log)
+	svc, err := newResident(acc.conns, store, un.engine, log)
+	if err != nil {
+		return nil, err
+	}
 
 	a.EnvoySecret = envoySecret(cfg, log)
 	notifier, err := newNotifier(cfg, log)
@@ -217,7 +227,7 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 		return nil, fmt.Errorf("HTTP listen on %s: %w", cfg.HTTPAddr, err)
 	}
 	a.add(func() { httpLis.Close() })
-	visitors, closeVisitors, err := startVisitors(rdb, acc.system, notifier, publicURL(cfg, httpLis.Addr()), un.audit, log)
+	visitors, closeVisitors, err := startVisitors(rdb, acc.openpath, notifier, publicURL(cfg, httpLis.Addr()), un.audit, log)
 	a.add(closeVisitors)
 	if err != nil {
 		return nil, err
@@ -272,64 +282,6 @@ func startRedis(cfg Config, log *slog.Logger) (rdb redis.UniversalClient, embedd
 	})
 	closers = append(closers, func() { rdb.Close() })
 	return rdb, embedded, closer, nil
-}
-
-// accessSystem names the one access system in metrics, traces and unlock
-// targets.
-const accessSystem = "openpath"
-
-// access is the access system: the client, and the embedded simulator
-// when cfg.AccessURL is empty.
-type access struct {
-	system *openpath.Client
-	sim    *sim.Server // nil with an AccessURL
-	org    string      // the organisation served ("" with an AccessURL and no AccessOrg: the login's first)
-	close  func()      // the client's idle connections, then the simulator
-}
-
-// startAccess connects to the access system at cfg.AccessURL, or starts
-// the embedded simulator (cfg.SimSeed, or the demo organisation) when it
-// is empty. acc.close is set, maybe partial, with an error too.
-func startAccess(cfg Config, log *slog.Logger, metrics *telemetry.Metrics, tracing *telemetry.Tracing) (acc access, err error) {
-	var closers []func()
-	acc.close = func() {
-		for i := len(closers) - 1; i >= 0; i-- {
-			closers[i]()
-		}
-	}
-	acc.org = cfg.AccessOrg
-	opCfg := openpath.Config{BaseURL: cfg.AccessURL, Email: cfg.AccessEmail, Password: cfg.AccessPassword, OrgID: cfg.AccessOrg}
-	if cfg.AccessURL == "" {
-		seed := sim.DemoSeed()
-		if cfg.SimSeed != nil {
-			seed = *cfg.SimSeed
-		}
-		if acc.sim, err = sim.Start(seed); err != nil {
-			return acc, fmt.Errorf("embedded simulator: %w", err)
-		}
-		s := acc.sim
-		closers = append(closers, func() { s.Close() })
-		opCfg = openpath.Config{BaseURL: s.URL, Email: seed.ServiceAccount.Email, Password: seed.ServiceAccount.Password}
-		if acc.org == "" {
-			acc.org = strconv.Itoa(seed.Org.ID)
-		}
-		log.Warn("CLOUDKEY_ACCESS_URL is unset: using the embedded access-system simulator", "url", s.URL)
-	}
-	opCfg.MaxInFlight, opCfg.BreakerOpenTimeout = cfg.AccessMaxInFlight, cfg.AccessBreakerOpen
-	opCfg.Name = accessSystem
-	opCfg.WrapTransport = telemetry.WrapTransport(metrics, tracing, accessSystem)
-	opCfg.OnBreakerChange = func(system, from, to string) {
-		metrics.SetBreakerState(system, to)
-		log.Warn("access system circuit breaker changed state", "system", system, "from", from, "to", to)
-	}
-	if acc.system, err = openpath.New(opCfg); err != nil {
-		return acc, err
-	}
-	metrics.SetBreakerState(accessSystem, acc.system.BreakerState()) // the gauge starts known
-	// Closed before the simulator: its graceful shutdown would otherwise
-	// wait for these idle keep-alive connections.
-	closers = append(closers, acc.system.CloseIdleConnections)
-	return acc, nil
 }
 
 // stores are the Redis-backed stores the server reads and writes
@@ -395,9 +347,10 @@ func newUnlock(rdb redis.UniversalClient, cfg Config, log *slog.Logger, metrics 
 }
 
 // newResident is the resident service: entries and unlocks of the
-// caller, through the cache and the unlock engine.
-func newResident(accessSys *openpath.Client, store *cache.Store, engine *unlock.Engine, log *slog.Logger) *unlock.Service {
-	return unlock.NewService(accessSys, accessSystem, store, engine, log)
+// caller on the property's connections, through the cache and the unlock
+// engine.
+func newResident(conns []unlock.Connection, store *cache.Store, engine *unlock.Engine, log *slog.Logger) (*unlock.Service, error) {
+	return unlock.NewPropertyService(conns, store, engine, log)
 }
 
 // envoySecret is cfg.EnvoySecret, or the development one.

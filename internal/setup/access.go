@@ -1,0 +1,154 @@
+package setup
+
+import (
+	"fmt"
+	"log/slog"
+	"strconv"
+
+	"github.com/cloudkey/cloudkey/access/openpath"
+	"github.com/cloudkey/cloudkey/access/sim"
+	"github.com/cloudkey/cloudkey/internal/property"
+	"github.com/cloudkey/cloudkey/internal/telemetry"
+	"github.com/cloudkey/cloudkey/unlock"
+)
+
+// Demo property (PRODUCT.md): the embedded defaults serve it.
+const (
+	demoPropertyID   = "harbor-view"
+	demoPropertyName = "Harbor View"
+	demoTimeZone     = "America/New_York"
+	// shorthandPropertyID names the property the CLOUDKEY_ACCESS_*
+	// settings describe.
+	shorthandPropertyID = "default"
+)
+
+// systemNames are the systems' names for people (messages and logs).
+var systemNames = map[string]string{property.Openpath: "Openpath", property.Kisi: "Kisi"}
+
+// accessSystems are the served property's access-system connections and
+// the embedded simulators when they serve the demo.
+type accessSystems struct {
+	property property.Property
+	conns    []unlock.Connection
+	// openpath is the property's first Openpath connection, which issues
+	// guest passes; nil when it has none.
+	openpath *openpath.Client
+	sim      *sim.Server // the embedded Openpath simulator, or nil
+	org      string      // the Openpath organisation served ("": the login's first)
+	close    func()      // every client's idle connections, then the simulators
+}
+
+// served reads the property to serve: the properties file's default, or
+// the CLOUDKEY_ACCESS_* shorthand for one Openpath connection; ok is
+// false when neither is given (the demo is served).
+func served(cfg Config, log *slog.Logger) (p property.Property, ok bool, err error) {
+	switch {
+	case cfg.PropertiesFile != "":
+		f, err := property.Load(cfg.PropertiesFile)
+		if err != nil {
+			return p, false, err
+		}
+		p = f.Default()
+		if len(f.Properties) > 1 {
+			log.Warn("the properties file names several properties; this version serves the default one only",
+				"property", p.ID, "properties", len(f.Properties))
+		}
+		return p, true, nil
+	case cfg.AccessURL != "":
+		return property.Property{ID: shorthandPropertyID, Name: shorthandPropertyID, Access: []property.Connection{{
+			System: property.Openpath, Name: property.Openpath, URL: cfg.AccessURL,
+			Org: cfg.AccessOrg, Email: cfg.AccessEmail, Secret: cfg.AccessPassword,
+		}}}, true, nil
+	}
+	return p, false, nil
+}
+
+// startAccess connects to the served property's access systems, or
+// starts the embedded simulators with the demo property when nothing is
+// configured. acc.close is set, maybe partial, with an error too.
+func startAccess(cfg Config, log *slog.Logger, metrics *telemetry.Metrics, tracing *telemetry.Tracing) (acc accessSystems, err error) {
+	var closers []func()
+	acc.close = func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+	p, ok, err := served(cfg, log)
+	if err != nil {
+		return acc, err
+	}
+	if !ok {
+		if p, closers, err = acc.startDemo(cfg, log); err != nil {
+			return acc, err
+		}
+	}
+	acc.property = p
+	for i, c := range p.Access {
+		// The first connection keeps the system's own entry ids and the
+		// bare-email cache keys: what one Openpath system had before.
+		conn := unlock.Connection{ID: c.ID(p), Kind: c.System, Name: systemNames[c.System], Bare: i == 0}
+		label := conn.ID
+		if conn.Bare && c.System == property.Openpath {
+			label = property.Openpath // the metric label one Openpath system always had
+		}
+		switch c.System {
+		case property.Openpath:
+			client, err := newOpenpath(cfg, c, label, log, metrics, tracing)
+			if err != nil {
+				return acc, fmt.Errorf("property %s: connection %s: %w", p.ID, conn.ID, err)
+			}
+			// Closed before the simulators: their graceful shutdown would
+			// otherwise wait for these idle keep-alive connections.
+			closers = append(closers, client.CloseIdleConnections)
+			conn.System = client
+			if acc.openpath == nil {
+				acc.openpath, acc.org = client, c.Org
+			}
+		default:
+			return acc, fmt.Errorf("property %s: connection %s: system %q is not supported yet", p.ID, conn.ID, c.System)
+		}
+		acc.conns = append(acc.conns, conn)
+	}
+	return acc, nil
+}
+
+// startDemo starts the embedded simulators and returns the demo property
+// on them.
+func (acc *accessSystems) startDemo(cfg Config, log *slog.Logger) (property.Property, []func(), error) {
+	var closers []func()
+	seed := sim.DemoSeed()
+	if cfg.SimSeed != nil {
+		seed = *cfg.SimSeed
+	}
+	s, err := sim.Start(seed)
+	if err != nil {
+		return property.Property{}, closers, fmt.Errorf("embedded simulator: %w", err)
+	}
+	acc.sim = s
+	closers = append(closers, func() { s.Close() })
+	log.Warn("CLOUDKEY_ACCESS_URL and CLOUDKEY_PROPERTIES are unset: using the embedded access-system simulators", "openpath", s.URL)
+	p := property.Property{ID: demoPropertyID, Name: demoPropertyName, TimeZone: demoTimeZone, Default: true,
+		Access: []property.Connection{{
+			System: property.Openpath, Name: property.Openpath, URL: s.URL,
+			Org: strconv.Itoa(seed.Org.ID), Email: seed.ServiceAccount.Email, Secret: seed.ServiceAccount.Password,
+		}}}
+	return p, closers, nil
+}
+
+// newOpenpath is the client of one Openpath connection, its metrics
+// labelled label.
+func newOpenpath(cfg Config, c property.Connection, label string, log *slog.Logger, metrics *telemetry.Metrics, tracing *telemetry.Tracing) (*openpath.Client, error) {
+	opCfg := openpath.Config{BaseURL: c.URL, Email: c.Email, Password: c.Secret, OrgID: c.Org,
+		MaxInFlight: cfg.AccessMaxInFlight, BreakerOpenTimeout: cfg.AccessBreakerOpen, Name: label,
+		WrapTransport: telemetry.WrapTransport(metrics, tracing, label)}
+	opCfg.OnBreakerChange = func(system, from, to string) {
+		metrics.SetBreakerState(system, to)
+		log.Warn("access system circuit breaker changed state", "system", system, "from", from, "to", to)
+	}
+	client, err := openpath.New(opCfg)
+	if err != nil {
+		return nil, err
+	}
+	metrics.SetBreakerState(label, client.BreakerState()) // the gauge starts known
+	return client, nil
+}
