@@ -25,7 +25,7 @@ func TestMain(m *testing.M) {
 func cloudkey(t *testing.T, args ...string) (int, string) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(os.Environ(), cliChild+"=1", "CLOUDKEY_REDIS_URL=", "CLOUDKEY_ACCESS_ORG=")
+	cmd.Env = append(os.Environ(), cliChild+"=1", "CLOUDKEY_REDIS_URL=", "CLOUDKEY_ACCESS_ORG=", "CLOUDKEY_SECRETS_KEY=")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
@@ -43,7 +43,7 @@ func cloudkey(t *testing.T, args ...string) (int, string) {
 // Asking for help, anywhere, prints the usage and exits 0; a command line
 // cloudkey does not understand exits 2 and says what it did not understand.
 func TestHelp(t *testing.T) {
-	commands := []string{"serve", "token", "admin-key", "contacts", "sim", "loadtest", "help"}
+	commands := []string{"serve", "token", "admin-key", "contacts", "secrets", "sim", "loadtest", "help"}
 	tests := []struct {
 		args []string
 		code int
@@ -65,6 +65,10 @@ func TestHelp(t *testing.T) {
 		{[]string{"contacts", "list", "-h"}, 0, []string{"contacts list", "-org"}},
 		{[]string{"contacts", "grant", "-h"}, 0, []string{"contacts grant", "-building"}},
 		{[]string{"contacts", "revoke", "-h"}, 0, []string{"contacts revoke", "-building"}},
+		{[]string{"secrets", "-h"}, 0, []string{"secrets new-key", "secrets rotate"}},
+		{[]string{"secrets", "new-key", "-h"}, 0, []string{"secrets new-key", "-id"}},
+		{[]string{"secrets", "rotate", "-h"}, 0, []string{"secrets rotate", "-redis-url"}},
+		{[]string{"help", "secrets"}, 0, []string{"secrets rotate"}},
 		{[]string{"help", "token"}, 0, []string{"token", "-email"}},
 		{[]string{"help", "contacts"}, 0, []string{"contacts import"}},
 
@@ -76,9 +80,15 @@ func TestHelp(t *testing.T) {
 		{[]string{"contacts", "frobnicate"}, 2, []string{`unknown command "frobnicate"`}},
 		{[]string{"contacts", "import", "--no-such-flag"}, 2, []string{"flag provided but not defined"}},
 		{[]string{"admin-key", "frobnicate"}, 2, []string{"admin-key create"}},
+		{[]string{"secrets"}, 2, []string{"secrets new-key"}},
+		{[]string{"secrets", "frobnicate"}, 2, []string{"secrets rotate"}},
+		{[]string{"secrets", "new-key", "--id", "a b"}, 2, []string{`id "a b"`}},
+		{[]string{"secrets", "new-key", "extra"}, 2, []string{"unexpected arguments"}},
+		{[]string{"secrets", "rotate", "--no-such-flag"}, 2, []string{"flag provided but not defined"}},
 		{[]string{"loadtest", "--no-such-flag"}, 2, []string{"flag provided but not defined"}},
 
 		{[]string{"token"}, 1, []string{"--email is required"}},
+		{[]string{"secrets", "rotate"}, 1, []string{"CLOUDKEY_SECRETS_KEY is required"}},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

@@ -25,7 +25,9 @@ const DefaultUnlockTimeout = 3 * time.Second
 // its doc, and the Config field it fills. Exactly one of Str, Dur, Int
 // and Parse is set.
 type Setting struct {
-	// Flag is the flag's name, without dashes.
+	// Flag is the flag's name, without dashes. Empty: the setting is read
+	// from Env alone (string settings only), listed after the flags in
+	// the help, without its value.
 	Flag string
 	// Env, when set, is the environment variable whose non-empty value
 	// replaces Default (string settings only: Str or Parse).
@@ -38,6 +40,9 @@ type Setting struct {
 	Doc, Note string
 	// Positive rejects a duration that is not positive.
 	Positive bool
+	// Secret marks a credential, whose value is never shown: the help of
+	// its flag does not show the environment's value as the default.
+	Secret bool
 
 	// Str is the string field the value is stored in as given.
 	Str func(*Config) *string
@@ -58,6 +63,15 @@ func (s Setting) usage() string {
 		return fmt.Sprintf("%s (env %s)", s.Doc, s.Env)
 	}
 	return fmt.Sprintf("%s (env %s; %s)", s.Doc, s.Env, s.Note)
+}
+
+// name is the flag ("--flag") or, for an environment-only setting, the
+// variable, for errors.
+func (s Setting) name() string {
+	if s.Flag == "" {
+		return s.Env
+	}
+	return "--" + s.Flag
 }
 
 // Settings is `cloudkey serve`'s settings table, in the order their
@@ -103,12 +117,15 @@ func Settings() []Setting {
 		{Flag: "access-email", Env: "CLOUDKEY_ACCESS_EMAIL",
 			Doc: "access-system service account email", Str: func(c *Config) *string { return &c.AccessEmail }},
 		{Flag: "access-password", Env: "CLOUDKEY_ACCESS_PASSWORD",
-			Doc: "access-system service account password", Str: func(c *Config) *string { return &c.AccessPassword }},
+			Doc: "access-system service account password", Secret: true, Str: func(c *Config) *string { return &c.AccessPassword }},
 		{Flag: "access-org", Env: "CLOUDKEY_ACCESS_ORG",
 			Doc: "access-system organisation id", Note: "empty: the login's first org", Str: func(c *Config) *string { return &c.AccessOrg }},
 		{Flag: "token-secret", Env: "CLOUDKEY_TOKEN_SECRET",
 			Doc:  "HS256 key app tokens are verified with",
-			Note: "empty: the development key `cloudkey token` also uses", Str: func(c *Config) *string { return &c.TokenSecret }},
+			Note: "empty: the development key `cloudkey token` also uses", Secret: true, Str: func(c *Config) *string { return &c.TokenSecret }},
+		{Env: "CLOUDKEY_SECRETS_KEY", Secret: true,
+			Doc:  "keys stored credentials (Kisi logins) are encrypted with: comma-separated id:base64key entries of 32-byte keys; the first encrypts, all decrypt (`cloudkey secrets new-key` makes one)",
+			Note: "empty: the public development key", Str: func(c *Config) *string { return &c.SecretsKey }},
 		{Flag: "jwks-url", Env: "CLOUDKEY_JWKS_URL",
 			Doc:  "identity provider's JWKS URL: app tokens are RS256/ES256 verified against it, HS256 is refused",
 			Note: "needs --token-issuer and --token-audience", Str: func(c *Config) *string { return &c.JWKSURL }},
@@ -157,7 +174,7 @@ func Settings() []Setting {
 			Doc:  "base URL of guest links, e.g. https://cloudkey.example.com",
 			Note: "empty: this server's HTTP address", Str: func(c *Config) *string { return &c.PublicURL }},
 		{Flag: "envoy-secret", Env: "CLOUDKEY_ENVOY_SECRET",
-			Doc: "secret Envoy webhooks are signed with", Note: "empty: a development secret", Str: func(c *Config) *string { return &c.EnvoySecret }},
+			Doc: "secret Envoy webhooks are signed with", Note: "empty: a development secret", Secret: true, Str: func(c *Config) *string { return &c.EnvoySecret }},
 		{Flag: "smtp-addr", Env: "CLOUDKEY_SMTP_ADDR",
 			Doc: "SMTP relay host:port for guest links", Note: "empty: links are logged", Str: func(c *Config) *string { return &c.SMTP.Addr }},
 		{Flag: "smtp-from", Env: "CLOUDKEY_SMTP_FROM", Default: "cloudkey <noreply@localhost>",
@@ -165,7 +182,7 @@ func Settings() []Setting {
 		{Flag: "smtp-username", Env: "CLOUDKEY_SMTP_USERNAME",
 			Doc: "SMTP user", Str: func(c *Config) *string { return &c.SMTP.Username }},
 		{Flag: "smtp-password", Env: "CLOUDKEY_SMTP_PASSWORD",
-			Doc: "SMTP password", Str: func(c *Config) *string { return &c.SMTP.Password }},
+			Doc: "SMTP password", Secret: true, Str: func(c *Config) *string { return &c.SMTP.Password }},
 		{Flag: "cors-origins", Env: "CLOUDKEY_CORS_ORIGINS",
 			Doc:   "comma-separated exact origins (https://app.example.com) whose pages may call the REST gateway",
 			Note:  "empty: no cross-origin access",
@@ -193,7 +210,10 @@ func Settings() []Setting {
 
 // Flags registers every setting of Settings on fs, a string setting
 // defaulting to its environment variable (read with getenv) when that is
-// not empty. After fs.Parse, the returned function gives the Config: the
+// not empty. A Secret setting's environment value applies when its flag
+// is not given, without showing in the help; an environment-only one (no
+// Flag) is read from getenv alone and listed by name and doc after the
+// flags in fs.Usage. After fs.Parse, the returned function gives the Config: the
 // durations checked, the parsed settings parsed in table order, and the
 // audit spool defaulted (spoolPath). Logger and the test hooks are left
 // to the caller.
@@ -201,17 +221,32 @@ func Flags(fs *flag.FlagSet, getenv func(string) string) func() (Config, error) 
 	c := new(Config)
 	settings := Settings()
 	raw := make([]*string, len(settings))
+	envValue := make([]string, len(settings)) // a Secret or env-only setting's value from Env
+	var envOnly []Setting
 	for i, s := range settings {
 		def := s.Default
 		if s.Env != "" {
 			if s.Str == nil && s.Parse == nil {
-				panic("setup: " + s.Flag + ": Env on a setting that is not a string")
+				panic("setup: " + s.name() + ": Env on a setting that is not a string")
 			}
 			if v := getenv(s.Env); v != "" {
 				def = v
 			}
 		}
+		if s.Secret && s.Str == nil && s.Parse == nil {
+			panic("setup: " + s.name() + ": Secret on a setting that is not a string")
+		}
+		if s.Flag == "" || s.Secret {
+			envValue[i], def = def, s.Default // the help shows no secret
+		}
 		switch {
+		case s.Flag == "" && s.Env == "":
+			panic("setup: a setting has neither Flag nor Env")
+		case s.Flag == "":
+			envOnly = append(envOnly, s)
+			if s.Parse != nil {
+				raw[i] = new(string)
+			}
 		case s.Str != nil:
 			fs.StringVar(s.Str(c), s.Flag, def, s.usage())
 		case s.Parse != nil:
@@ -219,23 +254,48 @@ func Flags(fs *flag.FlagSet, getenv func(string) string) func() (Config, error) 
 		case s.Dur != nil:
 			d, err := time.ParseDuration(def)
 			if err != nil {
-				panic("setup: " + s.Flag + ": default: " + err.Error())
+				panic("setup: " + s.name() + ": default: " + err.Error())
 			}
 			fs.DurationVar(s.Dur(c), s.Flag, d, s.usage())
 		case s.Int != nil:
 			n, err := strconv.Atoi(def)
 			if err != nil {
-				panic("setup: " + s.Flag + ": default: " + err.Error())
+				panic("setup: " + s.name() + ": default: " + err.Error())
 			}
 			fs.IntVar(s.Int(c), s.Flag, n, s.usage())
 		default:
-			panic("setup: " + s.Flag + ": no field")
+			panic("setup: " + s.name() + ": no field")
+		}
+	}
+	if len(envOnly) > 0 {
+		fs.Usage = func() {
+			fmt.Fprintf(fs.Output(), "Usage of %s:\n", fs.Name())
+			fs.PrintDefaults()
+			fmt.Fprintln(fs.Output(), "Environment only:")
+			for _, s := range envOnly {
+				fmt.Fprintf(fs.Output(), "  %s\n    \t%s", s.Env, s.Doc)
+				if s.Note != "" {
+					fmt.Fprintf(fs.Output(), " (%s)", s.Note)
+				}
+				fmt.Fprintln(fs.Output())
+			}
 		}
 	}
 	return func() (Config, error) {
+		onCommandLine := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { onCommandLine[f.Name] = true })
+		for i, s := range settings {
+			if (s.Flag == "" || s.Secret) && !onCommandLine[s.Flag] {
+				if s.Str != nil {
+					*s.Str(c) = envValue[i]
+				} else {
+					*raw[i] = envValue[i]
+				}
+			}
+		}
 		for _, s := range settings {
 			if s.Positive && *s.Dur(c) <= 0 {
-				return Config{}, fmt.Errorf("--%s must be positive, got %v", s.Flag, *s.Dur(c))
+				return Config{}, fmt.Errorf("%s must be positive, got %v", s.name(), *s.Dur(c))
 			}
 		}
 		for i, s := range settings {
@@ -243,7 +303,7 @@ func Flags(fs *flag.FlagSet, getenv func(string) string) func() (Config, error) 
 				continue
 			}
 			if err := s.Parse(c, *raw[i]); err != nil {
-				return Config{}, fmt.Errorf("--%s: %w", s.Flag, err)
+				return Config{}, fmt.Errorf("%s: %w", s.name(), err)
 			}
 		}
 		out := *c

@@ -3,6 +3,7 @@ package setup
 import (
 	"flag"
 	"io"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -104,9 +105,85 @@ func TestSettingsTable(t *testing.T) {
 				n++
 			}
 		}
-		if n != 1 || seen[s.Flag] || (s.Positive && s.Dur == nil) {
-			t.Errorf("%s: %d fields, seen %v, positive %v", s.Flag, n, seen[s.Flag], s.Positive)
+		if n != 1 || seen[s.name()] || (s.Positive && s.Dur == nil) || (s.Flag == "" && s.Env == "") ||
+			(s.Secret && s.Str == nil && s.Parse == nil) {
+			t.Errorf("%s: %d fields, seen %v, positive %v, secret %v", s.name(), n, seen[s.name()], s.Positive, s.Secret)
 		}
-		seen[s.Flag] = true
+		seen[s.name()] = true
+	}
+}
+
+// Secret settings take their environment value without showing it in the
+// help; CLOUDKEY_SECRETS_KEY has no flag at all.
+func TestFlagsSecrets(t *testing.T) {
+	env := map[string]string{
+		"CLOUDKEY_SECRETS_KEY": "k1:c2VjcmV0cy1rZXktbWF0ZXJpYWwtMzItYnl0ZXMhISE=", "CLOUDKEY_TOKEN_SECRET": "token-secret-value",
+		"CLOUDKEY_ACCESS_PASSWORD": "access-password-value", "CLOUDKEY_SMTP_PASSWORD": "smtp-password-value",
+		"CLOUDKEY_ENVOY_SECRET": "envoy-secret-value",
+	}
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	var help strings.Builder
+	fs.SetOutput(&help)
+	config := Flags(fs, func(k string) string { return env[k] })
+	if err := fs.Parse([]string{"--envoy-secret", "from-the-flag"}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SecretsKey != env["CLOUDKEY_SECRETS_KEY"] || c.TokenSecret != "token-secret-value" ||
+		c.AccessPassword != "access-password-value" || c.SMTP.Password != "smtp-password-value" {
+		t.Errorf("secrets from the environment: %q %q %q %q", c.SecretsKey, c.TokenSecret, c.AccessPassword, c.SMTP.Password)
+	}
+	if c.EnvoySecret != "from-the-flag" {
+		t.Errorf("the flag does not win over the env: %q", c.EnvoySecret)
+	}
+	fs.Usage()
+	out := help.String()
+	for _, v := range env {
+		if strings.Contains(out, v) || strings.Contains(out, "-value") || strings.Contains(out, "c2Vj") {
+			t.Errorf("the help shows %q:\n%s", v, out)
+		}
+	}
+	if !strings.Contains(out, "Environment only:\n  CLOUDKEY_SECRETS_KEY\n") || !strings.Contains(out, "-token-secret") {
+		t.Errorf("help:\n%s", out)
+	}
+	fs.VisitAll(func(f *flag.Flag) {
+		if strings.Contains(f.Name, "secrets") {
+			t.Errorf("flag %s: CLOUDKEY_SECRETS_KEY is environment only", f.Name)
+		}
+	})
+}
+
+func TestSecretsKeyring(t *testing.T) {
+	const key = "c2VjcmV0cy1rZXktbWF0ZXJpYWwtMzItYnl0ZXMhISE=" // 32 bytes
+	for _, tt := range []struct {
+		spec, primary, warn, err string
+	}{
+		{"", "dev", "CLOUDKEY_SECRETS_KEY is not set: secrets are encrypted with the development key; set it in production", ""},
+		{"k2:" + key + ",dev:Y2xvdWRrZXktZGV2ZWxvcG1lbnQtc2VjcmV0cy1rZXk=", "k2", "", ""},
+		{"dev:Y2xvdWRrZXktZGV2ZWxvcG1lbnQtc2VjcmV0cy1rZXk=", "dev", "the public development key", ""},
+		{"k1:" + key[:20], "", "", `CLOUDKEY_SECRETS_KEY: secrets: entry 1 (id "k1"): the key is`},
+	} {
+		var logs strings.Builder
+		log := slog.New(slog.NewTextHandler(&logs, nil))
+		keys, err := secretsKeyring(Config{SecretsKey: tt.spec}, log)
+		switch {
+		case tt.err != "":
+			if err == nil || !strings.Contains(err.Error(), tt.err) || strings.Contains(err.Error(), key[:20]) {
+				t.Errorf("%q: %v, want %q", tt.spec, err, tt.err)
+			}
+			continue
+		case err != nil:
+			t.Errorf("%q: %v", tt.spec, err)
+			continue
+		}
+		if keys.Primary() != tt.primary || (tt.warn == "") != (logs.Len() == 0) || !strings.Contains(logs.String(), tt.warn) {
+			t.Errorf("%q: primary %q, logged %q; want %q, %q", tt.spec, keys.Primary(), logs.String(), tt.primary, tt.warn)
+		}
+		if strings.Contains(logs.String(), key[:10]) {
+			t.Errorf("the log shows the key: %s", logs.String())
+		}
 	}
 }

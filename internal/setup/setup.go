@@ -40,6 +40,7 @@ import (
 	"github.com/cloudkey/cloudkey/internal/property"
 	"github.com/cloudkey/cloudkey/internal/ratelimit"
 	"github.com/cloudkey/cloudkey/internal/redisconn"
+	"github.com/cloudkey/cloudkey/internal/secrets"
 	"github.com/cloudkey/cloudkey/internal/telemetry"
 	"github.com/cloudkey/cloudkey/server"
 	"github.com/cloudkey/cloudkey/tenant"
@@ -60,7 +61,11 @@ type Config struct {
 	AccessPassword     string
 	AccessOrg          string
 	TokenSecret        string
-	UnlockTimeout      time.Duration
+	// SecretsKey is CLOUDKEY_SECRETS_KEY (environment only): the keys
+	// stored credentials are sealed with, a secrets.Parse spec; empty:
+	// the development key (secretsKeyring). A credential: never logged.
+	SecretsKey    string
+	UnlockTimeout time.Duration
 	// AuditSpool keeps the unlock audit records Redis could not take at
 	// shutdown (auditredis.AuditConfig.Spool); empty: they are logged.
 	AuditSpool string
@@ -360,6 +365,23 @@ func envoySecret(cfg Config, log *slog.Logger) string {
 	}
 	log.Warn("CLOUDKEY_ENVOY_SECRET is unset: Envoy webhooks are verified with the development secret; not for production")
 	return DevelopmentEnvoySecret
+}
+
+// secretsKeyring is the keyring of cfg.SecretsKey, or, when it is unset,
+// the development one, with a warning.
+func secretsKeyring(cfg Config, log *slog.Logger) (*secrets.Keyring, error) {
+	if cfg.SecretsKey == "" {
+		log.Warn("CLOUDKEY_SECRETS_KEY is not set: secrets are encrypted with the development key; set it in production")
+		return secrets.Development(), nil
+	}
+	keys, err := secrets.Parse(cfg.SecretsKey)
+	if err != nil {
+		return nil, fmt.Errorf("CLOUDKEY_SECRETS_KEY: %w", err)
+	}
+	if keys.Development() {
+		log.Warn("CLOUDKEY_SECRETS_KEY's first key is the public development key: set a key of your own in production", "keys", keys)
+	}
+	return keys, nil
 }
 
 // newNotifier delivers guest links: cfg.Notifier, SMTP when cfg.SMTP.Addr
