@@ -20,7 +20,7 @@ const (
 	ReasonNotYetValid   = "your access is not yet valid"
 	ReasonNoLongerValid = "your access is no longer valid"
 	ReasonNotNow        = "your access does not allow this door at this time"
-	ReasonTooFar        = "you are too far from the door"
+	ReasonNotAtReader   = ReaderRestricted
 	ReasonAppDisabled   = "your access does not include opening from the app"
 	ReasonNotPrimary    = "this is not your primary device"
 	ReasonLockedDown    = "the door is locked down"
@@ -45,12 +45,13 @@ var (
 		"f358de": ReasonNotYetValid,
 		"f35ade": ReasonNoLongerValid,
 		"34ffaa": ReasonNotNow,
-		"a3995f": ReasonTooFar, "bb4faa": ReasonTooFar,
+		"a3995f": GeofenceRestricted, "bb4faa": ReasonNotAtReader,
 		"bbc93f": ReasonAppDisabled, "f01337": ReasonAppDisabled,
 		"34bd8f": ReasonNotPrimary,
 	}
 	doorStateReasons = map[string]string{
 		"fad001": ReasonLockedDown, "fad002": ReasonLockedDown,
+		"fad10e": ReasonDoorNotFound,
 	}
 	// busyDoorReasons: the door is already being unlocked.
 	busyDoorReasons = map[string]string{
