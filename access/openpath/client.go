@@ -29,6 +29,7 @@ import (
 	"github.com/sony/gobreaker/v2"
 
 	"github.com/cloudkey/cloudkey/access"
+	"github.com/cloudkey/cloudkey/access/guard"
 )
 
 // Config configures a Client.
@@ -96,11 +97,10 @@ type Client struct {
 	log       *slog.Logger
 	name      string
 
-	// breaker fails calls fast while Openpath keeps failing; slots bounds
-	// the requests in flight (nil: no bound). See resilience.go.
-	breaker  *gobreaker.CircuitBreaker[struct{}]
-	failures failureRun
-	slots    chan struct{}
+	// guard holds the circuit breaker, which fails calls fast while
+	// Openpath keeps failing, and the bound on requests in flight. See
+	// resilience.go.
+	guard *guard.Guard
 
 	auth tokenSource
 
@@ -155,19 +155,19 @@ func New(cfg Config) (*Client, error) {
 	if c.name == "" {
 		c.name = "openpath"
 	}
-	switch {
-	case cfg.MaxInFlight == 0:
-		c.slots = make(chan struct{}, DefaultMaxInFlight)
-	case cfg.MaxInFlight > 0:
-		c.slots = make(chan struct{}, cfg.MaxInFlight)
-	}
 	onChange := cfg.OnBreakerChange
-	c.breaker = gobreaker.NewCircuitBreaker[struct{}](breakerSettings(cfg, c.name, &c.failures, func(name string, from, to gobreaker.State) {
-		c.log.Warn("openpath: circuit breaker changed state", "system", name, "from", from.String(), "to", to.String())
-		if onChange != nil {
-			onChange(name, from.String(), to.String())
-		}
-	}))
+	c.guard = guard.New(guard.Config{
+		Name:               c.name,
+		MaxInFlight:        cfg.MaxInFlight,
+		BreakerOpenTimeout: cfg.BreakerOpenTimeout,
+		BreakerWindow:      cfg.breakerWindow,
+		OnStateChange: func(name string, from, to gobreaker.State) {
+			c.log.Warn("openpath: circuit breaker changed state", "system", name, "from", from.String(), "to", to.String())
+			if onChange != nil {
+				onChange(name, from.String(), to.String())
+			}
+		},
+	})
 	return c, nil
 }
 

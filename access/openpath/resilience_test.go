@@ -3,7 +3,6 @@ package openpath
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -11,8 +10,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/sony/gobreaker/v2"
 
 	"github.com/cloudkey/cloudkey/access"
 	"github.com/cloudkey/cloudkey/access/sim"
@@ -371,30 +368,6 @@ func TestBreakerIgnoresBusinessAnswersAndCallers(t *testing.T) {
 	}
 }
 
-func TestBreakerTripsOnRatio(t *testing.T) {
-	for _, tt := range []struct {
-		run    uint32 // failures in a row, however old
-		counts gobreaker.Counts
-		want   bool
-	}{
-		{breakerConsecutive - 1, gobreaker.Counts{ConsecutiveFailures: breakerConsecutive - 1, TotalFailures: breakerConsecutive - 1}, false},
-		{breakerConsecutive, gobreaker.Counts{ConsecutiveFailures: breakerConsecutive, TotalFailures: breakerConsecutive}, true},
-		// The run counts, not the window's share of it.
-		{breakerConsecutive, gobreaker.Counts{ConsecutiveFailures: 1, TotalFailures: 1}, true},
-		{1, gobreaker.Counts{TotalSuccesses: 10, TotalFailures: 9, ConsecutiveFailures: 1}, false}, // too few to judge
-		{1, gobreaker.Counts{TotalSuccesses: 10, TotalFailures: 10, ConsecutiveFailures: 1}, true},
-		{1, gobreaker.Counts{TotalSuccesses: 11, TotalFailures: 9, ConsecutiveFailures: 1}, false},
-		// Requests still in flight are not results.
-		{1, gobreaker.Counts{Requests: 100, TotalSuccesses: 5, TotalFailures: 4, ConsecutiveFailures: 1}, false},
-	} {
-		var run failureRun
-		run.n.Store(tt.run)
-		if got := breakerSettings(Config{}, "x", &run, nil).ReadyToTrip(tt.counts); got != tt.want {
-			t.Errorf("ReadyToTrip(%+v) with %d failures in a row = %v, want %v", tt.counts, tt.run, got, tt.want)
-		}
-	}
-}
-
 // TestBreakerOpensOnSparseTimeouts: a hung access system called once in a
 // while, each call timing out after a fair time and the calls further
 // apart than the breaker's window, still opens the breaker after
@@ -563,61 +536,6 @@ func TestWrapTransport(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
-
-func TestRetryAfterHeader(t *testing.T) {
-	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
-	for _, tt := range []struct {
-		h    string
-		want time.Duration
-	}{
-		{"", 0},
-		{"0", 0},
-		{"3", 3 * time.Second},
-		{"99999999999999999999999", maxRetryAfterHeader * time.Second},
-		{"-1", 0},
-		{"soon", 0},
-		{now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second},
-		{now.Add(-time.Minute).Format(http.TimeFormat), 0},
-	} {
-		if got := retryAfter(tt.h, now); got != tt.want {
-			t.Errorf("retryAfter(%q) = %v, want %v", tt.h, got, tt.want)
-		}
-	}
-}
-
-func TestRetryDelay(t *testing.T) {
-	status := func(code int, after time.Duration) error {
-		return &access.StatusError{Op: "x", Status: code, RetryAfter: after}
-	}
-	transport := transportError(context.Background(), "x", &net.OpError{Op: "dial", Err: errors.New("refused")})
-	for _, tt := range []struct {
-		name     string
-		err      error
-		n        int
-		ok       bool
-		min, max time.Duration
-	}{
-		{"429", status(429, 0), 1, true, retryBaseDelay / 2, retryBaseDelay},
-		{"503, second retry", status(503, 0), 2, true, retryBaseDelay, 2 * retryBaseDelay},
-		{"502, capped", status(502, 0), 10, true, retryMaxDelay / 2, retryMaxDelay},
-		{"504", status(504, 0), 1, true, 0, retryBaseDelay},
-		{"429 Retry-After", status(429, time.Second), 1, true, time.Second, time.Second},
-		{"429 Retry-After too long", status(429, maxRetryAfter+time.Second), 1, false, 0, 0},
-		{"transport", transport, 1, true, 0, retryBaseDelay},
-		{"500", status(500, 0), 1, false, 0, 0},
-		{"403", status(403, 0), 1, false, 0, 0},
-		{"404", status(404, 0), 1, false, 0, 0},
-		{"open breaker", ErrCircuitOpen, 1, false, 0, 0},
-		{"busy", ErrBusy, 1, false, 0, 0},
-		{"deadline", context.DeadlineExceeded, 1, false, 0, 0},
-		{"other", errors.New("decode answer"), 1, false, 0, 0},
-	} {
-		d, ok := retryDelay(tt.err, tt.n)
-		if ok != tt.ok || d < tt.min || d > tt.max {
-			t.Errorf("%s: retryDelay = %v, %v; want %v within [%v, %v]", tt.name, d, ok, tt.ok, tt.min, tt.max)
-		}
-	}
-}
 
 // BenchmarkGuard is what the breaker and the in-flight limit add to each
 // upstream request: one breaker pass and one slot taken and given back,

@@ -14,6 +14,7 @@ import (
 	"github.com/sony/gobreaker/v2"
 
 	"github.com/cloudkey/cloudkey/access"
+	"github.com/cloudkey/cloudkey/access/guard"
 )
 
 const (
@@ -51,10 +52,10 @@ func (c *Client) do(ctx context.Context, rq call, out any) error {
 		if err == nil || rq.method != http.MethodGet || n == maxReadAttempts {
 			return err
 		}
-		wait, ok := retryDelay(err, n)
+		wait, ok := guard.RetryDelay(err, n)
 		// A breaker this failure opened would refuse the retry anyway:
 		// answer now rather than after the wait.
-		if !ok || !fits(ctx, wait, start) || c.breaker.State() != gobreaker.StateClosed || !pause(ctx, wait) {
+		if !ok || !guard.Fits(ctx, wait, start) || c.guard.State() != gobreaker.StateClosed || !guard.Pause(ctx, wait) {
 			return err
 		}
 	}
@@ -134,7 +135,7 @@ func finish(ctx context.Context, op string, resp *http.Response, out any) error 
 		n, _ := io.ReadFull(resp.Body, b)
 		se := &access.StatusError{Op: op, Status: resp.StatusCode, Body: strings.TrimSpace(string(b[:n]))}
 		if se.Status == http.StatusTooManyRequests || se.Status == http.StatusServiceUnavailable {
-			se.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), time.Now())
+			se.RetryAfter = guard.RetryAfter(resp.Header.Get("Retry-After"), time.Now())
 		}
 		return se
 	}
