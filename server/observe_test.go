@@ -185,13 +185,17 @@ func TestMetricsEndpoint(t *testing.T) {
 		{`cloudkey_access_breaker_state{state="closed",system="openpath"}`, 1},
 		{`cloudkey_access_breaker_state{state="open",system="openpath"}`, 0},
 		{`cloudkey_access_request_duration_seconds_count{operation="POST /orgs/:id/users/:id/credentials/:id/cloudKeyEntryUnlock",outcome="2xx",system="openpath"}`, 1},
-		// erin's first call misses both layers and loads; her second
-		// reads Redis and keeps the snapshot in memory, for the unlock
-		// and the REST call. nobody@ misses both.
-		{`cloudkey_cache_requests_total{layer="local",result="miss"}`, 3},
-		{`cloudkey_cache_requests_total{layer="redis",result="miss"}`, 2},
-		{`cloudkey_cache_requests_total{layer="redis",result="hit"}`, 1},
-		{`cloudkey_cache_requests_total{layer="local",result="hit"}`, 2},
+		{`cloudkey_access_breaker_state{state="closed",system="harbor-view.kisi"}`, 1},
+		// The demo property has two connections, and a read asks the
+		// cache for the user's view in each. erin's first call misses
+		// both layers in both and loads; her second reads Redis and keeps
+		// the snapshots in memory, for the unlock (of Openpath doors only:
+		// the Openpath view alone) and the REST call. nobody@ misses both
+		// layers in both connections.
+		{`cloudkey_cache_requests_total{layer="local",result="miss"}`, 6},
+		{`cloudkey_cache_requests_total{layer="redis",result="miss"}`, 4},
+		{`cloudkey_cache_requests_total{layer="redis",result="hit"}`, 2},
+		{`cloudkey_cache_requests_total{layer="local",result="hit"}`, 3},
 	} {
 		if got := metricValue(t, body, tt.series); got != tt.want {
 			t.Errorf("%s = %v, want %v", tt.series, got, tt.want)

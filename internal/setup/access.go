@@ -5,9 +5,15 @@ import (
 	"log/slog"
 	"strconv"
 
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cloudkey/cloudkey/access/kisi"
+	"github.com/cloudkey/cloudkey/access/kisi/loginredis"
+	"github.com/cloudkey/cloudkey/access/kisisim"
 	"github.com/cloudkey/cloudkey/access/openpath"
 	"github.com/cloudkey/cloudkey/access/sim"
 	"github.com/cloudkey/cloudkey/internal/property"
+	"github.com/cloudkey/cloudkey/internal/secrets"
 	"github.com/cloudkey/cloudkey/internal/telemetry"
 	"github.com/cloudkey/cloudkey/unlock"
 )
@@ -34,8 +40,9 @@ type accessSystems struct {
 	// guest passes; nil when it has none.
 	openpath *openpath.Client
 	sim      *sim.Server // the embedded Openpath simulator, or nil
-	org      string      // the Openpath organisation served ("": the login's first)
-	close    func()      // every client's idle connections, then the simulators
+	kisiSim  *kisisim.Server
+	org      string // the Openpath organisation served ("": the login's first)
+	close    func() // every client's idle connections, then the simulators
 }
 
 // served reads the property to serve: the properties file's default, or
@@ -66,7 +73,7 @@ func served(cfg Config, log *slog.Logger) (p property.Property, ok bool, err err
 // startAccess connects to the served property's access systems, or
 // starts the embedded simulators with the demo property when nothing is
 // configured. acc.close is set, maybe partial, with an error too.
-func startAccess(cfg Config, log *slog.Logger, metrics *telemetry.Metrics, tracing *telemetry.Tracing) (acc accessSystems, err error) {
+func startAccess(cfg Config, rdb redis.UniversalClient, log *slog.Logger, metrics *telemetry.Metrics, tracing *telemetry.Tracing) (acc accessSystems, err error) {
 	var closers []func()
 	acc.close = func() {
 		for i := len(closers) - 1; i >= 0; i-- {
@@ -83,6 +90,7 @@ func startAccess(cfg Config, log *slog.Logger, metrics *telemetry.Metrics, traci
 		}
 	}
 	acc.property = p
+	var keys *secrets.Keyring // read when a connection needs it
 	for i, c := range p.Access {
 		// The first connection keeps the system's own entry ids and the
 		// bare-email cache keys: what one Openpath system had before.
@@ -104,8 +112,20 @@ func startAccess(cfg Config, log *slog.Logger, metrics *telemetry.Metrics, traci
 			if acc.openpath == nil {
 				acc.openpath, acc.org = client, c.Org
 			}
+		case property.Kisi:
+			if keys == nil {
+				if keys, err = secretsKeyring(cfg, log); err != nil {
+					return acc, err
+				}
+			}
+			client, err := newKisi(cfg, c, conn.ID, loginredis.New(rdb, keys, conn.ID), log, metrics, tracing)
+			if err != nil {
+				return acc, fmt.Errorf("property %s: connection %s: %w", p.ID, conn.ID, err)
+			}
+			closers = append(closers, client.CloseIdleConnections)
+			conn.System = client
 		default:
-			return acc, fmt.Errorf("property %s: connection %s: system %q is not supported yet", p.ID, conn.ID, c.System)
+			return acc, fmt.Errorf("property %s: connection %s: system %q is not supported", p.ID, conn.ID, c.System)
 		}
 		acc.conns = append(acc.conns, conn)
 	}
@@ -132,6 +152,24 @@ func (acc *accessSystems) startDemo(cfg Config, log *slog.Logger) (property.Prop
 			System: property.Openpath, Name: property.Openpath, URL: s.URL,
 			Org: strconv.Itoa(seed.Org.ID), Email: seed.ServiceAccount.Email, Secret: seed.ServiceAccount.Password,
 		}}}
+	kseed := cfg.KisiSimSeed
+	if kseed == nil && cfg.SimSeed == nil {
+		demo := kisisim.DemoSeed()
+		kseed = &demo
+	}
+	if kseed == nil || len(kseed.Orgs) == 0 {
+		return p, closers, nil
+	}
+	ks, err := kisisim.Start(*kseed)
+	if err != nil {
+		return property.Property{}, closers, fmt.Errorf("embedded Kisi simulator: %w", err)
+	}
+	acc.kisiSim = ks
+	closers = append(closers, func() { ks.Close() })
+	// The demo's Kisi organisation for this property is the first
+	// ("Harbor View Amenities"); its key sees only its own locks.
+	p.Access = append(p.Access, property.Connection{System: property.Kisi, Name: property.Kisi, URL: ks.URL, Secret: kseed.Orgs[0].APIKey})
+	log.Warn("embedded Kisi simulator", "kisi", ks.URL, "organisation", kseed.Orgs[0].Name)
 	return p, closers, nil
 }
 
@@ -150,5 +188,25 @@ func newOpenpath(cfg Config, c property.Connection, label string, log *slog.Logg
 		return nil, err
 	}
 	metrics.SetBreakerState(label, client.BreakerState()) // the gauge starts known
+	return client, nil
+}
+
+// newKisi is the client of one Kisi connection, its metrics labelled
+// label, its per-user logins kept (encrypted) in logins.
+func newKisi(cfg Config, c property.Connection, label string, logins kisi.LoginStore, log *slog.Logger, metrics *telemetry.Metrics, tracing *telemetry.Tracing) (*kisi.Client, error) {
+	hc := kisi.NewHTTPClient()
+	hc.Transport = telemetry.WrapTransport(metrics, tracing, label)(hc.Transport)
+	client, err := kisi.New(kisi.Config{
+		BaseURL: c.URL, APIKey: c.Secret, PlaceIDs: c.Places, Logins: logins, HTTPClient: hc,
+		Logger: log, Name: label, MaxInFlight: cfg.AccessMaxInFlight, BreakerOpenTimeout: cfg.AccessBreakerOpen,
+		OnBreakerChange: func(system, from, to string) {
+			metrics.SetBreakerState(system, to)
+			log.Warn("access system circuit breaker changed state", "system", system, "from", from, "to", to)
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	metrics.SetBreakerState(label, client.BreakerState())
 	return client, nil
 }

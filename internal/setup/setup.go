@@ -30,6 +30,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/cloudkey/cloudkey/access/kisisim"
 	"github.com/cloudkey/cloudkey/access/openpath"
 	"github.com/cloudkey/cloudkey/access/sim"
 	"github.com/cloudkey/cloudkey/cache"
@@ -92,6 +93,11 @@ type Config struct {
 	AccessBreakerOpen time.Duration
 	// SimSeed is the embedded simulator's organisation; nil: the demo one.
 	SimSeed *sim.Seed
+	// KisiSimSeed, when set, adds an embedded Kisi simulator with these
+	// organisations, and a Kisi connection to the first one's API key, to
+	// the embedded property. Nil: the demo's Kisi organisations when
+	// SimSeed is nil too (the demo), else no Kisi connection.
+	KisiSimSeed *kisisim.Seed
 	// PropertiesFile names the properties file (PRODUCT.md); empty: the
 	// CLOUDKEY_ACCESS_* settings describe one property with one Openpath
 	// connection, and without those the demo property is served.
@@ -137,9 +143,11 @@ const DevelopmentEnvoySecret = "cloudkey-development-envoy-secret"
 type App struct {
 	Server *server.Server
 	// Sim is the embedded simulator, nil when AccessURL is set.
-	Sim    *sim.Server
-	Tokens *identity.HS256 // development (HS256) tokens; nil with a JWKS
-	Redis  redis.UniversalClient
+	Sim *sim.Server
+	// KisiSim is the embedded Kisi simulator; nil when none is embedded.
+	KisiSim *kisisim.Server
+	Tokens  *identity.HS256 // development (HS256) tokens; nil with a JWKS
+	Redis   redis.UniversalClient
 	// EmbeddedRedis reports whether Redis is the in-process one.
 	EmbeddedRedis bool
 	// Org is the access-system organisation this cloudkey serves; admin
@@ -201,12 +209,12 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 		return nil, err
 	}
 
-	acc, err := startAccess(cfg, log, a.Metrics, a.Tracing)
+	acc, err := startAccess(cfg, rdb, log, a.Metrics, a.Tracing)
 	a.add(acc.close)
 	if err != nil {
 		return nil, err
 	}
-	a.Sim, a.Org, a.Property = acc.sim, acc.org, acc.property
+	a.Sim, a.KisiSim, a.Org, a.Property = acc.sim, acc.kisiSim, acc.org, acc.property
 	st := newStores(rdb)
 	if a.DevAdminKey, err = devAdminKey(ctx, st.admins, a.EmbeddedRedis, a.Org); err != nil {
 		return nil, err
