@@ -31,7 +31,7 @@ const (
 	ReasonLockOffline   = "the lock is offline"
 	ReasonController    = "the door controller is unavailable"
 	ReasonFirmware      = "the door is updating its firmware; try again shortly"
-	ReasonBusy          = "Kisi is busy; try again"
+	ReasonBusy          = "too many requests just now; try again in a moment"
 	ReasonUnavailable   = "Kisi is unavailable"
 )
 
