@@ -215,3 +215,24 @@ func TestPropertyUnlockOneSystemHung(t *testing.T) {
 		})
 	}
 }
+
+// Invalidate drops the user's view in every connection (the admin API's
+// per-user invalidation), and a refusal drops only the refusing
+// connection's.
+func TestPropertyInvalidate(t *testing.T) {
+	ctx := context.Background()
+	svc, c, _ := newPropertyService(t, &secondSystem{}, 5*time.Second)
+	if err := svc.Invalidate(ctx, "alice@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"alice@example.com", "hv.kisi|alice@example.com"}; !slices.Equal(c.invalidated, want) {
+		t.Errorf("invalidated %q, want %q", c.invalidated, want)
+	}
+	c.invalidated = nil
+	if _, err := svc.Unlock(ctx, "alice@example.com", []string{"102", "hv.kisi.7"}); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"alice@example.com"}; !slices.Equal(c.invalidated, want) {
+		t.Errorf("after the first system refused 102: invalidated %q, want %q", c.invalidated, want)
+	}
+}

@@ -249,7 +249,7 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 
 	a.Server, err = server.New(ctx, serverConfig(cfg, serverDeps{
 		httpListener: httpLis, tokens: tokens, resident: svc, log: log,
-		stores: st, org: a.Org, cache: store, rdb: rdb,
+		stores: st, org: a.Org, cache: residentCache{Store: store, svc: svc}, rdb: rdb,
 		visitors: a.Visitors, envoySecret: a.EnvoySecret,
 		limiter: newLimiter(rdb, cfg, log), metrics: a.Metrics, tracing: a.Tracing,
 	}))
@@ -359,6 +359,19 @@ func newUnlock(rdb redis.UniversalClient, cfg Config, log *slog.Logger, metrics 
 	return unlocking{auditor: auditor, audit: audit, engine: unlock.NewEngine(unlockTimeout, audit)}
 }
 
+// residentCache is the admin API's cache: a user's invalidation drops
+// their view in every connection of the property (the resident service
+// knows each connection's key); the store drops everything.
+type residentCache struct {
+	*cache.Store
+	svc *unlock.Service
+}
+
+// Invalidate drops email's views in every connection.
+func (c residentCache) Invalidate(ctx context.Context, email string) error {
+	return c.svc.Invalidate(ctx, email)
+}
+
 // newResident is the resident service: entries and unlocks of the
 // caller on the property's connections, through the cache and the unlock
 // engine.
@@ -459,7 +472,7 @@ type serverDeps struct {
 	log          *slog.Logger
 	stores       stores
 	org          string
-	cache        *cache.Store
+	cache        server.CacheAdmin
 	rdb          redis.UniversalClient
 	visitors     *visitor.Service
 	envoySecret  string
