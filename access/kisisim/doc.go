@@ -37,10 +37,15 @@
 // organisation's locks for the API key, and for a user's login the locks
 // the user has access to now or later. GET /locks/{id}, /places and
 // /places/{id} show the caller's organisation only (404 otherwise).
-// POST /locks/{id}/unlock enforces the user's rights as Kisi documents
-// (see Sim.unlock's order: fcd8ff, fcd8ef, f358de, f35ade, bb4faa,
-// a3995f, fad001, fad107, fad10e); the API key unlocks as the admin, and
-// Unlocks records that with ByOrgKey. Lists are paged by limit and
+// POST /locks/{id}/unlock enforces the user's rights as Kisi documents,
+// checked in this order: 404 fad10e (a lock not of the caller's
+// organisation), 403 fcd8ff (access_enabled or scim_access_enabled off),
+// 403 fcd8ef (no access to the lock), 403 f358de / f35ade (before
+// valid_from / from valid_until), 403 bb4faa (reader restriction without
+// lock.proximity_proof), 403 a3995f (geofence without context.location),
+// 409 fad001 (locked down), 503 fad107 (offline); 200 {"message":
+// "Unlocked!"} otherwise. The API key unlocks as the admin, who has
+// access to every lock, and Unlocks records that with ByOrgKey. Lists are paged by limit and
 // offset with X-Collection-Range "start-end/total", the range requested.
 //
 // Each user (the API key counts as the admin user) may make 5 requests
@@ -57,7 +62,8 @@
 // are checked against; SetFaults injects latency, 5xx errors, 429s and
 // hangs at run time, as access/sim's Faults do.
 //
-// It stands in for the real system over real HTTP and imports no
-// cloudkey adapter (no access/kisi, no access/sim); only tests import its
-// kisispec package.
+// It stands in for the real system over real HTTP and imports no cloudkey
+// package: no adapter (not access/kisi, not access/sim) and not the
+// domain; the serving path reaches it only through the wiring or the sim
+// command, never directly. Only tests import its kisispec package.
 package kisisim

@@ -6,7 +6,8 @@
 //	cloudkey contacts import|list|grant|revoke [flags]
 //	                                          manage tenant contacts and their tile grants
 //	cloudkey secrets new-key|rotate [flags]   make a CLOUDKEY_SECRETS_KEY key; re-encrypt stored secrets with it
-//	cloudkey sim [flags]                      serve the Openpath-style access-system simulator
+//	cloudkey sim [--kind openpath|kisi] [flags]
+//	                                          serve an access-system simulator (Openpath or Kisi)
 //	cloudkey loadtest [flags]                 measure cloudkey under load (loopback only)
 //	cloudkey help [COMMAND]                   list the commands, or COMMAND's flags
 //
@@ -162,7 +163,8 @@ const usage = `usage:
   cloudkey secrets new-key|rotate
                                  make a key for CLOUDKEY_SECRETS_KEY; re-encrypt stored secrets
                                  with its first key (rotate needs CLOUDKEY_REDIS_URL)
-  cloudkey sim [flags]           serve the Openpath-style access-system simulator
+  cloudkey sim [--kind openpath|kisi]
+                                 serve an access-system simulator (Openpath by default, or Kisi)
   cloudkey loadtest [flags]      measure cloudkey under load (loopback only)
   cloudkey help [COMMAND]        this list, or COMMAND's flags
 Run a command with -h for its flags.`
