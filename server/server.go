@@ -11,8 +11,9 @@
 // encoded.go). A handler converts proto to domain types, calls the
 // domain, and converts back; nothing else.
 //
-// Domain logic lives in unlock, visitor, tenant and access; server must not import the access-system adapters
-// (access/openpath, access/sim), Redis (go-redis, cache), internal/setup
+// Domain logic lives in unlock, visitor, tenant and access; server must
+// not import the access-system adapters (access/openpath, access/sim,
+// access/kisi, access/kisisim), Redis (go-redis, cache), internal/setup
 // (which wires server), loadtest or cmd (internal/layout checks).
 package server
 
