@@ -279,3 +279,24 @@ func TestCrossSystemSecretsKeyRotation(t *testing.T) {
 		t.Errorf("frank has %d Kisi logins after rotation, want the one rotated", n)
 	}
 }
+
+// A Kisi lock that opens only at its reader (or only nearby) is listed
+// with the reason and its unlock is DENIED with it, never sent to Kisi.
+func TestCrossSystemRestrictedLock(t *testing.T) {
+	d := newDemoStack(t, redistest.Start(t).URL(), "", 3*time.Second)
+	if err := d.app.KisiSim.SetLockRestrictions(kisisim.DemoPackageRoomID, true, false); err != nil {
+		t.Fatal(err)
+	}
+	room := d.doors(t, "frank@example.com")["Package Room"]
+	if room.GetRestriction() == "" || room.GetSystem() != "kisi" {
+		t.Fatalf("Package Room = %v; want it listed with its restriction", room)
+	}
+	before := d.app.KisiSim.Calls(kisisim.OpUnlock)
+	got := d.unlock(t, "frank@example.com", room.Id)
+	if statuses(got)[0] != "DENIED" || got[0].Message != room.Restriction {
+		t.Errorf("unlock = %v %q; want DENIED saying %q", statuses(got), got[0].Message, room.Restriction)
+	}
+	if d.app.KisiSim.Calls(kisisim.OpUnlock) != before {
+		t.Error("the restricted lock's unlock was sent to Kisi")
+	}
+}
