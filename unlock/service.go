@@ -379,7 +379,7 @@ func (s *Service) Me(ctx context.Context, email string) (Me, error) {
 			if a.EntryCount == 0 {
 				a.Reason, a.Message = ReasonNoEntries, fmt.Sprintf("connected to %s, with no entries there", v.c.Name)
 			} else {
-				a.Message = fmt.Sprintf("connected to %s: %d entries", v.c.Name, a.EntryCount)
+				a.Message = fmt.Sprintf("connected to %s: %s", v.c.Name, entries(a.EntryCount))
 			}
 		}
 		me.Systems = append(me.Systems, a)
@@ -394,7 +394,7 @@ func (s *Service) Me(ctx context.Context, email string) (Me, error) {
 	if me.EntryCount == 0 {
 		me.Reason, me.Message = ReasonNoEntries, "you are connected but have no entries yet; ask your property manager"
 	} else {
-		me.Message = fmt.Sprintf("connected: %d entries", me.EntryCount)
+		me.Message = "connected: " + entries(me.EntryCount)
 	}
 	return me, nil
 }
@@ -718,4 +718,12 @@ func (s *Service) dropRefused(ctx context.Context, c *conn, email string, result
 			return
 		}
 	}
+}
+
+// entries is "1 entry" or "n entries".
+func entries(n int) string {
+	if n == 1 {
+		return "1 entry"
+	}
+	return fmt.Sprintf("%d entries", n)
 }
