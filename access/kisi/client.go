@@ -71,9 +71,11 @@ type Config struct {
 const (
 	// DefaultOrgRate is Config.OrgRate's default: Kisi's limit per user.
 	DefaultOrgRate = 5
-	// UserRate is how many requests per second one user's login may send
-	// (Kisi: 5 per user, shared by all the user's logins).
-	UserRate = 5
+	// UserRate is how many requests per second one user's login may send,
+	// in bursts of as many: under Kisi's 5 per user (shared by all the
+	// user's logins) with a margin, because requests paced exactly at 5
+	// per second can reach Kisi closer together than they left.
+	UserRate = 4
 	// DefaultUserAgent identifies cloudkey to Kisi.
 	DefaultUserAgent = "cloudkey-kisi/1"
 	// IntegrationIdentifier is sent as X-Kisi-Integration-Identifier, as

@@ -55,7 +55,9 @@ type call struct {
 func (c *Client) do(ctx context.Context, rq call, out any) (http.Header, error) {
 	for n := 1; ; n++ {
 		hdr, start, err := c.attempt(ctx, rq, out)
-		if err == nil || rq.method != http.MethodGet || n == guard.MaxReadAttempts {
+		// A request the rate limit held back was not sent; a retry would
+		// not get a token either.
+		if err == nil || rq.method != http.MethodGet || n == guard.MaxReadAttempts || errors.Is(err, ErrRateLimited) {
 			return hdr, err
 		}
 		wait, ok := guard.RetryDelay(err, n)
@@ -68,6 +70,11 @@ func (c *Client) do(ctx context.Context, rq call, out any) (http.Header, error) 
 // attempt sends rq once, through the limiter, the breaker and a slot; it
 // returns when the attempt started, after the limiter's wait.
 func (c *Client) attempt(ctx context.Context, rq call, out any) (http.Header, time.Time, error) {
+	// An open breaker refuses at once, rather than after a wait for a
+	// token it would not use.
+	if err := c.guard.Refusing(rq.op); err != nil {
+		return nil, time.Now(), err
+	}
 	if err := wait(ctx, rq.op, rq.limiter); err != nil {
 		return nil, time.Now(), err
 	}
