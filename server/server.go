@@ -12,7 +12,7 @@
 // domain, and converts back; nothing else.
 //
 // Domain logic lives in unlock, visitor, tenant and access; server must not import the access-system adapters
-// (access/openpath, access/sim), Redis (go-redis, cache), internal/setup
+// (access/openpath, access/kisi, access/sim, access/kisisim), Redis (go-redis, cache), internal/setup
 // (which wires server), loadtest or cmd (internal/layout checks).
 package server
 

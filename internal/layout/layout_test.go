@@ -66,7 +66,8 @@ var rules = []rule{
 // packages, not to the generated API, gRPC or Redis itself.
 var edgeForbidden = map[string][]string{
 	module + "/server": {
-		module + "/access/openpath", module + "/access/sim", module + "/cache", "github.com/redis/go-redis",
+		module + "/access/openpath", module + "/access/sim", module + "/access/kisi", module + "/access/kisisim",
+		module + "/cache", "github.com/redis/go-redis",
 		module + "/internal/setup", module + "/loadtest", module + "/cmd",
 	},
 	module + "/cmd/cloudkey": {module + "/gen", "google.golang.org/grpc", "github.com/redis/go-redis"},
