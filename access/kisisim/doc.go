@@ -57,7 +57,8 @@
 // are checked against; SetFaults injects latency, 5xx errors, 429s and
 // hangs at run time, as access/sim's Faults do.
 //
-// It stands in for the real system over real HTTP and imports no
-// cloudkey adapter (no access/kisi, no access/sim); only tests import its
-// kisispec package.
+// It stands in for the real system over real HTTP and imports no cloudkey
+// package: no adapter (not access/kisi, not access/sim) and not the
+// domain; the serving path reaches it only through the wiring or the sim
+// command, never directly. Only tests import its kisispec package.
 package kisisim

@@ -174,7 +174,8 @@ func (s *Sim) updateUser(w http.ResponseWriter, r *http.Request, caller *login) 
 
 // visibleLocks returns the locks the caller may see in GET /locks: with
 // the API key all of the organisation's, with a user's login those the
-// user has access to now or later. s.mu is held for reading.
+// user has access to now or later, whether or not the user's access is
+// enabled (an unlock then answers fcd8ff). s.mu is held for reading.
 func (s *Sim) visibleLocks(caller *login, now time.Time) []*lock {
 	u := caller.user
 	if u.admin {

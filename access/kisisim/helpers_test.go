@@ -142,3 +142,9 @@ func (f *fixture) lockIDs(t testing.TB, secret, query string) []int {
 }
 
 func unlockPath(id int) string { return "/locks/" + strconv.Itoa(id) + "/unlock" }
+
+// clientFor returns a spec-checking client, for tests that build their
+// own server.
+func (*fixture) clientFor(t testing.TB) *http.Client {
+	return &http.Client{Transport: kisispec.Load(t).Transport(t, nil)}
+}

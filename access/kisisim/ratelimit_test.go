@@ -11,7 +11,7 @@ func TestRateLimit(t *testing.T) {
 	if rate, burst := f.srv.RateLimit(); rate != DefaultRateLimit || burst != DefaultRateBurst {
 		t.Fatalf("demo rate limit %v/%d, want on at 5/5", rate, burst)
 	}
-	must(t, f.srv.SetRateLimit(1, 5)) // slow refill, so the test is not timing-sensitive
+	must(t, f.srv.SetRateLimit(0.1, 5)) // a slow refill, so the test is not timing-sensitive
 	// Two logins of Gina share her quota (the login itself is the admin's).
 	a, _ := f.login(t, DemoHarborAPIKey, DemoGinaEmail)
 	b, _ := f.login(t, DemoHarborAPIKey, DemoGinaEmail)
@@ -36,10 +36,12 @@ func TestRateLimit(t *testing.T) {
 	if got := f.do(t, "GET", "/locks", frank, ""); got.status != 200 {
 		t.Fatalf("another user: %d", got.status)
 	}
-	// Refill: one per second.
-	time.Sleep(1100 * time.Millisecond)
+	// Refill: two per second, so at least one after 600 ms.
+	must(t, f.srv.SetRateLimit(2, 1))
+	f.do(t, "GET", "/locks", a, "")
+	time.Sleep(600 * time.Millisecond)
 	if got := f.do(t, "GET", "/locks", a, ""); got.status != 200 {
-		t.Fatalf("after a second: %d", got.status)
+		t.Fatalf("after the refill: %d", got.status)
 	}
 	// Off.
 	must(t, f.srv.SetRateLimit(0, 0))
@@ -61,7 +63,7 @@ func TestRateLimit(t *testing.T) {
 
 func TestRateLimitOrgKeyIsAdmin(t *testing.T) {
 	f := newFixture(t, DemoSeed())
-	must(t, f.srv.SetRateLimit(1, 3))
+	must(t, f.srv.SetRateLimit(0.1, 3))
 	for range 3 {
 		f.do(t, "GET", "/places", DemoHarborAPIKey, "")
 	}

@@ -52,6 +52,8 @@ type org struct {
 	places []*place
 	locks  []*lock
 	users  []*user // listed by GET /users, in seed order; not the admin
+	// byEmail indexes users and the admin by lowerASCII(email).
+	byEmail map[string]*user
 }
 
 type place struct {
@@ -137,7 +139,7 @@ func New(seed Seed) (*Sim, error) {
 		closed:      make(chan struct{}),
 	}
 	for _, so := range seed.Orgs {
-		o := &org{id: so.ID, name: so.Name, domain: so.Domain}
+		o := &org{id: so.ID, name: so.Name, domain: so.Domain, byEmail: map[string]*user{}}
 		if o.domain == "" {
 			o.domain = "org-" + strconv.Itoa(so.ID)
 		}
@@ -146,6 +148,7 @@ func New(seed Seed) (*Sim, error) {
 			accessEnabled: true, scimEnabled: true, access: map[int]grant{},
 		}
 		s.usersByID[o.admin.id] = o.admin
+		o.byEmail[lowerASCII(o.admin.email)] = o.admin
 		key := &login{id: so.APIKeyLoginID, secret: so.APIKey, user: o.admin, orgKey: true, typ: "api", created: now, lastUsed: now}
 		s.logins[key.secret] = key
 		s.loginsByID[key.id] = key
@@ -183,6 +186,7 @@ func New(seed Seed) (*Sim, error) {
 				u.access[a.LockID] = g
 			}
 			o.users = append(o.users, u)
+			o.byEmail[lowerASCII(u.email)] = u
 			s.usersByID[u.id] = u
 		}
 		s.orgs = append(s.orgs, o)
@@ -328,18 +332,9 @@ func lowerASCII(s string) string {
 	return string(b)
 }
 
-// orgUserByEmail returns the user of o with this email (ASCII
-// case-insensitively), the admin included; s.mu is held or not needed
-// (emails never change).
+// userByEmail returns the user of o with this email (ASCII
+// case-insensitively), the admin included. Emails never change, so no
+// lock is needed.
 func (o *org) userByEmail(email string) *user {
-	e := lowerASCII(email)
-	if lowerASCII(o.admin.email) == e {
-		return o.admin
-	}
-	for _, u := range o.users {
-		if lowerASCII(u.email) == e {
-			return u
-		}
-	}
-	return nil
+	return o.byEmail[lowerASCII(email)]
 }

@@ -2,6 +2,7 @@ package kisisim
 
 import (
 	"net/http"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -212,14 +213,15 @@ func TestLocksListFollowsValidity(t *testing.T) {
 }
 
 func TestDeviceLoginExpiry(t *testing.T) {
-	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	start := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	var elapsed atomic.Int64 // the server's goroutines read the clock
 	f := demo(t)
-	f.srv.SetClock(func() time.Time { return now })
+	f.srv.SetClock(func() time.Time { return start.Add(time.Duration(elapsed.Load())) })
 	a := f.do(t, "POST", "/logins", DemoHarborAPIKey, `{"login":{"type":"device","email":"gina@example.com"},"user":{}}`)
 	var expiring createdLoginJSON
 	a.decode(t, &expiring)
 	lasting, _ := f.login(t, DemoHarborAPIKey, DemoGinaEmail) // expire:false
-	now = now.Add(DeviceLoginTTL + time.Minute)
+	elapsed.Store(int64(DeviceLoginTTL + time.Minute))
 	if a := f.do(t, "GET", "/login", expiring.Secret, ""); a.status != 401 {
 		t.Fatalf("expiring login after 14 idle days: %d", a.status)
 	}

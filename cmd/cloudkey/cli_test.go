@@ -55,7 +55,7 @@ func TestHelp(t *testing.T) {
 		{[]string{"serve", "-h"}, 0, []string{"serve", "-grpc-addr"}},
 		{[]string{"token", "-h"}, 0, []string{"token", "-email"}},
 		{[]string{"token", "--help"}, 0, []string{"token", "-email"}},
-		{[]string{"sim", "-h"}, 0, []string{"sim", "-addr"}},
+		{[]string{"sim", "-h"}, 0, []string{"sim", "-addr", "-kind", "-rate-limit"}},
 		{[]string{"loadtest", "-h"}, 0, []string{"cloudkey loadtest", "-scenario"}},
 		{[]string{"admin-key", "-h"}, 0, []string{"admin-key create", "admin-key revoke"}},
 		{[]string{"admin-key", "create", "-h"}, 0, []string{"admin-key create", "-org", "-name"}},

@@ -5,7 +5,8 @@
 //	cloudkey admin-key create|revoke [flags]  make or revoke an admin API key
 //	cloudkey contacts import|list|grant|revoke [flags]
 //	                                          manage tenant contacts and their tile grants
-//	cloudkey sim [flags]                      serve the Openpath-style access-system simulator
+//	cloudkey sim [--kind openpath|kisi] [flags]
+//	                                          serve an access-system simulator (Openpath or Kisi)
 //	cloudkey loadtest [flags]                 measure cloudkey under load (loopback only)
 //	cloudkey help [COMMAND]                   list the commands, or COMMAND's flags
 //
@@ -156,7 +157,8 @@ const usage = `usage:
                                  make an admin API key (needs CLOUDKEY_REDIS_URL; also revoke)
   cloudkey contacts import FILE --org ORG
                                  import tenant contacts from CSV (also list, grant, revoke)
-  cloudkey sim [flags]           serve the Openpath-style access-system simulator
+  cloudkey sim [--kind openpath|kisi]
+                                 serve an access-system simulator (Openpath by default, or Kisi)
   cloudkey loadtest [flags]      measure cloudkey under load (loopback only)
   cloudkey help [COMMAND]        this list, or COMMAND's flags
 Run a command with -h for its flags.`

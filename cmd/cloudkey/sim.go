@@ -5,19 +5,36 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"time"
 
+	"github.com/cloudkey/cloudkey/access/kisisim"
 	"github.com/cloudkey/cloudkey/access/sim"
 	"github.com/cloudkey/cloudkey/internal/redact"
 )
 
-// simulate serves the Openpath-style simulator, for a cloudkey started
-// with CLOUDKEY_ACCESS_URL pointing at it, or for load tests.
+// simulate serves an access-system simulator: the Openpath-style one
+// (--kind openpath, the default) for a cloudkey started with
+// CLOUDKEY_ACCESS_URL pointing at it, or the Kisi one (--kind kisi, both
+// demo organisations), or a generated organisation for load tests.
 func simulate(ctx context.Context, args []string, log *slog.Logger) error {
 	fs := flag.NewFlagSet("sim", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `usage: cloudkey sim [--kind openpath|kisi] [flags]
+
+Serves a simulated access system over HTTP. --kind openpath (the default)
+serves the Openpath demo organisation (or --seed FILE); --kind kisi serves
+both Kisi demo organisations, "Harbor View Amenities" and "Foundry Lofts",
+and logs their API keys. --users N serves one generated organisation of
+either kind instead (Kisi: rate limit off unless --rate-limit is given).
+
+`)
+		fs.PrintDefaults()
+	}
+	kind := fs.String("kind", "openpath", "the system to simulate: openpath or kisi")
 	addr := fs.String("addr", envOr("CLOUDKEY_SIM_ADDR", "127.0.0.1:8181"), "listen address (env CLOUDKEY_SIM_ADDR)")
-	seedFile := fs.String("seed", "", "seed file (JSON); default: the demo organisation")
+	seedFile := fs.String("seed", "", "seed file (JSON; --kind openpath only); default: the demo organisation")
 	users := fs.Int("users", 0, "generate an organisation of this many users instead of a seed (user{n}@load.example.com)")
-	perUser := fs.Int("entries-per-user", 5, "entries per generated user (with --users)")
+	perUser := fs.Int("entries-per-user", 5, "entries (Kisi: locks) per generated user (with --users)")
 	var f sim.Faults
 	fs.DurationVar(&f.Latency, "latency", 0, "fixed latency added to every request")
 	fs.DurationVar(&f.Jitter, "jitter", 0, "random extra latency, uniform in [0, jitter)")
@@ -26,22 +43,55 @@ func simulate(ctx context.Context, args []string, log *slog.Logger) error {
 	fs.Float64Var(&f.RateLimitRate, "rate-limit-rate", 0, "fraction (0..1) of requests answered 429 Too Many Requests")
 	fs.DurationVar(&f.RetryAfter, "retry-after", 0, "Retry-After of 429 and 503 answers (whole seconds, rounded up; 0: none)")
 	fs.BoolVar(&f.Hang, "hang", false, "never answer (until the client gives up)")
-	fs.BoolVar(&f.IncludeLogin, "faults-on-login", false, "apply the faults to /auth/login too")
-	tokenTTL := fs.Duration("token-ttl", 0, "lifetime of issued tokens (default 1h)")
+	fs.BoolVar(&f.IncludeLogin, "faults-on-login", false, "apply the faults to login too (Openpath /auth/login, Kisi POST /logins)")
+	tokenTTL := fs.Duration("token-ttl", 0, "lifetime of issued tokens (default 1h; --kind openpath only)")
+	rateLimit := fs.Float64("rate-limit", kisisim.DefaultRateLimit,
+		"Kisi's per-user limit in requests per second (burst the same, at least 1); 0: off (--kind kisi only; default off with --users)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if *users < 0 || *perUser < 0 {
+		return fmt.Errorf("sim: --users and --entries-per-user must not be negative")
+	}
+	set := map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	switch *kind {
+	case "openpath":
+		if set["rate-limit"] {
+			return fmt.Errorf("sim: --rate-limit is for --kind kisi (Openpath's limit is --rate-limit-rate)")
+		}
+		return simulateOpenpath(ctx, *addr, *seedFile, *users, *perUser, f, *tokenTTL, log)
+	case "kisi":
+		for _, name := range []string{"seed", "token-ttl"} {
+			if set[name] {
+				return fmt.Errorf("sim: --%s is for --kind openpath", name)
+			}
+		}
+		rate := *rateLimit
+		if *users > 0 && !set["rate-limit"] {
+			rate = 0
+		}
+		// The flags set no per-operation latency, whose Op types differ.
+		kf := kisisim.Faults{
+			Latency: f.Latency, Jitter: f.Jitter, ErrorRate: f.ErrorRate, ErrorStatus: f.ErrorStatus,
+			RateLimitRate: f.RateLimitRate, RetryAfter: f.RetryAfter, Hang: f.Hang, IncludeLogin: f.IncludeLogin,
+		}
+		return simulateKisi(ctx, *addr, *users, *perUser, kf, rate, log)
+	default:
+		return fmt.Errorf("sim: --kind must be openpath or kisi, not %q", *kind)
+	}
+}
+
+func simulateOpenpath(ctx context.Context, addr, seedFile string, users, perUser int, f sim.Faults, tokenTTL time.Duration, log *slog.Logger) error {
 	var seed sim.Seed
 	switch {
-	case *users < 0 || *perUser < 0:
-		return fmt.Errorf("sim: --users and --entries-per-user must not be negative")
-	case *users > 0 && *seedFile != "":
+	case users > 0 && seedFile != "":
 		return fmt.Errorf("sim: give --seed or --users, not both")
-	case *users > 0:
-		seed = sim.GenerateSeed(*users, *perUser)
-	case *seedFile != "":
+	case users > 0:
+		seed = sim.GenerateSeed(users, perUser)
+	case seedFile != "":
 		var err error
-		if seed, err = sim.LoadSeed(*seedFile); err != nil {
+		if seed, err = sim.LoadSeed(seedFile); err != nil {
 			return err
 		}
 	default:
@@ -54,12 +104,39 @@ func simulate(ctx context.Context, args []string, log *slog.Logger) error {
 	if err := s.SetFaults(f); err != nil {
 		return err
 	}
-	if *tokenTTL < 0 {
-		return fmt.Errorf("sim: --token-ttl must not be negative, got %v", *tokenTTL)
+	if tokenTTL < 0 {
+		return fmt.Errorf("sim: --token-ttl must not be negative, got %v", tokenTTL)
 	}
-	s.SetTokenTTL(*tokenTTL)
+	s.SetTokenTTL(tokenTTL)
 	log.Info("service account for cloudkey: set CLOUDKEY_ACCESS_URL, CLOUDKEY_ACCESS_EMAIL, CLOUDKEY_ACCESS_PASSWORD",
 		// Revealed: the simulator's demo account, printed to be copied.
 		"email", redact.Revealed(seed.ServiceAccount.Email), "password", redact.Revealed(seed.ServiceAccount.Password))
-	return sim.Serve(ctx, *addr, s, log)
+	return sim.Serve(ctx, addr, s, log)
+}
+
+func simulateKisi(ctx context.Context, addr string, users, perUser int, f kisisim.Faults, rate float64, log *slog.Logger) error {
+	seed := kisisim.DemoSeed()
+	if users > 0 {
+		seed = kisisim.GenerateSeed(users, perUser)
+	}
+	s, err := kisisim.New(seed)
+	if err != nil {
+		return err
+	}
+	if err := s.SetFaults(f); err != nil {
+		return err
+	}
+	if rate < 0 {
+		return fmt.Errorf("sim: --rate-limit must not be negative, got %v", rate)
+	}
+	if err := s.SetRateLimit(rate, max(1, int(rate))); err != nil {
+		return err
+	}
+	for _, k := range s.APIKeys() {
+		log.Info("kisi organisation for cloudkey: its API key goes in the properties file's api_key_file or api_key_env",
+			"org", k.Name, "org_id", k.OrgID,
+			// Revealed: the simulator's demo key, printed to be copied.
+			"api_key", redact.Revealed(k.APIKey))
+	}
+	return kisisim.Serve(ctx, addr, s, log)
 }

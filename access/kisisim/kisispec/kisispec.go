@@ -13,6 +13,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -42,13 +43,31 @@ var (
 )
 
 // Path returns where the subset is: access/kisisim/testdata, found from
-// this source file, so that tests of any package can load it.
+// this source file, so that tests of any package can load it; when the
+// source path is unknown (a -trimpath build), it is looked for from the
+// working directory up to the module root.
 func Path() string {
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
+	if _, file, _, ok := runtime.Caller(0); ok {
+		p := filepath.Join(filepath.Dir(file), "..", "testdata", File)
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	dir, err := os.Getwd()
+	if err != nil {
 		return filepath.Join("testdata", File)
 	}
-	return filepath.Join(filepath.Dir(file), "..", "testdata", File)
+	for {
+		p := filepath.Join(dir, "access", "kisisim", "testdata", File)
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return filepath.Join("testdata", File)
+		}
+		dir = parent
+	}
 }
 
 // Load returns the Kisi spec, read once per test binary; it fails t when
