@@ -53,9 +53,11 @@ type Config struct {
 	// through; 0 means guard.DefaultBreakerOpenTimeout.
 	BreakerOpenTimeout time.Duration
 	// OrgRate is how many requests per second the organisation key may
-	// send (user look-ups and login creations together); 0 means
-	// DefaultOrgRate. Kisi allows 5 per second per user, and the key is
-	// one user.
+	// send (user look-ups and login creations together), in bursts of as
+	// many; 0 means DefaultOrgRate. Kisi allows 5 per second per user, and
+	// the key is one user. The bucket is this process's: with several
+	// replicas sharing a key, give each its share (Kisi's 429s are
+	// retried all the same).
 	OrgRate float64
 	// OnBreakerChange, when set, is told every change of the breaker's
 	// state ("closed", "open", "half-open"). It is called while the
