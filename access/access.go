@@ -2,11 +2,12 @@
 // system (Openpath / Avigilon Alta style): find a user by email, make sure
 // the user has a cloud-key credential, list the entries (doors) the user may
 // open, and unlock one of them. Implementations live in sub-packages:
-// openpath (the REST client) and sim (a simulator of that REST API).
+// openpath and kisi (REST clients, sharing guard's circuit breaker and
+// retry policy), and sim and kisisim (simulators of those REST APIs).
 //
 // It is the domain's view of an access system and imports nothing of
-// cloudkey's: no adapter (openpath, sim), no Redis, gRPC or generated
-// code.
+// cloudkey's: no adapter (openpath, kisi, sim, kisisim), no Redis, gRPC
+// or generated code.
 package access
 
 import (

@@ -220,6 +220,17 @@ func (g *Guard) Run(ctx context.Context, op string, start time.Time, attempt fun
 	return err
 }
 
+// Refusing returns the error Run fails with at once while the breaker is
+// open, or nil when it is not open: a caller about to wait (for a rate
+// limit's token) asks first, rather than wait for a call the breaker
+// would refuse.
+func (g *Guard) Refusing(op string) error {
+	if g.breaker.State() == gobreaker.StateOpen {
+		return fmt.Errorf("%s: %s: %w", op, g.name, ErrCircuitOpen)
+	}
+	return nil
+}
+
 // State is the breaker's state.
 func (g *Guard) State() gobreaker.State { return g.breaker.State() }
 

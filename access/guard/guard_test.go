@@ -96,3 +96,64 @@ func TestRetryDelay(t *testing.T) {
 		}
 	}
 }
+
+// TestGuardRefusing: an open breaker refuses at once, through Run and
+// through Refusing; a closed one lets attempts through. Business answers
+// (a 403) do not count against the access system.
+func TestGuardRefusing(t *testing.T) {
+	var changes []string
+	g := New(Config{Name: "x", BreakerOpenTimeout: time.Minute, OnStateChange: func(_ string, from, to gobreaker.State) {
+		changes = append(changes, from.String()+"->"+to.String())
+	}})
+	ctx := context.Background()
+	if err := g.Refusing("op"); err != nil {
+		t.Fatalf("closed breaker: Refusing = %v", err)
+	}
+	denied := &access.StatusError{Op: "op", Status: 403}
+	for range 2 * BreakerConsecutive {
+		if err := g.Run(ctx, "op", AttemptStart(ctx), func() error { return denied }); err != denied {
+			t.Fatalf("Run = %v, want the 403", err)
+		}
+	}
+	if g.State() != gobreaker.StateClosed {
+		t.Fatal("403s opened the breaker")
+	}
+	unavailable := &access.StatusError{Op: "op", Status: 503}
+	for range BreakerConsecutive {
+		_ = g.Run(ctx, "op", AttemptStart(ctx), func() error { return unavailable })
+	}
+	if err := g.Refusing("op"); !errors.Is(err, ErrCircuitOpen) {
+		t.Errorf("open breaker: Refusing = %v, want ErrCircuitOpen", err)
+	}
+	ran := false
+	if err := g.Run(ctx, "op", AttemptStart(ctx), func() error { ran = true; return nil }); !errors.Is(err, ErrCircuitOpen) || ran {
+		t.Errorf("open breaker: Run = %v (ran %v), want ErrCircuitOpen without running", err, ran)
+	}
+	if len(changes) != 1 || changes[0] != "closed->open" {
+		t.Errorf("state changes %v", changes)
+	}
+}
+
+// TestGuardBusy: with every slot taken, Acquire waits until the context
+// ends and fails with ErrBusy, which the breaker does not count.
+func TestGuardBusy(t *testing.T) {
+	g := New(Config{Name: "x", MaxInFlight: 1})
+	ctx := context.Background()
+	if err := g.Acquire(ctx, "op"); err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	err := g.Acquire(short, "op")
+	if !errors.Is(err, ErrBusy) || !errors.Is(err, access.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Acquire = %v, want ErrBusy only", err)
+	}
+	if Counted(short, AttemptStart(ctx), err) {
+		t.Error("ErrBusy counted against the access system")
+	}
+	g.Release()
+	if err := g.Acquire(ctx, "op"); err != nil {
+		t.Errorf("after Release: %v", err)
+	}
+	g.Release()
+}

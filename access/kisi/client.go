@@ -53,9 +53,11 @@ type Config struct {
 	// through; 0 means guard.DefaultBreakerOpenTimeout.
 	BreakerOpenTimeout time.Duration
 	// OrgRate is how many requests per second the organisation key may
-	// send (user look-ups and login creations together); 0 means
-	// DefaultOrgRate. Kisi allows 5 per second per user, and the key is
-	// one user.
+	// send (user look-ups and login creations together), in bursts of as
+	// many; 0 means DefaultOrgRate. Kisi allows 5 per second per user, and
+	// the key is one user. The bucket is this process's: with several
+	// replicas sharing a key, give each its share (Kisi's 429s are
+	// retried all the same).
 	OrgRate float64
 	// OnBreakerChange, when set, is told every change of the breaker's
 	// state ("closed", "open", "half-open"). It is called while the
@@ -71,9 +73,11 @@ type Config struct {
 const (
 	// DefaultOrgRate is Config.OrgRate's default: Kisi's limit per user.
 	DefaultOrgRate = 5
-	// UserRate is how many requests per second one user's login may send
-	// (Kisi: 5 per user, shared by all the user's logins).
-	UserRate = 5
+	// UserRate is how many requests per second one user's login may send,
+	// in bursts of as many: under Kisi's 5 per user (shared by all the
+	// user's logins) with a margin, because requests paced exactly at 5
+	// per second can reach Kisi closer together than they left.
+	UserRate = 4
 	// DefaultUserAgent identifies cloudkey to Kisi.
 	DefaultUserAgent = "cloudkey-kisi/1"
 	// IntegrationIdentifier is sent as X-Kisi-Integration-Identifier, as

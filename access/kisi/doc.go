@@ -14,7 +14,8 @@
 // second time only after an answer that says it was not processed (429,
 // or 401 for a login Kisi no longer accepts, which is then re-created).
 //
-// It imports access, access/guard and internal/identity (canonical
-// emails) and the standard library; it must not import Redis, gRPC or
+// Of cloudkey's packages it imports access, access/guard and
+// internal/identity (canonical emails) only, besides gobreaker,
+// x/time/rate, x/sync and golang-lru; it must not import Redis, gRPC or
 // generated code: logins are kept through LoginStore.
 package kisi

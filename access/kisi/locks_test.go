@@ -2,6 +2,8 @@ package kisi
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
 	"slices"
 	"strconv"
 	"testing"
@@ -151,5 +153,54 @@ func TestListWithoutEnsure(t *testing.T) {
 				t.Errorf("GET /locks not sent with hank's stored login")
 			}
 		}
+	}
+}
+
+// TestFirstCallWithoutLogin: a user with no login anywhere (no
+// EnsureCloudKey, nothing stored) gets one on the first listing or
+// unlock; its email comes from GET /users/{id} with the organisation key.
+// The simulator has no GET /users/{id}, so the test answers it from the
+// simulator's GET /users.
+func TestFirstCallWithoutLogin(t *testing.T) {
+	e := foundry(t)
+	e.intercept = func(req *http.Request) *http.Response {
+		if req.URL.Path != "/users/"+id(kisisim.DemoHankID) {
+			return nil
+		}
+		q, err := http.NewRequest(http.MethodGet, e.srv.URL+"/users?email="+kisisim.DemoHankEmail, nil)
+		if err != nil {
+			t.Error(err)
+			return nil
+		}
+		q.Header.Set("Authorization", req.Header.Get("Authorization"))
+		resp, err := http.DefaultClient.Do(q)
+		if err != nil {
+			t.Error(err)
+			return nil
+		}
+		defer resp.Body.Close()
+		var users []json.RawMessage
+		if err := json.NewDecoder(resp.Body).Decode(&users); err != nil || len(users) != 1 {
+			t.Errorf("GET /users: %v, %d users", err, len(users))
+			return nil
+		}
+		return jsonAnswer(req, 200, string(users[0]), nil)
+	}
+	got, err := e.client.ListUserEntries(context.Background(), id(kisisim.DemoHankID))
+	if err != nil || len(got) != 2 {
+		t.Fatalf("got %+v, %v; want hank's two locks", got, err)
+	}
+	if n := e.srv.Calls(kisisim.OpCreateLogin); n != 1 {
+		t.Errorf("%d logins created, want 1", n)
+	}
+	l, ok, _ := e.store.Get(context.Background(), kisisim.DemoHankID)
+	if !ok {
+		t.Fatal("no login stored")
+	}
+	if err := e.client.Unlock(context.Background(), id(kisisim.DemoHankID), strconv.FormatInt(l.ID, 10), id(kisisim.DemoBikeRoomID)); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.srv.Calls(kisisim.OpCreateLogin); n != 1 {
+		t.Errorf("%d logins created, want still 1", n)
 	}
 }

@@ -122,3 +122,32 @@ func TestEnsureCloudKeyRefusals(t *testing.T) {
 		t.Errorf("%d requests sent, want 1 (the unknown email's)", n)
 	}
 }
+
+// TestCreateLoginRetried429: Kisi answers 429 without processing the
+// request, so a login creation answered 429 is sent again (one login
+// results); any other failure of it is not.
+func TestCreateLoginRetried429(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		faults kisisim.Faults
+		calls  int64
+		ok     bool
+	}{
+		{"429 once", kisisim.Faults{RateLimitRate: 1, MaxFaults: 1, IncludeLogin: true}, 2, true},
+		{"503 once: not repeated", kisisim.Faults{ErrorRate: 1, MaxFaults: 1, IncludeLogin: true}, 1, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := foundry(t)
+			if err := e.srv.SetFaults(tt.faults); err != nil {
+				t.Fatal(err)
+			}
+			_, err := e.client.EnsureCloudKey(context.Background(), kisiUser(kisisim.DemoHankID, kisisim.DemoHankEmail))
+			if (err == nil) != tt.ok {
+				t.Errorf("err = %v, want ok %v", err, tt.ok)
+			}
+			if n := e.srv.Calls(kisisim.OpCreateLogin); n != tt.calls {
+				t.Errorf("POST /logins sent %d times, want %d", n, tt.calls)
+			}
+		})
+	}
+}

@@ -119,7 +119,7 @@ func (c *Client) newLogin(ctx context.Context, userID int64, email string) (sess
 		return session{}, fmt.Errorf("create login: %w", err)
 	}
 	var ans loginAnswer
-	rq := call{op: "create login", method: http.MethodPost, path: "/logins", body: b, auth: c.orgKey, limiter: c.orgLimiter}
+	rq := call{op: "create login", method: http.MethodPost, path: "/logins", body: b, auth: c.orgKey, limiter: c.orgLimiter, retry429: true}
 	if _, err := c.do(ctx, rq, &ans); err != nil {
 		return session{}, err
 	}

@@ -43,6 +43,10 @@ type call struct {
 	// user is set for a call made with a user's login: its 429 says that
 	// user went over the user's own quota, not that Kisi is unwell.
 	user bool
+	// retry429 lets do retry a call that is not a GET when Kisi answers
+	// 429, which it answers without processing the call. Set for a login
+	// creation only; an unlock's retry is Unlock's own decision.
+	retry429 bool
 }
 
 // do sends rq and decodes a 2xx answer into out (unless out is nil); it
@@ -51,11 +55,15 @@ type call struct {
 // goes through the circuit breaker and takes an in-flight slot. A GET is
 // tried up to guard.MaxReadAttempts times when Kisi is unavailable, after
 // a backoff or the Retry-After it asked for, while the retry fits before
-// ctx's deadline; nothing else is repeated here.
+// ctx's deadline; so is a call with rq.retry429 answered 429. Nothing
+// else is repeated here.
 func (c *Client) do(ctx context.Context, rq call, out any) (http.Header, error) {
 	for n := 1; ; n++ {
 		hdr, start, err := c.attempt(ctx, rq, out)
-		if err == nil || rq.method != http.MethodGet || n == guard.MaxReadAttempts {
+		// A request the rate limit held back was not sent; a retry would
+		// not get a token either.
+		if err == nil || !(rq.method == http.MethodGet || rq.retry429 && tooMany(err)) ||
+			n == guard.MaxReadAttempts || errors.Is(err, ErrRateLimited) {
 			return hdr, err
 		}
 		wait, ok := guard.RetryDelay(err, n)
@@ -68,6 +76,11 @@ func (c *Client) do(ctx context.Context, rq call, out any) (http.Header, error) 
 // attempt sends rq once, through the limiter, the breaker and a slot; it
 // returns when the attempt started, after the limiter's wait.
 func (c *Client) attempt(ctx context.Context, rq call, out any) (http.Header, time.Time, error) {
+	// An open breaker refuses at once, rather than after a wait for a
+	// token it would not use.
+	if err := c.guard.Refusing(rq.op); err != nil {
+		return nil, time.Now(), err
+	}
 	if err := wait(ctx, rq.op, rq.limiter); err != nil {
 		return nil, time.Now(), err
 	}
@@ -94,6 +107,12 @@ func (c *Client) attempt(ctx context.Context, rq call, out any) (http.Header, ti
 		err = answer
 	}
 	return hdr, start, err
+}
+
+// tooMany reports whether err is Kisi's 429.
+func tooMany(err error) bool {
+	var se *access.StatusError
+	return errors.As(err, &se) && se.Status == http.StatusTooManyRequests
 }
 
 // healthyAnswer reports whether err is an answer about one door or one

@@ -105,7 +105,7 @@ func (c *Client) Unlock(ctx context.Context, userID, credentialID, entryID strin
 func (c *Client) unlock(ctx context.Context, uid, lockID int64) error {
 	s, err := c.session(ctx, uid, "")
 	if err != nil {
-		return err
+		return fmt.Errorf("the user's login: %w", busyIfRateLimited(err))
 	}
 	path := "/locks/" + strconv.FormatInt(lockID, 10) + "/unlock"
 	for retried := false; ; retried = true {
@@ -127,12 +127,22 @@ func (c *Client) unlock(ctx context.Context, uid, lockID int64) error {
 			}
 		case http.StatusUnauthorized:
 			if s, err = c.renew(ctx, uid, s); err != nil {
-				return err
+				return fmt.Errorf("re-create the login Kisi refused: %w", busyIfRateLimited(err))
 			}
 		default:
 			return unlockError(err)
 		}
 	}
+}
+
+// busyIfRateLimited reads a request the rate limit held back as "Kisi is
+// busy"; other errors (of a login look-up or creation, not of the unlock)
+// are returned as they are.
+func busyIfRateLimited(err error) error {
+	if errors.Is(err, ErrRateLimited) {
+		return &access.ReasonError{Kind: access.ErrUnavailable, Reason: ReasonBusy, Err: err}
+	}
+	return err
 }
 
 // unlockError turns an unlock's failure into an *access.ReasonError;
@@ -145,10 +155,7 @@ func unlockError(err error) error {
 	}
 	var se *access.StatusError
 	if !errors.As(err, &se) {
-		if errors.Is(err, ErrRateLimited) {
-			return &access.ReasonError{Kind: access.ErrUnavailable, Reason: ReasonBusy, Err: err}
-		}
-		return err
+		return busyIfRateLimited(err)
 	}
 	code := errorCode(se)
 	reason := func(kind error, r string) error { return &access.ReasonError{Kind: kind, Reason: r, Err: se} }
