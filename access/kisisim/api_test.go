@@ -98,6 +98,30 @@ func TestUsers(t *testing.T) {
 	})
 }
 
+// GET /users/{id}: the key's own organisation's user, else 404; a user's
+// login may not read users.
+func TestFetchUser(t *testing.T) {
+	f := demo(t)
+	path := "/users/" + strconv.Itoa(DemoGinaID)
+	if a := f.do(t, "GET", path, DemoHarborAPIKey, ""); a.status != 200 || !contains(a.body, `"email":"gina@example.com"`) {
+		t.Fatalf("gina: %d %s", a.status, a.body)
+	}
+	gina, _ := f.login(t, DemoHarborAPIKey, DemoGinaEmail)
+	for _, tc := range []struct {
+		name, path, secret string
+		status             int
+	}{
+		{"other org's key", path, DemoFoundryAPIKey, 404},
+		{"unknown user", "/users/999999", DemoHarborAPIKey, 404},
+		{"the admin", "/users/" + strconv.Itoa(DemoHarborAdminID), DemoHarborAPIKey, 404},
+		{"a user's login", path, gina, 403},
+	} {
+		if a := f.do(t, "GET", tc.path, tc.secret, ""); a.status != tc.status {
+			t.Errorf("%s: %d %s, want %d", tc.name, a.status, a.body, tc.status)
+		}
+	}
+}
+
 func TestUpdateUser(t *testing.T) {
 	f := demo(t)
 	gina, _ := f.login(t, DemoHarborAPIKey, DemoGinaEmail)

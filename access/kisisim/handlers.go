@@ -135,6 +135,28 @@ func (s *Sim) fetchUsers(w http.ResponseWriter, r *http.Request, caller *login) 
 	writePage(w, out, limit, offset, len(users))
 }
 
+// fetchUser serves GET /users/{id} with the organisation's API key: one
+// of its users (the admin is not listed, as in GET /users).
+func (s *Sim) fetchUser(w http.ResponseWriter, r *http.Request, caller *login) {
+	id, ok := pathID(w, r, codeNotFound)
+	if !ok {
+		return
+	}
+	if !caller.orgKey {
+		writeError(w, http.StatusForbidden, codeForbidden, "Only an organization's administrators can read its users.")
+		return
+	}
+	u := s.usersByID[id]
+	if u == nil || u.org != caller.user.org || u.admin {
+		writeError(w, http.StatusNotFound, codeNotFound, "User not found.")
+		return
+	}
+	s.mu.RLock()
+	out := s.userToJSON(u)
+	s.mu.RUnlock()
+	writeJSON(w, http.StatusOK, out)
+}
+
 // updateUser serves PATCH /users/{id} with the organisation's API key:
 // only access_enabled is simulated (the rest of the body is accepted and
 // ignored).

@@ -21,6 +21,7 @@ const (
 	OpUnlock                      // POST /locks/{id}/unlock
 	OpFetchPlaces                 // GET /places
 	OpFetchPlace                  // GET /places/{id}
+	OpFetchUser                   // GET /users/{id}
 
 	numOps
 )
@@ -36,6 +37,7 @@ var opNames = [numOps]string{
 	"unlockLock",
 	"fetchPlaces",
 	"fetchPlace",
+	"fetchUser",
 }
 
 // Ops lists every operation, in declaration order.

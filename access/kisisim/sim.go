@@ -228,6 +228,7 @@ func (s *Sim) routes() http.Handler {
 	s.handle(mux, "GET /login", OpFetchCurrentLogin, s.fetchCurrentLogin)
 	s.handle(mux, "DELETE /logins/{id}", OpDeleteLogin, s.deleteLogin)
 	s.handle(mux, "GET /users", OpFetchUsers, s.fetchUsers)
+	s.handle(mux, "GET /users/{id}", OpFetchUser, s.fetchUser)
 	s.handle(mux, "PATCH /users/{id}", OpUpdateUser, s.updateUser)
 	s.handle(mux, "GET /locks", OpFetchLocks, s.fetchLocks)
 	s.handle(mux, "GET /locks/{id}", OpFetchLock, s.fetchLock)
