@@ -12,6 +12,7 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 	"google.golang.org/grpc"
 
+	"github.com/cloudkey/cloudkey/access/kisisim"
 	"github.com/cloudkey/cloudkey/cache"
 	"github.com/cloudkey/cloudkey/internal/identity"
 )
@@ -164,7 +165,14 @@ func (r *runner) start(ctx context.Context) error {
 	}
 	r.rep.Target.Kind = "baseline only"
 	if cfg.needsCloudkey() {
-		if r.tgt, err = startTarget(ctx, cfg, seed); err != nil {
+		// unlock-cross opens a Kisi door too: the in-process cloudkey gets
+		// a Kisi simulator that knows the same users.
+		var kisiSeed *kisisim.Seed
+		if cfg.measures(KindUnlockCross) {
+			ks := kisisim.GenerateSeed(cfg.Users, max(cfg.EntriesPerUser, 1))
+			kisiSeed = &ks
+		}
+		if r.tgt, err = startTarget(ctx, cfg, seed, kisiSeed); err != nil {
 			return err
 		}
 		r.closers = append(r.closers, r.tgt.close)
@@ -280,13 +288,13 @@ func (r *runner) measure(ctx context.Context, sc Scenario, round int) (measured,
 	var up upstreamPhase
 	if r.tgt != nil && r.tgt.sim != nil && !sc.Kind.baseline() {
 		s.OwnFloor = r.cfg.SimLatency
-		sm := r.tgt.sim
+		sm, km := r.tgt.sim, r.tgt.kisi
 		s.BeforeMeasure = func() {
-			before = upstreamCalls(sm)
+			before = upstreamCalls(sm, km)
 			sm.TakeTimings() // drop the warm-up's and earlier scenarios'
 		}
 		s.AfterMeasure = func() {
-			after = upstreamCalls(sm)
+			after = upstreamCalls(sm, km)
 			up.timings = takeTimings(sm)
 		}
 	}
@@ -299,7 +307,9 @@ func (r *runner) measure(ctx context.Context, sc Scenario, round int) (measured,
 }
 
 // prewarm calls ListEntries once for every user (64 at a time) so that
-// the in-process or external cloudkey has them all cached. It stops at
+// the in-process or external cloudkey has them all cached; when
+// unlock-cross is measured, it records each user's unlock-cross request
+// from the answer (learnCross). It stops at
 // the first failure: a target that cannot serve one user will not serve
 // the load.
 func (r *runner) prewarm(ctx context.Context) error {
@@ -313,6 +323,8 @@ func (r *runner) prewarm(ctx context.Context) error {
 		tr = REST
 	}
 	caller := r.caller(Scenario{Kind: KindList, Transport: tr})
+	// unlock-cross learns each user's entry ids from this ListEntries.
+	cross := r.cfg.measures(KindUnlockCross)
 	for w := range parallel {
 		wg.Add(1)
 		go func() {
@@ -326,7 +338,14 @@ func (r *runner) prewarm(ctx context.Context) error {
 				o := Outcome{Err: errHarness}
 				if err == nil {
 					cctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
-					o = caller.callUser(cctx, w, u)
+					if cross {
+						o = Outcome{}
+						if err := r.learnCross(cctx, w, u); err != nil {
+							o.Err = err.Error()
+						}
+					} else {
+						o = caller.callUser(cctx, w, u)
+					}
 					cancel()
 				}
 				if !o.OK() {
@@ -397,6 +416,7 @@ func (r *runner) finish() {
 		r.rep.RatiosToNoopHTTP = computeRatios(noopHTTP, r.rep.Scenarios,
 			func(s *ScenarioReport) bool { return s.Kind == KindUnlock })
 	}
+	r.rep.CrossVsMulti = crossVsMulti(r.rep.Scenarios)
 	if r.cfg.ClosedLoop() { // in open loop both just hold the rate
 		r.rep.RESTvsGRPC = restVsGRPC(r.rep.Scenarios)
 	}
