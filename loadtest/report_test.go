@@ -110,6 +110,20 @@ func TestCrossVsMultiPairsByTransport(t *testing.T) {
 	}
 }
 
+func TestKisiUserRateWarning(t *testing.T) {
+	cross := &ScenarioReport{Scenario: "unlock-cross", Kind: KindUnlockCross, Throughput: 3000}
+	if w := kisiUserRateWarning(cross, 10_000); w != "" {
+		t.Errorf("0.3 per user per second: warned %q", w)
+	}
+	if w := kisiUserRateWarning(cross, 200); !strings.Contains(w, "15.0 unlocks per second per user") || !strings.Contains(w, "--users") {
+		t.Errorf("15 per user per second: warning %q", w)
+	}
+	multi := &ScenarioReport{Scenario: "unlock-multi", Kind: KindUnlockMulti, Throughput: 3000}
+	if w := kisiUserRateWarning(multi, 200); w != "" {
+		t.Errorf("unlock-multi (no Kisi door): warned %q", w)
+	}
+}
+
 func TestOwnLatencySubtractsTheFloorFromOKUnlocksOnly(t *testing.T) {
 	const floor = 20 * time.Millisecond
 	tests := []struct {

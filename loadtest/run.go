@@ -398,6 +398,9 @@ func (r *runner) finish() {
 		case KindNoopHTTP:
 			noopHTTP = sc
 		}
+		if w := kisiUserRateWarning(sc, r.rep.Settings.Users); w != "" {
+			r.rep.Warnings = append(r.rep.Warnings, w)
+		}
 		if sc.Errors > 0 {
 			r.rep.Warnings = append(r.rep.Warnings, fmt.Sprintf("%s: %d of %d requests failed; see errors by code", sc.Scenario, sc.Errors, sc.Completed))
 		}
@@ -420,6 +423,26 @@ func (r *runner) finish() {
 	if r.cfg.ClosedLoop() { // in open loop both just hold the rate
 		r.rep.RESTvsGRPC = restVsGRPC(r.rep.Scenarios)
 	}
+}
+
+// kisiUserLimit is Kisi's limit of requests per second per user, which
+// cloudkey's Kisi client keeps (kisi.UserRate) by waiting.
+const kisiUserLimit = 5
+
+// kisiUserRateWarning warns when an unlock-cross scenario sent each user
+// more than one Kisi unlock per second on average: the users drawn more
+// often than Kisi allows then wait in cloudkey's Kisi client, and the
+// figures measure that pacing rather than cloudkey.
+func kisiUserRateWarning(sc *ScenarioReport, users int) string {
+	if sc.Kind != KindUnlockCross || users <= 0 {
+		return ""
+	}
+	perUser := sc.Throughput / float64(users)
+	if perUser <= 1 {
+		return ""
+	}
+	return fmt.Sprintf("%s: %.1f unlocks per second per user on average; Kisi allows %d per user and cloudkey's Kisi client waits beyond that, so bursts are paced: pass more --users",
+		sc.Scenario, perUser, kisiUserLimit)
 }
 
 func (c Config) reportSettings() ReportSettings {
