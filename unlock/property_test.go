@@ -37,7 +37,9 @@ func (s *secondSystem) FindUserByEmail(ctx context.Context, email string) (acces
 	return access.User{}, access.ErrNotFound
 }
 
-func (s *secondSystem) EnsureCloudKey(context.Context, access.User) (string, error) { return "login", nil }
+func (s *secondSystem) EnsureCloudKey(context.Context, access.User) (string, error) {
+	return "login", nil
+}
 
 func (s *secondSystem) ListUserEntries(_ context.Context, userID string) ([]access.Entry, error) {
 	if userID == "k-g" {
