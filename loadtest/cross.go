@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"time"
 
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -25,12 +26,42 @@ const (
 // which fails on such a user).
 const errNoCross = "unlock-cross: entries not learnt"
 
+// crossAttempts bounds learnCross's ListEntries for one user. A listing
+// over several systems leaves out the entries of a system that could not
+// answer in time (a loaded machine, a first login being created), and
+// such a failure is not cached: asking again is how a resident's app
+// would get the whole list.
+const crossAttempts = 4
+
 // learnCross lists u's entries, over gRPC when the runner has gRPC
 // connections, else over REST, and records u's unlock-cross request: its
 // first Openpath entry and its first Kisi entry, by the ids ListEntries
 // gives (opaque to clients: never built from a connection-id convention).
-// It is the prewarm's ListEntries for unlock-cross runs.
+// It is the prewarm's ListEntries for unlock-cross runs; each attempt has
+// the run's Timeout, and a partial listing is asked again, after a pause.
 func (r *runner) learnCross(ctx context.Context, worker int, u *user) error {
+	var err error
+	pause := 100 * time.Millisecond
+	for attempt := range crossAttempts {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return err
+			case <-time.After(pause):
+			}
+			pause *= 2
+		}
+		cctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
+		err = r.learnCrossOnce(cctx, worker, u)
+		cancel()
+		if err == nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w (%d attempts)", err, crossAttempts)
+}
+
+func (r *runner) learnCrossOnce(ctx context.Context, worker int, u *user) error {
 	var entries []*pb.Entry
 	if r.conns != nil {
 		resp := new(pb.ListEntriesResponse)

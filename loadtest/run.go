@@ -337,16 +337,16 @@ func (r *runner) prewarm(ctx context.Context) error {
 				u, err := r.users.get(i)
 				o := Outcome{Err: errHarness}
 				if err == nil {
-					cctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 					if cross {
 						o = Outcome{}
-						if err := r.learnCross(cctx, w, u); err != nil {
+						if err := r.learnCross(ctx, w, u); err != nil {
 							o.Err = err.Error()
 						}
 					} else {
+						cctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 						o = caller.callUser(cctx, w, u)
+						cancel()
 					}
-					cancel()
 				}
 				if !o.OK() {
 					mu.Lock()

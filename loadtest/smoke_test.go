@@ -139,8 +139,12 @@ func TestSmokeUnlockCross(t *testing.T) {
 				cfg.Scenarios[i].Transport = tr
 			}
 			// Enough users that none nears Kisi's 5 requests per second
-			// per user (cloudkey's Kisi client keeps it): 200 rps over 400.
-			cfg.Users, cfg.UnlockEntries = 400, 2
+			// per user (cloudkey's Kisi client keeps it): 50 rps over 100.
+			cfg.Users, cfg.UnlockEntries, cfg.Rate = 100, 2, 50
+			// Each user's first listing creates its Kisi login: under the
+			// race detector on a loaded machine, 64 of them at once in the
+			// prewarm can take longer than the default 5 s.
+			cfg.Timeout = 20 * time.Second
 			var kisi *kisisim.Server
 			cfg.StartTarget = func(ctx context.Context, tc loadtest.TargetConfig) (*loadtest.Target, error) {
 				if tc.KisiSeed == nil {
