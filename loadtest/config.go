@@ -23,12 +23,13 @@ const (
 	KindList        Kind = "list"         // ListEntries
 	KindUnlock      Kind = "unlock"       // Unlock of one of the user's entries
 	KindUnlockMulti Kind = "unlock-multi" // Unlock of Config.UnlockEntries of the user's entries
+	KindUnlockCross Kind = "unlock-cross" // Unlock of the user's first Openpath and first Kisi entry (ids from the prewarm's ListEntries)
 	KindMix         Kind = "mix"          // 70% list, 25% unlock (one entry), 5% me
 	KindNoop        Kind = "noop"         // the bare gRPC no-op baseline service
 	KindNoopHTTP    Kind = "noop-http"    // the no-op plus one loopback HTTP call (the floor of an access-system call)
 )
 
-var kinds = []Kind{KindMe, KindList, KindUnlock, KindUnlockMulti, KindMix, KindNoop, KindNoopHTTP}
+var kinds = []Kind{KindMe, KindList, KindUnlock, KindUnlockMulti, KindUnlockCross, KindMix, KindNoop, KindNoopHTTP}
 
 // baseline reports whether k is served by the baseline server rather
 // than cloudkey.
@@ -166,7 +167,8 @@ type Config struct {
 	// UsersFrom is UsersSimGenerated or UsersDemo.
 	UsersFrom string
 	// Prewarm calls ListEntries once for every user before each scenario,
-	// so the measured phase sees cache hits.
+	// so the measured phase sees cache hits. unlock-cross needs it: it
+	// learns each user's Openpath and Kisi entry ids from the answers.
 	Prewarm bool
 
 	// Self starts cloudkey in process (with RedisURL, or a redis-server
@@ -304,6 +306,9 @@ func (c Config) Validate() error {
 	case c.AccountTTL < 0 || c.EntriesTTL < 0 || c.SimLatency < 0:
 		return errors.New("--account-ttl, --entries-ttl and --sim-latency must not be negative")
 	}
+	if err := c.checkCross(); err != nil {
+		return err
+	}
 	if c.BaselineAddr != "" {
 		if err := loopbackAddr("--baseline-addr", c.BaselineAddr); err != nil {
 			return err
@@ -349,6 +354,22 @@ func (c Config) Validate() error {
 				return err
 			}
 		}
+	}
+	return nil
+}
+
+// checkCross refuses what unlock-cross cannot run with.
+func (c Config) checkCross() error {
+	if !c.measures(KindUnlockCross) {
+		return nil
+	}
+	switch {
+	case !c.Prewarm:
+		return errors.New("--prewarm=false: unlock-cross learns each user's Openpath and Kisi entry ids from the prewarm's ListEntries; keep --prewarm on")
+	case c.UsersFrom != UsersSimGenerated:
+		return fmt.Errorf("--users-from %s: unlock-cross needs the generated users (%s), whom the in-process Kisi simulator also knows", c.UsersFrom, UsersSimGenerated)
+	case c.Self && c.AccessURL != "":
+		return errors.New("--access-url: unlock-cross needs the in-process Openpath and Kisi simulators; an Openpath simulator apart is not supported with it")
 	}
 	return nil
 }

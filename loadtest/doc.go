@@ -1,7 +1,10 @@
 // Package loadtest measures cloudkey under load: `cloudkey loadtest`.
 //
 // A run measures one or more scenarios (GetMe, ListEntries, Unlock of one
-// or several entries, a mix, the bare gRPC no-op baseline, and noop-http,
+// or several entries, Unlock of one Openpath and one Kisi entry in one
+// call (unlock-cross, against an in-process Kisi simulator with the same
+// users, its entry ids learnt from the prewarm's ListEntries), a mix, the
+// bare gRPC no-op baseline, and noop-http,
 // that no-op plus one loopback HTTP call: the floor under an Unlock) one
 // after the other with the same settings, so ratios to the baseline and
 // to the floor come from one run on one machine. Each scenario has a warm-up phase, drained

@@ -19,6 +19,7 @@ latency from each request's intended start) for --duration after --warmup.
   cloudkey loadtest --scenario list,unlock,me --baseline --concurrency 64   # peak, ratios to the no-op RPC
   cloudkey loadtest --scenario unlock --rate 5000 --plot unlock.png           # latency at a fixed rate
   cloudkey loadtest --grpc-addr 127.0.0.1:9090 --scenario me                  # a running cloudkey
+  cloudkey loadtest --scenario unlock-multi,unlock-cross --unlock-entries 2 --concurrency 64 --rounds 3   # two systems vs one
 
 Flags:
 `
@@ -36,7 +37,7 @@ func ParseFlags(args []string, getenv func(string) string, out io.Writer) (Confi
 		fmt.Fprint(out, Usage)
 		fs.PrintDefaults()
 	}
-	scenarios := fs.String("scenario", "list", "comma-separated scenarios: me, list, unlock, unlock-multi, mix (70% list, 25% unlock, 5% me), noop (the bare gRPC baseline), noop-http (the no-op plus one loopback HTTP call: the floor under an unlock, and unlock's ratio to it is printed); an item may end in :grpc or :rest, e.g. list,list:rest")
+	scenarios := fs.String("scenario", "list", "comma-separated scenarios: me, list, unlock, unlock-multi (--unlock-entries Openpath doors per call), unlock-cross (one Openpath and one Kisi door per call, the Kisi one on an in-process Kisi simulator with the same users; needs --prewarm, and with unlock-multi --unlock-entries 2 its ratio to unlock-multi is printed), mix (70% list, 25% unlock, 5% me), noop (the bare gRPC baseline), noop-http (the no-op plus one loopback HTTP call: the floor under an unlock, and unlock's ratio to it is printed); an item may end in :grpc or :rest, e.g. list,list:rest")
 	transport := fs.String("transport", string(GRPC), "default transport of the scenarios: grpc or rest (REST goes through the gateway on --http-addr)")
 	fs.BoolVar(&c.Baseline, "baseline", c.Baseline, "also measure the bare grpc-go no-op service first, with the same settings, and print each scenario's throughput and p99 as a ratio to it")
 	fs.Float64Var(&c.Rate, "rate", c.Rate, "open-loop arrival rate, requests per second")
@@ -49,7 +50,7 @@ func ParseFlags(args []string, getenv func(string) string, out io.Writer) (Confi
 	fs.IntVar(&c.MaxInflight, "max-inflight", c.MaxInflight, "open loop: most requests outstanding; sends beyond it are dropped and counted")
 	fs.IntVar(&c.Workers, "workers", c.Workers, "open loop: most sender goroutines (0: up to --max-inflight, so nothing queues in the harness)")
 	fs.IntVar(&c.Conns, "conns", c.Conns, "gRPC connections, used round robin")
-	fs.IntVar(&c.UnlockEntries, "unlock-entries", c.UnlockEntries, "entries per call in the unlock-multi scenario")
+	fs.IntVar(&c.UnlockEntries, "unlock-entries", c.UnlockEntries, "entries per call in the unlock-multi scenario (2 to compare with unlock-cross)")
 	fs.IntVar(&c.Users, "users", c.Users, "users in the generated organisation (user0@load.example.com ...); requests pick one uniformly")
 	fs.IntVar(&c.EntriesPerUser, "entries-per-user", c.EntriesPerUser, "entries each generated user may open")
 	fs.StringVar(&c.UsersFrom, "users-from", c.UsersFrom, "sim-generated (the organisation `cloudkey sim --users N --entries-per-user M` serves) or demo (alice@ and erin@example.com)")

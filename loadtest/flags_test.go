@@ -60,6 +60,10 @@ func TestParseFlagsRefusesBadInputNamingTheFlag(t *testing.T) {
 		{[]string{"--noop-upstream", "http://10.0.0.9:9098/unlock"}, "--noop-upstream"},
 		{[]string{"--noop-upstream", "http://127.0.0.1:9098/unlock", "--baseline-addr", "127.0.0.1:9099"}, "--noop-upstream"},
 		{[]string{"list"}, "unexpected argument"},
+		{[]string{"--scenario", "unlock-cross", "--prewarm=false"}, "--prewarm"},
+		{[]string{"--scenario", "unlock-multi,unlock-cross:rest", "--prewarm=false"}, "--prewarm"},
+		{[]string{"--scenario", "unlock-cross", "--users-from", "demo"}, "--users-from"},
+		{[]string{"--scenario", "unlock-cross", "--access-url", "http://127.0.0.1:8181"}, "--access-url"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -128,5 +132,69 @@ func TestShortTokenSecretFailsBeforeLoad(t *testing.T) {
 	_, err = Run(t.Context(), cfg)
 	if err == nil || !strings.Contains(err.Error(), "--token-secret") {
 		t.Errorf("Run with a 5-byte secret = %v, want an error naming --token-secret", err)
+	}
+}
+
+// unlock-cross's rules: it needs the prewarm (it learns the entry ids
+// there), the generated users and the in-process simulators.
+func TestValidateUnlockCross(t *testing.T) {
+	base := Defaults()
+	tests := []struct {
+		name   string
+		change func(*Config)
+		want   string // "" accepted; else a part of the error
+	}{
+		{"defaults", func(*Config) {}, ""},
+		{"with unlock-multi of two", func(c *Config) {
+			c.Scenarios = append([]Scenario{{KindUnlockMulti, GRPC}}, c.Scenarios...)
+			c.UnlockEntries = 2
+		}, ""},
+		{"over REST", func(c *Config) { c.Scenarios[0].Transport = REST }, ""},
+		{"one entry per user", func(c *Config) { c.EntriesPerUser = 1 }, ""},
+		{"more unlock entries than entries without unlock-multi", func(c *Config) { c.EntriesPerUser, c.UnlockEntries = 1, 2 }, ""},
+		{"an external cloudkey", func(c *Config) { c.Self, c.GRPCAddr = false, "127.0.0.1:9090" }, ""},
+		{"no prewarm", func(c *Config) { c.Prewarm = false }, "--prewarm=false"},
+		{"no prewarm over REST", func(c *Config) { c.Prewarm, c.Scenarios[0].Transport = false, REST }, "--prewarm=false"},
+		{"demo users", func(c *Config) { c.UsersFrom = UsersDemo }, "--users-from demo"},
+		{"a simulator apart", func(c *Config) { c.AccessURL = "http://127.0.0.1:8181" }, "--access-url"},
+		{"no prewarm without unlock-cross", func(c *Config) { c.Prewarm, c.Scenarios[0].Kind = false, KindUnlockMulti }, ""},
+		{"a simulator apart without unlock-cross", func(c *Config) { c.AccessURL, c.Scenarios[0].Kind = "http://127.0.0.1:8181", KindUnlock }, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := base
+			c.Scenarios = []Scenario{{KindUnlockCross, GRPC}}
+			tt.change(&c)
+			err := c.Validate()
+			switch {
+			case tt.want == "" && err != nil:
+				t.Errorf("Validate() = %v, want it accepted", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Errorf("Validate() = %v, want an error with %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseScenariosUnlockCross(t *testing.T) {
+	got, err := ParseScenarios("unlock-multi,unlock-cross,unlock-cross:rest", GRPC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Scenario{{KindUnlockMulti, GRPC}, {KindUnlockCross, GRPC}, {KindUnlockCross, REST}}
+	if len(got) != len(want) {
+		t.Fatalf("scenarios = %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("scenario %d = %v, want %v", i, got[i], want[i])
+		}
+	}
+	var help strings.Builder
+	if _, err := ParseFlags([]string{"-h"}, noEnv, &help); err == nil {
+		t.Fatal("-h: no error")
+	}
+	if !strings.Contains(help.String(), "unlock-cross") {
+		t.Errorf("the help does not mention unlock-cross:\n%s", help.String())
 	}
 }

@@ -113,10 +113,17 @@ func (g *grpcCaller) callUser(ctx context.Context, worker int, u *user) Outcome 
 		return g.invoke(ctx, conn, MethodGetMe, pb.ResidentService_GetMe_FullMethodName, getMeReq, &g.meResp)
 	case KindList:
 		return g.invoke(ctx, conn, MethodListEntries, pb.ResidentService_ListEntries_FullMethodName, listReq, &g.listResp)
-	case KindUnlock, KindUnlockMulti:
+	case KindUnlock, KindUnlockMulti, KindUnlockCross:
 		req := u.unlock1
-		if kind == KindUnlockMulti {
+		switch kind {
+		case KindUnlockMulti:
 			req = u.unlockN
+		case KindUnlockCross:
+			c := u.cross.Load()
+			if c == nil {
+				return Outcome{Method: MethodUnlock, Err: errNoCross}
+			}
+			req = c.req
 		}
 		resp := g.unlockResp.Get().(*pb.UnlockResponse)
 		o := Outcome{Method: MethodUnlock}

@@ -27,6 +27,12 @@ type Report struct {
 	// loopback HTTP call): what cloudkey costs beyond the floor of a
 	// call that reaches an access system. Empty unless noop-http ran.
 	RatiosToNoopHTTP []Ratio `json:"ratios_to_noop_http,omitempty"`
+	// CrossVsMulti divides each unlock-cross scenario's throughput and p99
+	// (one Openpath and one Kisi door per call) by those of unlock-multi
+	// over the same transport in the same run (UnlockEntries Openpath
+	// doors per call: compare with --unlock-entries 2). Empty unless both
+	// ran.
+	CrossVsMulti []Ratio `json:"ratios_unlock_cross_to_multi,omitempty"`
 	// RESTvsGRPC divides each REST scenario's throughput by the same
 	// scenario's over gRPC, when both were measured.
 	RESTvsGRPC map[string]float64 `json:"rest_vs_grpc_throughput,omitempty"`
@@ -66,6 +72,9 @@ type TargetInfo struct {
 	SimLatency       string `json:"sim_latency,omitempty"`
 	// AccessURL is the simulator run apart (--access-url), if any.
 	AccessURL string `json:"access_url,omitempty"`
+	// KisiSimURL is the in-process cloudkey's embedded Kisi simulator
+	// (unlock-cross), if any: the property's second connection.
+	KisiSimURL string `json:"kisi_sim_url,omitempty"`
 }
 
 // ScenarioReport is one scenario's measured phase.
@@ -255,6 +264,24 @@ func computeRatios(baseline *ScenarioReport, scenarios []*ScenarioReport, want f
 			r.P99 = float64(s.Latency.P99) / float64(baseline.Latency.P99)
 		}
 		out = append(out, r)
+	}
+	return out
+}
+
+// crossVsMulti pairs each unlock-cross scenario with unlock-multi over
+// the same transport.
+func crossVsMulti(scenarios []*ScenarioReport) []Ratio {
+	multi := map[Transport]*ScenarioReport{}
+	for _, s := range scenarios {
+		if s.Kind == KindUnlockMulti {
+			multi[s.Transport] = s
+		}
+	}
+	var out []Ratio
+	for _, s := range scenarios {
+		if m := multi[s.Transport]; s.Kind == KindUnlockCross && m != nil {
+			out = append(out, computeRatios(m, []*ScenarioReport{s}, nil)...)
+		}
 	}
 	return out
 }

@@ -85,6 +85,45 @@ func TestRatios(t *testing.T) {
 	}
 }
 
+func TestCrossVsMultiPairsByTransport(t *testing.T) {
+	multi := &ScenarioReport{Scenario: "unlock-multi", Kind: KindUnlockMulti, Transport: GRPC, Throughput: 1000, Latency: Latency{P99: 100}}
+	cross := &ScenarioReport{Scenario: "unlock-cross", Kind: KindUnlockCross, Transport: GRPC, Throughput: 800, Latency: Latency{P99: 150}}
+	crossREST := &ScenarioReport{Scenario: "unlock-cross:rest", Kind: KindUnlockCross, Transport: REST, Throughput: 500, Latency: Latency{P99: 200}}
+	list := &ScenarioReport{Scenario: "list", Kind: KindList, Transport: GRPC, Throughput: 5000, Latency: Latency{P99: 50}}
+	// No unlock-multi over REST: unlock-cross:rest has nothing to pair with.
+	got := crossVsMulti([]*ScenarioReport{list, multi, cross, crossREST})
+	if len(got) != 1 || got[0] != (Ratio{"unlock-cross", 0.8, 1.5}) {
+		t.Errorf("cross vs multi = %+v, want unlock-cross 0.8 1.5", got)
+	}
+	if got := crossVsMulti([]*ScenarioReport{cross, crossREST}); got != nil {
+		t.Errorf("without unlock-multi: %+v, want none", got)
+	}
+	rep := &Report{Settings: ReportSettings{UnlockEntries: 2}, Scenarios: []*ScenarioReport{multi, cross}, CrossVsMulti: []Ratio{{"unlock-cross", 0.8, 1.5}}}
+	var text strings.Builder
+	if err := rep.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"unlock-cross / unlock-multi", "vs 2 Openpath doors", "80.0%", "1.50x"} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("text lacks %q:\n%s", want, text.String())
+		}
+	}
+}
+
+func TestKisiUserRateWarning(t *testing.T) {
+	cross := &ScenarioReport{Scenario: "unlock-cross", Kind: KindUnlockCross, Throughput: 3000}
+	if w := kisiUserRateWarning(cross, 10_000); w != "" {
+		t.Errorf("0.3 per user per second: warned %q", w)
+	}
+	if w := kisiUserRateWarning(cross, 200); !strings.Contains(w, "15.0 unlocks per second per user") || !strings.Contains(w, "--users") {
+		t.Errorf("15 per user per second: warning %q", w)
+	}
+	multi := &ScenarioReport{Scenario: "unlock-multi", Kind: KindUnlockMulti, Throughput: 3000}
+	if w := kisiUserRateWarning(multi, 200); w != "" {
+		t.Errorf("unlock-multi (no Kisi door): warned %q", w)
+	}
+}
+
 func TestOwnLatencySubtractsTheFloorFromOKUnlocksOnly(t *testing.T) {
 	const floor = 20 * time.Millisecond
 	tests := []struct {

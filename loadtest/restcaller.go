@@ -59,10 +59,17 @@ func (r *restCaller) callUser(ctx context.Context, _ int, u *user) Outcome {
 	switch kind := pickKind(r.kind); kind {
 	case KindMe:
 		return r.do(ctx, MethodGetMe, http.MethodGet, "/v1/me", u.getHeader, nil)
-	case KindUnlock, KindUnlockMulti:
+	case KindUnlock, KindUnlockMulti, KindUnlockCross:
 		body := u.unlock1Body
-		if kind == KindUnlockMulti {
+		switch kind {
+		case KindUnlockMulti:
 			body = u.unlockNBody
+		case KindUnlockCross:
+			c := u.cross.Load()
+			if c == nil {
+				return Outcome{Method: MethodUnlock, Err: errNoCross}
+			}
+			body = c.body
 		}
 		return r.do(ctx, MethodUnlock, http.MethodPost, "/v1/me/unlock", u.postHeader, body)
 	default:

@@ -12,6 +12,7 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 	"google.golang.org/grpc"
 
+	"github.com/cloudkey/cloudkey/access/kisisim"
 	"github.com/cloudkey/cloudkey/cache"
 	"github.com/cloudkey/cloudkey/internal/identity"
 )
@@ -164,7 +165,14 @@ func (r *runner) start(ctx context.Context) error {
 	}
 	r.rep.Target.Kind = "baseline only"
 	if cfg.needsCloudkey() {
-		if r.tgt, err = startTarget(ctx, cfg, seed); err != nil {
+		// unlock-cross opens a Kisi door too: the in-process cloudkey gets
+		// a Kisi simulator that knows the same users.
+		var kisiSeed *kisisim.Seed
+		if cfg.measures(KindUnlockCross) {
+			ks := kisisim.GenerateSeed(cfg.Users, max(cfg.EntriesPerUser, 1))
+			kisiSeed = &ks
+		}
+		if r.tgt, err = startTarget(ctx, cfg, seed, kisiSeed); err != nil {
 			return err
 		}
 		r.closers = append(r.closers, r.tgt.close)
@@ -280,13 +288,13 @@ func (r *runner) measure(ctx context.Context, sc Scenario, round int) (measured,
 	var up upstreamPhase
 	if r.tgt != nil && r.tgt.sim != nil && !sc.Kind.baseline() {
 		s.OwnFloor = r.cfg.SimLatency
-		sm := r.tgt.sim
+		sm, km := r.tgt.sim, r.tgt.kisi
 		s.BeforeMeasure = func() {
-			before = upstreamCalls(sm)
+			before = upstreamCalls(sm, km)
 			sm.TakeTimings() // drop the warm-up's and earlier scenarios'
 		}
 		s.AfterMeasure = func() {
-			after = upstreamCalls(sm)
+			after = upstreamCalls(sm, km)
 			up.timings = takeTimings(sm)
 		}
 	}
@@ -299,7 +307,9 @@ func (r *runner) measure(ctx context.Context, sc Scenario, round int) (measured,
 }
 
 // prewarm calls ListEntries once for every user (64 at a time) so that
-// the in-process or external cloudkey has them all cached. It stops at
+// the in-process or external cloudkey has them all cached; when
+// unlock-cross is measured, it records each user's unlock-cross request
+// from the answer (learnCross). It stops at
 // the first failure: a target that cannot serve one user will not serve
 // the load.
 func (r *runner) prewarm(ctx context.Context) error {
@@ -313,6 +323,8 @@ func (r *runner) prewarm(ctx context.Context) error {
 		tr = REST
 	}
 	caller := r.caller(Scenario{Kind: KindList, Transport: tr})
+	// unlock-cross learns each user's entry ids from this ListEntries.
+	cross := r.cfg.measures(KindUnlockCross)
 	for w := range parallel {
 		wg.Add(1)
 		go func() {
@@ -325,9 +337,16 @@ func (r *runner) prewarm(ctx context.Context) error {
 				u, err := r.users.get(i)
 				o := Outcome{Err: errHarness}
 				if err == nil {
-					cctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
-					o = caller.callUser(cctx, w, u)
-					cancel()
+					if cross {
+						o = Outcome{}
+						if err := r.learnCross(ctx, w, u); err != nil {
+							o.Err = err.Error()
+						}
+					} else {
+						cctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
+						o = caller.callUser(cctx, w, u)
+						cancel()
+					}
 				}
 				if !o.OK() {
 					mu.Lock()
@@ -379,6 +398,9 @@ func (r *runner) finish() {
 		case KindNoopHTTP:
 			noopHTTP = sc
 		}
+		if w := kisiUserRateWarning(sc, r.rep.Settings.Users); w != "" {
+			r.rep.Warnings = append(r.rep.Warnings, w)
+		}
 		if sc.Errors > 0 {
 			r.rep.Warnings = append(r.rep.Warnings, fmt.Sprintf("%s: %d of %d requests failed; see errors by code", sc.Scenario, sc.Errors, sc.Completed))
 		}
@@ -397,9 +419,30 @@ func (r *runner) finish() {
 		r.rep.RatiosToNoopHTTP = computeRatios(noopHTTP, r.rep.Scenarios,
 			func(s *ScenarioReport) bool { return s.Kind == KindUnlock })
 	}
+	r.rep.CrossVsMulti = crossVsMulti(r.rep.Scenarios)
 	if r.cfg.ClosedLoop() { // in open loop both just hold the rate
 		r.rep.RESTvsGRPC = restVsGRPC(r.rep.Scenarios)
 	}
+}
+
+// kisiUserLimit is Kisi's limit of requests per second per user, which
+// cloudkey's Kisi client keeps (kisi.UserRate) by waiting.
+const kisiUserLimit = 5
+
+// kisiUserRateWarning warns when an unlock-cross scenario sent each user
+// more than one Kisi unlock per second on average: the users drawn more
+// often than Kisi allows then wait in cloudkey's Kisi client, and the
+// figures measure that pacing rather than cloudkey.
+func kisiUserRateWarning(sc *ScenarioReport, users int) string {
+	if sc.Kind != KindUnlockCross || users <= 0 {
+		return ""
+	}
+	perUser := sc.Throughput / float64(users)
+	if perUser <= 1 {
+		return ""
+	}
+	return fmt.Sprintf("%s: %.1f unlocks per second per user on average; Kisi allows %d per user and cloudkey's Kisi client waits beyond that, so bursts are paced: pass more --users",
+		sc.Scenario, perUser, kisiUserLimit)
 }
 
 func (c Config) reportSettings() ReportSettings {

@@ -1,6 +1,8 @@
 package loadtest_test
 
 import (
+	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -9,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cloudkey/cloudkey/access/kisisim"
 	"github.com/cloudkey/cloudkey/access/sim"
 	"github.com/cloudkey/cloudkey/internal/redistest"
 	"github.com/cloudkey/cloudkey/internal/selftarget"
@@ -81,7 +84,7 @@ func checkOpenLoop(t *testing.T, s *loadtest.ScenarioReport, cfg loadtest.Config
 	if s.Upstream == nil {
 		t.Fatalf("%s: no upstream call counts from the in-process simulator", s.Scenario)
 	}
-	if got := s.Upstream["cloudKeyEntryUnlock"]; got != s.UnlockOK {
+	if got := s.Upstream["cloudKeyEntryUnlock"] + s.Upstream["kisi.unlockLock"]; got != s.UnlockOK {
 		t.Errorf("%s: simulator unlock calls = %d, successful unlock results = %d; want equal", s.Scenario, got, s.UnlockOK)
 	}
 	switch s.Kind {
@@ -95,6 +98,17 @@ func checkOpenLoop(t *testing.T, s *loadtest.ScenarioReport, cfg loadtest.Config
 	case loadtest.KindUnlockMulti:
 		if s.UnlockOK != int64(cfg.UnlockEntries)*s.OK {
 			t.Errorf("%s: %d entries opened by %d calls, want %d per call", s.Scenario, s.UnlockOK, s.OK, cfg.UnlockEntries)
+		}
+		if n := s.Upstream["kisi.unlockLock"]; n != 0 {
+			t.Errorf("%s: %d Kisi unlocks, want none (its doors are on Openpath)", s.Scenario, n)
+		}
+	case loadtest.KindUnlockCross:
+		// One Openpath door and one Kisi door per call.
+		if s.UnlockOK != 2*s.OK {
+			t.Errorf("%s: %d entries opened by %d calls, want 2 per call", s.Scenario, s.UnlockOK, s.OK)
+		}
+		if op, k := s.Upstream["cloudKeyEntryUnlock"], s.Upstream["kisi.unlockLock"]; op != s.OK || k != s.OK {
+			t.Errorf("%s: %d calls opened %d Openpath and %d Kisi doors, want one of each per call", s.Scenario, s.OK, op, k)
 		}
 	default:
 		if s.UnlockOK != 0 {
@@ -110,6 +124,96 @@ func checkOpenLoop(t *testing.T, s *loadtest.ScenarioReport, cfg loadtest.Config
 	}
 	if s.Kind == loadtest.KindMix && len(s.Methods) < 2 {
 		t.Errorf("mix: requests by method %v, want a mix", s.Methods)
+	}
+}
+
+// unlock-cross opens one Openpath and one Kisi door per call, over gRPC
+// and REST, against the in-process cloudkey and its Kisi simulator; its
+// throughput is compared with unlock-multi's (two Openpath doors).
+func TestSmokeUnlockCross(t *testing.T) {
+	for _, tr := range []loadtest.Transport{loadtest.GRPC, loadtest.REST} {
+		t.Run(string(tr), func(t *testing.T) {
+			t.Parallel()
+			cfg := smokeConfig(t, "unlock-multi,unlock-cross")
+			for i := range cfg.Scenarios {
+				cfg.Scenarios[i].Transport = tr
+			}
+			// Enough users that none nears Kisi's 5 requests per second
+			// per user (cloudkey's Kisi client keeps it): 50 rps over 100.
+			cfg.Users, cfg.UnlockEntries, cfg.Rate = 100, 2, 50
+			// Each user's first listing creates its Kisi login: under the
+			// race detector on a loaded machine, 64 of them at once in the
+			// prewarm can take longer than the default 5 s.
+			cfg.Timeout = 20 * time.Second
+			var kisi *kisisim.Server
+			cfg.StartTarget = func(ctx context.Context, tc loadtest.TargetConfig) (*loadtest.Target, error) {
+				if tc.KisiSeed == nil {
+					return nil, errors.New("unlock-cross without a Kisi seed")
+				}
+				tgt, err := selftarget.Start(ctx, tc)
+				if err == nil {
+					kisi = tgt.KisiSim
+				}
+				return tgt, err
+			}
+			rep := runAndWrite(t, cfg)
+			if kisi == nil {
+				t.Fatal("the target has no Kisi simulator")
+			}
+			if len(rep.Scenarios) != 2 {
+				t.Fatalf("%d scenario reports, want 2", len(rep.Scenarios))
+			}
+			for _, s := range rep.Scenarios {
+				checkSane(t, s)
+				checkOpenLoop(t, s, cfg)
+			}
+			cross := rep.Scenarios[1]
+			if cross.Kind != loadtest.KindUnlockCross || rep.Target.KisiSimURL != kisi.URL {
+				t.Fatalf("second scenario %s, Kisi simulator %q; want unlock-cross on %s", cross.Scenario, rep.Target.KisiSimURL, kisi.URL)
+			}
+			if len(rep.CrossVsMulti) != 1 || rep.CrossVsMulti[0].Scenario != cross.Scenario || !(rep.CrossVsMulti[0].Throughput > 0) {
+				t.Errorf("cross vs multi = %+v, want one positive ratio for %s", rep.CrossVsMulti, cross.Scenario)
+			}
+			checkKisiUnlocks(t, kisi, cross, cfg)
+			var text strings.Builder
+			if err := rep.WriteText(&text); err != nil {
+				t.Fatal(err)
+			}
+			for _, want := range []string{"unlock-cross / unlock-multi", "kisi.unlockLock", "Kisi: the simulator at " + kisi.URL} {
+				if !strings.Contains(text.String(), want) {
+					t.Errorf("text report lacks %q:\n%s", want, text.String())
+				}
+			}
+		})
+	}
+}
+
+// checkKisiUnlocks checks the Kisi simulator's record: every unlock-cross
+// call (warm-up included) opened, with the resident's own login, a door
+// of that resident's.
+func checkKisiUnlocks(t *testing.T, kisi *kisisim.Server, cross *loadtest.ScenarioReport, cfg loadtest.Config) {
+	t.Helper()
+	unlocks := kisi.Unlocks()
+	if n := kisi.Calls(kisisim.OpUnlock); int64(len(unlocks)) != n || n < cross.OK {
+		t.Errorf("Kisi: %d unlocks recorded, %d unlock calls; want all of them OK and at least the %d measured calls", len(unlocks), n, cross.OK)
+	}
+	seed := kisisim.GenerateSeed(cfg.Users, cfg.EntriesPerUser) // what the harness gave the target
+	may := map[string]map[int]bool{}
+	for _, u := range seed.Orgs[0].Users {
+		may[u.Email] = map[int]bool{}
+		for _, a := range u.Access {
+			may[u.Email][a.LockID] = true
+		}
+	}
+	users := map[string]bool{}
+	for _, u := range unlocks {
+		if u.ByOrgKey || !may[u.Email][u.LockID] {
+			t.Fatalf("Kisi unlock %+v: want a door of the user's, opened with the user's own login", u)
+		}
+		users[u.Email] = true
+	}
+	if len(users) < 2 {
+		t.Errorf("Kisi unlocks by %d users, want the load spread over many", len(users))
 	}
 }
 

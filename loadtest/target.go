@@ -12,6 +12,7 @@ import (
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 
+	"github.com/cloudkey/cloudkey/access/kisisim"
 	"github.com/cloudkey/cloudkey/access/sim"
 	"github.com/cloudkey/cloudkey/internal/identity"
 	"github.com/cloudkey/cloudkey/internal/redisproc"
@@ -27,6 +28,9 @@ type TargetConfig struct {
 	TokenSecret string
 	// Seed is the organisation of the target's embedded simulator.
 	Seed sim.Seed
+	// KisiSeed, when set, adds an embedded Kisi simulator with these
+	// organisations as the property's second connection (unlock-cross).
+	KisiSeed *kisisim.Seed
 	// AccessURL, when set, is a simulator run apart that the target
 	// calls instead of starting its own; it serves the demo service
 	// account (cloudkey sim does, whatever it seeds).
@@ -46,6 +50,9 @@ type Target struct {
 	// run apart (TargetConfig.AccessURL). The harness sets its faults
 	// (--sim-latency) and reads its call counts and timings.
 	Sim *sim.Server
+	// KisiSim is its embedded Kisi simulator; nil without
+	// TargetConfig.KisiSeed. The harness reads its call counts.
+	KisiSim *kisisim.Server
 	// Close stops it and waits (boundedly) for it to stop.
 	Close func()
 }
@@ -61,7 +68,9 @@ type target struct {
 	grpcAddr, httpAddr string
 	tokens             *identity.HS256
 	// sim is the in-process cloudkey's simulator; nil for an external one.
-	sim      *sim.Server
+	sim *sim.Server
+	// kisi is the in-process cloudkey's Kisi simulator, or nil.
+	kisi     *kisisim.Server
 	warnings []string
 	closers  []func()
 }
@@ -77,7 +86,7 @@ func (t *target) close() {
 // embeddedRedisWarning is printed when no real Redis could be had.
 const embeddedRedisWarning = "no redis-server on PATH and no --redis-url: the in-process cloudkey uses the embedded in-memory Redis (miniredis); these figures are NOT meaningful for Redis-backed paths. Install redis-server (make test does) or pass --redis-url."
 
-func startTarget(ctx context.Context, cfg Config, seed sim.Seed) (*target, error) {
+func startTarget(ctx context.Context, cfg Config, seed sim.Seed, kisiSeed *kisisim.Seed) (*target, error) {
 	if !cfg.Self {
 		return externalTarget(cfg)
 	}
@@ -125,7 +134,7 @@ func startTarget(ctx context.Context, cfg Config, seed sim.Seed) (*target, error
 		secret = hex.EncodeToString(b)
 	}
 	tc := TargetConfig{
-		RedisURL: redisURL, TokenSecret: secret, Seed: seed,
+		RedisURL: redisURL, TokenSecret: secret, Seed: seed, KisiSeed: kisiSeed,
 		AccountTTL: cfg.AccountTTL, EntriesTTL: cfg.EntriesTTL, Logger: log,
 	}
 	if cfg.AccessURL != "" {
@@ -144,6 +153,11 @@ func startTarget(ctx context.Context, cfg Config, seed sim.Seed) (*target, error
 		if err := tgt.Sim.SetFaults(sim.Faults{Latency: cfg.SimLatency}); err != nil {
 			return nil, fmt.Errorf("loadtest: --sim-latency: %w", err)
 		}
+		if tgt.KisiSim != nil {
+			if err := tgt.KisiSim.SetFaults(kisisim.Faults{Latency: cfg.SimLatency}); err != nil {
+				return nil, fmt.Errorf("loadtest: --sim-latency (Kisi): %w", err)
+			}
+		}
 		t.info.SimLatency = cfg.SimLatency.String()
 	}
 	// The simulator's time per request tells its share of each call's
@@ -151,7 +165,10 @@ func startTarget(ctx context.Context, cfg Config, seed sim.Seed) (*target, error
 	if tgt.Sim != nil {
 		tgt.Sim.RecordTimings(true)
 	}
-	t.sim = tgt.Sim
+	t.sim, t.kisi = tgt.Sim, tgt.KisiSim
+	if tgt.KisiSim != nil {
+		t.info.KisiSimURL = tgt.KisiSim.URL
+	}
 	t.grpcAddr, t.httpAddr = tgt.GRPCAddr, tgt.HTTPAddr
 	t.info.GRPCAddr, t.info.HTTPAddr = t.grpcAddr, t.httpAddr
 	ok = true
@@ -173,11 +190,21 @@ func externalTarget(cfg Config) (*target, error) {
 	}, nil
 }
 
-// upstreamCalls reads the simulator's call counters.
-func upstreamCalls(s *sim.Server) map[string]int64 {
-	m := make(map[string]int64, len(sim.Ops()))
+// kisiOpPrefix starts the Kisi simulator's operations in upstream call
+// counts ("kisi.unlockLock"); the Openpath simulator's are bare.
+const kisiOpPrefix = "kisi."
+
+// upstreamCalls reads the simulators' call counters: Openpath's, and
+// Kisi's (prefixed with kisiOpPrefix) when k is not nil.
+func upstreamCalls(s *sim.Server, k *kisisim.Server) map[string]int64 {
+	m := make(map[string]int64, len(sim.Ops())+len(kisisim.Ops()))
 	for _, op := range sim.Ops() {
 		m[op.String()] = s.Calls(op)
+	}
+	if k != nil {
+		for _, op := range kisisim.Ops() {
+			m[kisiOpPrefix+op.String()] = k.Calls(op)
+		}
 	}
 	return m
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/cloudkey/cloudkey/access/kisisim"
 	"github.com/cloudkey/cloudkey/access/sim"
 )
 
@@ -51,6 +52,7 @@ func (r *Report) WriteText(w io.Writer) error {
 
 	ratioTable(ew, "ratio to the no-op gRPC baseline of this run (throughput: higher is better; p99: lower is better)", r.Ratios)
 	ratioTable(ew, "ratio to noop-http, the no-op RPC plus one loopback HTTP call (the floor under an unlock; what cloudkey adds beyond it)", r.RatiosToNoopHTTP)
+	ratioTable(ew, fmt.Sprintf("unlock-cross / unlock-multi of this run: 1 Openpath + 1 Kisi door per call vs %d Openpath doors per call (throughput: higher is better; p99: lower is better)", s.UnlockEntries), r.CrossVsMulti)
 
 	if len(r.RESTvsGRPC) > 0 {
 		names := make([]string, 0, len(r.RESTvsGRPC))
@@ -157,10 +159,17 @@ func (r *Report) writeUnlocks(ew *errWriter) {
 // operations any scenario called.
 func (r *Report) writeUpstream(ew *errWriter) {
 	var ops []string
+	names := make([]string, 0, len(sim.Ops())+len(kisisim.Ops()))
 	for _, op := range sim.Ops() {
+		names = append(names, op.String())
+	}
+	for _, op := range kisisim.Ops() {
+		names = append(names, kisiOpPrefix+op.String())
+	}
+	for _, op := range names {
 		for _, sc := range r.Scenarios {
-			if sc.Upstream[op.String()] > 0 {
-				ops = append(ops, op.String())
+			if sc.Upstream[op] > 0 {
+				ops = append(ops, op)
 				break
 			}
 		}
@@ -210,6 +219,9 @@ func (t TargetInfo) describe() string {
 	}
 	if t.AccessURL != "" {
 		b.WriteString("; access system: the simulator at " + t.AccessURL + " (another process)")
+	}
+	if t.KisiSimURL != "" {
+		b.WriteString("; Kisi: the simulator at " + t.KisiSimURL + " (in process, no rate limit; the Kisi client's organisation-key pace raised to match)")
 	}
 	if t.BaselineAddr != "" {
 		b.WriteString("; no-op baseline on " + t.BaselineAddr)

@@ -39,6 +39,17 @@ type user struct {
 	// unlock1 opens the user's first entry; unlockN the first unlockN.
 	unlock1, unlockN         *pb.UnlockRequest
 	unlock1Body, unlockNBody []byte
+	// cross is the unlock-cross request, learnt from the user's
+	// ListEntries in the prewarm (entry ids are opaque to clients); nil
+	// until then.
+	cross atomic.Pointer[crossUnlock]
+}
+
+// crossUnlock opens a user's first Openpath entry and first Kisi entry in
+// one Unlock, over gRPC (req) or REST (body).
+type crossUnlock struct {
+	req  *pb.UnlockRequest
+	body []byte
 }
 
 // newUsers builds the population from seed (its active users with

@@ -56,7 +56,7 @@ func TestHelp(t *testing.T) {
 		{[]string{"token", "-h"}, 0, []string{"token", "-email"}},
 		{[]string{"token", "--help"}, 0, []string{"token", "-email"}},
 		{[]string{"sim", "-h"}, 0, []string{"sim", "-addr", "-kind", "-rate-limit"}},
-		{[]string{"loadtest", "-h"}, 0, []string{"cloudkey loadtest", "-scenario"}},
+		{[]string{"loadtest", "-h"}, 0, []string{"cloudkey loadtest", "-scenario", "unlock-cross"}},
 		{[]string{"admin-key", "-h"}, 0, []string{"admin-key create", "admin-key revoke"}},
 		{[]string{"admin-key", "create", "-h"}, 0, []string{"admin-key create", "-org", "-name"}},
 		{[]string{"admin-key", "revoke", "-h"}, 0, []string{"admin-key revoke", "-key"}},

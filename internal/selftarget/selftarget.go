@@ -24,6 +24,10 @@ import (
 
 var _ loadtest.TargetStarter = Start
 
+// KisiOrgRate is the in-process cloudkey's pace for the Kisi organisation
+// key (setup.Config.KisiOrgRate) when it embeds a Kisi simulator.
+const KisiOrgRate = 1_000_000
+
 // Start starts cloudkey in process on loopback ports, as tc says, and
 // serves it until the target's Close. Its settings other than tc's are
 // setup.Config's zero values (no rate limits), not serve's flag defaults.
@@ -37,6 +41,13 @@ func Start(ctx context.Context, tc loadtest.TargetConfig) (*loadtest.Target, err
 		GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
 		RedisURL: tc.RedisURL, TokenSecret: tc.TokenSecret, SimSeed: &seed,
 		AccountTTL: tc.AccountTTL, EntriesTTL: tc.EntriesTTL, Logger: log,
+		KisiSimSeed: tc.KisiSeed,
+	}
+	if tc.KisiSeed != nil {
+		// The load test's Kisi simulator has no rate limit
+		// (kisisim.GenerateSeed): pace the organisation key as fast as
+		// the prewarm of every user needs, not at Kisi's 5 per second.
+		sc.KisiOrgRate = KisiOrgRate
 	}
 	if tc.AccessURL != "" {
 		// cloudkey sim serves the demo service account whatever it seeds.
@@ -51,7 +62,7 @@ func Start(ctx context.Context, tc loadtest.TargetConfig) (*loadtest.Target, err
 	go func() { served <- app.Serve(serveCtx) }()
 	return &loadtest.Target{
 		GRPCAddr: app.Server.GRPCAddr(), HTTPAddr: app.Server.HTTPAddr(),
-		Sim: app.Sim,
+		Sim: app.Sim, KisiSim: app.KisiSim,
 		Close: func() {
 			stop()
 			select {

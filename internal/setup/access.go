@@ -198,7 +198,7 @@ func newKisi(cfg Config, c property.Connection, label string, logins kisi.LoginS
 	hc.Transport = telemetry.WrapTransport(metrics, tracing, label)(hc.Transport)
 	client, err := kisi.New(kisi.Config{
 		BaseURL: c.URL, APIKey: c.Secret, PlaceIDs: c.Places, Logins: logins, HTTPClient: hc,
-		Logger: log, Name: label, MaxInFlight: cfg.AccessMaxInFlight, BreakerOpenTimeout: cfg.AccessBreakerOpen,
+		Logger: log, Name: label, MaxInFlight: cfg.AccessMaxInFlight, BreakerOpenTimeout: cfg.AccessBreakerOpen, OrgRate: cfg.KisiOrgRate,
 		OnBreakerChange: func(system, from, to string) {
 			metrics.SetBreakerState(system, to)
 			log.Warn("access system circuit breaker changed state", "system", system, "from", from, "to", to)

@@ -98,6 +98,12 @@ type Config struct {
 	// the embedded property. Nil: the demo's Kisi organisations when
 	// SimSeed is nil too (the demo), else no Kisi connection.
 	KisiSimSeed *kisisim.Seed
+	// KisiOrgRate is the Kisi clients' pace for the organisation key
+	// (kisi.Config.OrgRate: user look-ups and login creations); 0 is
+	// Kisi's own limit of 5 per second. The load test raises it against
+	// its embedded simulator, which has no rate limit: prewarming
+	// thousands of residents at 5 per second would take hours.
+	KisiOrgRate float64
 	// PropertiesFile names the properties file (PRODUCT.md); empty: the
 	// CLOUDKEY_ACCESS_* settings describe one property with one Openpath
 	// connection, and without those the demo property is served.
