@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"github.com/cloudkey/cloudkey/access/sim"
 	"net"
 	"testing"
 	"time"
@@ -59,8 +60,18 @@ func BenchmarkBareRPC(b *testing.B) {
 	})
 }
 
-func BenchmarkListEntries(b *testing.B) {
-	st, ctx := warmStack(b, stackOpts{})
+// BenchmarkListEntries lists erin's doors in the demo property, which
+// has two systems (Openpath and Kisi): her view is read in both.
+// BenchmarkListEntriesOneSystem is the same on a property with Openpath
+// alone, as every deployment was before there were several systems.
+func BenchmarkListEntries(b *testing.B) { benchListEntries(b, stackOpts{}) }
+
+func BenchmarkListEntriesOneSystem(b *testing.B) {
+	benchListEntries(b, stackOpts{sim: startSim(b)})
+}
+
+func benchListEntries(b *testing.B, o stackOpts) {
+	st, ctx := warmStack(b, o)
 	b.ReportAllocs()
 	b.SetParallelism(16) // enough callers in flight to saturate two cores
 	b.RunParallel(func(p *testing.PB) {
@@ -81,6 +92,23 @@ func BenchmarkUnlockOne(b *testing.B) {
 }
 
 func BenchmarkUnlockOneNoLimits(b *testing.B) { benchUnlockOne(b, stackOpts{}) }
+
+// BenchmarkUnlockOneOneSystem is BenchmarkUnlockOne on a property with
+// Openpath alone.
+func BenchmarkUnlockOneOneSystem(b *testing.B) {
+	huge := ratelimit.Limit{Rate: 1 << 30, Period: time.Second, Burst: 1 << 30}
+	benchUnlockOne(b, stackOpts{sim: startSim(b), limits: ratelimit.Config{UnlockUser: huge, UnlockIP: huge}})
+}
+
+// startSim is an Openpath simulator with the demo organisation.
+func startSim(b *testing.B) *sim.Server {
+	s, err := sim.Start(sim.DemoSeed())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	return s
+}
 
 func benchUnlockOne(b *testing.B, o stackOpts) {
 	st, ctx := warmStack(b, o)

@@ -234,21 +234,19 @@ type connView struct {
 }
 
 // views resolves email in every connection, concurrently when there are
-// several, each under ctx.
+// several (the first in the caller's goroutine), each under ctx.
 func (s *Service) views(ctx context.Context, email string) []connView {
 	out := make([]connView, len(s.conns))
-	if len(s.conns) == 1 {
-		v, err := s.resolve(ctx, s.conns[0], email)
-		out[0] = connView{c: s.conns[0], view: v, err: err}
-		return out
-	}
 	var wg sync.WaitGroup
-	for i, c := range s.conns {
+	for i, c := range s.conns[1:] {
 		wg.Go(func() {
 			v, err := s.resolve(ctx, c, email)
-			out[i] = connView{c: c, view: v, err: err}
+			out[i+1] = connView{c: c, view: v, err: err}
 		})
 	}
+	c := s.conns[0]
+	v, err := s.resolve(ctx, c, email)
+	out[0] = connView{c: c, view: v, err: err}
 	wg.Wait()
 	return out
 }
@@ -426,15 +424,29 @@ type Listing struct {
 	// Version is zero when any view is not kept by the cache.
 	Version ListingVersion
 	views   []connView
+	one     connView // the view of a property with one connection: no slice to allocate
 }
 
 // Entries returns the listing's entries, favourites first, then by name.
-func (l Listing) Entries() []Entry { return sortedEntries(l.views) }
+func (l Listing) Entries() []Entry {
+	if l.views == nil {
+		return sortedEntries([]connView{l.one})
+	}
+	return sortedEntries(l.views)
+}
 
 // Listing resolves email as Entries does, and returns its entries unsorted
 // with their version. A connection that cannot answer now while another
 // has the user active leaves its entries out.
 func (s *Service) Listing(ctx context.Context, email string) (Listing, error) {
+	if len(s.conns) == 1 { // the common case, without a slice of views
+		c := s.conns[0]
+		v, err := s.resolve(ctx, c, email)
+		if err != nil {
+			return Listing{}, err
+		}
+		return Listing{Version: ListingVersion{v.Version}, one: connView{c: c, view: v}}, nil
+	}
 	vs := s.views(ctx, email)
 	if err := combined(vs); err != nil {
 		return Listing{}, err
@@ -615,7 +627,6 @@ func (s *Service) unlockAcross(ctx context.Context, email string, entryIDs []str
 		results []Result
 	}
 	var groups []*group
-	byConn := map[*conn]*group{}
 	var unclaimed []int
 	for i, id := range entryIDs {
 		c, _, ok := s.connOf(id)
@@ -623,26 +634,35 @@ func (s *Service) unlockAcross(ctx context.Context, email string, entryIDs []str
 			unclaimed = append(unclaimed, i)
 			continue
 		}
-		g := byConn[c]
+		var g *group
+		for _, h := range groups { // a property has few connections
+			if h.c == c {
+				g = h
+				break
+			}
+		}
 		if g == nil {
 			g = &group{c: c}
-			byConn[c] = g
 			groups = append(groups, g)
 		}
 		g.ids, g.idx = append(g.ids, id), append(g.idx, i)
 	}
-	var wg sync.WaitGroup
-	for _, g := range groups {
-		wg.Go(func() {
-			v, err := s.resolve(ctx, g.c, email)
-			if g.err = err; err != nil {
-				return
-			}
-			g.results = s.engine.Unlock(ctx, Request{Email: email, EntryIDs: g.ids, Targets: g.c.targets(v, g.c.prefixOf())})
-			s.dropRefused(ctx, g.c, email, g.results)
-		})
+	run := func(g *group) {
+		v, err := s.resolve(ctx, g.c, email)
+		if g.err = err; err != nil {
+			return
+		}
+		g.results = s.engine.Unlock(ctx, Request{Email: email, EntryIDs: g.ids, Targets: g.c.targets(v, g.c.prefixOf())})
+		s.dropRefused(ctx, g.c, email, g.results)
 	}
-	wg.Wait()
+	if len(groups) > 0 { // the first group in this goroutine, the others beside it
+		var wg sync.WaitGroup
+		for _, g := range groups[1:] {
+			wg.Go(func() { run(g) })
+		}
+		run(groups[0])
+		wg.Wait()
+	}
 
 	resolved := false
 	var vs []connView
