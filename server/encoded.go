@@ -94,7 +94,7 @@ func (s *residentServer) listEntriesHandler(_ any, ctx context.Context, dec func
 // listEntries is the caller's entry list, encoded once per cached view.
 func (s *residentServer) listEntries(ctx context.Context) (*encodedMessage, error) {
 	email := callerEmail(ctx)
-	l, err := s.svc.Listing(ctx, email)
+	l, err := s.svc.Listing(ctx, email, callerProperties(ctx))
 	if err != nil {
 		return nil, err
 	}

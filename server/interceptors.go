@@ -23,6 +23,15 @@ type TokenVerifier interface {
 
 type emailKey struct{}
 
+type propertiesKey struct{}
+
+// callerProperties is the verified token's properties claim; nil: the
+// default property.
+func callerProperties(ctx context.Context) []string {
+	p, _ := ctx.Value(propertiesKey{}).([]string)
+	return p
+}
+
 // callerEmail is the verified canonical email the auth interceptor put in ctx.
 func callerEmail(ctx context.Context) string {
 	e, _ := ctx.Value(emailKey{}).(string)
@@ -63,7 +72,11 @@ func authUnary(tokens TokenVerifier, admins AdminVerifier, log *slog.Logger) grp
 				log.DebugContext(ctx, "token refused", "method", info.FullMethod, "reason", reason, "err", err)
 				return nil, status.Error(codes.Unauthenticated, "authorization: "+reason)
 			}
-			return handler(context.WithValue(ctx, emailKey{}, c.Email), req)
+			ctx = context.WithValue(ctx, emailKey{}, c.Email)
+			if c.Properties != nil { // no second value for the common token without the claim
+				ctx = context.WithValue(ctx, propertiesKey{}, c.Properties)
+			}
+			return handler(ctx, req)
 		case "cloudkey.v1.AdminService":
 			k, err := apiKey(ctx, admins)
 			if err != nil {

@@ -10,11 +10,11 @@ import (
 	"github.com/cloudkey/cloudkey/unlock"
 )
 
-// residentServer adapts unlock.Service to the generated gRPC interface:
+// residentServer adapts unlock.Portfolio to the generated gRPC interface:
 // convert and delegate, nothing else.
 type residentServer struct {
 	pb.UnimplementedResidentServiceServer
-	svc *unlock.Service
+	svc *unlock.Portfolio
 	// answers keeps each user's encoded ListEntries answer (encoded.go).
 	answers *encodedAnswers
 	// listInfo and listNext are listEntriesHandler's, made once.
@@ -23,7 +23,7 @@ type residentServer struct {
 }
 
 func (s *residentServer) GetMe(ctx context.Context, _ *pb.GetMeRequest) (*pb.GetMeResponse, error) {
-	me, err := s.svc.Me(ctx, callerEmail(ctx))
+	me, err := s.svc.Me(ctx, callerEmail(ctx), callerProperties(ctx))
 	if err != nil {
 		return nil, err
 	}
@@ -33,7 +33,7 @@ func (s *residentServer) GetMe(ctx context.Context, _ *pb.GetMeRequest) (*pb.Get
 		Systems: make([]*pb.SystemStatus, len(me.Systems)),
 	}
 	for i, a := range me.Systems {
-		out.Systems[i] = &pb.SystemStatus{Connection: a.Connection, System: a.System, Connected: a.Connected,
+		out.Systems[i] = &pb.SystemStatus{Property: a.Property, Connection: a.Connection, System: a.System, Connected: a.Connected,
 			Reason: a.Reason, Message: a.Message, EntryCount: int32(a.EntryCount)}
 	}
 	return out, nil
@@ -51,7 +51,7 @@ func (s *residentServer) ListEntries(ctx context.Context, _ *pb.ListEntriesReque
 }
 
 func (s *residentServer) SetFavorite(ctx context.Context, req *pb.SetFavoriteRequest) (*pb.SetFavoriteResponse, error) {
-	e, err := s.svc.SetFavorite(ctx, callerEmail(ctx), req.GetEntryId(), req.GetFavorite())
+	e, err := s.svc.SetFavorite(ctx, callerEmail(ctx), callerProperties(ctx), req.GetEntryId(), req.GetFavorite())
 	if err != nil {
 		return nil, err
 	}
@@ -59,7 +59,7 @@ func (s *residentServer) SetFavorite(ctx context.Context, req *pb.SetFavoriteReq
 }
 
 func (s *residentServer) Unlock(ctx context.Context, req *pb.UnlockRequest) (*pb.UnlockResponse, error) {
-	rs, err := s.svc.Unlock(ctx, callerEmail(ctx), req.GetEntryIds())
+	rs, err := s.svc.Unlock(ctx, callerEmail(ctx), callerProperties(ctx), req.GetEntryIds())
 	if err != nil {
 		return nil, err
 	}
@@ -83,5 +83,5 @@ var unlockStatusPB = map[unlock.Status]pb.UnlockStatus{
 
 func entryPB(e unlock.Entry) *pb.Entry {
 	return &pb.Entry{Id: e.ID, Name: e.Name, Zone: e.Zone, Site: e.Site, Favorite: e.Favorite,
-		System: e.System, Restriction: e.Restriction}
+		System: e.System, Restriction: e.Restriction, Property: e.Property}
 }

@@ -53,7 +53,7 @@ type Config struct {
 	Tokens       TokenVerifier
 	// Admins checks admin API keys; nil refuses every admin call.
 	Admins   AdminVerifier
-	Resident *unlock.Service
+	Resident *unlock.Portfolio
 	// Visitors serves guest passes, the admin settings API and the Envoy
 	// webhook; nil leaves them unconfigured.
 	Visitors *visitor.Service

@@ -81,6 +81,8 @@ var statusTable = []statusRule{
 		meta: func(err error) []string { return []string{"entry_id", asA[*unlock.EntryNotFoundError](err).EntryID} }},
 	{match: is(unlock.ErrUserNotFound), code: codes.NotFound, reason: unlock.ReasonUserNotFound},
 	{match: is(unlock.ErrUserDisabled), code: codes.PermissionDenied, reason: unlock.ReasonUserDisabled},
+	{match: isA[*unlock.UnknownPropertyError], code: codes.PermissionDenied, reason: unlock.ReasonUnknownProperty,
+		meta: func(err error) []string { return []string{"property", asA[*unlock.UnknownPropertyError](err).Property} }},
 
 	// AdminService visitor settings, VisitorService (visitor).
 	{match: is(visitor.ErrNoSettings), code: codes.NotFound, reason: ReasonNoSettings}, // meta: location_id

@@ -24,6 +24,8 @@ const (
 	ReasonNoEntries         = "NO_ENTRIES"
 	ReasonEntryNotFound     = "ENTRY_NOT_FOUND"
 	ReasonAccessUnavailable = "ACCESS_UNAVAILABLE"
+	// ReasonUnknownProperty: the token names a property not served here.
+	ReasonUnknownProperty = "UNKNOWN_PROPERTY"
 )
 
 // Domain errors; the server maps each to a gRPC status in one place.
@@ -54,6 +56,7 @@ type Entry struct {
 	access.Entry
 	Favorite bool
 	System   string // the kind of access system it is on: "openpath", "kisi"
+	Property string // the id of the property it is at
 }
 
 // Me is the resident's link to the access system.
@@ -93,6 +96,9 @@ type Connection struct {
 	// key: the first connection of the default property, so the ids and
 	// cached data from before several systems keep working.
 	Bare bool
+	// Property is the id of the property the connection belongs to,
+	// named on each of its entries.
+	Property string
 }
 
 // conn is a Connection as the service uses it.
@@ -335,6 +341,7 @@ func upstream(err error) error {
 // SystemAnswer is one connection's answer for the caller, so the app and
 // the manager see which side to fix.
 type SystemAnswer struct {
+	Property   string // the property's id
 	Connection string // the connection id
 	System     string // its kind: "openpath", "kisi"
 	Connected  bool
@@ -361,7 +368,7 @@ func (s *Service) Me(ctx context.Context, email string) (Me, error) {
 		return Me{}, err
 	}
 	for _, v := range vs {
-		a := SystemAnswer{Connection: v.c.ID, System: v.c.Kind}
+		a := SystemAnswer{Property: v.c.Property, Connection: v.c.ID, System: v.c.Kind}
 		switch {
 		case errors.Is(v.err, ErrUserNotFound):
 			a.Reason, a.Message = ReasonUserNotFound, fmt.Sprintf("%s has no user with this email", v.c.Name)
@@ -479,7 +486,7 @@ func sortedEntries(vs []connView) []Entry {
 		for _, e := range v.view.Entries {
 			fav := v.view.Favorites[e.ID]
 			e.ID = v.c.entryID(e.ID)
-			out = append(out, Entry{Entry: e, Favorite: fav, System: v.c.Kind})
+			out = append(out, Entry{Entry: e, Favorite: fav, System: v.c.Kind, Property: v.c.Property})
 		}
 	}
 	slices.SortStableFunc(out, func(a, b Entry) int {
@@ -523,7 +530,7 @@ func (s *Service) SetFavorite(ctx context.Context, email, entryID string, on boo
 				return Entry{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 			}
 			e.ID = entryID
-			return Entry{Entry: e, Favorite: on, System: c.Kind}, nil
+			return Entry{Entry: e, Favorite: on, System: c.Kind, Property: c.Property}, nil
 		}
 	}
 	return Entry{}, &EntryNotFoundError{EntryID: entryID}

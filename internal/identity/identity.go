@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
+	"regexp"
 	"strings"
 	"time"
 
@@ -117,11 +118,42 @@ func FoldEmail(s string) string {
 type Claims struct {
 	Email     string // canonical
 	ExpiresAt time.Time
+	// Properties are the property ids the app platform vouches for (the
+	// "properties" claim); nil: the deployment's default property.
+	Properties []string
 }
 
 type tokenClaims struct {
-	Email string `json:"email"`
+	Email      string   `json:"email"`
+	Properties []string `json:"properties,omitempty"`
 	jwt.RegisteredClaims
+}
+
+// MaxTokenProperties bounds the properties one token may name.
+const MaxTokenProperties = 100
+
+var propertyID = regexp.MustCompile(`^[a-z0-9-]{1,63}$`)
+
+// checkProperties checks the properties claim: present means at least
+// one, each a property id, none twice.
+func checkProperties(ps []string, present bool) error {
+	switch {
+	case present && len(ps) == 0:
+		return errors.New("properties claim: name at least one property, or leave the claim out")
+	case len(ps) > MaxTokenProperties:
+		return fmt.Errorf("properties claim: at most %d properties, got %d", MaxTokenProperties, len(ps))
+	}
+	seen := make(map[string]bool, len(ps))
+	for _, p := range ps {
+		if !propertyID.MatchString(p) {
+			return fmt.Errorf("properties claim: %q is not a property id", p)
+		}
+		if seen[p] {
+			return fmt.Errorf("properties claim: %q is named twice", p)
+		}
+		seen[p] = true
+	}
+	return nil
 }
 
 // HS256 signs and verifies app tokens with a shared secret.
@@ -166,20 +198,32 @@ func verify(p *jwt.Parser, token string, key jwt.Keyfunc) (Claims, error) {
 	if err != nil {
 		return Claims{}, fmt.Errorf("%w: email claim: %w", ErrInvalidToken, err)
 	}
-	return Claims{Email: email, ExpiresAt: c.ExpiresAt.Time}, nil
+	if err := checkProperties(c.Properties, c.Properties != nil); err != nil {
+		return Claims{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
+	}
+	return Claims{Email: email, ExpiresAt: c.ExpiresAt.Time, Properties: c.Properties}, nil
 }
 
 func (h *HS256) keyFunc(*jwt.Token) (any, error) { return h.key, nil }
 
-// Sign issues a token for email valid for ttl.
+// Sign issues a token for email valid for ttl, for the default property.
 func (h *HS256) Sign(email string, ttl time.Duration) (string, error) {
+	return h.SignFor(email, ttl, nil)
+}
+
+// SignFor issues a token for email valid for ttl whose properties claim
+// names properties (none: no claim, the default property).
+func (h *HS256) SignFor(email string, ttl time.Duration, properties []string) (string, error) {
 	e, err := CanonicalEmail(email)
 	if err != nil {
 		return "", err
 	}
+	if err := checkProperties(properties, false); err != nil {
+		return "", err
+	}
 	now := time.Now()
 	c := tokenClaims{
-		Email: e,
+		Email: e, Properties: properties,
 		RegisteredClaims: jwt.RegisteredClaims{
 			Subject:   e,
 			IssuedAt:  jwt.NewNumericDate(now),

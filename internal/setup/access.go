@@ -23,6 +23,9 @@ const (
 	demoPropertyID   = "harbor-view"
 	demoPropertyName = "Harbor View"
 	demoTimeZone     = "America/New_York"
+	// The demo's second property, on the Kisi organisation "Foundry Lofts".
+	demoSecondID   = "foundry-lofts"
+	demoSecondName = "Foundry Lofts"
 	// shorthandPropertyID names the property the CLOUDKEY_ACCESS_*
 	// settings describe.
 	shorthandPropertyID = "default"
@@ -34,10 +37,12 @@ var systemNames = map[string]string{property.Openpath: "Openpath", property.Kisi
 // accessSystems are the served property's access-system connections and
 // the embedded simulators when they serve the demo.
 type accessSystems struct {
-	property property.Property
-	conns    []unlock.Connection
-	// openpath is the property's first Openpath connection, which issues
-	// guest passes; nil when it has none.
+	// properties are the properties served, the default one first.
+	properties []property.Property
+	// conns are each property's connections, by property id.
+	conns map[string][]unlock.Connection
+	// openpath is the default property's first Openpath connection, which
+	// issues guest passes; nil when it has none.
 	openpath *openpath.Client
 	sim      *sim.Server // the embedded Openpath simulator, or nil
 	kisiSim  *kisisim.Server
@@ -45,34 +50,38 @@ type accessSystems struct {
 	close    func() // every client's idle connections, then the simulators
 }
 
-// served reads the property to serve: the properties file's default, or
-// the CLOUDKEY_ACCESS_* shorthand for one Openpath connection; ok is
-// false when neither is given (the demo is served).
-func served(cfg Config, log *slog.Logger) (p property.Property, ok bool, err error) {
+// served reads the properties to serve: the properties file's, or the
+// CLOUDKEY_ACCESS_* shorthand for one property with one Openpath
+// connection; ok is false when neither is given (the demo is served). The
+// default property comes first.
+func served(cfg Config) (ps []property.Property, ok bool, err error) {
 	switch {
 	case cfg.PropertiesFile != "":
 		f, err := property.Load(cfg.PropertiesFile)
 		if err != nil {
-			return p, false, err
+			return nil, false, err
 		}
-		p = f.Default()
-		if len(f.Properties) > 1 {
-			log.Warn("the properties file names several properties; this version serves the default one only",
-				"property", p.ID, "properties", len(f.Properties))
+		def := f.Default()
+		ps = append(ps, def)
+		for _, p := range f.Properties {
+			if p.ID != def.ID {
+				ps = append(ps, p)
+			}
 		}
-		return p, true, nil
+		return ps, true, nil
 	case cfg.AccessURL != "":
-		return property.Property{ID: shorthandPropertyID, Name: shorthandPropertyID, Access: []property.Connection{{
+		return []property.Property{{ID: shorthandPropertyID, Name: shorthandPropertyID, Access: []property.Connection{{
 			System: property.Openpath, Name: property.Openpath, URL: cfg.AccessURL,
 			Org: cfg.AccessOrg, Email: cfg.AccessEmail, Secret: cfg.AccessPassword,
-		}}}, true, nil
+		}}}}, true, nil
 	}
-	return p, false, nil
+	return nil, false, nil
 }
 
-// startAccess connects to the served property's access systems, or
-// starts the embedded simulators with the demo property when nothing is
-// configured. acc.close is set, maybe partial, with an error too.
+// startAccess connects to the served properties' access systems, or
+// starts the embedded simulators with the demo properties when nothing
+// is configured. Clients log in lazily, at their first call. acc.close is
+// set, maybe partial, with an error too.
 func startAccess(cfg Config, rdb redis.UniversalClient, log *slog.Logger, metrics *telemetry.Metrics, tracing *telemetry.Tracing) (acc accessSystems, err error) {
 	var closers []func()
 	acc.close = func() {
@@ -80,61 +89,64 @@ func startAccess(cfg Config, rdb redis.UniversalClient, log *slog.Logger, metric
 			closers[i]()
 		}
 	}
-	p, ok, err := served(cfg, log)
+	ps, ok, err := served(cfg)
 	if err != nil {
 		return acc, err
 	}
 	if !ok {
-		if p, closers, err = acc.startDemo(cfg, log); err != nil {
+		if ps, closers, err = acc.startDemo(cfg, log); err != nil {
 			return acc, err
 		}
 	}
-	acc.property = p
+	acc.properties, acc.conns = ps, make(map[string][]unlock.Connection, len(ps))
 	var keys *secrets.Keyring // read when a connection needs it
-	for i, c := range p.Access {
-		// The first connection keeps the system's own entry ids and the
-		// bare-email cache keys: what one Openpath system had before.
-		conn := unlock.Connection{ID: c.ID(p), Kind: c.System, Name: systemNames[c.System], Bare: i == 0}
-		label := conn.ID
-		if conn.Bare && c.System == property.Openpath {
-			label = property.Openpath // the metric label one Openpath system always had
-		}
-		switch c.System {
-		case property.Openpath:
-			client, err := newOpenpath(cfg, c, label, log, metrics, tracing)
-			if err != nil {
-				return acc, fmt.Errorf("property %s: connection %s: %w", p.ID, conn.ID, err)
+	for pi, p := range ps {
+		for i, c := range p.Access {
+			// The default property's first connection keeps the system's
+			// own entry ids and the bare-email cache keys: what one
+			// Openpath system had before.
+			conn := unlock.Connection{ID: c.ID(p), Kind: c.System, Name: systemNames[c.System], Bare: pi == 0 && i == 0, Property: p.ID}
+			label := conn.ID
+			if conn.Bare && c.System == property.Openpath {
+				label = property.Openpath // the metric label one Openpath system always had
 			}
-			// Closed before the simulators: their graceful shutdown would
-			// otherwise wait for these idle keep-alive connections.
-			closers = append(closers, client.CloseIdleConnections)
-			conn.System = client
-			if acc.openpath == nil {
-				acc.openpath, acc.org = client, c.Org
-			}
-		case property.Kisi:
-			if keys == nil {
-				if keys, err = secretsKeyring(cfg, log); err != nil {
-					return acc, err
+			switch c.System {
+			case property.Openpath:
+				client, err := newOpenpath(cfg, c, label, log, metrics, tracing)
+				if err != nil {
+					return acc, fmt.Errorf("property %s: connection %s: %w", p.ID, conn.ID, err)
 				}
+				// Closed before the simulators: their graceful shutdown would
+				// otherwise wait for these idle keep-alive connections.
+				closers = append(closers, client.CloseIdleConnections)
+				conn.System = client
+				if pi == 0 && acc.openpath == nil {
+					acc.openpath, acc.org = client, c.Org
+				}
+			case property.Kisi:
+				if keys == nil {
+					if keys, err = secretsKeyring(cfg, log); err != nil {
+						return acc, err
+					}
+				}
+				client, err := newKisi(cfg, c, conn.ID, loginredis.New(rdb, keys, conn.ID), log, metrics, tracing)
+				if err != nil {
+					return acc, fmt.Errorf("property %s: connection %s: %w", p.ID, conn.ID, err)
+				}
+				closers = append(closers, client.CloseIdleConnections)
+				conn.System = client
+			default:
+				return acc, fmt.Errorf("property %s: connection %s: system %q is not supported", p.ID, conn.ID, c.System)
 			}
-			client, err := newKisi(cfg, c, conn.ID, loginredis.New(rdb, keys, conn.ID), log, metrics, tracing)
-			if err != nil {
-				return acc, fmt.Errorf("property %s: connection %s: %w", p.ID, conn.ID, err)
-			}
-			closers = append(closers, client.CloseIdleConnections)
-			conn.System = client
-		default:
-			return acc, fmt.Errorf("property %s: connection %s: system %q is not supported", p.ID, conn.ID, c.System)
+			acc.conns[p.ID] = append(acc.conns[p.ID], conn)
 		}
-		acc.conns = append(acc.conns, conn)
 	}
 	return acc, nil
 }
 
 // startDemo starts the embedded simulators and returns the demo property
 // on them.
-func (acc *accessSystems) startDemo(cfg Config, log *slog.Logger) (property.Property, []func(), error) {
+func (acc *accessSystems) startDemo(cfg Config, log *slog.Logger) ([]property.Property, []func(), error) {
 	var closers []func()
 	seed := sim.DemoSeed()
 	if cfg.SimSeed != nil {
@@ -142,7 +154,7 @@ func (acc *accessSystems) startDemo(cfg Config, log *slog.Logger) (property.Prop
 	}
 	s, err := sim.Start(seed)
 	if err != nil {
-		return property.Property{}, closers, fmt.Errorf("embedded simulator: %w", err)
+		return nil, closers, fmt.Errorf("embedded simulator: %w", err)
 	}
 	acc.sim = s
 	closers = append(closers, func() { s.Close() })
@@ -158,11 +170,11 @@ func (acc *accessSystems) startDemo(cfg Config, log *slog.Logger) (property.Prop
 		kseed = &demo
 	}
 	if kseed == nil || len(kseed.Orgs) == 0 {
-		return p, closers, nil
+		return []property.Property{p}, closers, nil
 	}
 	ks, err := kisisim.Start(*kseed)
 	if err != nil {
-		return property.Property{}, closers, fmt.Errorf("embedded Kisi simulator: %w", err)
+		return nil, closers, fmt.Errorf("embedded Kisi simulator: %w", err)
 	}
 	acc.kisiSim = ks
 	closers = append(closers, func() { ks.Close() })
@@ -170,7 +182,13 @@ func (acc *accessSystems) startDemo(cfg Config, log *slog.Logger) (property.Prop
 	// ("Harbor View Amenities"); its key sees only its own locks.
 	p.Access = append(p.Access, property.Connection{System: property.Kisi, Name: property.Kisi, URL: ks.URL, Secret: kseed.Orgs[0].APIKey})
 	log.Warn("embedded Kisi simulator", "kisi", ks.URL, "organisation", kseed.Orgs[0].Name)
-	return p, closers, nil
+	ps := []property.Property{p}
+	if cfg.KisiSimSeed == nil && len(kseed.Orgs) > 1 {
+		// The demo's second property, on Kisi only (PRODUCT.md).
+		ps = append(ps, property.Property{ID: demoSecondID, Name: demoSecondName, TimeZone: demoTimeZone,
+			Access: []property.Connection{{System: property.Kisi, Name: property.Kisi, URL: ks.URL, Secret: kseed.Orgs[1].APIKey}}})
+	}
+	return ps, closers, nil
 }
 
 // newOpenpath is the client of one Openpath connection, its metrics

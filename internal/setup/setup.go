@@ -159,9 +159,10 @@ type App struct {
 	// Org is the access-system organisation this cloudkey serves; admin
 	// keys of other organisations are refused.
 	Org string
-	// Property is the property served, as the properties file (or the
-	// CLOUDKEY_ACCESS_* shorthand, or the demo) gives it.
-	Property property.Property
+	// Properties are the properties served, the default first, as the
+	// properties file (or the CLOUDKEY_ACCESS_* shorthand, or the demo)
+	// gives them.
+	Properties []property.Property
 	// DevAdminKey is an admin key made at start when Redis is embedded
 	// (nobody else can reach that Redis to make one); empty otherwise.
 	DevAdminKey string
@@ -220,7 +221,7 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	if err != nil {
 		return nil, err
 	}
-	a.Sim, a.KisiSim, a.Org, a.Property = acc.sim, acc.kisiSim, acc.org, acc.property
+	a.Sim, a.KisiSim, a.Org, a.Properties = acc.sim, acc.kisiSim, acc.org, acc.properties
 	st := newStores(rdb)
 	if a.DevAdminKey, err = devAdminKey(ctx, st.admins, a.EmbeddedRedis, a.Org); err != nil {
 		return nil, err
@@ -230,7 +231,7 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	a.add(closeCache)
 	un := newUnlock(rdb, cfg, log, a.Metrics)
 	a.audit = un.auditor
-	svc, err := newResident(acc.conns, store, un.engine, log)
+	svc, err := newResident(acc, store, un.engine, log)
 	if err != nil {
 		return nil, err
 	}
@@ -370,7 +371,7 @@ func newUnlock(rdb redis.UniversalClient, cfg Config, log *slog.Logger, metrics 
 // knows each connection's key); the store drops everything.
 type residentCache struct {
 	*cache.Store
-	svc *unlock.Service
+	svc *unlock.Portfolio
 }
 
 // Invalidate drops email's views in every connection.
@@ -379,10 +380,18 @@ func (c residentCache) Invalidate(ctx context.Context, email string) error {
 }
 
 // newResident is the resident service: entries and unlocks of the
-// caller on the property's connections, through the cache and the unlock
-// engine.
-func newResident(conns []unlock.Connection, store *cache.Store, engine *unlock.Engine, log *slog.Logger) (*unlock.Service, error) {
-	return unlock.NewPropertyService(conns, store, engine, log)
+// caller on each served property's connections, through the cache and
+// the unlock engine.
+func newResident(acc accessSystems, store *cache.Store, engine *unlock.Engine, log *slog.Logger) (*unlock.Portfolio, error) {
+	svcs := make(map[string]*unlock.Service, len(acc.properties))
+	for _, p := range acc.properties {
+		svc, err := unlock.NewPropertyService(acc.conns[p.ID], store, engine, log)
+		if err != nil {
+			return nil, fmt.Errorf("property %s: %w", p.ID, err)
+		}
+		svcs[p.ID] = svc
+	}
+	return unlock.NewPortfolio(acc.properties[0].ID, svcs)
 }
 
 // envoySecret is cfg.EnvoySecret, or the development one.
@@ -474,7 +483,7 @@ func newLimiter(rdb redis.UniversalClient, cfg Config, log *slog.Logger) server.
 type serverDeps struct {
 	httpListener net.Listener
 	tokens       identity.Verifier
-	resident     *unlock.Service
+	resident     *unlock.Portfolio
 	log          *slog.Logger
 	stores       stores
 	org          string

@@ -230,6 +230,8 @@ func (x *GetMeResponse) GetSystems() []*SystemStatus {
 // SystemStatus is one access system's answer for the caller.
 type SystemStatus struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
+	// The property's id, e.g. "harbor-view".
+	Property string `protobuf:"bytes,7,opt,name=property,proto3" json:"property,omitempty"`
 	// The connection's id, e.g. "harbor-view.openpath".
 	Connection string `protobuf:"bytes,1,opt,name=connection,proto3" json:"connection,omitempty"`
 	// The system: "openpath" or "kisi".
@@ -273,6 +275,13 @@ func (x *SystemStatus) ProtoReflect() protoreflect.Message {
 // Deprecated: Use SystemStatus.ProtoReflect.Descriptor instead.
 func (*SystemStatus) Descriptor() ([]byte, []int) {
 	return file_cloudkey_v1_resident_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *SystemStatus) GetProperty() string {
+	if x != nil {
+		return x.Property
+	}
+	return ""
 }
 
 func (x *SystemStatus) GetConnection() string {
@@ -415,7 +424,9 @@ type Entry struct {
 	// opens only at its reader or only nearby): why, in words for the
 	// resident. Such an entry is listed, and its unlock is DENIED with this
 	// message without reaching the door.
-	Restriction   string `protobuf:"bytes,7,opt,name=restriction,proto3" json:"restriction,omitempty"`
+	Restriction string `protobuf:"bytes,7,opt,name=restriction,proto3" json:"restriction,omitempty"`
+	// The id of the property the entry is at.
+	Property      string `protobuf:"bytes,8,opt,name=property,proto3" json:"property,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -495,6 +506,13 @@ func (x *Entry) GetSystem() string {
 func (x *Entry) GetRestriction() string {
 	if x != nil {
 		return x.Restriction
+	}
+	return ""
+}
+
+func (x *Entry) GetProperty() string {
+	if x != nil {
+		return x.Property
 	}
 	return ""
 }
@@ -772,8 +790,9 @@ const file_cloudkey_v1_resident_proto_rawDesc = "" +
 	"\x04name\x18\x05 \x01(\tR\x04name\x12\x1f\n" +
 	"\ventry_count\x18\x06 \x01(\x05R\n" +
 	"entryCount\x123\n" +
-	"\asystems\x18\a \x03(\v2\x19.cloudkey.v1.SystemStatusR\asystems\"\xb7\x01\n" +
-	"\fSystemStatus\x12\x1e\n" +
+	"\asystems\x18\a \x03(\v2\x19.cloudkey.v1.SystemStatusR\asystems\"\xd3\x01\n" +
+	"\fSystemStatus\x12\x1a\n" +
+	"\bproperty\x18\a \x01(\tR\bproperty\x12\x1e\n" +
 	"\n" +
 	"connection\x18\x01 \x01(\tR\n" +
 	"connection\x12\x16\n" +
@@ -785,7 +804,7 @@ const file_cloudkey_v1_resident_proto_rawDesc = "" +
 	"entryCount\"\x14\n" +
 	"\x12ListEntriesRequest\"C\n" +
 	"\x13ListEntriesResponse\x12,\n" +
-	"\aentries\x18\x01 \x03(\v2\x12.cloudkey.v1.EntryR\aentries\"\xa9\x01\n" +
+	"\aentries\x18\x01 \x03(\v2\x12.cloudkey.v1.EntryR\aentries\"\xc5\x01\n" +
 	"\x05Entry\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
@@ -793,7 +812,8 @@ const file_cloudkey_v1_resident_proto_rawDesc = "" +
 	"\x04site\x18\x04 \x01(\tR\x04site\x12\x1a\n" +
 	"\bfavorite\x18\x05 \x01(\bR\bfavorite\x12\x16\n" +
 	"\x06system\x18\x06 \x01(\tR\x06system\x12 \n" +
-	"\vrestriction\x18\a \x01(\tR\vrestriction\"K\n" +
+	"\vrestriction\x18\a \x01(\tR\vrestriction\x12\x1a\n" +
+	"\bproperty\x18\b \x01(\tR\bproperty\"K\n" +
 	"\x12SetFavoriteRequest\x12\x19\n" +
 	"\bentry_id\x18\x01 \x01(\tR\aentryId\x12\x1a\n" +
 	"\bfavorite\x18\x02 \x01(\bR\bfavorite\"?\n" +

@@ -1,0 +1,364 @@
+package unlock
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// UnknownPropertyError: the caller's token names a property this
+// deployment does not serve.
+type UnknownPropertyError struct{ Property string }
+
+func (e *UnknownPropertyError) Error() string {
+	return fmt.Sprintf("the token's properties claim names %q, which this deployment does not serve", e.Property)
+}
+
+// Portfolio is the resident use cases over every property a deployment
+// serves: a caller acts on the properties their token names (the
+// platform vouches for them), or on the default property when it names
+// none. A property outside the token's is never asked, so an answer never
+// tells whether a user or a door exists there: another property's entry
+// id is refused exactly as an id that exists nowhere. Safe for concurrent
+// use.
+type Portfolio struct {
+	def   string
+	props map[string]*Service
+}
+
+// NewPortfolio returns the portfolio of props (by property id) whose
+// default property is def.
+func NewPortfolio(def string, props map[string]*Service) (*Portfolio, error) {
+	if props[def] == nil {
+		return nil, fmt.Errorf("unlock: the default property %q is not among the properties served", def)
+	}
+	return &Portfolio{def: def, props: props}, nil
+}
+
+// Property returns the service of property id, or nil.
+func (p *Portfolio) Property(id string) *Service { return p.props[id] }
+
+// Default returns the default property's service.
+func (p *Portfolio) Default() *Service { return p.props[p.def] }
+
+// scope returns the services of the properties named (nil: the default).
+func (p *Portfolio) scope(properties []string) ([]*Service, error) {
+	if properties == nil {
+		return []*Service{p.props[p.def]}, nil
+	}
+	out := make([]*Service, len(properties))
+	for i, id := range properties {
+		if out[i] = p.props[id]; out[i] == nil {
+			return nil, &UnknownPropertyError{Property: id}
+		}
+	}
+	return out, nil
+}
+
+// one returns the single service of a scope of one property: the common
+// case, served by the property's Service as it is.
+func (p *Portfolio) one(properties []string) (*Service, bool) {
+	switch {
+	case properties == nil:
+		return p.props[p.def], true
+	case len(properties) == 1:
+		s := p.props[properties[0]]
+		return s, s != nil
+	}
+	return nil, false
+}
+
+// each runs f on every service of scope concurrently and waits.
+func each(svcs []*Service, f func(i int, s *Service)) {
+	var wg sync.WaitGroup
+	for i, s := range svcs[1:] {
+		wg.Go(func() { f(i+1, s) })
+	}
+	f(0, svcs[0])
+	wg.Wait()
+}
+
+// Me is Service.Me over the caller's properties: connected when any
+// property has the user active, each system's answer naming its
+// property.
+func (p *Portfolio) Me(ctx context.Context, email string, properties []string) (Me, error) {
+	if s, ok := p.one(properties); ok {
+		return s.Me(ctx, email)
+	}
+	svcs, err := p.scope(properties)
+	if err != nil {
+		return Me{}, err
+	}
+	mes := make([]Me, len(svcs))
+	errs := make([]error, len(svcs))
+	each(svcs, func(i int, s *Service) { mes[i], errs[i] = s.Me(ctx, email) })
+	out := Me{Email: email}
+	notFound, failure := true, error(nil)
+	for i, m := range mes {
+		if errs[i] != nil {
+			if failure == nil {
+				failure = errs[i]
+			}
+			continue
+		}
+		out.Systems = append(out.Systems, m.Systems...)
+		switch {
+		case m.Connected:
+			out.Connected = true
+			out.EntryCount += m.EntryCount
+			if out.Name == "" {
+				out.Name = m.Name
+			}
+		case m.Reason == ReasonUserDisabled:
+			notFound = false
+		}
+	}
+	switch {
+	case out.Connected && out.EntryCount == 0:
+		out.Reason, out.Message = ReasonNoEntries, "you are connected but have no entries yet; ask your property manager"
+	case out.Connected:
+		out.Message = "connected: " + entries(out.EntryCount)
+	case failure != nil:
+		return Me{}, failure
+	case notFound:
+		out.Reason, out.Message = ReasonUserNotFound, ErrUserNotFound.Error()
+	default:
+		out.Reason, out.Message = ReasonUserDisabled, ErrUserDisabled.Error()
+	}
+	return out, nil
+}
+
+// PortfolioListing is a Listing over several properties.
+type PortfolioListing struct {
+	// Version is the one property's listing version, zero over several
+	// (derive afresh).
+	Version ListingVersion
+	parts   []Listing
+}
+
+// Entries returns the listing's entries, favourites first, then by name.
+func (l PortfolioListing) Entries() []Entry {
+	if len(l.parts) == 1 {
+		return l.parts[0].Entries()
+	}
+	var out []Entry
+	for _, p := range l.parts {
+		out = append(out, p.Entries()...)
+	}
+	slices.SortStableFunc(out, func(a, b Entry) int {
+		if a.Favorite != b.Favorite {
+			if a.Favorite {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+	return out
+}
+
+// Listing is Service.Listing over the caller's properties: the union of
+// the properties where the user is active; unknown only when no property
+// knows the email, disabled only when every property that knows it has
+// the user disabled.
+func (p *Portfolio) Listing(ctx context.Context, email string, properties []string) (PortfolioListing, error) {
+	if s, ok := p.one(properties); ok {
+		l, err := s.Listing(ctx, email)
+		if err != nil {
+			return PortfolioListing{}, err
+		}
+		return PortfolioListing{Version: l.Version, parts: []Listing{l}}, nil
+	}
+	svcs, err := p.scope(properties)
+	if err != nil {
+		return PortfolioListing{}, err
+	}
+	ls := make([]Listing, len(svcs))
+	errs := make([]error, len(svcs))
+	each(svcs, func(i int, s *Service) { ls[i], errs[i] = s.Listing(ctx, email) })
+	var out PortfolioListing
+	notFound, failure := true, error(nil)
+	for i, l := range ls {
+		switch {
+		case errs[i] == nil:
+			out.parts = append(out.parts, l)
+		case errors.Is(errs[i], ErrUserNotFound):
+		case errors.Is(errs[i], ErrUserDisabled):
+			notFound = false
+		case failure == nil:
+			failure = errs[i]
+		}
+	}
+	switch {
+	case out.parts != nil:
+		return out, nil
+	case failure != nil:
+		return PortfolioListing{}, failure
+	case notFound:
+		return PortfolioListing{}, ErrUserNotFound
+	}
+	return PortfolioListing{}, ErrUserDisabled
+}
+
+// Entries lists email's entries in the caller's properties.
+func (p *Portfolio) Entries(ctx context.Context, email string, properties []string) ([]Entry, error) {
+	l, err := p.Listing(ctx, email, properties)
+	if err != nil {
+		return nil, err
+	}
+	return l.Entries(), nil
+}
+
+// owner returns the service among svcs whose connection claims entryID:
+// a namespaced id's property, else the one with bare ids; nil when none.
+func owner(svcs []*Service, entryID string) *Service {
+	var bare *Service
+	for _, s := range svcs {
+		for _, c := range s.conns {
+			if c.Bare {
+				bare = s
+			} else if strings.HasPrefix(entryID, c.idPrefix) {
+				return s
+			}
+		}
+	}
+	return bare
+}
+
+// SetFavorite marks or unmarks one of email's entries in the caller's
+// properties.
+func (p *Portfolio) SetFavorite(ctx context.Context, email string, properties []string, entryID string, on bool) (Entry, error) {
+	if s, ok := p.one(properties); ok {
+		return s.SetFavorite(ctx, email, entryID, on)
+	}
+	svcs, err := p.scope(properties)
+	if err != nil {
+		return Entry{}, err
+	}
+	if strings.TrimSpace(entryID) == "" {
+		return Entry{}, &InvalidArgumentError{Field: "entry_id", Reason: "must not be empty"}
+	}
+	s := owner(svcs, entryID)
+	if s == nil {
+		if _, err := p.Listing(ctx, email, properties); err != nil {
+			return Entry{}, err
+		}
+		return Entry{}, &EntryNotFoundError{EntryID: entryID}
+	}
+	e, err := s.SetFavorite(ctx, email, entryID, on)
+	if errors.Is(err, ErrUserNotFound) || errors.Is(err, ErrUserDisabled) {
+		// Unknown there but maybe known in another of the caller's
+		// properties: the entry is simply not theirs.
+		if _, lerr := p.Listing(ctx, email, properties); lerr != nil {
+			return Entry{}, lerr
+		}
+		return Entry{}, &EntryNotFoundError{EntryID: entryID}
+	}
+	return e, err
+}
+
+// Unlock opens email's entries in the caller's properties: the ids are
+// grouped by property, each group opened by its property's Service
+// concurrently under the call's one deadline. A property where the user
+// is unknown or disabled answers DENIED for its entries (audited), and
+// the call fails as with one property only when no property has the user
+// active.
+func (p *Portfolio) Unlock(ctx context.Context, email string, properties []string, entryIDs []string) ([]Result, error) {
+	if s, ok := p.one(properties); ok {
+		return s.Unlock(ctx, email, entryIDs)
+	}
+	svcs, err := p.scope(properties)
+	if err != nil {
+		return nil, err
+	}
+	if err := ValidateUnlock(entryIDs); err != nil {
+		return nil, err
+	}
+	def := p.props[p.def]
+	ctx, cancel := def.engine.WithDeadline(ctx)
+	defer cancel()
+	type group struct {
+		s       *Service
+		ids     []string
+		idx     []int
+		results []Result
+		err     error
+	}
+	var groups []*group
+	var unclaimed []int
+	for i, id := range entryIDs {
+		s := owner(svcs, id)
+		if s == nil {
+			unclaimed = append(unclaimed, i)
+			continue
+		}
+		var g *group
+		for _, h := range groups {
+			if h.s == s {
+				g = h
+				break
+			}
+		}
+		if g == nil {
+			g = &group{s: s}
+			groups = append(groups, g)
+		}
+		g.ids, g.idx = append(g.ids, id), append(g.idx, i)
+	}
+	var wg sync.WaitGroup
+	for _, g := range groups {
+		wg.Go(func() { g.results, g.err = g.s.Unlock(ctx, email, g.ids) })
+	}
+	wg.Wait()
+	opened := false
+	for _, g := range groups {
+		if g.err == nil {
+			opened = true
+		} else if !errors.Is(g.err, ErrUserNotFound) && !errors.Is(g.err, ErrUserDisabled) {
+			return nil, g.err
+		}
+	}
+	if !opened {
+		if _, err := p.Listing(ctx, email, properties); err != nil {
+			return nil, err
+		}
+	}
+	results := make([]Result, len(entryIDs))
+	refuse := func(ids []string, idx []int) {
+		rs := def.engine.Unlock(ctx, Request{Email: email, EntryIDs: ids, Targets: func(string) ([]Target, bool) { return nil, false }})
+		for j, i := range idx {
+			results[i] = rs[j]
+		}
+	}
+	for _, g := range groups {
+		if g.err != nil { // not theirs at that property: as an id that exists nowhere
+			refuse(g.ids, g.idx)
+			continue
+		}
+		for j, i := range g.idx {
+			results[i] = g.results[j]
+		}
+	}
+	if len(unclaimed) > 0 {
+		ids := make([]string, len(unclaimed))
+		for j, i := range unclaimed {
+			ids[j] = entryIDs[i]
+		}
+		refuse(ids, unclaimed)
+	}
+	return results, nil
+}
+
+// Invalidate drops email's views in every property.
+func (p *Portfolio) Invalidate(ctx context.Context, email string) error {
+	var errs []error
+	for _, s := range p.props {
+		if err := s.Invalidate(ctx, email); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
