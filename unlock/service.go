@@ -589,7 +589,7 @@ func (s *Service) Unlock(ctx context.Context, email string, entryIDs []string) (
 		if err != nil {
 			return nil, err
 		}
-		results := s.engine.Unlock(ctx, Request{Email: email, EntryIDs: entryIDs, Targets: c.targets(v, "")})
+		results := s.engine.Unlock(ctx, Request{Email: email, EntryIDs: entryIDs, Targets: c.targets(v, c.prefixOf())})
 		s.dropRefused(ctx, c, email, results)
 		return results, nil
 	}
