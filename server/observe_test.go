@@ -185,7 +185,9 @@ func TestMetricsEndpoint(t *testing.T) {
 		{`cloudkey_access_breaker_state{state="closed",system="openpath"}`, 1},
 		{`cloudkey_access_breaker_state{state="open",system="openpath"}`, 0},
 		{`cloudkey_access_request_duration_seconds_count{operation="POST /orgs/:id/users/:id/credentials/:id/cloudKeyEntryUnlock",outcome="2xx",system="openpath"}`, 1},
-		{`cloudkey_access_breaker_state{state="closed",system="harbor-view.kisi"}`, 1},
+		// Counted per system, not per connection: the demo's two Kisi
+		// connections (harbor-view and foundry-lofts).
+		{`cloudkey_access_breaker_state{state="closed",system="kisi"}`, 2},
 		// The demo property has two connections, and a read asks the
 		// cache for the user's view in each. erin's first call misses
 		// both layers in both and loads; her second reads Redis and keeps

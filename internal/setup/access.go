@@ -191,40 +191,41 @@ func (acc *accessSystems) startDemo(cfg Config, log *slog.Logger) ([]property.Pr
 	return ps, closers, nil
 }
 
-// newOpenpath is the client of one Openpath connection, its metrics
-// labelled label.
+// newOpenpath is the client of one Openpath connection, named label in
+// errors, logs and the breaker gauge's count; its request metrics are
+// labelled by system alone (bounded however many properties).
 func newOpenpath(cfg Config, c property.Connection, label string, log *slog.Logger, metrics *telemetry.Metrics, tracing *telemetry.Tracing) (*openpath.Client, error) {
 	opCfg := openpath.Config{BaseURL: c.URL, Email: c.Email, Password: c.Secret, OrgID: c.Org,
 		MaxInFlight: cfg.AccessMaxInFlight, BreakerOpenTimeout: cfg.AccessBreakerOpen, Name: label,
-		WrapTransport: telemetry.WrapTransport(metrics, tracing, label)}
-	opCfg.OnBreakerChange = func(system, from, to string) {
-		metrics.SetBreakerState(system, to)
-		log.Warn("access system circuit breaker changed state", "system", system, "from", from, "to", to)
+		WrapTransport: telemetry.WrapTransport(metrics, tracing, property.Openpath)}
+	opCfg.OnBreakerChange = func(conn, from, to string) {
+		metrics.SetBreakerState(property.Openpath, conn, to)
+		log.Warn("access system circuit breaker changed state", "connection", conn, "from", from, "to", to)
 	}
 	client, err := openpath.New(opCfg)
 	if err != nil {
 		return nil, err
 	}
-	metrics.SetBreakerState(label, client.BreakerState()) // the gauge starts known
+	metrics.SetBreakerState(property.Openpath, label, client.BreakerState()) // the gauge starts known
 	return client, nil
 }
 
-// newKisi is the client of one Kisi connection, its metrics labelled
-// label, its per-user logins kept (encrypted) in logins.
+// newKisi is the client of one Kisi connection, named label as
+// newOpenpath's, its per-user logins kept (encrypted) in logins.
 func newKisi(cfg Config, c property.Connection, label string, logins kisi.LoginStore, log *slog.Logger, metrics *telemetry.Metrics, tracing *telemetry.Tracing) (*kisi.Client, error) {
 	hc := kisi.NewHTTPClient()
-	hc.Transport = telemetry.WrapTransport(metrics, tracing, label)(hc.Transport)
+	hc.Transport = telemetry.WrapTransport(metrics, tracing, property.Kisi)(hc.Transport)
 	client, err := kisi.New(kisi.Config{
 		BaseURL: c.URL, APIKey: c.Secret, PlaceIDs: c.Places, Logins: logins, HTTPClient: hc,
 		Logger: log, Name: label, MaxInFlight: cfg.AccessMaxInFlight, BreakerOpenTimeout: cfg.AccessBreakerOpen, OrgRate: cfg.KisiOrgRate,
-		OnBreakerChange: func(system, from, to string) {
-			metrics.SetBreakerState(system, to)
-			log.Warn("access system circuit breaker changed state", "system", system, "from", from, "to", to)
+		OnBreakerChange: func(conn, from, to string) {
+			metrics.SetBreakerState(property.Kisi, conn, to)
+			log.Warn("access system circuit breaker changed state", "connection", conn, "from", from, "to", to)
 		},
 	})
 	if err != nil {
 		return nil, err
 	}
-	metrics.SetBreakerState(label, client.BreakerState())
+	metrics.SetBreakerState(property.Kisi, label, client.BreakerState())
 	return client, nil
 }

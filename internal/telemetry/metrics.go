@@ -47,7 +47,8 @@ type Metrics struct {
 
 	cache   [2][3]prometheus.Counter                // [layer][result]
 	unlocks [unlock.Error + 1][2]prometheus.Counter // [status][kind]
-	states  sync.Map                                // system → *breakerGauges
+	breakerMu sync.Mutex
+	breakers  map[string]string // connection → "system\x00state", for the counts
 }
 
 // Buckets in seconds: in-process calls take well under a millisecond,
@@ -84,7 +85,7 @@ func NewMetrics() *Metrics {
 	}, []string{"system", "operation", "outcome"})
 	m.breaker = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "cloudkey_access_breaker_state",
-		Help: "Circuit breaker state per access system: 1 for the current state, 0 for the others.",
+		Help: "Access-system connections whose circuit breaker is in each state, by system (openpath, kisi): with one connection, 1 for its current state and 0 for the others. Per-connection states are not labels (a portfolio has thousands).",
 	}, []string{"system", "state"})
 	m.cacheRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "cloudkey_cache_requests_total",
@@ -208,35 +209,26 @@ func httpCode(c int) string {
 // BreakerStates are the states a breaker reports (sony/gobreaker's names).
 var BreakerStates = []string{"closed", "half-open", "open"}
 
-type breakerGauges struct {
-	mu     sync.Mutex
-	gauges map[string]prometheus.Gauge
-}
-
-// SetBreakerState records that system's circuit breaker is now in state
-// (one of BreakerStates): its gauge is 1, the other states' 0.
-func (m *Metrics) SetBreakerState(system, state string) {
-	v, ok := m.states.Load(system)
-	if !ok {
-		g := &breakerGauges{gauges: map[string]prometheus.Gauge{}}
-		for _, st := range BreakerStates {
-			g.gauges[st] = m.breaker.WithLabelValues(system, st)
-		}
-		v, _ = m.states.LoadOrStore(system, g)
+// SetBreakerState records that the circuit breaker of connection (an
+// access-system connection of system) is now in state, one of
+// BreakerStates: the gauge counts the connections of each system in each
+// state, so its labels stay bounded however many connections there are.
+func (m *Metrics) SetBreakerState(system, connection, state string) {
+	m.breakerMu.Lock()
+	defer m.breakerMu.Unlock()
+	if m.breakers == nil {
+		m.breakers = map[string]string{}
 	}
-	g := v.(*breakerGauges)
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if _, known := g.gauges[state]; !known {
-		g.gauges[state] = m.breaker.WithLabelValues(system, state)
-	}
-	for st, gauge := range g.gauges {
-		if st == state {
-			gauge.Set(1)
-		} else {
-			gauge.Set(0)
+	if prev, ok := m.breakers[connection]; ok {
+		sys, st, _ := strings.Cut(prev, "\x00")
+		m.breaker.WithLabelValues(sys, st).Dec()
+	} else {
+		for _, st := range BreakerStates { // every state shows, 0 when none
+			m.breaker.WithLabelValues(system, st).Add(0)
 		}
 	}
+	m.breakers[connection] = system + "\x00" + state
+	m.breaker.WithLabelValues(system, state).Inc()
 }
 
 // Connections.

@@ -229,22 +229,31 @@ func TestRoundTripper(t *testing.T) {
 	}
 }
 
+// The breaker gauge counts connections per system and state: with one
+// connection it is 1 for its state and 0 for the others; two connections
+// of one system add up; labels never name a connection.
 func TestSetBreakerState(t *testing.T) {
 	m := NewMetrics()
-	for _, tt := range []struct {
-		state string
-		want  map[string]float64
-	}{
-		{"closed", map[string]float64{"closed": 1, "half-open": 0, "open": 0}},
-		{"open", map[string]float64{"closed": 0, "half-open": 0, "open": 1}},
-		{"half-open", map[string]float64{"closed": 0, "half-open": 1, "open": 0}},
-	} {
-		m.SetBreakerState("openpath", tt.state)
-		for st, want := range tt.want {
-			if got := testutil.ToFloat64(m.breaker.WithLabelValues("openpath", st)); got != want {
-				t.Errorf("after %s: state %s = %v, want %v", tt.state, st, got, want)
+	check := func(step, system string, want map[string]float64) {
+		t.Helper()
+		for st, w := range want {
+			if got := testutil.ToFloat64(m.breaker.WithLabelValues(system, st)); got != w {
+				t.Errorf("%s: %s %s = %v, want %v", step, system, st, got, w)
 			}
 		}
+	}
+	m.SetBreakerState("openpath", "harbor-view.openpath", "closed")
+	check("one closed", "openpath", map[string]float64{"closed": 1, "half-open": 0, "open": 0})
+	m.SetBreakerState("openpath", "harbor-view.openpath", "open")
+	check("it opens", "openpath", map[string]float64{"closed": 0, "half-open": 0, "open": 1})
+	m.SetBreakerState("openpath", "harbor-view.openpath", "half-open")
+	check("half-open", "openpath", map[string]float64{"closed": 0, "half-open": 1, "open": 0})
+	m.SetBreakerState("kisi", "harbor-view.kisi", "closed")
+	m.SetBreakerState("kisi", "foundry-lofts.kisi", "closed")
+	m.SetBreakerState("kisi", "foundry-lofts.kisi", "open")
+	check("two kisi connections", "kisi", map[string]float64{"closed": 1, "half-open": 0, "open": 1})
+	if n := testutil.CollectAndCount(m.breaker); n != 6 {
+		t.Errorf("%d breaker series, want 6 (2 systems x 3 states)", n)
 	}
 }
 
