@@ -27,6 +27,9 @@ type adminServer struct {
 	contacts  *tenant.Store
 	buildings *tenant.Buildings
 	org       string // the organisation this cloudkey serves
+	// property is the default property: today every admin resource
+	// (visitor settings, contacts, buildings, cache, audit) is its.
+	property string
 }
 
 // CacheAdmin drops cached access data.
@@ -40,16 +43,28 @@ type AuditReader interface {
 	List(ctx context.Context, f unlock.AuditFilter, limit int, cursor string) ([]unlock.AuditRecord, string, error)
 }
 
-// checkOrg refuses keys of other organisations.
+// checkOrg refuses keys that may not see the default property, whose
+// data every admin call reads or changes: a portfolio key may, a key of
+// the default property may, and so may a key made before properties for
+// the organisation served (the upgrade keeps it working); a key of
+// another property or organisation may not, and learns nothing else.
 func (s *adminServer) checkOrg(ctx context.Context) error {
 	k, ok := callerAdmin(ctx)
 	if !ok {
 		return status.Error(codes.Unauthenticated, "x-auth-apikey: missing")
 	}
-	if s.org == "" || k.Org != s.org {
-		return status.Errorf(codes.PermissionDenied, "x-auth-apikey: the key is for organisation %s, not this one", k.Org)
+	switch {
+	case k.Portfolio:
+		return nil
+	case k.Property != "":
+		if k.Property == s.property {
+			return nil
+		}
+		return status.Errorf(codes.PermissionDenied, "x-auth-apikey: the key is for property %s; this is another property's data", k.Property)
+	case s.org != "" && k.Org == s.org:
+		return nil
 	}
-	return nil
+	return status.Errorf(codes.PermissionDenied, "x-auth-apikey: the key is for organisation %s, not this one", k.Org)
 }
 
 func (s *adminServer) InvalidateCache(ctx context.Context, req *pb.InvalidateCacheRequest) (*pb.InvalidateCacheResponse, error) {

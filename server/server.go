@@ -69,6 +69,9 @@ type Config struct {
 	// Org is the access-system organisation served; admin keys of other
 	// organisations are refused.
 	Org string
+	// Property is the default property's id: keys scoped to it (or to the
+	// portfolio) may use the admin API.
+	Property string
 	// Ready reports dependencies' health for /healthz; nil means healthy.
 	Ready  func(context.Context) map[string]error
 	Logger *slog.Logger
@@ -205,7 +208,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	gs.RegisterService(residentDesc, rs)
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)
-	as := &adminServer{visitors: cfg.Visitors, cache: cfg.Cache, audit: cfg.Audit, contacts: cfg.Contacts, buildings: cfg.Buildings, org: cfg.Org}
+	as := &adminServer{visitors: cfg.Visitors, cache: cfg.Cache, audit: cfg.Audit, contacts: cfg.Contacts, buildings: cfg.Buildings, org: cfg.Org, property: cfg.Property}
 	pb.RegisterAdminServiceServer(gs, as)
 	gsv := &guestServer{visitors: cfg.Visitors}
 	pb.RegisterGuestServiceServer(gs, gsv)

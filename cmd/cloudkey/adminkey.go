@@ -14,7 +14,9 @@ import (
 )
 
 const adminKeyUsage = `usage:
-  cloudkey admin-key create --org ORG --name NAME
+  cloudkey admin-key create --property ID --name NAME   a key for one property
+  cloudkey admin-key create --portfolio --name NAME     a key for every property
+  cloudkey admin-key create --org ORG --name NAME       as before properties: the default property
   cloudkey admin-key revoke --key KEY
 Every command needs --redis-url (CLOUDKEY_REDIS_URL).`
 
@@ -35,6 +37,8 @@ func adminKeyCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	redisURL := fs.String("redis-url", envOr("CLOUDKEY_REDIS_URL", ""), "Redis cloudkey uses (env CLOUDKEY_REDIS_URL)")
 	org := fs.String("org", envOr("CLOUDKEY_ACCESS_ORG", ""), "access-system organisation the key is scoped to (env CLOUDKEY_ACCESS_ORG)")
+	prop := fs.String("property", "", "the one property the key may see and change (instead of --org)")
+	portfolio := fs.Bool("portfolio", false, "the key may see and change every property (instead of --org)")
 	name := fs.String("name", "", "who or what uses the key, e.g. 'front desk integration'")
 	key := fs.String("key", "", "the key to revoke")
 	if err := fs.Parse(args[1:]); err != nil {
@@ -58,10 +62,21 @@ func adminKeyCmd(ctx context.Context, args []string, stdout io.Writer) error {
 		fmt.Fprintln(stdout, "revoked")
 		return nil
 	}
-	plain, k, err := store.Create(ctx, *org, *name)
+	scope := adminkey.Scope{Org: *org, Property: *prop, Portfolio: *portfolio}
+	if *prop != "" || *portfolio {
+		scope.Org = "" // --org's default comes from the environment: a scope given here wins
+	}
+	plain, k, err := store.CreateScoped(ctx, scope, *name)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%s\n# key id %s for organisation %s (%s); shown once, stored hashed\n", plain, k.ID, k.Org, k.Name)
+	what := "organisation " + k.Org
+	switch {
+	case k.Portfolio:
+		what = "the whole portfolio"
+	case k.Property != "":
+		what = "property " + k.Property
+	}
+	fmt.Fprintf(stdout, "%s\n# key id %s for %s (%s); shown once, stored hashed\n", plain, k.ID, what, k.Name)
 	return nil
 }

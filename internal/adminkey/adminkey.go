@@ -1,6 +1,8 @@
 // Package adminkey issues and checks the API keys property managers and
 // integrators use on the admin API. A key is random, shown once, stored
-// only as its SHA-256 hash, and scoped to one access-system organisation.
+// only as its SHA-256 hash, and scoped to one property, to the whole
+// portfolio, or (keys made before properties) to one access-system
+// organisation, which the server reads as its default property.
 //
 // It must not import server, the domain packages or the generated API:
 // server checks keys through its AdminVerifier interface.
@@ -29,8 +31,13 @@ var ErrInvalid = errors.New("invalid admin API key")
 
 // Key is what a key grants.
 type Key struct {
-	ID        string    `json:"id"` // first characters of the hash, for logs and revocation
-	Org       string    `json:"org"`
+	ID  string `json:"id"` // first characters of the hash, for logs and revocation
+	Org string `json:"org,omitempty"`
+	// Property is the one property the key may see and change; empty on
+	// portfolio keys and on keys made before properties (Org's).
+	Property string `json:"property,omitempty"`
+	// Portfolio keys may see and change every property.
+	Portfolio bool `json:"portfolio,omitempty"`
 	Name      string    `json:"name"`
 	CreatedAt time.Time `json:"createdAt"`
 }
@@ -51,11 +58,32 @@ func hash(plain string) string {
 	return hex.EncodeToString(sum[:])
 }
 
+// Scope is what a new key may see and change: exactly one of an
+// organisation (the default property's, as before properties), a
+// property, or the whole portfolio.
+type Scope struct {
+	Org, Property string
+	Portfolio     bool
+}
+
 // Create makes a key for org and returns its plaintext, shown only now.
 func (s *Store) Create(ctx context.Context, org, name string) (string, Key, error) {
-	org, name = strings.TrimSpace(org), strings.TrimSpace(name)
-	if org == "" {
-		return "", Key{}, errors.New("adminkey: organisation is required")
+	return s.CreateScoped(ctx, Scope{Org: org}, name)
+}
+
+// CreateScoped makes a key for scope and returns its plaintext, shown
+// only now.
+func (s *Store) CreateScoped(ctx context.Context, scope Scope, name string) (string, Key, error) {
+	org, name := strings.TrimSpace(scope.Org), strings.TrimSpace(name)
+	prop := strings.TrimSpace(scope.Property)
+	n := 0
+	for _, set := range []bool{org != "", prop != "", scope.Portfolio} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		return "", Key{}, errors.New("adminkey: give exactly one scope: an organisation, a property, or the portfolio")
 	}
 	if name == "" {
 		return "", Key{}, errors.New("adminkey: name is required (who or what uses the key)")
@@ -66,7 +94,7 @@ func (s *Store) Create(ctx context.Context, org, name string) (string, Key, erro
 	}
 	plain := prefix + base64.RawURLEncoding.EncodeToString(b[:])
 	h := hash(plain)
-	k := Key{ID: h[:12], Org: org, Name: name, CreatedAt: time.Now().UTC().Truncate(time.Second)}
+	k := Key{ID: h[:12], Org: org, Property: prop, Portfolio: scope.Portfolio, Name: name, CreatedAt: time.Now().UTC().Truncate(time.Second)}
 	v, _ := json.Marshal(k)
 	if err := s.rdb.Set(ctx, s.prefix+h, v, 0).Err(); err != nil {
 		return "", Key{}, fmt.Errorf("adminkey: store: %w", err)
