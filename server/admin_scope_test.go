@@ -2,6 +2,9 @@ package server_test
 
 import (
 	"context"
+	"io"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,11 +16,17 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/dynamicpb"
 
+	"github.com/cloudkey/cloudkey/access/kisisim"
+	"github.com/cloudkey/cloudkey/access/sim"
 	pb "github.com/cloudkey/cloudkey/gen/cloudkey/v1"
 	"github.com/cloudkey/cloudkey/cache"
 	"github.com/cloudkey/cloudkey/internal/adminkey"
 	"github.com/cloudkey/cloudkey/internal/redistest"
 )
+
+// portfolioMethods answer every key with what it may see, instead of
+// refusing keys of other properties.
+var portfolioMethods = map[string]bool{"ListProperties": true, "GetProperty": true}
 
 // Admin API keys are scoped to one property or to the whole portfolio.
 // Every admin RPC (each method of AdminService, found from its
@@ -65,6 +74,9 @@ func TestAdminKeyScopes(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			for i := range svc.Methods().Len() {
 				method := string(svc.Methods().Get(i).Name())
+				if portfolioMethods[method] {
+					continue // each key sees its own properties there (TestAdminProperties)
+				}
 				err := call(tc.key, method)
 				code := status.Code(err)
 				if tc.refused != (code == codes.PermissionDenied) || code == codes.Unauthenticated || code == codes.Unimplemented {
@@ -75,5 +87,71 @@ func TestAdminKeyScopes(t *testing.T) {
 	}
 	if svc.Methods().Len() < 10 {
 		t.Fatalf("AdminService has %d methods; the descriptor was not read", svc.Methods().Len())
+	}
+}
+
+// The properties served, as each key may see them: a portfolio key every
+// property, a property key its own (another property is NOT_FOUND, as
+// one that does not exist), a key made before properties the default
+// property; no secret is ever in an answer.
+func TestAdminProperties(t *testing.T) {
+	rs := redistest.Start(t)
+	d := newDemoStack(t, rs.URL(), "", 3*time.Second)
+	keys := adminkey.NewStore(rs.Client(), cache.DefaultPrefix)
+	mk := func(scope adminkey.Scope) string {
+		plain, _, err := keys.CreateScoped(context.Background(), scope, "test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return plain
+	}
+	get := func(key, path string) (int, string) {
+		req, _ := http.NewRequest("GET", "http://"+d.app.Server.HTTPAddr()+path, nil)
+		req.Header.Set("x-auth-scheme", "api-token")
+		req.Header.Set("x-auth-apikey", key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	portfolio, harbor, foundry := mk(adminkey.Scope{Portfolio: true}), mk(adminkey.Scope{Property: "harbor-view"}), mk(adminkey.Scope{Property: "foundry-lofts"})
+	legacy := mk(adminkey.Scope{Org: d.app.Org})
+	tests := []struct {
+		name, key, path string
+		code            int
+		want, wantNot   []string
+	}{
+		{"portfolio lists both", portfolio, "/v1/admin/properties", 200,
+			[]string{`"propertyId":"harbor-view"`, `"propertyId":"foundry-lofts"`, `"connectionId":"harbor-view.kisi"`, `"breakerState":"closed"`}, nil},
+		{"harbor sees its own", harbor, "/v1/admin/properties", 200, []string{`"propertyId":"harbor-view"`}, []string{"foundry-lofts"}},
+		{"foundry sees its own", foundry, "/v1/admin/properties", 200, []string{`"propertyId":"foundry-lofts"`}, []string{"harbor-view"}},
+		{"legacy key: the default", legacy, "/v1/admin/properties", 200, []string{`"propertyId":"harbor-view"`, `"default":true`}, []string{"foundry-lofts"}},
+		{"get own", foundry, "/v1/admin/properties/foundry-lofts", 200, []string{`"system":"kisi"`}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, body := get(tc.key, tc.path)
+			if code != tc.code {
+				t.Fatalf("%d %s", code, body)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(body, w) {
+					t.Errorf("answer lacks %s: %s", w, body)
+				}
+			}
+			for _, w := range append(tc.wantNot, kisisim.DemoHarborAPIKey, kisisim.DemoFoundryAPIKey, sim.DemoServicePassword) {
+				if strings.Contains(body, w) {
+					t.Errorf("answer shows %q: %s", w, body)
+				}
+			}
+		})
+	}
+	otherCode, other := get(harbor, "/v1/admin/properties/foundry-lofts")
+	noneCode, none := get(harbor, "/v1/admin/properties/nowhere")
+	if otherCode != 404 || noneCode != 404 || strings.ReplaceAll(other, "foundry-lofts", "X") != strings.ReplaceAll(none, "nowhere", "X") {
+		t.Errorf("another property: %d %s; one that does not exist: %d %s", otherCode, other, noneCode, none)
 	}
 }

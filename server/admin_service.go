@@ -30,6 +30,8 @@ type adminServer struct {
 	// property is the default property: today every admin resource
 	// (visitor settings, contacts, buildings, cache, audit) is its.
 	property string
+	// properties lists the properties served (ListProperties).
+	properties PropertyDirectory
 }
 
 // CacheAdmin drops cached access data.

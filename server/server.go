@@ -72,6 +72,8 @@ type Config struct {
 	// Property is the default property's id: keys scoped to it (or to the
 	// portfolio) may use the admin API.
 	Property string
+	// Properties lists the properties served, for the admin API.
+	Properties PropertyDirectory
 	// Ready reports dependencies' health for /healthz; nil means healthy.
 	Ready  func(context.Context) map[string]error
 	Logger *slog.Logger
@@ -208,7 +210,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	gs.RegisterService(residentDesc, rs)
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)
-	as := &adminServer{visitors: cfg.Visitors, cache: cfg.Cache, audit: cfg.Audit, contacts: cfg.Contacts, buildings: cfg.Buildings, org: cfg.Org, property: cfg.Property}
+	as := &adminServer{visitors: cfg.Visitors, cache: cfg.Cache, audit: cfg.Audit, contacts: cfg.Contacts, buildings: cfg.Buildings, org: cfg.Org, property: cfg.Property, properties: cfg.Properties}
 	pb.RegisterAdminServiceServer(gs, as)
 	gsv := &guestServer{visitors: cfg.Visitors}
 	pb.RegisterGuestServiceServer(gs, gsv)

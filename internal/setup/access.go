@@ -15,6 +15,7 @@ import (
 	"github.com/cloudkey/cloudkey/internal/property"
 	"github.com/cloudkey/cloudkey/internal/secrets"
 	"github.com/cloudkey/cloudkey/internal/telemetry"
+	"github.com/cloudkey/cloudkey/server"
 	"github.com/cloudkey/cloudkey/unlock"
 )
 
@@ -228,4 +229,25 @@ func newKisi(cfg Config, c property.Connection, label string, logins kisi.LoginS
 	}
 	metrics.SetBreakerState(property.Kisi, label, client.BreakerState())
 	return client, nil
+}
+
+// directory is the admin API's view of the properties served: their
+// settings without secrets, and each connection's breaker now.
+type directory struct{ acc *accessSystems }
+
+// Properties lists the properties served, the default first.
+func (d directory) Properties() []server.PropertyStatus {
+	out := make([]server.PropertyStatus, len(d.acc.properties))
+	for i, p := range d.acc.properties {
+		ps := server.PropertyStatus{ID: p.ID, Name: p.Name, TimeZone: p.TimeZone, Default: i == 0}
+		for j, c := range p.Access {
+			cs := server.ConnectionStatus{ID: c.ID(p), System: c.System, URL: c.URL, Org: c.Org, Email: c.Email, Places: c.Places}
+			if b, ok := d.acc.conns[p.ID][j].System.(interface{ BreakerState() string }); ok {
+				cs.BreakerState = b.BreakerState()
+			}
+			ps.Connections = append(ps.Connections, cs)
+		}
+		out[i] = ps
+	}
+	return out
 }

@@ -256,7 +256,7 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 
 	a.Server, err = server.New(ctx, serverConfig(cfg, serverDeps{
 		httpListener: httpLis, tokens: tokens, resident: svc, log: log,
-		stores: st, org: a.Org, property: a.Properties[0].ID, cache: residentCache{Store: store, svc: svc}, rdb: rdb,
+		stores: st, org: a.Org, property: a.Properties[0].ID, properties: directory{acc: &acc}, cache: residentCache{Store: store, svc: svc}, rdb: rdb,
 		visitors: a.Visitors, envoySecret: a.EnvoySecret,
 		limiter: newLimiter(rdb, cfg, log), metrics: a.Metrics, tracing: a.Tracing,
 	}))
@@ -495,6 +495,7 @@ type serverDeps struct {
 	metrics      *telemetry.Metrics
 	tracing      *telemetry.Tracing
 	property     string // the default property
+	properties   server.PropertyDirectory
 }
 
 // serverConfig is the server's own configuration, filled from cfg and
@@ -504,7 +505,7 @@ func serverConfig(cfg Config, d serverDeps) server.Config {
 	return server.Config{
 		GRPCAddr: cfg.GRPCAddr, HTTPAddr: cfg.HTTPAddr, HTTPListener: d.httpListener,
 		Tokens: identity.NewCachedVerifier(d.tokens, 100_000, 10*time.Minute), Resident: d.resident, Logger: d.log,
-		Admins: d.stores.admins, Org: d.org, Property: d.property,
+		Admins: d.stores.admins, Org: d.org, Property: d.property, Properties: d.properties,
 		Cache: d.cache, Audit: d.stores.auditLog,
 		Contacts:  d.stores.contacts,
 		Buildings: d.stores.buildings,

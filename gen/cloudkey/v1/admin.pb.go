@@ -25,6 +25,357 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// Property is a property served, as the admin API shows it.
+type Property struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	PropertyId string                 `protobuf:"bytes,1,opt,name=property_id,json=propertyId,proto3" json:"property_id,omitempty"`
+	Name       string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// IANA time zone, e.g. "America/New_York"; empty when not set.
+	TimeZone string `protobuf:"bytes,3,opt,name=time_zone,json=timeZone,proto3" json:"time_zone,omitempty"`
+	// The default property: tokens without a properties claim act on it.
+	Default       bool                  `protobuf:"varint,4,opt,name=default,proto3" json:"default,omitempty"`
+	Connections   []*PropertyConnection `protobuf:"bytes,5,rep,name=connections,proto3" json:"connections,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Property) Reset() {
+	*x = Property{}
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Property) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Property) ProtoMessage() {}
+
+func (x *Property) ProtoReflect() protoreflect.Message {
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Property.ProtoReflect.Descriptor instead.
+func (*Property) Descriptor() ([]byte, []int) {
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *Property) GetPropertyId() string {
+	if x != nil {
+		return x.PropertyId
+	}
+	return ""
+}
+
+func (x *Property) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Property) GetTimeZone() string {
+	if x != nil {
+		return x.TimeZone
+	}
+	return ""
+}
+
+func (x *Property) GetDefault() bool {
+	if x != nil {
+		return x.Default
+	}
+	return false
+}
+
+func (x *Property) GetConnections() []*PropertyConnection {
+	if x != nil {
+		return x.Connections
+	}
+	return nil
+}
+
+// PropertyConnection is one access-system connection of a property,
+// without its secret.
+type PropertyConnection struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "<property>.<name>", e.g. "harbor-view.kisi".
+	ConnectionId string `protobuf:"bytes,1,opt,name=connection_id,json=connectionId,proto3" json:"connection_id,omitempty"`
+	// "openpath" or "kisi".
+	System string `protobuf:"bytes,2,opt,name=system,proto3" json:"system,omitempty"`
+	Url    string `protobuf:"bytes,3,opt,name=url,proto3" json:"url,omitempty"`
+	// Openpath: the organisation (empty: the login's first) and the
+	// service account's email.
+	Org   string `protobuf:"bytes,4,opt,name=org,proto3" json:"org,omitempty"`
+	Email string `protobuf:"bytes,5,opt,name=email,proto3" json:"email,omitempty"`
+	// Kisi: the places whose locks are shown (empty: all of the key's).
+	Places []int64 `protobuf:"varint,6,rep,packed,name=places,proto3" json:"places,omitempty"`
+	// The circuit breaker: "closed", "half-open" or "open".
+	BreakerState  string `protobuf:"bytes,7,opt,name=breaker_state,json=breakerState,proto3" json:"breaker_state,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PropertyConnection) Reset() {
+	*x = PropertyConnection{}
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PropertyConnection) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PropertyConnection) ProtoMessage() {}
+
+func (x *PropertyConnection) ProtoReflect() protoreflect.Message {
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PropertyConnection.ProtoReflect.Descriptor instead.
+func (*PropertyConnection) Descriptor() ([]byte, []int) {
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *PropertyConnection) GetConnectionId() string {
+	if x != nil {
+		return x.ConnectionId
+	}
+	return ""
+}
+
+func (x *PropertyConnection) GetSystem() string {
+	if x != nil {
+		return x.System
+	}
+	return ""
+}
+
+func (x *PropertyConnection) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *PropertyConnection) GetOrg() string {
+	if x != nil {
+		return x.Org
+	}
+	return ""
+}
+
+func (x *PropertyConnection) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+func (x *PropertyConnection) GetPlaces() []int64 {
+	if x != nil {
+		return x.Places
+	}
+	return nil
+}
+
+func (x *PropertyConnection) GetBreakerState() string {
+	if x != nil {
+		return x.BreakerState
+	}
+	return ""
+}
+
+// ListPropertiesRequest has no fields: the admin key decides what is seen.
+type ListPropertiesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPropertiesRequest) Reset() {
+	*x = ListPropertiesRequest{}
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPropertiesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPropertiesRequest) ProtoMessage() {}
+
+func (x *ListPropertiesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPropertiesRequest.ProtoReflect.Descriptor instead.
+func (*ListPropertiesRequest) Descriptor() ([]byte, []int) {
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{2}
+}
+
+// ListPropertiesResponse lists properties by id, the default first.
+type ListPropertiesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Properties    []*Property            `protobuf:"bytes,1,rep,name=properties,proto3" json:"properties,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPropertiesResponse) Reset() {
+	*x = ListPropertiesResponse{}
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPropertiesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPropertiesResponse) ProtoMessage() {}
+
+func (x *ListPropertiesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPropertiesResponse.ProtoReflect.Descriptor instead.
+func (*ListPropertiesResponse) Descriptor() ([]byte, []int) {
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ListPropertiesResponse) GetProperties() []*Property {
+	if x != nil {
+		return x.Properties
+	}
+	return nil
+}
+
+// GetPropertyRequest names the property.
+type GetPropertyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PropertyId    string                 `protobuf:"bytes,1,opt,name=property_id,json=propertyId,proto3" json:"property_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPropertyRequest) Reset() {
+	*x = GetPropertyRequest{}
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPropertyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPropertyRequest) ProtoMessage() {}
+
+func (x *GetPropertyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPropertyRequest.ProtoReflect.Descriptor instead.
+func (*GetPropertyRequest) Descriptor() ([]byte, []int) {
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *GetPropertyRequest) GetPropertyId() string {
+	if x != nil {
+		return x.PropertyId
+	}
+	return ""
+}
+
+// GetPropertyResponse is the property.
+type GetPropertyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Property      *Property              `protobuf:"bytes,1,opt,name=property,proto3" json:"property,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPropertyResponse) Reset() {
+	*x = GetPropertyResponse{}
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPropertyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPropertyResponse) ProtoMessage() {}
+
+func (x *GetPropertyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPropertyResponse.ProtoReflect.Descriptor instead.
+func (*GetPropertyResponse) Descriptor() ([]byte, []int) {
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *GetPropertyResponse) GetProperty() *Property {
+	if x != nil {
+		return x.Property
+	}
+	return nil
+}
+
 // InvalidateCacheRequest names one user, or all.
 type InvalidateCacheRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -36,7 +387,7 @@ type InvalidateCacheRequest struct {
 
 func (x *InvalidateCacheRequest) Reset() {
 	*x = InvalidateCacheRequest{}
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[0]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -48,7 +399,7 @@ func (x *InvalidateCacheRequest) String() string {
 func (*InvalidateCacheRequest) ProtoMessage() {}
 
 func (x *InvalidateCacheRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[0]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -61,7 +412,7 @@ func (x *InvalidateCacheRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InvalidateCacheRequest.ProtoReflect.Descriptor instead.
 func (*InvalidateCacheRequest) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{0}
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *InvalidateCacheRequest) GetEmail() string {
@@ -88,7 +439,7 @@ type InvalidateCacheResponse struct {
 
 func (x *InvalidateCacheResponse) Reset() {
 	*x = InvalidateCacheResponse{}
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[1]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -100,7 +451,7 @@ func (x *InvalidateCacheResponse) String() string {
 func (*InvalidateCacheResponse) ProtoMessage() {}
 
 func (x *InvalidateCacheResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[1]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -113,7 +464,7 @@ func (x *InvalidateCacheResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InvalidateCacheResponse.ProtoReflect.Descriptor instead.
 func (*InvalidateCacheResponse) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{1}
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *InvalidateCacheResponse) GetInvalidated() int64 {
@@ -143,7 +494,7 @@ type ListAuditEventsRequest struct {
 
 func (x *ListAuditEventsRequest) Reset() {
 	*x = ListAuditEventsRequest{}
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[2]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -155,7 +506,7 @@ func (x *ListAuditEventsRequest) String() string {
 func (*ListAuditEventsRequest) ProtoMessage() {}
 
 func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[2]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -168,7 +519,7 @@ func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditEventsRequest) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{2}
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListAuditEventsRequest) GetUser() string {
@@ -232,7 +583,7 @@ type ListAuditEventsResponse struct {
 
 func (x *ListAuditEventsResponse) Reset() {
 	*x = ListAuditEventsResponse{}
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[3]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -244,7 +595,7 @@ func (x *ListAuditEventsResponse) String() string {
 func (*ListAuditEventsResponse) ProtoMessage() {}
 
 func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[3]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -257,7 +608,7 @@ func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditEventsResponse) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{3}
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListAuditEventsResponse) GetEvents() []*AuditEvent {
@@ -292,7 +643,7 @@ type AuditEvent struct {
 
 func (x *AuditEvent) Reset() {
 	*x = AuditEvent{}
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[4]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -304,7 +655,7 @@ func (x *AuditEvent) String() string {
 func (*AuditEvent) ProtoMessage() {}
 
 func (x *AuditEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[4]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -317,7 +668,7 @@ func (x *AuditEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEvent.ProtoReflect.Descriptor instead.
 func (*AuditEvent) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{4}
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *AuditEvent) GetId() string {
@@ -403,7 +754,7 @@ type VisitorSettings struct {
 
 func (x *VisitorSettings) Reset() {
 	*x = VisitorSettings{}
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[5]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -415,7 +766,7 @@ func (x *VisitorSettings) String() string {
 func (*VisitorSettings) ProtoMessage() {}
 
 func (x *VisitorSettings) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[5]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -428,7 +779,7 @@ func (x *VisitorSettings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VisitorSettings.ProtoReflect.Descriptor instead.
 func (*VisitorSettings) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{5}
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *VisitorSettings) GetInviteOnly() bool {
@@ -514,7 +865,7 @@ type EntryVisitorTypes struct {
 
 func (x *EntryVisitorTypes) Reset() {
 	*x = EntryVisitorTypes{}
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[6]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -526,7 +877,7 @@ func (x *EntryVisitorTypes) String() string {
 func (*EntryVisitorTypes) ProtoMessage() {}
 
 func (x *EntryVisitorTypes) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[6]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -539,7 +890,7 @@ func (x *EntryVisitorTypes) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EntryVisitorTypes.ProtoReflect.Descriptor instead.
 func (*EntryVisitorTypes) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{6}
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *EntryVisitorTypes) GetEntryId() string {
@@ -576,7 +927,7 @@ type ProtectSettings struct {
 
 func (x *ProtectSettings) Reset() {
 	*x = ProtectSettings{}
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[7]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -588,7 +939,7 @@ func (x *ProtectSettings) String() string {
 func (*ProtectSettings) ProtoMessage() {}
 
 func (x *ProtectSettings) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[7]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -601,7 +952,7 @@ func (x *ProtectSettings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProtectSettings.ProtoReflect.Descriptor instead.
 func (*ProtectSettings) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{7}
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ProtectSettings) GetEnabled() bool {
@@ -635,7 +986,7 @@ type GetVisitorSettingsRequest struct {
 
 func (x *GetVisitorSettingsRequest) Reset() {
 	*x = GetVisitorSettingsRequest{}
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[8]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -647,7 +998,7 @@ func (x *GetVisitorSettingsRequest) String() string {
 func (*GetVisitorSettingsRequest) ProtoMessage() {}
 
 func (x *GetVisitorSettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[8]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -660,7 +1011,7 @@ func (x *GetVisitorSettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetVisitorSettingsRequest.ProtoReflect.Descriptor instead.
 func (*GetVisitorSettingsRequest) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{8}
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetVisitorSettingsRequest) GetLocationId() string {
@@ -680,7 +1031,7 @@ type GetVisitorSettingsResponse struct {
 
 func (x *GetVisitorSettingsResponse) Reset() {
 	*x = GetVisitorSettingsResponse{}
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[9]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -692,7 +1043,7 @@ func (x *GetVisitorSettingsResponse) String() string {
 func (*GetVisitorSettingsResponse) ProtoMessage() {}
 
 func (x *GetVisitorSettingsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[9]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -705,7 +1056,7 @@ func (x *GetVisitorSettingsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetVisitorSettingsResponse.ProtoReflect.Descriptor instead.
 func (*GetVisitorSettingsResponse) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{9}
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GetVisitorSettingsResponse) GetSettings() *VisitorSettings {
@@ -726,7 +1077,7 @@ type UpdateVisitorSettingsRequest struct {
 
 func (x *UpdateVisitorSettingsRequest) Reset() {
 	*x = UpdateVisitorSettingsRequest{}
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[10]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -738,7 +1089,7 @@ func (x *UpdateVisitorSettingsRequest) String() string {
 func (*UpdateVisitorSettingsRequest) ProtoMessage() {}
 
 func (x *UpdateVisitorSettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[10]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -751,7 +1102,7 @@ func (x *UpdateVisitorSettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateVisitorSettingsRequest.ProtoReflect.Descriptor instead.
 func (*UpdateVisitorSettingsRequest) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{10}
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *UpdateVisitorSettingsRequest) GetLocationId() string {
@@ -786,7 +1137,7 @@ type UpdateVisitorSettingsResponse struct {
 
 func (x *UpdateVisitorSettingsResponse) Reset() {
 	*x = UpdateVisitorSettingsResponse{}
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[11]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -798,7 +1149,7 @@ func (x *UpdateVisitorSettingsResponse) String() string {
 func (*UpdateVisitorSettingsResponse) ProtoMessage() {}
 
 func (x *UpdateVisitorSettingsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[11]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -811,7 +1162,7 @@ func (x *UpdateVisitorSettingsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateVisitorSettingsResponse.ProtoReflect.Descriptor instead.
 func (*UpdateVisitorSettingsResponse) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{11}
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *UpdateVisitorSettingsResponse) GetError() bool {
@@ -867,7 +1218,7 @@ type MisconfiguredEntry struct {
 
 func (x *MisconfiguredEntry) Reset() {
 	*x = MisconfiguredEntry{}
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[12]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -879,7 +1230,7 @@ func (x *MisconfiguredEntry) String() string {
 func (*MisconfiguredEntry) ProtoMessage() {}
 
 func (x *MisconfiguredEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[12]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -892,7 +1243,7 @@ func (x *MisconfiguredEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MisconfiguredEntry.ProtoReflect.Descriptor instead.
 func (*MisconfiguredEntry) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{12}
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *MisconfiguredEntry) GetEntryId() string {
@@ -925,7 +1276,7 @@ type ImportContactsRequest struct {
 
 func (x *ImportContactsRequest) Reset() {
 	*x = ImportContactsRequest{}
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[13]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -937,7 +1288,7 @@ func (x *ImportContactsRequest) String() string {
 func (*ImportContactsRequest) ProtoMessage() {}
 
 func (x *ImportContactsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[13]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -950,7 +1301,7 @@ func (x *ImportContactsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportContactsRequest.ProtoReflect.Descriptor instead.
 func (*ImportContactsRequest) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{13}
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ImportContactsRequest) GetCsv() *httpbody.HttpBody {
@@ -1000,7 +1351,7 @@ type ImportContactsResponse struct {
 
 func (x *ImportContactsResponse) Reset() {
 	*x = ImportContactsResponse{}
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[14]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1012,7 +1363,7 @@ func (x *ImportContactsResponse) String() string {
 func (*ImportContactsResponse) ProtoMessage() {}
 
 func (x *ImportContactsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[14]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1025,7 +1376,7 @@ func (x *ImportContactsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportContactsResponse.ProtoReflect.Descriptor instead.
 func (*ImportContactsResponse) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{14}
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ImportContactsResponse) GetRows() int32 {
@@ -1102,7 +1453,7 @@ type BadRow struct {
 
 func (x *BadRow) Reset() {
 	*x = BadRow{}
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[15]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1114,7 +1465,7 @@ func (x *BadRow) String() string {
 func (*BadRow) ProtoMessage() {}
 
 func (x *BadRow) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[15]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1127,7 +1478,7 @@ func (x *BadRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BadRow.ProtoReflect.Descriptor instead.
 func (*BadRow) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{15}
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *BadRow) GetLine() int32 {
@@ -1155,7 +1506,7 @@ type ListContactsRequest struct {
 
 func (x *ListContactsRequest) Reset() {
 	*x = ListContactsRequest{}
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[16]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1167,7 +1518,7 @@ func (x *ListContactsRequest) String() string {
 func (*ListContactsRequest) ProtoMessage() {}
 
 func (x *ListContactsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[16]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1180,7 +1531,7 @@ func (x *ListContactsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListContactsRequest.ProtoReflect.Descriptor instead.
 func (*ListContactsRequest) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{16}
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListContactsRequest) GetPageSize() int32 {
@@ -1209,7 +1560,7 @@ type ListContactsResponse struct {
 
 func (x *ListContactsResponse) Reset() {
 	*x = ListContactsResponse{}
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[17]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1221,7 +1572,7 @@ func (x *ListContactsResponse) String() string {
 func (*ListContactsResponse) ProtoMessage() {}
 
 func (x *ListContactsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[17]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1234,7 +1585,7 @@ func (x *ListContactsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListContactsResponse.ProtoReflect.Descriptor instead.
 func (*ListContactsResponse) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{17}
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListContactsResponse) GetContacts() []*Contact {
@@ -1271,7 +1622,7 @@ type Contact struct {
 
 func (x *Contact) Reset() {
 	*x = Contact{}
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[18]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1283,7 +1634,7 @@ func (x *Contact) String() string {
 func (*Contact) ProtoMessage() {}
 
 func (x *Contact) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[18]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1296,7 +1647,7 @@ func (x *Contact) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Contact.ProtoReflect.Descriptor instead.
 func (*Contact) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{18}
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Contact) GetEmail() string {
@@ -1338,7 +1689,7 @@ type GrantTileRequest struct {
 
 func (x *GrantTileRequest) Reset() {
 	*x = GrantTileRequest{}
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[19]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1350,7 +1701,7 @@ func (x *GrantTileRequest) String() string {
 func (*GrantTileRequest) ProtoMessage() {}
 
 func (x *GrantTileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[19]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1363,7 +1714,7 @@ func (x *GrantTileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GrantTileRequest.ProtoReflect.Descriptor instead.
 func (*GrantTileRequest) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{19}
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *GrantTileRequest) GetEmail() string {
@@ -1389,7 +1740,7 @@ type GrantTileResponse struct {
 
 func (x *GrantTileResponse) Reset() {
 	*x = GrantTileResponse{}
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[20]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1401,7 +1752,7 @@ func (x *GrantTileResponse) String() string {
 func (*GrantTileResponse) ProtoMessage() {}
 
 func (x *GrantTileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[20]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1414,7 +1765,7 @@ func (x *GrantTileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GrantTileResponse.ProtoReflect.Descriptor instead.
 func (*GrantTileResponse) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{20}
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{26}
 }
 
 // RevokeTileRequest names the contact and the building.
@@ -1428,7 +1779,7 @@ type RevokeTileRequest struct {
 
 func (x *RevokeTileRequest) Reset() {
 	*x = RevokeTileRequest{}
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[21]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1440,7 +1791,7 @@ func (x *RevokeTileRequest) String() string {
 func (*RevokeTileRequest) ProtoMessage() {}
 
 func (x *RevokeTileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[21]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1453,7 +1804,7 @@ func (x *RevokeTileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTileRequest.ProtoReflect.Descriptor instead.
 func (*RevokeTileRequest) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{21}
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *RevokeTileRequest) GetEmail() string {
@@ -1479,7 +1830,7 @@ type RevokeTileResponse struct {
 
 func (x *RevokeTileResponse) Reset() {
 	*x = RevokeTileResponse{}
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[22]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1491,7 +1842,7 @@ func (x *RevokeTileResponse) String() string {
 func (*RevokeTileResponse) ProtoMessage() {}
 
 func (x *RevokeTileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[22]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1504,7 +1855,7 @@ func (x *RevokeTileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTileResponse.ProtoReflect.Descriptor instead.
 func (*RevokeTileResponse) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{22}
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{28}
 }
 
 // Building is a building's setup.
@@ -1522,7 +1873,7 @@ type Building struct {
 
 func (x *Building) Reset() {
 	*x = Building{}
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[23]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1534,7 +1885,7 @@ func (x *Building) String() string {
 func (*Building) ProtoMessage() {}
 
 func (x *Building) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[23]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1547,7 +1898,7 @@ func (x *Building) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Building.ProtoReflect.Descriptor instead.
 func (*Building) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{23}
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Building) GetBuildingId() string {
@@ -1589,7 +1940,7 @@ type SetBuildingRequest struct {
 
 func (x *SetBuildingRequest) Reset() {
 	*x = SetBuildingRequest{}
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[24]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1601,7 +1952,7 @@ func (x *SetBuildingRequest) String() string {
 func (*SetBuildingRequest) ProtoMessage() {}
 
 func (x *SetBuildingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[24]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1614,7 +1965,7 @@ func (x *SetBuildingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetBuildingRequest.ProtoReflect.Descriptor instead.
 func (*SetBuildingRequest) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{24}
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *SetBuildingRequest) GetBuildingId() string {
@@ -1641,7 +1992,7 @@ type SetBuildingResponse struct {
 
 func (x *SetBuildingResponse) Reset() {
 	*x = SetBuildingResponse{}
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[25]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1653,7 +2004,7 @@ func (x *SetBuildingResponse) String() string {
 func (*SetBuildingResponse) ProtoMessage() {}
 
 func (x *SetBuildingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[25]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1666,7 +2017,7 @@ func (x *SetBuildingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetBuildingResponse.ProtoReflect.Descriptor instead.
 func (*SetBuildingResponse) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{25}
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *SetBuildingResponse) GetBuilding() *Building {
@@ -1685,7 +2036,7 @@ type ListBuildingsRequest struct {
 
 func (x *ListBuildingsRequest) Reset() {
 	*x = ListBuildingsRequest{}
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[26]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1697,7 +2048,7 @@ func (x *ListBuildingsRequest) String() string {
 func (*ListBuildingsRequest) ProtoMessage() {}
 
 func (x *ListBuildingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[26]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1710,7 +2061,7 @@ func (x *ListBuildingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBuildingsRequest.ProtoReflect.Descriptor instead.
 func (*ListBuildingsRequest) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{26}
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{32}
 }
 
 // ListBuildingsResponse lists buildings by id.
@@ -1723,7 +2074,7 @@ type ListBuildingsResponse struct {
 
 func (x *ListBuildingsResponse) Reset() {
 	*x = ListBuildingsResponse{}
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[27]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1735,7 +2086,7 @@ func (x *ListBuildingsResponse) String() string {
 func (*ListBuildingsResponse) ProtoMessage() {}
 
 func (x *ListBuildingsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[27]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1748,7 +2099,7 @@ func (x *ListBuildingsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBuildingsResponse.ProtoReflect.Descriptor instead.
 func (*ListBuildingsResponse) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{27}
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ListBuildingsResponse) GetBuildings() []*Building {
@@ -1762,7 +2113,32 @@ var File_cloudkey_v1_admin_proto protoreflect.FileDescriptor
 
 const file_cloudkey_v1_admin_proto_rawDesc = "" +
 	"\n" +
-	"\x17cloudkey/v1/admin.proto\x12\vcloudkey.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x19google/api/httpbody.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"@\n" +
+	"\x17cloudkey/v1/admin.proto\x12\vcloudkey.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x19google/api/httpbody.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb9\x01\n" +
+	"\bProperty\x12\x1f\n" +
+	"\vproperty_id\x18\x01 \x01(\tR\n" +
+	"propertyId\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1b\n" +
+	"\ttime_zone\x18\x03 \x01(\tR\btimeZone\x12\x18\n" +
+	"\adefault\x18\x04 \x01(\bR\adefault\x12A\n" +
+	"\vconnections\x18\x05 \x03(\v2\x1f.cloudkey.v1.PropertyConnectionR\vconnections\"\xc8\x01\n" +
+	"\x12PropertyConnection\x12#\n" +
+	"\rconnection_id\x18\x01 \x01(\tR\fconnectionId\x12\x16\n" +
+	"\x06system\x18\x02 \x01(\tR\x06system\x12\x10\n" +
+	"\x03url\x18\x03 \x01(\tR\x03url\x12\x10\n" +
+	"\x03org\x18\x04 \x01(\tR\x03org\x12\x14\n" +
+	"\x05email\x18\x05 \x01(\tR\x05email\x12\x16\n" +
+	"\x06places\x18\x06 \x03(\x03R\x06places\x12#\n" +
+	"\rbreaker_state\x18\a \x01(\tR\fbreakerState\"\x17\n" +
+	"\x15ListPropertiesRequest\"O\n" +
+	"\x16ListPropertiesResponse\x125\n" +
+	"\n" +
+	"properties\x18\x01 \x03(\v2\x15.cloudkey.v1.PropertyR\n" +
+	"properties\"5\n" +
+	"\x12GetPropertyRequest\x12\x1f\n" +
+	"\vproperty_id\x18\x01 \x01(\tR\n" +
+	"propertyId\"H\n" +
+	"\x13GetPropertyResponse\x121\n" +
+	"\bproperty\x18\x01 \x01(\v2\x15.cloudkey.v1.PropertyR\bproperty\"@\n" +
 	"\x16InvalidateCacheRequest\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12\x10\n" +
 	"\x03all\x18\x02 \x01(\bR\x03all\";\n" +
@@ -1889,8 +2265,7 @@ const file_cloudkey_v1_admin_proto_rawDesc = "" +
 	"\bbuilding\x18\x01 \x01(\v2\x15.cloudkey.v1.BuildingR\bbuilding\"\x16\n" +
 	"\x14ListBuildingsRequest\"L\n" +
 	"\x15ListBuildingsResponse\x123\n" +
-	"\tbuildings\x18\x01 \x03(\v2\x15.cloudkey.v1.BuildingR\tbuildings2\xe5\n" +
-	"\n" +
+	"\tbuildings\x18\x01 \x03(\v2\x15.cloudkey.v1.BuildingR\tbuildings2\xdc\f\n" +
 	"\fAdminService\x12\xa1\x01\n" +
 	"\x12GetVisitorSettings\x12&.cloudkey.v1.GetVisitorSettingsRequest\x1a'.cloudkey.v1.GetVisitorSettingsResponse\":\x82\xd3\xe4\x93\x024\x122/v1/admin/locations/{location_id}/visitor-settings\x12\xb4\x01\n" +
 	"\x15UpdateVisitorSettings\x12).cloudkey.v1.UpdateVisitorSettingsRequest\x1a*.cloudkey.v1.UpdateVisitorSettingsResponse\"D\x82\xd3\xe4\x93\x02>:\bsettings\x1a2/v1/admin/locations/{location_id}/visitor-settings\x12\x83\x01\n" +
@@ -1902,7 +2277,9 @@ const file_cloudkey_v1_admin_proto_rawDesc = "" +
 	"\tGrantTile\x12\x1d.cloudkey.v1.GrantTileRequest\x1a\x1e.cloudkey.v1.GrantTileResponse\"6\x82\xd3\xe4\x93\x020\x1a./v1/admin/contacts/{email}/tiles/{building_id}\x12\x85\x01\n" +
 	"\n" +
 	"RevokeTile\x12\x1e.cloudkey.v1.RevokeTileRequest\x1a\x1f.cloudkey.v1.RevokeTileResponse\"6\x82\xd3\xe4\x93\x020*./v1/admin/contacts/{email}/tiles/{building_id}\x12u\n" +
-	"\x0fListAuditEvents\x12#.cloudkey.v1.ListAuditEventsRequest\x1a$.cloudkey.v1.ListAuditEventsResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/admin/auditB\xa3\x01\n" +
+	"\x0fListAuditEvents\x12#.cloudkey.v1.ListAuditEventsRequest\x1a$.cloudkey.v1.ListAuditEventsResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/admin/audit\x12w\n" +
+	"\x0eListProperties\x12\".cloudkey.v1.ListPropertiesRequest\x1a#.cloudkey.v1.ListPropertiesResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/admin/properties\x12|\n" +
+	"\vGetProperty\x12\x1f.cloudkey.v1.GetPropertyRequest\x1a .cloudkey.v1.GetPropertyResponse\"*\x82\xd3\xe4\x93\x02$\x12\"/v1/admin/properties/{property_id}B\xa3\x01\n" +
 	"\x0fcom.cloudkey.v1B\n" +
 	"AdminProtoP\x01Z7github.com/cloudkey/cloudkey/gen/cloudkey/v1;cloudkeyv1\xa2\x02\x03CXX\xaa\x02\vCloudkey.V1\xca\x02\vCloudkey\\V1\xe2\x02\x17Cloudkey\\V1\\GPBMetadata\xea\x02\fCloudkey::V1b\x06proto3"
 
@@ -1918,86 +2295,99 @@ func file_cloudkey_v1_admin_proto_rawDescGZIP() []byte {
 	return file_cloudkey_v1_admin_proto_rawDescData
 }
 
-var file_cloudkey_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_cloudkey_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_cloudkey_v1_admin_proto_goTypes = []any{
-	(*InvalidateCacheRequest)(nil),        // 0: cloudkey.v1.InvalidateCacheRequest
-	(*InvalidateCacheResponse)(nil),       // 1: cloudkey.v1.InvalidateCacheResponse
-	(*ListAuditEventsRequest)(nil),        // 2: cloudkey.v1.ListAuditEventsRequest
-	(*ListAuditEventsResponse)(nil),       // 3: cloudkey.v1.ListAuditEventsResponse
-	(*AuditEvent)(nil),                    // 4: cloudkey.v1.AuditEvent
-	(*VisitorSettings)(nil),               // 5: cloudkey.v1.VisitorSettings
-	(*EntryVisitorTypes)(nil),             // 6: cloudkey.v1.EntryVisitorTypes
-	(*ProtectSettings)(nil),               // 7: cloudkey.v1.ProtectSettings
-	(*GetVisitorSettingsRequest)(nil),     // 8: cloudkey.v1.GetVisitorSettingsRequest
-	(*GetVisitorSettingsResponse)(nil),    // 9: cloudkey.v1.GetVisitorSettingsResponse
-	(*UpdateVisitorSettingsRequest)(nil),  // 10: cloudkey.v1.UpdateVisitorSettingsRequest
-	(*UpdateVisitorSettingsResponse)(nil), // 11: cloudkey.v1.UpdateVisitorSettingsResponse
-	(*MisconfiguredEntry)(nil),            // 12: cloudkey.v1.MisconfiguredEntry
-	(*ImportContactsRequest)(nil),         // 13: cloudkey.v1.ImportContactsRequest
-	(*ImportContactsResponse)(nil),        // 14: cloudkey.v1.ImportContactsResponse
-	(*BadRow)(nil),                        // 15: cloudkey.v1.BadRow
-	(*ListContactsRequest)(nil),           // 16: cloudkey.v1.ListContactsRequest
-	(*ListContactsResponse)(nil),          // 17: cloudkey.v1.ListContactsResponse
-	(*Contact)(nil),                       // 18: cloudkey.v1.Contact
-	(*GrantTileRequest)(nil),              // 19: cloudkey.v1.GrantTileRequest
-	(*GrantTileResponse)(nil),             // 20: cloudkey.v1.GrantTileResponse
-	(*RevokeTileRequest)(nil),             // 21: cloudkey.v1.RevokeTileRequest
-	(*RevokeTileResponse)(nil),            // 22: cloudkey.v1.RevokeTileResponse
-	(*Building)(nil),                      // 23: cloudkey.v1.Building
-	(*SetBuildingRequest)(nil),            // 24: cloudkey.v1.SetBuildingRequest
-	(*SetBuildingResponse)(nil),           // 25: cloudkey.v1.SetBuildingResponse
-	(*ListBuildingsRequest)(nil),          // 26: cloudkey.v1.ListBuildingsRequest
-	(*ListBuildingsResponse)(nil),         // 27: cloudkey.v1.ListBuildingsResponse
-	(*timestamppb.Timestamp)(nil),         // 28: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),           // 29: google.protobuf.Duration
-	(*httpbody.HttpBody)(nil),             // 30: google.api.HttpBody
+	(*Property)(nil),                      // 0: cloudkey.v1.Property
+	(*PropertyConnection)(nil),            // 1: cloudkey.v1.PropertyConnection
+	(*ListPropertiesRequest)(nil),         // 2: cloudkey.v1.ListPropertiesRequest
+	(*ListPropertiesResponse)(nil),        // 3: cloudkey.v1.ListPropertiesResponse
+	(*GetPropertyRequest)(nil),            // 4: cloudkey.v1.GetPropertyRequest
+	(*GetPropertyResponse)(nil),           // 5: cloudkey.v1.GetPropertyResponse
+	(*InvalidateCacheRequest)(nil),        // 6: cloudkey.v1.InvalidateCacheRequest
+	(*InvalidateCacheResponse)(nil),       // 7: cloudkey.v1.InvalidateCacheResponse
+	(*ListAuditEventsRequest)(nil),        // 8: cloudkey.v1.ListAuditEventsRequest
+	(*ListAuditEventsResponse)(nil),       // 9: cloudkey.v1.ListAuditEventsResponse
+	(*AuditEvent)(nil),                    // 10: cloudkey.v1.AuditEvent
+	(*VisitorSettings)(nil),               // 11: cloudkey.v1.VisitorSettings
+	(*EntryVisitorTypes)(nil),             // 12: cloudkey.v1.EntryVisitorTypes
+	(*ProtectSettings)(nil),               // 13: cloudkey.v1.ProtectSettings
+	(*GetVisitorSettingsRequest)(nil),     // 14: cloudkey.v1.GetVisitorSettingsRequest
+	(*GetVisitorSettingsResponse)(nil),    // 15: cloudkey.v1.GetVisitorSettingsResponse
+	(*UpdateVisitorSettingsRequest)(nil),  // 16: cloudkey.v1.UpdateVisitorSettingsRequest
+	(*UpdateVisitorSettingsResponse)(nil), // 17: cloudkey.v1.UpdateVisitorSettingsResponse
+	(*MisconfiguredEntry)(nil),            // 18: cloudkey.v1.MisconfiguredEntry
+	(*ImportContactsRequest)(nil),         // 19: cloudkey.v1.ImportContactsRequest
+	(*ImportContactsResponse)(nil),        // 20: cloudkey.v1.ImportContactsResponse
+	(*BadRow)(nil),                        // 21: cloudkey.v1.BadRow
+	(*ListContactsRequest)(nil),           // 22: cloudkey.v1.ListContactsRequest
+	(*ListContactsResponse)(nil),          // 23: cloudkey.v1.ListContactsResponse
+	(*Contact)(nil),                       // 24: cloudkey.v1.Contact
+	(*GrantTileRequest)(nil),              // 25: cloudkey.v1.GrantTileRequest
+	(*GrantTileResponse)(nil),             // 26: cloudkey.v1.GrantTileResponse
+	(*RevokeTileRequest)(nil),             // 27: cloudkey.v1.RevokeTileRequest
+	(*RevokeTileResponse)(nil),            // 28: cloudkey.v1.RevokeTileResponse
+	(*Building)(nil),                      // 29: cloudkey.v1.Building
+	(*SetBuildingRequest)(nil),            // 30: cloudkey.v1.SetBuildingRequest
+	(*SetBuildingResponse)(nil),           // 31: cloudkey.v1.SetBuildingResponse
+	(*ListBuildingsRequest)(nil),          // 32: cloudkey.v1.ListBuildingsRequest
+	(*ListBuildingsResponse)(nil),         // 33: cloudkey.v1.ListBuildingsResponse
+	(*timestamppb.Timestamp)(nil),         // 34: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),           // 35: google.protobuf.Duration
+	(*httpbody.HttpBody)(nil),             // 36: google.api.HttpBody
 }
 var file_cloudkey_v1_admin_proto_depIdxs = []int32{
-	28, // 0: cloudkey.v1.ListAuditEventsRequest.since:type_name -> google.protobuf.Timestamp
-	28, // 1: cloudkey.v1.ListAuditEventsRequest.until:type_name -> google.protobuf.Timestamp
-	4,  // 2: cloudkey.v1.ListAuditEventsResponse.events:type_name -> cloudkey.v1.AuditEvent
-	28, // 3: cloudkey.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
-	29, // 4: cloudkey.v1.VisitorSettings.advance_access:type_name -> google.protobuf.Duration
-	29, // 5: cloudkey.v1.VisitorSettings.access_duration:type_name -> google.protobuf.Duration
-	6,  // 6: cloudkey.v1.VisitorSettings.entries:type_name -> cloudkey.v1.EntryVisitorTypes
-	7,  // 7: cloudkey.v1.VisitorSettings.protect:type_name -> cloudkey.v1.ProtectSettings
-	28, // 8: cloudkey.v1.VisitorSettings.updated_at:type_name -> google.protobuf.Timestamp
-	29, // 9: cloudkey.v1.ProtectSettings.employee_access_duration:type_name -> google.protobuf.Duration
-	5,  // 10: cloudkey.v1.GetVisitorSettingsResponse.settings:type_name -> cloudkey.v1.VisitorSettings
-	5,  // 11: cloudkey.v1.UpdateVisitorSettingsRequest.settings:type_name -> cloudkey.v1.VisitorSettings
-	12, // 12: cloudkey.v1.UpdateVisitorSettingsResponse.misconfigured_entries:type_name -> cloudkey.v1.MisconfiguredEntry
-	5,  // 13: cloudkey.v1.UpdateVisitorSettingsResponse.settings:type_name -> cloudkey.v1.VisitorSettings
-	30, // 14: cloudkey.v1.ImportContactsRequest.csv:type_name -> google.api.HttpBody
-	15, // 15: cloudkey.v1.ImportContactsResponse.bad_rows:type_name -> cloudkey.v1.BadRow
-	18, // 16: cloudkey.v1.ListContactsResponse.contacts:type_name -> cloudkey.v1.Contact
-	23, // 17: cloudkey.v1.SetBuildingRequest.building:type_name -> cloudkey.v1.Building
-	23, // 18: cloudkey.v1.SetBuildingResponse.building:type_name -> cloudkey.v1.Building
-	23, // 19: cloudkey.v1.ListBuildingsResponse.buildings:type_name -> cloudkey.v1.Building
-	8,  // 20: cloudkey.v1.AdminService.GetVisitorSettings:input_type -> cloudkey.v1.GetVisitorSettingsRequest
-	10, // 21: cloudkey.v1.AdminService.UpdateVisitorSettings:input_type -> cloudkey.v1.UpdateVisitorSettingsRequest
-	0,  // 22: cloudkey.v1.AdminService.InvalidateCache:input_type -> cloudkey.v1.InvalidateCacheRequest
-	24, // 23: cloudkey.v1.AdminService.SetBuilding:input_type -> cloudkey.v1.SetBuildingRequest
-	26, // 24: cloudkey.v1.AdminService.ListBuildings:input_type -> cloudkey.v1.ListBuildingsRequest
-	13, // 25: cloudkey.v1.AdminService.ImportContacts:input_type -> cloudkey.v1.ImportContactsRequest
-	16, // 26: cloudkey.v1.AdminService.ListContacts:input_type -> cloudkey.v1.ListContactsRequest
-	19, // 27: cloudkey.v1.AdminService.GrantTile:input_type -> cloudkey.v1.GrantTileRequest
-	21, // 28: cloudkey.v1.AdminService.RevokeTile:input_type -> cloudkey.v1.RevokeTileRequest
-	2,  // 29: cloudkey.v1.AdminService.ListAuditEvents:input_type -> cloudkey.v1.ListAuditEventsRequest
-	9,  // 30: cloudkey.v1.AdminService.GetVisitorSettings:output_type -> cloudkey.v1.GetVisitorSettingsResponse
-	11, // 31: cloudkey.v1.AdminService.UpdateVisitorSettings:output_type -> cloudkey.v1.UpdateVisitorSettingsResponse
-	1,  // 32: cloudkey.v1.AdminService.InvalidateCache:output_type -> cloudkey.v1.InvalidateCacheResponse
-	25, // 33: cloudkey.v1.AdminService.SetBuilding:output_type -> cloudkey.v1.SetBuildingResponse
-	27, // 34: cloudkey.v1.AdminService.ListBuildings:output_type -> cloudkey.v1.ListBuildingsResponse
-	14, // 35: cloudkey.v1.AdminService.ImportContacts:output_type -> cloudkey.v1.ImportContactsResponse
-	17, // 36: cloudkey.v1.AdminService.ListContacts:output_type -> cloudkey.v1.ListContactsResponse
-	20, // 37: cloudkey.v1.AdminService.GrantTile:output_type -> cloudkey.v1.GrantTileResponse
-	22, // 38: cloudkey.v1.AdminService.RevokeTile:output_type -> cloudkey.v1.RevokeTileResponse
-	3,  // 39: cloudkey.v1.AdminService.ListAuditEvents:output_type -> cloudkey.v1.ListAuditEventsResponse
-	30, // [30:40] is the sub-list for method output_type
-	20, // [20:30] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	1,  // 0: cloudkey.v1.Property.connections:type_name -> cloudkey.v1.PropertyConnection
+	0,  // 1: cloudkey.v1.ListPropertiesResponse.properties:type_name -> cloudkey.v1.Property
+	0,  // 2: cloudkey.v1.GetPropertyResponse.property:type_name -> cloudkey.v1.Property
+	34, // 3: cloudkey.v1.ListAuditEventsRequest.since:type_name -> google.protobuf.Timestamp
+	34, // 4: cloudkey.v1.ListAuditEventsRequest.until:type_name -> google.protobuf.Timestamp
+	10, // 5: cloudkey.v1.ListAuditEventsResponse.events:type_name -> cloudkey.v1.AuditEvent
+	34, // 6: cloudkey.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
+	35, // 7: cloudkey.v1.VisitorSettings.advance_access:type_name -> google.protobuf.Duration
+	35, // 8: cloudkey.v1.VisitorSettings.access_duration:type_name -> google.protobuf.Duration
+	12, // 9: cloudkey.v1.VisitorSettings.entries:type_name -> cloudkey.v1.EntryVisitorTypes
+	13, // 10: cloudkey.v1.VisitorSettings.protect:type_name -> cloudkey.v1.ProtectSettings
+	34, // 11: cloudkey.v1.VisitorSettings.updated_at:type_name -> google.protobuf.Timestamp
+	35, // 12: cloudkey.v1.ProtectSettings.employee_access_duration:type_name -> google.protobuf.Duration
+	11, // 13: cloudkey.v1.GetVisitorSettingsResponse.settings:type_name -> cloudkey.v1.VisitorSettings
+	11, // 14: cloudkey.v1.UpdateVisitorSettingsRequest.settings:type_name -> cloudkey.v1.VisitorSettings
+	18, // 15: cloudkey.v1.UpdateVisitorSettingsResponse.misconfigured_entries:type_name -> cloudkey.v1.MisconfiguredEntry
+	11, // 16: cloudkey.v1.UpdateVisitorSettingsResponse.settings:type_name -> cloudkey.v1.VisitorSettings
+	36, // 17: cloudkey.v1.ImportContactsRequest.csv:type_name -> google.api.HttpBody
+	21, // 18: cloudkey.v1.ImportContactsResponse.bad_rows:type_name -> cloudkey.v1.BadRow
+	24, // 19: cloudkey.v1.ListContactsResponse.contacts:type_name -> cloudkey.v1.Contact
+	29, // 20: cloudkey.v1.SetBuildingRequest.building:type_name -> cloudkey.v1.Building
+	29, // 21: cloudkey.v1.SetBuildingResponse.building:type_name -> cloudkey.v1.Building
+	29, // 22: cloudkey.v1.ListBuildingsResponse.buildings:type_name -> cloudkey.v1.Building
+	14, // 23: cloudkey.v1.AdminService.GetVisitorSettings:input_type -> cloudkey.v1.GetVisitorSettingsRequest
+	16, // 24: cloudkey.v1.AdminService.UpdateVisitorSettings:input_type -> cloudkey.v1.UpdateVisitorSettingsRequest
+	6,  // 25: cloudkey.v1.AdminService.InvalidateCache:input_type -> cloudkey.v1.InvalidateCacheRequest
+	30, // 26: cloudkey.v1.AdminService.SetBuilding:input_type -> cloudkey.v1.SetBuildingRequest
+	32, // 27: cloudkey.v1.AdminService.ListBuildings:input_type -> cloudkey.v1.ListBuildingsRequest
+	19, // 28: cloudkey.v1.AdminService.ImportContacts:input_type -> cloudkey.v1.ImportContactsRequest
+	22, // 29: cloudkey.v1.AdminService.ListContacts:input_type -> cloudkey.v1.ListContactsRequest
+	25, // 30: cloudkey.v1.AdminService.GrantTile:input_type -> cloudkey.v1.GrantTileRequest
+	27, // 31: cloudkey.v1.AdminService.RevokeTile:input_type -> cloudkey.v1.RevokeTileRequest
+	8,  // 32: cloudkey.v1.AdminService.ListAuditEvents:input_type -> cloudkey.v1.ListAuditEventsRequest
+	2,  // 33: cloudkey.v1.AdminService.ListProperties:input_type -> cloudkey.v1.ListPropertiesRequest
+	4,  // 34: cloudkey.v1.AdminService.GetProperty:input_type -> cloudkey.v1.GetPropertyRequest
+	15, // 35: cloudkey.v1.AdminService.GetVisitorSettings:output_type -> cloudkey.v1.GetVisitorSettingsResponse
+	17, // 36: cloudkey.v1.AdminService.UpdateVisitorSettings:output_type -> cloudkey.v1.UpdateVisitorSettingsResponse
+	7,  // 37: cloudkey.v1.AdminService.InvalidateCache:output_type -> cloudkey.v1.InvalidateCacheResponse
+	31, // 38: cloudkey.v1.AdminService.SetBuilding:output_type -> cloudkey.v1.SetBuildingResponse
+	33, // 39: cloudkey.v1.AdminService.ListBuildings:output_type -> cloudkey.v1.ListBuildingsResponse
+	20, // 40: cloudkey.v1.AdminService.ImportContacts:output_type -> cloudkey.v1.ImportContactsResponse
+	23, // 41: cloudkey.v1.AdminService.ListContacts:output_type -> cloudkey.v1.ListContactsResponse
+	26, // 42: cloudkey.v1.AdminService.GrantTile:output_type -> cloudkey.v1.GrantTileResponse
+	28, // 43: cloudkey.v1.AdminService.RevokeTile:output_type -> cloudkey.v1.RevokeTileResponse
+	9,  // 44: cloudkey.v1.AdminService.ListAuditEvents:output_type -> cloudkey.v1.ListAuditEventsResponse
+	3,  // 45: cloudkey.v1.AdminService.ListProperties:output_type -> cloudkey.v1.ListPropertiesResponse
+	5,  // 46: cloudkey.v1.AdminService.GetProperty:output_type -> cloudkey.v1.GetPropertyResponse
+	35, // [35:47] is the sub-list for method output_type
+	23, // [23:35] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_cloudkey_v1_admin_proto_init() }
@@ -2011,7 +2401,7 @@ func file_cloudkey_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cloudkey_v1_admin_proto_rawDesc), len(file_cloudkey_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   28,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -29,6 +29,8 @@ const (
 	AdminService_GrantTile_FullMethodName             = "/cloudkey.v1.AdminService/GrantTile"
 	AdminService_RevokeTile_FullMethodName            = "/cloudkey.v1.AdminService/RevokeTile"
 	AdminService_ListAuditEvents_FullMethodName       = "/cloudkey.v1.AdminService/ListAuditEvents"
+	AdminService_ListProperties_FullMethodName        = "/cloudkey.v1.AdminService/ListProperties"
+	AdminService_GetProperty_FullMethodName           = "/cloudkey.v1.AdminService/GetProperty"
 )
 
 // AdminServiceClient is the client API for AdminService service.
@@ -69,6 +71,14 @@ type AdminServiceClient interface {
 	// ListAuditEvents lists recent unlock attempts (residents and guests),
 	// newest first, filtered and paged.
 	ListAuditEvents(ctx context.Context, in *ListAuditEventsRequest, opts ...grpc.CallOption) (*ListAuditEventsResponse, error)
+	// ListProperties lists the properties the key may see (a portfolio key:
+	// every property served; a property key: its own) with their
+	// access-system connections and each connection's circuit breaker.
+	// Secrets are never returned.
+	ListProperties(ctx context.Context, in *ListPropertiesRequest, opts ...grpc.CallOption) (*ListPropertiesResponse, error)
+	// GetProperty is one property of ListProperties; a property the key may
+	// not see is NOT_FOUND, as one that does not exist.
+	GetProperty(ctx context.Context, in *GetPropertyRequest, opts ...grpc.CallOption) (*GetPropertyResponse, error)
 }
 
 type adminServiceClient struct {
@@ -179,6 +189,26 @@ func (c *adminServiceClient) ListAuditEvents(ctx context.Context, in *ListAuditE
 	return out, nil
 }
 
+func (c *adminServiceClient) ListProperties(ctx context.Context, in *ListPropertiesRequest, opts ...grpc.CallOption) (*ListPropertiesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListPropertiesResponse)
+	err := c.cc.Invoke(ctx, AdminService_ListProperties_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) GetProperty(ctx context.Context, in *GetPropertyRequest, opts ...grpc.CallOption) (*GetPropertyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetPropertyResponse)
+	err := c.cc.Invoke(ctx, AdminService_GetProperty_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServiceServer is the server API for AdminService service.
 // All implementations must embed UnimplementedAdminServiceServer
 // for forward compatibility.
@@ -217,6 +247,14 @@ type AdminServiceServer interface {
 	// ListAuditEvents lists recent unlock attempts (residents and guests),
 	// newest first, filtered and paged.
 	ListAuditEvents(context.Context, *ListAuditEventsRequest) (*ListAuditEventsResponse, error)
+	// ListProperties lists the properties the key may see (a portfolio key:
+	// every property served; a property key: its own) with their
+	// access-system connections and each connection's circuit breaker.
+	// Secrets are never returned.
+	ListProperties(context.Context, *ListPropertiesRequest) (*ListPropertiesResponse, error)
+	// GetProperty is one property of ListProperties; a property the key may
+	// not see is NOT_FOUND, as one that does not exist.
+	GetProperty(context.Context, *GetPropertyRequest) (*GetPropertyResponse, error)
 	mustEmbedUnimplementedAdminServiceServer()
 }
 
@@ -256,6 +294,12 @@ func (UnimplementedAdminServiceServer) RevokeTile(context.Context, *RevokeTileRe
 }
 func (UnimplementedAdminServiceServer) ListAuditEvents(context.Context, *ListAuditEventsRequest) (*ListAuditEventsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListAuditEvents not implemented")
+}
+func (UnimplementedAdminServiceServer) ListProperties(context.Context, *ListPropertiesRequest) (*ListPropertiesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListProperties not implemented")
+}
+func (UnimplementedAdminServiceServer) GetProperty(context.Context, *GetPropertyRequest) (*GetPropertyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetProperty not implemented")
 }
 func (UnimplementedAdminServiceServer) mustEmbedUnimplementedAdminServiceServer() {}
 func (UnimplementedAdminServiceServer) testEmbeddedByValue()                      {}
@@ -458,6 +502,42 @@ func _AdminService_ListAuditEvents_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_ListProperties_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListPropertiesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).ListProperties(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_ListProperties_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).ListProperties(ctx, req.(*ListPropertiesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_GetProperty_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetPropertyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).GetProperty(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_GetProperty_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).GetProperty(ctx, req.(*GetPropertyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AdminService_ServiceDesc is the grpc.ServiceDesc for AdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -504,6 +584,14 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListAuditEvents",
 			Handler:    _AdminService_ListAuditEvents_Handler,
+		},
+		{
+			MethodName: "ListProperties",
+			Handler:    _AdminService_ListProperties_Handler,
+		},
+		{
+			MethodName: "GetProperty",
+			Handler:    _AdminService_GetProperty_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -1,0 +1,99 @@
+package server
+
+import (
+	"context"
+	"strings"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	pb "github.com/cloudkey/cloudkey/gen/cloudkey/v1"
+)
+
+// PropertyStatus is a property served, with its connections' state, as
+// the admin API shows it: no secret is in it.
+type PropertyStatus struct {
+	ID, Name, TimeZone string
+	Default            bool
+	Connections        []ConnectionStatus
+}
+
+// ConnectionStatus is one access-system connection of a property.
+type ConnectionStatus struct {
+	ID, System, URL, Org, Email string
+	Places                      []int64
+	BreakerState                string
+}
+
+// PropertyDirectory lists the properties served, the default first.
+type PropertyDirectory interface {
+	Properties() []PropertyStatus
+}
+
+// mayView reports which properties the caller's key may see: a portfolio
+// key every one, a property key its own, a key made before properties
+// the default property; a key of another organisation is refused.
+func (s *adminServer) mayView(ctx context.Context) (func(id string) bool, error) {
+	k, ok := callerAdmin(ctx)
+	if !ok {
+		return nil, status.Error(codes.Unauthenticated, "x-auth-apikey: missing")
+	}
+	switch {
+	case k.Portfolio:
+		return func(string) bool { return true }, nil
+	case k.Property != "":
+		return func(id string) bool { return id == k.Property }, nil
+	case s.org != "" && k.Org == s.org:
+		return func(id string) bool { return id == s.property }, nil
+	}
+	return nil, status.Errorf(codes.PermissionDenied, "x-auth-apikey: the key is for organisation %s, not this one", k.Org)
+}
+
+func (s *adminServer) ListProperties(ctx context.Context, _ *pb.ListPropertiesRequest) (*pb.ListPropertiesResponse, error) {
+	may, err := s.mayView(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := &pb.ListPropertiesResponse{}
+	if s.properties == nil {
+		return out, nil
+	}
+	for _, p := range s.properties.Properties() {
+		if may(p.ID) {
+			out.Properties = append(out.Properties, propertyPB(p))
+		}
+	}
+	return out, nil
+}
+
+func (s *adminServer) GetProperty(ctx context.Context, req *pb.GetPropertyRequest) (*pb.GetPropertyResponse, error) {
+	may, err := s.mayView(ctx)
+	if err != nil {
+		return nil, err
+	}
+	id := strings.TrimSpace(req.GetPropertyId())
+	if id == "" {
+		return nil, badField("property_id", "name the property")
+	}
+	if s.properties != nil && may(id) {
+		for _, p := range s.properties.Properties() {
+			if p.ID == id {
+				return &pb.GetPropertyResponse{Property: propertyPB(p)}, nil
+			}
+		}
+	}
+	// Not served, or not the key's: the same answer, so a property key
+	// learns nothing of other properties.
+	return nil, status.Errorf(codes.NotFound, "property_id: no property %q for this key", id)
+}
+
+func propertyPB(p PropertyStatus) *pb.Property {
+	out := &pb.Property{PropertyId: p.ID, Name: p.Name, TimeZone: p.TimeZone, Default: p.Default}
+	for _, c := range p.Connections {
+		out.Connections = append(out.Connections, &pb.PropertyConnection{
+			ConnectionId: c.ID, System: c.System, Url: c.URL, Org: c.Org, Email: c.Email,
+			Places: c.Places, BreakerState: c.BreakerState,
+		})
+	}
+	return out
+}
