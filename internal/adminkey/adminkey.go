@@ -37,7 +37,7 @@ type Key struct {
 	// portfolio keys and on keys made before properties (Org's).
 	Property string `json:"property,omitempty"`
 	// Portfolio keys may see and change every property.
-	Portfolio bool `json:"portfolio,omitempty"`
+	Portfolio bool      `json:"portfolio,omitempty"`
 	Name      string    `json:"name"`
 	CreatedAt time.Time `json:"createdAt"`
 }

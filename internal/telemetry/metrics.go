@@ -45,8 +45,8 @@ type Metrics struct {
 	rpcs   cowMap[rpcKey, *rpcSeries]
 	routes cowMap[routeKey, *routeSeries]
 
-	cache   [2][3]prometheus.Counter                // [layer][result]
-	unlocks [unlock.Error + 1][2]prometheus.Counter // [status][kind]
+	cache     [2][3]prometheus.Counter                // [layer][result]
+	unlocks   [unlock.Error + 1][2]prometheus.Counter // [status][kind]
 	breakerMu sync.Mutex
 	breakers  map[string]string // connection → "system\x00state", for the counts
 }
