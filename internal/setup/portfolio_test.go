@@ -174,8 +174,15 @@ func TestStartWithAThousandPropertiesCallsNoAccessSystem(t *testing.T) {
 // The cold start of one property that 1,000 residents open at once: the
 // service account logs in once, each resident is looked up once, and
 // every first ListEntries answers. The time is logged (BENCHMARKS.md).
+//
+// Under the race detector, 200 residents: 1,000 at once on a slowed
+// machine outlast the requests' deadline.
 func TestColdStartOfAPropertyAThousandUsersOpenAtOnce(t *testing.T) {
-	const users, entries = 1000, 5
+	const entries = 5
+	users := 1000
+	if raceDetector {
+		users = 200
+	}
 	redisURL := redistest.Start(t).URL()
 	sims := startSims(t, []sim.Seed{sim.GenerateSeed(users, entries)})
 	st := startPortfolio(t, redisURL, sims)
@@ -235,7 +242,7 @@ func TestColdStartOfAPropertyAThousandUsersOpenAtOnce(t *testing.T) {
 	if got := s.Calls(sim.OpLogin); got != 1 {
 		t.Errorf("%d logins, want 1 (the service account's, shared by every resident)", got)
 	}
-	if got := s.Calls(sim.OpListUsers); got != users {
+	if got := s.Calls(sim.OpListUsers); got != int64(users) {
 		t.Errorf("%d user lookups, want %d: one per resident", got, users)
 	}
 	var calls []string
