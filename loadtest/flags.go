@@ -20,6 +20,7 @@ latency from each request's intended start) for --duration after --warmup.
   cloudkey loadtest --scenario unlock --rate 5000 --plot unlock.png           # latency at a fixed rate
   cloudkey loadtest --grpc-addr 127.0.0.1:9090 --scenario me                  # a running cloudkey
   cloudkey loadtest --scenario unlock-multi,unlock-cross --unlock-entries 2 --concurrency 64 --rounds 3   # two systems vs one
+  cloudkey loadtest --scenario list,unlock --baseline --concurrency 64 --users 100000 --properties 1000   # a portfolio
 
 Flags:
 `
