@@ -166,6 +166,10 @@ type Config struct {
 	EntriesPerUser int
 	// UsersFrom is UsersSimGenerated or UsersDemo.
 	UsersFrom string
+	// Properties > 1 spreads the generated users over that many
+	// properties, each on an Openpath simulator of its own (Self only;
+	// see portfolio.go): user i belongs to property i mod Properties.
+	Properties int
 	// Prewarm calls ListEntries once for every user before each scenario,
 	// so the measured phase sees cache hits. unlock-cross needs it: it
 	// learns each user's Openpath and Kisi entry ids from the answers.
@@ -240,6 +244,7 @@ func Defaults() Config {
 		Users:          10_000,
 		EntriesPerUser: 5,
 		UsersFrom:      UsersSimGenerated,
+		Properties:     1,
 		Prewarm:        true,
 		Self:           true,
 	}
@@ -307,6 +312,9 @@ func (c Config) Validate() error {
 		return errors.New("--account-ttl, --entries-ttl and --sim-latency must not be negative")
 	}
 	if err := c.checkCross(); err != nil {
+		return err
+	}
+	if err := c.checkProperties(); err != nil {
 		return err
 	}
 	if c.BaselineAddr != "" {

@@ -20,6 +20,7 @@ latency from each request's intended start) for --duration after --warmup.
   cloudkey loadtest --scenario unlock --rate 5000 --plot unlock.png           # latency at a fixed rate
   cloudkey loadtest --grpc-addr 127.0.0.1:9090 --scenario me                  # a running cloudkey
   cloudkey loadtest --scenario unlock-multi,unlock-cross --unlock-entries 2 --concurrency 64 --rounds 3   # two systems vs one
+  cloudkey loadtest --scenario list,unlock --baseline --concurrency 64 --users 100000 --properties 1000   # a portfolio
 
 Flags:
 `
@@ -53,6 +54,7 @@ func ParseFlags(args []string, getenv func(string) string, out io.Writer) (Confi
 	fs.IntVar(&c.UnlockEntries, "unlock-entries", c.UnlockEntries, "entries per call in the unlock-multi scenario (2 to compare with unlock-cross)")
 	fs.IntVar(&c.Users, "users", c.Users, "users in the generated organisation (user0@load.example.com ...); requests pick one uniformly")
 	fs.IntVar(&c.EntriesPerUser, "entries-per-user", c.EntriesPerUser, "entries each generated user may open")
+	fs.IntVar(&c.Properties, "properties", c.Properties, "spread the generated users over this many properties (p0000, p0001, ...), each on an in-process Openpath simulator of its own; user i is at property i mod N, its token names it, and its door ids are learnt from the prewarm's ListEntries (with --self only; not with --access-url or unlock-cross)")
 	fs.StringVar(&c.UsersFrom, "users-from", c.UsersFrom, "sim-generated (the organisation `cloudkey sim --users N --entries-per-user M` serves) or demo (alice@ and erin@example.com)")
 	fs.BoolVar(&c.Prewarm, "prewarm", c.Prewarm, "call ListEntries once for every user before each scenario, so the measured phase sees cache hits")
 	fs.BoolVar(&c.Self, "self", c.Self, "start cloudkey in process on 127.0.0.1 (default unless --grpc-addr or --http-addr is given)")

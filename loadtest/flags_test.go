@@ -64,6 +64,15 @@ func TestParseFlagsRefusesBadInputNamingTheFlag(t *testing.T) {
 		{[]string{"--scenario", "unlock-multi,unlock-cross:rest", "--prewarm=false"}, "--prewarm"},
 		{[]string{"--scenario", "unlock-cross", "--users-from", "demo"}, "--users-from"},
 		{[]string{"--scenario", "unlock-cross", "--access-url", "http://127.0.0.1:8181"}, "--access-url"},
+		{[]string{"--properties", "0"}, "--properties"},
+		{[]string{"--properties", "-3"}, "--properties"},
+		{[]string{"--properties", "10001", "--users", "20000"}, "--properties"},
+		{[]string{"--properties", "11", "--users", "10"}, "--users"},
+		{[]string{"--properties", "2", "--users-from", "demo"}, "--users-from"},
+		{[]string{"--properties", "2", "--access-url", "http://127.0.0.1:8181"}, "--access-url"},
+		{[]string{"--properties", "2", "--scenario", "list,unlock-cross"}, "unlock-cross"},
+		{[]string{"--properties", "2", "--prewarm=false"}, "--prewarm"},
+		{[]string{"--properties", "2", "--grpc-addr", "127.0.0.1:9090"}, "--self"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

@@ -55,6 +55,7 @@ type ReportSettings struct {
 	Users          int     `json:"users"`
 	EntriesPerUser int     `json:"entries_per_user"`
 	UsersFrom      string  `json:"users_from"`
+	Properties     int     `json:"properties,omitempty"`
 	UnlockEntries  int     `json:"unlock_entries"`
 	Prewarm        bool    `json:"prewarm"`
 }

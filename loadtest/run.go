@@ -181,7 +181,7 @@ func (r *runner) start(ctx context.Context) error {
 		tokens = r.tgt.tokens
 	}
 	// The no-op baseline ignores tokens; any key will do for it.
-	if r.users, err = newUsers(seed, tokens, tokenTTL, cfg.UnlockEntries); err != nil {
+	if r.users, err = newUsers(seed, tokens, tokenTTL, cfg.UnlockEntries, cfg.Properties); err != nil {
 		return err
 	}
 	if r.cfg.Baseline || cfg.measures(KindNoop) || cfg.measures(KindNoopHTTP) {
@@ -288,13 +288,13 @@ func (r *runner) measure(ctx context.Context, sc Scenario, round int) (measured,
 	var up upstreamPhase
 	if r.tgt != nil && r.tgt.sim != nil && !sc.Kind.baseline() {
 		s.OwnFloor = r.cfg.SimLatency
-		sm, km := r.tgt.sim, r.tgt.kisi
+		tgt, sm := r.tgt, r.tgt.sim
 		s.BeforeMeasure = func() {
-			before = upstreamCalls(sm, km)
+			before = tgt.upstreamCalls()
 			sm.TakeTimings() // drop the warm-up's and earlier scenarios'
 		}
 		s.AfterMeasure = func() {
-			after = upstreamCalls(sm, km)
+			after = tgt.upstreamCalls()
 			up.timings = takeTimings(sm)
 		}
 	}
@@ -340,6 +340,12 @@ func (r *runner) prewarm(ctx context.Context) error {
 					if cross {
 						o = Outcome{}
 						if err := r.learnCross(ctx, w, u); err != nil {
+							o.Err = err.Error()
+						}
+					} else if r.cfg.Properties > 1 {
+						// A portfolio's door ids are learnt (portfolio.go).
+						o = Outcome{}
+						if err := r.learnEntries(ctx, w, i, u); err != nil {
 							o.Err = err.Error()
 						}
 					} else {
@@ -450,7 +456,7 @@ func (c Config) reportSettings() ReportSettings {
 		Mode: "open loop", Rate: c.Rate, Duration: c.Duration.String(), Rounds: c.Rounds, Warmup: c.Warmup.String(),
 		Requests: c.Requests, Timeout: c.Timeout.String(), MaxInflight: c.MaxInflight, Workers: c.Workers,
 		Conns: c.Conns, Users: c.Users, EntriesPerUser: c.EntriesPerUser, UsersFrom: c.UsersFrom,
-		UnlockEntries: c.UnlockEntries, Prewarm: c.Prewarm,
+		UnlockEntries: c.UnlockEntries, Prewarm: c.Prewarm, Properties: c.Properties,
 	}
 	if c.ClosedLoop() {
 		s.Mode, s.Rate, s.Concurrency, s.MaxInflight, s.Workers = "closed loop", 0, c.Concurrency, 0, 0

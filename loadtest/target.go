@@ -31,6 +31,10 @@ type TargetConfig struct {
 	// KisiSeed, when set, adds an embedded Kisi simulator with these
 	// organisations as the property's second connection (unlock-cross).
 	KisiSeed *kisisim.Seed
+	// PropertiesFile, when set, is the properties file the target serves
+	// (a portfolio run, --properties): its simulators are the harness's,
+	// and Seed is not served.
+	PropertiesFile string
 	// AccessURL, when set, is a simulator run apart that the target
 	// calls instead of starting its own; it serves the demo service
 	// account (cloudkey sim does, whatever it seeds).
@@ -69,6 +73,10 @@ type target struct {
 	tokens             *identity.HS256
 	// sim is the in-process cloudkey's simulator; nil for an external one.
 	sim *sim.Server
+	// extraSims are a portfolio run's simulators of the properties after
+	// the first (whose is sim): their calls count, their timings are not
+	// recorded (histograms per simulator would cost gigabytes).
+	extraSims []*sim.Server
 	// kisi is the in-process cloudkey's Kisi simulator, or nil.
 	kisi     *kisisim.Server
 	warnings []string
@@ -141,11 +149,28 @@ func startTarget(ctx context.Context, cfg Config, seed sim.Seed, kisiSeed *kisis
 		tc.AccessURL = cfg.AccessURL
 		t.info.AccessURL = cfg.AccessURL
 	}
+	var pf *portfolio
+	if cfg.Properties > 1 {
+		var err error
+		if pf, err = startPortfolio(seed, cfg.Properties); err != nil {
+			return nil, err
+		}
+		t.closers = append(t.closers, pf.close)
+		tc.PropertiesFile = pf.file
+	}
 	tgt, err := cfg.StartTarget(ctx, tc)
 	if err != nil {
 		return nil, fmt.Errorf("loadtest: start cloudkey: %w", err)
 	}
 	t.closers = append(t.closers, tgt.Close)
+	if pf != nil {
+		tgt.Sim, t.extraSims = pf.sims[0], pf.sims[1:]
+		for _, s := range t.extraSims {
+			if err := s.SetFaults(sim.Faults{Latency: cfg.SimLatency}); err != nil {
+				return nil, fmt.Errorf("loadtest: --sim-latency: %w", err)
+			}
+		}
+	}
 	if t.tokens, err = identity.NewHS256(secret); err != nil {
 		return nil, err
 	}

@@ -35,6 +35,9 @@ func (r *Report) WriteText(w io.Writer) error {
 		ew.printf("users: the demo organisation's %d active users with entries", s.Users)
 	} else {
 		ew.printf("users: %d generated, %d entries each", s.Users, s.EntriesPerUser)
+		if s.Properties > 1 {
+			ew.printf(", spread over %d properties (one Openpath simulator each; upstream calls summed over them, simulator timings of the first only)", s.Properties)
+		}
 	}
 	ew.printf("; unlock-multi opens %d; prewarm %v\n", s.UnlockEntries, s.Prewarm)
 	ew.printf("machine: %d CPUs (%s), GOMAXPROCS %d, %s %s/%s\n\n",

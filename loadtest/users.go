@@ -25,8 +25,11 @@ type users struct {
 	tokens  *identity.HS256
 	ttl     time.Duration
 	unlockN int
-	seed    []sim.User // active users with at least one entry
-	slots   []atomic.Pointer[user]
+	// properties > 1: user i's token names property i mod properties
+	// (portfolioProperty); otherwise tokens carry no properties claim.
+	properties int
+	seed       []sim.User // active users with at least one entry
+	slots      []atomic.Pointer[user]
 }
 
 // user is one resident's credentials and ready-made requests.
@@ -53,9 +56,10 @@ type crossUnlock struct {
 }
 
 // newUsers builds the population from seed (its active users with
-// entries). Tokens are signed with tokens and valid for ttl.
-func newUsers(seed sim.Seed, tokens *identity.HS256, ttl time.Duration, unlockN int) (*users, error) {
-	u := &users{tokens: tokens, ttl: ttl, unlockN: unlockN}
+// entries). Tokens are signed with tokens and valid for ttl; with
+// properties > 1 each names its user's property.
+func newUsers(seed sim.Seed, tokens *identity.HS256, ttl time.Duration, unlockN, properties int) (*users, error) {
+	u := &users{tokens: tokens, ttl: ttl, unlockN: unlockN, properties: properties}
 	for _, su := range seed.Users {
 		if (su.Status == "" || su.Status == access.StatusActive) && len(su.EntryIDs) > 0 {
 			u.seed = append(u.seed, su)
@@ -95,7 +99,11 @@ func (u *users) get(i int) (*user, error) {
 }
 
 func (u *users) build(su sim.User) (*user, error) {
-	tok, err := u.tokens.Sign(su.Email, u.ttl)
+	var props []string
+	if u.properties > 1 {
+		props = []string{portfolioProperty(portfolioIndex(su, u.properties))}
+	}
+	tok, err := u.tokens.SignFor(su.Email, u.ttl, props)
 	if err != nil {
 		return nil, fmt.Errorf("loadtest: token for %s: %w", su.Email, err)
 	}
@@ -104,21 +112,29 @@ func (u *users) build(su sim.User) (*user, error) {
 	for i, id := range su.EntryIDs {
 		ids[i] = strconv.Itoa(id)
 	}
-	n := min(u.unlockN, len(ids))
 	p := &user{
 		md:         metadata.MD{"authorization": {bearer}},
 		getHeader:  http.Header{"Authorization": {bearer}, "Accept": {"application/json"}},
 		postHeader: http.Header{"Authorization": {bearer}, "Accept": {"application/json"}, "Content-Type": {"application/json"}},
-		unlock1:    &pb.UnlockRequest{EntryIds: ids[:1]},
-		unlockN:    &pb.UnlockRequest{EntryIds: ids[:n]},
 	}
-	if p.unlock1Body, err = json.Marshal(map[string][]string{"entryIds": ids[:1]}); err != nil {
-		return nil, err
-	}
-	if p.unlockNBody, err = json.Marshal(map[string][]string{"entryIds": ids[:n]}); err != nil {
+	if err := p.setUnlocks(ids, u.unlockN); err != nil {
 		return nil, err
 	}
 	return p, nil
+}
+
+// setUnlocks builds p's unlock requests: the first of ids, and the first
+// unlockN. ids must not be empty.
+func (p *user) setUnlocks(ids []string, unlockN int) error {
+	n := min(unlockN, len(ids))
+	p.unlock1 = &pb.UnlockRequest{EntryIds: ids[:1]}
+	p.unlockN = &pb.UnlockRequest{EntryIds: ids[:n]}
+	var err error
+	if p.unlock1Body, err = json.Marshal(map[string][]string{"entryIds": ids[:1]}); err != nil {
+		return err
+	}
+	p.unlockNBody, err = json.Marshal(map[string][]string{"entryIds": ids[:n]})
+	return err
 }
 
 // seedFor returns the organisation the users come from: the one the

@@ -49,6 +49,10 @@ func Start(ctx context.Context, tc loadtest.TargetConfig) (*loadtest.Target, err
 		// the prewarm of every user needs, not at Kisi's 5 per second.
 		sc.KisiOrgRate = KisiOrgRate
 	}
+	if tc.PropertiesFile != "" {
+		// A portfolio run: the harness's simulators, named by the file.
+		sc.PropertiesFile, sc.SimSeed = tc.PropertiesFile, nil
+	}
 	if tc.AccessURL != "" {
 		// cloudkey sim serves the demo service account whatever it seeds.
 		sc.AccessURL, sc.AccessEmail, sc.AccessPassword = tc.AccessURL, sim.DemoServiceEmail, sim.DemoServicePassword
