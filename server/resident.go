@@ -17,6 +17,8 @@ type residentServer struct {
 	svc *unlock.Service
 	// answers keeps each user's encoded ListEntries answer (encoded.go).
 	answers *encodedAnswers
+	// answerMemory bounds answers (bytes; 0: DefaultAnswerMemory).
+	answerMemory int64
 	// listInfo and listNext are listEntriesHandler's, made once.
 	listInfo *grpc.UnaryServerInfo
 	listNext grpc.UnaryHandler
