@@ -86,10 +86,11 @@ type Config struct {
 // DefaultPrefix starts every cloudkey Redis key.
 const DefaultPrefix = "ck:v1:"
 
-// DefaultLocalMaxBytes is Config.LocalMaxBytes's default: 48 MiB, some
-// 50,000 users of five entries in process memory per replica, the rest
-// one Redis round trip away.
-const DefaultLocalMaxBytes = 48 << 20
+// DefaultLocalMaxBytes is Config.LocalMaxBytes's default: 32 MiB (half
+// of cloudkey serve's --cache-memory default), some 35,000 users of five
+// entries in process memory per replica, the rest one Redis round trip
+// away.
+const DefaultLocalMaxBytes = 32 << 20
 
 // DefaultAccountTTL is how long an account is cached when
 // Config.AccountTTL is not set.
