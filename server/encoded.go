@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	pb "github.com/cloudkey/cloudkey/gen/cloudkey/v1"
 	"github.com/cloudkey/cloudkey/internal/hotset"
@@ -25,11 +26,14 @@ import (
 // the version is the same.
 
 // encodedMessage is an answer encoded once and shared by every call it is
-// sent to. The embedded message is what interceptors and the in-process
-// gateway read (as a proto.Message); the gRPC codec sends wire. Neither
-// may be modified.
+// sent to: the gRPC codec sends wire, which must not be modified. It is a
+// proto.Message too, for interceptors and the in-process gateway: only
+// the encoded bytes are kept (the message they were encoded from would
+// cost three times as much memory per user), and ProtoReflect decodes
+// them into a new message each time it is called, which only the REST
+// gateway does.
 type encodedMessage struct {
-	proto.Message
+	typ  protoreflect.MessageType
 	wire mem.Buffer
 }
 
@@ -38,7 +42,17 @@ func newEncodedMessage(m proto.Message) (*encodedMessage, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode %T: %w", m, err)
 	}
-	return &encodedMessage{Message: m, wire: mem.SliceBuffer(b)}, nil
+	return &encodedMessage{typ: m.ProtoReflect().Type(), wire: mem.SliceBuffer(b)}, nil
+}
+
+// ProtoReflect decodes the answer into a new message of its type.
+func (m *encodedMessage) ProtoReflect() protoreflect.Message {
+	out := m.typ.New()
+	if err := proto.Unmarshal(m.wire.ReadOnlyData(), out.Interface()); err != nil {
+		// What proto.Marshal wrote, it reads.
+		panic("server: decode an encoded answer: " + err.Error())
+	}
+	return out
 }
 
 // passThroughCodec is grpc-go's proto codec, except that it sends an
@@ -171,19 +185,12 @@ func (a *encodedAnswers) put(email string, version unlock.ListingVersion, m *enc
 
 var (
 	answerSlotBytes = hotset.SlotOverhead[encodedAnswer]() + int64(unsafe.Sizeof(encodedMessage{}))
-	pbListBytes     = int64(unsafe.Sizeof(pb.ListEntriesResponse{}))
-	pbEntryBytes    = int64(unsafe.Sizeof(pb.Entry{})) + 8 // and its pointer
 )
 
 // answerSize estimates what keeping m under email costs: slot, key, the
-// encoded bytes and the message they were encoded from (its strings are
-// the cache's interned ones, not counted again).
+// encoded bytes and their slice header.
 func answerSize(email string, m *encodedMessage) int64 {
-	n := answerSlotBytes + int64(len(email)) + int64(m.wire.Len())
-	if l, ok := m.Message.(*pb.ListEntriesResponse); ok {
-		n += pbListBytes + int64(cap(l.Entries))*pbEntryBytes
-	}
-	return n
+	return answerSlotBytes + int64(len(email)) + int64(m.wire.Len()) + 24
 }
 
 // newer reports whether a is a later listing than b: no connection's view
