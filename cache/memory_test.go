@@ -17,7 +17,8 @@ import (
 )
 
 // TestMemoryPerUser caches users shaped as the load test's generated
-// ones (five doors of a pool of 20, as `cloudkey sim --users N` serves)
+// ones (five doors of a pool of 20, with the ids `cloudkey sim --users N`
+// serves)
 // and reports what each costs in Redis (INFO memory used_memory) and in
 // this process (heap in use after a GC, the in-process layer holding
 // them all, or as many as its budget allows). CLOUDKEY_MEMTEST_USERS sets
@@ -97,14 +98,14 @@ func fillUsers(t *testing.T, rdb redis.UniversalClient, n int) {
 	const pool = 20
 	doors := make([]access.Entry, pool)
 	for e := range doors {
-		doors[e] = access.Entry{ID: strconv.Itoa(1001 + e), Name: "Door " + strconv.Itoa(e+1),
+		doors[e] = access.Entry{ID: strconv.Itoa(10_001 + e), Name: "Door " + strconv.Itoa(e+1),
 			Zone: "Zone " + strconv.Itoa(e/16+1), Site: "Load Site"}
 	}
 	for start := 0; start < n; start += 1000 {
 		pipe := rdb.Pipeline()
 		for i := start; i < min(n, start+1000); i++ {
 			email := userEmail(i)
-			a := Account{User: access.User{ID: strconv.Itoa(100_000_000 + i), Email: email, Name: "User " + strconv.Itoa(i),
+			a := Account{User: access.User{ID: strconv.Itoa(1_000_000 + i), Email: email, Name: "User " + strconv.Itoa(i),
 				Status: access.StatusActive}, CredentialID: strconv.Itoa(500_000_000 + i), FetchedAt: time.Now()}
 			es := make([]access.Entry, 5)
 			for j := range es {
