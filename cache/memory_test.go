@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cloudkey/cloudkey/access"
+	"github.com/cloudkey/cloudkey/internal/redisconn"
 	"github.com/cloudkey/cloudkey/internal/redistest"
 )
 
@@ -145,4 +146,25 @@ func heapInUse() int64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return int64(m.HeapAlloc)
+}
+
+// TestFillRedis fills the Redis at CLOUDKEY_FILL_URL with
+// CLOUDKEY_FILL_USERS users as fillUsers makes them, for measuring a
+// server with many users cached without loading each from a simulator
+// (loadtest/results/issue14-rss.sh). Without the variable it does nothing.
+func TestFillRedis(t *testing.T) {
+	url := os.Getenv("CLOUDKEY_FILL_URL")
+	if url == "" {
+		t.Skip("CLOUDKEY_FILL_URL is not set")
+	}
+	n, err := strconv.Atoi(os.Getenv("CLOUDKEY_FILL_USERS"))
+	if err != nil {
+		t.Fatal("CLOUDKEY_FILL_USERS:", err)
+	}
+	rdb, err := redisconn.Dial(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdb.Close()
+	fillUsers(t, rdb, n)
 }

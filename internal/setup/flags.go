@@ -334,12 +334,13 @@ func defaultConnLimits() (grpcLim, httpLim connlimit.Limits) {
 	return server.DefaultConnLimits(nofile)
 }
 
-// DefaultCacheMemory is --cache-memory's default. About 1 KB a user for
-// the view and 1 KB for the encoded answer (five doors), it keeps some
-// 35,000 users per replica in process memory, more than one building's
-// residents coming back within the views' 30 s; the rest cost a Redis
-// round trip. With Go's default GC the heap it adds peaks near twice
-// that, so a replica stays well under 300 MB however many users it has.
+// DefaultCacheMemory is --cache-memory's default. At about 0.9 KB a user
+// for the view and 0.4 KB for the encoded answer (five doors), it keeps
+// some 35,000 users' views per replica in process memory, several
+// buildings' residents coming back within the views' 30 s; the rest cost
+// a Redis round trip. With serve's soft memory limit (cmd/cloudkey,
+// --cache-memory + 160 MiB) a replica stays near 230 MB resident however
+// many users the property has.
 const DefaultCacheMemory = "64MiB"
 
 // ParseBytes parses a size: a number of bytes with an optional unit, KB,
