@@ -29,6 +29,7 @@ import (
 	"math/rand/v2"
 	"sync/atomic"
 	"time"
+	"unique"
 
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/singleflight"
@@ -68,9 +69,13 @@ type Config struct {
 	// pub/sub (see Run; a broken subscription drops the whole layer).
 	// Default 30s; negative disables.
 	LocalTTL time.Duration
-	// LocalMaxEntries bounds the in-process layer. Default 100,000.
-	LocalMaxEntries int
-	Logger          *slog.Logger
+	// LocalMaxBytes bounds the in-process layer's memory, by an estimate
+	// of each user's snapshot (about 1 KB for five entries): when a new
+	// snapshot would exceed it, users not read lately are dropped first
+	// (CLOCK), and are read from Redis again when they come back.
+	// Default DefaultLocalMaxBytes.
+	LocalMaxBytes int64
+	Logger        *slog.Logger
 	// Observe, when set, is told the outcome of every Get by layer
 	// ("local", "redis") and result ("hit", "miss", "error"), for the
 	// hit-ratio metrics. It is called on the hot path with constant
@@ -80,6 +85,12 @@ type Config struct {
 
 // DefaultPrefix starts every cloudkey Redis key.
 const DefaultPrefix = "ck:v1:"
+
+// DefaultLocalMaxBytes is Config.LocalMaxBytes's default: 32 MiB (half
+// of cloudkey serve's --cache-memory default), some 35,000 users of five
+// entries in process memory per replica, the rest one Redis round trip
+// away.
+const DefaultLocalMaxBytes = 32 << 20
 
 // DefaultAccountTTL is how long an account is cached when
 // Config.AccountTTL is not set.
@@ -110,8 +121,8 @@ func (c *Config) defaults() {
 	if c.LocalTTL == 0 {
 		c.LocalTTL = 30 * time.Second
 	}
-	if c.LocalMaxEntries <= 0 {
-		c.LocalMaxEntries = 100_000
+	if c.LocalMaxBytes <= 0 {
+		c.LocalMaxBytes = DefaultLocalMaxBytes
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -209,7 +220,7 @@ func New(rdb redis.UniversalClient, cfg Config) *Store {
 	cfg.defaults()
 	s := &Store{rdb: rdb, cfg: cfg}
 	if cfg.LocalTTL > 0 {
-		s.local = newLocal(cfg.LocalTTL, cfg.LocalMaxEntries)
+		s.local = newLocal(cfg.LocalTTL, cfg.LocalMaxBytes)
 	}
 	return s
 }
@@ -333,7 +344,7 @@ func (s *Store) keepLoaded(email string, prev snapshot, acct Account, entries []
 		return
 	}
 	snap := snapshot{Account: acct, HasAccount: true, Entries: entries, HasEntries: entries != nil,
-		Favorites: map[string]bool{}, version: s.versions.Add(1)}
+		version: s.versions.Add(1)}
 	s.local.put(email, snap, prev.gen, time.Now().UnixNano(), int64(outageLocalTTL))
 }
 
@@ -358,27 +369,42 @@ func (s *Store) getRedis(ctx context.Context, email string) (snapshot, time.Dura
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return snapshot{}, 0, fmt.Errorf("cache: read %s: %w", email, err)
 	}
-	var snap snapshot
-	if b, err := acct.Bytes(); err == nil {
-		if a, err := decodeAccount(b); err == nil {
-			snap.Account, snap.HasAccount = a, true
-		}
-	}
-	if b, err := ents.Bytes(); err == nil {
-		if e, err := decodeEntries(b); err == nil {
-			snap.Entries, snap.HasEntries = e, true
-		}
-	}
-	members := favs.Val()
-	snap.Favorites = make(map[string]bool, len(members))
-	for _, m := range members {
-		snap.Favorites[m] = true
-	}
+	acctB, _ := acct.Bytes()
+	entsB, _ := ents.Bytes()
+	snap := decodeSnapshot(email, acctB, entsB, favs.Val())
 	life := remaining(acctTTL.Val())
 	if snap.HasEntries {
 		life = min(life, remaining(entsTTL.Val()))
 	}
 	return snap, life, nil
+}
+
+// decodeSnapshot builds email's snapshot from its Redis values (nil:
+// missing) and favourites, as small as it can be held in process memory:
+// the account's email is the key's string when they are equal, the
+// entries' strings are interned, and no map is made without favourites.
+func decodeSnapshot(email string, acct, ents []byte, favs []string) snapshot {
+	var snap snapshot
+	if acct != nil {
+		if a, err := decodeAccount(acct); err == nil {
+			if a.Email == email { // one string for both
+				a.Email = email
+			}
+			snap.Account, snap.HasAccount = a, true
+		}
+	}
+	if ents != nil {
+		if e, err := decodeEntries(ents); err == nil {
+			snap.Entries, snap.HasEntries = e, true
+		}
+	}
+	if len(favs) > 0 { // most users have none: nil
+		snap.Favorites = make(map[string]bool, len(favs))
+		for _, m := range favs {
+			snap.Favorites[intern(m)] = true
+		}
+	}
+	return snap
 }
 
 // remaining is a key's PTTL as a lifetime: a key without expiry lives on,
@@ -555,7 +581,7 @@ func decodeAccount(b []byte) (Account, error) {
 		return Account{}, err
 	}
 	return Account{
-		User:         access.User{ID: m.UserId, Email: m.Email, Name: m.Name, Status: access.Status(m.Status)},
+		User:         access.User{ID: m.UserId, Email: m.Email, Name: m.Name, Status: access.Status(intern(m.Status))},
 		CredentialID: m.CredentialId,
 		FetchedAt:    time.UnixMilli(m.FetchedAtMs),
 	}, nil
@@ -577,7 +603,19 @@ func decodeEntries(b []byte) ([]access.Entry, error) {
 	}
 	es := make([]access.Entry, len(m.Entries))
 	for i, e := range m.Entries {
-		es[i] = access.Entry{ID: e.Id, Name: e.Name, Zone: e.Zone, Site: e.Site, Restriction: e.Restriction}
+		es[i] = access.Entry{ID: intern(e.Id), Name: intern(e.Name), Zone: intern(e.Zone), Site: intern(e.Site),
+			Restriction: intern(e.Restriction)}
 	}
 	return es, nil
+}
+
+// intern returns s's canonical copy: the users of a building share their
+// doors' ids, names, zones and sites, so a snapshot in process memory
+// holds references to one copy of each instead of copies of its own.
+// Canonical copies are dropped by the runtime once nothing refers to them.
+func intern(s string) string {
+	if s == "" {
+		return ""
+	}
+	return unique.Make(s).Value()
 }

@@ -8,23 +8,27 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/cloudkey/cloudkey/access/openpath"
+	"github.com/cloudkey/cloudkey/internal/redisconn"
 )
 
 // The baseline service, declared by hand so no proto generation is
 // needed (loadtest/testdata/baseline.proto describes it to peer tools).
 // Both methods take and return google.protobuf.Empty.
 const (
-	noopService        = "cloudkey.loadtest.Baseline"
-	noopFullMethod     = "/" + noopService + "/Noop"
-	noopHTTPFullMethod = "/" + noopService + "/NoopHTTP"
+	noopService         = "cloudkey.loadtest.Baseline"
+	noopFullMethod      = "/" + noopService + "/Noop"
+	noopHTTPFullMethod  = "/" + noopService + "/NoopHTTP"
+	noopRedisFullMethod = "/" + noopService + "/NoopRedis"
 )
 
 // noopServer is the baseline's (empty) implementation.
@@ -34,7 +38,7 @@ type noopServer interface{}
 // unlock request to the access system.
 var upstreamBody = []byte(`{"entryId":101}`)
 
-func noopServiceDesc(upstream *http.Client, upstreamURL string) *grpc.ServiceDesc {
+func noopServiceDesc(upstream *http.Client, upstreamURL string, floor *redisFloor) *grpc.ServiceDesc {
 	return &grpc.ServiceDesc{
 		ServiceName: noopService,
 		HandlerType: (*noopServer)(nil),
@@ -58,6 +62,22 @@ func noopServiceDesc(upstream *http.Client, upstreamURL string) *grpc.ServiceDes
 					return nil, err
 				}
 				if err := postNoop(ctx, upstream, upstreamURL); err != nil {
+					return nil, status.Error(codes.Unavailable, err.Error())
+				}
+				return in, nil
+			},
+		}, {
+			// NoopRedis is Noop plus one pipelined Redis round trip of
+			// the shape of the cache's read of a user (cache.Store's
+			// getRedis): the least a ListEntries not served from process
+			// memory costs on this machine.
+			MethodName: "NoopRedis",
+			Handler: func(_ any, ctx context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
+				in := new(emptypb.Empty)
+				if err := dec(in); err != nil {
+					return nil, err
+				}
+				if err := floor.read(ctx); err != nil {
 					return nil, status.Error(codes.Unavailable, err.Error())
 				}
 				return in, nil
@@ -109,12 +129,81 @@ type BaselineServer struct {
 	lis      net.Listener
 	upstream *http.Server
 	client   *http.Client
+	floor    *redisFloor
+}
+
+// redisFloor is NoopRedis's Redis side: a user's three keys, written once
+// with values of the size of the cache's (a generated user's account and
+// five entries, one favourite), read as the cache reads them.
+type redisFloor struct {
+	rdb                   redis.UniversalClient // nil: NoopRedis fails
+	acct, ents, favs      string
+	acctVal, entsVal, fav string
+}
+
+const floorKeyPrefix = "ck-loadtest:floor:"
+
+func newRedisFloor(ctx context.Context, redisURL string) (*redisFloor, error) {
+	f := &redisFloor{
+		acct: floorKeyPrefix + "acct:{user0@load.example.com}",
+		ents: floorKeyPrefix + "ent:{user0@load.example.com}",
+		favs: floorKeyPrefix + "fav:{user0@load.example.com}",
+		// The sizes of the cache's encoded account (~80 bytes) and five
+		// entries (~170 bytes).
+		acctVal: strings.Repeat("a", 80), entsVal: strings.Repeat("e", 170), fav: "100001",
+	}
+	if redisURL == "" {
+		return f, nil
+	}
+	rdb, err := redisconn.Dial(redisURL)
+	if err != nil {
+		return nil, fmt.Errorf("loadtest: noop-redis: %w", err)
+	}
+	pipe := rdb.Pipeline()
+	pipe.Set(ctx, f.acct, f.acctVal, 24*time.Hour)
+	pipe.Set(ctx, f.ents, f.entsVal, 24*time.Hour)
+	pipe.SAdd(ctx, f.favs, f.fav)
+	if _, err := pipe.Exec(ctx); err != nil {
+		rdb.Close()
+		return nil, fmt.Errorf("loadtest: noop-redis: write its keys: %w", err)
+	}
+	f.rdb = rdb
+	return f, nil
+}
+
+// read is the cache's read of one user: GET, GET, SMEMBERS, PTTL, PTTL in
+// one pipeline, every key present.
+func (f *redisFloor) read(ctx context.Context) error {
+	if f.rdb == nil {
+		return errors.New("noop-redis: no Redis (the baseline was started without one)")
+	}
+	pipe := f.rdb.Pipeline()
+	a := pipe.Get(ctx, f.acct)
+	e := pipe.Get(ctx, f.ents)
+	pipe.SMembers(ctx, f.favs)
+	pipe.PTTL(ctx, f.acct)
+	pipe.PTTL(ctx, f.ents)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return err
+	}
+	if len(a.Val()) != len(f.acctVal) || len(e.Val()) != len(f.entsVal) {
+		return errors.New("noop-redis: its keys are gone")
+	}
+	return nil
+}
+
+func (f *redisFloor) close() {
+	if f.rdb != nil {
+		f.rdb.Close()
+	}
 }
 
 // StartBaseline serves the baseline on addr (loopback only; port 0
 // picks a free one). NoopHTTP posts to upstreamURL, or with "" to a
-// no-op HTTP server of its own on a free loopback port.
-func StartBaseline(addr, upstreamURL string) (*BaselineServer, error) {
+// no-op HTTP server of its own on a free loopback port. NoopRedis reads
+// the Redis at redisURL (its keys are written there first), or with ""
+// fails.
+func StartBaseline(addr, upstreamURL, redisURL string) (*BaselineServer, error) {
 	if err := loopbackAddr("--serve-baseline", addr); err != nil {
 		return nil, err
 	}
@@ -122,18 +211,24 @@ func StartBaseline(addr, upstreamURL string) (*BaselineServer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loadtest: baseline listen on %s: %w", addr, err)
 	}
-	b := &BaselineServer{lis: lis, client: openpath.NewHTTPClient()}
+	floor, err := newRedisFloor(context.Background(), redisURL)
+	if err != nil {
+		lis.Close()
+		return nil, err
+	}
+	b := &BaselineServer{lis: lis, client: openpath.NewHTTPClient(), floor: floor}
 	if upstreamURL == "" {
 		ulis, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			lis.Close()
+			floor.close()
 			return nil, fmt.Errorf("loadtest: baseline upstream listen: %w", err)
 		}
 		b.upstream = serveUpstream(ulis)
 		upstreamURL = "http://" + ulis.Addr().String() + "/unlock"
 	}
 	b.srv = grpc.NewServer()
-	b.srv.RegisterService(noopServiceDesc(b.client, upstreamURL), struct{}{})
+	b.srv.RegisterService(noopServiceDesc(b.client, upstreamURL, floor), struct{}{})
 	go b.srv.Serve(lis) //nolint:errcheck // returns when Close stops it
 	return b, nil
 }
@@ -177,6 +272,7 @@ func (b *BaselineServer) Addr() string { return b.lis.Addr().String() }
 func (b *BaselineServer) Close() {
 	b.srv.Stop()
 	b.client.CloseIdleConnections()
+	b.floor.close()
 	if b.upstream != nil {
 		_ = b.upstream.Close()
 	}
@@ -186,7 +282,7 @@ func (b *BaselineServer) Close() {
 // tools (ghz) to be measured against the very server the harness's
 // baseline is; loadtest/testdata/baseline.proto describes it to them.
 func ServeBaseline(ctx context.Context, addr string, ready func(addr string)) error {
-	b, err := StartBaseline(addr, "")
+	b, err := StartBaseline(addr, "", "")
 	if err != nil {
 		return err
 	}

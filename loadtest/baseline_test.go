@@ -7,6 +7,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/emptypb"
+
+	"github.com/cloudkey/cloudkey/internal/redistest"
 )
 
 // TestNoopHTTPReachesItsUpstream checks that NoopHTTP fails when its
@@ -27,7 +29,7 @@ func TestNoopHTTPReachesItsUpstream(t *testing.T) {
 // ("": its own), and returns a function calling NoopHTTP once.
 func startBaseline(t *testing.T, upstreamURL string) (*BaselineServer, func() error) {
 	t.Helper()
-	b, err := StartBaseline("127.0.0.1:0", upstreamURL)
+	b, err := StartBaseline("127.0.0.1:0", upstreamURL, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,5 +70,42 @@ func TestNoopHTTPUpstreamApart(t *testing.T) {
 	b.client.CloseIdleConnections()
 	if err := noopHTTP(); status.Code(err) != codes.Unavailable {
 		t.Fatalf("NoopHTTP after its upstream stopped: %v, want Unavailable", err)
+	}
+}
+
+// TestNoopRedis: NoopRedis reads its keys from the Redis it was given in
+// one pipelined round trip, and fails without a Redis or when Redis goes.
+func TestNoopRedis(t *testing.T) {
+	srv := redistest.Start(t)
+	tests := []struct {
+		name     string
+		redisURL string
+		kill     bool
+		want     codes.Code
+	}{
+		{"reads its keys", srv.URL(), false, codes.OK},
+		{"no Redis", "", false, codes.Unavailable},
+		{"Redis gone", srv.URL(), true, codes.Unavailable},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, err := StartBaseline("127.0.0.1:0", "", tt.redisURL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(b.Close)
+			conns, err := dialConns(t.Context(), b.Addr(), 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(closeConns(conns))
+			if tt.kill {
+				srv.Kill()
+			}
+			err = conns[0].Invoke(t.Context(), noopRedisFullMethod, noopReq, new(emptypb.Empty))
+			if status.Code(err) != tt.want {
+				t.Fatalf("NoopRedis: %v, want %v", err, tt.want)
+			}
+		})
 	}
 }

@@ -9,6 +9,7 @@ const (
 	MethodUnlock      = "Unlock"
 	MethodNoop        = "Noop"
 	MethodNoopHTTP    = "NoopHTTP"
+	MethodNoopRedis   = "NoopRedis"
 )
 
 // Caller sends one request. Implementations must be safe for concurrent

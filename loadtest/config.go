@@ -27,13 +27,14 @@ const (
 	KindMix         Kind = "mix"          // 70% list, 25% unlock (one entry), 5% me
 	KindNoop        Kind = "noop"         // the bare gRPC no-op baseline service
 	KindNoopHTTP    Kind = "noop-http"    // the no-op plus one loopback HTTP call (the floor of an access-system call)
+	KindNoopRedis   Kind = "noop-redis"   // the no-op plus one pipelined Redis read shaped as the cache's (the floor of a list served from Redis)
 )
 
-var kinds = []Kind{KindMe, KindList, KindUnlock, KindUnlockMulti, KindUnlockCross, KindMix, KindNoop, KindNoopHTTP}
+var kinds = []Kind{KindMe, KindList, KindUnlock, KindUnlockMulti, KindUnlockCross, KindMix, KindNoop, KindNoopHTTP, KindNoopRedis}
 
 // baseline reports whether k is served by the baseline server rather
 // than cloudkey.
-func (k Kind) baseline() bool { return k == KindNoop || k == KindNoopHTTP }
+func (k Kind) baseline() bool { return k == KindNoop || k == KindNoopHTTP || k == KindNoopRedis }
 
 // Transport is how requests reach cloudkey.
 type Transport string

@@ -5,7 +5,9 @@
 // call (unlock-cross, against an in-process Kisi simulator with the same
 // users, its entry ids learnt from the prewarm's ListEntries), a mix, the
 // bare gRPC no-op baseline, and noop-http,
-// that no-op plus one loopback HTTP call: the floor under an Unlock) one
+// that no-op plus one loopback HTTP call: the floor under an Unlock, and
+// noop-redis, the no-op plus one pipelined Redis read shaped as the
+// cache's: the floor under a ListEntries read from Redis) one
 // after the other with the same settings, so ratios to the baseline and
 // to the floor come from one run on one machine. Each scenario has a warm-up phase, drained
 // before the measured phase starts so the two never overlap, then a

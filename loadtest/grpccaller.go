@@ -106,6 +106,8 @@ func (g *grpcCaller) callUser(ctx context.Context, worker int, u *user) Outcome 
 		return g.invoke(ctx, conn, MethodNoop, g.noopMethod, noopReq, &g.emptyResp)
 	case KindNoopHTTP:
 		return g.invoke(ctx, conn, MethodNoopHTTP, noopHTTPFullMethod, noopReq, &g.emptyResp)
+	case KindNoopRedis:
+		return g.invoke(ctx, conn, MethodNoopRedis, noopRedisFullMethod, noopReq, &g.emptyResp)
 	}
 	ctx = metadata.NewOutgoingContext(ctx, u.md)
 	switch kind := pickKind(g.kind); kind {

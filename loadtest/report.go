@@ -27,6 +27,11 @@ type Report struct {
 	// loopback HTTP call): what cloudkey costs beyond the floor of a
 	// call that reaches an access system. Empty unless noop-http ran.
 	RatiosToNoopHTTP []Ratio `json:"ratios_to_noop_http,omitempty"`
+	// RatiosToNoopRedis compare each ListEntries scenario with the
+	// noop-redis scenario of the same run (the no-op RPC plus one
+	// pipelined Redis read shaped as the cache's): the floor under a list
+	// whose user is not in process memory. Empty unless noop-redis ran.
+	RatiosToNoopRedis []Ratio `json:"ratios_to_noop_redis,omitempty"`
 	// CrossVsMulti divides each unlock-cross scenario's throughput and p99
 	// (one Openpath and one Kisi door per call) by those of unlock-multi
 	// over the same transport in the same run (UnlockEntries Openpath

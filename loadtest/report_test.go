@@ -80,6 +80,10 @@ func TestRatios(t *testing.T) {
 	if r := computeRatios(floor, withFloor, func(s *ScenarioReport) bool { return s.Kind == KindUnlock }); len(r) != 1 || r[0] != (Ratio{"unlock", 0.5, 2}) {
 		t.Errorf("ratios to noop-http = %+v, want unlock only", r)
 	}
+	redisFloor := &ScenarioReport{Scenario: "noop-redis", Kind: KindNoopRedis, Transport: GRPC, Throughput: 800, Latency: Latency{P99: 100}}
+	if r := computeRatios(redisFloor, []*ScenarioReport{base, redisFloor, list, unlock}, func(s *ScenarioReport) bool { return s.Kind == KindList }); len(r) != 1 || r[0] != (Ratio{"list", 0.5, 3}) {
+		t.Errorf("ratios to noop-redis = %+v, want list only", r)
+	}
 	if got := restVsGRPC(all); len(got) != 1 || got["list:rest"] != 0.5 {
 		t.Errorf("REST vs gRPC = %v, want list:rest 0.5", got)
 	}

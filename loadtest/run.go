@@ -15,6 +15,7 @@ import (
 	"github.com/cloudkey/cloudkey/access/kisisim"
 	"github.com/cloudkey/cloudkey/cache"
 	"github.com/cloudkey/cloudkey/internal/identity"
+	"github.com/cloudkey/cloudkey/internal/redisproc"
 )
 
 // ErrInterrupted is returned, with the partial report, when the run's
@@ -184,10 +185,16 @@ func (r *runner) start(ctx context.Context) error {
 	if r.users, err = newUsers(seed, tokens, tokenTTL, cfg.UnlockEntries, cfg.Properties); err != nil {
 		return err
 	}
-	if r.cfg.Baseline || cfg.measures(KindNoop) || cfg.measures(KindNoopHTTP) {
+	if r.cfg.Baseline || cfg.measures(KindNoop) || cfg.measures(KindNoopHTTP) || cfg.measures(KindNoopRedis) {
 		addr := cfg.BaselineAddr
 		if addr == "" {
-			if r.base, err = StartBaseline("127.0.0.1:0", cfg.NoopUpstream); err != nil {
+			var redisURL string
+			if cfg.measures(KindNoopRedis) {
+				if redisURL, err = r.floorRedis(ctx); err != nil {
+					return err
+				}
+			}
+			if r.base, err = StartBaseline("127.0.0.1:0", cfg.NoopUpstream, redisURL); err != nil {
 				return err
 			}
 			r.closers = append(r.closers, r.base.Close)
@@ -394,15 +401,36 @@ func prewarmWarning(c Config, took time.Duration, users int) string {
 		users, took.Round(time.Second), ttl)
 }
 
+// floorRedis is the Redis noop-redis reads: the in-process cloudkey's,
+// else --redis-url, else a redis-server of its own.
+func (r *runner) floorRedis(ctx context.Context) (string, error) {
+	switch {
+	case r.tgt != nil && r.tgt.redisURL != "":
+		return r.tgt.redisURL, nil
+	case r.cfg.RedisURL != "":
+		return r.cfg.RedisURL, nil
+	case redisproc.Available():
+		rs, err := redisproc.Start(ctx)
+		if err != nil {
+			return "", fmt.Errorf("loadtest: noop-redis: %w", err)
+		}
+		r.closers = append(r.closers, rs.Close)
+		return rs.URL(), nil
+	}
+	return "", errors.New("loadtest: noop-redis needs a redis-server on PATH or --redis-url")
+}
+
 // finish computes the ratios and the warnings that apply to the whole run.
 func (r *runner) finish() {
-	var baseline, noopHTTP *ScenarioReport
+	var baseline, noopHTTP, noopRedis *ScenarioReport
 	for _, sc := range r.rep.Scenarios {
 		switch sc.Kind {
 		case KindNoop:
 			baseline = sc
 		case KindNoopHTTP:
 			noopHTTP = sc
+		case KindNoopRedis:
+			noopRedis = sc
 		}
 		if w := kisiUserRateWarning(sc, r.rep.Settings.Users); w != "" {
 			r.rep.Warnings = append(r.rep.Warnings, w)
@@ -424,6 +452,10 @@ func (r *runner) finish() {
 	if noopHTTP != nil {
 		r.rep.RatiosToNoopHTTP = computeRatios(noopHTTP, r.rep.Scenarios,
 			func(s *ScenarioReport) bool { return s.Kind == KindUnlock })
+	}
+	if noopRedis != nil {
+		r.rep.RatiosToNoopRedis = computeRatios(noopRedis, r.rep.Scenarios,
+			func(s *ScenarioReport) bool { return s.Kind == KindList })
 	}
 	r.rep.CrossVsMulti = crossVsMulti(r.rep.Scenarios)
 	if r.cfg.ClosedLoop() { // in open loop both just hold the rate

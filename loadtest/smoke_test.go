@@ -301,8 +301,10 @@ func TestSmokeOwnLatencyWithSimLatency(t *testing.T) {
 
 func TestBaselineAlone(t *testing.T) {
 	cfg := loadtest.Defaults()
-	cfg.Scenarios = []loadtest.Scenario{{Kind: loadtest.KindNoop, Transport: loadtest.GRPC}, {Kind: loadtest.KindNoopHTTP, Transport: loadtest.GRPC}}
-	cfg.Self = false // nothing but the baseline is started
+	cfg.Scenarios = []loadtest.Scenario{{Kind: loadtest.KindNoop, Transport: loadtest.GRPC}, {Kind: loadtest.KindNoopHTTP, Transport: loadtest.GRPC},
+		{Kind: loadtest.KindNoopRedis, Transport: loadtest.GRPC}}
+	cfg.Self = false                        // nothing but the baseline is started
+	cfg.RedisURL = redistest.Start(t).URL() // noop-redis reads it
 	cfg.Rate, cfg.Duration, cfg.Warmup = 200, 500*time.Millisecond, 0
 	rep, err := loadtest.Run(t.Context(), cfg)
 	if err != nil {
@@ -311,14 +313,17 @@ func TestBaselineAlone(t *testing.T) {
 	if rep.Target.Kind != "baseline only" || rep.Target.BaselineAddr == "" {
 		t.Errorf("target = %+v", rep.Target)
 	}
-	if len(rep.Scenarios) != 2 {
-		t.Fatalf("%d scenarios, want noop and noop-http", len(rep.Scenarios))
+	if len(rep.Scenarios) != 3 {
+		t.Fatalf("%d scenarios, want noop, noop-http and noop-redis", len(rep.Scenarios))
 	}
 	for _, sc := range rep.Scenarios {
 		checkSane(t, sc)
 	}
 	if m := rep.Scenarios[1].Methods; len(m) != 1 || m[loadtest.MethodNoopHTTP] == 0 {
 		t.Errorf("noop-http methods = %+v, want NoopHTTP only", m)
+	}
+	if m := rep.Scenarios[2].Methods; len(m) != 1 || m[loadtest.MethodNoopRedis] == 0 || rep.Scenarios[2].Errors != 0 {
+		t.Errorf("noop-redis methods = %+v, %d errors; want NoopRedis only, no error", m, rep.Scenarios[2].Errors)
 	}
 }
 

@@ -70,7 +70,9 @@ type TargetStarter func(ctx context.Context, tc TargetConfig) (*Target, error)
 type target struct {
 	info               TargetInfo
 	grpcAddr, httpAddr string
-	tokens             *identity.HS256
+	// redisURL is the in-process cloudkey's Redis; empty when embedded.
+	redisURL string
+	tokens   *identity.HS256
 	// sim is the in-process cloudkey's simulator; nil for an external one.
 	sim *sim.Server
 	// extraSims are a portfolio run's simulators of the properties after
@@ -141,6 +143,7 @@ func startTarget(ctx context.Context, cfg Config, seed sim.Seed, kisiSeed *kisis
 		}
 		secret = hex.EncodeToString(b)
 	}
+	t.redisURL = redisURL
 	tc := TargetConfig{
 		RedisURL: redisURL, TokenSecret: secret, Seed: seed, KisiSeed: kisiSeed,
 		AccountTTL: cfg.AccountTTL, EntriesTTL: cfg.EntriesTTL, Logger: log,

@@ -55,6 +55,7 @@ func (r *Report) WriteText(w io.Writer) error {
 
 	ratioTable(ew, "ratio to the no-op gRPC baseline of this run (throughput: higher is better; p99: lower is better)", r.Ratios)
 	ratioTable(ew, "ratio to noop-http, the no-op RPC plus one loopback HTTP call (the floor under an unlock; what cloudkey adds beyond it)", r.RatiosToNoopHTTP)
+	ratioTable(ew, "ratio to noop-redis, the no-op RPC plus one pipelined Redis read (GET, GET, SMEMBERS, PTTL, PTTL: the floor under a list read from Redis)", r.RatiosToNoopRedis)
 	ratioTable(ew, fmt.Sprintf("unlock-cross / unlock-multi of this run: 1 Openpath + 1 Kisi door per call vs %d Openpath doors per call (throughput: higher is better; p99: lower is better)", s.UnlockEntries), r.CrossVsMulti)
 
 	if len(r.RESTvsGRPC) > 0 {

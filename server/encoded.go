@@ -3,16 +3,17 @@ package server
 import (
 	"context"
 	"fmt"
-	"hash/maphash"
 	"slices"
-	"sync"
+	"unsafe"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	pb "github.com/cloudkey/cloudkey/gen/cloudkey/v1"
+	"github.com/cloudkey/cloudkey/internal/hotset"
 	"github.com/cloudkey/cloudkey/unlock"
 )
 
@@ -25,11 +26,14 @@ import (
 // the version is the same.
 
 // encodedMessage is an answer encoded once and shared by every call it is
-// sent to. The embedded message is what interceptors and the in-process
-// gateway read (as a proto.Message); the gRPC codec sends wire. Neither
-// may be modified.
+// sent to: the gRPC codec sends wire, which must not be modified. It is a
+// proto.Message too, for interceptors and the in-process gateway: only
+// the encoded bytes are kept (the message they were encoded from would
+// cost three times as much memory per user), and ProtoReflect decodes
+// them into a new message each time it is called, which only the REST
+// gateway does.
 type encodedMessage struct {
-	proto.Message
+	typ  protoreflect.MessageType
 	wire mem.Buffer
 }
 
@@ -38,7 +42,17 @@ func newEncodedMessage(m proto.Message) (*encodedMessage, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode %T: %w", m, err)
 	}
-	return &encodedMessage{Message: m, wire: mem.SliceBuffer(b)}, nil
+	return &encodedMessage{typ: m.ProtoReflect().Type(), wire: mem.SliceBuffer(b)}, nil
+}
+
+// ProtoReflect decodes the answer into a new message of its type.
+func (m *encodedMessage) ProtoReflect() protoreflect.Message {
+	out := m.typ.New()
+	if err := proto.Unmarshal(m.wire.ReadOnlyData(), out.Interface()); err != nil {
+		// What proto.Marshal wrote, it reads.
+		panic("server: decode an encoded answer: " + err.Error())
+	}
+	return out
 }
 
 // passThroughCodec is grpc-go's proto codec, except that it sends an
@@ -71,7 +85,10 @@ func residentServiceDesc(rs *residentServer) *grpc.ServiceDesc {
 		}
 	}
 	if rs.answers == nil {
-		rs.answers = newEncodedAnswers(maxEncodedAnswers)
+		if rs.answerMemory <= 0 {
+			rs.answerMemory = DefaultAnswerMemory
+		}
+		rs.answers = newEncodedAnswers(rs.answerMemory)
 	}
 	rs.listInfo = &grpc.UnaryServerInfo{Server: rs, FullMethod: pb.ResidentService_ListEntries_FullMethodName}
 	rs.listNext = func(ctx context.Context, _ any) (any, error) { return rs.listEntries(ctx) }
@@ -117,26 +134,20 @@ func encodeListing(es []unlock.Entry) (*encodedMessage, error) {
 	return newEncodedMessage(out)
 }
 
-// maxEncodedAnswers bounds the users whose answer is kept, as the cache's
-// in-process layer bounds its views (cache.Config.LocalMaxEntries).
-const maxEncodedAnswers = 100_000
+// DefaultAnswerMemory bounds the encoded answers' memory when
+// Config.AnswerMemory is not set (what cloudkey serve's --cache-memory
+// gives them is set there).
+const DefaultAnswerMemory = 32 << 20
 
 // encodedAnswers keeps one encoded answer per user, with the version of
 // the view it was built from; an answer is served only for that version,
 // so a changed view (favourite, invalidation, expiry) is never answered
-// from an old one. Memory is bounded: a full shard drops an arbitrary
-// user's answer. A nil *encodedAnswers keeps nothing.
+// from an old one. Memory is bounded by a budget in bytes, by an estimate
+// of each answer's size (answerSize): users not read lately are dropped
+// first (CLOCK, package hotset), as the cache's in-process layer drops
+// their views. A nil *encodedAnswers keeps nothing.
 type encodedAnswers struct {
-	seed   maphash.Seed
-	perCap int
-	shards [encodedShards]encodedShard
-}
-
-const encodedShards = 64
-
-type encodedShard struct {
-	mu sync.RWMutex
-	m  map[string]encodedAnswer
+	m *hotset.Map[encodedAnswer]
 }
 
 type encodedAnswer struct {
@@ -144,16 +155,8 @@ type encodedAnswer struct {
 	msg     *encodedMessage
 }
 
-func newEncodedAnswers(limit int) *encodedAnswers {
-	a := &encodedAnswers{seed: maphash.MakeSeed(), perCap: max(1, limit/encodedShards)}
-	for i := range a.shards {
-		a.shards[i].m = make(map[string]encodedAnswer)
-	}
-	return a
-}
-
-func (a *encodedAnswers) shard(email string) *encodedShard {
-	return &a.shards[maphash.String(a.seed, email)%encodedShards]
+func newEncodedAnswers(budget int64) *encodedAnswers {
+	return &encodedAnswers{m: hotset.New[encodedAnswer](budget)}
 }
 
 // get returns email's answer built from the view of version, or nil.
@@ -162,10 +165,7 @@ func (a *encodedAnswers) get(email string, version unlock.ListingVersion) *encod
 	if a == nil || version == (unlock.ListingVersion{}) {
 		return nil
 	}
-	sh := a.shard(email)
-	sh.mu.RLock()
-	e, ok := sh.m[email]
-	sh.mu.RUnlock()
+	e, ok := a.m.Get(email)
 	if !ok || e.version != version {
 		return nil
 	}
@@ -178,20 +178,19 @@ func (a *encodedAnswers) put(email string, version unlock.ListingVersion, m *enc
 	if a == nil || version == (unlock.ListingVersion{}) {
 		return
 	}
-	sh := a.shard(email)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	old, ok := sh.m[email]
-	if ok && newer(old.version, version) {
-		return
-	}
-	if !ok && len(sh.m) >= a.perCap {
-		for k := range sh.m { // bounded memory: evict an arbitrary answer
-			delete(sh.m, k)
-			break
-		}
-	}
-	sh.m[email] = encodedAnswer{version: version, msg: m}
+	a.m.Put(email, encodedAnswer{version: version, msg: m}, answerSize(email, m), func(old encodedAnswer, had bool) bool {
+		return !had || !newer(old.version, version)
+	})
+}
+
+var (
+	answerSlotBytes = hotset.SlotOverhead[encodedAnswer]() + int64(unsafe.Sizeof(encodedMessage{}))
+)
+
+// answerSize estimates what keeping m under email costs: slot, key, the
+// encoded bytes and their slice header.
+func answerSize(email string, m *encodedMessage) int64 {
+	return answerSlotBytes + int64(len(email)) + int64(m.wire.Len()) + 24
 }
 
 // newer reports whether a is a later listing than b: no connection's view

@@ -9,10 +9,11 @@ import (
 
 // An encoded answer is served only for the version of the view it was
 // built from; an older answer never replaces a newer one; version 0 is
-// never kept; the number kept is bounded; a warm get allocates nothing.
+// never kept; the memory kept is bounded; a warm get allocates nothing.
 func TestEncodedAnswers(t *testing.T) {
 	v := func(n uint64) unlock.ListingVersion { return unlock.ListingVersion{n} }
-	a := newEncodedAnswers(encodedShards) // one per shard
+	const budget = 64 << 10
+	a := newEncodedAnswers(budget)
 	m1, _ := newEncodedMessage(&pb.ListEntriesResponse{})
 	m2, _ := newEncodedMessage(&pb.ListEntriesResponse{Entries: []*pb.Entry{{Id: "101"}}})
 	if a.get("alice@example.com", v(1)) != nil {
@@ -37,12 +38,8 @@ func TestEncodedAnswers(t *testing.T) {
 	for i := range 1000 {
 		a.put(string(rune('a'+i%26))+string(rune(i))+"@example.com", v(uint64(i+10)), m1)
 	}
-	n := 0
-	for i := range a.shards {
-		n += len(a.shards[i].m)
-	}
-	if n > encodedShards {
-		t.Errorf("%d answers kept, bound %d", n, encodedShards)
+	if n, b := a.m.Stats(); b > budget || n == 0 || n >= 1000 {
+		t.Errorf("%d answers kept in %d bytes, budget %d", n, b, budget)
 	}
 	var none *encodedAnswers
 	none.put("alice@example.com", v(1), m1)
@@ -55,7 +52,7 @@ func TestEncodedAnswers(t *testing.T) {
 // view in it is older: an answer built from a mix of an older and a newer
 // view never blocks one built from newer views of both.
 func TestEncodedAnswersSeveralConnections(t *testing.T) {
-	a := newEncodedAnswers(encodedShards)
+	a := newEncodedAnswers(1 << 20)
 	m1, _ := newEncodedMessage(&pb.ListEntriesResponse{})
 	m2, _ := newEncodedMessage(&pb.ListEntriesResponse{Entries: []*pb.Entry{{Id: "101"}}})
 	a.put("frank@example.com", unlock.ListingVersion{5, 9}, m1)

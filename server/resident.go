@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"google.golang.org/grpc"
-	"google.golang.org/protobuf/proto"
 
 	pb "github.com/cloudkey/cloudkey/gen/cloudkey/v1"
 	"github.com/cloudkey/cloudkey/unlock"
@@ -17,6 +16,8 @@ type residentServer struct {
 	svc *unlock.Portfolio
 	// answers keeps each user's encoded ListEntries answer (encoded.go).
 	answers *encodedAnswers
+	// answerMemory bounds answers (bytes; 0: DefaultAnswerMemory).
+	answerMemory int64
 	// listInfo and listNext are listEntriesHandler's, made once.
 	listInfo *grpc.UnaryServerInfo
 	listNext grpc.UnaryHandler
@@ -47,7 +48,7 @@ func (s *residentServer) ListEntries(ctx context.Context, _ *pb.ListEntriesReque
 	if err != nil {
 		return nil, err
 	}
-	return proto.Clone(m.Message).(*pb.ListEntriesResponse), nil
+	return m.ProtoReflect().Interface().(*pb.ListEntriesResponse), nil // a new message
 }
 
 func (s *residentServer) SetFavorite(ctx context.Context, req *pb.SetFavoriteRequest) (*pb.SetFavoriteResponse, error) {

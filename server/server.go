@@ -79,6 +79,10 @@ type Config struct {
 	Logger *slog.Logger
 	// ShutdownGrace bounds how long in-flight calls may finish on stop.
 	ShutdownGrace time.Duration
+	// AnswerMemory bounds, in bytes, the encoded ListEntries answers kept
+	// per user beside the cache's views (encoded.go); 0:
+	// DefaultAnswerMemory.
+	AnswerMemory int64
 	// Limiter rate-limits resident and guest unlocks and tenant-tile
 	// visitor registrations; nil: no limits.
 	Limiter RateLimiter
@@ -205,7 +209,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		opts = append(opts, grpc.StatsHandler(h))
 	}
 	gs := grpc.NewServer(opts...)
-	rs := &residentServer{svc: cfg.Resident}
+	rs := &residentServer{svc: cfg.Resident, answerMemory: cfg.AnswerMemory}
 	residentDesc := residentServiceDesc(rs)
 	gs.RegisterService(residentDesc, rs)
 	hs := health.NewServer()

@@ -72,7 +72,7 @@ func loadtestCmd(ctx context.Context, args []string, stdout io.Writer, log *slog
 		return rep.WriteText(stdout)
 	}
 	// The in-process cloudkey runs with serve's GC setting.
-	tuneGC()
+	tuneGC(0)
 	// The in-process cloudkey logs only what is worth a look under load.
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	cfg.StartTarget = selftarget.Start

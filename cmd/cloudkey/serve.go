@@ -23,7 +23,7 @@ func serve(ctx context.Context, args []string, stdout io.Writer, log *slog.Logge
 	}
 	cfg.Logger = log
 
-	tuneGC()
+	tuneGC(cfg.CacheMemory)
 	app, err := setup.Start(ctx, cfg)
 	if err != nil {
 		return err

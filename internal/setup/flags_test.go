@@ -36,6 +36,9 @@ func TestFlagsDefaults(t *testing.T) {
 		c.LocalTTL != 30*time.Second || c.AccessBreakerOpen != 5*time.Second || c.AccessMaxInFlight != 256 {
 		t.Errorf("durations %+v", c)
 	}
+	if c.CacheMemory != 64<<20 {
+		t.Errorf("cache memory %d, want 64MiB", c.CacheMemory)
+	}
 	if c.RateLimits != ratelimit.Defaults() {
 		t.Errorf("rate limits %+v, want %+v", c.RateLimits, ratelimit.Defaults())
 	}
@@ -44,6 +47,61 @@ func TestFlagsDefaults(t *testing.T) {
 	}
 	if c.GRPCConns.Max != 0 || c.HTTPConns.PerAddr != 0 {
 		t.Errorf("conns %+v %+v, want 0: derived", c.GRPCConns, c.HTTPConns)
+	}
+}
+
+func TestParseBytes(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int64
+		ok   bool
+	}{
+		{"64MiB", 64 << 20, true},
+		{"512MB", 512e6, true},
+		{" 1 GiB ", 1 << 30, true},
+		{"2KB", 2000, true},
+		{"4096", 4096, true},
+		{"100B", 100, true},
+		{"", 0, false},
+		{"64M", 0, false},
+		{"-1MiB", 0, false},
+		{"lots", 0, false},
+		{"9999999999GiB", 0, false},
+	}
+	for _, tt := range tests {
+		got, err := ParseBytes(tt.in)
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("ParseBytes(%q) = %d, %v; want %d, ok %v", tt.in, got, err, tt.want, tt.ok)
+		}
+	}
+}
+
+func TestFlagsCacheMemory(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want int64
+		err  string
+	}{
+		{"env", map[string]string{"CLOUDKEY_CACHE_MEMORY": "128MiB"}, nil, 128 << 20, ""},
+		{"flag over env", map[string]string{"CLOUDKEY_CACHE_MEMORY": "128MiB"}, []string{"--cache-memory", "1GiB"}, 1 << 30, ""},
+		{"too small", nil, []string{"--cache-memory", "1000"}, 0, "--cache-memory: want at least 1MiB"},
+		{"not a size", nil, []string{"--cache-memory", "big"}, 0, "--cache-memory: want a size"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := parse(t, tt.env, tt.args...)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("err = %v, want %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil || c.CacheMemory != tt.want {
+				t.Fatalf("CacheMemory = %d, %v; want %d", c.CacheMemory, err, tt.want)
+			}
+		})
 	}
 }
 

@@ -74,6 +74,11 @@ type Config struct {
 	EntriesTTL time.Duration
 	// LocalTTL is the in-process cache layer's TTL (cache.Config.LocalTTL).
 	LocalTTL time.Duration
+	// CacheMemory bounds, in bytes, what process memory keeps of the
+	// users' cached data: half for the cache's in-process layer
+	// (cache.Config.LocalMaxBytes), half for the encoded ListEntries
+	// answers beside it (server.Config.AnswerMemory).
+	CacheMemory int64
 	// PublicURL is where guests open their links (BaseURL + "/g/" +
 	// token); empty means http:// + the bound HTTP address.
 	PublicURL string
@@ -337,7 +342,7 @@ func devAdminKey(ctx context.Context, admins *adminkey.Store, embeddedRedis bool
 // invalidation listener running until the closer.
 func startCache(rdb redis.UniversalClient, cfg Config, log *slog.Logger, metrics *telemetry.Metrics) (*cache.Store, func()) {
 	store := cache.New(rdb, cache.Config{AccountTTL: cfg.AccountTTL, EntriesTTL: cfg.EntriesTTL, LocalTTL: cfg.LocalTTL, Logger: log,
-		Observe: metrics.ObserveCache})
+		LocalMaxBytes: cfg.CacheMemory - cfg.CacheMemory/2, Observe: metrics.ObserveCache})
 	runCtx, stopRun := context.WithCancel(context.Background())
 	ran := make(chan struct{})
 	go func() { defer close(ran); store.Run(runCtx) }()
@@ -514,6 +519,7 @@ func serverConfig(cfg Config, d serverDeps) server.Config {
 		CORSOrigins: cfg.CORSOrigins, TileFrameAncestors: cfg.TileFrameAncestors,
 		TLSCertFile: cfg.TLSCertFile, TLSKeyFile: cfg.TLSKeyFile,
 		GRPCConns: cfg.GRPCConns, HTTPConns: cfg.HTTPConns,
+		AnswerMemory: cfg.CacheMemory / 2,
 		Ready: func(ctx context.Context) map[string]error {
 			return map[string]error{"redis": rdb.Ping(ctx).Err()}
 		},
