@@ -3,6 +3,7 @@ package setup
 import (
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strconv"
 
 	"github.com/redis/go-redis/v9"
@@ -101,6 +102,15 @@ func startAccess(cfg Config, rdb redis.UniversalClient, log *slog.Logger, metric
 	}
 	acc.properties, acc.conns = ps, make(map[string][]unlock.Connection, len(ps))
 	var keys *secrets.Keyring // read when a connection needs it
+	// One HTTP transport per system, shared by every connection of it:
+	// a portfolio's connections call the same host (api.openpath.com,
+	// api.kisi.io), so they share one pool of warm connections instead of
+	// keeping one per property; breakers and in-flight bounds stay per
+	// connection.
+	shared := sharedHTTP{openpath: openpath.NewHTTPClient(), kisi: kisi.NewHTTPClient()}
+	// Closed before the simulators (closers run last first): a wrapped
+	// transport may not pass CloseIdleConnections on from the clients.
+	closers = append(closers, shared.openpath.CloseIdleConnections, shared.kisi.CloseIdleConnections)
 	for pi, p := range ps {
 		for i, c := range p.Access {
 			// The default property's first connection keeps the system's
@@ -113,7 +123,7 @@ func startAccess(cfg Config, rdb redis.UniversalClient, log *slog.Logger, metric
 			}
 			switch c.System {
 			case property.Openpath:
-				client, err := newOpenpath(cfg, c, label, log, metrics, tracing)
+				client, err := newOpenpath(cfg, c, label, shared.openpath, log, metrics, tracing)
 				if err != nil {
 					return acc, fmt.Errorf("property %s: connection %s: %w", p.ID, conn.ID, err)
 				}
@@ -130,7 +140,7 @@ func startAccess(cfg Config, rdb redis.UniversalClient, log *slog.Logger, metric
 						return acc, err
 					}
 				}
-				client, err := newKisi(cfg, c, conn.ID, loginredis.New(rdb, keys, conn.ID), log, metrics, tracing)
+				client, err := newKisi(cfg, c, conn.ID, shared.kisi, loginredis.New(rdb, keys, conn.ID), log, metrics, tracing)
 				if err != nil {
 					return acc, fmt.Errorf("property %s: connection %s: %w", p.ID, conn.ID, err)
 				}
@@ -195,8 +205,8 @@ func (acc *accessSystems) startDemo(cfg Config, log *slog.Logger) ([]property.Pr
 // newOpenpath is the client of one Openpath connection, named label in
 // errors, logs and the breaker gauge's count; its request metrics are
 // labelled by system alone (bounded however many properties).
-func newOpenpath(cfg Config, c property.Connection, label string, log *slog.Logger, metrics *telemetry.Metrics, tracing *telemetry.Tracing) (*openpath.Client, error) {
-	opCfg := openpath.Config{BaseURL: c.URL, Email: c.Email, Password: c.Secret, OrgID: c.Org,
+func newOpenpath(cfg Config, c property.Connection, label string, hc *http.Client, log *slog.Logger, metrics *telemetry.Metrics, tracing *telemetry.Tracing) (*openpath.Client, error) {
+	opCfg := openpath.Config{BaseURL: c.URL, Email: c.Email, Password: c.Secret, OrgID: c.Org, HTTPClient: hc,
 		MaxInFlight: cfg.AccessMaxInFlight, BreakerOpenTimeout: cfg.AccessBreakerOpen, Name: label,
 		WrapTransport: telemetry.WrapTransport(metrics, tracing, property.Openpath)}
 	opCfg.OnBreakerChange = func(conn, from, to string) {
@@ -213,11 +223,11 @@ func newOpenpath(cfg Config, c property.Connection, label string, log *slog.Logg
 
 // newKisi is the client of one Kisi connection, named label as
 // newOpenpath's, its per-user logins kept (encrypted) in logins.
-func newKisi(cfg Config, c property.Connection, label string, logins kisi.LoginStore, log *slog.Logger, metrics *telemetry.Metrics, tracing *telemetry.Tracing) (*kisi.Client, error) {
-	hc := kisi.NewHTTPClient()
-	hc.Transport = telemetry.WrapTransport(metrics, tracing, property.Kisi)(hc.Transport)
+func newKisi(cfg Config, c property.Connection, label string, shared *http.Client, logins kisi.LoginStore, log *slog.Logger, metrics *telemetry.Metrics, tracing *telemetry.Tracing) (*kisi.Client, error) {
+	hc := *shared // the shared transport, wrapped for this client
+	hc.Transport = telemetry.WrapTransport(metrics, tracing, property.Kisi)(shared.Transport)
 	client, err := kisi.New(kisi.Config{
-		BaseURL: c.URL, APIKey: c.Secret, PlaceIDs: c.Places, Logins: logins, HTTPClient: hc,
+		BaseURL: c.URL, APIKey: c.Secret, PlaceIDs: c.Places, Logins: logins, HTTPClient: &hc,
 		Logger: log, Name: label, MaxInFlight: cfg.AccessMaxInFlight, BreakerOpenTimeout: cfg.AccessBreakerOpen, OrgRate: cfg.KisiOrgRate,
 		OnBreakerChange: func(conn, from, to string) {
 			metrics.SetBreakerState(property.Kisi, conn, to)
@@ -230,6 +240,10 @@ func newKisi(cfg Config, c property.Connection, label string, logins kisi.LoginS
 	metrics.SetBreakerState(property.Kisi, label, client.BreakerState())
 	return client, nil
 }
+
+// sharedHTTP are the HTTP clients whose transports every connection of a
+// system shares.
+type sharedHTTP struct{ openpath, kisi *http.Client }
 
 // directory is the admin API's view of the properties served: their
 // settings without secrets, and each connection's breaker now.
