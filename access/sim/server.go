@@ -2,12 +2,10 @@ package sim
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"time"
+
+	"github.com/cloudkey/cloudkey/access/simhttp"
 )
 
 // Server is a Sim listening on a TCP address. Its methods include the
@@ -17,8 +15,7 @@ type Server struct {
 	// URL is the base URL clients use, e.g. "http://127.0.0.1:41237".
 	URL string
 
-	srv      *http.Server
-	serveErr chan error // the result of http.Server.Serve, once it returns
+	l *simhttp.Listener
 }
 
 // Start builds a simulator from seed and serves it on a free loopback port.
@@ -38,41 +35,16 @@ func Listen(s *Sim, addr string) (*Server, error) {
 }
 
 func listen(s *Sim, addr string, logger *slog.Logger) (*Server, error) {
-	ln, err := net.Listen("tcp", addr)
+	l, err := simhttp.Listen("sim", s.Handler(), s.Close, addr, logger)
 	if err != nil {
-		return nil, fmt.Errorf("sim: listen on %s: %w", addr, err)
+		return nil, err
 	}
-	srv := &Server{
-		Sim: s,
-		URL: "http://" + ln.Addr().String(),
-		srv: &http.Server{
-			Handler:           s.Handler(),
-			ReadHeaderTimeout: 10 * time.Second,
-			IdleTimeout:       2 * time.Minute,
-			// No WriteTimeout: latency and hang faults hold answers back on
-			// purpose, for as long as the client waits.
-		},
-		serveErr: make(chan error, 1),
-	}
-	if logger != nil {
-		srv.srv.ErrorLog = slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
-	}
-	go func() { srv.serveErr <- srv.srv.Serve(ln) }()
-	return srv, nil
+	return &Server{Sim: s, URL: l.URL, l: l}, nil
 }
 
 // Close releases hung requests, stops accepting connections and waits (up
 // to 5 s) for the requests in progress to finish.
-func (srv *Server) Close() error {
-	srv.Sim.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.srv.Shutdown(ctx); err != nil {
-		_ = srv.srv.Close()
-		return fmt.Errorf("sim: shut down: %w", err)
-	}
-	return nil
-}
+func (srv *Server) Close() error { return srv.l.Close() }
 
 // Serve runs s on addr until ctx is done, then shuts it down. It is the
 // body of the `cloudkey sim` subcommand: build s with New (from DemoSeed,
@@ -96,18 +68,5 @@ func Serve(ctx context.Context, addr string, s *Sim, logger *slog.Logger) error 
 		"token_ttl", time.Duration(s.tokenTTL.Load()),
 		"latency", f.Latency, "jitter", f.Jitter, "error_rate", f.ErrorRate, "error_status", f.ErrorStatus,
 		"rate_limit_rate", f.RateLimitRate, "retry_after", f.RetryAfter, "hang", f.Hang)
-	select {
-	case <-ctx.Done():
-	case err := <-srv.serveErr:
-		s.Close()
-		return fmt.Errorf("sim: serve: %w", err)
-	}
-	logger.Info("openpath simulator shutting down")
-	if err := srv.Close(); err != nil {
-		return err
-	}
-	if err := <-srv.serveErr; !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("sim: serve: %w", err)
-	}
-	return nil
+	return srv.l.Run(ctx, logger)
 }
