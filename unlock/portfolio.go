@@ -25,7 +25,7 @@ func (e *UnknownPropertyError) Error() string {
 // id is refused exactly as an id that exists nowhere. Safe for concurrent
 // use.
 type Portfolio struct {
-	def   string
+	def   *Service // props' default, kept apart: most calls need nothing else
 	props map[string]*Service
 }
 
@@ -35,19 +35,13 @@ func NewPortfolio(def string, props map[string]*Service) (*Portfolio, error) {
 	if props[def] == nil {
 		return nil, fmt.Errorf("unlock: the default property %q is not among the properties served", def)
 	}
-	return &Portfolio{def: def, props: props}, nil
+	return &Portfolio{def: props[def], props: props}, nil
 }
-
-// Property returns the service of property id, or nil.
-func (p *Portfolio) Property(id string) *Service { return p.props[id] }
-
-// Default returns the default property's service.
-func (p *Portfolio) Default() *Service { return p.props[p.def] }
 
 // scope returns the services of the properties named (nil: the default).
 func (p *Portfolio) scope(properties []string) ([]*Service, error) {
 	if properties == nil {
-		return []*Service{p.props[p.def]}, nil
+		return []*Service{p.def}, nil
 	}
 	out := make([]*Service, len(properties))
 	for i, id := range properties {
@@ -63,7 +57,7 @@ func (p *Portfolio) scope(properties []string) ([]*Service, error) {
 func (p *Portfolio) one(properties []string) (*Service, bool) {
 	switch {
 	case properties == nil:
-		return p.props[p.def], true
+		return p.def, true
 	case len(properties) == 1:
 		s := p.props[properties[0]]
 		return s, s != nil
@@ -96,39 +90,24 @@ func (p *Portfolio) Me(ctx context.Context, email string, properties []string) (
 	errs := make([]error, len(svcs))
 	each(svcs, func(i int, s *Service) { mes[i], errs[i] = s.Me(ctx, email) })
 	out := Me{Email: email}
-	notFound, failure := true, error(nil)
 	for i, m := range mes {
-		if errs[i] != nil {
-			if failure == nil {
-				failure = errs[i]
-			}
-			continue
-		}
-		out.Systems = append(out.Systems, m.Systems...)
 		switch {
+		case errs[i] != nil:
+			continue
 		case m.Connected:
-			out.Connected = true
+			errs[i] = nil
 			out.EntryCount += m.EntryCount
 			if out.Name == "" {
 				out.Name = m.Name
 			}
 		case m.Reason == ReasonUserDisabled:
-			notFound = false
+			errs[i] = ErrUserDisabled
+		default:
+			errs[i] = ErrUserNotFound
 		}
+		out.Systems = append(out.Systems, m.Systems...)
 	}
-	switch {
-	case out.Connected && out.EntryCount == 0:
-		out.Reason, out.Message = ReasonNoEntries, "you are connected but have no entries yet; ask your property manager"
-	case out.Connected:
-		out.Message = "connected: " + entries(out.EntryCount)
-	case failure != nil:
-		return Me{}, failure
-	case notFound:
-		out.Reason, out.Message = ReasonUserNotFound, ErrUserNotFound.Error()
-	default:
-		out.Reason, out.Message = ReasonUserDisabled, ErrUserDisabled.Error()
-	}
-	return out, nil
+	return out.summarize(combine(len(errs), func(i int) error { return errs[i] }))
 }
 
 // PortfolioListing is a Listing over several properties.
@@ -136,27 +115,20 @@ type PortfolioListing struct {
 	// Version is the one property's listing version, zero over several
 	// (derive afresh).
 	Version ListingVersion
-	parts   []Listing
+	parts   []Listing // nil for one property's: one
+	one     Listing
 }
 
 // Entries returns the listing's entries, favourites first, then by name.
 func (l PortfolioListing) Entries() []Entry {
-	if len(l.parts) == 1 {
-		return l.parts[0].Entries()
+	if l.parts == nil {
+		return l.one.Entries()
 	}
 	var out []Entry
 	for _, p := range l.parts {
 		out = append(out, p.Entries()...)
 	}
-	slices.SortStableFunc(out, func(a, b Entry) int {
-		if a.Favorite != b.Favorite {
-			if a.Favorite {
-				return -1
-			}
-			return 1
-		}
-		return strings.Compare(a.Name, b.Name)
-	})
+	sortEntries(out)
 	return out
 }
 
@@ -170,7 +142,7 @@ func (p *Portfolio) Listing(ctx context.Context, email string, properties []stri
 		if err != nil {
 			return PortfolioListing{}, err
 		}
-		return PortfolioListing{Version: l.Version, parts: []Listing{l}}, nil
+		return PortfolioListing{Version: l.Version, one: l}, nil
 	}
 	svcs, err := p.scope(properties)
 	if err != nil {
@@ -179,28 +151,16 @@ func (p *Portfolio) Listing(ctx context.Context, email string, properties []stri
 	ls := make([]Listing, len(svcs))
 	errs := make([]error, len(svcs))
 	each(svcs, func(i int, s *Service) { ls[i], errs[i] = s.Listing(ctx, email) })
+	if err := combine(len(errs), func(i int) error { return errs[i] }); err != nil {
+		return PortfolioListing{}, err
+	}
 	var out PortfolioListing
-	notFound, failure := true, error(nil)
 	for i, l := range ls {
-		switch {
-		case errs[i] == nil:
+		if errs[i] == nil {
 			out.parts = append(out.parts, l)
-		case errors.Is(errs[i], ErrUserNotFound):
-		case errors.Is(errs[i], ErrUserDisabled):
-			notFound = false
-		case failure == nil:
-			failure = errs[i]
 		}
 	}
-	switch {
-	case out.parts != nil:
-		return out, nil
-	case failure != nil:
-		return PortfolioListing{}, failure
-	case notFound:
-		return PortfolioListing{}, ErrUserNotFound
-	}
-	return PortfolioListing{}, ErrUserDisabled
+	return out, nil
 }
 
 // Entries lists email's entries in the caller's properties.
@@ -277,78 +237,40 @@ func (p *Portfolio) Unlock(ctx context.Context, email string, properties []strin
 	if err := ValidateUnlock(entryIDs); err != nil {
 		return nil, err
 	}
-	def := p.props[p.def]
-	ctx, cancel := def.engine.WithDeadline(ctx)
+	ctx, cancel := p.def.engine.WithDeadline(ctx)
 	defer cancel()
-	type group struct {
-		s       *Service
-		ids     []string
-		idx     []int
-		results []Result
-		err     error
-	}
-	var groups []*group
-	var unclaimed []int
-	for i, id := range entryIDs {
+	groups, unclaimed := groupIDs(entryIDs, func(id string) (*Service, bool) {
 		s := owner(svcs, id)
-		if s == nil {
-			unclaimed = append(unclaimed, i)
-			continue
-		}
-		var g *group
-		for _, h := range groups {
-			if h.s == s {
-				g = h
-				break
-			}
-		}
-		if g == nil {
-			g = &group{s: s}
-			groups = append(groups, g)
-		}
-		g.ids, g.idx = append(g.ids, id), append(g.idx, i)
-	}
+		return s, s != nil
+	})
+	results := make([]Result, len(entryIDs))
+	errs := make([]error, len(groups))
 	var wg sync.WaitGroup
-	for _, g := range groups {
-		wg.Go(func() { g.results, g.err = g.s.Unlock(ctx, email, g.ids) })
+	for i, g := range groups {
+		wg.Go(func() {
+			var rs []Result
+			if rs, errs[i] = g.owner.Unlock(ctx, email, g.ids); errs[i] == nil {
+				g.place(results, rs)
+			}
+		})
 	}
 	wg.Wait()
-	opened := false
-	for _, g := range groups {
-		if g.err == nil {
-			opened = true
-		} else if !errors.Is(g.err, ErrUserNotFound) && !errors.Is(g.err, ErrUserDisabled) {
-			return nil, g.err
+	for _, err := range errs {
+		if err != nil && !errors.Is(err, ErrUserNotFound) && !errors.Is(err, ErrUserDisabled) {
+			return nil, err
 		}
 	}
-	if !opened {
+	if !slices.Contains(errs, nil) {
 		if _, err := p.Listing(ctx, email, properties); err != nil {
 			return nil, err
 		}
 	}
-	results := make([]Result, len(entryIDs))
-	refuse := func(ids []string, idx []int) {
-		rs := def.engine.Unlock(ctx, Request{Email: email, EntryIDs: ids, Targets: func(string) ([]Target, bool) { return nil, false }})
-		for j, i := range idx {
-			results[i] = rs[j]
+	for i, g := range groups {
+		if errs[i] != nil { // not theirs at that property: as an id that exists nowhere
+			p.def.engine.denyUnclaimed(ctx, email, g.placed, results)
 		}
 	}
-	for _, g := range groups {
-		if g.err != nil { // not theirs at that property: as an id that exists nowhere
-			refuse(g.ids, g.idx)
-			continue
-		}
-		for j, i := range g.idx {
-			results[i] = g.results[j]
-		}
-	}
-	if len(unclaimed) > 0 {
-		ids := make([]string, len(unclaimed))
-		for j, i := range unclaimed {
-			ids[j] = entryIDs[i]
-		}
-		refuse(ids, unclaimed)
-	}
+	p.def.engine.denyUnclaimed(ctx, email, unclaimed, results)
 	return results, nil
 }
 

@@ -105,7 +105,7 @@ type Connection struct {
 type conn struct {
 	Connection
 	loader   cache.Loader // boxed once: the hot path passes it as is
-	idPrefix string       // "" when Bare, else ID + "."
+	idPrefix string       // ID + "."; unused when Bare
 }
 
 // key is email's cache key in c.
@@ -114,6 +114,15 @@ func (c *conn) key(email string) string {
 		return email
 	}
 	return c.ID + "|" + email
+}
+
+// rawID is the system's own id behind the id the resident sees; ok is
+// false when id is not one of c's form.
+func (c *conn) rawID(id string) (raw string, ok bool) {
+	if c.Bare {
+		return id, true
+	}
+	return strings.CutPrefix(id, c.idPrefix)
 }
 
 // entryID is the id the resident sees for c's entry raw.
@@ -184,25 +193,15 @@ func NewPropertyService(conns []Connection, c Cache, engine *Engine, log *slog.L
 	return s, nil
 }
 
-// Connections returns the service's connections.
-func (s *Service) Connections() []Connection {
-	out := make([]Connection, len(s.conns))
-	for i, c := range s.conns {
-		out[i] = c.Connection
-	}
-	return out
-}
-
 // connOf returns the connection an entry id belongs to and the system's
-// own id for it; ok is false when no connection claims it.
+// own id for it; ok is false when no connection claims it. A namespaced
+// id goes to its connection, any other to the bare one.
 func (s *Service) connOf(entryID string) (c *conn, raw string, ok bool) {
 	var bare *conn
 	for _, c := range s.conns {
 		if c.Bare {
 			bare = c
-			continue
-		}
-		if r, found := strings.CutPrefix(entryID, c.idPrefix); found {
+		} else if r, found := c.rawID(entryID); found {
 			return c, r, true
 		}
 	}
@@ -257,24 +256,27 @@ func (s *Service) views(ctx context.Context, email string) []connView {
 	return out
 }
 
-// combined is the answer over every connection: nil when at least one
-// connection has the user active; else ErrUserNotFound when no system
-// knows the email, ErrUserDisabled when every system that knows it has
-// the user disabled, or the first system's failure.
+// combined is the answer over every connection (combine).
 func combined(vs []connView) error {
+	return combine(len(vs), func(i int) error { return vs[i].err })
+}
+
+// combine is the answer over n parts (connections, properties) whose
+// i-th answer is err(i): nil when at least one has the user active; else
+// ErrUserNotFound when none knows the email, ErrUserDisabled when every
+// one that knows it has the user disabled, or the first part's failure.
+func combine(n int, err func(int) error) error {
 	var failure error
 	notFound := true
-	for _, v := range vs {
-		switch {
-		case v.err == nil:
+	for i := range n {
+		switch e := err(i); {
+		case e == nil:
 			return nil
-		case errors.Is(v.err, ErrUserNotFound):
-		case errors.Is(v.err, ErrUserDisabled):
+		case errors.Is(e, ErrUserNotFound):
+		case errors.Is(e, ErrUserDisabled):
 			notFound = false
-		default:
-			if failure == nil {
-				failure = v.err
-			}
+		case failure == nil:
+			failure = e
 		}
 	}
 	switch {
@@ -358,15 +360,6 @@ type SystemAnswer struct {
 func (s *Service) Me(ctx context.Context, email string) (Me, error) {
 	me := Me{Email: email}
 	vs := s.views(ctx, email)
-	err := combined(vs)
-	switch {
-	case errors.Is(err, ErrUserNotFound):
-		me.Reason, me.Message = ReasonUserNotFound, ErrUserNotFound.Error()
-	case errors.Is(err, ErrUserDisabled):
-		me.Reason, me.Message = ReasonUserDisabled, ErrUserDisabled.Error()
-	case err != nil:
-		return Me{}, err
-	}
 	for _, v := range vs {
 		a := SystemAnswer{Property: v.c.Property, Connection: v.c.ID, System: v.c.Kind}
 		switch {
@@ -388,17 +381,27 @@ func (s *Service) Me(ctx context.Context, email string) (Me, error) {
 			}
 		}
 		me.Systems = append(me.Systems, a)
-	}
-	if err != nil {
-		return me, nil
-	}
-	for _, a := range me.Systems {
 		me.EntryCount += a.EntryCount
 	}
-	me.Connected = true
-	if me.EntryCount == 0 {
+	return me.summarize(combined(vs))
+}
+
+// summarize sets me's top-level answer from err, the combined answer of
+// its parts (combine), and its entry count: unknown and disabled users
+// are answers, a failure with no part connected is the error.
+func (me Me) summarize(err error) (Me, error) {
+	switch {
+	case errors.Is(err, ErrUserNotFound):
+		me.Reason, me.Message = ReasonUserNotFound, ErrUserNotFound.Error()
+	case errors.Is(err, ErrUserDisabled):
+		me.Reason, me.Message = ReasonUserDisabled, ErrUserDisabled.Error()
+	case err != nil:
+		return Me{}, err
+	case me.EntryCount == 0:
+		me.Connected = true
 		me.Reason, me.Message = ReasonNoEntries, "you are connected but have no entries yet; ask your property manager"
-	} else {
+	default:
+		me.Connected = true
 		me.Message = "connected: " + entries(me.EntryCount)
 	}
 	return me, nil
@@ -489,6 +492,12 @@ func sortedEntries(vs []connView) []Entry {
 			out = append(out, Entry{Entry: e, Favorite: fav, System: v.c.Kind, Property: v.c.Property})
 		}
 	}
+	sortEntries(out)
+	return out
+}
+
+// sortEntries puts favourites first, then sorts by name.
+func sortEntries(out []Entry) {
 	slices.SortStableFunc(out, func(a, b Entry) int {
 		if a.Favorite != b.Favorite {
 			if a.Favorite {
@@ -498,7 +507,6 @@ func sortedEntries(vs []connView) []Entry {
 		}
 		return strings.Compare(a.Name, b.Name)
 	})
-	return out
 }
 
 // SetFavorite marks or unmarks one of email's entries.
@@ -589,23 +597,19 @@ func (s *Service) Unlock(ctx context.Context, email string, entryIDs []string) (
 		if err != nil {
 			return nil, err
 		}
-		results := s.engine.Unlock(ctx, Request{Email: email, EntryIDs: entryIDs, Targets: c.targets(v, c.prefixOf())})
+		results := s.engine.Unlock(ctx, Request{Email: email, EntryIDs: entryIDs, Targets: c.targets(v)})
 		s.dropRefused(ctx, c, email, results)
 		return results, nil
 	}
 	return s.unlockAcross(ctx, email, entryIDs)
 }
 
-// targets says what to call for each of c's entries in view v; prefix is
-// cut from the ids asked for ("" for bare ids).
-func (c *conn) targets(v cache.View, prefix string) func(string) ([]Target, bool) {
+// targets says what to call for each of c's entries in view v.
+func (c *conn) targets(v cache.View) func(string) ([]Target, bool) {
 	return func(id string) ([]Target, bool) {
-		raw := id
-		if prefix != "" {
-			var ok bool
-			if raw, ok = strings.CutPrefix(id, prefix); !ok {
-				return nil, false
-			}
+		raw, ok := c.rawID(id)
+		if !ok {
+			return nil, false
 		}
 		for _, e := range v.Entries {
 			if e.ID == raw {
@@ -626,110 +630,60 @@ func (c *conn) targets(v cache.View, prefix string) func(string) ([]Target, bool
 // the user active, the call fails as with one system (unknown, disabled,
 // unavailable) and nothing is sent.
 func (s *Service) unlockAcross(ctx context.Context, email string, entryIDs []string) ([]Result, error) {
-	type group struct {
-		c       *conn
-		ids     []string
-		idx     []int
-		err     error
-		results []Result
-	}
-	var groups []*group
-	var unclaimed []int
-	for i, id := range entryIDs {
+	groups, unclaimed := groupIDs(entryIDs, func(id string) (*conn, bool) {
 		c, _, ok := s.connOf(id)
-		if !ok {
-			unclaimed = append(unclaimed, i)
-			continue
-		}
-		var g *group
-		for _, h := range groups { // a property has few connections
-			if h.c == c {
-				g = h
-				break
-			}
-		}
-		if g == nil {
-			g = &group{c: c}
-			groups = append(groups, g)
-		}
-		g.ids, g.idx = append(g.ids, id), append(g.idx, i)
-	}
-	run := func(g *group) {
-		v, err := s.resolve(ctx, g.c, email)
-		if g.err = err; err != nil {
+		return c, ok
+	})
+	results := make([]Result, len(entryIDs))
+	errs := make([]error, len(groups))
+	run := func(i int) {
+		g := groups[i]
+		v, err := s.resolve(ctx, g.owner, email)
+		if errs[i] = err; err != nil {
 			return
 		}
-		g.results = s.engine.Unlock(ctx, Request{Email: email, EntryIDs: g.ids, Targets: g.c.targets(v, g.c.prefixOf())})
-		s.dropRefused(ctx, g.c, email, g.results)
+		rs := s.engine.Unlock(ctx, Request{Email: email, EntryIDs: g.ids, Targets: g.owner.targets(v)})
+		s.dropRefused(ctx, g.owner, email, rs)
+		g.place(results, rs)
 	}
 	if len(groups) > 0 { // the first group in this goroutine, the others beside it
 		var wg sync.WaitGroup
-		for _, g := range groups[1:] {
-			wg.Go(func() { run(g) })
+		for i := range groups[1:] {
+			wg.Go(func() { run(i + 1) })
 		}
-		run(groups[0])
+		run(0)
 		wg.Wait()
 	}
-
-	resolved := false
-	var vs []connView
-	for _, g := range groups {
-		resolved = resolved || g.err == nil
-		vs = append(vs, connView{c: g.c, err: g.err})
-	}
-	if !resolved {
+	if !slices.Contains(errs, nil) {
 		// Nothing was sent. Ask every connection, as GetMe does, so the
 		// caller hears "unknown" only when no system knows the email.
 		if err := combined(s.views(ctx, email)); err != nil {
 			return nil, err
 		}
 	}
-	results := make([]Result, len(entryIDs))
-	for _, g := range groups {
-		if g.err == nil {
-			for j, i := range g.idx {
-				results[i] = g.results[j]
-			}
+	for i, g := range groups {
+		if errs[i] == nil {
 			continue
 		}
 		// The user could not be resolved in this system: its entries are
 		// answered (and audited) without an upstream call.
-		st, msg := Denied, fmt.Sprintf("you have no %s access here", g.c.Name)
+		c := g.owner
+		st, msg := Denied, fmt.Sprintf("you have no %s access here", c.Name)
 		switch {
-		case errors.Is(g.err, ErrUserDisabled):
-			msg = fmt.Sprintf("your %s user is suspended or inactive; ask your property manager", g.c.Name)
-		case errors.Is(g.err, ErrUserNotFound):
-		case errors.Is(g.err, context.DeadlineExceeded):
-			st, msg = Unavailable, fmt.Sprintf("%s did not answer in time; nothing was sent to the door", g.c.Name)
+		case errors.Is(errs[i], ErrUserDisabled):
+			msg = fmt.Sprintf("your %s user is suspended or inactive; ask your property manager", c.Name)
+		case errors.Is(errs[i], ErrUserNotFound):
+		case errors.Is(errs[i], context.DeadlineExceeded):
+			st, msg = Unavailable, fmt.Sprintf("%s did not answer in time; nothing was sent to the door", c.Name)
 		default:
-			st, msg = Unavailable, fmt.Sprintf("%s is unavailable; try again", g.c.Name)
+			st, msg = Unavailable, fmt.Sprintf("%s is unavailable; try again", c.Name)
 		}
-		rs := s.engine.Unlock(ctx, Request{Email: email, EntryIDs: g.ids, Targets: func(string) ([]Target, bool) {
-			return []Target{{SystemName: g.c.Name, Connection: g.c.ID, Outcome: st, Reason: msg}}, true
-		}})
-		for j, i := range g.idx {
-			results[i] = rs[j]
-		}
+		g.place(results, s.engine.Unlock(ctx, Request{Email: email, EntryIDs: g.ids, Targets: func(string) ([]Target, bool) {
+			return []Target{{SystemName: c.Name, Connection: c.ID, Outcome: st, Reason: msg}}, true
+		}}))
 	}
-	if len(unclaimed) > 0 {
-		ids := make([]string, len(unclaimed))
-		for j, i := range unclaimed {
-			ids[j] = entryIDs[i]
-		}
-		rs := s.engine.Unlock(ctx, Request{Email: email, EntryIDs: ids, Targets: func(string) ([]Target, bool) { return nil, false }})
-		for j, i := range unclaimed {
-			results[i] = rs[j]
-		}
-	}
+	s.engine.denyUnclaimed(ctx, email, unclaimed, results)
 	return results, nil
-}
-
-// prefixOf is what c's entry ids start with ("" for bare ids).
-func (c *conn) prefixOf() string {
-	if c.Bare {
-		return ""
-	}
-	return c.idPrefix
 }
 
 // dropRefused drops email's cached view of c when c refused one of the
