@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"github.com/cloudkey/cloudkey/access/simfault"
 	"net/http"
 	"strconv"
 	"strings"
@@ -32,7 +33,7 @@ type Sim struct {
 	useSeq      uint64 // orders the uses of logins, for the LRU cap
 
 	calls  [numOps]atomic.Int64
-	faults atomic.Pointer[faultState]
+	faults *simfault.Injector[Op]
 	limits limiter
 
 	unlockMu sync.Mutex
@@ -192,7 +193,7 @@ func New(seed Seed) (*Sim, error) {
 		s.orgs = append(s.orgs, o)
 		s.orgsByID[o.id] = o
 	}
-	s.faults.Store(&faultState{})
+	s.faults = newFaults(s.closed)
 	if rl := seed.RateLimit; rl != nil {
 		s.limits.set(rl.PerSecond, rl.Burst)
 	} else {
@@ -251,7 +252,7 @@ type authHandler func(w http.ResponseWriter, r *http.Request, l *login)
 func (s *Sim) handle(mux *http.ServeMux, pattern string, op Op, h authHandler) {
 	mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		s.calls[op].Add(1)
-		if !s.injectFaults(w, r, op) {
+		if !s.faults.Apply(w, r, op) {
 			return
 		}
 		l, ok := s.authenticate(w, r)

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"fmt"
+	"github.com/cloudkey/cloudkey/access/simfault"
 	"net/http"
 	"strconv"
 	"sync"
@@ -20,7 +21,7 @@ type Sim struct {
 	handler http.Handler
 
 	calls  [numOps]atomic.Int64
-	faults atomic.Pointer[faultState]
+	faults *simfault.Injector[Op]
 
 	// timingOn mirrors timings.on, so that a request checks it without a lock.
 	timingOn atomic.Bool
@@ -57,7 +58,7 @@ func New(seed Seed) (*Sim, error) {
 		stamp:   timestamp(time.Now()),
 		closed:  make(chan struct{}),
 	}
-	s.faults.Store(&faultState{})
+	s.faults = newFaults(s.closed)
 	s.SetTokenTTL(DefaultTokenTTL)
 	if us := s.dir.byEmail[identity.FoldEmail(seed.ServiceAccount.Email)]; len(us) == 1 {
 		s.serviceUser = us[0]
@@ -112,7 +113,7 @@ func (s *Sim) handle(mux *http.ServeMux, pattern string, op Op, h http.HandlerFu
 			start := time.Now()
 			defer func() { s.recordTiming(op, time.Since(start)) }()
 		}
-		if !s.injectFaults(w, r, op) {
+		if !s.faults.Apply(w, r, op) {
 			return
 		}
 		if op != OpLogin && op != OpUseUnlockToken {
