@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // UnknownPropertyError: the caller's token names a property this
@@ -24,7 +26,21 @@ func (e *UnknownPropertyError) Error() string {
 // tells whether a user or a door exists there: another property's entry
 // id is refused exactly as an id that exists nowhere. Safe for concurrent
 // use.
+//
+// Properties are added, replaced and removed while it serves (Set,
+// Remove): each call loads the set once, an immutable snapshot, so a call
+// in flight keeps the Services it started with and finishes on them
+// within its deadline.
 type Portfolio struct {
+	set atomic.Pointer[portfolioSet]
+	mu  sync.Mutex // serialises Set and Remove
+	// defID is the default property's id: fixed, it cannot be removed.
+	defID string
+}
+
+// portfolioSet is the properties served at one moment; never changed
+// once published.
+type portfolioSet struct {
 	def   *Service // props' default, kept apart: most calls need nothing else
 	props map[string]*Service
 }
@@ -35,11 +51,52 @@ func NewPortfolio(def string, props map[string]*Service) (*Portfolio, error) {
 	if props[def] == nil {
 		return nil, fmt.Errorf("unlock: the default property %q is not among the properties served", def)
 	}
-	return &Portfolio{def: props[def], props: props}, nil
+	p := &Portfolio{defID: def}
+	p.set.Store(&portfolioSet{def: props[def], props: maps.Clone(props)})
+	return p, nil
 }
 
+// Set serves svc as property id from now on, in place of the one it
+// replaces, if any (calls in flight finish on that one).
+func (p *Portfolio) Set(id string, svc *Service) error {
+	if svc == nil {
+		return fmt.Errorf("unlock: property %q: no service", id)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	old := p.set.Load()
+	next := &portfolioSet{def: old.def, props: maps.Clone(old.props)}
+	next.props[id] = svc
+	if id == p.defID {
+		next.def = svc
+	}
+	p.set.Store(next)
+	return nil
+}
+
+// Remove stops serving property id; calls in flight on it finish. The
+// default property cannot be removed.
+func (p *Portfolio) Remove(id string) error {
+	if id == p.defID {
+		return fmt.Errorf("unlock: property %q is the default property; it cannot be removed", id)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	old := p.set.Load()
+	if old.props[id] == nil {
+		return nil
+	}
+	next := &portfolioSet{def: old.def, props: maps.Clone(old.props)}
+	delete(next.props, id)
+	p.set.Store(next)
+	return nil
+}
+
+// Has reports whether property id is served.
+func (p *Portfolio) Has(id string) bool { return p.set.Load().props[id] != nil }
+
 // scope returns the services of the properties named (nil: the default).
-func (p *Portfolio) scope(properties []string) ([]*Service, error) {
+func (p *portfolioSet) scope(properties []string) ([]*Service, error) {
 	if properties == nil {
 		return []*Service{p.def}, nil
 	}
@@ -54,7 +111,7 @@ func (p *Portfolio) scope(properties []string) ([]*Service, error) {
 
 // one returns the single service of a scope of one property: the common
 // case, served by the property's Service as it is.
-func (p *Portfolio) one(properties []string) (*Service, bool) {
+func (p *portfolioSet) one(properties []string) (*Service, bool) {
 	switch {
 	case properties == nil:
 		return p.def, true
@@ -79,10 +136,11 @@ func each(svcs []*Service, f func(i int, s *Service)) {
 // property has the user active, each system's answer naming its
 // property.
 func (p *Portfolio) Me(ctx context.Context, email string, properties []string) (Me, error) {
-	if s, ok := p.one(properties); ok {
+	set := p.set.Load()
+	if s, ok := set.one(properties); ok {
 		return s.Me(ctx, email)
 	}
-	svcs, err := p.scope(properties)
+	svcs, err := set.scope(properties)
 	if err != nil {
 		return Me{}, err
 	}
@@ -137,6 +195,10 @@ func (l PortfolioListing) Entries() []Entry {
 // knows the email, disabled only when every property that knows it has
 // the user disabled.
 func (p *Portfolio) Listing(ctx context.Context, email string, properties []string) (PortfolioListing, error) {
+	return p.set.Load().listing(ctx, email, properties)
+}
+
+func (p *portfolioSet) listing(ctx context.Context, email string, properties []string) (PortfolioListing, error) {
 	if s, ok := p.one(properties); ok {
 		l, err := s.Listing(ctx, email)
 		if err != nil {
@@ -191,6 +253,10 @@ func owner(svcs []*Service, entryID string) *Service {
 // SetFavorite marks or unmarks one of email's entries in the caller's
 // properties.
 func (p *Portfolio) SetFavorite(ctx context.Context, email string, properties []string, entryID string, on bool) (Entry, error) {
+	return p.set.Load().setFavorite(ctx, email, properties, entryID, on)
+}
+
+func (p *portfolioSet) setFavorite(ctx context.Context, email string, properties []string, entryID string, on bool) (Entry, error) {
 	if s, ok := p.one(properties); ok {
 		return s.SetFavorite(ctx, email, entryID, on)
 	}
@@ -203,7 +269,7 @@ func (p *Portfolio) SetFavorite(ctx context.Context, email string, properties []
 	}
 	s := owner(svcs, entryID)
 	if s == nil {
-		if _, err := p.Listing(ctx, email, properties); err != nil {
+		if _, err := p.listing(ctx, email, properties); err != nil {
 			return Entry{}, err
 		}
 		return Entry{}, &EntryNotFoundError{EntryID: entryID}
@@ -212,7 +278,7 @@ func (p *Portfolio) SetFavorite(ctx context.Context, email string, properties []
 	if errors.Is(err, ErrUserNotFound) || errors.Is(err, ErrUserDisabled) {
 		// Unknown there but maybe known in another of the caller's
 		// properties: the entry is simply not theirs.
-		if _, lerr := p.Listing(ctx, email, properties); lerr != nil {
+		if _, lerr := p.listing(ctx, email, properties); lerr != nil {
 			return Entry{}, lerr
 		}
 		return Entry{}, &EntryNotFoundError{EntryID: entryID}
@@ -227,6 +293,10 @@ func (p *Portfolio) SetFavorite(ctx context.Context, email string, properties []
 // the call fails as with one property only when no property has the user
 // active.
 func (p *Portfolio) Unlock(ctx context.Context, email string, properties []string, entryIDs []string) ([]Result, error) {
+	return p.set.Load().unlock(ctx, email, properties, entryIDs)
+}
+
+func (p *portfolioSet) unlock(ctx context.Context, email string, properties []string, entryIDs []string) ([]Result, error) {
 	if s, ok := p.one(properties); ok {
 		return s.Unlock(ctx, email, entryIDs)
 	}
@@ -261,7 +331,7 @@ func (p *Portfolio) Unlock(ctx context.Context, email string, properties []strin
 		}
 	}
 	if !slices.Contains(errs, nil) {
-		if _, err := p.Listing(ctx, email, properties); err != nil {
+		if _, err := p.listing(ctx, email, properties); err != nil {
 			return nil, err
 		}
 	}
@@ -277,7 +347,7 @@ func (p *Portfolio) Unlock(ctx context.Context, email string, properties []strin
 // Invalidate drops email's views in every property.
 func (p *Portfolio) Invalidate(ctx context.Context, email string) error {
 	var errs []error
-	for _, s := range p.props {
+	for _, s := range p.set.Load().props {
 		if err := s.Invalidate(ctx, email); err != nil {
 			errs = append(errs, err)
 		}
