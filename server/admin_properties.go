@@ -3,9 +3,11 @@ package server
 import (
 	"context"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	pb "github.com/cloudkey/cloudkey/gen/cloudkey/v1"
 )
@@ -20,9 +22,15 @@ type PropertyStatus struct {
 
 // ConnectionStatus is one access-system connection of a property.
 type ConnectionStatus struct {
-	ID, System, URL, Org, Email string
-	Places                      []int64
-	BreakerState                string
+	ID, Name, System, URL, Org, Email string
+	Places                            []int64
+	BreakerState                      string
+	// SecretSet says a secret is stored; the secret is never shown.
+	SecretSet bool
+	// LastError is why the connection failed at its last use, and when;
+	// empty while it works.
+	LastError   string
+	LastErrorAt time.Time
 }
 
 // PropertyDirectory lists the properties served, the default first.
@@ -92,8 +100,11 @@ func propertyPB(p PropertyStatus) *pb.Property {
 	for _, c := range p.Connections {
 		out.Connections = append(out.Connections, &pb.PropertyConnection{
 			ConnectionId: c.ID, System: c.System, Url: c.URL, Org: c.Org, Email: c.Email,
-			Places: c.Places, BreakerState: c.BreakerState,
+			Places: c.Places, BreakerState: c.BreakerState, Name: c.Name, SecretSet: c.SecretSet, LastError: c.LastError,
 		})
+		if !c.LastErrorAt.IsZero() {
+			out.Connections[len(out.Connections)-1].LastErrorAt = timestamppb.New(c.LastErrorAt)
+		}
 	}
 	return out
 }

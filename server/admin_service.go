@@ -32,6 +32,8 @@ type adminServer struct {
 	property string
 	// properties lists the properties served (ListProperties).
 	properties PropertyDirectory
+	editor     PropertyEditor
+	checker    ConnectionChecker
 }
 
 // CacheAdmin drops cached access data.

@@ -74,6 +74,13 @@ type Config struct {
 	Property string
 	// Properties lists the properties served, for the admin API.
 	Properties PropertyDirectory
+	// PropertyEditor creates, updates and removes properties
+	// (Create/Update/DeleteProperty); nil: those calls are
+	// FAILED_PRECONDITION.
+	PropertyEditor PropertyEditor
+	// ConnectionChecker proves each connection live before a property is
+	// saved.
+	ConnectionChecker ConnectionChecker
 	// Ready reports dependencies' health for /healthz; nil means healthy.
 	Ready  func(context.Context) map[string]error
 	Logger *slog.Logger
@@ -214,7 +221,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	gs.RegisterService(residentDesc, rs)
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)
-	as := &adminServer{visitors: cfg.Visitors, cache: cfg.Cache, audit: cfg.Audit, contacts: cfg.Contacts, buildings: cfg.Buildings, org: cfg.Org, property: cfg.Property, properties: cfg.Properties}
+	as := &adminServer{visitors: cfg.Visitors, cache: cfg.Cache, audit: cfg.Audit, contacts: cfg.Contacts, buildings: cfg.Buildings, org: cfg.Org, property: cfg.Property, properties: cfg.Properties,
+		editor: cfg.PropertyEditor, checker: cfg.ConnectionChecker}
 	pb.RegisterAdminServiceServer(gs, as)
 	gsv := &guestServer{visitors: cfg.Visitors}
 	pb.RegisterGuestServiceServer(gs, gsv)

@@ -6,18 +6,12 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/cloudkey/cloudkey/access/kisi"
-	"github.com/cloudkey/cloudkey/access/kisi/loginredis"
 	"github.com/cloudkey/cloudkey/access/kisisim"
 	"github.com/cloudkey/cloudkey/access/openpath"
 	"github.com/cloudkey/cloudkey/access/sim"
 	"github.com/cloudkey/cloudkey/internal/property"
-	"github.com/cloudkey/cloudkey/internal/secrets"
 	"github.com/cloudkey/cloudkey/internal/telemetry"
-	"github.com/cloudkey/cloudkey/server"
-	"github.com/cloudkey/cloudkey/unlock"
 )
 
 // Demo property (PRODUCT.md): the embedded defaults serve it.
@@ -36,20 +30,18 @@ const (
 // systemNames are the systems' names for people (messages and logs).
 var systemNames = map[string]string{property.Openpath: "Openpath", property.Kisi: "Kisi"}
 
-// accessSystems are the served property's access-system connections and
-// the embedded simulators when they serve the demo.
+// accessSystems are the properties the configuration names and the
+// embedded simulators when they serve the demo.
 type accessSystems struct {
-	// properties are the properties served, the default one first.
-	properties []property.Property
-	// conns are each property's connections, by property id.
-	conns map[string][]unlock.Connection
-	// openpath is the default property's first Openpath connection, which
-	// issues guest passes; nil when it has none.
-	openpath *openpath.Client
-	sim      *sim.Server // the embedded Openpath simulator, or nil
-	kisiSim  *kisisim.Server
-	org      string // the Openpath organisation served ("": the login's first)
-	close    func() // every client's idle connections, then the simulators
+	// file are the properties the properties file (or the
+	// CLOUDKEY_ACCESS_* shorthand, or the demo) names, the default first:
+	// applied to Redis at start (applyFile).
+	file    []property.Property
+	sim     *sim.Server // the embedded Openpath simulator, or nil
+	kisiSim *kisisim.Server
+	// shared are the HTTP clients every connection of a system shares.
+	shared sharedHTTP
+	close  func() // the shared transports' idle connections, then the simulators
 }
 
 // served reads the properties to serve: the properties file's, or the
@@ -80,11 +72,12 @@ func served(cfg Config) (ps []property.Property, ok bool, err error) {
 	return nil, false, nil
 }
 
-// startAccess connects to the served properties' access systems, or
-// starts the embedded simulators with the demo properties when nothing
-// is configured. Clients log in lazily, at their first call. acc.close is
-// set, maybe partial, with an error too.
-func startAccess(cfg Config, rdb redis.UniversalClient, log *slog.Logger, metrics *telemetry.Metrics, tracing *telemetry.Tracing) (acc accessSystems, err error) {
+// startAccess reads the properties the configuration names, or starts
+// the embedded simulators with the demo properties when nothing is
+// configured, and makes the HTTP clients every connection shares. The
+// properties are served from Redis (startRegistry). acc.close is set,
+// maybe partial, with an error too.
+func startAccess(cfg Config, log *slog.Logger) (acc accessSystems, err error) {
 	var closers []func()
 	acc.close = func() {
 		for i := len(closers) - 1; i >= 0; i-- {
@@ -100,58 +93,16 @@ func startAccess(cfg Config, rdb redis.UniversalClient, log *slog.Logger, metric
 			return acc, err
 		}
 	}
-	acc.properties, acc.conns = ps, make(map[string][]unlock.Connection, len(ps))
-	var keys *secrets.Keyring // read when a connection needs it
+	acc.file = ps
 	// One HTTP transport per system, shared by every connection of it:
 	// a portfolio's connections call the same host (api.openpath.com,
 	// api.kisi.io), so they share one pool of warm connections instead of
 	// keeping one per property; breakers and in-flight bounds stay per
 	// connection.
-	shared := sharedHTTP{openpath: openpath.NewHTTPClient(), kisi: kisi.NewHTTPClient()}
+	acc.shared = sharedHTTP{openpath: openpath.NewHTTPClient(), kisi: kisi.NewHTTPClient()}
 	// Closed before the simulators (closers run last first): a wrapped
 	// transport may not pass CloseIdleConnections on from the clients.
-	closers = append(closers, shared.openpath.CloseIdleConnections, shared.kisi.CloseIdleConnections)
-	for pi, p := range ps {
-		for i, c := range p.Access {
-			// The default property's first connection keeps the system's
-			// own entry ids and the bare-email cache keys: what one
-			// Openpath system had before.
-			conn := unlock.Connection{ID: c.ID(p), Kind: c.System, Name: systemNames[c.System], Bare: pi == 0 && i == 0, Property: p.ID}
-			label := conn.ID
-			if conn.Bare && c.System == property.Openpath {
-				label = property.Openpath // the metric label one Openpath system always had
-			}
-			switch c.System {
-			case property.Openpath:
-				client, err := newOpenpath(cfg, c, label, shared.openpath, log, metrics, tracing)
-				if err != nil {
-					return acc, fmt.Errorf("property %s: connection %s: %w", p.ID, conn.ID, err)
-				}
-				// Closed before the simulators: their graceful shutdown would
-				// otherwise wait for these idle keep-alive connections.
-				closers = append(closers, client.CloseIdleConnections)
-				conn.System = client
-				if pi == 0 && acc.openpath == nil {
-					acc.openpath, acc.org = client, c.Org
-				}
-			case property.Kisi:
-				if keys == nil {
-					if keys, err = secretsKeyring(cfg, log); err != nil {
-						return acc, err
-					}
-				}
-				client, err := newKisi(cfg, c, conn.ID, shared.kisi, loginredis.New(rdb, keys, conn.ID), log, metrics, tracing)
-				if err != nil {
-					return acc, fmt.Errorf("property %s: connection %s: %w", p.ID, conn.ID, err)
-				}
-				closers = append(closers, client.CloseIdleConnections)
-				conn.System = client
-			default:
-				return acc, fmt.Errorf("property %s: connection %s: system %q is not supported", p.ID, conn.ID, c.System)
-			}
-			acc.conns[p.ID] = append(acc.conns[p.ID], conn)
-		}
-	}
+	closers = append(closers, acc.shared.openpath.CloseIdleConnections, acc.shared.kisi.CloseIdleConnections)
 	return acc, nil
 }
 
@@ -244,24 +195,3 @@ func newKisi(cfg Config, c property.Connection, label string, shared *http.Clien
 // sharedHTTP are the HTTP clients whose transports every connection of a
 // system shares.
 type sharedHTTP struct{ openpath, kisi *http.Client }
-
-// directory is the admin API's view of the properties served: their
-// settings without secrets, and each connection's breaker now.
-type directory struct{ acc *accessSystems }
-
-// Properties lists the properties served, the default first.
-func (d directory) Properties() []server.PropertyStatus {
-	out := make([]server.PropertyStatus, len(d.acc.properties))
-	for i, p := range d.acc.properties {
-		ps := server.PropertyStatus{ID: p.ID, Name: p.Name, TimeZone: p.TimeZone, Default: i == 0}
-		for j, c := range p.Access {
-			cs := server.ConnectionStatus{ID: c.ID(p), System: c.System, URL: c.URL, Org: c.Org, Email: c.Email, Places: c.Places}
-			if b, ok := d.acc.conns[p.ID][j].System.(interface{ BreakerState() string }); ok {
-				cs.BreakerState = b.BreakerState()
-			}
-			ps.Connections = append(ps.Connections, cs)
-		}
-		out[i] = ps
-	}
-	return out
-}

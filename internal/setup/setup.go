@@ -39,6 +39,7 @@ import (
 	"github.com/cloudkey/cloudkey/internal/identity"
 	"github.com/cloudkey/cloudkey/internal/notify"
 	"github.com/cloudkey/cloudkey/internal/property"
+	"github.com/cloudkey/cloudkey/internal/property/propertyredis"
 	"github.com/cloudkey/cloudkey/internal/ratelimit"
 	"github.com/cloudkey/cloudkey/internal/redisconn"
 	"github.com/cloudkey/cloudkey/internal/secrets"
@@ -164,9 +165,10 @@ type App struct {
 	// Org is the access-system organisation this cloudkey serves; admin
 	// keys of other organisations are refused.
 	Org string
-	// Properties are the properties served, the default first, as the
-	// properties file (or the CLOUDKEY_ACCESS_* shorthand, or the demo)
-	// gives them.
+	// Properties are the properties served when Start returned, the
+	// default first: those stored in Redis, after the properties file (or
+	// the CLOUDKEY_ACCESS_* shorthand, or the demo) was applied.
+	// ServedProperties is the set served now.
 	Properties []property.Property
 	// DevAdminKey is an admin key made at start when Redis is embedded
 	// (nobody else can reach that Redis to make one); empty otherwise.
@@ -181,8 +183,9 @@ type App struct {
 	// Tracing is nil when tracing is off.
 	Tracing *telemetry.Tracing
 
-	audit   *auditredis.StreamAuditor
-	log     *slog.Logger
+	audit    *auditredis.StreamAuditor
+	registry *registry
+	log      *slog.Logger
 	closers []func()
 }
 
@@ -221,14 +224,21 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 		return nil, err
 	}
 
-	acc, err := startAccess(cfg, rdb, log, a.Metrics, a.Tracing)
+	acc, err := startAccess(cfg, log)
 	a.add(acc.close)
 	if err != nil {
 		return nil, err
 	}
-	a.Sim, a.KisiSim, a.Org, a.Properties = acc.sim, acc.kisiSim, acc.org, acc.properties
-	st := newStores(rdb)
-	if a.DevAdminKey, err = devAdminKey(ctx, st.admins, a.EmbeddedRedis, a.Org); err != nil {
+	a.Sim, a.KisiSim = acc.sim, acc.kisiSim
+	keys, err := secretsKeyring(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	// The properties live in Redis, shared by every replica: what the
+	// configuration names is applied, then every property stored is
+	// served and followed.
+	props := propertyredis.New(rdb, keys)
+	if err := applyFile(ctx, props, acc.file, log); err != nil {
 		return nil, err
 	}
 
@@ -236,8 +246,25 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	a.add(closeCache)
 	un := newUnlock(rdb, cfg, log, a.Metrics)
 	a.audit = un.auditor
-	svc, err := newResident(acc, store, un.engine, log)
+	reg, err := startRegistry(ctx, props, &builder{cfg: cfg, rdb: rdb, keys: keys, shared: acc.shared, log: log, metrics: a.Metrics,
+		tracing: a.Tracing, cache: store, engine: un.engine}, unlockTimeout(cfg)+time.Second, log)
 	if err != nil {
+		return nil, err
+	}
+	a.add(reg.close)
+	a.registry, a.Properties = reg, reg.properties()
+	svc := reg.portfolio
+	// Guest passes and legacy admin keys stay the default property's first
+	// Openpath connection's, as the start found it.
+	var guestAccess *openpath.Client
+	for i, c := range reg.lookup(reg.defID).conns {
+		if c.openpath != nil {
+			guestAccess, a.Org = c.openpath, a.Properties[0].Access[i].Org
+			break
+		}
+	}
+	st := newStores(rdb)
+	if a.DevAdminKey, err = devAdminKey(ctx, st.admins, a.EmbeddedRedis, a.Org); err != nil {
 		return nil, err
 	}
 
@@ -252,7 +279,7 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 		return nil, fmt.Errorf("HTTP listen on %s: %w", cfg.HTTPAddr, err)
 	}
 	a.add(func() { httpLis.Close() })
-	visitors, closeVisitors, err := startVisitors(rdb, acc.openpath, notifier, publicURL(cfg, httpLis.Addr()), un.audit, log)
+	visitors, closeVisitors, err := startVisitors(rdb, guestAccess, notifier, publicURL(cfg, httpLis.Addr()), un.audit, log)
 	a.add(closeVisitors)
 	if err != nil {
 		return nil, err
@@ -261,7 +288,7 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 
 	a.Server, err = server.New(ctx, serverConfig(cfg, serverDeps{
 		httpListener: httpLis, tokens: tokens, resident: svc, log: log,
-		stores: st, org: a.Org, property: a.Properties[0].ID, properties: directory{acc: &acc}, cache: residentCache{Store: store, svc: svc}, rdb: rdb,
+		stores: st, org: a.Org, property: a.Properties[0].ID, properties: reg, editor: reg, checker: reg, cache: residentCache{Store: store, svc: svc}, rdb: rdb,
 		visitors: a.Visitors, envoySecret: a.EnvoySecret,
 		limiter: newLimiter(rdb, cfg, log), metrics: a.Metrics, tracing: a.Tracing,
 	}))
@@ -270,6 +297,10 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	}
 	return a, nil
 }
+
+// ServedProperties are the properties served now, the default first:
+// every replica follows the changes made in Redis (by the admin API).
+func (a *App) ServedProperties() []property.Property { return a.registry.properties() }
 
 // add keeps a closer for Close; nil is skipped.
 func (a *App) add(closer func()) {
@@ -364,11 +395,15 @@ type unlocking struct {
 func newUnlock(rdb redis.UniversalClient, cfg Config, log *slog.Logger, metrics *telemetry.Metrics) unlocking {
 	auditor := auditredis.NewStreamAuditor(rdb, auditredis.AuditConfig{Logger: log, Spool: cfg.AuditSpool})
 	audit := metrics.Auditor(auditor) // counts unlock results by code
-	unlockTimeout := cfg.UnlockTimeout
-	if unlockTimeout <= 0 {
-		unlockTimeout = DefaultUnlockTimeout
+	return unlocking{auditor: auditor, audit: audit, engine: unlock.NewEngine(unlockTimeout(cfg), audit)}
+}
+
+// unlockTimeout is the server's cap on one Unlock.
+func unlockTimeout(cfg Config) time.Duration {
+	if cfg.UnlockTimeout <= 0 {
+		return DefaultUnlockTimeout
 	}
-	return unlocking{auditor: auditor, audit: audit, engine: unlock.NewEngine(unlockTimeout, audit)}
+	return cfg.UnlockTimeout
 }
 
 // residentCache is the admin API's cache: a user's invalidation drops
@@ -382,21 +417,6 @@ type residentCache struct {
 // Invalidate drops email's views in every connection.
 func (c residentCache) Invalidate(ctx context.Context, email string) error {
 	return c.svc.Invalidate(ctx, email)
-}
-
-// newResident is the resident service: entries and unlocks of the
-// caller on each served property's connections, through the cache and
-// the unlock engine.
-func newResident(acc accessSystems, store *cache.Store, engine *unlock.Engine, log *slog.Logger) (*unlock.Portfolio, error) {
-	svcs := make(map[string]*unlock.Service, len(acc.properties))
-	for _, p := range acc.properties {
-		svc, err := unlock.NewPropertyService(acc.conns[p.ID], store, engine, log)
-		if err != nil {
-			return nil, fmt.Errorf("property %s: %w", p.ID, err)
-		}
-		svcs[p.ID] = svc
-	}
-	return unlock.NewPortfolio(acc.properties[0].ID, svcs)
 }
 
 // envoySecret is cfg.EnvoySecret, or the development one.
@@ -501,6 +521,8 @@ type serverDeps struct {
 	tracing      *telemetry.Tracing
 	property     string // the default property
 	properties   server.PropertyDirectory
+	editor       server.PropertyEditor
+	checker      server.ConnectionChecker
 }
 
 // serverConfig is the server's own configuration, filled from cfg and
@@ -511,6 +533,7 @@ func serverConfig(cfg Config, d serverDeps) server.Config {
 		GRPCAddr: cfg.GRPCAddr, HTTPAddr: cfg.HTTPAddr, HTTPListener: d.httpListener,
 		Tokens: identity.NewCachedVerifier(d.tokens, 100_000, 10*time.Minute), Resident: d.resident, Logger: d.log,
 		Admins: d.stores.admins, Org: d.org, Property: d.property, Properties: d.properties,
+		PropertyEditor: d.editor, ConnectionChecker: d.checker,
 		Cache: d.cache, Audit: d.stores.auditLog,
 		Contacts:  d.stores.contacts,
 		Buildings: d.stores.buildings,

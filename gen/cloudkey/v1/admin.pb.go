@@ -120,7 +120,15 @@ type PropertyConnection struct {
 	// Kisi: the places whose locks are shown (empty: all of the key's).
 	Places []int64 `protobuf:"varint,6,rep,packed,name=places,proto3" json:"places,omitempty"`
 	// The circuit breaker: "closed", "half-open" or "open".
-	BreakerState  string `protobuf:"bytes,7,opt,name=breaker_state,json=breakerState,proto3" json:"breaker_state,omitempty"`
+	BreakerState string `protobuf:"bytes,7,opt,name=breaker_state,json=breakerState,proto3" json:"breaker_state,omitempty"`
+	// The connection's name within the property ("openpath", "kisi", ...).
+	Name string `protobuf:"bytes,8,opt,name=name,proto3" json:"name,omitempty"`
+	// A secret (password or API key) is stored; it is never returned.
+	SecretSet bool `protobuf:"varint,9,opt,name=secret_set,json=secretSet,proto3" json:"secret_set,omitempty"`
+	// Why the connection failed at its last use (bad credentials,
+	// unreachable, ...), and when; empty while it works. Per replica.
+	LastError     string                 `protobuf:"bytes,10,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	LastErrorAt   *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=last_error_at,json=lastErrorAt,proto3" json:"last_error_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -204,6 +212,487 @@ func (x *PropertyConnection) GetBreakerState() string {
 	return ""
 }
 
+func (x *PropertyConnection) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *PropertyConnection) GetSecretSet() bool {
+	if x != nil {
+		return x.SecretSet
+	}
+	return false
+}
+
+func (x *PropertyConnection) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *PropertyConnection) GetLastErrorAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastErrorAt
+	}
+	return nil
+}
+
+// PropertyInput is a property as CreateProperty and UpdateProperty take
+// it: secrets in clear, in the request only.
+type PropertyInput struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 1 to 63 of a-z, 0-9 and -.
+	PropertyId string `protobuf:"bytes,1,opt,name=property_id,json=propertyId,proto3" json:"property_id,omitempty"`
+	// For people; default: the id.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// IANA time zone, e.g. "America/New_York"; optional.
+	TimeZone string `protobuf:"bytes,3,opt,name=time_zone,json=timeZone,proto3" json:"time_zone,omitempty"`
+	// At least one access-system connection.
+	Access        []*ConnectionInput `protobuf:"bytes,4,rep,name=access,proto3" json:"access,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PropertyInput) Reset() {
+	*x = PropertyInput{}
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PropertyInput) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PropertyInput) ProtoMessage() {}
+
+func (x *PropertyInput) ProtoReflect() protoreflect.Message {
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PropertyInput.ProtoReflect.Descriptor instead.
+func (*PropertyInput) Descriptor() ([]byte, []int) {
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *PropertyInput) GetPropertyId() string {
+	if x != nil {
+		return x.PropertyId
+	}
+	return ""
+}
+
+func (x *PropertyInput) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *PropertyInput) GetTimeZone() string {
+	if x != nil {
+		return x.TimeZone
+	}
+	return ""
+}
+
+func (x *PropertyInput) GetAccess() []*ConnectionInput {
+	if x != nil {
+		return x.Access
+	}
+	return nil
+}
+
+// ConnectionInput is one access-system connection of a PropertyInput.
+type ConnectionInput struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "openpath" or "kisi".
+	System string `protobuf:"bytes,1,opt,name=system,proto3" json:"system,omitempty"`
+	// Tells two connections of one system apart; default: the system.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// The API's base URL, e.g. "https://api.openpath.com".
+	Url string `protobuf:"bytes,3,opt,name=url,proto3" json:"url,omitempty"`
+	// Openpath: the organisation (optional) and the service account.
+	Org   string `protobuf:"bytes,4,opt,name=org,proto3" json:"org,omitempty"`
+	Email string `protobuf:"bytes,5,opt,name=email,proto3" json:"email,omitempty"`
+	// Openpath: the service account's password. Never returned.
+	Password string `protobuf:"bytes,6,opt,name=password,proto3" json:"password,omitempty"`
+	// Kisi: the organisation's API key (never returned) and, optionally,
+	// the places whose locks are shown.
+	ApiKey        string  `protobuf:"bytes,7,opt,name=api_key,json=apiKey,proto3" json:"api_key,omitempty"`
+	Places        []int64 `protobuf:"varint,8,rep,packed,name=places,proto3" json:"places,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConnectionInput) Reset() {
+	*x = ConnectionInput{}
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConnectionInput) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConnectionInput) ProtoMessage() {}
+
+func (x *ConnectionInput) ProtoReflect() protoreflect.Message {
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConnectionInput.ProtoReflect.Descriptor instead.
+func (*ConnectionInput) Descriptor() ([]byte, []int) {
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ConnectionInput) GetSystem() string {
+	if x != nil {
+		return x.System
+	}
+	return ""
+}
+
+func (x *ConnectionInput) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ConnectionInput) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *ConnectionInput) GetOrg() string {
+	if x != nil {
+		return x.Org
+	}
+	return ""
+}
+
+func (x *ConnectionInput) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+func (x *ConnectionInput) GetPassword() string {
+	if x != nil {
+		return x.Password
+	}
+	return ""
+}
+
+func (x *ConnectionInput) GetApiKey() string {
+	if x != nil {
+		return x.ApiKey
+	}
+	return ""
+}
+
+func (x *ConnectionInput) GetPlaces() []int64 {
+	if x != nil {
+		return x.Places
+	}
+	return nil
+}
+
+// CreatePropertyRequest is the property to onboard.
+type CreatePropertyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Property      *PropertyInput         `protobuf:"bytes,1,opt,name=property,proto3" json:"property,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreatePropertyRequest) Reset() {
+	*x = CreatePropertyRequest{}
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreatePropertyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreatePropertyRequest) ProtoMessage() {}
+
+func (x *CreatePropertyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreatePropertyRequest.ProtoReflect.Descriptor instead.
+func (*CreatePropertyRequest) Descriptor() ([]byte, []int) {
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *CreatePropertyRequest) GetProperty() *PropertyInput {
+	if x != nil {
+		return x.Property
+	}
+	return nil
+}
+
+// CreatePropertyResponse is the property as served.
+type CreatePropertyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Property      *Property              `protobuf:"bytes,1,opt,name=property,proto3" json:"property,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreatePropertyResponse) Reset() {
+	*x = CreatePropertyResponse{}
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreatePropertyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreatePropertyResponse) ProtoMessage() {}
+
+func (x *CreatePropertyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreatePropertyResponse.ProtoReflect.Descriptor instead.
+func (*CreatePropertyResponse) Descriptor() ([]byte, []int) {
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *CreatePropertyResponse) GetProperty() *Property {
+	if x != nil {
+		return x.Property
+	}
+	return nil
+}
+
+// UpdatePropertyRequest names the property and gives its new settings.
+type UpdatePropertyRequest struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	PropertyId string                 `protobuf:"bytes,1,opt,name=property_id,json=propertyId,proto3" json:"property_id,omitempty"`
+	// Its property_id, when set, must be the one named.
+	Property      *PropertyInput `protobuf:"bytes,2,opt,name=property,proto3" json:"property,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdatePropertyRequest) Reset() {
+	*x = UpdatePropertyRequest{}
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdatePropertyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdatePropertyRequest) ProtoMessage() {}
+
+func (x *UpdatePropertyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdatePropertyRequest.ProtoReflect.Descriptor instead.
+func (*UpdatePropertyRequest) Descriptor() ([]byte, []int) {
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *UpdatePropertyRequest) GetPropertyId() string {
+	if x != nil {
+		return x.PropertyId
+	}
+	return ""
+}
+
+func (x *UpdatePropertyRequest) GetProperty() *PropertyInput {
+	if x != nil {
+		return x.Property
+	}
+	return nil
+}
+
+// UpdatePropertyResponse is the property as served.
+type UpdatePropertyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Property      *Property              `protobuf:"bytes,1,opt,name=property,proto3" json:"property,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdatePropertyResponse) Reset() {
+	*x = UpdatePropertyResponse{}
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdatePropertyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdatePropertyResponse) ProtoMessage() {}
+
+func (x *UpdatePropertyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdatePropertyResponse.ProtoReflect.Descriptor instead.
+func (*UpdatePropertyResponse) Descriptor() ([]byte, []int) {
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *UpdatePropertyResponse) GetProperty() *Property {
+	if x != nil {
+		return x.Property
+	}
+	return nil
+}
+
+// DeletePropertyRequest names the property.
+type DeletePropertyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PropertyId    string                 `protobuf:"bytes,1,opt,name=property_id,json=propertyId,proto3" json:"property_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeletePropertyRequest) Reset() {
+	*x = DeletePropertyRequest{}
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeletePropertyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeletePropertyRequest) ProtoMessage() {}
+
+func (x *DeletePropertyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeletePropertyRequest.ProtoReflect.Descriptor instead.
+func (*DeletePropertyRequest) Descriptor() ([]byte, []int) {
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *DeletePropertyRequest) GetPropertyId() string {
+	if x != nil {
+		return x.PropertyId
+	}
+	return ""
+}
+
+// DeletePropertyResponse is empty.
+type DeletePropertyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeletePropertyResponse) Reset() {
+	*x = DeletePropertyResponse{}
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeletePropertyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeletePropertyResponse) ProtoMessage() {}
+
+func (x *DeletePropertyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeletePropertyResponse.ProtoReflect.Descriptor instead.
+func (*DeletePropertyResponse) Descriptor() ([]byte, []int) {
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{9}
+}
+
 // ListPropertiesRequest has no fields: the admin key decides what is seen.
 type ListPropertiesRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -213,7 +702,7 @@ type ListPropertiesRequest struct {
 
 func (x *ListPropertiesRequest) Reset() {
 	*x = ListPropertiesRequest{}
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[2]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -225,7 +714,7 @@ func (x *ListPropertiesRequest) String() string {
 func (*ListPropertiesRequest) ProtoMessage() {}
 
 func (x *ListPropertiesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[2]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -238,7 +727,7 @@ func (x *ListPropertiesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPropertiesRequest.ProtoReflect.Descriptor instead.
 func (*ListPropertiesRequest) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{2}
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{10}
 }
 
 // ListPropertiesResponse lists properties by id, the default first.
@@ -251,7 +740,7 @@ type ListPropertiesResponse struct {
 
 func (x *ListPropertiesResponse) Reset() {
 	*x = ListPropertiesResponse{}
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[3]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -263,7 +752,7 @@ func (x *ListPropertiesResponse) String() string {
 func (*ListPropertiesResponse) ProtoMessage() {}
 
 func (x *ListPropertiesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[3]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -276,7 +765,7 @@ func (x *ListPropertiesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPropertiesResponse.ProtoReflect.Descriptor instead.
 func (*ListPropertiesResponse) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{3}
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListPropertiesResponse) GetProperties() []*Property {
@@ -296,7 +785,7 @@ type GetPropertyRequest struct {
 
 func (x *GetPropertyRequest) Reset() {
 	*x = GetPropertyRequest{}
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[4]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -308,7 +797,7 @@ func (x *GetPropertyRequest) String() string {
 func (*GetPropertyRequest) ProtoMessage() {}
 
 func (x *GetPropertyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[4]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -321,7 +810,7 @@ func (x *GetPropertyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPropertyRequest.ProtoReflect.Descriptor instead.
 func (*GetPropertyRequest) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{4}
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetPropertyRequest) GetPropertyId() string {
@@ -341,7 +830,7 @@ type GetPropertyResponse struct {
 
 func (x *GetPropertyResponse) Reset() {
 	*x = GetPropertyResponse{}
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[5]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -353,7 +842,7 @@ func (x *GetPropertyResponse) String() string {
 func (*GetPropertyResponse) ProtoMessage() {}
 
 func (x *GetPropertyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[5]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -366,7 +855,7 @@ func (x *GetPropertyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPropertyResponse.ProtoReflect.Descriptor instead.
 func (*GetPropertyResponse) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{5}
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetPropertyResponse) GetProperty() *Property {
@@ -387,7 +876,7 @@ type InvalidateCacheRequest struct {
 
 func (x *InvalidateCacheRequest) Reset() {
 	*x = InvalidateCacheRequest{}
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[6]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -399,7 +888,7 @@ func (x *InvalidateCacheRequest) String() string {
 func (*InvalidateCacheRequest) ProtoMessage() {}
 
 func (x *InvalidateCacheRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[6]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -412,7 +901,7 @@ func (x *InvalidateCacheRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InvalidateCacheRequest.ProtoReflect.Descriptor instead.
 func (*InvalidateCacheRequest) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{6}
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *InvalidateCacheRequest) GetEmail() string {
@@ -439,7 +928,7 @@ type InvalidateCacheResponse struct {
 
 func (x *InvalidateCacheResponse) Reset() {
 	*x = InvalidateCacheResponse{}
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[7]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -451,7 +940,7 @@ func (x *InvalidateCacheResponse) String() string {
 func (*InvalidateCacheResponse) ProtoMessage() {}
 
 func (x *InvalidateCacheResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[7]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -464,7 +953,7 @@ func (x *InvalidateCacheResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InvalidateCacheResponse.ProtoReflect.Descriptor instead.
 func (*InvalidateCacheResponse) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{7}
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *InvalidateCacheResponse) GetInvalidated() int64 {
@@ -494,7 +983,7 @@ type ListAuditEventsRequest struct {
 
 func (x *ListAuditEventsRequest) Reset() {
 	*x = ListAuditEventsRequest{}
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[8]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -506,7 +995,7 @@ func (x *ListAuditEventsRequest) String() string {
 func (*ListAuditEventsRequest) ProtoMessage() {}
 
 func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[8]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -519,7 +1008,7 @@ func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditEventsRequest) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{8}
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListAuditEventsRequest) GetUser() string {
@@ -583,7 +1072,7 @@ type ListAuditEventsResponse struct {
 
 func (x *ListAuditEventsResponse) Reset() {
 	*x = ListAuditEventsResponse{}
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[9]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -595,7 +1084,7 @@ func (x *ListAuditEventsResponse) String() string {
 func (*ListAuditEventsResponse) ProtoMessage() {}
 
 func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[9]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -608,7 +1097,7 @@ func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditEventsResponse) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{9}
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListAuditEventsResponse) GetEvents() []*AuditEvent {
@@ -643,7 +1132,7 @@ type AuditEvent struct {
 
 func (x *AuditEvent) Reset() {
 	*x = AuditEvent{}
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[10]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -655,7 +1144,7 @@ func (x *AuditEvent) String() string {
 func (*AuditEvent) ProtoMessage() {}
 
 func (x *AuditEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[10]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -668,7 +1157,7 @@ func (x *AuditEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEvent.ProtoReflect.Descriptor instead.
 func (*AuditEvent) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{10}
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *AuditEvent) GetId() string {
@@ -754,7 +1243,7 @@ type VisitorSettings struct {
 
 func (x *VisitorSettings) Reset() {
 	*x = VisitorSettings{}
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[11]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -766,7 +1255,7 @@ func (x *VisitorSettings) String() string {
 func (*VisitorSettings) ProtoMessage() {}
 
 func (x *VisitorSettings) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[11]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -779,7 +1268,7 @@ func (x *VisitorSettings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VisitorSettings.ProtoReflect.Descriptor instead.
 func (*VisitorSettings) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{11}
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *VisitorSettings) GetInviteOnly() bool {
@@ -865,7 +1354,7 @@ type EntryVisitorTypes struct {
 
 func (x *EntryVisitorTypes) Reset() {
 	*x = EntryVisitorTypes{}
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[12]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -877,7 +1366,7 @@ func (x *EntryVisitorTypes) String() string {
 func (*EntryVisitorTypes) ProtoMessage() {}
 
 func (x *EntryVisitorTypes) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[12]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -890,7 +1379,7 @@ func (x *EntryVisitorTypes) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EntryVisitorTypes.ProtoReflect.Descriptor instead.
 func (*EntryVisitorTypes) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{12}
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *EntryVisitorTypes) GetEntryId() string {
@@ -927,7 +1416,7 @@ type ProtectSettings struct {
 
 func (x *ProtectSettings) Reset() {
 	*x = ProtectSettings{}
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[13]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -939,7 +1428,7 @@ func (x *ProtectSettings) String() string {
 func (*ProtectSettings) ProtoMessage() {}
 
 func (x *ProtectSettings) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[13]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -952,7 +1441,7 @@ func (x *ProtectSettings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProtectSettings.ProtoReflect.Descriptor instead.
 func (*ProtectSettings) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{13}
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ProtectSettings) GetEnabled() bool {
@@ -986,7 +1475,7 @@ type GetVisitorSettingsRequest struct {
 
 func (x *GetVisitorSettingsRequest) Reset() {
 	*x = GetVisitorSettingsRequest{}
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[14]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -998,7 +1487,7 @@ func (x *GetVisitorSettingsRequest) String() string {
 func (*GetVisitorSettingsRequest) ProtoMessage() {}
 
 func (x *GetVisitorSettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[14]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1011,7 +1500,7 @@ func (x *GetVisitorSettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetVisitorSettingsRequest.ProtoReflect.Descriptor instead.
 func (*GetVisitorSettingsRequest) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{14}
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GetVisitorSettingsRequest) GetLocationId() string {
@@ -1031,7 +1520,7 @@ type GetVisitorSettingsResponse struct {
 
 func (x *GetVisitorSettingsResponse) Reset() {
 	*x = GetVisitorSettingsResponse{}
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[15]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1043,7 +1532,7 @@ func (x *GetVisitorSettingsResponse) String() string {
 func (*GetVisitorSettingsResponse) ProtoMessage() {}
 
 func (x *GetVisitorSettingsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[15]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1056,7 +1545,7 @@ func (x *GetVisitorSettingsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetVisitorSettingsResponse.ProtoReflect.Descriptor instead.
 func (*GetVisitorSettingsResponse) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{15}
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *GetVisitorSettingsResponse) GetSettings() *VisitorSettings {
@@ -1077,7 +1566,7 @@ type UpdateVisitorSettingsRequest struct {
 
 func (x *UpdateVisitorSettingsRequest) Reset() {
 	*x = UpdateVisitorSettingsRequest{}
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[16]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1089,7 +1578,7 @@ func (x *UpdateVisitorSettingsRequest) String() string {
 func (*UpdateVisitorSettingsRequest) ProtoMessage() {}
 
 func (x *UpdateVisitorSettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[16]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1102,7 +1591,7 @@ func (x *UpdateVisitorSettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateVisitorSettingsRequest.ProtoReflect.Descriptor instead.
 func (*UpdateVisitorSettingsRequest) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{16}
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *UpdateVisitorSettingsRequest) GetLocationId() string {
@@ -1137,7 +1626,7 @@ type UpdateVisitorSettingsResponse struct {
 
 func (x *UpdateVisitorSettingsResponse) Reset() {
 	*x = UpdateVisitorSettingsResponse{}
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[17]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1149,7 +1638,7 @@ func (x *UpdateVisitorSettingsResponse) String() string {
 func (*UpdateVisitorSettingsResponse) ProtoMessage() {}
 
 func (x *UpdateVisitorSettingsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[17]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1162,7 +1651,7 @@ func (x *UpdateVisitorSettingsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateVisitorSettingsResponse.ProtoReflect.Descriptor instead.
 func (*UpdateVisitorSettingsResponse) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{17}
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *UpdateVisitorSettingsResponse) GetError() bool {
@@ -1218,7 +1707,7 @@ type MisconfiguredEntry struct {
 
 func (x *MisconfiguredEntry) Reset() {
 	*x = MisconfiguredEntry{}
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[18]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1230,7 +1719,7 @@ func (x *MisconfiguredEntry) String() string {
 func (*MisconfiguredEntry) ProtoMessage() {}
 
 func (x *MisconfiguredEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[18]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1243,7 +1732,7 @@ func (x *MisconfiguredEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MisconfiguredEntry.ProtoReflect.Descriptor instead.
 func (*MisconfiguredEntry) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{18}
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *MisconfiguredEntry) GetEntryId() string {
@@ -1276,7 +1765,7 @@ type ImportContactsRequest struct {
 
 func (x *ImportContactsRequest) Reset() {
 	*x = ImportContactsRequest{}
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[19]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1288,7 +1777,7 @@ func (x *ImportContactsRequest) String() string {
 func (*ImportContactsRequest) ProtoMessage() {}
 
 func (x *ImportContactsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[19]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1301,7 +1790,7 @@ func (x *ImportContactsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportContactsRequest.ProtoReflect.Descriptor instead.
 func (*ImportContactsRequest) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{19}
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ImportContactsRequest) GetCsv() *httpbody.HttpBody {
@@ -1351,7 +1840,7 @@ type ImportContactsResponse struct {
 
 func (x *ImportContactsResponse) Reset() {
 	*x = ImportContactsResponse{}
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[20]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1363,7 +1852,7 @@ func (x *ImportContactsResponse) String() string {
 func (*ImportContactsResponse) ProtoMessage() {}
 
 func (x *ImportContactsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[20]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1376,7 +1865,7 @@ func (x *ImportContactsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportContactsResponse.ProtoReflect.Descriptor instead.
 func (*ImportContactsResponse) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{20}
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ImportContactsResponse) GetRows() int32 {
@@ -1453,7 +1942,7 @@ type BadRow struct {
 
 func (x *BadRow) Reset() {
 	*x = BadRow{}
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[21]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1465,7 +1954,7 @@ func (x *BadRow) String() string {
 func (*BadRow) ProtoMessage() {}
 
 func (x *BadRow) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[21]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1478,7 +1967,7 @@ func (x *BadRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BadRow.ProtoReflect.Descriptor instead.
 func (*BadRow) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{21}
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *BadRow) GetLine() int32 {
@@ -1506,7 +1995,7 @@ type ListContactsRequest struct {
 
 func (x *ListContactsRequest) Reset() {
 	*x = ListContactsRequest{}
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[22]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1518,7 +2007,7 @@ func (x *ListContactsRequest) String() string {
 func (*ListContactsRequest) ProtoMessage() {}
 
 func (x *ListContactsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[22]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1531,7 +2020,7 @@ func (x *ListContactsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListContactsRequest.ProtoReflect.Descriptor instead.
 func (*ListContactsRequest) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{22}
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ListContactsRequest) GetPageSize() int32 {
@@ -1560,7 +2049,7 @@ type ListContactsResponse struct {
 
 func (x *ListContactsResponse) Reset() {
 	*x = ListContactsResponse{}
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[23]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1572,7 +2061,7 @@ func (x *ListContactsResponse) String() string {
 func (*ListContactsResponse) ProtoMessage() {}
 
 func (x *ListContactsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[23]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1585,7 +2074,7 @@ func (x *ListContactsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListContactsResponse.ProtoReflect.Descriptor instead.
 func (*ListContactsResponse) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{23}
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ListContactsResponse) GetContacts() []*Contact {
@@ -1622,7 +2111,7 @@ type Contact struct {
 
 func (x *Contact) Reset() {
 	*x = Contact{}
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[24]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1634,7 +2123,7 @@ func (x *Contact) String() string {
 func (*Contact) ProtoMessage() {}
 
 func (x *Contact) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[24]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1647,7 +2136,7 @@ func (x *Contact) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Contact.ProtoReflect.Descriptor instead.
 func (*Contact) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{24}
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *Contact) GetEmail() string {
@@ -1689,7 +2178,7 @@ type GrantTileRequest struct {
 
 func (x *GrantTileRequest) Reset() {
 	*x = GrantTileRequest{}
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[25]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1701,7 +2190,7 @@ func (x *GrantTileRequest) String() string {
 func (*GrantTileRequest) ProtoMessage() {}
 
 func (x *GrantTileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[25]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1714,7 +2203,7 @@ func (x *GrantTileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GrantTileRequest.ProtoReflect.Descriptor instead.
 func (*GrantTileRequest) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{25}
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *GrantTileRequest) GetEmail() string {
@@ -1740,7 +2229,7 @@ type GrantTileResponse struct {
 
 func (x *GrantTileResponse) Reset() {
 	*x = GrantTileResponse{}
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[26]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1752,7 +2241,7 @@ func (x *GrantTileResponse) String() string {
 func (*GrantTileResponse) ProtoMessage() {}
 
 func (x *GrantTileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[26]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1765,7 +2254,7 @@ func (x *GrantTileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GrantTileResponse.ProtoReflect.Descriptor instead.
 func (*GrantTileResponse) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{26}
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{34}
 }
 
 // RevokeTileRequest names the contact and the building.
@@ -1779,7 +2268,7 @@ type RevokeTileRequest struct {
 
 func (x *RevokeTileRequest) Reset() {
 	*x = RevokeTileRequest{}
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[27]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1791,7 +2280,7 @@ func (x *RevokeTileRequest) String() string {
 func (*RevokeTileRequest) ProtoMessage() {}
 
 func (x *RevokeTileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[27]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1804,7 +2293,7 @@ func (x *RevokeTileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTileRequest.ProtoReflect.Descriptor instead.
 func (*RevokeTileRequest) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{27}
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *RevokeTileRequest) GetEmail() string {
@@ -1830,7 +2319,7 @@ type RevokeTileResponse struct {
 
 func (x *RevokeTileResponse) Reset() {
 	*x = RevokeTileResponse{}
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[28]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1842,7 +2331,7 @@ func (x *RevokeTileResponse) String() string {
 func (*RevokeTileResponse) ProtoMessage() {}
 
 func (x *RevokeTileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[28]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1855,7 +2344,7 @@ func (x *RevokeTileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTileResponse.ProtoReflect.Descriptor instead.
 func (*RevokeTileResponse) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{28}
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{36}
 }
 
 // Building is a building's setup.
@@ -1873,7 +2362,7 @@ type Building struct {
 
 func (x *Building) Reset() {
 	*x = Building{}
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[29]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1885,7 +2374,7 @@ func (x *Building) String() string {
 func (*Building) ProtoMessage() {}
 
 func (x *Building) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[29]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1898,7 +2387,7 @@ func (x *Building) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Building.ProtoReflect.Descriptor instead.
 func (*Building) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{29}
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *Building) GetBuildingId() string {
@@ -1940,7 +2429,7 @@ type SetBuildingRequest struct {
 
 func (x *SetBuildingRequest) Reset() {
 	*x = SetBuildingRequest{}
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[30]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1952,7 +2441,7 @@ func (x *SetBuildingRequest) String() string {
 func (*SetBuildingRequest) ProtoMessage() {}
 
 func (x *SetBuildingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[30]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1965,7 +2454,7 @@ func (x *SetBuildingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetBuildingRequest.ProtoReflect.Descriptor instead.
 func (*SetBuildingRequest) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{30}
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *SetBuildingRequest) GetBuildingId() string {
@@ -1992,7 +2481,7 @@ type SetBuildingResponse struct {
 
 func (x *SetBuildingResponse) Reset() {
 	*x = SetBuildingResponse{}
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[31]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2004,7 +2493,7 @@ func (x *SetBuildingResponse) String() string {
 func (*SetBuildingResponse) ProtoMessage() {}
 
 func (x *SetBuildingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[31]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2017,7 +2506,7 @@ func (x *SetBuildingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetBuildingResponse.ProtoReflect.Descriptor instead.
 func (*SetBuildingResponse) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{31}
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *SetBuildingResponse) GetBuilding() *Building {
@@ -2036,7 +2525,7 @@ type ListBuildingsRequest struct {
 
 func (x *ListBuildingsRequest) Reset() {
 	*x = ListBuildingsRequest{}
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[32]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2048,7 +2537,7 @@ func (x *ListBuildingsRequest) String() string {
 func (*ListBuildingsRequest) ProtoMessage() {}
 
 func (x *ListBuildingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[32]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2061,7 +2550,7 @@ func (x *ListBuildingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBuildingsRequest.ProtoReflect.Descriptor instead.
 func (*ListBuildingsRequest) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{32}
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{40}
 }
 
 // ListBuildingsResponse lists buildings by id.
@@ -2074,7 +2563,7 @@ type ListBuildingsResponse struct {
 
 func (x *ListBuildingsResponse) Reset() {
 	*x = ListBuildingsResponse{}
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[33]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2086,7 +2575,7 @@ func (x *ListBuildingsResponse) String() string {
 func (*ListBuildingsResponse) ProtoMessage() {}
 
 func (x *ListBuildingsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cloudkey_v1_admin_proto_msgTypes[33]
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2099,7 +2588,7 @@ func (x *ListBuildingsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBuildingsResponse.ProtoReflect.Descriptor instead.
 func (*ListBuildingsResponse) Descriptor() ([]byte, []int) {
-	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{33}
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ListBuildingsResponse) GetBuildings() []*Building {
@@ -2120,7 +2609,7 @@ const file_cloudkey_v1_admin_proto_rawDesc = "" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1b\n" +
 	"\ttime_zone\x18\x03 \x01(\tR\btimeZone\x12\x18\n" +
 	"\adefault\x18\x04 \x01(\bR\adefault\x12A\n" +
-	"\vconnections\x18\x05 \x03(\v2\x1f.cloudkey.v1.PropertyConnectionR\vconnections\"\xc8\x01\n" +
+	"\vconnections\x18\x05 \x03(\v2\x1f.cloudkey.v1.PropertyConnectionR\vconnections\"\xda\x02\n" +
 	"\x12PropertyConnection\x12#\n" +
 	"\rconnection_id\x18\x01 \x01(\tR\fconnectionId\x12\x16\n" +
 	"\x06system\x18\x02 \x01(\tR\x06system\x12\x10\n" +
@@ -2128,7 +2617,43 @@ const file_cloudkey_v1_admin_proto_rawDesc = "" +
 	"\x03org\x18\x04 \x01(\tR\x03org\x12\x14\n" +
 	"\x05email\x18\x05 \x01(\tR\x05email\x12\x16\n" +
 	"\x06places\x18\x06 \x03(\x03R\x06places\x12#\n" +
-	"\rbreaker_state\x18\a \x01(\tR\fbreakerState\"\x17\n" +
+	"\rbreaker_state\x18\a \x01(\tR\fbreakerState\x12\x12\n" +
+	"\x04name\x18\b \x01(\tR\x04name\x12\x1d\n" +
+	"\n" +
+	"secret_set\x18\t \x01(\bR\tsecretSet\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\n" +
+	" \x01(\tR\tlastError\x12>\n" +
+	"\rlast_error_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\vlastErrorAt\"\x97\x01\n" +
+	"\rPropertyInput\x12\x1f\n" +
+	"\vproperty_id\x18\x01 \x01(\tR\n" +
+	"propertyId\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1b\n" +
+	"\ttime_zone\x18\x03 \x01(\tR\btimeZone\x124\n" +
+	"\x06access\x18\x04 \x03(\v2\x1c.cloudkey.v1.ConnectionInputR\x06access\"\xc4\x01\n" +
+	"\x0fConnectionInput\x12\x16\n" +
+	"\x06system\x18\x01 \x01(\tR\x06system\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x10\n" +
+	"\x03url\x18\x03 \x01(\tR\x03url\x12\x10\n" +
+	"\x03org\x18\x04 \x01(\tR\x03org\x12\x14\n" +
+	"\x05email\x18\x05 \x01(\tR\x05email\x12\x1a\n" +
+	"\bpassword\x18\x06 \x01(\tR\bpassword\x12\x17\n" +
+	"\aapi_key\x18\a \x01(\tR\x06apiKey\x12\x16\n" +
+	"\x06places\x18\b \x03(\x03R\x06places\"O\n" +
+	"\x15CreatePropertyRequest\x126\n" +
+	"\bproperty\x18\x01 \x01(\v2\x1a.cloudkey.v1.PropertyInputR\bproperty\"K\n" +
+	"\x16CreatePropertyResponse\x121\n" +
+	"\bproperty\x18\x01 \x01(\v2\x15.cloudkey.v1.PropertyR\bproperty\"p\n" +
+	"\x15UpdatePropertyRequest\x12\x1f\n" +
+	"\vproperty_id\x18\x01 \x01(\tR\n" +
+	"propertyId\x126\n" +
+	"\bproperty\x18\x02 \x01(\v2\x1a.cloudkey.v1.PropertyInputR\bproperty\"K\n" +
+	"\x16UpdatePropertyResponse\x121\n" +
+	"\bproperty\x18\x01 \x01(\v2\x15.cloudkey.v1.PropertyR\bproperty\"8\n" +
+	"\x15DeletePropertyRequest\x12\x1f\n" +
+	"\vproperty_id\x18\x01 \x01(\tR\n" +
+	"propertyId\"\x18\n" +
+	"\x16DeletePropertyResponse\"\x17\n" +
 	"\x15ListPropertiesRequest\"O\n" +
 	"\x16ListPropertiesResponse\x125\n" +
 	"\n" +
@@ -2265,7 +2790,7 @@ const file_cloudkey_v1_admin_proto_rawDesc = "" +
 	"\bbuilding\x18\x01 \x01(\v2\x15.cloudkey.v1.BuildingR\bbuilding\"\x16\n" +
 	"\x14ListBuildingsRequest\"L\n" +
 	"\x15ListBuildingsResponse\x123\n" +
-	"\tbuildings\x18\x01 \x03(\v2\x15.cloudkey.v1.BuildingR\tbuildings2\xdc\f\n" +
+	"\tbuildings\x18\x01 \x03(\v2\x15.cloudkey.v1.BuildingR\tbuildings2\xfa\x0f\n" +
 	"\fAdminService\x12\xa1\x01\n" +
 	"\x12GetVisitorSettings\x12&.cloudkey.v1.GetVisitorSettingsRequest\x1a'.cloudkey.v1.GetVisitorSettingsResponse\":\x82\xd3\xe4\x93\x024\x122/v1/admin/locations/{location_id}/visitor-settings\x12\xb4\x01\n" +
 	"\x15UpdateVisitorSettings\x12).cloudkey.v1.UpdateVisitorSettingsRequest\x1a*.cloudkey.v1.UpdateVisitorSettingsResponse\"D\x82\xd3\xe4\x93\x02>:\bsettings\x1a2/v1/admin/locations/{location_id}/visitor-settings\x12\x83\x01\n" +
@@ -2279,7 +2804,10 @@ const file_cloudkey_v1_admin_proto_rawDesc = "" +
 	"RevokeTile\x12\x1e.cloudkey.v1.RevokeTileRequest\x1a\x1f.cloudkey.v1.RevokeTileResponse\"6\x82\xd3\xe4\x93\x020*./v1/admin/contacts/{email}/tiles/{building_id}\x12u\n" +
 	"\x0fListAuditEvents\x12#.cloudkey.v1.ListAuditEventsRequest\x1a$.cloudkey.v1.ListAuditEventsResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/admin/audit\x12w\n" +
 	"\x0eListProperties\x12\".cloudkey.v1.ListPropertiesRequest\x1a#.cloudkey.v1.ListPropertiesResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/admin/properties\x12|\n" +
-	"\vGetProperty\x12\x1f.cloudkey.v1.GetPropertyRequest\x1a .cloudkey.v1.GetPropertyResponse\"*\x82\xd3\xe4\x93\x02$\x12\"/v1/admin/properties/{property_id}B\xa3\x01\n" +
+	"\vGetProperty\x12\x1f.cloudkey.v1.GetPropertyRequest\x1a .cloudkey.v1.GetPropertyResponse\"*\x82\xd3\xe4\x93\x02$\x12\"/v1/admin/properties/{property_id}\x12\x81\x01\n" +
+	"\x0eCreateProperty\x12\".cloudkey.v1.CreatePropertyRequest\x1a#.cloudkey.v1.CreatePropertyResponse\"&\x82\xd3\xe4\x93\x02 :\bproperty\"\x14/v1/admin/properties\x12\x8f\x01\n" +
+	"\x0eUpdateProperty\x12\".cloudkey.v1.UpdatePropertyRequest\x1a#.cloudkey.v1.UpdatePropertyResponse\"4\x82\xd3\xe4\x93\x02.:\bproperty2\"/v1/admin/properties/{property_id}\x12\x85\x01\n" +
+	"\x0eDeleteProperty\x12\".cloudkey.v1.DeletePropertyRequest\x1a#.cloudkey.v1.DeletePropertyResponse\"*\x82\xd3\xe4\x93\x02$*\"/v1/admin/properties/{property_id}B\xa3\x01\n" +
 	"\x0fcom.cloudkey.v1B\n" +
 	"AdminProtoP\x01Z7github.com/cloudkey/cloudkey/gen/cloudkey/v1;cloudkeyv1\xa2\x02\x03CXX\xaa\x02\vCloudkey.V1\xca\x02\vCloudkey\\V1\xe2\x02\x17Cloudkey\\V1\\GPBMetadata\xea\x02\fCloudkey::V1b\x06proto3"
 
@@ -2295,99 +2823,119 @@ func file_cloudkey_v1_admin_proto_rawDescGZIP() []byte {
 	return file_cloudkey_v1_admin_proto_rawDescData
 }
 
-var file_cloudkey_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
+var file_cloudkey_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_cloudkey_v1_admin_proto_goTypes = []any{
 	(*Property)(nil),                      // 0: cloudkey.v1.Property
 	(*PropertyConnection)(nil),            // 1: cloudkey.v1.PropertyConnection
-	(*ListPropertiesRequest)(nil),         // 2: cloudkey.v1.ListPropertiesRequest
-	(*ListPropertiesResponse)(nil),        // 3: cloudkey.v1.ListPropertiesResponse
-	(*GetPropertyRequest)(nil),            // 4: cloudkey.v1.GetPropertyRequest
-	(*GetPropertyResponse)(nil),           // 5: cloudkey.v1.GetPropertyResponse
-	(*InvalidateCacheRequest)(nil),        // 6: cloudkey.v1.InvalidateCacheRequest
-	(*InvalidateCacheResponse)(nil),       // 7: cloudkey.v1.InvalidateCacheResponse
-	(*ListAuditEventsRequest)(nil),        // 8: cloudkey.v1.ListAuditEventsRequest
-	(*ListAuditEventsResponse)(nil),       // 9: cloudkey.v1.ListAuditEventsResponse
-	(*AuditEvent)(nil),                    // 10: cloudkey.v1.AuditEvent
-	(*VisitorSettings)(nil),               // 11: cloudkey.v1.VisitorSettings
-	(*EntryVisitorTypes)(nil),             // 12: cloudkey.v1.EntryVisitorTypes
-	(*ProtectSettings)(nil),               // 13: cloudkey.v1.ProtectSettings
-	(*GetVisitorSettingsRequest)(nil),     // 14: cloudkey.v1.GetVisitorSettingsRequest
-	(*GetVisitorSettingsResponse)(nil),    // 15: cloudkey.v1.GetVisitorSettingsResponse
-	(*UpdateVisitorSettingsRequest)(nil),  // 16: cloudkey.v1.UpdateVisitorSettingsRequest
-	(*UpdateVisitorSettingsResponse)(nil), // 17: cloudkey.v1.UpdateVisitorSettingsResponse
-	(*MisconfiguredEntry)(nil),            // 18: cloudkey.v1.MisconfiguredEntry
-	(*ImportContactsRequest)(nil),         // 19: cloudkey.v1.ImportContactsRequest
-	(*ImportContactsResponse)(nil),        // 20: cloudkey.v1.ImportContactsResponse
-	(*BadRow)(nil),                        // 21: cloudkey.v1.BadRow
-	(*ListContactsRequest)(nil),           // 22: cloudkey.v1.ListContactsRequest
-	(*ListContactsResponse)(nil),          // 23: cloudkey.v1.ListContactsResponse
-	(*Contact)(nil),                       // 24: cloudkey.v1.Contact
-	(*GrantTileRequest)(nil),              // 25: cloudkey.v1.GrantTileRequest
-	(*GrantTileResponse)(nil),             // 26: cloudkey.v1.GrantTileResponse
-	(*RevokeTileRequest)(nil),             // 27: cloudkey.v1.RevokeTileRequest
-	(*RevokeTileResponse)(nil),            // 28: cloudkey.v1.RevokeTileResponse
-	(*Building)(nil),                      // 29: cloudkey.v1.Building
-	(*SetBuildingRequest)(nil),            // 30: cloudkey.v1.SetBuildingRequest
-	(*SetBuildingResponse)(nil),           // 31: cloudkey.v1.SetBuildingResponse
-	(*ListBuildingsRequest)(nil),          // 32: cloudkey.v1.ListBuildingsRequest
-	(*ListBuildingsResponse)(nil),         // 33: cloudkey.v1.ListBuildingsResponse
-	(*timestamppb.Timestamp)(nil),         // 34: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),           // 35: google.protobuf.Duration
-	(*httpbody.HttpBody)(nil),             // 36: google.api.HttpBody
+	(*PropertyInput)(nil),                 // 2: cloudkey.v1.PropertyInput
+	(*ConnectionInput)(nil),               // 3: cloudkey.v1.ConnectionInput
+	(*CreatePropertyRequest)(nil),         // 4: cloudkey.v1.CreatePropertyRequest
+	(*CreatePropertyResponse)(nil),        // 5: cloudkey.v1.CreatePropertyResponse
+	(*UpdatePropertyRequest)(nil),         // 6: cloudkey.v1.UpdatePropertyRequest
+	(*UpdatePropertyResponse)(nil),        // 7: cloudkey.v1.UpdatePropertyResponse
+	(*DeletePropertyRequest)(nil),         // 8: cloudkey.v1.DeletePropertyRequest
+	(*DeletePropertyResponse)(nil),        // 9: cloudkey.v1.DeletePropertyResponse
+	(*ListPropertiesRequest)(nil),         // 10: cloudkey.v1.ListPropertiesRequest
+	(*ListPropertiesResponse)(nil),        // 11: cloudkey.v1.ListPropertiesResponse
+	(*GetPropertyRequest)(nil),            // 12: cloudkey.v1.GetPropertyRequest
+	(*GetPropertyResponse)(nil),           // 13: cloudkey.v1.GetPropertyResponse
+	(*InvalidateCacheRequest)(nil),        // 14: cloudkey.v1.InvalidateCacheRequest
+	(*InvalidateCacheResponse)(nil),       // 15: cloudkey.v1.InvalidateCacheResponse
+	(*ListAuditEventsRequest)(nil),        // 16: cloudkey.v1.ListAuditEventsRequest
+	(*ListAuditEventsResponse)(nil),       // 17: cloudkey.v1.ListAuditEventsResponse
+	(*AuditEvent)(nil),                    // 18: cloudkey.v1.AuditEvent
+	(*VisitorSettings)(nil),               // 19: cloudkey.v1.VisitorSettings
+	(*EntryVisitorTypes)(nil),             // 20: cloudkey.v1.EntryVisitorTypes
+	(*ProtectSettings)(nil),               // 21: cloudkey.v1.ProtectSettings
+	(*GetVisitorSettingsRequest)(nil),     // 22: cloudkey.v1.GetVisitorSettingsRequest
+	(*GetVisitorSettingsResponse)(nil),    // 23: cloudkey.v1.GetVisitorSettingsResponse
+	(*UpdateVisitorSettingsRequest)(nil),  // 24: cloudkey.v1.UpdateVisitorSettingsRequest
+	(*UpdateVisitorSettingsResponse)(nil), // 25: cloudkey.v1.UpdateVisitorSettingsResponse
+	(*MisconfiguredEntry)(nil),            // 26: cloudkey.v1.MisconfiguredEntry
+	(*ImportContactsRequest)(nil),         // 27: cloudkey.v1.ImportContactsRequest
+	(*ImportContactsResponse)(nil),        // 28: cloudkey.v1.ImportContactsResponse
+	(*BadRow)(nil),                        // 29: cloudkey.v1.BadRow
+	(*ListContactsRequest)(nil),           // 30: cloudkey.v1.ListContactsRequest
+	(*ListContactsResponse)(nil),          // 31: cloudkey.v1.ListContactsResponse
+	(*Contact)(nil),                       // 32: cloudkey.v1.Contact
+	(*GrantTileRequest)(nil),              // 33: cloudkey.v1.GrantTileRequest
+	(*GrantTileResponse)(nil),             // 34: cloudkey.v1.GrantTileResponse
+	(*RevokeTileRequest)(nil),             // 35: cloudkey.v1.RevokeTileRequest
+	(*RevokeTileResponse)(nil),            // 36: cloudkey.v1.RevokeTileResponse
+	(*Building)(nil),                      // 37: cloudkey.v1.Building
+	(*SetBuildingRequest)(nil),            // 38: cloudkey.v1.SetBuildingRequest
+	(*SetBuildingResponse)(nil),           // 39: cloudkey.v1.SetBuildingResponse
+	(*ListBuildingsRequest)(nil),          // 40: cloudkey.v1.ListBuildingsRequest
+	(*ListBuildingsResponse)(nil),         // 41: cloudkey.v1.ListBuildingsResponse
+	(*timestamppb.Timestamp)(nil),         // 42: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),           // 43: google.protobuf.Duration
+	(*httpbody.HttpBody)(nil),             // 44: google.api.HttpBody
 }
 var file_cloudkey_v1_admin_proto_depIdxs = []int32{
 	1,  // 0: cloudkey.v1.Property.connections:type_name -> cloudkey.v1.PropertyConnection
-	0,  // 1: cloudkey.v1.ListPropertiesResponse.properties:type_name -> cloudkey.v1.Property
-	0,  // 2: cloudkey.v1.GetPropertyResponse.property:type_name -> cloudkey.v1.Property
-	34, // 3: cloudkey.v1.ListAuditEventsRequest.since:type_name -> google.protobuf.Timestamp
-	34, // 4: cloudkey.v1.ListAuditEventsRequest.until:type_name -> google.protobuf.Timestamp
-	10, // 5: cloudkey.v1.ListAuditEventsResponse.events:type_name -> cloudkey.v1.AuditEvent
-	34, // 6: cloudkey.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
-	35, // 7: cloudkey.v1.VisitorSettings.advance_access:type_name -> google.protobuf.Duration
-	35, // 8: cloudkey.v1.VisitorSettings.access_duration:type_name -> google.protobuf.Duration
-	12, // 9: cloudkey.v1.VisitorSettings.entries:type_name -> cloudkey.v1.EntryVisitorTypes
-	13, // 10: cloudkey.v1.VisitorSettings.protect:type_name -> cloudkey.v1.ProtectSettings
-	34, // 11: cloudkey.v1.VisitorSettings.updated_at:type_name -> google.protobuf.Timestamp
-	35, // 12: cloudkey.v1.ProtectSettings.employee_access_duration:type_name -> google.protobuf.Duration
-	11, // 13: cloudkey.v1.GetVisitorSettingsResponse.settings:type_name -> cloudkey.v1.VisitorSettings
-	11, // 14: cloudkey.v1.UpdateVisitorSettingsRequest.settings:type_name -> cloudkey.v1.VisitorSettings
-	18, // 15: cloudkey.v1.UpdateVisitorSettingsResponse.misconfigured_entries:type_name -> cloudkey.v1.MisconfiguredEntry
-	11, // 16: cloudkey.v1.UpdateVisitorSettingsResponse.settings:type_name -> cloudkey.v1.VisitorSettings
-	36, // 17: cloudkey.v1.ImportContactsRequest.csv:type_name -> google.api.HttpBody
-	21, // 18: cloudkey.v1.ImportContactsResponse.bad_rows:type_name -> cloudkey.v1.BadRow
-	24, // 19: cloudkey.v1.ListContactsResponse.contacts:type_name -> cloudkey.v1.Contact
-	29, // 20: cloudkey.v1.SetBuildingRequest.building:type_name -> cloudkey.v1.Building
-	29, // 21: cloudkey.v1.SetBuildingResponse.building:type_name -> cloudkey.v1.Building
-	29, // 22: cloudkey.v1.ListBuildingsResponse.buildings:type_name -> cloudkey.v1.Building
-	14, // 23: cloudkey.v1.AdminService.GetVisitorSettings:input_type -> cloudkey.v1.GetVisitorSettingsRequest
-	16, // 24: cloudkey.v1.AdminService.UpdateVisitorSettings:input_type -> cloudkey.v1.UpdateVisitorSettingsRequest
-	6,  // 25: cloudkey.v1.AdminService.InvalidateCache:input_type -> cloudkey.v1.InvalidateCacheRequest
-	30, // 26: cloudkey.v1.AdminService.SetBuilding:input_type -> cloudkey.v1.SetBuildingRequest
-	32, // 27: cloudkey.v1.AdminService.ListBuildings:input_type -> cloudkey.v1.ListBuildingsRequest
-	19, // 28: cloudkey.v1.AdminService.ImportContacts:input_type -> cloudkey.v1.ImportContactsRequest
-	22, // 29: cloudkey.v1.AdminService.ListContacts:input_type -> cloudkey.v1.ListContactsRequest
-	25, // 30: cloudkey.v1.AdminService.GrantTile:input_type -> cloudkey.v1.GrantTileRequest
-	27, // 31: cloudkey.v1.AdminService.RevokeTile:input_type -> cloudkey.v1.RevokeTileRequest
-	8,  // 32: cloudkey.v1.AdminService.ListAuditEvents:input_type -> cloudkey.v1.ListAuditEventsRequest
-	2,  // 33: cloudkey.v1.AdminService.ListProperties:input_type -> cloudkey.v1.ListPropertiesRequest
-	4,  // 34: cloudkey.v1.AdminService.GetProperty:input_type -> cloudkey.v1.GetPropertyRequest
-	15, // 35: cloudkey.v1.AdminService.GetVisitorSettings:output_type -> cloudkey.v1.GetVisitorSettingsResponse
-	17, // 36: cloudkey.v1.AdminService.UpdateVisitorSettings:output_type -> cloudkey.v1.UpdateVisitorSettingsResponse
-	7,  // 37: cloudkey.v1.AdminService.InvalidateCache:output_type -> cloudkey.v1.InvalidateCacheResponse
-	31, // 38: cloudkey.v1.AdminService.SetBuilding:output_type -> cloudkey.v1.SetBuildingResponse
-	33, // 39: cloudkey.v1.AdminService.ListBuildings:output_type -> cloudkey.v1.ListBuildingsResponse
-	20, // 40: cloudkey.v1.AdminService.ImportContacts:output_type -> cloudkey.v1.ImportContactsResponse
-	23, // 41: cloudkey.v1.AdminService.ListContacts:output_type -> cloudkey.v1.ListContactsResponse
-	26, // 42: cloudkey.v1.AdminService.GrantTile:output_type -> cloudkey.v1.GrantTileResponse
-	28, // 43: cloudkey.v1.AdminService.RevokeTile:output_type -> cloudkey.v1.RevokeTileResponse
-	9,  // 44: cloudkey.v1.AdminService.ListAuditEvents:output_type -> cloudkey.v1.ListAuditEventsResponse
-	3,  // 45: cloudkey.v1.AdminService.ListProperties:output_type -> cloudkey.v1.ListPropertiesResponse
-	5,  // 46: cloudkey.v1.AdminService.GetProperty:output_type -> cloudkey.v1.GetPropertyResponse
-	35, // [35:47] is the sub-list for method output_type
-	23, // [23:35] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	42, // 1: cloudkey.v1.PropertyConnection.last_error_at:type_name -> google.protobuf.Timestamp
+	3,  // 2: cloudkey.v1.PropertyInput.access:type_name -> cloudkey.v1.ConnectionInput
+	2,  // 3: cloudkey.v1.CreatePropertyRequest.property:type_name -> cloudkey.v1.PropertyInput
+	0,  // 4: cloudkey.v1.CreatePropertyResponse.property:type_name -> cloudkey.v1.Property
+	2,  // 5: cloudkey.v1.UpdatePropertyRequest.property:type_name -> cloudkey.v1.PropertyInput
+	0,  // 6: cloudkey.v1.UpdatePropertyResponse.property:type_name -> cloudkey.v1.Property
+	0,  // 7: cloudkey.v1.ListPropertiesResponse.properties:type_name -> cloudkey.v1.Property
+	0,  // 8: cloudkey.v1.GetPropertyResponse.property:type_name -> cloudkey.v1.Property
+	42, // 9: cloudkey.v1.ListAuditEventsRequest.since:type_name -> google.protobuf.Timestamp
+	42, // 10: cloudkey.v1.ListAuditEventsRequest.until:type_name -> google.protobuf.Timestamp
+	18, // 11: cloudkey.v1.ListAuditEventsResponse.events:type_name -> cloudkey.v1.AuditEvent
+	42, // 12: cloudkey.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
+	43, // 13: cloudkey.v1.VisitorSettings.advance_access:type_name -> google.protobuf.Duration
+	43, // 14: cloudkey.v1.VisitorSettings.access_duration:type_name -> google.protobuf.Duration
+	20, // 15: cloudkey.v1.VisitorSettings.entries:type_name -> cloudkey.v1.EntryVisitorTypes
+	21, // 16: cloudkey.v1.VisitorSettings.protect:type_name -> cloudkey.v1.ProtectSettings
+	42, // 17: cloudkey.v1.VisitorSettings.updated_at:type_name -> google.protobuf.Timestamp
+	43, // 18: cloudkey.v1.ProtectSettings.employee_access_duration:type_name -> google.protobuf.Duration
+	19, // 19: cloudkey.v1.GetVisitorSettingsResponse.settings:type_name -> cloudkey.v1.VisitorSettings
+	19, // 20: cloudkey.v1.UpdateVisitorSettingsRequest.settings:type_name -> cloudkey.v1.VisitorSettings
+	26, // 21: cloudkey.v1.UpdateVisitorSettingsResponse.misconfigured_entries:type_name -> cloudkey.v1.MisconfiguredEntry
+	19, // 22: cloudkey.v1.UpdateVisitorSettingsResponse.settings:type_name -> cloudkey.v1.VisitorSettings
+	44, // 23: cloudkey.v1.ImportContactsRequest.csv:type_name -> google.api.HttpBody
+	29, // 24: cloudkey.v1.ImportContactsResponse.bad_rows:type_name -> cloudkey.v1.BadRow
+	32, // 25: cloudkey.v1.ListContactsResponse.contacts:type_name -> cloudkey.v1.Contact
+	37, // 26: cloudkey.v1.SetBuildingRequest.building:type_name -> cloudkey.v1.Building
+	37, // 27: cloudkey.v1.SetBuildingResponse.building:type_name -> cloudkey.v1.Building
+	37, // 28: cloudkey.v1.ListBuildingsResponse.buildings:type_name -> cloudkey.v1.Building
+	22, // 29: cloudkey.v1.AdminService.GetVisitorSettings:input_type -> cloudkey.v1.GetVisitorSettingsRequest
+	24, // 30: cloudkey.v1.AdminService.UpdateVisitorSettings:input_type -> cloudkey.v1.UpdateVisitorSettingsRequest
+	14, // 31: cloudkey.v1.AdminService.InvalidateCache:input_type -> cloudkey.v1.InvalidateCacheRequest
+	38, // 32: cloudkey.v1.AdminService.SetBuilding:input_type -> cloudkey.v1.SetBuildingRequest
+	40, // 33: cloudkey.v1.AdminService.ListBuildings:input_type -> cloudkey.v1.ListBuildingsRequest
+	27, // 34: cloudkey.v1.AdminService.ImportContacts:input_type -> cloudkey.v1.ImportContactsRequest
+	30, // 35: cloudkey.v1.AdminService.ListContacts:input_type -> cloudkey.v1.ListContactsRequest
+	33, // 36: cloudkey.v1.AdminService.GrantTile:input_type -> cloudkey.v1.GrantTileRequest
+	35, // 37: cloudkey.v1.AdminService.RevokeTile:input_type -> cloudkey.v1.RevokeTileRequest
+	16, // 38: cloudkey.v1.AdminService.ListAuditEvents:input_type -> cloudkey.v1.ListAuditEventsRequest
+	10, // 39: cloudkey.v1.AdminService.ListProperties:input_type -> cloudkey.v1.ListPropertiesRequest
+	12, // 40: cloudkey.v1.AdminService.GetProperty:input_type -> cloudkey.v1.GetPropertyRequest
+	4,  // 41: cloudkey.v1.AdminService.CreateProperty:input_type -> cloudkey.v1.CreatePropertyRequest
+	6,  // 42: cloudkey.v1.AdminService.UpdateProperty:input_type -> cloudkey.v1.UpdatePropertyRequest
+	8,  // 43: cloudkey.v1.AdminService.DeleteProperty:input_type -> cloudkey.v1.DeletePropertyRequest
+	23, // 44: cloudkey.v1.AdminService.GetVisitorSettings:output_type -> cloudkey.v1.GetVisitorSettingsResponse
+	25, // 45: cloudkey.v1.AdminService.UpdateVisitorSettings:output_type -> cloudkey.v1.UpdateVisitorSettingsResponse
+	15, // 46: cloudkey.v1.AdminService.InvalidateCache:output_type -> cloudkey.v1.InvalidateCacheResponse
+	39, // 47: cloudkey.v1.AdminService.SetBuilding:output_type -> cloudkey.v1.SetBuildingResponse
+	41, // 48: cloudkey.v1.AdminService.ListBuildings:output_type -> cloudkey.v1.ListBuildingsResponse
+	28, // 49: cloudkey.v1.AdminService.ImportContacts:output_type -> cloudkey.v1.ImportContactsResponse
+	31, // 50: cloudkey.v1.AdminService.ListContacts:output_type -> cloudkey.v1.ListContactsResponse
+	34, // 51: cloudkey.v1.AdminService.GrantTile:output_type -> cloudkey.v1.GrantTileResponse
+	36, // 52: cloudkey.v1.AdminService.RevokeTile:output_type -> cloudkey.v1.RevokeTileResponse
+	17, // 53: cloudkey.v1.AdminService.ListAuditEvents:output_type -> cloudkey.v1.ListAuditEventsResponse
+	11, // 54: cloudkey.v1.AdminService.ListProperties:output_type -> cloudkey.v1.ListPropertiesResponse
+	13, // 55: cloudkey.v1.AdminService.GetProperty:output_type -> cloudkey.v1.GetPropertyResponse
+	5,  // 56: cloudkey.v1.AdminService.CreateProperty:output_type -> cloudkey.v1.CreatePropertyResponse
+	7,  // 57: cloudkey.v1.AdminService.UpdateProperty:output_type -> cloudkey.v1.UpdatePropertyResponse
+	9,  // 58: cloudkey.v1.AdminService.DeleteProperty:output_type -> cloudkey.v1.DeletePropertyResponse
+	44, // [44:59] is the sub-list for method output_type
+	29, // [29:44] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_cloudkey_v1_admin_proto_init() }
@@ -2401,7 +2949,7 @@ func file_cloudkey_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cloudkey_v1_admin_proto_rawDesc), len(file_cloudkey_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   34,
+			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -31,6 +31,9 @@ const (
 	AdminService_ListAuditEvents_FullMethodName       = "/cloudkey.v1.AdminService/ListAuditEvents"
 	AdminService_ListProperties_FullMethodName        = "/cloudkey.v1.AdminService/ListProperties"
 	AdminService_GetProperty_FullMethodName           = "/cloudkey.v1.AdminService/GetProperty"
+	AdminService_CreateProperty_FullMethodName        = "/cloudkey.v1.AdminService/CreateProperty"
+	AdminService_UpdateProperty_FullMethodName        = "/cloudkey.v1.AdminService/UpdateProperty"
+	AdminService_DeleteProperty_FullMethodName        = "/cloudkey.v1.AdminService/DeleteProperty"
 )
 
 // AdminServiceClient is the client API for AdminService service.
@@ -79,6 +82,20 @@ type AdminServiceClient interface {
 	// GetProperty is one property of ListProperties; a property the key may
 	// not see is NOT_FOUND, as one that does not exist.
 	GetProperty(ctx context.Context, in *GetPropertyRequest, opts ...grpc.CallOption) (*GetPropertyResponse, error)
+	// CreateProperty onboards a property (a portfolio key only). Each
+	// connection is checked live first (reachable, credentials, organisation);
+	// a failing one answers FAILED_PRECONDITION naming it and why, and
+	// nothing is saved. Every replica serves the property within a second.
+	CreateProperty(ctx context.Context, in *CreatePropertyRequest, opts ...grpc.CallOption) (*CreatePropertyResponse, error)
+	// UpdateProperty replaces a property's name, time zone and connections
+	// (a portfolio key, or the property's own key); a connection given
+	// without its secret keeps the stored one of the same name. Checked as
+	// CreateProperty.
+	UpdateProperty(ctx context.Context, in *UpdatePropertyRequest, opts ...grpc.CallOption) (*UpdatePropertyResponse, error)
+	// DeleteProperty removes a property (a portfolio key only): its Kisi
+	// logins and cached data are dropped; unlocks in flight finish within
+	// their deadline. The default property cannot be removed.
+	DeleteProperty(ctx context.Context, in *DeletePropertyRequest, opts ...grpc.CallOption) (*DeletePropertyResponse, error)
 }
 
 type adminServiceClient struct {
@@ -209,6 +226,36 @@ func (c *adminServiceClient) GetProperty(ctx context.Context, in *GetPropertyReq
 	return out, nil
 }
 
+func (c *adminServiceClient) CreateProperty(ctx context.Context, in *CreatePropertyRequest, opts ...grpc.CallOption) (*CreatePropertyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreatePropertyResponse)
+	err := c.cc.Invoke(ctx, AdminService_CreateProperty_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) UpdateProperty(ctx context.Context, in *UpdatePropertyRequest, opts ...grpc.CallOption) (*UpdatePropertyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdatePropertyResponse)
+	err := c.cc.Invoke(ctx, AdminService_UpdateProperty_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) DeleteProperty(ctx context.Context, in *DeletePropertyRequest, opts ...grpc.CallOption) (*DeletePropertyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeletePropertyResponse)
+	err := c.cc.Invoke(ctx, AdminService_DeleteProperty_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServiceServer is the server API for AdminService service.
 // All implementations must embed UnimplementedAdminServiceServer
 // for forward compatibility.
@@ -255,6 +302,20 @@ type AdminServiceServer interface {
 	// GetProperty is one property of ListProperties; a property the key may
 	// not see is NOT_FOUND, as one that does not exist.
 	GetProperty(context.Context, *GetPropertyRequest) (*GetPropertyResponse, error)
+	// CreateProperty onboards a property (a portfolio key only). Each
+	// connection is checked live first (reachable, credentials, organisation);
+	// a failing one answers FAILED_PRECONDITION naming it and why, and
+	// nothing is saved. Every replica serves the property within a second.
+	CreateProperty(context.Context, *CreatePropertyRequest) (*CreatePropertyResponse, error)
+	// UpdateProperty replaces a property's name, time zone and connections
+	// (a portfolio key, or the property's own key); a connection given
+	// without its secret keeps the stored one of the same name. Checked as
+	// CreateProperty.
+	UpdateProperty(context.Context, *UpdatePropertyRequest) (*UpdatePropertyResponse, error)
+	// DeleteProperty removes a property (a portfolio key only): its Kisi
+	// logins and cached data are dropped; unlocks in flight finish within
+	// their deadline. The default property cannot be removed.
+	DeleteProperty(context.Context, *DeletePropertyRequest) (*DeletePropertyResponse, error)
 	mustEmbedUnimplementedAdminServiceServer()
 }
 
@@ -300,6 +361,15 @@ func (UnimplementedAdminServiceServer) ListProperties(context.Context, *ListProp
 }
 func (UnimplementedAdminServiceServer) GetProperty(context.Context, *GetPropertyRequest) (*GetPropertyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetProperty not implemented")
+}
+func (UnimplementedAdminServiceServer) CreateProperty(context.Context, *CreatePropertyRequest) (*CreatePropertyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateProperty not implemented")
+}
+func (UnimplementedAdminServiceServer) UpdateProperty(context.Context, *UpdatePropertyRequest) (*UpdatePropertyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateProperty not implemented")
+}
+func (UnimplementedAdminServiceServer) DeleteProperty(context.Context, *DeletePropertyRequest) (*DeletePropertyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteProperty not implemented")
 }
 func (UnimplementedAdminServiceServer) mustEmbedUnimplementedAdminServiceServer() {}
 func (UnimplementedAdminServiceServer) testEmbeddedByValue()                      {}
@@ -538,6 +608,60 @@ func _AdminService_GetProperty_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_CreateProperty_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreatePropertyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).CreateProperty(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_CreateProperty_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).CreateProperty(ctx, req.(*CreatePropertyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_UpdateProperty_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdatePropertyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).UpdateProperty(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_UpdateProperty_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).UpdateProperty(ctx, req.(*UpdatePropertyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_DeleteProperty_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeletePropertyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).DeleteProperty(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_DeleteProperty_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).DeleteProperty(ctx, req.(*DeletePropertyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AdminService_ServiceDesc is the grpc.ServiceDesc for AdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -592,6 +716,18 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetProperty",
 			Handler:    _AdminService_GetProperty_Handler,
+		},
+		{
+			MethodName: "CreateProperty",
+			Handler:    _AdminService_CreateProperty_Handler,
+		},
+		{
+			MethodName: "UpdateProperty",
+			Handler:    _AdminService_UpdateProperty_Handler,
+		},
+		{
+			MethodName: "DeleteProperty",
+			Handler:    _AdminService_DeleteProperty_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
