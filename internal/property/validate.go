@@ -30,7 +30,9 @@ func (e *FieldError) Error() string {
 // API's), by the properties file's rules, and fills the defaults (the
 // name, each connection's name). The secret is required.
 func Validate(p *Property) error {
-	bad := func(conn int, field, reason string) error { return &FieldError{Conn: conn, Field: field, Reason: reason} }
+	bad := func(conn int, field, reason string) error {
+		return &FieldError{Conn: conn, Field: field, Reason: reason}
+	}
 	p.ID = strings.TrimSpace(p.ID)
 	if !idPattern.MatchString(p.ID) {
 		return bad(-1, "id", fmt.Sprintf("%q: want 1 to 63 of a-z, 0-9 and -", p.ID))

@@ -186,7 +186,7 @@ type App struct {
 	audit    *auditredis.StreamAuditor
 	registry *registry
 	log      *slog.Logger
-	closers []func()
+	closers  []func()
 }
 
 // Start builds cloudkey from cfg and binds its listeners. Call Serve, or
