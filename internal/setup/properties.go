@@ -556,7 +556,10 @@ func (r *registry) CheckConnection(ctx context.Context, c property.Connection) e
 	default:
 		return fmt.Errorf("system %q is not supported", c.System)
 	}
-	if err == nil || errors.Is(err, access.ErrNotFound) {
+	// Nobody with that email is an empty answer, not an HTTP error: an
+	// HTTP 404 is the organisation's.
+	var se *access.StatusError
+	if err == nil || (errors.Is(err, access.ErrNotFound) && !errors.As(err, &se)) {
 		return nil
 	}
 	return classify(err)
@@ -587,7 +590,14 @@ type watched struct {
 
 func (w watched) FindUserByEmail(ctx context.Context, email string) (access.User, error) {
 	u, err := w.System.FindUserByEmail(ctx, email)
-	w.status.observe(ctx, err)
+	var se *access.StatusError
+	if errors.As(err, &se) {
+		// Nobody with that email is an empty answer; an HTTP error here
+		// (even a 404: an unknown organisation) is the connection's.
+		w.status.fail(ctx, err)
+	} else {
+		w.status.observe(ctx, err)
+	}
 	return u, err
 }
 
@@ -618,13 +628,19 @@ func (s *connStatus) observe(ctx context.Context, err error) {
 			s.last.Store(nil)
 			s.log.Info("access-system connection works again", "connection", s.conn)
 		}
-	case ctx.Err() != nil:
-		// The caller gave up: not the connection's failure.
 	default:
-		s.last.Store(&connFailure{text: classify(err).Error(), at: time.Now()})
-		if s.failing.CompareAndSwap(false, true) {
-			s.log.Error("access-system connection failing", "connection", s.conn, "err", classify(err))
-		}
+		s.fail(ctx, err)
+	}
+}
+
+// fail records err as the connection's failure, unless the caller gave up.
+func (s *connStatus) fail(ctx context.Context, err error) {
+	if ctx.Err() != nil {
+		return // the caller gave up: not the connection's failure
+	}
+	s.last.Store(&connFailure{text: classify(err).Error(), at: time.Now()})
+	if s.failing.CompareAndSwap(false, true) {
+		s.log.Error("access-system connection failing", "connection", s.conn, "err", classify(err))
 	}
 }
 
