@@ -438,3 +438,6 @@ func (s *Store) Changes(ctx context.Context) <-chan struct{} {
 	}()
 	return out
 }
+
+// Seal returns p's record as Put stores it under KeyAll (tests, tools).
+func (s *Store) Seal(p property.Property) ([]byte, error) { return s.seal(p) }
