@@ -15,12 +15,13 @@ import (
 const CheckTimeout = 10 * time.Second
 
 // Check proves the connection works before it is saved: Kisi accepts the
-// organisation key and, when places are configured (Config.PlaceIDs),
-// each of them exists and the key sees it (GET /places/{id} for each);
-// without places, GET /places?limit=1 proves the key. A failure is an
-// *access.CheckError whose Reason says what to fix (CheckUnreachable,
-// CheckBadCredentials, CheckUnknownPlace, CheckUnexpected) and whose
-// message never holds the key.
+// organisation key as an administrator's (GET /users?limit=1: finding
+// users is what the key is for; a user's own login gets 403) and, when
+// places are configured (Config.PlaceIDs), each of them exists and the key
+// sees it (GET /places/{id} for each). A failure is an *access.CheckError
+// whose Reason says what to fix (CheckUnreachable, CheckBadCredentials,
+// CheckUnknownPlace, CheckUnexpected) and whose message never holds the
+// key.
 //
 // Each request is sent once, paced by the organisation key's rate limit
 // but outside the circuit breaker and the in-flight bound, so a failing
@@ -31,21 +32,21 @@ func (c *Client) Check(ctx context.Context) error {
 		ctx, cancel = context.WithTimeout(ctx, CheckTimeout)
 		defer cancel()
 	}
-	if len(c.places) == 0 {
-		var places []struct {
-			ID int64 `json:"id"`
-		}
-		if err := c.checkCall(ctx, "list places", "/places?limit=1", &places); err != nil {
-			return c.checkFailure(err)
-		}
-		return nil
+	var users []userItem
+	err := c.checkCall(ctx, "list users", "/users?limit=1", &users)
+	var se *access.StatusError
+	switch {
+	case errors.As(err, &se) && se.Status == http.StatusForbidden:
+		return &access.CheckError{Conn: c.name, Reason: access.CheckBadCredentials,
+			Err: errors.New("Kisi accepts the key but it may not list users (HTTP 403): give the API key of an organisation administrator, not a user's login")}
+	case err != nil:
+		return c.checkFailure(err)
 	}
 	for _, id := range c.places {
 		var place struct {
 			ID int64 `json:"id"`
 		}
 		err := c.checkCall(ctx, "get place", "/places/"+strconv.FormatInt(id, 10), &place)
-		var se *access.StatusError
 		switch {
 		case errors.As(err, &se) && (se.Status == http.StatusNotFound || se.Status == http.StatusForbidden):
 			return &access.CheckError{Conn: c.name, Reason: access.CheckUnknownPlace,

@@ -23,24 +23,29 @@ func TestCheck(t *testing.T) {
 	const wrongKey = "not-the-key-Zq9x-0123456789"
 	for _, tc := range []struct {
 		name   string
-		key    string
+		key    string // the organisation key given
 		places []int64
 		faults *kisisim.Faults
 		closed bool
-		want   access.CheckReason // -1: no error
-		words  []string
-		sends  int64 // requests the simulator gets for one check
+		// userLogin: the key is a device login of gina's, made with the
+		// Harbor View key.
+		userLogin bool
+		want      access.CheckReason // -1: no error
+		words     []string
+		sends     int64 // requests the simulator gets for one check
 	}{
 		{name: "good, every place", key: kisisim.DemoFoundryAPIKey, want: -1, sends: 1},
-		{name: "good, places given", key: kisisim.DemoHarborAPIKey, places: []int64{kisisim.DemoHarborPlaceID}, want: -1, sends: 1},
+		{name: "good, places given", key: kisisim.DemoHarborAPIKey, places: []int64{kisisim.DemoHarborPlaceID}, want: -1, sends: 2},
 		{name: "wrong key", key: wrongKey, want: access.CheckBadCredentials, words: []string{"HTTP 401"}, sends: 1},
 		{name: "wrong key, places given", key: wrongKey, places: []int64{kisisim.DemoHarborPlaceID},
 			want: access.CheckBadCredentials, words: []string{"HTTP 401"}, sends: 1},
+		{name: "a user's login, not an admin's key", key: kisisim.DemoHarborAPIKey, userLogin: true,
+			want: access.CheckBadCredentials, words: []string{"HTTP 403", "administrator"}, sends: 1},
 		{name: "another organisation's place", key: kisisim.DemoFoundryAPIKey,
 			places: []int64{kisisim.DemoFoundryPlaceID, kisisim.DemoHarborPlaceID},
-			want:   access.CheckUnknownPlace, words: []string{"place 7010", "HTTP 404"}, sends: 2},
+			want:   access.CheckUnknownPlace, words: []string{"place 7010", "HTTP 404"}, sends: 3},
 		{name: "no such place", key: kisisim.DemoFoundryAPIKey, places: []int64{424242},
-			want: access.CheckUnknownPlace, words: []string{"place 424242"}, sends: 1},
+			want: access.CheckUnknownPlace, words: []string{"place 424242"}, sends: 2},
 		{name: "unreachable", key: kisisim.DemoFoundryAPIKey, closed: true, want: access.CheckUnreachable},
 		{name: "server error", key: kisisim.DemoFoundryAPIKey, faults: &kisisim.Faults{ErrorRate: 1, ErrorStatus: 500},
 			want: access.CheckUnexpected, words: []string{"HTTP 500"}, sends: 1},
@@ -49,8 +54,22 @@ func TestCheck(t *testing.T) {
 			cfg := Config{Name: "foundry-lofts.kisi", PlaceIDs: tc.places, OrgRate: 1000}
 			e := newEnv(t, quietSeed(), tc.key, cfg)
 			c := e.client
-			if tc.closed {
-				cfg.BaseURL, cfg.APIKey, cfg.Logins = closedURL, tc.key, e.store
+			if tc.userLogin {
+				u, err := e.client.FindUserByEmail(context.Background(), kisisim.DemoGinaEmail)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := e.client.EnsureCloudKey(context.Background(), u); err != nil {
+					t.Fatal(err)
+				}
+				tc.key = e.store.secrets()[0]
+				e.srv.Reset()
+			}
+			if tc.closed || tc.userLogin {
+				cfg.BaseURL, cfg.APIKey, cfg.Logins = e.srv.URL, tc.key, e.store
+				if tc.closed {
+					cfg.BaseURL = closedURL
+				}
 				var err error
 				if c, err = New(cfg); err != nil {
 					t.Fatal(err)
