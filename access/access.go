@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -132,3 +133,115 @@ func (e *StatusError) Is(target error) bool {
 	}
 	return false
 }
+
+// CheckReason classifies why a connection check failed, so that the
+// manager who entered the connection knows what to fix.
+type CheckReason int
+
+// Reasons a connection check fails.
+const (
+	// CheckUnexpected: the access system answered something else than
+	// expected (an HTTP status other than those below, an answer that does
+	// not decode); trying again later may help.
+	CheckUnexpected CheckReason = iota
+	// CheckUnreachable: no answer (DNS, connection refused, TLS, timeout):
+	// the URL is wrong or the system is down.
+	CheckUnreachable
+	// CheckBadCredentials: the login or key was refused (HTTP 401 or 403).
+	CheckBadCredentials
+	// CheckUnknownOrganisation: the login works but the configured
+	// organisation is not among the login's (Openpath).
+	CheckUnknownOrganisation
+	// CheckUnknownPlace: a configured place does not exist or the key does
+	// not see it (Kisi).
+	CheckUnknownPlace
+)
+
+var checkReasons = [...]string{
+	CheckUnexpected:          "unexpected answer",
+	CheckUnreachable:         "unreachable",
+	CheckBadCredentials:      "bad credentials",
+	CheckUnknownOrganisation: "unknown organisation",
+	CheckUnknownPlace:        "unknown place",
+}
+
+// String is the reason in words: "bad credentials".
+func (r CheckReason) String() string {
+	if r < 0 || int(r) >= len(checkReasons) {
+		return fmt.Sprintf("CheckReason(%d)", int(r))
+	}
+	return checkReasons[r]
+}
+
+// CheckError is why a live check of a connection (an access-system
+// client's Check) failed. Its message names the connection and the reason
+// and never contains a secret (password, key, token). It unwraps to Err.
+type CheckError struct {
+	// Conn names the connection checked (the client's configured name,
+	// such as "harbor-view.kisi").
+	Conn   string
+	Reason CheckReason
+	// Err is what happened, for the message: a status, a transport error,
+	// the missing organisation or place.
+	Err error
+}
+
+func (e *CheckError) Error() string {
+	msg := "connection check"
+	if e.Conn != "" {
+		msg += " of " + e.Conn
+	}
+	msg += ": " + e.Reason.String()
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	}
+	return msg
+}
+
+// Unwrap returns the underlying error.
+func (e *CheckError) Unwrap() error { return e.Err }
+
+// CheckFailure classifies err, a failed request of a connection check of
+// conn: a 401 or 403 is CheckBadCredentials, another HTTP status
+// CheckUnexpected, no answer at all (ErrUnavailable without a status, a
+// deadline) CheckUnreachable, anything else CheckUnexpected. Each of
+// secrets (the password, key or token the check sent) is cut out of the
+// message, in case the access system's answer quoted it; errors.Is and
+// errors.As still see err.
+func CheckFailure(conn string, err error, secrets ...string) *CheckError {
+	reason := CheckUnexpected
+	var se *StatusError
+	switch {
+	case errors.As(err, &se):
+		if se.Status == 401 || se.Status == 403 {
+			reason = CheckBadCredentials
+		}
+	case errors.Is(err, ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+		reason = CheckUnreachable
+	}
+	return &CheckError{Conn: conn, Reason: reason, Err: redacted(err, secrets)}
+}
+
+// redacted is err with every non-empty secret cut out of its message.
+func redacted(err error, secrets []string) error {
+	msg := err.Error()
+	clean := msg
+	for _, s := range secrets {
+		if s != "" {
+			clean = strings.ReplaceAll(clean, s, "[redacted]")
+		}
+	}
+	if clean == msg {
+		return err
+	}
+	return &redactedError{msg: clean, err: err}
+}
+
+// redactedError shows a cleaned message and unwraps to the original error.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }

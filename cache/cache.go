@@ -9,7 +9,9 @@
 // so a typo does not hammer the access system.
 //
 // Everything a user has is keyed by canonical email, so the hot path reads
-// it all in one pipelined round trip, or from process memory.
+// it all in one pipelined round trip, or from process memory. A user of a
+// namespaced connection is keyed "<connection>|<email>", so that
+// DropConnection can drop a removed connection's users everywhere.
 //
 // It owns Redis keys and their encoding; it knows access-system types
 // (package access) but no access-system client, no domain rule (what an

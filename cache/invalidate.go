@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -57,6 +58,10 @@ func (s *Store) Run(ctx context.Context) {
 		case *redis.Message:
 			if m.Payload == invalidateAllMessage {
 				s.local.invalidateAll()
+				continue
+			}
+			if prefix, ok := strings.CutPrefix(m.Payload, invalidatePrefixMessage); ok {
+				s.local.invalidatePrefix(prefix)
 				continue
 			}
 			s.local.invalidate(m.Payload)
@@ -138,3 +143,10 @@ func (s *Store) forEachShard(ctx context.Context, fn func(context.Context, redis
 // invalidateAllMessage on the channel drops every replica's whole layer;
 // it cannot be an email.
 const invalidateAllMessage = "*"
+
+// invalidatePrefixMessage followed by a key prefix ("<connection>|") on
+// the channel drops every replica's snapshots of keys with that prefix. A
+// key cannot start with it: a canonical email has no space. A replica of
+// an earlier version takes the message for one key, which it does not
+// hold, so its copies expire within LocalTTL.
+const invalidatePrefixMessage = "* "

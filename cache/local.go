@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"strings"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -59,6 +60,12 @@ func (l *local) put(email string, snap snapshot, gen uint64, now, life int64) {
 func (l *local) invalidate(email string) {
 	l.gen.Add(1)
 	l.m.Delete(email)
+}
+
+// invalidatePrefix drops every snapshot whose key starts with prefix.
+func (l *local) invalidatePrefix(prefix string) {
+	l.gen.Add(1)
+	l.m.DeleteIf(func(key string) bool { return strings.HasPrefix(key, prefix) })
 }
 
 func (l *local) invalidateAll() {

@@ -14,6 +14,10 @@
 // second time only after an answer that says it was not processed (429,
 // or 401 for a login Kisi no longer accepts, which is then re-created).
 //
+// Check proves a new connection before it is saved (the key is an
+// administrator's, the configured places exist), and DeleteLogins deletes
+// at Kisi the logins a removed connection made.
+//
 // Of cloudkey's packages it imports access, access/guard and
 // internal/identity (canonical emails) only, besides gobreaker,
 // x/time/rate, x/sync and golang-lru; it must not import Redis, gRPC or

@@ -49,6 +49,17 @@ func (m *memStore) Delete(_ context.Context, userID int64) error {
 	return nil
 }
 
+func (m *memStore) List(context.Context) ([]Login, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []Login
+	for _, l := range m.logins {
+		l.Secret = ""
+		out = append(out, l)
+	}
+	return out, nil
+}
+
 // secrets is every secret the store holds.
 func (m *memStore) secrets() []string {
 	m.mu.Lock()

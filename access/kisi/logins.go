@@ -25,4 +25,10 @@ type LoginStore interface {
 	Put(ctx context.Context, l Login) error
 	// Delete forgets userID's login (Kisi no longer accepts it).
 	Delete(ctx context.Context, userID int64) error
+	// List returns every login stored for the connection, in no
+	// particular order, with Secret left empty: deleting a login at Kisi
+	// needs only its id. A stored record it cannot read is reported in
+	// the error, naming its key, while the readable logins are still
+	// returned.
+	List(ctx context.Context) ([]Login, error)
 }

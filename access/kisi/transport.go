@@ -45,7 +45,8 @@ type call struct {
 	user bool
 	// retry429 lets do retry a call that is not a GET when Kisi answers
 	// 429, which it answers without processing the call. Set for a login
-	// creation only; an unlock's retry is Unlock's own decision.
+	// creation and a login deletion only (both safe to repeat); an
+	// unlock's retry is Unlock's own decision.
 	retry429 bool
 }
 

@@ -367,3 +367,27 @@ func TestLocksAndPlaces(t *testing.T) {
 		}
 	})
 }
+
+// OrgDeviceLogins counts an organisation's device logins, its users'
+// together, and not the API key.
+func TestOrgDeviceLogins(t *testing.T) {
+	f := demo(t)
+	if n := f.srv.OrgDeviceLogins(DemoHarborOrgID); n != 0 {
+		t.Fatalf("seeded organisation: %d device logins", n)
+	}
+	_, frank := f.login(t, DemoHarborAPIKey, DemoFrankEmail)
+	f.login(t, DemoHarborAPIKey, DemoGinaEmail)
+	f.login(t, DemoFoundryAPIKey, DemoHankEmail)
+	if h, fl := f.srv.OrgDeviceLogins(DemoHarborOrgID), f.srv.OrgDeviceLogins(DemoFoundryOrgID); h != 2 || fl != 1 {
+		t.Fatalf("device logins: Harbor View %d, Foundry Lofts %d; want 2, 1", h, fl)
+	}
+	if a := f.do(t, "DELETE", "/logins/"+strconv.Itoa(frank), DemoHarborAPIKey, ""); a.status != 204 {
+		t.Fatalf("delete: %d %s", a.status, a.body)
+	}
+	if n := f.srv.OrgDeviceLogins(DemoHarborOrgID); n != 1 {
+		t.Errorf("after a delete: %d", n)
+	}
+	if n := f.srv.OrgDeviceLogins(12345); n != 0 {
+		t.Errorf("unknown organisation: %d", n)
+	}
+}

@@ -285,6 +285,23 @@ func (s *Sim) OrgLogins(orgID int, email string) int {
 	return len(u.deviceLogins)
 }
 
+// OrgDeviceLogins returns how many device logins the users of
+// organisation orgID hold together (0 for an unknown one): what a removed
+// connection must leave behind is none.
+func (s *Sim) OrgDeviceLogins(orgID int) int {
+	o := s.orgsByID[orgID]
+	if o == nil {
+		return 0
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	n := 0
+	for _, u := range o.users {
+		n += len(u.deviceLogins)
+	}
+	return n + len(o.admin.deviceLogins)
+}
+
 // APIKeys returns each organisation's name and API key, in seed order, for
 // `cloudkey sim --kind kisi` to print.
 func (s *Sim) APIKeys() []OrgKey {

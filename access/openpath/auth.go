@@ -126,22 +126,37 @@ type loginAnswer struct {
 
 // login calls POST /auth/login.
 func (c *Client) login(ctx context.Context) (*token, error) {
+	ans, sent, err := c.postLogin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return c.newToken(ctx, ans, sent)
+}
+
+// postLogin sends POST /auth/login, outside the circuit breaker and the
+// in-flight bound, and returns the answer and when it was sent.
+func (c *Client) postLogin(ctx context.Context) (loginAnswer, time.Time, error) {
 	body, err := json.Marshal(struct {
 		Email    string `json:"email"`
 		Password string `json:"password"`
 	}{c.email, c.password})
 	if err != nil {
-		return nil, fmt.Errorf("login: %w", err)
+		return loginAnswer{}, time.Time{}, fmt.Errorf("login: %w", err)
 	}
 	sent := time.Now()
 	resp, err := c.send(ctx, "login", "POST", c.base+"/auth/login", "", body)
 	if err != nil {
-		return nil, err
+		return loginAnswer{}, sent, err
 	}
 	var ans loginAnswer
 	if err := finish(ctx, "login", resp, &ans); err != nil {
-		return nil, err
+		return loginAnswer{}, sent, err
 	}
+	return ans, sent, nil
+}
+
+// newToken is the token of a login answered ans, sent at sent.
+func (c *Client) newToken(ctx context.Context, ans loginAnswer, sent time.Time) (*token, error) {
 	d := ans.Data
 	if d.Token == "" {
 		return nil, errors.New("login: the answer has no token")

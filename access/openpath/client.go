@@ -9,7 +9,8 @@
 // deadline; nothing else is ever retried, least of all an unlock. A
 // circuit breaker fails calls fast while Openpath keeps failing, and the
 // requests in flight are bounded (Config.MaxInFlight). Every call is
-// bounded by its context.
+// bounded by its context. Check proves a new connection (login, and the
+// organisation among the login's) before it is saved.
 //
 // An adapter over HTTP: it imports access and internal/identity (canonical
 // emails) only, never the cache, unlock, server, Redis or gRPC.

@@ -177,6 +177,26 @@ func (m *Map[V]) Delete(key string) {
 	sh.mu.Unlock()
 }
 
+// DeleteIf drops every value whose key match reports true, shard by shard
+// (each under its lock, so match must be quick and must not use the map),
+// and returns how many it dropped. It visits every entry: it is for rare
+// bulk removals, not the hot path.
+func (m *Map[V]) DeleteIf(match func(key string) bool) int {
+	n := 0
+	for i := range m.shards {
+		sh := &m.shards[i]
+		sh.mu.Lock()
+		for key, j := range sh.idx {
+			if match(key) {
+				sh.remove(j) // deleting the current key while ranging is allowed
+				n++
+			}
+		}
+		sh.mu.Unlock()
+	}
+	return n
+}
+
 // Clear drops every value and releases the slots.
 func (m *Map[V]) Clear() {
 	for i := range m.shards {

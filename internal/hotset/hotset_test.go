@@ -73,6 +73,29 @@ func TestPutGetEvict(t *testing.T) {
 				t.Fatal("Put after Clear")
 			}
 		}},
+		{"delete if", func(t *testing.T, m *Map[int]) {
+			for i := range 200 { // over every shard
+				m.Put(fmt.Sprintf("a|%d", i), i, 1, nil)
+				m.Put(fmt.Sprintf("b|%d", i), i, 2, nil)
+			}
+			if n := m.DeleteIf(func(k string) bool { return k[0] == 'a' }); n != 200 {
+				t.Fatalf("DeleteIf dropped %d, want 200", n)
+			}
+			if n, b := m.Stats(); n != 200 || b != 400 {
+				t.Fatalf("Stats = %d, %d; want 200, 400", n, b)
+			}
+			if _, ok := m.Get("a|7"); ok {
+				t.Fatal("a|7 after DeleteIf")
+			}
+			if v, ok := m.Get("b|7"); !ok || v != 7 {
+				t.Fatal("b|7 dropped")
+			}
+			// The freed slots are reused.
+			m.Put("a|7", 7, 1, nil)
+			if v, ok := m.Get("a|7"); !ok || v != 7 {
+				t.Fatal("Put after DeleteIf")
+			}
+		}},
 		{"the budget holds", func(t *testing.T, m *Map[int]) {
 			for i := range 10_000 {
 				m.Put(fmt.Sprint(i), i, 10, nil)

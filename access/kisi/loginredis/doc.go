@@ -3,7 +3,8 @@
 // Sentinel or Cluster), its secret sealed with a secrets.Keyring and bound
 // to the connection and user, so the stored record is neither readable
 // nor movable to another user. Rotate re-seals every stored login with
-// the ring's primary key (`cloudkey secrets rotate`).
+// the ring's primary key (`cloudkey secrets rotate`); List gives a
+// connection's logins, without secrets, for kisi.Client.DeleteLogins.
 //
 // Keys: ck:v1:kisi-login:{<conn>}:<userID> (the hash tag keeps a
 // connection's logins in one Cluster slot), no TTL; the value is a JSON

@@ -127,12 +127,22 @@ func rotateOne(ctx context.Context, rdb redis.UniversalClient, keys *secrets.Key
 // scan returns every login key, sorted, from every master of a Cluster or
 // the one server.
 func scan(ctx context.Context, rdb redis.UniversalClient) ([]string, error) {
+	keys, err := scanMatch(ctx, rdb, keyPrefix+"*")
+	if err != nil {
+		return nil, fmt.Errorf("loginredis: rotate: scan: %w", err)
+	}
+	return keys, nil
+}
+
+// scanMatch returns every key matching pattern, sorted, from every master
+// of a Cluster or the one server.
+func scanMatch(ctx context.Context, rdb redis.UniversalClient, pattern string) ([]string, error) {
 	var (
 		mu   sync.Mutex
 		keys []string
 	)
 	scanNode := func(ctx context.Context, c redis.Cmdable) error {
-		it := c.Scan(ctx, 0, keyPrefix+"*", 500).Iterator()
+		it := c.Scan(ctx, 0, pattern, 500).Iterator()
 		var local []string
 		for it.Next(ctx) {
 			local = append(local, it.Val())
@@ -152,7 +162,7 @@ func scan(ctx context.Context, rdb redis.UniversalClient) ([]string, error) {
 		err = scanNode(ctx, rdb)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("loginredis: rotate: scan: %w", err)
+		return nil, err
 	}
 	slices.Sort(keys)
 	return slices.Compact(keys), nil // SCAN may return a key twice

@@ -140,3 +140,69 @@ func open(keys *secrets.Keyring, conn string, userID int64, raw []byte) (kisi.Lo
 	}
 	return kisi.Login{ID: r.ID, UserID: r.UserID, Secret: string(plain), CreatedAt: r.CreatedAt}, nil
 }
+
+// List returns every login stored for the connection, with Secret left
+// empty (nothing is unsealed). It scans every master of a Cluster (the
+// connection's hash tag keeps its logins on one slot, but which master
+// holds it is the Cluster's business). Records that are not login records
+// are reported in the error, by key, and the others still returned.
+func (s *Store) List(ctx context.Context) ([]kisi.Login, error) {
+	keys, err := scanMatch(ctx, s.rdb, keyPrefix+"{"+globEscape(s.conn)+"}:*")
+	if err != nil {
+		return nil, fmt.Errorf("loginredis: list %s: %w", s.conn, err)
+	}
+	// The scan pattern is exact, but a key must also parse back to this
+	// connection.
+	var mine []string
+	for _, k := range keys {
+		if conn, _, ok := parseKey(k); ok && conn == s.conn {
+			mine = append(mine, k)
+		}
+	}
+	vals := make([]*redis.StringCmd, len(mine))
+	if len(mine) > 0 {
+		_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, k := range mine {
+				vals[i] = p.Get(ctx, k)
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return nil, fmt.Errorf("loginredis: list %s: %w", s.conn, err)
+		}
+	}
+	var (
+		out []kisi.Login
+		bad []string
+	)
+	for i, k := range mine {
+		raw, err := vals[i].Bytes()
+		if errors.Is(err, redis.Nil) {
+			continue // deleted since the scan
+		}
+		_, userID, _ := parseKey(k)
+		var r record
+		if err != nil || json.Unmarshal(raw, &r) != nil || r.UserID != userID || r.ID <= 0 {
+			bad = append(bad, k)
+			continue
+		}
+		out = append(out, kisi.Login{ID: r.ID, UserID: r.UserID, CreatedAt: r.CreatedAt})
+	}
+	if len(bad) > 0 {
+		return out, fmt.Errorf("loginredis: list %s: %d keys are not login records: %s", s.conn, len(bad), strings.Join(bad, " "))
+	}
+	return out, nil
+}
+
+// globEscape escapes the characters SCAN's MATCH pattern gives a meaning.
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch r {
+		case '*', '?', '[', ']', '\\':
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
