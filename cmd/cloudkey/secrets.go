@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cloudkey/cloudkey/access/kisi/loginredis"
+	"github.com/cloudkey/cloudkey/internal/property/propertyredis"
 	"github.com/cloudkey/cloudkey/internal/redisconn"
 	"github.com/cloudkey/cloudkey/internal/secrets"
 )
@@ -84,6 +85,13 @@ func secretsCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	defer cancel()
 	rotated, total, err := loginredis.Rotate(ctx, rdb, keys)
 	fmt.Fprintf(stdout, "rotated %d of %d\n", rotated, total)
+	if err != nil {
+		return fmt.Errorf("secrets rotate: %w", err)
+	}
+	// The properties' connection secrets (stored since issue 14).
+	if rotated, total, err = propertyredis.Rotate(ctx, rdb, keys); total > 0 || err != nil {
+		fmt.Fprintf(stdout, "properties: rotated %d of %d\n", rotated, total)
+	}
 	if err != nil {
 		return fmt.Errorf("secrets rotate: %w", err)
 	}

@@ -36,15 +36,27 @@ const pollEvery = 500 * time.Millisecond
 // ps is made the default. A second start with the same file writes
 // nothing.
 func applyFile(ctx context.Context, store *propertyredis.Store, ps []property.Property, log *slog.Logger) error {
-	var created, updated, unchanged []string
+	// One read of what is stored; only what differs is written.
+	snap, err := store.Load(ctx)
+	if err != nil {
+		return err
+	}
+	stored := make(map[string]propertyredis.Stored, len(snap.Properties))
+	for _, st := range snap.Properties {
+		stored[st.Property.ID] = st
+	}
+	var created, updated []string
+	unchanged := 0
 	for i, p := range ps {
 		p.Default = i == 0
-		_, existed, err := store.Get(ctx, p.ID)
-		if err != nil {
-			// A record that does not open (sealed with a key no longer
-			// given) is replaced by the file's.
-			log.Warn("a stored property does not open; the properties file's replaces it", "property", p.ID, "err", err)
-			existed = true
+		st, existed := stored[p.ID]
+		if existed && st.Err == nil && propertyredis.Same(st.Property, p) && (!p.Default || snap.Default == p.ID) {
+			unchanged++
+			continue
+		}
+		if existed && st.Err != nil {
+			// Sealed with a key no longer given, say: the file's replaces it.
+			log.Warn("a stored property does not open; the properties file's replaces it", "property", p.ID, "err", st.Err)
 		}
 		changed, err := store.Put(ctx, p)
 		if err != nil {
@@ -56,10 +68,10 @@ func applyFile(ctx context.Context, store *propertyredis.Store, ps []property.Pr
 		case changed:
 			updated = append(updated, p.ID)
 		default:
-			unchanged = append(unchanged, p.ID)
+			unchanged++
 		}
 	}
-	log.Info("properties applied", "created", created, "updated", updated, "unchanged", len(unchanged), "default", ps[0].ID)
+	log.Info("properties applied", "created", created, "updated", updated, "unchanged", unchanged, "default", ps[0].ID)
 	return nil
 }
 

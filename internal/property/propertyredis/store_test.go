@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cloudkey/cloudkey/internal/property"
+	"github.com/cloudkey/cloudkey/internal/redistest"
 	"github.com/cloudkey/cloudkey/internal/redistest/backends"
 	"github.com/cloudkey/cloudkey/internal/secrets"
 )
@@ -261,4 +262,46 @@ func TestStoreVersionAndChanges(t *testing.T) {
 		for range changes { // closed when ctx ends
 		}
 	})
+}
+
+// Rotate re-seals with the primary key what older keys sealed; the
+// secrets still open, with the new key alone.
+func TestRotate(t *testing.T) {
+	ctx := t.Context()
+	rdb := redistest.Start(t).Client()
+	spec := func(id string) string {
+		s, err := secrets.NewKeySpec(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	oldSpec, newSpec := spec("k1"), spec("k2")
+	ring := func(s string) *secrets.Keyring {
+		r, err := secrets.Parse(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	if _, err := New(rdb, ring(oldSpec)).Put(ctx, harbor()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(rdb, ring(oldSpec)).Put(ctx, foundry()); err != nil {
+		t.Fatal(err)
+	}
+	both := ring(newSpec + "," + oldSpec)
+	if rotated, total, err := Rotate(ctx, rdb, both); rotated != 2 || total != 2 || err != nil {
+		t.Fatalf("Rotate = %d of %d, %v", rotated, total, err)
+	}
+	if rotated, total, err := Rotate(ctx, rdb, both); rotated != 0 || total != 2 || err != nil {
+		t.Fatalf("second Rotate = %d of %d, %v", rotated, total, err)
+	}
+	got, ok, err := New(rdb, ring(newSpec)).Get(ctx, "harbor-view")
+	if err != nil || !ok || !Same(got, harbor()) {
+		t.Errorf("with the new key alone: %+v, %v, %v", got, ok, err)
+	}
+	if _, _, err := Rotate(ctx, rdb, ring(spec("k3"))); err == nil {
+		t.Error("Rotate with a key that opens nothing: no error")
+	}
 }
