@@ -8,6 +8,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/cloudkey/cloudkey/access"
 	"github.com/cloudkey/cloudkey/access/kisi"
 	"github.com/cloudkey/cloudkey/access/kisi/loginredis"
 	"github.com/cloudkey/cloudkey/access/kisisim"
@@ -42,14 +43,11 @@ type accessSystems struct {
 	// properties are the properties served, the default one first.
 	properties []property.Property
 	// conns are each property's connections, by property id.
-	conns map[string][]unlock.Connection
-	// openpath is the default property's first Openpath connection, which
-	// issues guest passes; nil when it has none.
-	openpath *openpath.Client
-	sim      *sim.Server // the embedded Openpath simulator, or nil
-	kisiSim  *kisisim.Server
-	org      string // the Openpath organisation served ("": the login's first)
-	close    func() // every client's idle connections, then the simulators
+	conns   map[string][]unlock.Connection
+	sim     *sim.Server // the embedded Openpath simulator, or nil
+	kisiSim *kisisim.Server
+	org     string // the Openpath organisation served ("": the login's first)
+	close   func() // every client's idle connections, then the simulators
 }
 
 // served reads the properties to serve: the properties file's, or the
@@ -111,6 +109,7 @@ func startAccess(cfg Config, rdb redis.UniversalClient, log *slog.Logger, metric
 	// Closed before the simulators (closers run last first): a wrapped
 	// transport may not pass CloseIdleConnections on from the clients.
 	closers = append(closers, shared.openpath.CloseIdleConnections, shared.kisi.CloseIdleConnections)
+	defaultOpenpath := false // the default property's first Openpath connection was seen
 	for pi, p := range ps {
 		for i, c := range p.Access {
 			// The default property's first connection keeps the system's
@@ -131,8 +130,8 @@ func startAccess(cfg Config, rdb redis.UniversalClient, log *slog.Logger, metric
 				// otherwise wait for these idle keep-alive connections.
 				closers = append(closers, client.CloseIdleConnections)
 				conn.System = client
-				if pi == 0 && acc.openpath == nil {
-					acc.openpath, acc.org = client, c.Org
+				if pi == 0 && !defaultOpenpath {
+					acc.org, defaultOpenpath = c.Org, true
 				}
 			case property.Kisi:
 				if keys == nil {
@@ -153,6 +152,19 @@ func startAccess(cfg Config, rdb redis.UniversalClient, log *slog.Logger, metric
 		}
 	}
 	return acc, nil
+}
+
+// guestAccess is the access system of property id's guest passes and
+// Protect: its first Openpath connection (Kisi has no time-limited
+// unlock tokens for guests); ok is false when it has none or is not
+// served. It reads the connections at each call.
+func (acc *accessSystems) guestAccess(id string) (access.GuestSystem, bool) {
+	for _, c := range acc.conns[id] {
+		if g, ok := c.System.(access.GuestSystem); ok && c.Kind == property.Openpath {
+			return g, true
+		}
+	}
+	return nil, false
 }
 
 // startDemo starts the embedded simulators and returns the demo property

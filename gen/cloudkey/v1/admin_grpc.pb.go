@@ -39,7 +39,13 @@ const (
 //
 // AdminService is for property managers and integrators. Every call needs
 // an admin API key, sent as the header pair `x-auth-scheme: api-token` and
-// `x-auth-apikey: <key>`; a key is scoped to one organisation.
+// `x-auth-apikey: <key>`. A key is scoped to one property or to the
+// portfolio; a request about a property's data (visitor settings,
+// buildings, contacts, the audit, the cache) may name the property in its
+// `property` field (REST: query parameter, or body field where the body
+// is the request), else it acts on the key's property (the default
+// property for a portfolio key). A property key naming another property is
+// PERMISSION_DENIED; a portfolio key naming one not served, NOT_FOUND.
 type AdminServiceClient interface {
 	// GetVisitorSettings returns a location's visitor integration settings.
 	GetVisitorSettings(ctx context.Context, in *GetVisitorSettingsRequest, opts ...grpc.CallOption) (*GetVisitorSettingsResponse, error)
@@ -215,7 +221,13 @@ func (c *adminServiceClient) GetProperty(ctx context.Context, in *GetPropertyReq
 //
 // AdminService is for property managers and integrators. Every call needs
 // an admin API key, sent as the header pair `x-auth-scheme: api-token` and
-// `x-auth-apikey: <key>`; a key is scoped to one organisation.
+// `x-auth-apikey: <key>`. A key is scoped to one property or to the
+// portfolio; a request about a property's data (visitor settings,
+// buildings, contacts, the audit, the cache) may name the property in its
+// `property` field (REST: query parameter, or body field where the body
+// is the request), else it acts on the key's property (the default
+// property for a portfolio key). A property key naming another property is
+// PERMISSION_DENIED; a portfolio key naming one not served, NOT_FOUND.
 type AdminServiceServer interface {
 	// GetVisitorSettings returns a location's visitor integration settings.
 	GetVisitorSettings(context.Context, *GetVisitorSettingsRequest) (*GetVisitorSettingsResponse, error)
