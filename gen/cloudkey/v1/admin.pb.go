@@ -1319,7 +1319,7 @@ type ImportContactsRequest struct {
 	Csv   *httpbody.HttpBody     `protobuf:"bytes,1,opt,name=csv,proto3" json:"csv,omitempty"`
 	// Import the good rows even when some are bad.
 	GoodRowsOnly bool `protobuf:"varint,2,opt,name=good_rows_only,json=goodRowsOnly,proto3" json:"good_rows_only,omitempty"`
-	// Delete the organisation's contacts that are not in the file.
+	// Delete the property's contacts that are not in the file.
 	RemoveMissing bool `protobuf:"varint,3,opt,name=remove_missing,json=removeMissing,proto3" json:"remove_missing,omitempty"`
 	// Region for phone numbers without a country code; default US.
 	Region string `protobuf:"bytes,4,opt,name=region,proto3" json:"region,omitempty"`
