@@ -99,6 +99,9 @@ func (s *adminServer) served(id string) bool {
 	if s.properties == nil {
 		return false
 	}
+	if d, ok := s.properties.(interface{ Serves(id string) bool }); ok {
+		return d.Serves(id) // without listing every property's status
+	}
 	for _, p := range s.properties.Properties() {
 		if p.ID == id {
 			return true

@@ -261,6 +261,13 @@ type sharedHTTP struct{ openpath, kisi *http.Client }
 // settings without secrets, and each connection's breaker now.
 type directory struct{ acc *accessSystems }
 
+// Serves reports whether property id is served (the admin API's check on
+// every request naming a property).
+func (d directory) Serves(id string) bool {
+	_, ok := d.acc.conns[id]
+	return ok
+}
+
 // Properties lists the properties served, the default first.
 func (d directory) Properties() []server.PropertyStatus {
 	out := make([]server.PropertyStatus, len(d.acc.properties))
