@@ -11,7 +11,8 @@ import (
 )
 
 func (s *adminServer) SetBuilding(ctx context.Context, req *pb.SetBuildingRequest) (*pb.SetBuildingResponse, error) {
-	if err := s.checkOrg(ctx); err != nil {
+	property, err := s.propertyOf(ctx, req.GetProperty())
+	if err != nil {
 		return nil, err
 	}
 	if s.buildings == nil {
@@ -19,32 +20,38 @@ func (s *adminServer) SetBuilding(ctx context.Context, req *pb.SetBuildingReques
 	}
 	b, err := s.buildings.Put(ctx, tenant.Building{
 		ID: req.GetBuildingId(), Name: req.GetBuilding().GetName(),
-		LocationID: req.GetBuilding().GetLocationId(), Org: s.org,
+		LocationID: req.GetBuilding().GetLocationId(), Org: s.tenantScope(property),
 	})
 	if err != nil {
 		return nil, failing("", "building", err)
 	}
-	return &pb.SetBuildingResponse{Building: buildingPB(b)}, nil
+	return &pb.SetBuildingResponse{Building: buildingPB(b, property)}, nil
 }
 
-func (s *adminServer) ListBuildings(ctx context.Context, _ *pb.ListBuildingsRequest) (*pb.ListBuildingsResponse, error) {
-	if err := s.checkOrg(ctx); err != nil {
+func (s *adminServer) ListBuildings(ctx context.Context, req *pb.ListBuildingsRequest) (*pb.ListBuildingsResponse, error) {
+	property, err := s.propertyOf(ctx, req.GetProperty())
+	if err != nil {
 		return nil, err
 	}
 	if s.buildings == nil {
 		return nil, status.Error(codes.FailedPrecondition, "buildings are not configured")
 	}
-	bs, err := s.buildings.List(ctx, s.org)
+	bs, err := s.buildings.List(ctx, s.tenantScope(property))
 	if err != nil {
 		return nil, failing("", "", err)
 	}
 	out := &pb.ListBuildingsResponse{}
 	for _, b := range bs {
-		out.Buildings = append(out.Buildings, buildingPB(b))
+		out.Buildings = append(out.Buildings, buildingPB(b, property))
 	}
 	return out, nil
 }
 
-func buildingPB(b tenant.Building) *pb.Building {
-	return &pb.Building{BuildingId: b.ID, Name: b.Name, LocationId: b.LocationID, Org: b.Org}
+func buildingPB(b tenant.Building, property string) *pb.Building {
+	return &pb.Building{BuildingId: b.ID, Name: b.Name, LocationId: b.LocationID, Org: tenant.ScopeOrg(b.Org), Property: property}
+}
+
+// tenantScope is where property's contacts and buildings are kept.
+func (s *adminServer) tenantScope(property string) string {
+	return tenant.PropertyScope(property, s.property, s.org)
 }

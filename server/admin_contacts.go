@@ -11,25 +11,28 @@ import (
 	"github.com/cloudkey/cloudkey/tenant"
 )
 
-// contactsReady checks the key's organisation and that contacts are served.
-func (s *adminServer) contactsReady(ctx context.Context) error {
-	if err := s.checkOrg(ctx); err != nil {
-		return err
+// contactsReady resolves the request's property (requested) and checks
+// that contacts are served; it returns the property's tenant scope.
+func (s *adminServer) contactsReady(ctx context.Context, requested string) (string, error) {
+	property, err := s.propertyOf(ctx, requested)
+	if err != nil {
+		return "", err
 	}
 	if s.contacts == nil {
-		return status.Error(codes.FailedPrecondition, "tenant contacts are not configured")
+		return "", status.Error(codes.FailedPrecondition, "tenant contacts are not configured")
 	}
-	return nil
+	return s.tenantScope(property), nil
 }
 
 // contactErr is a contacts store's error, about the request's field.
 func contactErr(field string, err error) error { return failing("contacts: ", field, err) }
 
 func (s *adminServer) ImportContacts(ctx context.Context, req *pb.ImportContactsRequest) (*pb.ImportContactsResponse, error) {
-	if err := s.contactsReady(ctx); err != nil {
+	scope, err := s.contactsReady(ctx, req.GetProperty())
+	if err != nil {
 		return nil, err
 	}
-	rep, err := s.contacts.Import(ctx, s.org, bytes.NewReader(req.GetCsv().GetData()), tenant.ImportOptions{
+	rep, err := s.contacts.Import(ctx, scope, bytes.NewReader(req.GetCsv().GetData()), tenant.ImportOptions{
 		GoodRowsOnly: req.GetGoodRowsOnly(), RemoveMissing: req.GetRemoveMissing(), Region: req.GetRegion(),
 	})
 	out := &pb.ImportContactsResponse{
@@ -48,13 +51,14 @@ func (s *adminServer) ImportContacts(ctx context.Context, req *pb.ImportContacts
 }
 
 func (s *adminServer) ListContacts(ctx context.Context, req *pb.ListContactsRequest) (*pb.ListContactsResponse, error) {
-	if err := s.contactsReady(ctx); err != nil {
+	scope, err := s.contactsReady(ctx, req.GetProperty())
+	if err != nil {
 		return nil, err
 	}
 	if req.GetPageSize() < 0 || req.GetPageSize() > 1000 {
 		return nil, badField("page_size", "must be 0 to 1000")
 	}
-	page, err := s.contacts.List(ctx, s.org, req.GetPageToken(), int(req.GetPageSize()))
+	page, err := s.contacts.List(ctx, scope, req.GetPageToken(), int(req.GetPageSize()))
 	if err != nil {
 		return nil, contactErr("page_token", err)
 	}
@@ -66,20 +70,22 @@ func (s *adminServer) ListContacts(ctx context.Context, req *pb.ListContactsRequ
 }
 
 func (s *adminServer) GrantTile(ctx context.Context, req *pb.GrantTileRequest) (*pb.GrantTileResponse, error) {
-	if err := s.contactsReady(ctx); err != nil {
+	scope, err := s.contactsReady(ctx, req.GetProperty())
+	if err != nil {
 		return nil, err
 	}
-	if err := s.contacts.Grant(ctx, s.org, req.GetEmail(), req.GetBuildingId()); err != nil {
+	if err := s.contacts.Grant(ctx, scope, req.GetEmail(), req.GetBuildingId()); err != nil {
 		return nil, contactErr("email", err)
 	}
 	return &pb.GrantTileResponse{}, nil
 }
 
 func (s *adminServer) RevokeTile(ctx context.Context, req *pb.RevokeTileRequest) (*pb.RevokeTileResponse, error) {
-	if err := s.contactsReady(ctx); err != nil {
+	scope, err := s.contactsReady(ctx, req.GetProperty())
+	if err != nil {
 		return nil, err
 	}
-	if err := s.contacts.Revoke(ctx, s.org, req.GetEmail(), req.GetBuildingId()); err != nil {
+	if err := s.contacts.Revoke(ctx, scope, req.GetEmail(), req.GetBuildingId()); err != nil {
 		return nil, contactErr("email", err)
 	}
 	return &pb.RevokeTileResponse{}, nil

@@ -36,11 +36,13 @@ var portfolioOnly = map[string]bool{"CreateProperty": true, "DeleteProperty": tr
 
 // Admin API keys are scoped to one property or to the whole portfolio.
 // Every admin RPC (each method of AdminService, found from its
-// descriptor, so a new one is covered) refuses a key of another property
-// or organisation before it reads or changes anything; a key of the
-// default property (whose data every admin call serves today), a
-// portfolio key, and a key made before properties for the organisation
-// served are let through.
+// descriptor, so a new one is covered) refuses a key of a property not
+// served or of another organisation before it reads or changes anything;
+// a key of any property served (acting on its own), a portfolio key, and
+// a key made before properties for the organisation served are let
+// through. Every such method has a property field: a property key naming
+// another property is refused whether that one exists or not (the two
+// answers alike), a portfolio key naming one not served is NOT_FOUND.
 func TestAdminKeyScopes(t *testing.T) {
 	rs := redistest.Start(t)
 	d := newDemoStack(t, rs.URL(), "", 3*time.Second)
@@ -58,24 +60,39 @@ func TestAdminKeyScopes(t *testing.T) {
 	}
 	t.Cleanup(func() { conn.Close() })
 	svc := pb.File_cloudkey_v1_admin_proto.Services().ByName("AdminService")
-	call := func(key, method string) error {
+	call := func(key, method, property string) error {
 		m := svc.Methods().ByName(protoreflect.Name(method))
 		ctx := metadata.AppendToOutgoingContext(context.Background(), "x-auth-scheme", "api-token", "x-auth-apikey", key)
 		in, out := dynamicpb.NewMessage(m.Input()), dynamicpb.NewMessage(m.Output())
+		if property != "" {
+			f := m.Input().Fields().ByName("property")
+			if f == nil {
+				t.Fatalf("%s has no property field", method)
+			}
+			in.Set(f, protoreflect.ValueOfString(property))
+		}
 		return conn.Invoke(ctx, "/cloudkey.v1.AdminService/"+method, in, out)
 	}
+	foundry, portfolio, legacy := mk(adminkey.Scope{Property: "foundry-lofts"}), mk(adminkey.Scope{Portfolio: true}), mk(adminkey.Scope{Org: d.app.Org})
 	tests := []struct {
-		name      string
-		key       string
-		refused   bool
-		portfolio bool
+		name     string
+		key      string
+		property string // the request's
+		want     codes.Code
+		refused  bool // want is the answer (else: anything but a refusal)
 	}{
-		{"another property", mk(adminkey.Scope{Property: "foundry-lofts"}), true, false},
-		{"a property not served", mk(adminkey.Scope{Property: "elsewhere"}), true, false},
-		{"another organisation", mk(adminkey.Scope{Org: "2"}), true, false},
-		{"the default property", mk(adminkey.Scope{Property: "harbor-view"}), false, false},
-		{"the portfolio", mk(adminkey.Scope{Portfolio: true}), false, true},
-		{"the organisation, before properties", mk(adminkey.Scope{Org: d.app.Org}), false, false},
+		{"another property's key, on its own", foundry, "", 0, false},
+		{"another property's key, naming its own", foundry, "foundry-lofts", 0, false},
+		{"a property not served", mk(adminkey.Scope{Property: "elsewhere"}), "", codes.PermissionDenied, true},
+		{"another organisation", mk(adminkey.Scope{Org: "2"}), "", codes.PermissionDenied, true},
+		{"the default property", mk(adminkey.Scope{Property: "harbor-view"}), "", 0, false},
+		{"the portfolio", portfolio, "", 0, false},
+		{"the portfolio, naming a property", portfolio, "foundry-lofts", 0, false},
+		{"the organisation, before properties", legacy, "", 0, false},
+		{"a property key naming another property", foundry, "harbor-view", codes.PermissionDenied, true},
+		{"a property key naming one not served", foundry, "nowhere", codes.PermissionDenied, true},
+		{"a key made before properties naming another property", legacy, "foundry-lofts", codes.PermissionDenied, true},
+		{"the portfolio naming one not served", portfolio, "nowhere", codes.NotFound, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -84,14 +101,31 @@ func TestAdminKeyScopes(t *testing.T) {
 				if portfolioMethods[method] {
 					continue // each key sees its own properties there (TestAdminProperties)
 				}
-				err := call(tc.key, method)
+				if portfolioOnly[method] {
+					if tc.property != "" {
+						continue // their property field is the property itself
+					}
+					err := call(tc.key, method, "")
+					code := status.Code(err)
+					if (tc.key != portfolio) != (code == codes.PermissionDenied) || code == codes.Unauthenticated || code == codes.Unimplemented {
+						t.Errorf("%s: %v (refused: want %v)", method, err, tc.key != portfolio)
+					}
+					continue
+				}
+				err := call(tc.key, method, tc.property)
 				code := status.Code(err)
-				refused := tc.refused || (portfolioOnly[method] && !tc.portfolio)
-				if refused != (code == codes.PermissionDenied) || code == codes.Unauthenticated || code == codes.Unimplemented {
-					t.Errorf("%s: %v (refused: want %v)", method, err, refused)
+				refused := code == codes.PermissionDenied || code == codes.NotFound && strings.Contains(status.Convert(err).Message(), "property")
+				if code == codes.Unauthenticated || code == codes.Unimplemented ||
+					tc.refused && code != tc.want || !tc.refused && refused {
+					t.Errorf("%s: %v (want refused %v: %v)", method, err, tc.refused, tc.want)
 				}
 			}
 		})
+	}
+	// Naming another property and naming one not served answer alike.
+	other, none := call(foundry, "ListContacts", "harbor-view"), call(foundry, "ListContacts", "nowhere")
+	if strings.ReplaceAll(status.Convert(other).Message(), "harbor-view", "X") != strings.ReplaceAll(status.Convert(none).Message(), "nowhere", "X") {
+		t.Errorf("another property: %v; one not served: %v", other, none)
 	}
 	if svc.Methods().Len() < 10 {
 		t.Fatalf("AdminService has %d methods; the descriptor was not read", svc.Methods().Len())

@@ -26,9 +26,9 @@ type adminServer struct {
 	audit     AuditReader
 	contacts  *tenant.Store
 	buildings *tenant.Buildings
-	org       string // the organisation this cloudkey serves
-	// property is the default property: today every admin resource
-	// (visitor settings, contacts, buildings, cache, audit) is its.
+	org       string // the default property's access-system organisation
+	// property is the default property: what a portfolio key or a key
+	// made before properties acts on when a request names none.
 	property string
 	// properties lists the properties served (ListProperties).
 	properties PropertyDirectory
@@ -36,10 +36,13 @@ type adminServer struct {
 	checker    ConnectionChecker
 }
 
-// CacheAdmin drops cached access data.
+// CacheAdmin drops a property's cached access data.
 type CacheAdmin interface {
-	Invalidate(ctx context.Context, email string) error
-	InvalidateAll(ctx context.Context) (int64, error)
+	// Invalidate drops email's views in property's connections.
+	Invalidate(ctx context.Context, property, email string) error
+	// InvalidateAll drops every user's views in property's connections
+	// and says how many users' entries were dropped.
+	InvalidateAll(ctx context.Context, property string) (int64, error)
 }
 
 // AuditReader lists audited unlock attempts.
@@ -47,32 +50,71 @@ type AuditReader interface {
 	List(ctx context.Context, f unlock.AuditFilter, limit int, cursor string) ([]unlock.AuditRecord, string, error)
 }
 
-// checkOrg refuses keys that may not see the default property, whose
-// data every admin call reads or changes: a portfolio key may, a key of
-// the default property may, and so may a key made before properties for
-// the organisation served (the upgrade keeps it working); a key of
-// another property or organisation may not, and learns nothing else.
-func (s *adminServer) checkOrg(ctx context.Context) error {
+// propertyOf resolves the property an admin request acts on, from the
+// caller's key and the request's property field (requested, "" when not
+// given):
+//   - a portfolio key: the property named, or the default one; a property
+//     not served is NOT_FOUND;
+//   - a property key: its own property, which it may name; naming another
+//     is PERMISSION_DENIED whether that one exists or not, so a key learns
+//     nothing outside its property (nor does a key whose property is no
+//     longer served);
+//   - a key made before properties for the organisation served: the
+//     default property, as a key of it;
+//   - a key of another organisation: PERMISSION_DENIED.
+func (s *adminServer) propertyOf(ctx context.Context, requested string) (string, error) {
 	k, ok := callerAdmin(ctx)
 	if !ok {
-		return status.Error(codes.Unauthenticated, "x-auth-apikey: missing")
+		return "", status.Error(codes.Unauthenticated, "x-auth-apikey: missing")
 	}
+	requested = strings.TrimSpace(requested)
+	own := k.Property
 	switch {
 	case k.Portfolio:
-		return nil
-	case k.Property != "":
-		if k.Property == s.property {
-			return nil
+		if requested == "" {
+			return s.property, nil
 		}
-		return status.Errorf(codes.PermissionDenied, "x-auth-apikey: the key is for property %s; this is another property's data", k.Property)
-	case s.org != "" && k.Org == s.org:
-		return nil
+		if !s.serves(requested) {
+			return "", status.Errorf(codes.NotFound, "property: %q is not served here", requested)
+		}
+		return requested, nil
+	case own == "" && s.org != "" && k.Org == s.org:
+		own = s.property
+	case own == "":
+		return "", status.Errorf(codes.PermissionDenied, "x-auth-apikey: the key is for organisation %s, not this one", k.Org)
 	}
-	return status.Errorf(codes.PermissionDenied, "x-auth-apikey: the key is for organisation %s, not this one", k.Org)
+	if requested != "" && requested != own {
+		return "", status.Errorf(codes.PermissionDenied, "property: the key is for property %s only", own)
+	}
+	if !s.serves(own) {
+		return "", status.Errorf(codes.PermissionDenied, "x-auth-apikey: the key's property %s is not served here", own)
+	}
+	return own, nil
+}
+
+// serves reports whether property id is served now (properties may come
+// and go while the server runs, so it is asked every time).
+func (s *adminServer) serves(id string) bool {
+	if id == s.property {
+		return true
+	}
+	if s.properties == nil {
+		return false
+	}
+	if d, ok := s.properties.(interface{ Serves(id string) bool }); ok {
+		return d.Serves(id) // without listing every property's status
+	}
+	for _, p := range s.properties.Properties() {
+		if p.ID == id {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *adminServer) InvalidateCache(ctx context.Context, req *pb.InvalidateCacheRequest) (*pb.InvalidateCacheResponse, error) {
-	if err := s.checkOrg(ctx); err != nil {
+	property, err := s.propertyOf(ctx, req.GetProperty())
+	if err != nil {
 		return nil, err
 	}
 	if s.cache == nil {
@@ -82,7 +124,7 @@ func (s *adminServer) InvalidateCache(ctx context.Context, req *pb.InvalidateCac
 	case req.GetAll() && req.GetEmail() != "":
 		return nil, badField("email", "give an email or all, not both")
 	case req.GetAll():
-		n, err := s.cache.InvalidateAll(ctx)
+		n, err := s.cache.InvalidateAll(ctx, property)
 		if err != nil {
 			return nil, failing("cache: ", "", err)
 		}
@@ -92,7 +134,7 @@ func (s *adminServer) InvalidateCache(ctx context.Context, req *pb.InvalidateCac
 	if err != nil {
 		return nil, badField("email", err.Error())
 	}
-	if err := s.cache.Invalidate(ctx, email); err != nil {
+	if err := s.cache.Invalidate(ctx, property, email); err != nil {
 		return nil, failing("cache: ", "", err)
 	}
 	return &pb.InvalidateCacheResponse{Invalidated: 1}, nil
@@ -101,7 +143,8 @@ func (s *adminServer) InvalidateCache(ctx context.Context, req *pb.InvalidateCac
 var auditResults = map[string]bool{"": true, "OK": true, "DENIED": true, "TIMEOUT": true, "UNAVAILABLE": true, "ERROR": true}
 
 func (s *adminServer) ListAuditEvents(ctx context.Context, req *pb.ListAuditEventsRequest) (*pb.ListAuditEventsResponse, error) {
-	if err := s.checkOrg(ctx); err != nil {
+	property, err := s.propertyOf(ctx, req.GetProperty())
+	if err != nil {
 		return nil, err
 	}
 	if s.audit == nil {
@@ -118,7 +161,9 @@ func (s *adminServer) ListAuditEvents(ctx context.Context, req *pb.ListAuditEven
 	if !auditResults[result] {
 		return nil, badField("result", "must be OK, DENIED, TIMEOUT, UNAVAILABLE or ERROR")
 	}
-	f := unlock.AuditFilter{User: strings.TrimSpace(req.GetUser()), EntryID: req.GetEntryId(), Result: result}
+	// Records written before properties name none: the default property's.
+	f := unlock.AuditFilter{User: strings.TrimSpace(req.GetUser()), EntryID: req.GetEntryId(), Result: result,
+		Property: property, Unnamed: property == s.property}
 	if f.User != "" && !strings.HasPrefix(f.User, "guest:") {
 		email, err := identity.CanonicalEmail(f.User)
 		if err != nil {
@@ -144,30 +189,34 @@ func (s *adminServer) ListAuditEvents(ctx context.Context, req *pb.ListAuditEven
 		out.Events = append(out.Events, &pb.AuditEvent{
 			Id: r.ID, At: timestamppb.New(r.At), User: r.User, EntryId: r.EntryID,
 			Result: r.Result, Message: r.Message, LatencyUs: r.Latency.Microseconds(), System: r.System,
+			Property: property,
 		})
 	}
 	return out, nil
 }
 
-// authorize refuses keys of other organisations and checks the location.
-func (s *adminServer) authorize(ctx context.Context, location string) error {
-	if err := s.checkOrg(ctx); err != nil {
-		return err
+// authorize resolves the request's property (requested) and checks the
+// location.
+func (s *adminServer) authorize(ctx context.Context, requested, location string) (string, error) {
+	property, err := s.propertyOf(ctx, requested)
+	if err != nil {
+		return "", err
 	}
 	if strings.TrimSpace(location) == "" {
-		return badField("location_id", "must not be empty")
+		return "", badField("location_id", "must not be empty")
 	}
 	if s.visitors == nil {
-		return status.Error(codes.FailedPrecondition, "visitor integration is not configured")
+		return "", status.Error(codes.FailedPrecondition, "visitor integration is not configured")
 	}
-	return nil
+	return property, nil
 }
 
 func (s *adminServer) GetVisitorSettings(ctx context.Context, req *pb.GetVisitorSettingsRequest) (*pb.GetVisitorSettingsResponse, error) {
-	if err := s.authorize(ctx, req.GetLocationId()); err != nil {
+	property, err := s.authorize(ctx, req.GetProperty(), req.GetLocationId())
+	if err != nil {
 		return nil, err
 	}
-	st, err := s.visitors.Settings(ctx, req.GetLocationId())
+	st, err := s.visitors.Settings(ctx, property, req.GetLocationId())
 	if err != nil {
 		return nil, about(err, "location_id", req.GetLocationId())
 	}
@@ -175,13 +224,14 @@ func (s *adminServer) GetVisitorSettings(ctx context.Context, req *pb.GetVisitor
 }
 
 func (s *adminServer) UpdateVisitorSettings(ctx context.Context, req *pb.UpdateVisitorSettingsRequest) (*pb.UpdateVisitorSettingsResponse, error) {
-	if err := s.authorize(ctx, req.GetLocationId()); err != nil {
+	property, err := s.authorize(ctx, req.GetProperty(), req.GetLocationId())
+	if err != nil {
 		return nil, err
 	}
 	if req.GetSettings() == nil {
 		return nil, badField("settings", "must be given")
 	}
-	res, err := s.visitors.UpdateSettings(ctx, req.GetLocationId(), settingsFromPB(req.GetSettings()))
+	res, err := s.visitors.UpdateSettings(ctx, property, req.GetLocationId(), settingsFromPB(req.GetSettings()))
 	if err != nil {
 		return nil, err // refused settings: their result travels as a status detail
 	}

@@ -19,7 +19,9 @@ import (
 type RateLimiter interface {
 	AllowUnlock(ctx context.Context, email string, ip netip.Addr) error
 	AllowGuest(ctx context.Context, token string, ip netip.Addr) error
-	AllowRegistration(ctx context.Context, contact, building string) error
+	// AllowRegistration takes one registration from property's contact
+	// and building budgets.
+	AllowRegistration(ctx context.Context, property, contact, building string) error
 }
 
 // limitUnary checks the rate limits of the two unlock methods, after

@@ -226,7 +226,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	pb.RegisterAdminServiceServer(gs, as)
 	gsv := &guestServer{visitors: cfg.Visitors}
 	pb.RegisterGuestServiceServer(gs, gsv)
-	ts := &visitorServer{visitors: cfg.Visitors, contacts: cfg.Contacts, buildings: cfg.Buildings, org: cfg.Org, limiter: cfg.Limiter}
+	ts := &visitorServer{visitors: cfg.Visitors, contacts: cfg.Contacts, buildings: cfg.Buildings, org: cfg.Org, property: cfg.Property, limiter: cfg.Limiter}
 	pb.RegisterVisitorServiceServer(gs, ts)
 	reflection.Register(gs)
 

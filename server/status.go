@@ -89,6 +89,8 @@ var statusTable = []statusRule{
 	{match: is(visitor.ErrNoVisit), code: codes.NotFound, reason: ReasonVisitorNotFound, // meta: visitor_id
 		answer: fixed("visitor_id: not one of your visitors")},
 	{match: isA[*visitor.InvalidSettingsError], code: codes.InvalidArgument, answer: invalidSettings},
+	{match: is(visitor.ErrOtherProperty), code: codes.PermissionDenied, answer: fixed("location_id: " + visitor.ErrOtherProperty.Error())},
+	{match: is(visitor.ErrNoGuestAccess), code: codes.FailedPrecondition, answer: fixed(visitor.ErrNoGuestAccess.Error())},
 	{match: isA[*visitor.FieldError], code: codes.InvalidArgument,
 		answer: func(err error, _ *callError) (string, []protoadapt.MessageV1) {
 			fe := asA[*visitor.FieldError](err)

@@ -13,7 +13,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/cloudkey/cloudkey/cache"
 	pb "github.com/cloudkey/cloudkey/gen/cloudkey/v1"
+	"github.com/cloudkey/cloudkey/internal/adminkey"
 	"github.com/cloudkey/cloudkey/internal/redistest"
 )
 
@@ -106,18 +108,7 @@ func TestUpgradeFromReleaseBeforeProperties(t *testing.T) {
 	if err != nil || len(r.Entries) != 3 || r.Entries[0].Id != "102" || !r.Entries[0].Favorite {
 		t.Errorf("alice's entries after the upgrade: %v, %v; want Garage 102 first, her favourite", r, err)
 	}
-	admin := func(path string) (int, string) {
-		req, _ := http.NewRequest("GET", "http://"+d.app.Server.HTTPAddr()+path, nil)
-		req.Header.Set("x-auth-scheme", "api-token")
-		req.Header.Set("x-auth-apikey", key)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
+	admin := func(path string) (int, string) { return adminAs(t, d, key, path) }
 	for _, tc := range []struct{ path, want string }{
 		{"/v1/admin/audit", `"entryId":"105"`},
 		{"/v1/admin/locations/152347/visitor-settings", `"timeZone":"Europe/Paris"`},
@@ -131,4 +122,38 @@ func TestUpgradeFromReleaseBeforeProperties(t *testing.T) {
 	if code, body := admin("/v1/admin/audit"); strings.Count(body, `"user":"alice@example.com"`) != 2 {
 		t.Errorf("the old audit: %d %s; want alice's two attempts", code, body)
 	}
+	// None of it is the second property's.
+	foundry, _, err := adminkey.NewStore(rs.Client(), cache.DefaultPrefix).CreateScoped(context.Background(), adminkey.Scope{Property: "foundry-lofts"}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		path string
+		code int
+		not  string
+	}{
+		{"/v1/admin/audit", 200, `"entryId":"105"`},
+		{"/v1/admin/locations/152347/visitor-settings", 403, "Paris"},
+		{"/v1/admin/buildings", 200, `"buildingId":"hq"`},
+		{"/v1/admin/contacts", 200, `"buildingIds":["hq"]`},
+	} {
+		if code, body := adminAs(t, d, foundry, tc.path); code != tc.code || strings.Contains(body, tc.not) {
+			t.Errorf("GET %s with foundry-lofts's key: %d %s; want %d without %s", tc.path, code, body, tc.code, tc.not)
+		}
+	}
+}
+
+// adminAs GETs path with admin key key.
+func adminAs(t *testing.T, d *demoStack, key, path string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", "http://"+d.app.Server.HTTPAddr()+path, nil)
+	req.Header.Set("x-auth-scheme", "api-token")
+	req.Header.Set("x-auth-apikey", key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -26,91 +27,122 @@ type visitorServer struct {
 	visitors  *visitor.Service
 	contacts  *tenant.Store
 	buildings *tenant.Buildings
-	org       string
+	org       string      // the default property's access-system organisation
+	property  string      // the default property
 	limiter   RateLimiter // nil: no limits
 }
 
-// location is the Envoy location whose settings serve building.
-func (s *visitorServer) location(ctx context.Context, building string) (string, error) {
-	if s.buildings == nil {
-		return building, nil
+// tile is a tile request's building, resolved to its property.
+type tile struct {
+	property string
+	scope    string // the property's tenant scope (tenant.PropertyScope)
+	building string
+	granted  bool // the caller has the building's tile
+}
+
+// tile resolves a tile request's building to its property: the property
+// requested, which must be one of the caller's token's; else the token's
+// one property (the default property for a token without the claim);
+// else, for a token of several, the one where the caller has the
+// building's grant (a building id is unique within a property, not
+// across them). It checks the caller's grant there.
+func (s *visitorServer) tile(ctx context.Context, requested, building string) (tile, error) {
+	if s.visitors == nil || s.contacts == nil {
+		return tile{}, status.Error(codes.FailedPrecondition, "visitor registration is not configured")
 	}
-	loc, err := s.buildings.Location(ctx, s.org, building)
+	if strings.TrimSpace(building) == "" {
+		return tile{}, badField("building_id", "must not be empty")
+	}
+	props := callerProperties(ctx)
+	if props == nil {
+		props = []string{s.property}
+	}
+	if requested = strings.TrimSpace(requested); requested != "" {
+		if !slices.Contains(props, requested) {
+			return tile{}, status.Errorf(codes.PermissionDenied, "property: %q is not one of your token's properties", requested)
+		}
+		props = []string{requested}
+	}
+	var found []tile
+	for _, p := range props {
+		t := tile{property: p, scope: tenant.PropertyScope(p, s.property, s.org), building: building}
+		ok, err := s.contacts.Granted(ctx, t.scope, callerEmail(ctx), building)
+		if err != nil {
+			return tile{}, failing("cannot check your access now; try again: ", "building_id", err)
+		}
+		if t.granted = ok; ok || len(props) == 1 {
+			found = append(found, t)
+		}
+	}
+	switch len(found) {
+	case 0: // a token of several properties, granted at none
+		return tile{property: props[0], scope: tenant.PropertyScope(props[0], s.property, s.org), building: building}, nil
+	case 1:
+		return found[0], nil
+	}
+	return tile{}, badField("property", "building "+building+" is at several of your properties; name the property")
+}
+
+// location is the Envoy location whose settings serve t's building.
+func (s *visitorServer) location(ctx context.Context, t tile) (string, error) {
+	if s.buildings == nil {
+		return t.building, nil
+	}
+	loc, err := s.buildings.Location(ctx, t.scope, t.building)
 	if err != nil {
 		return "", failing("cannot read the building setup now; try again: ", "building_id", err)
 	}
 	return loc, nil
 }
 
-func (s *visitorServer) ready(building string) error {
-	if s.visitors == nil || s.contacts == nil {
-		return status.Error(codes.FailedPrecondition, "visitor registration is not configured")
+// mayRegister resolves the request's building and refuses a caller
+// without its grant.
+func (s *visitorServer) mayRegister(ctx context.Context, requested, building string) (tile, error) {
+	t, err := s.tile(ctx, requested, building)
+	if err != nil {
+		return tile{}, err
 	}
-	if strings.TrimSpace(building) == "" {
-		return badField("building_id", "must not be empty")
+	if !t.granted {
+		return tile{}, status.Error(codes.PermissionDenied, MessageTileNotGranted)
 	}
-	return nil
+	return t, nil
 }
 
-// granted checks the caller's grant for building.
-func (s *visitorServer) granted(ctx context.Context, building string) (bool, error) {
-	ok, err := s.contacts.Granted(ctx, s.org, callerEmail(ctx), building)
-	if err != nil {
-		return false, failing("cannot check your access now; try again: ", "building_id", err)
-	}
-	return ok, nil
-}
-
-// mayRegister refuses a caller without the grant for building.
-func (s *visitorServer) mayRegister(ctx context.Context, building string) error {
-	if err := s.ready(building); err != nil {
-		return err
-	}
-	ok, err := s.granted(ctx, building)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return status.Error(codes.PermissionDenied, MessageTileNotGranted)
-	}
-	return nil
-}
+// notSetUp is what the tile shows at a building without visitor settings.
+const notSetUp = "Visitor registration is not set up for this building yet. Ask your property manager."
 
 func (s *visitorServer) GetTile(ctx context.Context, req *pb.GetTileRequest) (*pb.GetTileResponse, error) {
-	if err := s.ready(req.GetBuildingId()); err != nil {
-		return nil, err
-	}
-	ok, err := s.granted(ctx, req.GetBuildingId())
+	t, err := s.tile(ctx, req.GetProperty(), req.GetBuildingId())
 	if err != nil {
 		return nil, err
 	}
-	if !ok {
+	if !t.granted {
 		return &pb.GetTileResponse{Message: MessageTileNotGranted}, nil
 	}
-	loc, err := s.location(ctx, req.GetBuildingId())
+	loc, err := s.location(ctx, t)
 	if err != nil {
 		return nil, err
 	}
-	types, err := s.visitors.VisitorTypes(ctx, loc)
-	if errors.Is(err, visitor.ErrNoSettings) || (err == nil && len(types) == 0) {
-		return &pb.GetTileResponse{Message: "Visitor registration is not set up for this building yet. Ask your property manager."}, nil
+	types, err := s.visitors.VisitorTypes(ctx, t.property, loc)
+	if errors.Is(err, visitor.ErrNoSettings) || errors.Is(err, visitor.ErrOtherProperty) || (err == nil && len(types) == 0) {
+		return &pb.GetTileResponse{Message: notSetUp}, nil
 	}
 	if err != nil {
 		return nil, err
 	}
 	out := &pb.GetTileResponse{Enabled: true, VisitorTypes: types}
-	if c, err := s.contacts.Get(ctx, s.org, callerEmail(ctx)); err == nil {
+	if c, err := s.contacts.Get(ctx, t.scope, callerEmail(ctx)); err == nil {
 		out.ContactName = c.Name
 	}
 	return out, nil
 }
 
 func (s *visitorServer) RegisterVisitor(ctx context.Context, req *pb.RegisterVisitorRequest) (*pb.RegisterVisitorResponse, error) {
-	if err := s.mayRegister(ctx, req.GetBuildingId()); err != nil {
+	t, err := s.mayRegister(ctx, req.GetProperty(), req.GetBuildingId())
+	if err != nil {
 		return nil, err
 	}
 	email, phone := strings.TrimSpace(req.GetEmail()), strings.TrimSpace(req.GetPhone())
-	var err error
 	if email != "" {
 		if email, err = identity.CanonicalEmail(email); err != nil {
 			return nil, badField("email", err.Error())
@@ -121,11 +153,14 @@ func (s *visitorServer) RegisterVisitor(ctx context.Context, req *pb.RegisterVis
 			return nil, badField("phone", err.Error())
 		}
 	}
-	loc, err := s.location(ctx, req.GetBuildingId())
+	loc, err := s.location(ctx, t)
 	if err != nil {
 		return nil, err
 	}
-	types, err := s.visitors.VisitorTypes(ctx, loc)
+	types, err := s.visitors.VisitorTypes(ctx, t.property, loc)
+	if errors.Is(err, visitor.ErrOtherProperty) {
+		return nil, status.Error(codes.FailedPrecondition, notSetUp)
+	}
 	if err != nil && !errors.Is(err, visitor.ErrNoSettings) {
 		return nil, err
 	}
@@ -140,12 +175,12 @@ func (s *visitorServer) RegisterVisitor(ctx context.Context, req *pb.RegisterVis
 	// well-formed registration spends the contact's and the building's
 	// budgets, and a refused one issues no pass and sends no link.
 	if s.limiter != nil {
-		if err := s.limiter.AllowRegistration(ctx, callerEmail(ctx), req.GetBuildingId()); err != nil {
+		if err := s.limiter.AllowRegistration(ctx, t.property, callerEmail(ctx), t.building); err != nil {
 			return nil, err
 		}
 	}
 	id, out, err := s.visitors.Register(ctx, visitor.Registration{
-		Location: loc, FullName: req.GetFullName(), Email: email, Phone: phone,
+		Property: t.property, Location: loc, FullName: req.GetFullName(), Email: email, Phone: phone,
 		VisitorType: req.GetVisitorType(), ExpectedArrival: arrival, Host: callerEmail(ctx),
 	})
 	if err != nil {
@@ -161,10 +196,11 @@ func (s *visitorServer) RegisterVisitor(ctx context.Context, req *pb.RegisterVis
 }
 
 func (s *visitorServer) ListMyVisitors(ctx context.Context, req *pb.ListMyVisitorsRequest) (*pb.ListMyVisitorsResponse, error) {
-	if err := s.mayRegister(ctx, req.GetBuildingId()); err != nil {
+	t, err := s.mayRegister(ctx, req.GetProperty(), req.GetBuildingId())
+	if err != nil {
 		return nil, err
 	}
-	loc, err := s.location(ctx, req.GetBuildingId())
+	loc, err := s.location(ctx, t)
 	if err != nil {
 		return nil, err
 	}
@@ -180,10 +216,11 @@ func (s *visitorServer) ListMyVisitors(ctx context.Context, req *pb.ListMyVisito
 }
 
 func (s *visitorServer) CancelVisitor(ctx context.Context, req *pb.CancelVisitorRequest) (*pb.CancelVisitorResponse, error) {
-	if err := s.mayRegister(ctx, req.GetBuildingId()); err != nil {
+	t, err := s.mayRegister(ctx, req.GetProperty(), req.GetBuildingId())
+	if err != nil {
 		return nil, err
 	}
-	loc, err := s.location(ctx, req.GetBuildingId())
+	loc, err := s.location(ctx, t)
 	if err != nil {
 		return nil, err
 	}

@@ -3,8 +3,10 @@
 // tile, and which buildings each contact has that tile for. Contacts arrive
 // by CSV, the same three-column file the property manager gives Envoy
 // (full name, email, phone); grants are made one by one. Every call is
-// scoped by access-system organisation: a contact of one organisation is
-// invisible to every other.
+// scoped (the org argument): a contact of one scope is invisible to every
+// other. A property's scope is PropertyScope's: the default property keeps
+// its access-system organisation's (the keys written before properties),
+// every other property has one of its own.
 //
 // It also keeps the property manager's building setup (Buildings): which
 // organisation a building belongs to and which Envoy location its visitor

@@ -87,6 +87,33 @@ func NewStore(cs ContactStore, opts ...Option) *Store {
 	return s
 }
 
+// PropertyScope is the scope (the org argument of Store and Buildings)
+// that keeps property's contacts, grants and buildings. The default
+// property keeps its access-system organisation's (defaultOrg), where the
+// release before properties wrote them, so an upgraded deployment's data
+// is the default property's with no migration; every other property, and
+// the default one when it has no organisation, has its own, "p:<id>" (a
+// hash tag of its own in Redis Cluster). Access-system organisation ids
+// are numbers or UUIDs, so the two never meet.
+func PropertyScope(property, defaultProperty, defaultOrg string) string {
+	if property == defaultProperty && defaultOrg != "" {
+		return defaultOrg
+	}
+	return propertyScopePrefix + property
+}
+
+// propertyScopePrefix marks a scope of a property's own.
+const propertyScopePrefix = "p:"
+
+// ScopeOrg is the access-system organisation of a scope from
+// PropertyScope: "" for a property's own.
+func ScopeOrg(scope string) string {
+	if strings.HasPrefix(scope, propertyScopePrefix) {
+		return ""
+	}
+	return scope
+}
+
 // checkOrg refuses an organisation id that could not be a key's hash tag
 // or that is surely a mistake (empty, spaces, control characters).
 func checkOrg(org string) error {

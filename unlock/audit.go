@@ -18,10 +18,13 @@ type Attempt struct {
 	EntryID string
 	// System is the connection(s) the entry is on ("harbor-view.kisi",
 	// "a+b" for an entry on several); "" when none was asked.
-	System  string
-	Status  Status
-	Message string
-	Latency time.Duration
+	System string
+	// Property is the property the attempt was at; "" for an id no
+	// property claimed when the caller named several.
+	Property string
+	Status   Status
+	Message  string
+	Latency  time.Duration
 }
 
 // Auditor records attempts. Record must not block the reply path.
@@ -42,20 +45,28 @@ type AuditRecord struct {
 	User    string // email, or "guest:<pass id>"
 	EntryID string
 	System  string
-	Result  string
-	Message string
-	Latency time.Duration
+	// Property is the attempt's property; "" in records written before
+	// properties (the default property's).
+	Property string
+	Result   string
+	Message  string
+	Latency  time.Duration
 }
 
 // AuditFilter selects records; zero fields match everything.
 type AuditFilter struct {
 	User, EntryID, Result string
 	Since, Until          time.Time
+	// Property selects one property's records; Unnamed adds the records
+	// that name none (written before properties: the default property's).
+	Property string
+	Unnamed  bool
 }
 
 // Match reports whether f selects r.
 func (f AuditFilter) Match(r AuditRecord) bool {
-	return (f.User == "" || f.User == r.User) &&
+	return (f.Property == "" || f.Property == r.Property || (f.Unnamed && r.Property == "")) &&
+		(f.User == "" || f.User == r.User) &&
 		(f.EntryID == "" || f.EntryID == r.EntryID) &&
 		(f.Result == "" || strings.EqualFold(f.Result, r.Result))
 }

@@ -54,9 +54,10 @@ func groupIDs[K comparable](ids []string, owner func(string) (K, bool)) (groups 
 
 // denyUnclaimed answers (and audits) ids that are none of the caller's as
 // DENIED, without an upstream call: exactly as an id that exists nowhere.
-func (e *Engine) denyUnclaimed(ctx context.Context, email string, p placed, results []Result) {
+// They are audited at property.
+func (e *Engine) denyUnclaimed(ctx context.Context, email, property string, p placed, results []Result) {
 	if len(p.ids) == 0 {
 		return
 	}
-	p.place(results, e.Unlock(ctx, Request{Email: email, EntryIDs: p.ids, Targets: func(string) ([]Target, bool) { return nil, false }}))
+	p.place(results, e.Unlock(ctx, Request{Email: email, EntryIDs: p.ids, Property: property, Targets: func(string) ([]Target, bool) { return nil, false }}))
 }

@@ -337,11 +337,37 @@ func (p *portfolioSet) unlock(ctx context.Context, email string, properties []st
 	}
 	for i, g := range groups {
 		if errs[i] != nil { // not theirs at that property: as an id that exists nowhere
-			p.def.engine.denyUnclaimed(ctx, email, g.placed, results)
+			p.def.engine.denyUnclaimed(ctx, email, g.owner.property(), g.placed, results)
 		}
 	}
-	p.def.engine.denyUnclaimed(ctx, email, unclaimed, results)
+	// An id no property of the caller's claims is audited at the first
+	// of them: never at a property the caller's token does not name.
+	p.def.engine.denyUnclaimed(ctx, email, svcs[0].property(), unclaimed, results)
 	return results, nil
+}
+
+// InvalidateProperty drops email's views in property's connections.
+func (p *Portfolio) InvalidateProperty(ctx context.Context, property, email string) error {
+	s := p.set.Load().props[property]
+	if s == nil {
+		return &UnknownPropertyError{Property: property}
+	}
+	return s.Invalidate(ctx, email)
+}
+
+// Connections returns property's connections (without their systems);
+// ok is false when it is not served.
+func (p *Portfolio) Connections(property string) (conns []Connection, ok bool) {
+	s := p.set.Load().props[property]
+	if s == nil {
+		return nil, false
+	}
+	for _, c := range s.conns {
+		cn := c.Connection
+		cn.System = nil
+		conns = append(conns, cn)
+	}
+	return conns, true
 }
 
 // Invalidate drops email's views in every property.

@@ -87,8 +87,8 @@ func newPropertyService(t *testing.T, second *secondSystem, wait time.Duration) 
 	c := &fakeCache{views: map[string]cache.View{}}
 	audit := &recordingAuditor{}
 	svc, err := unlock.NewPropertyService([]unlock.Connection{
-		{ID: "hv.openpath", Kind: "openpath", Name: "Openpath", System: halSystem{}, Bare: true},
-		{ID: "hv.kisi", Kind: "kisi", Name: "Kisi", System: second},
+		{ID: "hv.openpath", Kind: "openpath", Name: "Openpath", System: halSystem{}, Bare: true, Property: "hv"},
+		{ID: "hv.kisi", Kind: "kisi", Name: "Kisi", System: second, Property: "hv"},
 	}, c, unlock.NewEngine(wait, audit), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -148,7 +148,7 @@ func TestPropertyListing(t *testing.T) {
 // One unlock opens doors on both systems, each result from its own
 // system; a restricted lock is DENIED with its reason and never sent; an
 // id no connection claims is DENIED; every attempt is audited with its
-// system.
+// system and the property.
 func TestPropertyUnlockAcrossSystems(t *testing.T) {
 	ctx := context.Background()
 	second := &secondSystem{}
@@ -173,6 +173,9 @@ func TestPropertyUnlockAcrossSystems(t *testing.T) {
 	systems := map[string]string{}
 	for _, a := range audit.got {
 		systems[a.EntryID] = a.System
+		if a.Property != "hv" {
+			t.Errorf("%s audited at property %q, want hv", a.EntryID, a.Property)
+		}
 	}
 	if systems["101"] != "hv.openpath" || systems["hv.kisi.7"] != "hv.kisi" || len(audit.got) != len(ids) {
 		t.Errorf("audit = %+v", audit.got)

@@ -193,6 +193,10 @@ func NewPropertyService(conns []Connection, c Cache, engine *Engine, log *slog.L
 	return s, nil
 }
 
+// property is the id of the property s serves (every connection of a
+// Service is one property's).
+func (s *Service) property() string { return s.conns[0].Property }
+
 // connOf returns the connection an entry id belongs to and the system's
 // own id for it; ok is false when no connection claims it. A namespaced
 // id goes to its connection, any other to the bare one.
@@ -597,7 +601,7 @@ func (s *Service) Unlock(ctx context.Context, email string, entryIDs []string) (
 		if err != nil {
 			return nil, err
 		}
-		results := s.engine.Unlock(ctx, Request{Email: email, EntryIDs: entryIDs, Targets: c.targets(v)})
+		results := s.engine.Unlock(ctx, Request{Email: email, EntryIDs: entryIDs, Property: s.property(), Targets: c.targets(v)})
 		s.dropRefused(ctx, c, email, results)
 		return results, nil
 	}
@@ -642,7 +646,7 @@ func (s *Service) unlockAcross(ctx context.Context, email string, entryIDs []str
 		if errs[i] = err; err != nil {
 			return
 		}
-		rs := s.engine.Unlock(ctx, Request{Email: email, EntryIDs: g.ids, Targets: g.owner.targets(v)})
+		rs := s.engine.Unlock(ctx, Request{Email: email, EntryIDs: g.ids, Property: s.property(), Targets: g.owner.targets(v)})
 		s.dropRefused(ctx, g.owner, email, rs)
 		g.place(results, rs)
 	}
@@ -678,11 +682,11 @@ func (s *Service) unlockAcross(ctx context.Context, email string, entryIDs []str
 		default:
 			st, msg = Unavailable, fmt.Sprintf("%s is unavailable; try again", c.Name)
 		}
-		g.place(results, s.engine.Unlock(ctx, Request{Email: email, EntryIDs: g.ids, Targets: func(string) ([]Target, bool) {
+		g.place(results, s.engine.Unlock(ctx, Request{Email: email, EntryIDs: g.ids, Property: s.property(), Targets: func(string) ([]Target, bool) {
 			return []Target{{SystemName: c.Name, Connection: c.ID, Outcome: st, Reason: msg}}, true
 		}}))
 	}
-	s.engine.denyUnclaimed(ctx, email, unclaimed, results)
+	s.engine.denyUnclaimed(ctx, email, s.property(), unclaimed, results)
 	return results, nil
 }
 

@@ -77,6 +77,8 @@ type Target struct {
 type Request struct {
 	Email    string
 	EntryIDs []string
+	// Property is the property the entries are at, for the audit.
+	Property string
 	// Targets says, for each entry the resident may open, what to call.
 	// An entry absent from it is DENIED without any upstream call.
 	Targets func(entryID string) ([]Target, bool)
@@ -164,7 +166,7 @@ func (e *Engine) one(ctx context.Context, req Request, entryID string) Result {
 	r.EntryID = entryID
 	r.Latency = e.now().Sub(start)
 	e.audit.Record(Attempt{
-		At: start, Email: req.Email, EntryID: entryID, System: sys,
+		At: start, Email: req.Email, EntryID: entryID, System: sys, Property: req.Property,
 		Status: r.Status, Message: r.Message, Latency: r.Latency,
 	})
 	return r

@@ -11,6 +11,17 @@
 // the access system: the entry must exist and the integration's service
 // account must be able to open it.
 //
+// # Properties
+//
+// A location is one property's: the first UpdateSettings records the
+// property in the settings, and another property can neither read nor
+// change them (ErrOtherProperty, which never names the owner); settings
+// saved before properties are Config.DefaultProperty's. Entry checks,
+// passes (each pass records its property when issued), guest unlocks and
+// Protect act through the property's access system, resolved by
+// Config.Access at each use; a property without one cannot set
+// locations up (ErrNoGuestAccess).
+//
 // # Visits and the event state machine
 //
 // A visit is keyed by its invite ("inv:{id}") or, for a walk-in, by its

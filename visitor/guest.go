@@ -167,8 +167,12 @@ func (s *Service) GuestUnlock(ctx context.Context, token, entryID string) (Resul
 		res.Status, res.Message = s.openForGuest(ctx, v, entryID)
 	}
 	res.Latency = time.Since(began)
+	property := ""
+	if v != nil {
+		property = s.property(v.Pass.Property)
+	}
 	s.audit.Record(unlock.Attempt{
-		At: at, Email: who, EntryID: entryID, Status: res.Status, Message: res.Message, Latency: res.Latency,
+		At: at, Email: who, EntryID: entryID, Property: property, Status: res.Status, Message: res.Message, Latency: res.Latency,
 	})
 	return res, nil
 }
@@ -179,12 +183,18 @@ func (s *Service) GuestUnlock(ctx context.Context, token, entryID string) (Resul
 func (s *Service) openForGuest(ctx context.Context, v *visit, entryID string) (unlock.Status, string) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.UnlockTimeout)
 	defer cancel()
-	up, err := s.upstreamToken(ctx, v)
+	sys, err := s.accessFor(v.Pass.Property)
+	if err != nil {
+		// The property lost its Openpath connection (or was removed).
+		s.log.WarnContext(ctx, "visitor: no access system for the pass's property", "pass", v.Pass.ID, "err", err)
+		return unlock.Unavailable, "The door system is unavailable; ask reception"
+	}
+	up, err := s.upstreamToken(ctx, sys, v)
 	if err != nil {
 		s.log.WarnContext(ctx, "visitor: cannot issue the access system's unlock token", "pass", v.Pass.ID, "err", err)
 		return s.failure(ctx, err)
 	}
-	err = s.access.UseUnlockToken(ctx, up.Token, entryID)
+	err = sys.UseUnlockToken(ctx, up.Token, entryID)
 	if err == nil {
 		return unlock.OK, "Unlocked"
 	}
@@ -217,7 +227,7 @@ func (s *Service) failure(ctx context.Context, err error) (unlock.Status, string
 // upstreamToken returns v's access-system unlock token for its current
 // window, issuing (and storing) one when it has none. Two first taps at
 // once may both issue one; the first stored wins and the other is unused.
-func (s *Service) upstreamToken(ctx context.Context, v *visit) (*upstream, error) {
+func (s *Service) upstreamToken(ctx context.Context, sys access.GuestSystem, v *visit) (*upstream, error) {
 	p := v.Pass
 	if up := p.Upstream; up != nil && up.NotBefore.Equal(p.Start) && up.Expires.Equal(p.End) {
 		return up, nil
@@ -226,7 +236,7 @@ func (s *Service) upstreamToken(ctx context.Context, v *visit) (*upstream, error
 	for i, e := range p.Entries {
 		entries[i] = access.TokenEntry{ID: e.ID, Label: e.Name}
 	}
-	tok, err := s.access.IssueUnlockToken(ctx, access.UnlockTokenRequest{
+	tok, err := sys.IssueUnlockToken(ctx, access.UnlockTokenRequest{
 		Entries: entries, NotBefore: p.Start, Expires: p.End, Description: "cloudkey guest pass " + p.ID,
 	})
 	if err != nil {

@@ -106,7 +106,7 @@ func (h *harness) newService(n notify.Notifier) *Service {
 		n = h.notes
 	}
 	svc, err := New(Config{
-		Store: h.store, Access: h.access, Notifier: n, BaseURL: "https://ck.example.com/",
+		Store: h.store, Access: OneSystem(h.access), Notifier: n, BaseURL: "https://ck.example.com/",
 		Audit: h.audit, Now: h.clock.Now, SchedulerInterval: 5 * time.Millisecond,
 		AccessTimeout: 2 * time.Second, Logger: slog.New(slog.DiscardHandler),
 	})
@@ -144,7 +144,7 @@ func (h *harness) configure(change func(*Settings)) {
 	if change != nil {
 		change(&st)
 	}
-	if res, err := h.svc.UpdateSettings(context.Background(), loc, st); err != nil {
+	if res, err := h.svc.UpdateSettings(context.Background(), "", loc, st); err != nil {
 		h.t.Fatalf("UpdateSettings: %v (%+v)", err, res)
 	}
 }

@@ -218,7 +218,7 @@ func (s *Service) apply(t *txn, v *visit, st *Settings, o Outcome, invited, sign
 		token, hash = newToken()
 		v.Pass = &pass{
 			ID: newPassID(), TokenHash: hash, Start: start, End: end,
-			Flow: v.Flow, Entries: st.entriesFor(v.Flow), IssuedAt: now.UTC(),
+			Flow: v.Flow, Entries: st.entriesFor(v.Flow), IssuedAt: now.UTC(), Property: st.Property,
 		}
 		t.setToken(hash, v.Key)
 		o.Action, o.PassID = ActionIssued, v.Pass.ID

@@ -47,21 +47,26 @@ func (s *Service) protectSettings(ctx context.Context, ev envoy.Event, out Outco
 	return st, out, true, nil
 }
 
-// employee finds the employee's access-system user; when there is none (or
-// several), the outcome says so.
-func (s *Service) employee(ctx context.Context, out Outcome) (access.User, Outcome, bool, error) {
+// employee finds the employee's access-system user in the access system
+// of the location's property (st's); when there is none (or several, or
+// the property has no access system for Protect), the outcome says so.
+func (s *Service) employee(ctx context.Context, st Settings, out Outcome) (access.GuestSystem, access.User, Outcome, bool, error) {
+	sys, err := s.accessFor(st.Property)
+	if err != nil {
+		return nil, access.User{}, refused(out, err.Error()), false, nil
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.AccessTimeout)
 	defer cancel()
-	u, err := s.access.FindUserByEmail(ctx, out.Employee)
+	u, err := sys.FindUserByEmail(ctx, out.Employee)
 	switch {
 	case errors.Is(err, access.ErrNotFound):
-		return u, refused(out, "no access-system user has this email"), false, nil
+		return sys, u, refused(out, "no access-system user has this email"), false, nil
 	case errors.Is(err, access.ErrAmbiguous):
-		return u, refused(out, "several access-system users have this email"), false, nil
+		return sys, u, refused(out, "several access-system users have this email"), false, nil
 	case err != nil:
-		return u, out, false, fmt.Errorf("visitor: find employee %s: %w", out.Employee, err)
+		return sys, u, out, false, fmt.Errorf("visitor: find employee %s: %w", out.Employee, err)
 	}
-	return u, out, true, nil
+	return sys, u, out, true, nil
 }
 
 // onEmployeeSignIn activates the employee's access-system user after a
@@ -78,7 +83,7 @@ func (s *Service) onEmployeeSignIn(ctx context.Context, ev envoy.Event, out Outc
 	if reason := screeningRefusal(ev); reason != "" {
 		return s.logged(ctx, refused(out, reason), nil)
 	}
-	u, out, ok, err := s.employee(ctx, out)
+	sys, u, out, ok, err := s.employee(ctx, st, out)
 	if err != nil || !ok {
 		return s.logged(ctx, out, err)
 	}
@@ -99,7 +104,7 @@ func (s *Service) onEmployeeSignIn(ctx context.Context, ev envoy.Event, out Outc
 	}
 	if u.Status != access.StatusActive {
 		actx, cancel := context.WithTimeout(ctx, s.cfg.AccessTimeout)
-		err := s.access.SetUserStatus(actx, u.ID, access.StatusActive)
+		err := sys.SetUserStatus(actx, u.ID, access.StatusActive)
 		cancel()
 		if err != nil {
 			return out, fmt.Errorf("visitor: activate employee %s: %w", out.Employee, err)
@@ -121,7 +126,7 @@ func (s *Service) onEmployeeSignIn(ctx context.Context, ev envoy.Event, out Outc
 // that a sign-in delivered after it activates nothing.
 func (s *Service) onEmployeeSignOut(ctx context.Context, ev envoy.Event, out Outcome) (Outcome, error) {
 	out.Employee = identity.FoldEmail(ev.Email)
-	_, out, ok, err := s.protectSettings(ctx, ev, out)
+	st, out, ok, err := s.protectSettings(ctx, ev, out)
 	if err != nil || !ok {
 		return s.logged(ctx, out, err)
 	}
@@ -131,7 +136,7 @@ func (s *Service) onEmployeeSignOut(ctx context.Context, ev envoy.Event, out Out
 		}
 		return nil
 	}
-	u, out, ok, err := s.employee(ctx, out)
+	sys, u, out, ok, err := s.employee(ctx, st, out)
 	if err != nil || !ok {
 		if err == nil {
 			err = tomb()
@@ -154,7 +159,7 @@ func (s *Service) onEmployeeSignOut(ctx context.Context, ev envoy.Event, out Out
 	}
 	actx, cancel := context.WithTimeout(ctx, s.cfg.AccessTimeout)
 	defer cancel()
-	if err := s.access.SetUserStatus(actx, u.ID, access.StatusSuspended); err != nil {
+	if err := sys.SetUserStatus(actx, u.ID, access.StatusSuspended); err != nil {
 		return out, fmt.Errorf("visitor: suspend employee %s: %w", out.Employee, err)
 	}
 	out.Action, out.Reason = ActionEmployeeSuspended, "signed out"

@@ -19,6 +19,9 @@ import (
 // takes exactly the path an Envoy invite_created takes: the same settings,
 // window, refusals, pass and link.
 type Registration struct {
+	// Property is the building's property ("": the default property): the
+	// location's settings must be its.
+	Property        string
 	Location        string // the building's Envoy location id
 	FullName        string
 	Email, Phone    string // at least one; the link goes to Email, else Phone
@@ -52,6 +55,11 @@ const inviteIDPrefix = "ck-"
 // REFUSED with the reason).
 func (s *Service) Register(ctx context.Context, r Registration) (string, Outcome, error) {
 	if err := r.validate(s.now()); err != nil {
+		return "", Outcome{}, err
+	}
+	// A building of one property never registers visitors at another's
+	// location (the settings would issue passes to its doors).
+	if _, err := s.Settings(ctx, r.Property, r.Location); err != nil && !errors.Is(err, ErrNoSettings) {
 		return "", Outcome{}, err
 	}
 	var b [10]byte
@@ -139,10 +147,10 @@ func (r *Registration) validate(now time.Time) error {
 	return nil
 }
 
-// VisitorTypes are the types a tile may offer at location: those mapped to
-// an entry, less the blocked ones, sorted.
-func (s *Service) VisitorTypes(ctx context.Context, location string) ([]string, error) {
-	st, err := s.Settings(ctx, location)
+// VisitorTypes are the types a tile may offer at property's location:
+// those mapped to an entry, less the blocked ones, sorted.
+func (s *Service) VisitorTypes(ctx context.Context, property, location string) ([]string, error) {
+	st, err := s.Settings(ctx, property, location)
 	if err != nil {
 		return nil, err
 	}

@@ -38,7 +38,7 @@ func TestRegistration(t *testing.T) {
 	if _, out, err := h.svc.Register(ctx, blocked); err != nil || out.Action != ActionRefused {
 		t.Errorf("blocked type: %+v, %v", out, err)
 	}
-	types, err := h.svc.VisitorTypes(ctx, loc)
+	types, err := h.svc.VisitorTypes(ctx, "", loc)
 	if err != nil || fmt.Sprint(types) != "[Contractor Interview Visitor visitor]" {
 		t.Errorf("VisitorTypes = %v, %v", types, err)
 	}

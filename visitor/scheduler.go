@@ -163,8 +163,16 @@ func (s *Service) runJob(ctx context.Context, member, snapshot string) {
 		s.logDecision(ctx, ignored(out, "Protect no longer applies to the employee; suspension dropped"))
 		return
 	}
+	sys, err := s.accessFor(st.Property)
+	if err != nil {
+		// The property lost its access system: nothing can suspend the
+		// user here any more.
+		finish(time.Time{})
+		s.logDecision(ctx, refused(out, err.Error()+"; suspension dropped"))
+		return
+	}
 	actx, cancel := context.WithTimeout(ctx, s.cfg.AccessTimeout)
-	err = s.access.SetUserStatus(actx, j.UserID, access.StatusSuspended)
+	err = sys.SetUserStatus(actx, j.UserID, access.StatusSuspended)
 	cancel()
 	switch {
 	case errors.Is(err, access.ErrNotFound):

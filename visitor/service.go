@@ -15,13 +15,25 @@ import (
 
 // Config configures a Service. Store, Access, Notifier and BaseURL are
 // required; zero durations take the defaults named.
+//
+// Each Envoy location belongs to one property: its settings name it (set
+// by the first UpdateSettings; settings saved before properties name
+// none and are DefaultProperty's). Passes and Protect at a location act
+// through its property's access system, resolved by Access at each call.
 type Config struct {
 	// Store holds settings, passes, event marks, decisions and scheduled
 	// suspensions (visitorredis.Store keeps them in Redis).
 	Store Store
-	// Access is the access-control system of the one organisation the
-	// service works for, acting as its service account.
-	Access access.GuestSystem
+	// Access resolves a property's access system for guest passes and
+	// Protect (its Openpath connection, acting as the integration's
+	// service account); ok is false when the property has none. It is
+	// asked at every use, never kept: properties may be added, changed or
+	// removed while the service runs. OneSystem serves one system for
+	// every property.
+	Access func(property string) (sys access.GuestSystem, ok bool)
+	// DefaultProperty is the property of the locations whose settings name
+	// none, and the one the methods act on when given "".
+	DefaultProperty string
 	// Notifier delivers guest links.
 	Notifier notify.Notifier
 	// BaseURL is where guests open their pass: links are
@@ -91,12 +103,44 @@ func (c *Config) defaults() {
 type Service struct {
 	cfg     Config
 	store   Store
-	access  access.GuestSystem
+	access  func(property string) (access.GuestSystem, bool)
 	notify  notify.Notifier
 	audit   unlock.Auditor
 	now     func() time.Time
 	log     *slog.Logger
 	baseURL string
+}
+
+// OneSystem is a Config.Access that serves sys for every property: a
+// deployment of one property, or tests.
+func OneSystem(sys access.GuestSystem) func(string) (access.GuestSystem, bool) {
+	return func(string) (access.GuestSystem, bool) { return sys, true }
+}
+
+// ErrNoGuestAccess: the property has no access system that can issue
+// guest passes (an Openpath connection).
+var ErrNoGuestAccess = errors.New("guest passes need an Openpath connection, which this property does not have")
+
+// ErrOtherProperty: the location belongs to another property. Which one
+// is never said.
+var ErrOtherProperty = errors.New("this location belongs to another property")
+
+// property is p, or the default property for "".
+func (s *Service) property(p string) string {
+	if p == "" {
+		return s.cfg.DefaultProperty
+	}
+	return p
+}
+
+// accessFor is property's access system ("": the default property's), or
+// ErrNoGuestAccess.
+func (s *Service) accessFor(property string) (access.GuestSystem, error) {
+	p := s.property(property)
+	if sys, ok := s.access(p); ok && sys != nil {
+		return sys, nil
+	}
+	return nil, fmt.Errorf("visitor: property %s: %w", p, ErrNoGuestAccess)
 }
 
 // New returns a Service for cfg. It does not contact the store or the access

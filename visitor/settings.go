@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/cloudkey/cloudkey/internal/identity"
 	"strings"
 	"time"
+
+	"github.com/cloudkey/cloudkey/access"
+	"github.com/cloudkey/cloudkey/internal/identity"
 )
 
 // Settings is the visitor integration of one Envoy location (building).
@@ -38,6 +40,10 @@ type Settings struct {
 	Protect  ProtectSettings
 	// UpdatedAt is set when the settings are saved.
 	UpdatedAt time.Time
+	// Property is the property the location belongs to, set when the
+	// settings are first saved (ignored on input); "" in settings saved
+	// before properties: the default property's.
+	Property string
 }
 
 // EntryMapping is one entry and the visitor types that may open it.
@@ -129,11 +135,27 @@ func (e *InvalidSettingsError) Is(target error) bool { return target == ErrInval
 // A visitor type both mapped and blocked is a warning, not an error:
 // blocking a type for a while without deleting its mapping is how an
 // administrator is expected to use the block list; blocked wins.
-func (s *Service) UpdateSettings(ctx context.Context, location string, in Settings) (UpdateResult, error) {
+//
+// The settings are property's ("" is the default property): a location
+// whose settings belong to another property is ErrOtherProperty, and a
+// property without an access system for guest passes is ErrNoGuestAccess;
+// nothing is saved. (Two properties saving a new location's first
+// settings at the same moment both pass the check, the last write
+// winning: location ids are Envoy's, one location one building.)
+func (s *Service) UpdateSettings(ctx context.Context, property, location string, in Settings) (UpdateResult, error) {
+	property = s.property(property)
+	if _, err := s.settingsOf(ctx, property, location); err != nil && !errors.Is(err, ErrNoSettings) {
+		return UpdateResult{Error: true, ErrorMsg: err.Error()}, err
+	}
+	sys, err := s.accessFor(property)
+	if err != nil {
+		return UpdateResult{Error: true, ErrorMsg: err.Error()}, err
+	}
 	v := newValidation()
 	out := v.settings(location, in)
+	out.Property = property
 	if len(out.Entries) > 0 {
-		if err := s.checkEntries(ctx, v, out.Entries); err != nil {
+		if err := s.checkEntries(ctx, sys, v, out.Entries); err != nil {
 			res := UpdateResult{Error: true, ErrorMsg: "cannot check the entries with the access system: " + err.Error()}
 			return res, fmt.Errorf("visitor: update settings of %s: %w", location, err)
 		}
@@ -155,14 +177,23 @@ func (s *Service) UpdateSettings(ctx context.Context, location string, in Settin
 	return res, nil
 }
 
-// Settings returns the settings of location, or ErrNoSettings.
-func (s *Service) Settings(ctx context.Context, location string) (Settings, error) {
+// Settings returns the settings of location at property ("": the
+// default property), ErrNoSettings, or ErrOtherProperty when the location
+// is another property's.
+func (s *Service) Settings(ctx context.Context, property, location string) (Settings, error) {
+	return s.settingsOf(ctx, s.property(property), location)
+}
+
+func (s *Service) settingsOf(ctx context.Context, property, location string) (Settings, error) {
 	st, ok, err := s.loadSettings(ctx, location)
 	if err != nil {
 		return Settings{}, err
 	}
 	if !ok {
 		return Settings{}, fmt.Errorf("visitor: %s: %w", location, ErrNoSettings)
+	}
+	if st.Property != property {
+		return Settings{}, fmt.Errorf("visitor: %w", ErrOtherProperty)
 	}
 	return st, nil
 }
@@ -179,19 +210,20 @@ func (s *Service) loadSettings(ctx context.Context, location string) (Settings, 
 	if err := json.Unmarshal(b, &st); err != nil {
 		return Settings{}, false, fmt.Errorf("visitor: decode settings of %s: %w", location, err)
 	}
+	st.Property = s.property(st.Property) // saved before properties: the default property's
 	return st, true, nil
 }
 
 // checkEntries marks the mapped entries the access system does not know,
 // or the service account cannot open, and fills in their names.
-func (s *Service) checkEntries(ctx context.Context, v *validation, mappings []EntryMapping) error {
+func (s *Service) checkEntries(ctx context.Context, sys access.GuestSystem, v *validation, mappings []EntryMapping) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.AccessTimeout)
 	defer cancel()
-	all, err := s.access.ListOrgEntries(ctx)
+	all, err := sys.ListOrgEntries(ctx)
 	if err != nil {
 		return err
 	}
-	mine, err := s.access.ServiceEntries(ctx)
+	mine, err := sys.ServiceEntries(ctx)
 	if err != nil {
 		return err
 	}

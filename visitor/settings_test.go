@@ -16,20 +16,20 @@ import (
 func TestUpdateSettingsSaves(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
-	if _, err := h.svc.Settings(ctx, loc); !errors.Is(err, ErrNoSettings) {
+	if _, err := h.svc.Settings(ctx, "", loc); !errors.Is(err, ErrNoSettings) {
 		t.Fatalf("before: %v", err)
 	}
 	in := defaultSettings()
 	in.Entries[0].VisitorTypes = append(in.Entries[0].VisitorTypes, " visitor ") // a duplicate, differently spelt
 	in.Protect.ExcludedEmployees = append(in.Protect.ExcludedEmployees, "alice@example.com")
-	res, err := h.svc.UpdateSettings(ctx, loc, in)
+	res, err := h.svc.UpdateSettings(ctx, "", loc, in)
 	if err != nil || res.Error {
 		t.Fatalf("UpdateSettings: %+v, %v", res, err)
 	}
 	if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "listed twice") {
 		t.Errorf("warnings: %q", res.Warnings)
 	}
-	got := must[Settings](t)(h.svc.Settings(ctx, loc))
+	got := must[Settings](t)(h.svc.Settings(ctx, "", loc))
 	if !reflect.DeepEqual(got, res.Settings) || !got.UpdatedAt.Equal(t0) {
 		t.Errorf("stored %+v\nanswered %+v", got, res.Settings)
 	}
@@ -48,7 +48,7 @@ func TestUpdateSettingsValidation(t *testing.T) {
 	h := newHarness(t)
 	h.configure(nil)
 	ctx := context.Background()
-	saved := must[Settings](t)(h.svc.Settings(ctx, loc))
+	saved := must[Settings](t)(h.svc.Settings(ctx, "", loc))
 	tests := []struct {
 		name       string
 		location   string
@@ -106,7 +106,7 @@ func TestUpdateSettingsValidation(t *testing.T) {
 			if tt.change != nil {
 				tt.change(&in)
 			}
-			res, err := h.svc.UpdateSettings(ctx, tt.location, in)
+			res, err := h.svc.UpdateSettings(ctx, "", tt.location, in)
 			if tt.failed == nil {
 				if err != nil || res.Error {
 					t.Fatalf("valid settings refused: %+v, %v", res, err)
@@ -125,7 +125,7 @@ func TestUpdateSettingsValidation(t *testing.T) {
 				!reflect.DeepEqual(res.MisconfiguredEntries, tt.misconfig) {
 				t.Errorf("result %+v\nwant failed %v, misconfigured %v, message with %q", res, tt.failed, tt.misconfig, tt.msg)
 			}
-			if got := must[Settings](t)(h.svc.Settings(ctx, loc)); !reflect.DeepEqual(got, saved) {
+			if got := must[Settings](t)(h.svc.Settings(ctx, "", loc)); !reflect.DeepEqual(got, saved) {
 				t.Errorf("refused settings changed the saved ones:\n%+v", got)
 			}
 		})
@@ -138,24 +138,24 @@ func TestUpdateSettingsAccessDown(t *testing.T) {
 	h := newHarness(t)
 	h.configure(nil)
 	ctx := context.Background()
-	saved := must[Settings](t)(h.svc.Settings(ctx, loc))
+	saved := must[Settings](t)(h.svc.Settings(ctx, "", loc))
 	if err := h.sim.SetFaults(sim.Faults{ErrorRate: 1}); err != nil {
 		t.Fatal(err)
 	}
 	in := defaultSettings()
 	in.AccessDuration = time.Hour
-	res, err := h.svc.UpdateSettings(ctx, loc, in)
+	res, err := h.svc.UpdateSettings(ctx, "", loc, in)
 	if !errors.Is(err, access.ErrUnavailable) || errors.Is(err, ErrInvalidSettings) || !res.Error || !strings.Contains(res.ErrorMsg, "access system") {
 		t.Fatalf("UpdateSettings = %+v, %v", res, err)
 	}
-	if got := must[Settings](t)(h.svc.Settings(ctx, loc)); !reflect.DeepEqual(got, saved) {
+	if got := must[Settings](t)(h.svc.Settings(ctx, "", loc)); !reflect.DeepEqual(got, saved) {
 		t.Error("settings changed while the access system was down")
 	}
 }
 
 func TestNewValidatesConfig(t *testing.T) {
 	h := newHarness(t)
-	good := Config{Store: h.store, Access: h.access, Notifier: h.notes, BaseURL: "https://ck.example.com"}
+	good := Config{Store: h.store, Access: OneSystem(h.access), Notifier: h.notes, BaseURL: "https://ck.example.com"}
 	for name, change := range map[string]func(*Config){
 		"no redis":        func(c *Config) { c.Store = nil },
 		"no access":       func(c *Config) { c.Access = nil },

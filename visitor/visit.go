@@ -50,6 +50,10 @@ type pass struct {
 	// sent once per contact.
 	NotifiedTo  string `json:"notifiedTo,omitempty"`
 	NotifyError string `json:"notifyError,omitempty"`
+	// Property is the property whose access system opens the pass's
+	// entries (its location's when issued); "" in passes issued before
+	// properties: the default property's.
+	Property string `json:"property,omitempty"`
 	// Upstream is the access system's unlock token for this pass, issued
 	// on first use with the pass's window. It is a bearer credential
 	// known only to cloudkey (never sent to the guest), dropped when the

@@ -146,12 +146,23 @@ func (l *Limiter) AllowGuest(ctx context.Context, token string, ip netip.Addr) e
 }
 
 // AllowRegistration takes one visitor registration from the registering
-// contact's (canonical email) and the building's budgets. A refused
+// contact's (canonical email) and the building's budgets at property: a
+// building id and a contact are a property's (another property may have
+// the same ids), so each property's have budgets of their own. A refused
 // registration spends neither.
-func (l *Limiter) AllowRegistration(ctx context.Context, contact, building string) error {
+func (l *Limiter) AllowRegistration(ctx context.Context, property, contact, building string) error {
 	return l.allow(ctx, "visitor registrations",
-		check{"contact", l.cfg.RegisterContact, "rl:reg:", contact},
-		check{"building", l.cfg.RegisterBuilding, "rl:regb:", building})
+		check{"contact", l.cfg.RegisterContact, "rl:reg:", scoped(property, contact)},
+		check{"building", l.cfg.RegisterBuilding, "rl:regb:", scoped(property, building)})
+}
+
+// scoped is id's key within property ("" when id is "": no check).
+// Property ids have no ':', so "property:id" is unambiguous.
+func scoped(property, id string) string {
+	if id == "" {
+		return ""
+	}
+	return property + ":" + id
 }
 
 type check struct {

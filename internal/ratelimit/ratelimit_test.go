@@ -459,7 +459,8 @@ func TestRefundStopsAtFull(t *testing.T) {
 // TestRegistrationPerContactAndBuilding: a contact's registrations stop at
 // the contact's budget, another contact of the building goes on until the
 // building's budget, shared by all its contacts, is spent; another building
-// is not affected. A refusal spends nothing.
+// is not affected, nor is a building with the same id at another property.
+// A refusal spends nothing.
 func TestRegistrationPerContactAndBuilding(t *testing.T) {
 	rdb := redistest.Start(t).Client()
 	l := newLimiter(t, rdb, Config{
@@ -467,7 +468,7 @@ func TestRegistrationPerContactAndBuilding(t *testing.T) {
 		RegisterBuilding: Limit{Rate: 5, Period: time.Hour, Burst: 5},
 	})
 	ctx := context.Background()
-	ok, refused := take(t, 5, func() error { return l.AllowRegistration(ctx, "pat@acme.example", "hq") })
+	ok, refused := take(t, 5, func() error { return l.AllowRegistration(ctx, "harbor-view", "pat@acme.example", "hq") })
 	if ok != 3 || refused == nil || refused.Scope != "contact" || refused.RetryAfter <= 0 {
 		t.Fatalf("allowed %d of 5, refusal %+v; want 3 and a contact refusal", ok, refused)
 	}
@@ -475,11 +476,15 @@ func TestRegistrationPerContactAndBuilding(t *testing.T) {
 		t.Errorf("refusal says %q", refused)
 	}
 	// Pat's refusals did not spend the building's budget: 2 are left.
-	ok, refused = take(t, 3, func() error { return l.AllowRegistration(ctx, "lee@acme.example", "hq") })
+	ok, refused = take(t, 3, func() error { return l.AllowRegistration(ctx, "harbor-view", "lee@acme.example", "hq") })
 	if ok != 2 || refused == nil || refused.Scope != "building" {
 		t.Fatalf("another contact: allowed %d of 3, refusal %+v; want 2 and a building refusal", ok, refused)
 	}
-	if err := l.AllowRegistration(ctx, "lee@acme.example", "annex"); err != nil {
+	if err := l.AllowRegistration(ctx, "harbor-view", "lee@acme.example", "annex"); err != nil {
 		t.Fatalf("another building: %v", err)
+	}
+	// The same contact and building ids at another property: their own budgets.
+	if ok, refused = take(t, 3, func() error { return l.AllowRegistration(ctx, "foundry-lofts", "pat@acme.example", "hq") }); ok != 3 {
+		t.Fatalf("another property: allowed %d of 3, refusal %+v; want all", ok, refused)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -190,10 +189,13 @@ type registry struct {
 	failing   bool             // the last refresh failed (logged once)
 	refused   map[string]error // stored properties not served, logged once
 	view      atomic.Pointer[[]*liveProperty]
+	byID      atomic.Pointer[map[string]*liveProperty] // view's, by id
 	releases  []*time.Timer
 	released  []func() // what pending timers would run, run at close
 	closed    bool
 	stopLoop  context.CancelFunc
+	runCtx    context.Context // until close: the loop's and the clean-ups'
+	cleanups  sync.WaitGroup  // removed properties' Kisi logins being deleted
 	loopDone  chan struct{}
 	releaseMu sync.Mutex
 }
@@ -235,7 +237,7 @@ func startRegistry(ctx context.Context, store *propertyredis.Store, b *builder, 
 	r.version = snap.Version
 	r.publishView()
 	runCtx, stop := context.WithCancel(context.Background())
-	r.stopLoop, r.loopDone = stop, make(chan struct{})
+	r.runCtx, r.stopLoop, r.loopDone = runCtx, stop, make(chan struct{})
 	go func() { defer close(r.loopDone); r.run(runCtx) }()
 	return r, nil
 }
@@ -370,7 +372,12 @@ func (r *registry) publishView() {
 		}
 		return 1
 	})
+	byID := make(map[string]*liveProperty, len(v))
+	for _, lp := range v {
+		byID[lp.prop.ID] = lp
+	}
 	r.view.Store(&v)
+	r.byID.Store(&byID)
 }
 
 // release closes the replaced properties' clients' idle connections once
@@ -402,6 +409,7 @@ func (r *registry) release(old []*liveProperty) {
 func (r *registry) close() {
 	r.stopLoop()
 	<-r.loopDone
+	r.cleanups.Wait() // ended by stopLoop: what is left stays stored
 	r.releaseMu.Lock()
 	r.closed = true
 	for i, t := range r.releases {
@@ -430,13 +438,26 @@ func (r *registry) properties() []property.Property {
 }
 
 // lookup is the served property id.
-func (r *registry) lookup(id string) *liveProperty {
-	for _, lp := range *r.view.Load() {
-		if lp.prop.ID == id {
-			return lp
+func (r *registry) lookup(id string) *liveProperty { return (*r.byID.Load())[id] }
+
+// Serves reports whether property id is served (the admin API's check on
+// every request naming a property).
+func (r *registry) Serves(id string) bool { return r.lookup(id) != nil }
+
+// guestAccess is the access system of property id's guest passes and
+// Protect: its first Openpath connection (Kisi has no time-limited
+// unlock tokens for guests); ok is false when it has none or is not
+// served. It reads the served set at each call, so a property added or
+// changed while serving issues passes through its current connection.
+func (r *registry) guestAccess(id string) (access.GuestSystem, bool) {
+	if lp := r.lookup(id); lp != nil {
+		for _, c := range lp.conns {
+			if c.openpath != nil {
+				return c.openpath, true
+			}
 		}
 	}
-	return nil
+	return nil, false
 }
 
 // Properties lists the properties served, the default first: settings
@@ -506,89 +527,71 @@ func (r *registry) Remove(ctx context.Context, id string) error {
 	return nil
 }
 
-// cleanUp deletes a removed property's Kisi logins and drops its cached
-// data. lead: DeleteLogins (kisi) and DropConnection (cache) are another
-// session's; they are called when the types have them.
+// cleanupTimeout bounds the deletion of a removed property's Kisi logins:
+// at the organisation key's 5 requests per second, 3,000 logins.
+const cleanupTimeout = 10 * time.Minute
+
+// cleanUp deletes a removed property's Kisi logins (at Kisi, then here)
+// and drops its connections' cached data on every replica. The logins
+// are deleted at the organisation key's pace (5 per second): it runs
+// detached from the admin call, bounded by cleanupTimeout, and what it
+// could not delete stays stored for the next attempt (logged).
 func (r *registry) cleanUp(ctx context.Context, lp *liveProperty) {
 	for _, c := range lp.conns {
-		if d, ok := any(c.kisi).(interface{ DeleteLogins(context.Context) error }); ok && c.kisi != nil {
-			if err := d.DeleteLogins(ctx); err != nil {
-				r.log.Warn("removed property: its Kisi logins not all deleted", "connection", c.conn.ID, "err", err)
-			}
+		if c.conn.Bare {
+			continue // the default property's: never removed
 		}
-		if d, ok := any(r.b.cache).(interface {
-			DropConnection(context.Context, string) error
-		}); ok {
-			if err := d.DropConnection(ctx, c.conn.ID); err != nil {
-				r.log.Warn("removed property: its cached data not all dropped", "connection", c.conn.ID, "err", err)
-			}
+		if n, err := r.b.cache.DropConnection(ctx, c.conn.ID); err != nil {
+			r.log.Warn("removed property: its cached data not all dropped", "connection", c.conn.ID, "dropped", n, "err", err)
 		}
+	}
+	r.cleanups.Go(func() {
+		ctx, cancel := context.WithTimeout(r.runCtx, cleanupTimeout)
+		defer cancel()
+		r.deleteLogins(ctx, lp)
+	})
+}
+
+// deleteLogins deletes a removed property's Kisi logins at Kisi and here.
+func (r *registry) deleteLogins(ctx context.Context, lp *liveProperty) {
+	for _, c := range lp.conns {
+		if c.kisi == nil {
+			continue
+		}
+		n, err := c.kisi.DeleteLogins(ctx)
+		if err != nil {
+			r.log.Warn("removed property: its Kisi logins not all deleted; they stay stored", "connection", c.conn.ID, "deleted", n, "err", err)
+			continue
+		}
+		r.log.Info("removed property: its Kisi logins deleted at Kisi and here", "connection", c.conn.ID, "deleted", n)
 	}
 }
 
-// checker is what CheckConnection needs of a client.
-type checker interface{ Check(context.Context) error }
-
-// CheckConnection proves a connection live: it builds a client for it and
-// makes one call that needs its credentials. The error says why it
-// failed: unreachable, bad credentials or unknown organisation.
+// CheckConnection proves a connection live before it is saved: a new
+// client for it (outside the breakers of the clients serving) runs the
+// system's Check. The error is an *access.CheckError saying why it
+// failed (unreachable, bad credentials, unknown organisation or place),
+// never with a secret in it.
 func (r *registry) CheckConnection(ctx context.Context, c property.Connection) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	var err error
 	switch c.System {
 	case property.Openpath:
-		var client *openpath.Client
-		client, err = openpath.New(openpath.Config{BaseURL: c.URL, Email: c.Email, Password: c.Secret, OrgID: c.Org,
-			HTTPClient: r.b.shared.openpath, MaxInFlight: -1, Name: "check"})
+		client, err := openpath.New(openpath.Config{BaseURL: c.URL, Email: c.Email, Password: c.Secret, OrgID: c.Org,
+			HTTPClient: r.b.shared.openpath, MaxInFlight: -1, Name: c.Name})
 		if err != nil {
 			return err
 		}
-		if ch, ok := any(client).(checker); ok {
-			err = ch.Check(ctx)
-		} else {
-			// lead: switch to Check once merged. Looking up the service
-			// account itself needs a login and the organisation.
-			_, err = client.FindUserByEmail(ctx, c.Email)
-		}
+		return client.Check(ctx)
 	case property.Kisi:
-		var client *kisi.Client
-		client, err = kisi.New(kisi.Config{BaseURL: c.URL, APIKey: c.Secret, PlaceIDs: c.Places, HTTPClient: r.b.shared.kisi,
-			Logins: loginredis.New(r.b.rdb, r.b.keys, "check"), MaxInFlight: -1, Name: "check", OrgRate: r.b.cfg.KisiOrgRate})
+		client, err := kisi.New(kisi.Config{BaseURL: c.URL, APIKey: c.Secret, PlaceIDs: c.Places, HTTPClient: r.b.shared.kisi,
+			Logins: loginredis.New(r.b.rdb, r.b.keys, "check"), MaxInFlight: -1, Name: c.Name, OrgRate: r.b.cfg.KisiOrgRate})
 		if err != nil {
 			return err
 		}
-		if ch, ok := any(client).(checker); ok {
-			err = ch.Check(ctx)
-		} else {
-			// lead: switch to Check once merged. A look-up of an address
-			// nobody has still needs a valid organisation key.
-			_, err = client.FindUserByEmail(ctx, "cloudkey-connection-check@invalid.example")
-		}
-	default:
-		return fmt.Errorf("system %q is not supported", c.System)
+		return client.Check(ctx)
 	}
-	// Nobody with that email is an empty answer, not an HTTP error: an
-	// HTTP 404 is the organisation's.
-	var se *access.StatusError
-	if err == nil || (errors.Is(err, access.ErrNotFound) && !errors.As(err, &se)) {
-		return nil
-	}
-	return classify(err)
-}
-
-// classify says why a connection check failed, for the admin.
-func classify(err error) error {
-	var se *access.StatusError
-	switch {
-	case errors.As(err, &se) && (se.Status == http.StatusUnauthorized || se.Op == "login"):
-		return fmt.Errorf("bad credentials: %w", err)
-	case errors.As(err, &se) && (se.Status == http.StatusForbidden || se.Status == http.StatusNotFound):
-		return fmt.Errorf("unknown organisation, or the account may not see it: %w", err)
-	case errors.Is(err, access.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
-		return fmt.Errorf("unreachable: %w", err)
-	}
-	return err
+	return fmt.Errorf("system %q is not supported", c.System)
 }
 
 // watched is an access system whose failures at first use are recorded
@@ -657,3 +660,9 @@ func (s *connStatus) fail(ctx context.Context, err error) {
 }
 
 func (s *connStatus) failure() *connFailure { return s.last.Load() }
+
+// classify says why a connection failed at first use, in the words of a
+// failed check (bad credentials, unreachable, unexpected answer).
+func classify(err error) error {
+	return fmt.Errorf("%s: %w", access.CheckFailure("", err).Reason, err)
+}

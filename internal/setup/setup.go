@@ -30,8 +30,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/cloudkey/cloudkey/access"
 	"github.com/cloudkey/cloudkey/access/kisisim"
-	"github.com/cloudkey/cloudkey/access/openpath"
 	"github.com/cloudkey/cloudkey/access/sim"
 	"github.com/cloudkey/cloudkey/cache"
 	"github.com/cloudkey/cloudkey/internal/adminkey"
@@ -254,12 +254,11 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	a.add(reg.close)
 	a.registry, a.Properties = reg, reg.properties()
 	svc := reg.portfolio
-	// Guest passes and legacy admin keys stay the default property's first
-	// Openpath connection's, as the start found it.
-	var guestAccess *openpath.Client
+	// Legacy admin keys stay the default property's first Openpath
+	// connection's organisation, as the start found it.
 	for i, c := range reg.lookup(reg.defID).conns {
 		if c.openpath != nil {
-			guestAccess, a.Org = c.openpath, a.Properties[0].Access[i].Org
+			a.Org = a.Properties[0].Access[i].Org
 			break
 		}
 	}
@@ -279,7 +278,7 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 		return nil, fmt.Errorf("HTTP listen on %s: %w", cfg.HTTPAddr, err)
 	}
 	a.add(func() { httpLis.Close() })
-	visitors, closeVisitors, err := startVisitors(rdb, guestAccess, notifier, publicURL(cfg, httpLis.Addr()), un.audit, log)
+	visitors, closeVisitors, err := startVisitors(rdb, reg.guestAccess, reg.defID, notifier, publicURL(cfg, httpLis.Addr()), un.audit, log)
 	a.add(closeVisitors)
 	if err != nil {
 		return nil, err
@@ -288,7 +287,7 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 
 	a.Server, err = server.New(ctx, serverConfig(cfg, serverDeps{
 		httpListener: httpLis, tokens: tokens, resident: svc, log: log,
-		stores: st, org: a.Org, property: a.Properties[0].ID, properties: reg, editor: reg, checker: reg, cache: residentCache{Store: store, svc: svc}, rdb: rdb,
+		stores: st, org: a.Org, property: a.Properties[0].ID, properties: reg, editor: reg, checker: reg, cache: residentCache{store: store, svc: svc, def: reg.defID}, rdb: rdb,
 		visitors: a.Visitors, envoySecret: a.EnvoySecret,
 		limiter: newLimiter(rdb, cfg, log), metrics: a.Metrics, tracing: a.Tracing,
 	}))
@@ -406,17 +405,42 @@ func unlockTimeout(cfg Config) time.Duration {
 	return cfg.UnlockTimeout
 }
 
-// residentCache is the admin API's cache: a user's invalidation drops
-// their view in every connection of the property (the resident service
-// knows each connection's key); the store drops everything.
+// residentCache is the admin API's cache, per property: a user's
+// invalidation drops their view in every connection of the property (the
+// resident service knows each connection's key); all of a property's
+// users, its connections' views.
 type residentCache struct {
-	*cache.Store
-	svc *unlock.Portfolio
+	store *cache.Store
+	svc   *unlock.Portfolio
+	def   string // the default property
 }
 
-// Invalidate drops email's views in every connection.
-func (c residentCache) Invalidate(ctx context.Context, email string) error {
-	return c.svc.Invalidate(ctx, email)
+// Invalidate drops email's views in every connection of property.
+func (c residentCache) Invalidate(ctx context.Context, property, email string) error {
+	return c.svc.InvalidateProperty(ctx, property, email)
+}
+
+// InvalidateAll drops every user's views in property's connections. The
+// default property's first connection keeps bare cache keys, which no
+// prefix tells apart: for it the whole cache is dropped, as before
+// properties.
+func (c residentCache) InvalidateAll(ctx context.Context, property string) (int64, error) {
+	conns, ok := c.svc.Connections(property)
+	if !ok {
+		return 0, &unlock.UnknownPropertyError{Property: property}
+	}
+	if property == c.def {
+		return c.store.InvalidateAll(ctx)
+	}
+	var n int64
+	for _, cn := range conns {
+		m, err := c.store.DropConnection(ctx, cn.ID)
+		if err != nil {
+			return n, fmt.Errorf("connection %s: %w", cn.ID, err)
+		}
+		n += m
+	}
+	return n, nil
 }
 
 // envoySecret is cfg.EnvoySecret, or the development one.
@@ -474,9 +498,11 @@ func publicURL(cfg Config, httpAddr net.Addr) string {
 
 // startVisitors is the guest-pass service, its scheduler running until
 // the closer.
-func startVisitors(rdb redis.UniversalClient, accessSys *openpath.Client, notifier notify.Notifier, baseURL string, audit unlock.Auditor, log *slog.Logger) (*visitor.Service, func(), error) {
+// Each property's passes go through its own Openpath connection, looked
+// up at each use (guestAccess).
+func startVisitors(rdb redis.UniversalClient, guestAccess func(string) (access.GuestSystem, bool), defaultProperty string, notifier notify.Notifier, baseURL string, audit unlock.Auditor, log *slog.Logger) (*visitor.Service, func(), error) {
 	visitors, err := visitor.New(visitor.Config{
-		Store: visitorredis.New(rdb, ""), Access: accessSys, Notifier: notifier, BaseURL: baseURL,
+		Store: visitorredis.New(rdb, ""), Access: guestAccess, DefaultProperty: defaultProperty, Notifier: notifier, BaseURL: baseURL,
 		Audit: audit, Logger: log,
 	})
 	if err != nil {

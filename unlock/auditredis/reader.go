@@ -29,6 +29,12 @@ func NewAuditLog(rdb redis.UniversalClient, stream string) *AuditLog {
 
 // maxScan bounds how many records one page may look through, so a filter
 // that matches little cannot make one request read the whole stream.
+// Filters, the property's included, are applied here as the stream is
+// read: the stream is one for every property (one XADD per attempt on the
+// hot path), so a page of a property that has few of the newest records
+// reads up to maxScan records (about 20,000 × ~200 bytes: 4 MB from Redis,
+// some tens of milliseconds) and may come back short with a cursor to go
+// on from.
 const maxScan = 20_000
 
 // List returns up to limit records matching f, newest first, starting
@@ -87,7 +93,7 @@ func validID(id string) bool {
 
 func record(m redis.XMessage) unlock.AuditRecord {
 	str := func(k string) string { s, _ := m.Values[k].(string); return s }
-	r := unlock.AuditRecord{ID: m.ID, User: str("email"), EntryID: str("entry"), System: str("system"), Result: str("result"), Message: str("message")}
+	r := unlock.AuditRecord{ID: m.ID, User: str("email"), EntryID: str("entry"), System: str("system"), Property: str("property"), Result: str("result"), Message: str("message")}
 	if ms, err := strconv.ParseInt(str("at"), 10, 64); err == nil {
 		r.At = time.UnixMilli(ms)
 	}

@@ -16,12 +16,14 @@ func testAuditLogFiltersAndPages(t *testing.T, rdb redis.UniversalClient) {
 	ctx := context.Background()
 	a := auditredis.NewStreamAuditor(rdb, auditredis.AuditConfig{})
 	users := []string{"alice@example.com", "erin@example.com", "guest:p-1"}
+	// alice's records are from before properties (none named).
+	props := []string{"", "harbor-view", "foundry-lofts"}
 	for i := range 300 {
 		st := unlock.OK
 		if i%5 == 0 {
 			st = unlock.Denied
 		}
-		a.Record(unlock.Attempt{At: time.Now(), Email: users[i%3], EntryID: strconv.Itoa(100 + i%4), Status: st, Latency: time.Millisecond})
+		a.Record(unlock.Attempt{At: time.Now(), Email: users[i%3], Property: props[i%3], EntryID: strconv.Itoa(100 + i%4), Status: st, Latency: time.Millisecond})
 	}
 	if err := a.Close(ctx); err != nil {
 		t.Fatal(err)
@@ -38,6 +40,11 @@ func testAuditLogFiltersAndPages(t *testing.T, rdb redis.UniversalClient) {
 		{"denied", unlock.AuditFilter{Result: "denied"}, 60},
 		{"guest denied", unlock.AuditFilter{User: "guest:p-1", Result: "DENIED"}, 20},
 		{"nobody", unlock.AuditFilter{User: "mallory@example.com"}, 0},
+		{"a property", unlock.AuditFilter{Property: "foundry-lofts"}, 100},
+		{"the default property, with records naming none", unlock.AuditFilter{Property: "harbor-view", Unnamed: true}, 200},
+		{"the default property's named records", unlock.AuditFilter{Property: "harbor-view"}, 100},
+		{"another property's user", unlock.AuditFilter{Property: "foundry-lofts", User: "erin@example.com"}, 0},
+		{"a property and a result", unlock.AuditFilter{Property: "foundry-lofts", Result: "DENIED"}, 20},
 		{"in the future", unlock.AuditFilter{Since: time.Now().Add(time.Hour)}, 0},
 		{"until long ago", unlock.AuditFilter{Until: time.Now().Add(-time.Hour)}, 0},
 	}
@@ -70,6 +77,9 @@ func testAuditLogFiltersAndPages(t *testing.T, rdb redis.UniversalClient) {
 				seen[r.ID] = true
 				if i > 0 && r.ID >= all[i-1].ID && len(r.ID) == len(all[i-1].ID) {
 					t.Fatalf("not newest first: %s after %s", r.ID, all[i-1].ID)
+				}
+				if p := tt.f.Property; p != "" && r.Property != p && (!tt.f.Unnamed || r.Property != "") {
+					t.Fatalf("record of property %q in %q's listing", r.Property, p)
 				}
 				if r.At.IsZero() || r.Latency != time.Millisecond || r.Result == "" {
 					t.Fatalf("record %+v", r)

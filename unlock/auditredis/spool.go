@@ -25,13 +25,14 @@ type spoolRecord struct {
 	Email     string `json:"email"`
 	Entry     string `json:"entry"`
 	System    string `json:"system,omitempty"`
+	Property  string `json:"property,omitempty"`
 	Result    string `json:"result"`
 	Message   string `json:"message"`
 	LatencyUS int64  `json:"latency_us"`
 }
 
 func toSpool(at unlock.Attempt) spoolRecord {
-	return spoolRecord{At: at.At.UnixMilli(), Email: at.Email, Entry: at.EntryID, System: at.System, Result: at.Status.String(),
+	return spoolRecord{At: at.At.UnixMilli(), Email: at.Email, Entry: at.EntryID, System: at.System, Property: at.Property, Result: at.Status.String(),
 		Message: at.Message, LatencyUS: at.Latency.Microseconds()}
 }
 
@@ -42,7 +43,7 @@ func (r spoolRecord) attempt() unlock.Attempt {
 			st = s
 		}
 	}
-	return unlock.Attempt{At: time.UnixMilli(r.At), Email: r.Email, EntryID: r.Entry, System: r.System, Status: st,
+	return unlock.Attempt{At: time.UnixMilli(r.At), Email: r.Email, EntryID: r.Entry, System: r.System, Property: r.Property, Status: st,
 		Message: r.Message, Latency: time.Duration(r.LatencyUS) * time.Microsecond}
 }
 

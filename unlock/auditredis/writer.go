@@ -148,7 +148,7 @@ const auditBatch = 512
 const auditLinger = 2 * time.Millisecond
 
 // xaddArgs is the length of one record's XADD command.
-const xaddArgs = 20
+const xaddArgs = 22
 
 func (a *StreamAuditor) run() {
 	defer close(a.done)
@@ -226,6 +226,7 @@ func (a *StreamAuditor) send(batch []unlock.Attempt) ([]unlock.Attempt, error) {
 			"email", at.Email,
 			"entry", at.EntryID,
 			"system", at.System,
+			"property", at.Property,
 			"result", statusValue(at.Status),
 			"message", at.Message,
 			"latency_us", at.Latency.Microseconds())
@@ -260,7 +261,7 @@ func (a *StreamAuditor) fallback(batch []unlock.Attempt) {
 	}
 	for _, at := range batch {
 		rec, _ := json.Marshal(map[string]any{
-			"at": at.At.UnixMilli(), "email": at.Email, "entry": at.EntryID, "system": at.System, "result": at.Status.String(),
+			"at": at.At.UnixMilli(), "email": at.Email, "entry": at.EntryID, "system": at.System, "property": at.Property, "result": at.Status.String(),
 			"message": at.Message, "latency_us": at.Latency.Microseconds(),
 		})
 		a.log.Error("audit: record not written to Redis", "stream", a.stream, "record", string(rec))

@@ -867,9 +867,13 @@ func (x *GetPropertyResponse) GetProperty() *Property {
 
 // InvalidateCacheRequest names one user, or all.
 type InvalidateCacheRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Email         string                 `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
-	All           bool                   `protobuf:"varint,2,opt,name=all,proto3" json:"all,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Email string                 `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
+	All   bool                   `protobuf:"varint,2,opt,name=all,proto3" json:"all,omitempty"`
+	// The property whose data this is; empty: the admin key's property,
+	// or the default property for a portfolio key or a key made before
+	// properties.
+	Property      string `protobuf:"bytes,3,opt,name=property,proto3" json:"property,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -916,6 +920,13 @@ func (x *InvalidateCacheRequest) GetAll() bool {
 		return x.All
 	}
 	return false
+}
+
+func (x *InvalidateCacheRequest) GetProperty() string {
+	if x != nil {
+		return x.Property
+	}
+	return ""
 }
 
 // InvalidateCacheResponse says how many users' entries were dropped.
@@ -976,7 +987,11 @@ type ListAuditEventsRequest struct {
 	// 1 to 500; default 50.
 	PageSize int32 `protobuf:"varint,6,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// From the previous response's next_page_token.
-	PageToken     string `protobuf:"bytes,7,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	PageToken string `protobuf:"bytes,7,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// The property whose data this is; empty: the admin key's property,
+	// or the default property for a portfolio key or a key made before
+	// properties.
+	Property      string `protobuf:"bytes,8,opt,name=property,proto3" json:"property,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1060,6 +1075,13 @@ func (x *ListAuditEventsRequest) GetPageToken() string {
 	return ""
 }
 
+func (x *ListAuditEventsRequest) GetProperty() string {
+	if x != nil {
+		return x.Property
+	}
+	return ""
+}
+
 // ListAuditEventsResponse is one page of attempts.
 type ListAuditEventsResponse struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
@@ -1125,7 +1147,9 @@ type AuditEvent struct {
 	Message   string                 `protobuf:"bytes,6,opt,name=message,proto3" json:"message,omitempty"`
 	LatencyUs int64                  `protobuf:"varint,7,opt,name=latency_us,json=latencyUs,proto3" json:"latency_us,omitempty"`
 	// The access system(s) the entry is on; empty when none was asked.
-	System        string `protobuf:"bytes,8,opt,name=system,proto3" json:"system,omitempty"`
+	System string `protobuf:"bytes,8,opt,name=system,proto3" json:"system,omitempty"`
+	// The property the attempt was at.
+	Property      string `protobuf:"bytes,9,opt,name=property,proto3" json:"property,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1212,6 +1236,13 @@ func (x *AuditEvent) GetLatencyUs() int64 {
 func (x *AuditEvent) GetSystem() string {
 	if x != nil {
 		return x.System
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetProperty() string {
+	if x != nil {
+		return x.Property
 	}
 	return ""
 }
@@ -1467,8 +1498,12 @@ func (x *ProtectSettings) GetExcludedEmployees() []string {
 
 // GetVisitorSettingsRequest names the location.
 type GetVisitorSettingsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	LocationId    string                 `protobuf:"bytes,1,opt,name=location_id,json=locationId,proto3" json:"location_id,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	LocationId string                 `protobuf:"bytes,1,opt,name=location_id,json=locationId,proto3" json:"location_id,omitempty"`
+	// The property whose data this is; empty: the admin key's property,
+	// or the default property for a portfolio key or a key made before
+	// properties.
+	Property      string `protobuf:"bytes,2,opt,name=property,proto3" json:"property,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1506,6 +1541,13 @@ func (*GetVisitorSettingsRequest) Descriptor() ([]byte, []int) {
 func (x *GetVisitorSettingsRequest) GetLocationId() string {
 	if x != nil {
 		return x.LocationId
+	}
+	return ""
+}
+
+func (x *GetVisitorSettingsRequest) GetProperty() string {
+	if x != nil {
+		return x.Property
 	}
 	return ""
 }
@@ -1557,9 +1599,13 @@ func (x *GetVisitorSettingsResponse) GetSettings() *VisitorSettings {
 
 // UpdateVisitorSettingsRequest replaces a location's settings.
 type UpdateVisitorSettingsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	LocationId    string                 `protobuf:"bytes,1,opt,name=location_id,json=locationId,proto3" json:"location_id,omitempty"`
-	Settings      *VisitorSettings       `protobuf:"bytes,2,opt,name=settings,proto3" json:"settings,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	LocationId string                 `protobuf:"bytes,1,opt,name=location_id,json=locationId,proto3" json:"location_id,omitempty"`
+	Settings   *VisitorSettings       `protobuf:"bytes,2,opt,name=settings,proto3" json:"settings,omitempty"`
+	// The property whose data this is; empty: the admin key's property,
+	// or the default property for a portfolio key or a key made before
+	// properties.
+	Property      string `protobuf:"bytes,3,opt,name=property,proto3" json:"property,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1606,6 +1652,13 @@ func (x *UpdateVisitorSettingsRequest) GetSettings() *VisitorSettings {
 		return x.Settings
 	}
 	return nil
+}
+
+func (x *UpdateVisitorSettingsRequest) GetProperty() string {
+	if x != nil {
+		return x.Property
+	}
+	return ""
 }
 
 // UpdateVisitorSettingsResponse says what was wrong, if anything.
@@ -1755,10 +1808,14 @@ type ImportContactsRequest struct {
 	Csv   *httpbody.HttpBody     `protobuf:"bytes,1,opt,name=csv,proto3" json:"csv,omitempty"`
 	// Import the good rows even when some are bad.
 	GoodRowsOnly bool `protobuf:"varint,2,opt,name=good_rows_only,json=goodRowsOnly,proto3" json:"good_rows_only,omitempty"`
-	// Delete the organisation's contacts that are not in the file.
+	// Delete the property's contacts that are not in the file.
 	RemoveMissing bool `protobuf:"varint,3,opt,name=remove_missing,json=removeMissing,proto3" json:"remove_missing,omitempty"`
 	// Region for phone numbers without a country code; default US.
-	Region        string `protobuf:"bytes,4,opt,name=region,proto3" json:"region,omitempty"`
+	Region string `protobuf:"bytes,4,opt,name=region,proto3" json:"region,omitempty"`
+	// The property whose data this is; empty: the admin key's property,
+	// or the default property for a portfolio key or a key made before
+	// properties.
+	Property      string `protobuf:"bytes,5,opt,name=property,proto3" json:"property,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1817,6 +1874,13 @@ func (x *ImportContactsRequest) GetRemoveMissing() bool {
 func (x *ImportContactsRequest) GetRegion() string {
 	if x != nil {
 		return x.Region
+	}
+	return ""
+}
+
+func (x *ImportContactsRequest) GetProperty() string {
+	if x != nil {
+		return x.Property
 	}
 	return ""
 }
@@ -1986,9 +2050,13 @@ func (x *BadRow) GetReason() string {
 
 // ListContactsRequest pages through contacts.
 type ListContactsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	PageSize      int32                  `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	PageToken     string                 `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	PageSize  int32                  `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken string                 `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// The property whose data this is; empty: the admin key's property,
+	// or the default property for a portfolio key or a key made before
+	// properties.
+	Property      string `protobuf:"bytes,3,opt,name=property,proto3" json:"property,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2033,6 +2101,13 @@ func (x *ListContactsRequest) GetPageSize() int32 {
 func (x *ListContactsRequest) GetPageToken() string {
 	if x != nil {
 		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListContactsRequest) GetProperty() string {
+	if x != nil {
+		return x.Property
 	}
 	return ""
 }
@@ -2169,9 +2244,13 @@ func (x *Contact) GetBuildingIds() []string {
 
 // GrantTileRequest names the contact and the building.
 type GrantTileRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Email         string                 `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
-	BuildingId    string                 `protobuf:"bytes,2,opt,name=building_id,json=buildingId,proto3" json:"building_id,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Email      string                 `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
+	BuildingId string                 `protobuf:"bytes,2,opt,name=building_id,json=buildingId,proto3" json:"building_id,omitempty"`
+	// The property whose data this is; empty: the admin key's property,
+	// or the default property for a portfolio key or a key made before
+	// properties.
+	Property      string `protobuf:"bytes,3,opt,name=property,proto3" json:"property,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2220,6 +2299,13 @@ func (x *GrantTileRequest) GetBuildingId() string {
 	return ""
 }
 
+func (x *GrantTileRequest) GetProperty() string {
+	if x != nil {
+		return x.Property
+	}
+	return ""
+}
+
 // GrantTileResponse is empty.
 type GrantTileResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2259,9 +2345,13 @@ func (*GrantTileResponse) Descriptor() ([]byte, []int) {
 
 // RevokeTileRequest names the contact and the building.
 type RevokeTileRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Email         string                 `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
-	BuildingId    string                 `protobuf:"bytes,2,opt,name=building_id,json=buildingId,proto3" json:"building_id,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Email      string                 `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
+	BuildingId string                 `protobuf:"bytes,2,opt,name=building_id,json=buildingId,proto3" json:"building_id,omitempty"`
+	// The property whose data this is; empty: the admin key's property,
+	// or the default property for a portfolio key or a key made before
+	// properties.
+	Property      string `protobuf:"bytes,3,opt,name=property,proto3" json:"property,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2310,6 +2400,13 @@ func (x *RevokeTileRequest) GetBuildingId() string {
 	return ""
 }
 
+func (x *RevokeTileRequest) GetProperty() string {
+	if x != nil {
+		return x.Property
+	}
+	return ""
+}
+
 // RevokeTileResponse is empty.
 type RevokeTileResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2354,8 +2451,12 @@ type Building struct {
 	Name       string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
 	// The Envoy location id of the building.
 	LocationId string `protobuf:"bytes,3,opt,name=location_id,json=locationId,proto3" json:"location_id,omitempty"`
-	// The access-system organisation (output only: the admin key's).
-	Org           string `protobuf:"bytes,4,opt,name=org,proto3" json:"org,omitempty"`
+	// The access-system organisation (output only; the default property's
+	// organisation for its buildings, empty for other properties').
+	Org string `protobuf:"bytes,4,opt,name=org,proto3" json:"org,omitempty"`
+	// The property the building belongs to (output only): a building id is
+	// unique within its property.
+	Property      string `protobuf:"bytes,5,opt,name=property,proto3" json:"property,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2418,11 +2519,22 @@ func (x *Building) GetOrg() string {
 	return ""
 }
 
+func (x *Building) GetProperty() string {
+	if x != nil {
+		return x.Property
+	}
+	return ""
+}
+
 // SetBuildingRequest carries the setup.
 type SetBuildingRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	BuildingId    string                 `protobuf:"bytes,1,opt,name=building_id,json=buildingId,proto3" json:"building_id,omitempty"`
-	Building      *Building              `protobuf:"bytes,2,opt,name=building,proto3" json:"building,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	BuildingId string                 `protobuf:"bytes,1,opt,name=building_id,json=buildingId,proto3" json:"building_id,omitempty"`
+	Building   *Building              `protobuf:"bytes,2,opt,name=building,proto3" json:"building,omitempty"`
+	// The property whose data this is; empty: the admin key's property,
+	// or the default property for a portfolio key or a key made before
+	// properties.
+	Property      string `protobuf:"bytes,3,opt,name=property,proto3" json:"property,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2471,6 +2583,13 @@ func (x *SetBuildingRequest) GetBuilding() *Building {
 	return nil
 }
 
+func (x *SetBuildingRequest) GetProperty() string {
+	if x != nil {
+		return x.Property
+	}
+	return ""
+}
+
 // SetBuildingResponse is the saved setup.
 type SetBuildingResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2516,9 +2635,13 @@ func (x *SetBuildingResponse) GetBuilding() *Building {
 	return nil
 }
 
-// ListBuildingsRequest has no fields: the admin key names the organisation.
+// ListBuildingsRequest names the property.
 type ListBuildingsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The property whose data this is; empty: the admin key's property,
+	// or the default property for a portfolio key or a key made before
+	// properties.
+	Property      string `protobuf:"bytes,1,opt,name=property,proto3" json:"property,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2551,6 +2674,13 @@ func (x *ListBuildingsRequest) ProtoReflect() protoreflect.Message {
 // Deprecated: Use ListBuildingsRequest.ProtoReflect.Descriptor instead.
 func (*ListBuildingsRequest) Descriptor() ([]byte, []int) {
 	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *ListBuildingsRequest) GetProperty() string {
+	if x != nil {
+		return x.Property
+	}
+	return ""
 }
 
 // ListBuildingsResponse lists buildings by id.
@@ -2663,12 +2793,13 @@ const file_cloudkey_v1_admin_proto_rawDesc = "" +
 	"\vproperty_id\x18\x01 \x01(\tR\n" +
 	"propertyId\"H\n" +
 	"\x13GetPropertyResponse\x121\n" +
-	"\bproperty\x18\x01 \x01(\v2\x15.cloudkey.v1.PropertyR\bproperty\"@\n" +
+	"\bproperty\x18\x01 \x01(\v2\x15.cloudkey.v1.PropertyR\bproperty\"\\\n" +
 	"\x16InvalidateCacheRequest\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12\x10\n" +
-	"\x03all\x18\x02 \x01(\bR\x03all\";\n" +
+	"\x03all\x18\x02 \x01(\bR\x03all\x12\x1a\n" +
+	"\bproperty\x18\x03 \x01(\tR\bproperty\";\n" +
 	"\x17InvalidateCacheResponse\x12 \n" +
-	"\vinvalidated\x18\x01 \x01(\x03R\vinvalidated\"\xff\x01\n" +
+	"\vinvalidated\x18\x01 \x01(\x03R\vinvalidated\"\x9b\x02\n" +
 	"\x16ListAuditEventsRequest\x12\x12\n" +
 	"\x04user\x18\x01 \x01(\tR\x04user\x12\x19\n" +
 	"\bentry_id\x18\x02 \x01(\tR\aentryId\x12\x16\n" +
@@ -2677,10 +2808,11 @@ const file_cloudkey_v1_admin_proto_rawDesc = "" +
 	"\x05until\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x05until\x12\x1b\n" +
 	"\tpage_size\x18\x06 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\a \x01(\tR\tpageToken\"r\n" +
+	"page_token\x18\a \x01(\tR\tpageToken\x12\x1a\n" +
+	"\bproperty\x18\b \x01(\tR\bproperty\"r\n" +
 	"\x17ListAuditEventsResponse\x12/\n" +
 	"\x06events\x18\x01 \x03(\v2\x17.cloudkey.v1.AuditEventR\x06events\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xe0\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xfc\x01\n" +
 	"\n" +
 	"AuditEvent\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12*\n" +
@@ -2691,7 +2823,8 @@ const file_cloudkey_v1_admin_proto_rawDesc = "" +
 	"\amessage\x18\x06 \x01(\tR\amessage\x12\x1d\n" +
 	"\n" +
 	"latency_us\x18\a \x01(\x03R\tlatencyUs\x12\x16\n" +
-	"\x06system\x18\b \x01(\tR\x06system\"\x8a\x04\n" +
+	"\x06system\x18\b \x01(\tR\x06system\x12\x1a\n" +
+	"\bproperty\x18\t \x01(\tR\bproperty\"\x8a\x04\n" +
 	"\x0fVisitorSettings\x12\x1f\n" +
 	"\vinvite_only\x18\x01 \x01(\bR\n" +
 	"inviteOnly\x12@\n" +
@@ -2713,16 +2846,18 @@ const file_cloudkey_v1_admin_proto_rawDesc = "" +
 	"\x0fProtectSettings\x12\x18\n" +
 	"\aenabled\x18\x01 \x01(\bR\aenabled\x12S\n" +
 	"\x18employee_access_duration\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x16employeeAccessDuration\x12-\n" +
-	"\x12excluded_employees\x18\x03 \x03(\tR\x11excludedEmployees\"<\n" +
+	"\x12excluded_employees\x18\x03 \x03(\tR\x11excludedEmployees\"X\n" +
 	"\x19GetVisitorSettingsRequest\x12\x1f\n" +
 	"\vlocation_id\x18\x01 \x01(\tR\n" +
-	"locationId\"V\n" +
+	"locationId\x12\x1a\n" +
+	"\bproperty\x18\x02 \x01(\tR\bproperty\"V\n" +
 	"\x1aGetVisitorSettingsResponse\x128\n" +
-	"\bsettings\x18\x01 \x01(\v2\x1c.cloudkey.v1.VisitorSettingsR\bsettings\"y\n" +
+	"\bsettings\x18\x01 \x01(\v2\x1c.cloudkey.v1.VisitorSettingsR\bsettings\"\x95\x01\n" +
 	"\x1cUpdateVisitorSettingsRequest\x12\x1f\n" +
 	"\vlocation_id\x18\x01 \x01(\tR\n" +
 	"locationId\x128\n" +
-	"\bsettings\x18\x02 \x01(\v2\x1c.cloudkey.v1.VisitorSettingsR\bsettings\"\x9d\x02\n" +
+	"\bsettings\x18\x02 \x01(\v2\x1c.cloudkey.v1.VisitorSettingsR\bsettings\x12\x1a\n" +
+	"\bproperty\x18\x03 \x01(\tR\bproperty\"\x9d\x02\n" +
 	"\x1dUpdateVisitorSettingsResponse\x12\x14\n" +
 	"\x05error\x18\x01 \x01(\bR\x05error\x12\x1b\n" +
 	"\terror_msg\x18\x02 \x01(\tR\berrorMsg\x12\x1a\n" +
@@ -2733,12 +2868,13 @@ const file_cloudkey_v1_admin_proto_rawDesc = "" +
 	"\bsettings\x18\x06 \x01(\v2\x1c.cloudkey.v1.VisitorSettingsR\bsettings\"G\n" +
 	"\x12MisconfiguredEntry\x12\x19\n" +
 	"\bentry_id\x18\x01 \x01(\tR\aentryId\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xa4\x01\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xc0\x01\n" +
 	"\x15ImportContactsRequest\x12&\n" +
 	"\x03csv\x18\x01 \x01(\v2\x14.google.api.HttpBodyR\x03csv\x12$\n" +
 	"\x0egood_rows_only\x18\x02 \x01(\bR\fgoodRowsOnly\x12%\n" +
 	"\x0eremove_missing\x18\x03 \x01(\bR\rremoveMissing\x12\x16\n" +
-	"\x06region\x18\x04 \x01(\tR\x06region\"\xa4\x02\n" +
+	"\x06region\x18\x04 \x01(\tR\x06region\x12\x1a\n" +
+	"\bproperty\x18\x05 \x01(\tR\bproperty\"\xa4\x02\n" +
 	"\x16ImportContactsResponse\x12\x12\n" +
 	"\x04rows\x18\x01 \x01(\x05R\x04rows\x12\x18\n" +
 	"\acreated\x18\x02 \x01(\x05R\acreated\x12\x18\n" +
@@ -2751,11 +2887,12 @@ const file_cloudkey_v1_admin_proto_rawDesc = "" +
 	"\brejected\x18\t \x01(\bR\brejected\"4\n" +
 	"\x06BadRow\x12\x12\n" +
 	"\x04line\x18\x01 \x01(\x05R\x04line\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"Q\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"m\n" +
 	"\x13ListContactsRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\x02 \x01(\tR\tpageToken\"\x86\x01\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\x12\x1a\n" +
+	"\bproperty\x18\x03 \x01(\tR\bproperty\"\x86\x01\n" +
 	"\x14ListContactsResponse\x120\n" +
 	"\bcontacts\x18\x01 \x03(\v2\x14.cloudkey.v1.ContactR\bcontacts\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x14\n" +
@@ -2764,31 +2901,36 @@ const file_cloudkey_v1_admin_proto_rawDesc = "" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12\x1b\n" +
 	"\tfull_name\x18\x02 \x01(\tR\bfullName\x12\x14\n" +
 	"\x05phone\x18\x03 \x01(\tR\x05phone\x12!\n" +
-	"\fbuilding_ids\x18\x04 \x03(\tR\vbuildingIds\"I\n" +
+	"\fbuilding_ids\x18\x04 \x03(\tR\vbuildingIds\"e\n" +
 	"\x10GrantTileRequest\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12\x1f\n" +
 	"\vbuilding_id\x18\x02 \x01(\tR\n" +
-	"buildingId\"\x13\n" +
-	"\x11GrantTileResponse\"J\n" +
+	"buildingId\x12\x1a\n" +
+	"\bproperty\x18\x03 \x01(\tR\bproperty\"\x13\n" +
+	"\x11GrantTileResponse\"f\n" +
 	"\x11RevokeTileRequest\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12\x1f\n" +
 	"\vbuilding_id\x18\x02 \x01(\tR\n" +
-	"buildingId\"\x14\n" +
-	"\x12RevokeTileResponse\"r\n" +
+	"buildingId\x12\x1a\n" +
+	"\bproperty\x18\x03 \x01(\tR\bproperty\"\x14\n" +
+	"\x12RevokeTileResponse\"\x8e\x01\n" +
 	"\bBuilding\x12\x1f\n" +
 	"\vbuilding_id\x18\x01 \x01(\tR\n" +
 	"buildingId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1f\n" +
 	"\vlocation_id\x18\x03 \x01(\tR\n" +
 	"locationId\x12\x10\n" +
-	"\x03org\x18\x04 \x01(\tR\x03org\"h\n" +
+	"\x03org\x18\x04 \x01(\tR\x03org\x12\x1a\n" +
+	"\bproperty\x18\x05 \x01(\tR\bproperty\"\x84\x01\n" +
 	"\x12SetBuildingRequest\x12\x1f\n" +
 	"\vbuilding_id\x18\x01 \x01(\tR\n" +
 	"buildingId\x121\n" +
-	"\bbuilding\x18\x02 \x01(\v2\x15.cloudkey.v1.BuildingR\bbuilding\"H\n" +
+	"\bbuilding\x18\x02 \x01(\v2\x15.cloudkey.v1.BuildingR\bbuilding\x12\x1a\n" +
+	"\bproperty\x18\x03 \x01(\tR\bproperty\"H\n" +
 	"\x13SetBuildingResponse\x121\n" +
-	"\bbuilding\x18\x01 \x01(\v2\x15.cloudkey.v1.BuildingR\bbuilding\"\x16\n" +
-	"\x14ListBuildingsRequest\"L\n" +
+	"\bbuilding\x18\x01 \x01(\v2\x15.cloudkey.v1.BuildingR\bbuilding\"2\n" +
+	"\x14ListBuildingsRequest\x12\x1a\n" +
+	"\bproperty\x18\x01 \x01(\tR\bproperty\"L\n" +
 	"\x15ListBuildingsResponse\x123\n" +
 	"\tbuildings\x18\x01 \x03(\v2\x15.cloudkey.v1.BuildingR\tbuildings2\xfa\x0f\n" +
 	"\fAdminService\x12\xa1\x01\n" +

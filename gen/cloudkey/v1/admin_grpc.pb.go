@@ -42,7 +42,13 @@ const (
 //
 // AdminService is for property managers and integrators. Every call needs
 // an admin API key, sent as the header pair `x-auth-scheme: api-token` and
-// `x-auth-apikey: <key>`; a key is scoped to one organisation.
+// `x-auth-apikey: <key>`. A key is scoped to one property or to the
+// portfolio; a request about a property's data (visitor settings,
+// buildings, contacts, the audit, the cache) may name the property in its
+// `property` field (REST: query parameter, or body field where the body
+// is the request), else it acts on the key's property (the default
+// property for a portfolio key). A property key naming another property is
+// PERMISSION_DENIED; a portfolio key naming one not served, NOT_FOUND.
 type AdminServiceClient interface {
 	// GetVisitorSettings returns a location's visitor integration settings.
 	GetVisitorSettings(ctx context.Context, in *GetVisitorSettingsRequest, opts ...grpc.CallOption) (*GetVisitorSettingsResponse, error)
@@ -51,21 +57,22 @@ type AdminServiceClient interface {
 	// ids, misconfigured entries) as in Rhombus' updateEnvoyIntegrationV2.
 	UpdateVisitorSettings(ctx context.Context, in *UpdateVisitorSettingsRequest, opts ...grpc.CallOption) (*UpdateVisitorSettingsResponse, error)
 	// InvalidateCache drops what cloudkey has cached about one user (email)
-	// or, with all set, about every user of the organisation, in every
-	// replica at once. Favourites are kept.
+	// or, with all set, about every user, in the property's connections
+	// only (the default property's all drops the whole cache, as before
+	// properties), in every replica at once. Favourites are kept.
 	InvalidateCache(ctx context.Context, in *InvalidateCacheRequest, opts ...grpc.CallOption) (*InvalidateCacheResponse, error)
 	// SetBuilding creates or replaces a building's setup: its name and the
 	// Envoy location its visitor settings and events belong to. A building
 	// not set up is taken to be its own Envoy location id.
 	SetBuilding(ctx context.Context, in *SetBuildingRequest, opts ...grpc.CallOption) (*SetBuildingResponse, error)
-	// ListBuildings lists the organisation's buildings.
+	// ListBuildings lists the property's buildings.
 	ListBuildings(ctx context.Context, in *ListBuildingsRequest, opts ...grpc.CallOption) (*ListBuildingsResponse, error)
 	// ImportContacts imports tenant contacts from CSV (full name, email,
 	// phone). Over REST the body is the CSV itself (Content-Type: text/csv)
 	// and the options are query parameters. All or nothing unless
 	// good_rows_only; bad rows come back by line number.
 	ImportContacts(ctx context.Context, in *ImportContactsRequest, opts ...grpc.CallOption) (*ImportContactsResponse, error)
-	// ListContacts lists the organisation's tenant contacts by email.
+	// ListContacts lists the property's tenant contacts by email.
 	ListContacts(ctx context.Context, in *ListContactsRequest, opts ...grpc.CallOption) (*ListContactsResponse, error)
 	// GrantTile lets a contact register visitors at a building.
 	GrantTile(ctx context.Context, in *GrantTileRequest, opts ...grpc.CallOption) (*GrantTileResponse, error)
@@ -262,7 +269,13 @@ func (c *adminServiceClient) DeleteProperty(ctx context.Context, in *DeletePrope
 //
 // AdminService is for property managers and integrators. Every call needs
 // an admin API key, sent as the header pair `x-auth-scheme: api-token` and
-// `x-auth-apikey: <key>`; a key is scoped to one organisation.
+// `x-auth-apikey: <key>`. A key is scoped to one property or to the
+// portfolio; a request about a property's data (visitor settings,
+// buildings, contacts, the audit, the cache) may name the property in its
+// `property` field (REST: query parameter, or body field where the body
+// is the request), else it acts on the key's property (the default
+// property for a portfolio key). A property key naming another property is
+// PERMISSION_DENIED; a portfolio key naming one not served, NOT_FOUND.
 type AdminServiceServer interface {
 	// GetVisitorSettings returns a location's visitor integration settings.
 	GetVisitorSettings(context.Context, *GetVisitorSettingsRequest) (*GetVisitorSettingsResponse, error)
@@ -271,21 +284,22 @@ type AdminServiceServer interface {
 	// ids, misconfigured entries) as in Rhombus' updateEnvoyIntegrationV2.
 	UpdateVisitorSettings(context.Context, *UpdateVisitorSettingsRequest) (*UpdateVisitorSettingsResponse, error)
 	// InvalidateCache drops what cloudkey has cached about one user (email)
-	// or, with all set, about every user of the organisation, in every
-	// replica at once. Favourites are kept.
+	// or, with all set, about every user, in the property's connections
+	// only (the default property's all drops the whole cache, as before
+	// properties), in every replica at once. Favourites are kept.
 	InvalidateCache(context.Context, *InvalidateCacheRequest) (*InvalidateCacheResponse, error)
 	// SetBuilding creates or replaces a building's setup: its name and the
 	// Envoy location its visitor settings and events belong to. A building
 	// not set up is taken to be its own Envoy location id.
 	SetBuilding(context.Context, *SetBuildingRequest) (*SetBuildingResponse, error)
-	// ListBuildings lists the organisation's buildings.
+	// ListBuildings lists the property's buildings.
 	ListBuildings(context.Context, *ListBuildingsRequest) (*ListBuildingsResponse, error)
 	// ImportContacts imports tenant contacts from CSV (full name, email,
 	// phone). Over REST the body is the CSV itself (Content-Type: text/csv)
 	// and the options are query parameters. All or nothing unless
 	// good_rows_only; bad rows come back by line number.
 	ImportContacts(context.Context, *ImportContactsRequest) (*ImportContactsResponse, error)
-	// ListContacts lists the organisation's tenant contacts by email.
+	// ListContacts lists the property's tenant contacts by email.
 	ListContacts(context.Context, *ListContactsRequest) (*ListContactsResponse, error)
 	// GrantTile lets a contact register visitors at a building.
 	GrantTile(context.Context, *GrantTileRequest) (*GrantTileResponse, error)

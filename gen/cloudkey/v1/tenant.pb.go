@@ -25,8 +25,11 @@ const (
 
 // GetTileRequest names the building (its Envoy location id).
 type GetTileRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	BuildingId    string                 `protobuf:"bytes,1,opt,name=building_id,json=buildingId,proto3" json:"building_id,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	BuildingId string                 `protobuf:"bytes,1,opt,name=building_id,json=buildingId,proto3" json:"building_id,omitempty"`
+	// The property of the building; empty: the one property of the
+	// caller's token where the caller has the building's grant.
+	Property      string `protobuf:"bytes,2,opt,name=property,proto3" json:"property,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -64,6 +67,13 @@ func (*GetTileRequest) Descriptor() ([]byte, []int) {
 func (x *GetTileRequest) GetBuildingId() string {
 	if x != nil {
 		return x.BuildingId
+	}
+	return ""
+}
+
+func (x *GetTileRequest) GetProperty() string {
+	if x != nil {
+		return x.Property
 	}
 	return ""
 }
@@ -148,8 +158,11 @@ type RegisterVisitorRequest struct {
 	Phone           string                 `protobuf:"bytes,4,opt,name=phone,proto3" json:"phone,omitempty"`
 	VisitorType     string                 `protobuf:"bytes,5,opt,name=visitor_type,json=visitorType,proto3" json:"visitor_type,omitempty"`
 	ExpectedArrival *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=expected_arrival,json=expectedArrival,proto3" json:"expected_arrival,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The property of the building; empty: the one property of the
+	// caller's token where the caller has the building's grant.
+	Property      string `protobuf:"bytes,7,opt,name=property,proto3" json:"property,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RegisterVisitorRequest) Reset() {
@@ -222,6 +235,13 @@ func (x *RegisterVisitorRequest) GetExpectedArrival() *timestamppb.Timestamp {
 		return x.ExpectedArrival
 	}
 	return nil
+}
+
+func (x *RegisterVisitorRequest) GetProperty() string {
+	if x != nil {
+		return x.Property
+	}
+	return ""
 }
 
 // RegisterVisitorResponse says whether a pass was issued, and why not.
@@ -382,8 +402,11 @@ func (x *Visitor) GetState() string {
 
 // ListMyVisitorsRequest names the building.
 type ListMyVisitorsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	BuildingId    string                 `protobuf:"bytes,1,opt,name=building_id,json=buildingId,proto3" json:"building_id,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	BuildingId string                 `protobuf:"bytes,1,opt,name=building_id,json=buildingId,proto3" json:"building_id,omitempty"`
+	// The property of the building; empty: the one property of the
+	// caller's token where the caller has the building's grant.
+	Property      string `protobuf:"bytes,2,opt,name=property,proto3" json:"property,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -421,6 +444,13 @@ func (*ListMyVisitorsRequest) Descriptor() ([]byte, []int) {
 func (x *ListMyVisitorsRequest) GetBuildingId() string {
 	if x != nil {
 		return x.BuildingId
+	}
+	return ""
+}
+
+func (x *ListMyVisitorsRequest) GetProperty() string {
+	if x != nil {
+		return x.Property
 	}
 	return ""
 }
@@ -472,9 +502,12 @@ func (x *ListMyVisitorsResponse) GetVisitors() []*Visitor {
 
 // CancelVisitorRequest names the visitor.
 type CancelVisitorRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	BuildingId    string                 `protobuf:"bytes,1,opt,name=building_id,json=buildingId,proto3" json:"building_id,omitempty"`
-	VisitorId     string                 `protobuf:"bytes,2,opt,name=visitor_id,json=visitorId,proto3" json:"visitor_id,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	BuildingId string                 `protobuf:"bytes,1,opt,name=building_id,json=buildingId,proto3" json:"building_id,omitempty"`
+	VisitorId  string                 `protobuf:"bytes,2,opt,name=visitor_id,json=visitorId,proto3" json:"visitor_id,omitempty"`
+	// The property of the building; empty: the one property of the
+	// caller's token where the caller has the building's grant.
+	Property      string `protobuf:"bytes,3,opt,name=property,proto3" json:"property,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -519,6 +552,13 @@ func (x *CancelVisitorRequest) GetBuildingId() string {
 func (x *CancelVisitorRequest) GetVisitorId() string {
 	if x != nil {
 		return x.VisitorId
+	}
+	return ""
+}
+
+func (x *CancelVisitorRequest) GetProperty() string {
+	if x != nil {
+		return x.Property
 	}
 	return ""
 }
@@ -572,15 +612,16 @@ var File_cloudkey_v1_tenant_proto protoreflect.FileDescriptor
 
 const file_cloudkey_v1_tenant_proto_rawDesc = "" +
 	"\n" +
-	"\x18cloudkey/v1/tenant.proto\x12\vcloudkey.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"1\n" +
+	"\x18cloudkey/v1/tenant.proto\x12\vcloudkey.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"M\n" +
 	"\x0eGetTileRequest\x12\x1f\n" +
 	"\vbuilding_id\x18\x01 \x01(\tR\n" +
-	"buildingId\"\x8d\x01\n" +
+	"buildingId\x12\x1a\n" +
+	"\bproperty\x18\x02 \x01(\tR\bproperty\"\x8d\x01\n" +
 	"\x0fGetTileResponse\x12\x18\n" +
 	"\aenabled\x18\x01 \x01(\bR\aenabled\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12#\n" +
 	"\rvisitor_types\x18\x03 \x03(\tR\fvisitorTypes\x12!\n" +
-	"\fcontact_name\x18\x04 \x01(\tR\vcontactName\"\xec\x01\n" +
+	"\fcontact_name\x18\x04 \x01(\tR\vcontactName\"\x88\x02\n" +
 	"\x16RegisterVisitorRequest\x12\x1f\n" +
 	"\vbuilding_id\x18\x01 \x01(\tR\n" +
 	"buildingId\x12\x1b\n" +
@@ -588,7 +629,8 @@ const file_cloudkey_v1_tenant_proto_rawDesc = "" +
 	"\x05email\x18\x03 \x01(\tR\x05email\x12\x14\n" +
 	"\x05phone\x18\x04 \x01(\tR\x05phone\x12!\n" +
 	"\fvisitor_type\x18\x05 \x01(\tR\vvisitorType\x12E\n" +
-	"\x10expected_arrival\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x0fexpectedArrival\"y\n" +
+	"\x10expected_arrival\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x0fexpectedArrival\x12\x1a\n" +
+	"\bproperty\x18\a \x01(\tR\bproperty\"y\n" +
 	"\x17RegisterVisitorResponse\x12.\n" +
 	"\avisitor\x18\x01 \x01(\v2\x14.cloudkey.v1.VisitorR\avisitor\x12\x16\n" +
 	"\x06action\x18\x02 \x01(\tR\x06action\x12\x16\n" +
@@ -600,17 +642,19 @@ const file_cloudkey_v1_tenant_proto_rawDesc = "" +
 	"\x05phone\x18\x04 \x01(\tR\x05phone\x12!\n" +
 	"\fvisitor_type\x18\x05 \x01(\tR\vvisitorType\x12E\n" +
 	"\x10expected_arrival\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x0fexpectedArrival\x12\x14\n" +
-	"\x05state\x18\a \x01(\tR\x05state\"8\n" +
+	"\x05state\x18\a \x01(\tR\x05state\"T\n" +
 	"\x15ListMyVisitorsRequest\x12\x1f\n" +
 	"\vbuilding_id\x18\x01 \x01(\tR\n" +
-	"buildingId\"J\n" +
+	"buildingId\x12\x1a\n" +
+	"\bproperty\x18\x02 \x01(\tR\bproperty\"J\n" +
 	"\x16ListMyVisitorsResponse\x120\n" +
-	"\bvisitors\x18\x01 \x03(\v2\x14.cloudkey.v1.VisitorR\bvisitors\"V\n" +
+	"\bvisitors\x18\x01 \x03(\v2\x14.cloudkey.v1.VisitorR\bvisitors\"r\n" +
 	"\x14CancelVisitorRequest\x12\x1f\n" +
 	"\vbuilding_id\x18\x01 \x01(\tR\n" +
 	"buildingId\x12\x1d\n" +
 	"\n" +
-	"visitor_id\x18\x02 \x01(\tR\tvisitorId\"G\n" +
+	"visitor_id\x18\x02 \x01(\tR\tvisitorId\x12\x1a\n" +
+	"\bproperty\x18\x03 \x01(\tR\bproperty\"G\n" +
 	"\x15CancelVisitorResponse\x12.\n" +
 	"\avisitor\x18\x01 \x01(\v2\x14.cloudkey.v1.VisitorR\avisitor2\xae\x04\n" +
 	"\x0eVisitorService\x12n\n" +

@@ -35,6 +35,8 @@ var (
 	_ = metadata.Join
 )
 
+var filter_VisitorService_GetTile_0 = &utilities.DoubleArray{Encoding: map[string]int{"building_id": 0}, Base: []int{1, 1, 0}, Check: []int{0, 1, 2}}
+
 func request_VisitorService_GetTile_0(ctx context.Context, marshaler runtime.Marshaler, client VisitorServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq GetTileRequest
@@ -48,6 +50,12 @@ func request_VisitorService_GetTile_0(ctx context.Context, marshaler runtime.Mar
 	protoReq.BuildingId, err = runtime.String(val)
 	if err != nil {
 		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "building_id", err)
+	}
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_VisitorService_GetTile_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
 	}
 	if req.Body != nil {
 		_, _ = io.Copy(io.Discard, req.Body)
@@ -69,6 +77,12 @@ func local_request_VisitorService_GetTile_0(ctx context.Context, marshaler runti
 	protoReq.BuildingId, err = runtime.String(val)
 	if err != nil {
 		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "building_id", err)
+	}
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_VisitorService_GetTile_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
 	}
 	msg, err := server.GetTile(ctx, &protoReq)
 	return msg, metadata, err
@@ -119,6 +133,8 @@ func local_request_VisitorService_RegisterVisitor_0(ctx context.Context, marshal
 	return msg, metadata, err
 }
 
+var filter_VisitorService_ListMyVisitors_0 = &utilities.DoubleArray{Encoding: map[string]int{"building_id": 0}, Base: []int{1, 1, 0}, Check: []int{0, 1, 2}}
+
 func request_VisitorService_ListMyVisitors_0(ctx context.Context, marshaler runtime.Marshaler, client VisitorServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq ListMyVisitorsRequest
@@ -132,6 +148,12 @@ func request_VisitorService_ListMyVisitors_0(ctx context.Context, marshaler runt
 	protoReq.BuildingId, err = runtime.String(val)
 	if err != nil {
 		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "building_id", err)
+	}
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_VisitorService_ListMyVisitors_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
 	}
 	if req.Body != nil {
 		_, _ = io.Copy(io.Discard, req.Body)
@@ -154,9 +176,17 @@ func local_request_VisitorService_ListMyVisitors_0(ctx context.Context, marshale
 	if err != nil {
 		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "building_id", err)
 	}
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_VisitorService_ListMyVisitors_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
 	msg, err := server.ListMyVisitors(ctx, &protoReq)
 	return msg, metadata, err
 }
+
+var filter_VisitorService_CancelVisitor_0 = &utilities.DoubleArray{Encoding: map[string]int{"building_id": 0, "visitor_id": 1}, Base: []int{1, 1, 2, 0, 0}, Check: []int{0, 1, 1, 2, 3}}
 
 func request_VisitorService_CancelVisitor_0(ctx context.Context, marshaler runtime.Marshaler, client VisitorServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
@@ -179,6 +209,12 @@ func request_VisitorService_CancelVisitor_0(ctx context.Context, marshaler runti
 	protoReq.VisitorId, err = runtime.String(val)
 	if err != nil {
 		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "visitor_id", err)
+	}
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_VisitorService_CancelVisitor_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
 	}
 	if req.Body != nil {
 		_, _ = io.Copy(io.Discard, req.Body)
@@ -208,6 +244,12 @@ func local_request_VisitorService_CancelVisitor_0(ctx context.Context, marshaler
 	protoReq.VisitorId, err = runtime.String(val)
 	if err != nil {
 		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "visitor_id", err)
+	}
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_VisitorService_CancelVisitor_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
 	}
 	msg, err := server.CancelVisitor(ctx, &protoReq)
 	return msg, metadata, err
