@@ -310,7 +310,7 @@ func readRow(rec []string, cols []Field, line int, section Status) (Person, *Iss
 			v[cols[i]] = c
 		}
 	}
-	if len(filled) == 1 && v[FieldEmail] == "" {
+	if len(filled) == 1 && isSection(rec, cols) {
 		// One cell alone is a section title such as "Future
 		// Residents/Applicants"; it hints the status of the rows below.
 		hint := sectionStatus(filled[0])
@@ -412,6 +412,30 @@ func readRow(rec []string, cols []Field, line int, section Status) (Person, *Iss
 		p.Status = StatusNotice
 	}
 	return p, flag, section
+}
+
+// isSection reports whether a row of one cell is a section title
+// ("Future Residents/Applicants"): words, in the first column or in one
+// that holds no person; not an email, a bare number or a "Name (id)".
+func isSection(rec []string, cols []Field) bool {
+	for i, c := range rec {
+		if c == "" {
+			continue
+		}
+		var f Field
+		if i < len(cols) {
+			f = cols[i]
+		}
+		if f == FieldEmail || !strings.ContainsFunc(c, unicode.IsLetter) || idInName.MatchString(c) {
+			return false
+		}
+		switch f {
+		case FieldName, FieldFirstName, FieldLastName, FieldResidentID:
+			return i == 0
+		}
+		return true
+	}
+	return false
 }
 
 // sectionStatus reads the status a section title implies ("Future

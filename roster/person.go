@@ -1,7 +1,7 @@
 // Package roster is the property-management system's (PMS) resident
 // roster in a vendor-neutral form (PMS_APIS.md §2): one Person per person
 // per lease, read from a CSV export (ParseCSV) or pulled from a PMS API
-// (pms/buildium), assembled into a Roster keyed by the PMS person id, and
+// (roster/buildium), assembled into a Roster keyed by the PMS person id, and
 // compared version to version (Compare).
 //
 // It imports no access system, cache or transport: reconciliation and the

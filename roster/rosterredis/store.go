@@ -116,6 +116,9 @@ var ErrConflict = errors.New("rosterredis: the roster kept changing during the s
 
 var propertyID = regexp.MustCompile(`^[a-z0-9-]{1,63}$`)
 
+// CheckProperty reports a property id that is not [a-z0-9-]{1,63}.
+func CheckProperty(p string) error { return checkProperty(p) }
+
 func checkProperty(p string) error {
 	if !propertyID.MatchString(p) {
 		return fmt.Errorf("rosterredis: property id %q is not [a-z0-9-]{1,63}", p)

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cloudkey/cloudkey/pms/buildiumsim/buildiumspec"
+	"github.com/cloudkey/cloudkey/roster/buildiumsim/buildiumspec"
 )
 
 type fixture struct {

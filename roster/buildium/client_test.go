@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cloudkey/cloudkey/pms/buildiumsim"
-	"github.com/cloudkey/cloudkey/pms/buildiumsim/buildiumspec"
 	"github.com/cloudkey/cloudkey/roster"
+	"github.com/cloudkey/cloudkey/roster/buildiumsim"
+	"github.com/cloudkey/cloudkey/roster/buildiumsim/buildiumspec"
 )
 
 // setup serves the demo seed and returns a client of harbor-view's
