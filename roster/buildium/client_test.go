@@ -308,3 +308,28 @@ func TestNewRefuses(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkFullPull10k pulls a generated property of 10,000 leases from
+// the simulator over loopback HTTP.
+func BenchmarkFullPull10k(b *testing.B) {
+	srv, err := buildiumsim.Start(buildiumsim.GenerateSeed(6001, 10_000))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Close()
+	c, err := New(Config{URL: srv.URL, ClientID: buildiumsim.DemoClientID, ClientSecret: buildiumsim.DemoClientSecret, PropertyIDs: []int32{6001}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	var res Result
+	for b.Loop() {
+		if res, err = c.Fetch(b.Context(), time.Time{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if len(res.People) != 10_000 {
+		b.Fatalf("%d people", len(res.People))
+	}
+	b.ReportMetric(float64(res.Requests), "requests/pull")
+}

@@ -334,14 +334,15 @@ func (q query) updatedIn(t time.Time) bool {
 	return (q.from.IsZero() || !t.Before(q.from)) && (q.to.IsZero() || !t.After(q.to))
 }
 
-// page writes items[offset:offset+limit] with X-Total-Count.
-func page[T any](w http.ResponseWriter, q query, items []T) {
+// page writes the answers of items[offset:offset+limit], rendered by
+// render, with X-Total-Count: only the page is rendered.
+func page[T, M any](w http.ResponseWriter, q query, items []T, render func(T) M) {
 	w.Header().Set("X-Total-Count", strconv.Itoa(len(items)))
 	lo := min(q.offset, len(items))
 	hi := min(lo+q.limit, len(items))
-	out := items[lo:hi]
-	if out == nil {
-		out = []T{}
+	out := make([]M, 0, hi-lo)
+	for _, it := range items[lo:hi] {
+		out = append(out, render(it))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -375,15 +376,15 @@ func (s *Sim) getLeases(w http.ResponseWriter, r *http.Request) {
 	unit := r.URL.Query().Get("unitnumber")
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	var out []leaseMessage
+	var out []*Lease
 	for _, l := range s.sortedLeases() {
 		if (q.propertyIDs != nil && !q.propertyIDs[l.PropertyID]) || (len(statuses) > 0 && !statuses[l.Status]) ||
 			!q.updatedIn(l.Updated) || (unit != "" && l.UnitNumber != unit) {
 			continue
 		}
-		out = append(out, s.leaseMessage(l, true))
+		out = append(out, l)
 	}
-	page(w, q, out)
+	page(w, q, out, func(l *Lease) leaseMessage { return s.leaseMessage(l, true) })
 }
 
 func (s *Sim) getLease(w http.ResponseWriter, r *http.Request) {
@@ -416,7 +417,7 @@ func (s *Sim) getTenants(w http.ResponseWriter, r *http.Request) {
 			leasesOf[lt.TenantID] = append(leasesOf[lt.TenantID], l)
 		}
 	}
-	var out []tenantMessage
+	var out []*Tenant
 	for _, t := range s.sortedTenants() {
 		ls := leasesOf[t.ID]
 		if q.propertyIDs != nil && !slices.ContainsFunc(ls, func(l *Lease) bool { return q.propertyIDs[l.PropertyID] }) {
@@ -426,9 +427,9 @@ func (s *Sim) getTenants(w http.ResponseWriter, r *http.Request) {
 		if !q.updatedIn(t.Updated) || (email != "" && !strings.Contains(strings.ToLower(t.Email), email)) {
 			continue
 		}
-		out = append(out, s.tenantMessage(t, ls))
+		out = append(out, t)
 	}
-	page(w, q, out)
+	page(w, q, out, func(t *Tenant) tenantMessage { return s.tenantMessage(t, leasesOf[t.ID]) })
 }
 
 func (s *Sim) getTenant(w http.ResponseWriter, r *http.Request) {
@@ -469,7 +470,7 @@ func (s *Sim) getMoveOuts(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "NotFound", fmt.Sprintf("Lease %d was not found.", id))
 		return
 	}
-	page(w, q, moveOutMessages(l.MoveOuts))
+	page(w, q, moveOutMessages(l.MoveOuts), func(m moveOutMessage) moveOutMessage { return m })
 }
 
 func (s *Sim) getMoveOut(w http.ResponseWriter, r *http.Request) {
@@ -502,14 +503,14 @@ func (s *Sim) getRentals(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	var out []rentalMessage
+	var out []Rental
 	for _, r := range s.sortedRentals() {
 		if q.propertyIDs != nil && !q.propertyIDs[r.ID] {
 			continue
 		}
-		out = append(out, rentalMessage{ID: r.ID, Name: r.Name, NumberUnits: r.Units, IsActive: true, RentalType: "Residential", RentalSubType: "MultiFamily"})
+		out = append(out, r)
 	}
-	page(w, q, out)
+	page(w, q, out, rentalOf)
 }
 
 func (s *Sim) getRental(w http.ResponseWriter, r *http.Request) {
@@ -524,7 +525,11 @@ func (s *Sim) getRental(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "NotFound", fmt.Sprintf("Rental property %d was not found.", id))
 		return
 	}
-	writeJSON(w, http.StatusOK, rentalMessage{ID: rt.ID, Name: rt.Name, NumberUnits: rt.Units, IsActive: true, RentalType: "Residential", RentalSubType: "MultiFamily"})
+	writeJSON(w, http.StatusOK, rentalOf(rt))
+}
+
+func rentalOf(r Rental) rentalMessage {
+	return rentalMessage{ID: r.ID, Name: r.Name, NumberUnits: r.Units, IsActive: true, RentalType: "Residential", RentalSubType: "MultiFamily"}
 }
 
 func (s *Sim) sortedLeases() []*Lease {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cloudkey/cloudkey/internal/redistest"
 	"github.com/cloudkey/cloudkey/internal/redistest/backends"
 	"github.com/cloudkey/cloudkey/roster"
 )
@@ -196,6 +197,37 @@ func TestBadProperty(t *testing.T) {
 	for _, p := range []string{"", "Harbor", "a}b", strings.Repeat("a", 64)} {
 		if _, err := s.Save(t.Context(), p, Snapshot{}); err == nil {
 			t.Errorf("property %q accepted", p)
+		}
+	}
+}
+
+// BenchmarkSave10k stores a 10,000-person roster with one change each
+// time (a real redis-server).
+func BenchmarkSave10k(b *testing.B) {
+	rdb := redistest.Start(b).Client()
+	s := New(rdb)
+	people := make([]roster.Person, 10_000)
+	for i := range people {
+		p := roster.Person{Source: roster.SourceBuildium, PersonID: fmt.Sprint(100_000 + i), HouseholdID: fmt.Sprint(1_000_000 + i),
+			PropertyID: "6001", Unit: fmt.Sprint(i + 1), FirstName: "Resident", LastName: fmt.Sprint(i), Status: roster.StatusCurrent,
+			LeaseStart: roster.Date{Year: 2025, Month: 1, Day: 1}, LeaseEnd: roster.Date{Year: 2026, Month: 12, Day: 31}}
+		if err := p.SetEmail(fmt.Sprintf("resident%06d@example.com", i)); err != nil {
+			b.Fatal(err)
+		}
+		people[i] = p
+	}
+	if _, err := s.Save(b.Context(), hv, Snapshot{Source: roster.SourceBuildium, People: people}); err != nil {
+		b.Fatal(err)
+	}
+	size, _ := rdb.StrLen(b.Context(), currentKey(hv)).Result()
+	b.ReportMetric(float64(size), "current-bytes")
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		people[i%len(people)].Status = roster.StatusNotice
+		i++
+		if _, err := s.Save(b.Context(), hv, Snapshot{Source: roster.SourceBuildium, People: people}); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
