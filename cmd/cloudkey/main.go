@@ -5,6 +5,7 @@
 //	cloudkey admin-key create|revoke [flags]  make or revoke an admin API key
 //	cloudkey contacts import|list|grant|revoke [flags]
 //	                                          manage tenant contacts and their tile grants
+//	cloudkey roster import|versions [flags]   import PMS resident rosters; list their versions
 //	cloudkey secrets new-key|rotate [flags]   make a CLOUDKEY_SECRETS_KEY key; re-encrypt stored secrets with it
 //	cloudkey sim [--kind openpath|kisi] [flags]
 //	                                          serve an access-system simulator (Openpath or Kisi)
@@ -124,6 +125,8 @@ func run(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger)
 		return adminKeyCmd(ctx, args, stdout)
 	case "contacts":
 		return contactsCmd(ctx, args, stdout)
+	case "roster":
+		return rosterCmd(ctx, args, stdout)
 	case "secrets":
 		return secretsCmd(ctx, args, stdout)
 	case "loadtest":
@@ -142,7 +145,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger)
 }
 
 // commands are run's commands, for help.
-var commands = map[string]bool{"serve": true, "token": true, "admin-key": true, "contacts": true, "secrets": true, "sim": true, "loadtest": true}
+var commands = map[string]bool{"serve": true, "token": true, "admin-key": true, "contacts": true, "roster": true, "secrets": true, "sim": true, "loadtest": true}
 
 // isHelp reports whether arg asks for help, as the flag package takes it.
 func isHelp(arg string) bool {
@@ -160,6 +163,8 @@ const usage = `usage:
                                  make an admin API key (needs CLOUDKEY_REDIS_URL; also revoke)
   cloudkey contacts import FILE --org ORG
                                  import tenant contacts from CSV (also list, grant, revoke)
+  cloudkey roster import FILE --property P
+                                 import a PMS resident roster from CSV (also versions)
   cloudkey secrets new-key|rotate
                                  make a key for CLOUDKEY_SECRETS_KEY; re-encrypt stored secrets
                                  with its first key (rotate needs CLOUDKEY_REDIS_URL)

@@ -1,0 +1,196 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/cloudkey/cloudkey/internal/redisconn"
+	"github.com/cloudkey/cloudkey/roster"
+	"github.com/cloudkey/cloudkey/roster/rosterredis"
+)
+
+const rosterUsage = `usage:
+  cloudkey roster import FILE --property P [--dry-run]
+  cloudkey roster versions --property P
+FILE is a CSV resident roster exported from the PMS ("-" reads standard input):
+the columns property_id,unit,resident_id,first_name,last_name,email,phone,status,
+move_in,move_out,lease_start,lease_end,role or their usual aliases, in any order,
+below any title block. Each import is a new version of the property's roster.
+Every command needs --redis-url (CLOUDKEY_REDIS_URL).`
+
+// rosterCmd imports PMS roster exports into the Redis cloudkey uses and
+// lists the stored versions. An import stores the good rows and prints
+// every row it skipped, by line.
+func rosterCmd(ctx context.Context, args []string, stdout io.Writer) error {
+	switch {
+	case len(args) > 0 && isHelp(args[0]):
+		fmt.Fprintln(stdout, rosterUsage)
+		return flag.ErrHelp
+	case len(args) == 0:
+		return usageError{errors.New(rosterUsage)}
+	}
+	verb := args[0]
+	fs := flag.NewFlagSet("roster "+verb, flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), rosterUsage)
+		fs.PrintDefaults()
+	}
+	redisURL := fs.String("redis-url", envOr("CLOUDKEY_REDIS_URL", ""), "Redis cloudkey uses (env CLOUDKEY_REDIS_URL)")
+	property := fs.String("property", "", "the cloudkey property id the roster is of")
+	var dryRun bool
+	switch verb {
+	case "import":
+		fs.BoolVar(&dryRun, "dry-run", false, "parse and report, store nothing")
+	case "versions":
+	default:
+		return usageError{fmt.Errorf("roster: unknown command %q\n%s", verb, rosterUsage)}
+	}
+	operands, err := parseInterspersed(fs, args[1:])
+	if err != nil {
+		return err
+	}
+	switch {
+	case verb == "import" && len(operands) == 0:
+		return fmt.Errorf("roster import: FILE is required\n%s", rosterUsage)
+	case verb == "import" && len(operands) > 1, verb != "import" && len(operands) > 0:
+		return fmt.Errorf("roster %s: unexpected arguments %q\n%s", verb, operands, rosterUsage)
+	}
+	if *property == "" {
+		return errors.New("roster: --property is required")
+	}
+	if err := rosterredis.CheckProperty(*property); err != nil {
+		return fmt.Errorf("roster: --property: %w", err)
+	}
+	if *redisURL == "" && !dryRun {
+		return errors.New("roster: --redis-url (CLOUDKEY_REDIS_URL) is required: the embedded Redis lives inside `cloudkey serve`")
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	var store *rosterredis.Store
+	if !dryRun {
+		rdb, err := redisconn.Dial(*redisURL)
+		if err != nil {
+			return err
+		}
+		defer rdb.Close()
+		store = rosterredis.New(rdb)
+	}
+	if verb == "versions" {
+		return listRosterVersions(ctx, store, *property, stdout)
+	}
+	return importRoster(ctx, store, *property, operands[0], stdout)
+}
+
+func importRoster(ctx context.Context, store *rosterredis.Store, property, file string, stdout io.Writer) error {
+	in := io.Reader(os.Stdin)
+	origin := "stdin"
+	if file != "-" {
+		f, err := os.Open(file)
+		if err != nil {
+			return fmt.Errorf("roster import: %w", err)
+		}
+		defer f.Close()
+		in, origin = f, filepath.Base(file)
+	}
+	im, err := roster.ParseCSV(in, roster.CSVOptions{})
+	if err != nil {
+		return fmt.Errorf("roster import %s: %w", file, err)
+	}
+	if len(im.People) == 0 {
+		printRosterIssues(stdout, im.Issues)
+		return fmt.Errorf("roster import %s: no row has a person with an email; nothing was stored", file)
+	}
+	fmt.Fprintf(stdout, "property %s: %s: header on line %d, %d data %s, %d %s\n",
+		property, origin, im.HeaderLine, im.Rows, plural(im.Rows, "row"), len(im.People), plural(len(im.People), "person"))
+	if store == nil {
+		fmt.Fprintln(stdout, "dry run: nothing stored")
+	} else {
+		v, err := store.Save(ctx, property, rosterredis.Snapshot{Source: roster.SourceCSV, Origin: origin, People: im.People, Issues: im.Issues})
+		if err != nil {
+			return fmt.Errorf("roster import %s: %w", file, err)
+		}
+		fmt.Fprintf(stdout, "version %d: %d created, %d updated, %d removed, %d unchanged\n",
+			v.Number, v.Added, v.Changed, v.Removed, v.People-v.Added-v.Changed)
+		printRosterDiff(stdout, v.Diff)
+	}
+	printRosterIssues(stdout, im.Issues)
+	return nil
+}
+
+// printRosterDiff lists the changes that matter to access: who is new,
+// who is gone, whose email, status or move-out changed.
+func printRosterDiff(w io.Writer, d roster.Diff) {
+	const most = 20
+	show := func(what string, people []roster.Person) {
+		for i, p := range people {
+			if i == most {
+				fmt.Fprintf(w, "  … and %d more %s\n", len(people)-most, what)
+				break
+			}
+			fmt.Fprintf(w, "  %s %s <%s> unit %s (%s)\n", what, p.Name(), p.Email, p.Unit, p.Status)
+		}
+	}
+	show("created", d.Added)
+	show("removed", d.Removed)
+	for i, c := range d.Changed {
+		if i == most {
+			fmt.Fprintf(w, "  … and %d more updated\n", len(d.Changed)-most)
+			break
+		}
+		var parts []string
+		for _, f := range c.Fields {
+			parts = append(parts, fmt.Sprintf("%s %q → %q", f.Field, f.Old, f.New))
+		}
+		fmt.Fprintf(w, "  updated %s (%s): %s\n", c.Name, c.Key, strings.Join(parts, ", "))
+	}
+}
+
+// printRosterIssues prints the rows to look at one per line, and the
+// export's expected layout rows (title, sections, VACANT, totals) as one
+// line of line numbers per kind.
+func printRosterIssues(w io.Writer, issues []roster.Issue) {
+	layout := map[roster.IssueKind][]string{}
+	for _, i := range issues {
+		if i.Kind.Expected() {
+			layout[i.Kind] = append(layout[i.Kind], strconv.Itoa(i.Line))
+			continue
+		}
+		fmt.Fprintf(w, "%s\n", i)
+	}
+	kinds := make([]string, 0, len(layout))
+	for k := range layout {
+		kinds = append(kinds, string(k))
+	}
+	sort.Strings(kinds)
+	for _, k := range kinds {
+		lines := layout[roster.IssueKind(k)]
+		fmt.Fprintf(w, "skipped as export layout (%s): %s %s\n", k, plural(len(lines), "line"), strings.Join(lines, ", "))
+	}
+}
+
+func listRosterVersions(ctx context.Context, store *rosterredis.Store, property string, stdout io.Writer) error {
+	vs, err := store.Versions(ctx, property)
+	if err != nil {
+		return fmt.Errorf("roster versions: %w", err)
+	}
+	if len(vs) == 0 {
+		fmt.Fprintf(stdout, "property %s has no roster yet: import one with `cloudkey roster import FILE --property %s`\n", property, property)
+		return nil
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "VERSION\tCREATED\tSOURCE\tORIGIN\tPEOPLE\tADDED\tUPDATED\tREMOVED")
+	for _, v := range vs {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%d\t%d\t%d\n", v.Number, v.CreatedAt.Format(time.RFC3339), v.Source, v.Origin, v.People, v.Added, v.Changed, v.Removed)
+	}
+	return tw.Flush()
+}
