@@ -62,5 +62,5 @@
 //
 // It stands in for Twilio over real HTTP and imports no cloudkey package
 // but the simulators' shared access/simfault and access/simhttp: not the
-// sender (sms/twilio). Only tests import its twiliospec package.
+// sender (internal/notify/twilio). Only tests import its twiliospec package.
 package twiliosim

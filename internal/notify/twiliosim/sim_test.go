@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cloudkey/cloudkey/sms/twiliosim/twiliospec"
+	"github.com/cloudkey/cloudkey/internal/notify/twiliosim/twiliospec"
 )
 
 const (

@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/cloudkey/cloudkey/internal/notify"
-	"github.com/cloudkey/cloudkey/sms/twiliosim"
-	"github.com/cloudkey/cloudkey/sms/twiliosim/twiliospec"
+	"github.com/cloudkey/cloudkey/internal/notify/twiliosim"
+	"github.com/cloudkey/cloudkey/internal/notify/twiliosim/twiliospec"
 )
 
 const mobile = "+14155550100"

@@ -2,7 +2,7 @@
 // of the Messages API: the OpenAPI subset of twilio/twilio-oai embedded in
 // this package (twilio-messages-subset.openapi.json, a copy of
 // ../shared/twilio-messages-subset.openapi.json), for the tests of the
-// Twilio simulator (sms/twiliosim) and of the sender (sms/twilio).
+// Twilio simulator (internal/notify/twiliosim) and of the sender (internal/notify/twilio).
 //
 // The document declares only the 201 and 200 answers and no error schema,
 // so error answers are checked against Twilio's error shape as its Go
