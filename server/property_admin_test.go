@@ -167,10 +167,42 @@ func TestPropertyCreatedOnOneReplicaServesOnTheOther(t *testing.T) {
 		t.Errorf("harbor-view after a refused delete: %v", err)
 	}
 
-	// Removed on replica 1: replica 2 no longer serves it.
+	// What hank's use left: his Kisi login made for foundry-two (at Kisi
+	// and sealed here) and his cached view of it.
+	kisiSim := r.one.app.KisiSim
+	if n := kisiSim.OrgDeviceLogins(kisisim.DemoFoundryOrgID); n == 0 {
+		t.Fatal("no Kisi login made for hank at foundry-two: the clean-up below would prove nothing")
+	}
+	leftovers := func() ([]string, error) {
+		var keys []string
+		for _, pattern := range []string{"ck:v1:kisi-login:{foundry-two.kisi}:*", "*foundry-two.kisi|*"} {
+			ks, err := r.rs.Client().Keys(t.Context(), pattern).Result()
+			if err != nil {
+				return nil, err
+			}
+			keys = append(keys, ks...)
+		}
+		return keys, nil
+	}
+	if ks, err := leftovers(); err != nil || len(ks) < 2 {
+		t.Fatalf("before the removal: stored login and cached view %v, %v; want both", ks, err)
+	}
+
+	// Removed on replica 1: replica 2 no longer serves it; its Kisi logins
+	// are deleted at Kisi and here, its cached data dropped.
 	if _, err := r.admin[0].DeleteProperty(portfolio, &pb.DeletePropertyRequest{PropertyId: "foundry-two"}); err != nil {
 		t.Fatal(err)
 	}
+	within(t, "foundry-two's Kisi logins and cached data gone", func() error {
+		if n := kisiSim.OrgDeviceLogins(kisisim.DemoFoundryOrgID); n != 0 {
+			return fmt.Errorf("%d device logins left at Kisi", n)
+		}
+		ks, err := leftovers()
+		if err == nil && len(ks) > 0 {
+			err = fmt.Errorf("left in Redis: %v", ks)
+		}
+		return err
+	})
 	within(t, "replica 2 stops serving foundry-two", func() error {
 		if _, err := entries(); status.Code(err) != codes.PermissionDenied {
 			return fmt.Errorf("ListEntries = %v, want PermissionDenied (a property not served)", err)
