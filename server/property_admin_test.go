@@ -382,3 +382,55 @@ func TestFirstUseFailureIsReported(t *testing.T) {
 		t.Errorf("the failure logged %d times over three requests, want once:\n%s", n, d.logs.String())
 	}
 }
+
+// An update that drops a connection (here: renames it) cleans up after
+// the old one as a removal does: its Kisi logins deleted at Kisi and
+// here, its cached data dropped; the new connection makes its own.
+func TestUpdateDroppingAConnectionCleansUp(t *testing.T) {
+	r := startReplicas(t)
+	portfolio := r.key(t, adminkey.Scope{Portfolio: true})
+	kisiSim := r.one.app.KisiSim
+	if _, err := r.admin[0].CreateProperty(portfolio, &pb.CreatePropertyRequest{Property: foundryTwo(kisiSim.URL, kisisim.DemoFoundryAPIKey)}); err != nil {
+		t.Fatal(err)
+	}
+	list := func() error {
+		resp, err := r.one.client.ListEntries(r.one.asFor(t, "hank@example.com", "foundry-two"), &pb.ListEntriesRequest{})
+		if err == nil && len(resp.GetEntries()) != 2 {
+			err = fmt.Errorf("%d entries, want 2", len(resp.GetEntries()))
+		}
+		return err
+	}
+	within(t, "hank lists foundry-two", list)
+	stored := func(conn string) int {
+		ks, err := r.rs.Client().Keys(t.Context(), "ck:v1:kisi-login:{"+conn+"}:*").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ks)
+	}
+	if n := kisiSim.OrgDeviceLogins(kisisim.DemoFoundryOrgID); n != 1 || stored("foundry-two.kisi") != 1 {
+		t.Fatalf("before: %d logins at Kisi, %d stored; want 1, 1", n, stored("foundry-two.kisi"))
+	}
+
+	in := foundryTwo(kisiSim.URL, kisisim.DemoFoundryAPIKey)
+	in.Access[0].Name = "amenities"
+	if _, err := r.admin[0].UpdateProperty(portfolio, &pb.UpdatePropertyRequest{PropertyId: "foundry-two", Property: in}); err != nil {
+		t.Fatal(err)
+	}
+	within(t, "the old connection's login and cached view gone", func() error {
+		if n := kisiSim.OrgDeviceLogins(kisisim.DemoFoundryOrgID); n != 0 {
+			return fmt.Errorf("%d logins left at Kisi", n)
+		}
+		if n := stored("foundry-two.kisi"); n != 0 {
+			return fmt.Errorf("%d logins left stored", n)
+		}
+		if ks, _ := r.rs.Client().Keys(t.Context(), "*foundry-two.kisi|*").Result(); len(ks) > 0 {
+			return fmt.Errorf("cached: %v", ks)
+		}
+		return nil
+	})
+	within(t, "hank lists through the renamed connection", list)
+	if n := stored("foundry-two.amenities"); n != 1 {
+		t.Errorf("the new connection's stored logins: %d, want 1", n)
+	}
+}

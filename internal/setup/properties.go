@@ -501,11 +501,29 @@ func (r *registry) Create(ctx context.Context, p property.Property) error {
 // Update replaces a stored property.
 func (r *registry) Update(ctx context.Context, p property.Property) error {
 	p.Default = false // never moves the default (a false Default keeps it)
+	old := r.lookup(p.ID)
 	if _, err := r.store.Update(ctx, p); err != nil {
 		return err
 	}
 	r.refresh(ctx)
+	if old != nil {
+		r.cleanUp(ctx, replaced(old, p))
+	}
 	return nil
+}
+
+// replaced are old's connections that p drops or points elsewhere (another
+// system, URL or organisation): what they cached and the Kisi logins they
+// made are another system's now. A new secret or other places keep them.
+func replaced(old *liveProperty, p property.Property) []*liveConn {
+	var out []*liveConn
+	for i, oc := range old.prop.Access {
+		j := slices.IndexFunc(p.Access, func(c property.Connection) bool { return c.Name == oc.Name })
+		if j < 0 || p.Access[j].System != oc.System || p.Access[j].URL != oc.URL || p.Access[j].Org != oc.Org {
+			out = append(out, old.conns[i])
+		}
+	}
+	return out
 }
 
 // Remove forgets a property and cleans up after it: its Kisi logins are
@@ -522,7 +540,7 @@ func (r *registry) Remove(ctx context.Context, id string) error {
 	}
 	r.refresh(ctx)
 	if lp != nil {
-		r.cleanUp(ctx, lp)
+		r.cleanUp(ctx, lp.conns)
 	}
 	return nil
 }
@@ -531,39 +549,42 @@ func (r *registry) Remove(ctx context.Context, id string) error {
 // at the organisation key's 5 requests per second, 3,000 logins.
 const cleanupTimeout = 10 * time.Minute
 
-// cleanUp deletes a removed property's Kisi logins (at Kisi, then here)
-// and drops its connections' cached data on every replica. The logins
+// cleanUp deletes removed connections' Kisi logins (at Kisi, then here)
+// and drops their cached data on every replica. The logins
 // are deleted at the organisation key's pace (5 per second): it runs
 // detached from the admin call, bounded by cleanupTimeout, and what it
 // could not delete stays stored for the next attempt (logged).
-func (r *registry) cleanUp(ctx context.Context, lp *liveProperty) {
-	for _, c := range lp.conns {
+func (r *registry) cleanUp(ctx context.Context, conns []*liveConn) {
+	if len(conns) == 0 {
+		return
+	}
+	for _, c := range conns {
 		if c.conn.Bare {
 			continue // the default property's: never removed
 		}
 		if n, err := r.b.cache.DropConnection(ctx, c.conn.ID); err != nil {
-			r.log.Warn("removed property: its cached data not all dropped", "connection", c.conn.ID, "dropped", n, "err", err)
+			r.log.Warn("removed connection: its cached data not all dropped", "connection", c.conn.ID, "dropped", n, "err", err)
 		}
 	}
 	r.cleanups.Go(func() {
 		ctx, cancel := context.WithTimeout(r.runCtx, cleanupTimeout)
 		defer cancel()
-		r.deleteLogins(ctx, lp)
+		r.deleteLogins(ctx, conns)
 	})
 }
 
-// deleteLogins deletes a removed property's Kisi logins at Kisi and here.
-func (r *registry) deleteLogins(ctx context.Context, lp *liveProperty) {
-	for _, c := range lp.conns {
+// deleteLogins deletes removed connections' Kisi logins at Kisi and here.
+func (r *registry) deleteLogins(ctx context.Context, conns []*liveConn) {
+	for _, c := range conns {
 		if c.kisi == nil {
 			continue
 		}
 		n, err := c.kisi.DeleteLogins(ctx)
 		if err != nil {
-			r.log.Warn("removed property: its Kisi logins not all deleted; they stay stored", "connection", c.conn.ID, "deleted", n, "err", err)
+			r.log.Warn("removed connection: its Kisi logins not all deleted; they stay stored", "connection", c.conn.ID, "deleted", n, "err", err)
 			continue
 		}
-		r.log.Info("removed property: its Kisi logins deleted at Kisi and here", "connection", c.conn.ID, "deleted", n)
+		r.log.Info("removed connection: its Kisi logins deleted at Kisi and here", "connection", c.conn.ID, "deleted", n)
 	}
 }
 
