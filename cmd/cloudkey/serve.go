@@ -43,9 +43,9 @@ Get a demo token (demo users: alice@, bob@, carol@, erin@example.com):
   grpcurl %[3]s -H "authorization: Bearer $TOKEN" %[1]s cloudkey.v1.ResidentService/ListEntries
 `, srv.GRPCAddr(), srv.HTTPAddr(), grpcurlTLS, curlTLS, scheme)
 	if app.DevAdminKey != "" {
-		fmt.Fprintf(stdout, `Development admin API key for organisation %s (embedded Redis; a new one each start):
+		fmt.Fprintf(stdout, `Development admin API key for every property (embedded Redis; a new one each start):
   -H 'x-auth-scheme: api-token' -H 'x-auth-apikey: %s'
-`, app.Org, app.DevAdminKey)
+`, app.DevAdminKey)
 	}
 	return app.Serve(ctx)
 }

@@ -263,7 +263,7 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 		}
 	}
 	st := newStores(rdb)
-	if a.DevAdminKey, err = devAdminKey(ctx, st.admins, a.EmbeddedRedis, a.Org); err != nil {
+	if a.DevAdminKey, err = devAdminKey(ctx, st.admins, a.EmbeddedRedis); err != nil {
 		return nil, err
 	}
 
@@ -358,13 +358,14 @@ func newStores(rdb redis.UniversalClient) stores {
 	}
 }
 
-// devAdminKey makes an admin key for org when Redis is embedded (nobody
-// else can reach that Redis to make one); "" otherwise.
-func devAdminKey(ctx context.Context, admins *adminkey.Store, embeddedRedis bool, org string) (string, error) {
-	if !embeddedRedis || org == "" {
+// devAdminKey makes a portfolio admin key when Redis is embedded (nobody
+// else can reach that Redis to make one, and the demo's properties are
+// onboarded, changed and removed with it); "" otherwise.
+func devAdminKey(ctx context.Context, admins *adminkey.Store, embeddedRedis bool) (string, error) {
+	if !embeddedRedis {
 		return "", nil
 	}
-	key, _, err := admins.Create(ctx, org, "development key (embedded Redis)")
+	key, _, err := admins.CreateScoped(ctx, adminkey.Scope{Portfolio: true}, "development key (embedded Redis)")
 	return key, err
 }
 
