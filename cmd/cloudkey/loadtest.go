@@ -7,9 +7,11 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"runtime/trace"
 	"strings"
+	"time"
 
 	"github.com/cloudkey/cloudkey/internal/selftarget"
 	"github.com/cloudkey/cloudkey/loadtest"
@@ -18,10 +20,12 @@ import (
 // loadtestCmd measures cloudkey under load (see loadtest.Usage). The
 // report goes to stdout; progress lines and logs to stderr.
 func loadtestCmd(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {
-	// --cpuprofile and --trace (runtime/trace, for `go tool trace`) are
+	// --cpuprofile, --blockprofile (where goroutines wait: channels,
+	// locks, select) and --trace (runtime/trace, for `go tool trace`) are
 	// taken out here, not in loadtest.ParseFlags: they watch this
 	// process, whatever it runs.
 	args, profile := cutFlag(args, "cpuprofile")
+	args, blockFile := cutFlag(args, "blockprofile")
 	args, traceFile := cutFlag(args, "trace")
 	cfg, err := loadtest.ParseFlags(args, os.Getenv, os.Stderr)
 	if err != nil {
@@ -37,6 +41,20 @@ func loadtestCmd(ctx context.Context, args []string, stdout io.Writer, log *slog
 			return fmt.Errorf("loadtest: --cpuprofile: %w", err)
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if blockFile != "" {
+		f, err := os.Create(blockFile)
+		if err != nil {
+			return fmt.Errorf("loadtest: --blockprofile: %w", err)
+		}
+		defer f.Close()
+		runtime.SetBlockProfileRate(int((10 * time.Microsecond).Nanoseconds())) // waits of 10 µs and more, sampled
+		defer func() {
+			if err := pprof.Lookup("block").WriteTo(f, 0); err != nil {
+				log.Error("loadtest: --blockprofile", "err", err)
+			}
+			runtime.SetBlockProfileRate(0)
+		}()
 	}
 	if traceFile != "" {
 		f, err := os.Create(traceFile)
