@@ -116,11 +116,12 @@ func (h *harness) newService(n notify.Notifier) *Service {
 	return svc
 }
 
-// defaultSettings: Visitor → Lobby and Roof Deck, Contractor → Lobby and
+// defaultSettings: invite only; Visitor → Lobby and Roof Deck, Contractor → Lobby and
 // Garage, Interview → Lobby; Banned blocked; 15 min advance, 2 h access;
 // Protect on, 10 h, alice excluded.
 func defaultSettings() Settings {
 	return Settings{
+		InviteOnly:     true,
 		AdvanceAccess:  15 * time.Minute,
 		AccessDuration: 2 * time.Hour,
 		Entries: []EntryMapping{

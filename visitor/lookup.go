@@ -25,7 +25,10 @@ type VisitInfo struct {
 	ExpectedArrival time.Time
 	SignedInAt      time.Time
 	SignedOutAt     time.Time
-	// Ended is terminal: removal or sign-out; EndReason says which.
+	// Held: Envoy's block list review holds the visit (Approve releases it).
+	Held bool
+	// Ended is terminal: removal, sign-out or the block list's denial;
+	// EndReason says which.
 	Ended     bool
 	EndedAt   time.Time
 	EndReason string
@@ -83,7 +86,7 @@ func (s *Service) info(v *visit) VisitInfo {
 		Key: v.Key, Location: v.Location, InviteID: v.InviteID, EntryID: v.EntryID,
 		VisitorName: v.Name, Email: v.Email, Phone: v.Phone, VisitorType: v.Flow,
 		ExpectedArrival: v.Expected, SignedInAt: v.SignedIn, SignedOutAt: v.SignedOut,
-		Ended: v.Ended, EndedAt: v.EndedAt, EndReason: v.EndReason,
+		Held: v.Held, Ended: v.Ended, EndedAt: v.EndedAt, EndReason: v.EndReason,
 		Decisions: slices.Clone(v.Decisions),
 	}
 	if p := v.Pass; p != nil {

@@ -74,7 +74,7 @@ func (s *Service) Register(ctx context.Context, r Registration) (string, Outcome
 		ExpectedArrival: r.ExpectedArrival,
 	}
 	out := Outcome{At: s.now().UTC(), Event: "tile_registration", Location: r.Location, InviteID: id}
-	out, err := s.onInvite(ctx, ev, out)
+	out, err := s.invite(ctx, ev, out, true)
 	if err != nil {
 		return "", out, err
 	}
