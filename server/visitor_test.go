@@ -71,7 +71,7 @@ func (s *stack) do(t testing.TB, method, path string, body []byte, headers ...st
 	return resp.StatusCode, string(b)
 }
 
-const goodSettings = `{"inviteOnly":false,"advanceAccess":"900s","accessDuration":"7200s",
+const goodSettings = `{"inviteOnly":true,"advanceAccess":"900s","accessDuration":"7200s",
  "entries":[{"entryId":"101","visitorTypes":["Visitor","Contractor"]}],
  "blockedVisitorTypes":["Interview"],"logoUrl":"https://example.com/logo.png",
  "additionalInstructions":"Take the lift to floor 4.","timeZone":"Europe/Paris",
