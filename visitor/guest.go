@@ -72,7 +72,7 @@ func (s *Service) PassView(ctx context.Context, token string) (View, error) {
 	view := View{
 		State:        StateActive,
 		VisitorName:  v.Name,
-		LocationName: v.LocationName,
+		LocationName: s.placeName(v),
 		LogoURL:      st.LogoURL,
 		Instructions: st.Instructions,
 		Start:        v.Pass.Start.In(loc),

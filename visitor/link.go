@@ -27,6 +27,21 @@ func zone(st *Settings, v *visit) *time.Location {
 	return time.UTC
 }
 
+// placeName is the name of the building v's pass is for: Envoy's
+// location name (or the tenant building's, for a tile registration), else
+// the property's name, else "the building".
+func (s *Service) placeName(v *visit) string {
+	if v.LocationName != "" {
+		return v.LocationName
+	}
+	if s.cfg.PropertyName != nil && v.Pass != nil {
+		if n := strings.TrimSpace(s.cfg.PropertyName(s.property(v.Pass.Property))); n != "" {
+			return n
+		}
+	}
+	return "the building"
+}
+
 // formatTime is how the guest page and messages show a time.
 func formatTime(t time.Time, loc *time.Location) string {
 	return t.In(loc).Format("Mon 2 Jan 2006, 15:04") + " (" + loc.String() + ")"
@@ -35,10 +50,7 @@ func formatTime(t time.Time, loc *time.Location) string {
 // linkMessage is the message that carries v's guest link.
 func (s *Service) linkMessage(v *visit, st *Settings, token string) notify.Message {
 	loc := zone(st, v)
-	place := v.LocationName
-	if place == "" {
-		place = "the building"
-	}
+	place := s.placeName(v)
 	name := v.Name
 	if name == "" {
 		name = "there"

@@ -30,7 +30,6 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/cloudkey/cloudkey/access"
 	"github.com/cloudkey/cloudkey/access/kisisim"
 	"github.com/cloudkey/cloudkey/access/sim"
 	"github.com/cloudkey/cloudkey/cache"
@@ -278,7 +277,10 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 		return nil, fmt.Errorf("HTTP listen on %s: %w", cfg.HTTPAddr, err)
 	}
 	a.add(func() { httpLis.Close() })
-	visitors, closeVisitors, err := startVisitors(rdb, reg.guestAccess, reg.defID, notifier, publicURL(cfg, httpLis.Addr()), un.audit, log)
+	visitors, closeVisitors, err := startVisitors(rdb, visitor.Config{
+		Access: reg.guestAccess, DefaultProperty: reg.defID, PropertyName: reg.propertyName,
+		Notifier: notifier, BaseURL: publicURL(cfg, httpLis.Addr()), Audit: un.audit, Logger: log,
+	})
 	a.add(closeVisitors)
 	if err != nil {
 		return nil, err
@@ -500,11 +502,10 @@ func publicURL(cfg Config, httpAddr net.Addr) string {
 // the closer.
 // Each property's passes go through its own Openpath connection, looked
 // up at each use (guestAccess).
-func startVisitors(rdb redis.UniversalClient, guestAccess func(string) (access.GuestSystem, bool), defaultProperty string, notifier notify.Notifier, baseURL string, audit unlock.Auditor, log *slog.Logger) (*visitor.Service, func(), error) {
-	visitors, err := visitor.New(visitor.Config{
-		Store: visitorredis.New(rdb, ""), Access: guestAccess, DefaultProperty: defaultProperty, Notifier: notifier, BaseURL: baseURL,
-		Audit: audit, Logger: log,
-	})
+func startVisitors(rdb redis.UniversalClient, vc visitor.Config) (*visitor.Service, func(), error) {
+	log := vc.Logger
+	vc.Store = visitorredis.New(rdb, "")
+	visitors, err := visitor.New(vc)
 	if err != nil {
 		return nil, nil, err
 	}
