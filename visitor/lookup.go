@@ -39,13 +39,20 @@ type VisitInfo struct {
 
 // PassInfo describes a visit's pass.
 type PassInfo struct {
-	ID          string
-	State       State
-	Start, End  time.Time
-	Entries     []PassEntry
-	IssuedAt    time.Time
-	NotifiedTo  string
-	NotifyError string
+	ID         string
+	State      State
+	Start, End time.Time
+	Entries    []PassEntry
+	IssuedAt   time.Time
+	NotifiedTo string
+	// NotifiedAlso is the phone the link also went to (visitors with an
+	// email and a phone get both).
+	NotifiedAlso string
+	NotifyError  string
+	// Deliveries are the current link's messages and what the delivery
+	// system last said of each (an SMS: queued, sent, delivered, or
+	// failed with Twilio's code and reason).
+	Deliveries []DeliveryState
 }
 
 // Visit returns the visit of an Envoy invite (inviteID) or, when inviteID
@@ -100,7 +107,10 @@ func (s *Service) info(v *visit) VisitInfo {
 		}
 		vi.Pass = &PassInfo{
 			ID: p.ID, State: state, Start: p.Start, End: p.End, Entries: slices.Clone(p.Entries),
-			IssuedAt: p.IssuedAt, NotifiedTo: p.NotifiedTo, NotifyError: p.NotifyError,
+			IssuedAt: p.IssuedAt, NotifiedTo: p.NotifiedTo, NotifiedAlso: p.NotifiedAlso, NotifyError: p.NotifyError,
+		}
+		for _, d := range p.Deliveries {
+			vi.Pass.Deliveries = append(vi.Pass.Deliveries, DeliveryState(d))
 		}
 	}
 	return vi

@@ -8,12 +8,12 @@ import (
 	"github.com/cloudkey/cloudkey/visitor/envoy"
 )
 
-// delivery is a guest link to send once the transaction that decided it
-// has committed.
+// delivery is a guest link to send, to each of the visitor's contacts,
+// once the transaction that decided it has committed.
 type delivery struct {
 	visitKey string
 	hash     string // the token hash the link carries
-	msg      notify.Message
+	msgs     []notify.Message
 }
 
 // onInvite handles invite_created and invite_updated: the invite's visit is
@@ -267,7 +267,7 @@ func (s *Service) apply(t *txn, v *visit, st *Settings, o Outcome, signIn bool) 
 // new one replaces it: the old link was never delivered to this contact.
 func (s *Service) planLink(t *txn, v *visit, st *Settings, o Outcome, token string) (Outcome, *delivery) {
 	p := v.Pass
-	contact := v.contact()
+	contact, also := v.contact(), v.also()
 	switch {
 	case contact == "":
 		o.Reason += "; no email or phone, so no link was sent"
@@ -275,7 +275,7 @@ func (s *Service) planLink(t *txn, v *visit, st *Settings, o Outcome, token stri
 	case !s.now().Before(p.End):
 		o.Reason += "; the window is over, so no link was sent"
 		return o, nil
-	case p.NotifiedTo == contact:
+	case p.NotifiedTo == contact && p.NotifiedAlso == also:
 		return o, nil
 	}
 	if token == "" {
@@ -287,9 +287,17 @@ func (s *Service) planLink(t *txn, v *visit, st *Settings, o Outcome, token stri
 	}
 	// Marked before sending, so that a concurrent event does not send it
 	// again; deliver undoes it if sending fails.
-	p.NotifiedTo, p.NotifyError = contact, ""
-	o.Reason += "; link sent to " + contact
-	return o, &delivery{visitKey: v.Key, hash: p.TokenHash, msg: s.linkMessage(v, st, token)}
+	p.NotifiedTo, p.NotifiedAlso, p.NotifyError, p.Deliveries = contact, also, "", nil
+	// The reason is logged: it names the channels, never the address or
+	// number.
+	o.Reason += "; link sent by " + channelsOf(contact, also)
+	d := &delivery{visitKey: v.Key, hash: p.TokenHash}
+	for _, to := range []string{contact, also} {
+		if to != "" {
+			d.msgs = append(d.msgs, s.linkMessage(v, st, token, to))
+		}
+	}
+	return o, d
 }
 
 // end ends v at once (terminal) and drops its upstream unlock token.

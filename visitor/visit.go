@@ -59,8 +59,14 @@ type pass struct {
 	IssuedAt  time.Time   `json:"issuedAt"`
 	// NotifiedTo is the contact the current link was sent to; a link is
 	// sent once per contact.
-	NotifiedTo  string `json:"notifiedTo,omitempty"`
-	NotifyError string `json:"notifyError,omitempty"`
+	NotifiedTo string `json:"notifiedTo,omitempty"`
+	// NotifiedAlso is the phone number the link also went to, for a
+	// visitor with an email and a phone.
+	NotifiedAlso string `json:"notifiedAlso,omitempty"`
+	NotifyError  string `json:"notifyError,omitempty"`
+	// Deliveries are the current link's messages, one per recipient, with
+	// what the delivery system last said of each.
+	Deliveries []sent `json:"deliveries,omitempty"`
 	// Property is the property whose access system opens the pass's
 	// entries (its location's when issued); "" in passes issued before
 	// properties: the default property's.
@@ -121,12 +127,21 @@ func (v *visit) absorb(ev envoy.Event, fill bool) {
 	setTime(&v.SignedOut, ev.SignedOutAt)
 }
 
-// contact is where the link goes: the email, else the phone number.
+// contact is where the link goes first: the email, else the phone number.
 func (v *visit) contact() string {
 	if v.Email != "" {
 		return v.Email
 	}
 	return v.Phone
+}
+
+// also is the phone number when the visitor has an email too: visitors
+// with both get the link by both.
+func (v *visit) also() string {
+	if v.Email != "" {
+		return v.Phone
+	}
+	return ""
 }
 
 func (v *visit) record(o Outcome) {
