@@ -3,10 +3,12 @@ package visitor
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/cloudkey/cloudkey/internal/notify"
 	"github.com/cloudkey/cloudkey/visitor/envoy"
 )
 
@@ -239,3 +241,52 @@ func TestSignInMaxDurationSetting(t *testing.T) {
 		})
 	}
 }
+
+// TestLinkByEmailAndSMS: a visitor with an email and a phone gets the
+// same link by both; each message's state is kept with the pass, and
+// status reports move it forward only.
+func TestLinkByEmailAndSMS(t *testing.T) {
+	h := newHarness(t)
+	h.configure(nil)
+	ctx := context.Background()
+	out := h.handle(event(t, "invite_created"))
+	if out.Action != ActionIssued || !strings.Contains(out.Reason, "link sent by email and sms") || strings.Contains(out.Reason, "@") {
+		t.Fatalf("invite: %+v", out)
+	}
+	mail, ok1 := h.notes.Last("ada.lovelace@example.com")
+	text, ok2 := h.sms.Last("+33612345678")
+	if !ok1 || !ok2 || mail.Link != text.Link || !strings.Contains(text.Body, "Harbor View Residences") || len(text.Text()) > 1600 {
+		t.Fatalf("email %+v, text %+v", mail, text)
+	}
+	v := h.visit("9876543", "")
+	if p := v.Pass; p.NotifiedTo != "ada.lovelace@example.com" || p.NotifiedAlso != "+33612345678" || len(p.Deliveries) != 2 ||
+		p.Deliveries[0].Channel != ChannelEmail || p.Deliveries[1].Channel != ChannelSMS || p.Deliveries[1].Status != DeliveryHandedOver {
+		t.Fatalf("pass: %+v", v.Pass)
+	}
+	// The update changes nothing for the contacts: no second link.
+	h.handle(event(t, "invite_updated"))
+	if len(h.notes.Messages()) != 1 || len(h.sms.Messages()) != 1 {
+		t.Errorf("links resent: %d emails, %d texts", len(h.notes.Messages()), len(h.sms.Messages()))
+	}
+	if err := h.svc.UpdateDelivery(ctx, "SM00000000000000000000000000000000", "delivered", 0, ""); err != nil {
+		t.Errorf("an unknown message: %v", err)
+	}
+
+	// An SMS refused for good is recorded with its code and not retried.
+	h.configure(signInOnly)
+	h.sms.SetErr(fmt.Errorf("%w: %w", notify.ErrInvalidMessage, refusal21211{}))
+	h.clock.Set(ts("2026-11-24T08:57:30Z"))
+	out = h.handle(event(t, "entry_sign_in"))
+	if out.Action != ActionIssued || !strings.Contains(out.Reason, "not delivered by sms") {
+		t.Fatalf("walk-in: %+v", out)
+	}
+	p := h.visit("", "11223344").Pass
+	if len(p.Deliveries) != 2 || p.Deliveries[0].Status != DeliveryHandedOver || p.Deliveries[1].Status != DeliveryFailed || p.Deliveries[1].ErrorCode != 21211 {
+		t.Fatalf("deliveries: %+v", p.Deliveries)
+	}
+}
+
+type refusal21211 struct{}
+
+func (refusal21211) Error() string     { return "the phone number is not a valid number" }
+func (refusal21211) DeliveryCode() int { return 21211 }
