@@ -2,6 +2,7 @@ package visitor
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -290,3 +291,32 @@ type refusal21211 struct{}
 
 func (refusal21211) Error() string     { return "the phone number is not a valid number" }
 func (refusal21211) DeliveryCode() int { return 21211 }
+
+// TestLinkSentBeforeSMS: a pass whose link went by email before links
+// went to both contacts keeps its link: the phone gets no new one, which
+// would replace it.
+func TestLinkSentBeforeSMS(t *testing.T) {
+	h := newHarness(t)
+	h.configure(nil)
+	ctx := context.Background()
+	h.handle(event(t, "invite_created", attr("phone-number", nil)))
+	token := h.tokenOf("ada.lovelace@example.com")
+	// Make the stored pass look as it did before: no deliveries recorded.
+	key := h.key("visit", "inv:9876543")
+	var v map[string]any
+	if err := json.Unmarshal([]byte(must[string](t)(h.rdb.Get(ctx, key).Result())), &v); err != nil {
+		t.Fatal(err)
+	}
+	delete(v["pass"].(map[string]any), "deliveries")
+	b, _ := json.Marshal(v)
+	if err := h.rdb.Set(ctx, key, b, time.Hour).Err(); err != nil {
+		t.Fatal(err)
+	}
+	h.handle(event(t, "invite_updated")) // now with the phone
+	if n := len(h.sms.Messages()); n != 0 {
+		t.Errorf("%d texts replaced the link sent before", n)
+	}
+	if view := must[View](t)(h.svc.PassView(ctx, token)); view.State == StateEnded {
+		t.Error("the link sent before stopped working")
+	}
+}

@@ -277,6 +277,10 @@ func (s *Service) planLink(t *txn, v *visit, st *Settings, o Outcome, token stri
 		return o, nil
 	case p.NotifiedTo == contact && p.NotifiedAlso == also:
 		return o, nil
+	case p.NotifiedTo == contact && p.NotifiedAlso == "" && p.Deliveries == nil:
+		// Sent before links went to both contacts: a new link now would
+		// replace the one the visitor has. The phone gets none.
+		return o, nil
 	}
 	if token == "" {
 		var hash string
