@@ -253,6 +253,9 @@ func settingsPB(st visitor.Settings) *pb.VisitorSettings {
 			ExcludedEmployees:      st.Protect.ExcludedEmployees,
 		},
 	}
+	if st.SignInMaxDuration > 0 {
+		out.SignInMaxDuration = durationpb.New(st.SignInMaxDuration)
+	}
 	if !st.UpdatedAt.IsZero() {
 		out.UpdatedAt = timestamppb.New(st.UpdatedAt)
 	}
@@ -267,6 +270,7 @@ func settingsFromPB(in *pb.VisitorSettings) visitor.Settings {
 		InviteOnly:          in.GetInviteOnly(),
 		AdvanceAccess:       in.GetAdvanceAccess().AsDuration(),
 		AccessDuration:      in.GetAccessDuration().AsDuration(),
+		SignInMaxDuration:   in.GetSignInMaxDuration().AsDuration(),
 		BlockedVisitorTypes: in.GetBlockedVisitorTypes(),
 		LogoURL:             in.GetLogoUrl(),
 		Instructions:        in.GetAdditionalInstructions(),

@@ -43,6 +43,10 @@ import (
 	"github.com/cloudkey/cloudkey/visitor"
 )
 
+// SMSStatusPath is where Twilio posts guest-link texts' delivery
+// statuses.
+const SMSStatusPath = "/webhooks/twilio/status"
+
 // Config is what the server needs.
 type Config struct {
 	GRPCAddr string // e.g. 127.0.0.1:9090; port 0 picks a free one
@@ -59,6 +63,10 @@ type Config struct {
 	Visitors *visitor.Service
 	// EnvoySecret verifies X-Envoy-Signature on /webhooks/envoy.
 	EnvoySecret []byte
+	// SMSStatus, when set, serves POST SMSStatusPath: the delivery
+	// statuses Twilio posts for guest-link texts (it verifies their
+	// signature itself).
+	SMSStatus http.Handler
 	// Contacts are the tenant contacts and their tile grants.
 	Contacts *tenant.Store
 	// Buildings map building ids to Envoy locations.
@@ -250,6 +258,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	mux.HandleFunc("GET /tile", s.serveTile)
 	mux.HandleFunc("GET /static/{file}", serveStatic)
 	mux.HandleFunc("POST /webhooks/envoy", s.serveEnvoyWebhook)
+	if cfg.SMSStatus != nil {
+		mux.Handle("POST "+SMSStatusPath, cfg.SMSStatus)
+	}
 	if cfg.Metrics != nil {
 		mux.Handle("GET /metrics", cfg.Metrics.Handler())
 	}

@@ -28,6 +28,7 @@ import (
 	pb "github.com/cloudkey/cloudkey/gen/cloudkey/v1"
 	"github.com/cloudkey/cloudkey/internal/identity"
 	"github.com/cloudkey/cloudkey/internal/notify"
+	"github.com/cloudkey/cloudkey/internal/notify/twilio"
 	"github.com/cloudkey/cloudkey/internal/ratelimit"
 	"github.com/cloudkey/cloudkey/internal/redistest"
 	"github.com/cloudkey/cloudkey/internal/setup"
@@ -55,6 +56,7 @@ type stackOpts struct {
 	unlockCap  time.Duration
 	notifier   notify.Notifier
 	smtp       notify.SMTPConfig
+	twilio     twilio.Config // guest-link texts (with no notifier)
 	limits     ratelimit.Config
 	proxies    []netip.Prefix
 	jwksURL    string // tokens are verified against it (issuer testIssuer, audience testAudience)
@@ -114,6 +116,7 @@ func newStack(t testing.TB, o stackOpts) *stack {
 		Tracing:     o.tracing,
 		Notifier:    o.notifier,
 		SMTP:        o.smtp,
+		Twilio:      o.twilio,
 		EnvoySecret: testEnvoySecret,
 		RateLimits:  o.limits, TrustedProxies: o.proxies,
 		CORSOrigins: o.cors, TileFrameAncestors: o.tileAncestors,

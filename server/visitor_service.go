@@ -83,6 +83,20 @@ func (s *visitorServer) tile(ctx context.Context, requested, building string) (t
 	return tile{}, badField("property", "building "+building+" is at several of your properties; name the property")
 }
 
+// buildingName is t's building's name for the guest page and messages;
+// "" (the property's name is shown instead) when it has none or cannot be
+// read now: a name is not worth refusing a registration for.
+func (s *visitorServer) buildingName(ctx context.Context, t tile) string {
+	if s.buildings == nil {
+		return ""
+	}
+	b, err := s.buildings.Get(ctx, t.scope, t.building)
+	if err != nil {
+		return ""
+	}
+	return b.Name
+}
+
 // location is the Envoy location whose settings serve t's building.
 func (s *visitorServer) location(ctx context.Context, t tile) (string, error) {
 	if s.buildings == nil {
@@ -182,6 +196,7 @@ func (s *visitorServer) RegisterVisitor(ctx context.Context, req *pb.RegisterVis
 	id, out, err := s.visitors.Register(ctx, visitor.Registration{
 		Property: t.property, Location: loc, FullName: req.GetFullName(), Email: email, Phone: phone,
 		VisitorType: req.GetVisitorType(), ExpectedArrival: arrival, Host: callerEmail(ctx),
+		BuildingName: s.buildingName(ctx, t),
 	})
 	if err != nil {
 		return nil, err

@@ -71,7 +71,7 @@ func (s *stack) do(t testing.TB, method, path string, body []byte, headers ...st
 	return resp.StatusCode, string(b)
 }
 
-const goodSettings = `{"inviteOnly":false,"advanceAccess":"900s","accessDuration":"7200s",
+const goodSettings = `{"inviteOnly":true,"advanceAccess":"900s","accessDuration":"7200s",
  "entries":[{"entryId":"101","visitorTypes":["Visitor","Contractor"]}],
  "blockedVisitorTypes":["Interview"],"logoUrl":"https://example.com/logo.png",
  "additionalInstructions":"Take the lift to floor 4.","timeZone":"Europe/Paris",
@@ -174,8 +174,9 @@ func TestEnvoyWebhookAndGuestPass(t *testing.T) {
 			t.Fatalf("delivery %d: %d %s", i, code, body)
 		}
 	}
+	// The visitor has an email and a phone: the same link by both.
 	msgs := mem.Messages()
-	if len(msgs) != 1 || msgs[0].To != "ada.lovelace@example.com" {
+	if len(msgs) != 2 || msgs[0].To != "ada.lovelace@example.com" || msgs[1].To != "+33612345678" || msgs[1].Link != msgs[0].Link {
 		t.Fatalf("links sent: %+v", msgs)
 	}
 	link := msgs[0].Link

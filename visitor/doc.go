@@ -30,19 +30,27 @@
 // gathers facts (expected arrival, sign-in, sign-out, visitor type,
 // contact) and its pass follows from them, whatever order they came in:
 //
-//	invite_created/updated  create or update the invite's visit; pass window
-//	                        [arrival − advance, arrival + duration)
-//	entry_sign_in           with an invite: join its visit, one pass, window
-//	                        widened to cover [sign-in, sign-in + duration);
-//	                        without: a walk-in pass [sign-in, sign-in + duration),
-//	                        refused when the location is invite only
+//	invite_created/updated  create or update the invite's visit; with invite
+//	                        only on, a pass [arrival − advance, arrival +
+//	                        duration); off, none (passes come at sign-in)
+//	entry_sign_in           with an invite: join its visit, one pass (invite
+//	                        only on: window widened to cover [sign-in,
+//	                        sign-in + duration)); invite only off: a pass
+//	                        [sign-in, sign-in + SignInMaxDuration) that the
+//	                        sign-out ends; a walk-in gets one only with
+//	                        invite only off
 //	entry_sign_out          end the pass at once
 //	invite_removed          end the pass at once
+//	entry_blacklist_deny    end the pass at once; the visit stays ended
+//	entry_blacklist_review  hold: no pass, an existing one opens nothing,
+//	                        until an event for the entry carries
+//	                        approval-status approved or Approve
 //
-// A blocked visitor type, a type mapped to no entry or (walk-ins) invite
-// only refuse the pass; the reason is recorded on the visit and in the
-// location's log (Visit, Decisions). An existing pass that becomes refused
-// (its type now blocked) ends.
+// Tile registrations (Register) follow the invite window whatever invite
+// only says: the tile issues the pass itself. A blocked visitor type, a
+// type mapped to no entry or invite only refuse the pass; the reason is
+// recorded on the visit and in the location's log (Visit, Decisions). An
+// existing pass that becomes refused (its type now blocked) ends.
 //
 // Ending is terminal: the ended visit stays as a tombstone for the
 // retention period. So a sign-out that overtakes its sign-in leaves a
@@ -69,7 +77,12 @@
 // # Passes and guest unlock
 //
 // The link token is 256 random bits, base64url, sent as BaseURL/g/{token}
-// through the Notifier and stored only as its SHA-256. PassView and
+// through the Notifier (to the email and to the phone, for a visitor with
+// both) and stored only as its SHA-256. Each message's delivery state
+// (the notifier's id and status, a refusal's code and reason) is kept
+// with the pass; UpdateDelivery applies the delivery system's status
+// reports. The guest page and messages name the building: Envoy's
+// location name, the tenant building's, else the property's. PassView and
 // GuestUnlock enforce the window here (no upstream call outside it) and the
 // access system enforces it again: the first unlock issues an Openpath
 // cloud-key unlock token on the service account with notBefore/expires set

@@ -51,6 +51,10 @@ func (s *Service) handlerFor(name string) eventHandler {
 		return s.onSignIn
 	case envoy.EntrySignOut:
 		return s.onSignOut
+	case envoy.EntryBlacklistReview:
+		return s.onBlacklistReview
+	case envoy.EntryBlacklistDeny:
+		return s.onBlacklistDeny
 	case envoy.EmployeeEntrySignIn:
 		return s.onEmployeeSignIn
 	case envoy.EmployeeEntrySignOut:

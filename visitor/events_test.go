@@ -13,6 +13,9 @@ import (
 	"github.com/cloudkey/cloudkey/visitor/envoy"
 )
 
+// signInOnly turns invite only off: passes on sign-in only.
+func signInOnly(s *Settings) { s.InviteOnly = false }
+
 func ts(s string) time.Time {
 	t, err := time.Parse(time.RFC3339, s)
 	if err != nil {
@@ -111,14 +114,14 @@ func TestInvitedVisit(t *testing.T) {
 
 func TestWalkIn(t *testing.T) {
 	h := newHarness(t)
-	h.configure(nil)
+	h.configure(signInOnly)
 	h.clock.Set(ts("2026-11-24T08:57:30Z"))
 	out := h.handle(event(t, "entry_sign_in"))
 	if out.Action != ActionIssued || out.EntryID != "11223344" || out.InviteID != "" {
 		t.Fatalf("walk-in: %+v", out)
 	}
 	v := h.visit("", "11223344")
-	if v.Key != "ent:11223344" || !v.Pass.Start.Equal(ts("2026-11-24T08:57:12Z")) || !v.Pass.End.Equal(ts("2026-11-24T10:57:12Z")) ||
+	if v.Key != "ent:11223344" || !v.Pass.Start.Equal(ts("2026-11-24T08:57:12Z")) || !v.Pass.End.Equal(ts("2026-11-24T20:57:12Z")) ||
 		!slices.Equal(entryIDsOf(v.Pass.Entries), []string{"101", "102"}) || v.Pass.State != StateActive {
 		t.Fatalf("walk-in pass: %+v", v.Pass)
 	}
@@ -151,8 +154,8 @@ func TestRefusals(t *testing.T) {
 		{"blocked invite", nil, event(t, "invite_created", id("i1"), flow("banned ")), ActionRefused, "is blocked"},
 		{"blocked though mapped", func(s *Settings) { s.BlockedVisitorTypes = []string{"Contractor"} },
 			event(t, "entry_sign_in", id("e2")), ActionRefused, "visitor type “Contractor” is blocked"},
-		{"unmapped type", nil, event(t, "entry_sign_in", id("e3"), flow("Delivery")), ActionRefused, "is not mapped to any entry"},
-		{"no type", nil, event(t, "entry_sign_in", id("e4"), attr("flow-name", nil)), ActionRefused, "no visitor type"},
+		{"unmapped type", signInOnly, event(t, "entry_sign_in", id("e3"), flow("Delivery")), ActionRefused, "is not mapped to any entry"},
+		{"no type", signInOnly, event(t, "entry_sign_in", id("e4"), attr("flow-name", nil)), ActionRefused, "no visitor type"},
 		{"invite only without invite", func(s *Settings) { s.InviteOnly = true },
 			event(t, "entry_sign_in", id("e5")), ActionRefused, "invite only"},
 		{"invite only with invite", func(s *Settings) { s.InviteOnly = true },
@@ -235,6 +238,7 @@ func TestRedelivery(t *testing.T) {
 
 	// Many concurrent deliveries of one sign-in: exactly one handles it,
 	// the others are duplicates or told to come back.
+	h.configure(signInOnly)
 	body = event(t, "entry_sign_in")
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -393,6 +397,7 @@ func TestMalformedEvents(t *testing.T) {
 		t.Errorf("malformed events stored visits: %v", keys)
 	}
 	// The good version is then handled normally.
+	h.configure(signInOnly)
 	if out := h.handle(event(t, "entry_sign_in")); out.Action != ActionIssued {
 		t.Errorf("good event: %+v", out)
 	}

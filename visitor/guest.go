@@ -72,7 +72,7 @@ func (s *Service) PassView(ctx context.Context, token string) (View, error) {
 	view := View{
 		State:        StateActive,
 		VisitorName:  v.Name,
-		LocationName: v.LocationName,
+		LocationName: s.placeName(v),
 		LogoURL:      st.LogoURL,
 		Instructions: st.Instructions,
 		Start:        v.Pass.Start.In(loc),
@@ -80,7 +80,10 @@ func (s *Service) PassView(ctx context.Context, token string) (View, error) {
 		TimeZone:     loc.String(),
 		Entries:      slices.Clone(v.Pass.Entries),
 	}
-	if now.Before(v.Pass.Start) {
+	switch {
+	case v.Held:
+		view.State, view.Message, view.Entries = StateUpcoming, messageHeld, nil
+	case now.Before(v.Pass.Start):
 		view.State = StateUpcoming
 		view.Message = fmt.Sprintf(messageStartsFmt, formatTime(v.Pass.Start, loc))
 	}
@@ -155,6 +158,8 @@ func (s *Service) GuestUnlock(ctx context.Context, token, entryID string) (Resul
 	switch {
 	case v == nil || passEnded(v, at):
 		res.Status, res.Message = unlock.Denied, MessageEnded
+	case v.Held:
+		res.Status, res.Message = unlock.Denied, messageHeld
 	case at.Before(v.Pass.Start):
 		st, _, err := s.loadSettings(ctx, v.Location)
 		if err != nil {

@@ -241,6 +241,7 @@ func TestLinkDeliveryFailure(t *testing.T) {
 
 	// A recipient the notifier can never reach is recorded, not retried.
 	h.notes.SetErr(notify.ErrUnsupportedRecipient)
+	h.configure(signInOnly)
 	out := h.handle(event(t, "entry_sign_in"))
 	if out.Action != ActionIssued || !strings.Contains(out.Reason, "not delivered") {
 		t.Errorf("permanent failure: %+v", out)

@@ -67,14 +67,15 @@ type harness struct {
 	sim    *sim.Server
 	access *openpath.Client
 	clock  *clock
-	notes  *notify.Memory
+	notes  *notify.Memory // emails
+	sms    *notify.Memory // texts
 	audit  *audits
 	svc    *Service
 }
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	h := &harness{t: t, clock: &clock{now: t0}, notes: &notify.Memory{}, audit: &audits{}}
+	h := &harness{t: t, clock: &clock{now: t0}, notes: &notify.Memory{}, sms: &notify.Memory{}, audit: &audits{}}
 	if onCluster {
 		h.rdb = redistest.SharedCluster(t).Client()
 	} else {
@@ -103,7 +104,7 @@ func newHarness(t *testing.T) *harness {
 func (h *harness) newService(n notify.Notifier) *Service {
 	h.t.Helper()
 	if n == nil {
-		n = h.notes
+		n = notify.Router{Email: h.notes, Phone: h.sms}
 	}
 	svc, err := New(Config{
 		Store: h.store, Access: OneSystem(h.access), Notifier: n, BaseURL: "https://ck.example.com/",
@@ -116,11 +117,12 @@ func (h *harness) newService(n notify.Notifier) *Service {
 	return svc
 }
 
-// defaultSettings: Visitor → Lobby and Roof Deck, Contractor → Lobby and
+// defaultSettings: invite only; Visitor → Lobby and Roof Deck, Contractor → Lobby and
 // Garage, Interview → Lobby; Banned blocked; 15 min advance, 2 h access;
 // Protect on, 10 h, alice excluded.
 func defaultSettings() Settings {
 	return Settings{
+		InviteOnly:     true,
 		AdvanceAccess:  15 * time.Minute,
 		AccessDuration: 2 * time.Hour,
 		Entries: []EntryMapping{

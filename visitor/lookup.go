@@ -25,7 +25,10 @@ type VisitInfo struct {
 	ExpectedArrival time.Time
 	SignedInAt      time.Time
 	SignedOutAt     time.Time
-	// Ended is terminal: removal or sign-out; EndReason says which.
+	// Held: Envoy's block list review holds the visit (Approve releases it).
+	Held bool
+	// Ended is terminal: removal, sign-out or the block list's denial;
+	// EndReason says which.
 	Ended     bool
 	EndedAt   time.Time
 	EndReason string
@@ -36,13 +39,20 @@ type VisitInfo struct {
 
 // PassInfo describes a visit's pass.
 type PassInfo struct {
-	ID          string
-	State       State
-	Start, End  time.Time
-	Entries     []PassEntry
-	IssuedAt    time.Time
-	NotifiedTo  string
-	NotifyError string
+	ID         string
+	State      State
+	Start, End time.Time
+	Entries    []PassEntry
+	IssuedAt   time.Time
+	NotifiedTo string
+	// NotifiedAlso is the phone the link also went to (visitors with an
+	// email and a phone get both).
+	NotifiedAlso string
+	NotifyError  string
+	// Deliveries are the current link's messages and what the delivery
+	// system last said of each (an SMS: queued, sent, delivered, or
+	// failed with Twilio's code and reason).
+	Deliveries []DeliveryState
 }
 
 // Visit returns the visit of an Envoy invite (inviteID) or, when inviteID
@@ -83,7 +93,7 @@ func (s *Service) info(v *visit) VisitInfo {
 		Key: v.Key, Location: v.Location, InviteID: v.InviteID, EntryID: v.EntryID,
 		VisitorName: v.Name, Email: v.Email, Phone: v.Phone, VisitorType: v.Flow,
 		ExpectedArrival: v.Expected, SignedInAt: v.SignedIn, SignedOutAt: v.SignedOut,
-		Ended: v.Ended, EndedAt: v.EndedAt, EndReason: v.EndReason,
+		Held: v.Held, Ended: v.Ended, EndedAt: v.EndedAt, EndReason: v.EndReason,
 		Decisions: slices.Clone(v.Decisions),
 	}
 	if p := v.Pass; p != nil {
@@ -97,7 +107,10 @@ func (s *Service) info(v *visit) VisitInfo {
 		}
 		vi.Pass = &PassInfo{
 			ID: p.ID, State: state, Start: p.Start, End: p.End, Entries: slices.Clone(p.Entries),
-			IssuedAt: p.IssuedAt, NotifiedTo: p.NotifiedTo, NotifyError: p.NotifyError,
+			IssuedAt: p.IssuedAt, NotifiedTo: p.NotifiedTo, NotifiedAlso: p.NotifiedAlso, NotifyError: p.NotifyError,
+		}
+		for _, d := range p.Deliveries {
+			vi.Pass.Deliveries = append(vi.Pass.Deliveries, DeliveryState(d))
 		}
 	}
 	return vi

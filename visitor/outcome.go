@@ -23,6 +23,10 @@ const (
 	// ActionRefused: no pass (blocked type, invite only, no entries for
 	// the type, visit already ended); Reason says why.
 	ActionRefused Action = "REFUSED"
+	// ActionHeld: Envoy's block list put the entry under review; no pass
+	// until it is approved (an event carrying approval-status approved,
+	// or Approve).
+	ActionHeld Action = "HELD"
 	// ActionIgnored: the event is not for this service (unhandled event
 	// type, location without settings, Protect off, excluded employee).
 	ActionIgnored Action = "IGNORED"

@@ -8,12 +8,12 @@ import (
 	"github.com/cloudkey/cloudkey/visitor/envoy"
 )
 
-// delivery is a guest link to send once the transaction that decided it
-// has committed.
+// delivery is a guest link to send, to each of the visitor's contacts,
+// once the transaction that decided it has committed.
 type delivery struct {
 	visitKey string
 	hash     string // the token hash the link carries
-	msg      notify.Message
+	msgs     []notify.Message
 }
 
 // onInvite handles invite_created and invite_updated: the invite's visit is
@@ -21,6 +21,12 @@ type delivery struct {
 // the expected arrival. An invite that was removed, or whose visitor signed
 // out, stays ended.
 func (s *Service) onInvite(ctx context.Context, ev envoy.Event, out Outcome) (Outcome, error) {
+	return s.invite(ctx, ev, out, false)
+}
+
+// invite is onInvite; tile marks a tile registration, whose pass the tile
+// issues itself whatever invite only says.
+func (s *Service) invite(ctx context.Context, ev envoy.Event, out Outcome, tile bool) (Outcome, error) {
 	st, ok, err := s.loadSettings(ctx, ev.Location.ID)
 	if err != nil {
 		return out, err
@@ -42,11 +48,13 @@ func (s *Service) onInvite(ctx context.Context, ev envoy.Event, out Outcome) (Ou
 		} else {
 			v.absorb(ev, ev.Name == envoy.InviteCreated)
 		}
+		v.Tile = v.Tile || tile
+		approve(v, ev)
 		if !v.Ended && !v.SignedOut.IsZero() {
 			// An update carrying signed-out-at: the visitor has left.
 			res, d = s.end(t, v, out, "the visitor signed out"), nil
 		} else {
-			res, d = s.apply(t, v, &st, out, true, false)
+			res, d = s.apply(t, v, &st, out, false)
 		}
 		t.decide(v, res)
 		return nil
@@ -138,17 +146,19 @@ func (s *Service) onSignIn(ctx context.Context, ev envoy.Event, out Outcome) (Ou
 			v = &visit{Key: target}
 		}
 		v.absorb(ev, false)
+		approve(v, ev)
 		if target != own && tomb != nil && tomb.Ended {
-			// The sign-out came first and named no invite; now that the
-			// sign-in names it, the invite's visit is over too.
+			// The sign-out (or the block list's denial) came first and
+			// named no invite; now that the sign-in names it, the
+			// invite's visit is over too.
 			if v.SignedOut.IsZero() {
 				v.SignedOut = tomb.SignedOut
 			}
-			res = s.end(t, v, out, "the visitor signed out")
+			res = s.end(t, v, out, tomb.EndReason)
 			t.decide(v, res)
 			return nil
 		}
-		res, d = s.apply(t, v, &st, out, v.InviteID != "", true)
+		res, d = s.apply(t, v, &st, out, true)
 		t.decide(v, res)
 		return nil
 	})
@@ -195,7 +205,7 @@ func (s *Service) onSignOut(ctx context.Context, ev envoy.Event, out Outcome) (O
 // apply decides v's pass under st once an event has been absorbed: refuse,
 // revoke, issue or update it, and whether its link must be sent. invited
 // says the visitor has an invite; signIn that the event is a sign-in.
-func (s *Service) apply(t *txn, v *visit, st *Settings, o Outcome, invited, signIn bool) (Outcome, *delivery) {
+func (s *Service) apply(t *txn, v *visit, st *Settings, o Outcome, signIn bool) (Outcome, *delivery) {
 	o.Visitor = v.Name
 	if v.Pass != nil {
 		o.PassID = v.Pass.ID
@@ -203,7 +213,11 @@ func (s *Service) apply(t *txn, v *visit, st *Settings, o Outcome, invited, sign
 	if v.Ended {
 		return refused(o, "the visit already ended: "+v.EndReason), nil
 	}
-	if reason := refusal(st, v.Flow, invited); reason != "" {
+	if v.Held {
+		o.Action, o.Reason = ActionHeld, heldReason
+		return o, nil
+	}
+	if reason := refusal(st, v); reason != "" {
 		if v.Pass != nil {
 			return s.end(t, v, o, reason), nil
 		}
@@ -253,7 +267,7 @@ func (s *Service) apply(t *txn, v *visit, st *Settings, o Outcome, invited, sign
 // new one replaces it: the old link was never delivered to this contact.
 func (s *Service) planLink(t *txn, v *visit, st *Settings, o Outcome, token string) (Outcome, *delivery) {
 	p := v.Pass
-	contact := v.contact()
+	contact, also := v.contact(), v.also()
 	switch {
 	case contact == "":
 		o.Reason += "; no email or phone, so no link was sent"
@@ -261,7 +275,11 @@ func (s *Service) planLink(t *txn, v *visit, st *Settings, o Outcome, token stri
 	case !s.now().Before(p.End):
 		o.Reason += "; the window is over, so no link was sent"
 		return o, nil
-	case p.NotifiedTo == contact:
+	case p.NotifiedTo == contact && p.NotifiedAlso == also:
+		return o, nil
+	case p.NotifiedTo == contact && p.NotifiedAlso == "" && p.Deliveries == nil:
+		// Sent before links went to both contacts: a new link now would
+		// replace the one the visitor has. The phone gets none.
 		return o, nil
 	}
 	if token == "" {
@@ -273,9 +291,17 @@ func (s *Service) planLink(t *txn, v *visit, st *Settings, o Outcome, token stri
 	}
 	// Marked before sending, so that a concurrent event does not send it
 	// again; deliver undoes it if sending fails.
-	p.NotifiedTo, p.NotifyError = contact, ""
-	o.Reason += "; link sent to " + contact
-	return o, &delivery{visitKey: v.Key, hash: p.TokenHash, msg: s.linkMessage(v, st, token)}
+	p.NotifiedTo, p.NotifiedAlso, p.NotifyError, p.Deliveries = contact, also, "", nil
+	// The reason is logged: it names the channels, never the address or
+	// number.
+	o.Reason += "; link sent by " + channelsOf(contact, also)
+	d := &delivery{visitKey: v.Key, hash: p.TokenHash}
+	for _, to := range []string{contact, also} {
+		if to != "" {
+			d.msgs = append(d.msgs, s.linkMessage(v, st, token, to))
+		}
+	}
+	return o, d
 }
 
 // end ends v at once (terminal) and drops its upstream unlock token.

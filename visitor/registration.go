@@ -28,6 +28,9 @@ type Registration struct {
 	VisitorType     string
 	ExpectedArrival time.Time
 	Host            string // the registering contact's email
+	// BuildingName is the tenant building's name, shown on the guest
+	// page and in the messages; empty: the property's name.
+	BuildingName string
 }
 
 // ErrInvalidRegistration matches errors naming a bad registration field.
@@ -68,13 +71,13 @@ func (s *Service) Register(ctx context.Context, r Registration) (string, Outcome
 	}
 	id := inviteIDPrefix + strings.ToLower(base32.StdEncoding.EncodeToString(b[:]))
 	ev := envoy.Event{
-		Name: envoy.InviteCreated, Location: envoy.Location{ID: r.Location},
+		Name: envoy.InviteCreated, Location: envoy.Location{ID: r.Location, Name: strings.TrimSpace(r.BuildingName)},
 		Type: envoy.TypeInvite, ID: id,
 		FullName: r.FullName, Email: r.Email, Phone: r.Phone, Flow: r.VisitorType,
 		ExpectedArrival: r.ExpectedArrival,
 	}
 	out := Outcome{At: s.now().UTC(), Event: "tile_registration", Location: r.Location, InviteID: id}
-	out, err := s.onInvite(ctx, ev, out)
+	out, err := s.invite(ctx, ev, out, true)
 	if err != nil {
 		return "", out, err
 	}

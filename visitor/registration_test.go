@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -76,5 +77,52 @@ func TestRegistration(t *testing.T) {
 		if _, _, err := h.svc.Register(ctx, r); !errors.As(err, &fe) || fe.Field != tt.field {
 			t.Errorf("want a %s error, got %v", tt.field, err)
 		}
+	}
+}
+
+// TestRegistrationNames: a tile registration's link and guest page name
+// the tenant building, else the property; and the tile issues the pass
+// itself whatever invite only says.
+func TestRegistrationNames(t *testing.T) {
+	h := newHarness(t)
+	svc, err := New(Config{
+		Store: h.store, Access: OneSystem(h.access), Notifier: h.notes, BaseURL: "https://ck.example.com",
+		Now: h.clock.Now, Logger: h.svc.log,
+		PropertyName:    func(p string) string { return map[string]string{"harbor-view": "Harbor View"}[p] },
+		DefaultProperty: "harbor-view",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	st := defaultSettings()
+	st.InviteOnly = false
+	if _, err := svc.UpdateSettings(ctx, "", loc, st); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, building, email, want string
+	}{
+		{"building named", "Tower A", "ada@example.com", "Tower A"},
+		{"no building name: the property's", "", "bob@example.com", "Harbor View"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, out, err := svc.Register(ctx, Registration{
+				Location: loc, FullName: "Ada", Email: tt.email, VisitorType: "Visitor",
+				ExpectedArrival: t0.Add(time.Hour), Host: "pat@acme.example", BuildingName: tt.building,
+			})
+			if err != nil || out.Action != ActionIssued {
+				t.Fatalf("Register: %+v, %v (invite only off must not stop the tile)", out, err)
+			}
+			m, _ := h.notes.Last(tt.email)
+			if m.Subject != "Your guest pass for "+tt.want || !strings.Contains(m.Body, "Your guest pass for "+tt.want+" opens") {
+				t.Errorf("message %+v, want %q", m, tt.want)
+			}
+			view := must[View](t)(svc.PassView(ctx, h.tokenOf(tt.email)))
+			if view.LocationName != tt.want {
+				t.Errorf("guest page names %q, want %q", view.LocationName, tt.want)
+			}
+		})
 	}
 }

@@ -34,6 +34,11 @@ type Config struct {
 	// DefaultProperty is the property of the locations whose settings name
 	// none, and the one the methods act on when given "".
 	DefaultProperty string
+	// PropertyName is a property's name, shown on the guest page and in
+	// messages when the visit's building has no name of its own (Envoy's
+	// location name, or the tenant building's for tile registrations);
+	// nil or "" falls back to "the building".
+	PropertyName func(property string) string
 	// Notifier delivers guest links.
 	Notifier notify.Notifier
 	// BaseURL is where guests open their pass: links are

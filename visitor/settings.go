@@ -14,15 +14,25 @@ import (
 
 // Settings is the visitor integration of one Envoy location (building).
 type Settings struct {
-	// InviteOnly: only invited visitors get a pass; a sign-in without an
-	// invite gets none.
+	// InviteOnly is Openpath's "Only allow invited guests". On: passes
+	// are issued on invites (advance access and access duration apply)
+	// and a sign-in without an invite (a walk-in) gets none. Off: passes
+	// are issued on sign-in only (an invite alone issues none) and end at
+	// sign-out, at most SignInMaxDuration after the sign-in.
 	InviteOnly bool
 	// AdvanceAccess is how long before the expected arrival an invited
-	// visitor's pass starts working (0 to MaxAdvanceAccess).
+	// visitor's pass starts working (0 to MaxAdvanceAccess); invite only
+	// on, and tile registrations.
 	AdvanceAccess time.Duration
 	// AccessDuration is how long a pass works: from the expected arrival,
-	// or from the sign-in (MinAccessDuration to MaxAccessDuration).
+	// or from the sign-in (MinAccessDuration to MaxAccessDuration); invite
+	// only on, and tile registrations.
 	AccessDuration time.Duration
+	// SignInMaxDuration bounds a pass issued at sign-in (invite only off),
+	// which otherwise ends at sign-out: the safety net for a visitor who
+	// leaves without signing out (MinAccessDuration to
+	// MaxSignInMaxDuration; zero on input means DefaultSignInMaxDuration).
+	SignInMaxDuration time.Duration
 	// Entries maps entries (doors) to the visitor types (Envoy flow names)
 	// that may open them; one entry serves several types, and one type may
 	// open several entries. An entry must appear once.
@@ -72,6 +82,8 @@ const (
 	MinAccessDuration         = time.Minute
 	MaxAccessDuration         = 7 * 24 * time.Hour
 	MaxEmployeeAccessDuration = 24 * time.Hour
+	DefaultSignInMaxDuration  = 12 * time.Hour
+	MaxSignInMaxDuration      = 24 * time.Hour
 	MaxEntries                = 500
 	MaxVisitorTypes           = 200 // per entry, and blocked
 	MaxVisitorTypeLen         = 100
@@ -211,6 +223,7 @@ func (s *Service) loadSettings(ctx context.Context, location string) (Settings, 
 		return Settings{}, false, fmt.Errorf("visitor: decode settings of %s: %w", location, err)
 	}
 	st.Property = s.property(st.Property) // saved before properties: the default property's
+	st.SignInMaxDuration = st.signInMax() // saved before the bound: the default
 	return st, true, nil
 }
 
@@ -277,6 +290,15 @@ func (st *Settings) entriesFor(t string) []PassEntry {
 		}
 	}
 	return out
+}
+
+// signInMax is the bound of a pass issued at sign-in; settings saved
+// before it existed get the default.
+func (st *Settings) signInMax() time.Duration {
+	if st.SignInMaxDuration <= 0 {
+		return DefaultSignInMaxDuration
+	}
+	return st.SignInMaxDuration
 }
 
 // excluded reports whether email is excluded from Protect.

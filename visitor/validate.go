@@ -68,6 +68,17 @@ func (v *validation) settings(location string, in Settings) Settings {
 	}
 	v.duration("advanceAccess", in.AdvanceAccess, 0, MaxAdvanceAccess)
 	v.duration("accessDuration", in.AccessDuration, MinAccessDuration, MaxAccessDuration)
+	out.SignInMaxDuration = in.SignInMaxDuration
+	if out.SignInMaxDuration == 0 {
+		out.SignInMaxDuration = DefaultSignInMaxDuration
+	}
+	v.duration("signInMaxDuration", out.SignInMaxDuration, MinAccessDuration, MaxSignInMaxDuration)
+	switch {
+	case !out.InviteOnly && in.AdvanceAccess > 0:
+		v.warn("invite only is off: passes are issued when visitors sign in at the front desk and end when they sign out (at most signInMaxDuration %v after the sign-in); Envoy invites issue no pass, so advance access and access duration apply only to visitors registered in the tenant tile", out.SignInMaxDuration)
+	case out.InviteOnly && in.SignInMaxDuration != 0:
+		v.warn("invite only is on: passes follow the invites (advance access, access duration) and walk-ins get none, so signInMaxDuration does not apply")
+	}
 	v.logo(out.LogoURL)
 	if !utf8.ValidString(out.Instructions) || strings.ContainsRune(out.Instructions, 0) {
 		v.fail("instructions", "instructions must be UTF-8 text")

@@ -28,6 +28,17 @@ type visit struct {
 	SignedIn     time.Time `json:"signedIn,omitzero"`
 	SignedOut    time.Time `json:"signedOut,omitzero"`
 
+	// Tile: registered in the tenant tile (Register), not invited through
+	// Envoy: its pass follows the invite's window whatever invite only
+	// says, as the tile issues the pass itself.
+	Tile bool `json:"tile,omitempty"`
+	// Held: Envoy's block list put the entry under review
+	// (entry_blacklist_review); no pass is issued, and an existing one
+	// does not open doors, until an event for the entry carries
+	// approval-status approved or a manager approves it (Approve).
+	Held   bool      `json:"held,omitempty"`
+	HeldAt time.Time `json:"heldAt,omitzero"`
+
 	// Ended is terminal: no event issues a pass for this visit again.
 	Ended     bool      `json:"ended,omitempty"`
 	EndedAt   time.Time `json:"endedAt,omitzero"`
@@ -48,8 +59,14 @@ type pass struct {
 	IssuedAt  time.Time   `json:"issuedAt"`
 	// NotifiedTo is the contact the current link was sent to; a link is
 	// sent once per contact.
-	NotifiedTo  string `json:"notifiedTo,omitempty"`
-	NotifyError string `json:"notifyError,omitempty"`
+	NotifiedTo string `json:"notifiedTo,omitempty"`
+	// NotifiedAlso is the phone number the link also went to, for a
+	// visitor with an email and a phone.
+	NotifiedAlso string `json:"notifiedAlso,omitempty"`
+	NotifyError  string `json:"notifyError,omitempty"`
+	// Deliveries are the current link's messages, one per recipient, with
+	// what the delivery system last said of each.
+	Deliveries []sent `json:"deliveries,omitempty"`
 	// Property is the property whose access system opens the pass's
 	// entries (its location's when issued); "" in passes issued before
 	// properties: the default property's.
@@ -110,12 +127,21 @@ func (v *visit) absorb(ev envoy.Event, fill bool) {
 	setTime(&v.SignedOut, ev.SignedOutAt)
 }
 
-// contact is where the link goes: the email, else the phone number.
+// contact is where the link goes first: the email, else the phone number.
 func (v *visit) contact() string {
 	if v.Email != "" {
 		return v.Email
 	}
 	return v.Phone
+}
+
+// also is the phone number when the visitor has an email too: visitors
+// with both get the link by both.
+func (v *visit) also() string {
+	if v.Email != "" {
+		return v.Phone
+	}
+	return ""
 }
 
 func (v *visit) record(o Outcome) {
@@ -125,13 +151,27 @@ func (v *visit) record(o Outcome) {
 	}
 }
 
-// window is when a visit's pass works: from the expected arrival minus the
-// advance access to the expected arrival plus the access duration, and
-// from the sign-in for the access duration; a visit with both (an invited
-// visitor who signed in) gets the span of the two, so that a visitor who
-// arrives late still has the full duration from sign-in. The result is the
-// same whatever order the events came in.
+// window is when a visit's pass works.
+//
+// With invite only on (and for tile registrations, which the tile issues
+// itself): from the expected arrival minus the advance access to the
+// expected arrival plus the access duration, and from the sign-in for the
+// access duration; a visit with both (an invited visitor who signed in)
+// gets the span of the two, so that a visitor who arrives late still has
+// the full duration from sign-in.
+//
+// With invite only off (Openpath's "Sign In" issuance): from the sign-in
+// until the sign-out ends it, bounded by the safety maximum
+// SignInMaxDuration; advance access and access duration do not apply.
+//
+// The result is the same whatever order the events came in.
 func window(v *visit, st *Settings) (start, end time.Time) {
+	if !inviteMode(v, st) {
+		if v.SignedIn.IsZero() {
+			return time.Time{}, time.Time{}
+		}
+		return v.SignedIn.UTC(), v.SignedIn.Add(st.signInMax()).UTC()
+	}
 	add := func(s, e time.Time) {
 		if start.IsZero() || s.Before(start) {
 			start = s
@@ -149,14 +189,25 @@ func window(v *visit, st *Settings) (start, end time.Time) {
 	return start.UTC(), end.UTC()
 }
 
-// refusal says why a visit of visitor type flow gets no pass under st, or
-// "" when it gets one.
-func refusal(st *Settings, flow string, invited bool) string {
+// inviteMode reports whether v's pass comes from its invite (invite only
+// on, or a tile registration) rather than from its sign-in.
+func inviteMode(v *visit, st *Settings) bool { return st.InviteOnly || v.Tile }
+
+// refusal says why visit v gets no pass under st, or "" when it gets one.
+//
+// As Openpath's Envoy integration does: with invite only on, passes come
+// from invites and a walk-in (a sign-in without an invite) gets none; with
+// it off, passes are issued at sign-in only, so an invite alone issues
+// none (it is kept, and its visitor's sign-in joins it).
+func refusal(st *Settings, v *visit) string {
+	flow := v.Flow
 	switch {
 	case st.blocked(flow):
 		return "visitor type " + quote(flow) + " is blocked"
-	case !invited && st.InviteOnly:
-		return "invite only: the visitor signed in without an invite"
+	case st.InviteOnly && v.InviteID == "" && !v.Tile:
+		return "invite only: the visitor signed in without an invite, and walk-ins get no pass"
+	case !inviteMode(v, st) && v.SignedIn.IsZero():
+		return "invite only is off: the pass is issued when the visitor signs in at the front desk, not on the invite (advance access and access duration do not apply)"
 	case strings.TrimSpace(flow) == "":
 		return "the visit has no visitor type, so it maps to no entry"
 	case len(st.entriesFor(flow)) == 0:

@@ -444,6 +444,15 @@ func (r *registry) lookup(id string) *liveProperty { return (*r.byID.Load())[id]
 // every request naming a property).
 func (r *registry) Serves(id string) bool { return r.lookup(id) != nil }
 
+// propertyName is served property id's name ("" when not served): the
+// guest page and messages show it when the building has no name.
+func (r *registry) propertyName(id string) string {
+	if lp := r.lookup(id); lp != nil {
+		return lp.prop.Name
+	}
+	return ""
+}
+
 // guestAccess is the access system of property id's guest passes and
 // Protect: its first Openpath connection (Kisi has no time-limited
 // unlock tokens for guests); ok is false when it has none or is not

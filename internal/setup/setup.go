@@ -21,16 +21,18 @@ package setup
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/cloudkey/cloudkey/access"
 	"github.com/cloudkey/cloudkey/access/kisisim"
 	"github.com/cloudkey/cloudkey/access/sim"
 	"github.com/cloudkey/cloudkey/cache"
@@ -38,6 +40,7 @@ import (
 	"github.com/cloudkey/cloudkey/internal/connlimit"
 	"github.com/cloudkey/cloudkey/internal/identity"
 	"github.com/cloudkey/cloudkey/internal/notify"
+	"github.com/cloudkey/cloudkey/internal/notify/twilio"
 	"github.com/cloudkey/cloudkey/internal/property"
 	"github.com/cloudkey/cloudkey/internal/property/propertyredis"
 	"github.com/cloudkey/cloudkey/internal/ratelimit"
@@ -89,6 +92,14 @@ type Config struct {
 	// SMTP sends guest links by email when SMTP.Addr is set; otherwise
 	// links are logged (development).
 	SMTP notify.SMTPConfig
+	// Twilio texts guest links to phone numbers when Twilio.AccountSID is
+	// set; its status callback is the public URL + SMSStatusPath.
+	// Without it, links to phones are logged when SMTP is unset too
+	// (development), and not sent otherwise.
+	Twilio twilio.Config
+	// TwilioAuthTokenFile, when set, holds the Twilio auth token (instead
+	// of Twilio.AuthToken).
+	TwilioAuthTokenFile string
 	// Notifier, when set, delivers guest links instead (tests).
 	Notifier notify.Notifier
 	// AccessMaxInFlight bounds the requests in flight to the access
@@ -268,27 +279,38 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	}
 
 	a.EnvoySecret = envoySecret(cfg, log)
-	notifier, err := newNotifier(cfg, log)
-	if err != nil {
-		return nil, err
-	}
-	// Bind HTTP now: guest links need its address when no public URL is set.
+	// Bind HTTP now: guest links and the SMS status callback need its
+	// address when no public URL is set.
 	httpLis, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return nil, fmt.Errorf("HTTP listen on %s: %w", cfg.HTTPAddr, err)
 	}
 	a.add(func() { httpLis.Close() })
-	visitors, closeVisitors, err := startVisitors(rdb, reg.guestAccess, reg.defID, notifier, publicURL(cfg, httpLis.Addr()), un.audit, log)
+	base := publicURL(cfg, httpLis.Addr())
+	notifier, sms, err := newNotifier(cfg, base, log)
+	if err != nil {
+		return nil, err
+	}
+	visitors, closeVisitors, err := startVisitors(rdb, visitor.Config{
+		Access: reg.guestAccess, DefaultProperty: reg.defID, PropertyName: reg.propertyName,
+		Notifier: notifier, BaseURL: base, Audit: un.audit, Logger: log,
+	})
 	a.add(closeVisitors)
 	if err != nil {
 		return nil, err
 	}
 	a.Visitors = visitors
+	var smsStatus http.Handler
+	if sms != nil {
+		smsStatus = sms.CallbackHandler(func(ctx context.Context, u twilio.StatusUpdate) error {
+			return visitors.UpdateDelivery(ctx, u.MessageSID, string(u.Status), u.ErrorCode, u.Reason())
+		})
+	}
 
 	a.Server, err = server.New(ctx, serverConfig(cfg, serverDeps{
 		httpListener: httpLis, tokens: tokens, resident: svc, log: log,
 		stores: st, org: a.Org, property: a.Properties[0].ID, properties: reg, editor: reg, checker: reg, cache: residentCache{store: store, svc: svc, def: reg.defID}, rdb: rdb,
-		visitors: a.Visitors, envoySecret: a.EnvoySecret,
+		visitors: a.Visitors, envoySecret: a.EnvoySecret, smsStatus: smsStatus,
 		limiter: newLimiter(rdb, cfg, log), metrics: a.Metrics, tracing: a.Tracing,
 	}))
 	if err != nil {
@@ -470,17 +492,56 @@ func secretsKeyring(cfg Config, log *slog.Logger) (*secrets.Keyring, error) {
 	return keys, nil
 }
 
-// newNotifier delivers guest links: cfg.Notifier, SMTP when cfg.SMTP.Addr
-// is set, else the log.
-func newNotifier(cfg Config, log *slog.Logger) (notify.Notifier, error) {
-	switch {
-	case cfg.Notifier != nil:
-		return cfg.Notifier, nil
-	case cfg.SMTP.Addr != "":
-		return notify.NewSMTP(cfg.SMTP)
+// SMSStatusPath is where Twilio posts the delivery statuses of guest-link
+// texts, on the HTTP listener (under the public URL).
+const SMSStatusPath = server.SMSStatusPath
+
+// newNotifier delivers guest links: cfg.Notifier (tests); else emails by
+// SMTP when cfg.SMTP.Addr is set and texts by Twilio when
+// cfg.Twilio.AccountSID is set, with the development log notifier for
+// what is not configured when SMTP is not (the log shows links and
+// recipients: development only). sms is the Twilio client, for the status
+// callbacks; nil without Twilio.
+func newNotifier(cfg Config, baseURL string, log *slog.Logger) (n notify.Notifier, sms *twilio.Client, err error) {
+	if cfg.Notifier != nil {
+		return cfg.Notifier, nil, nil
 	}
-	log.Warn("CLOUDKEY_SMTP_ADDR is unset: guest links are written to this log instead of sent")
-	return notify.NewLog(log, true), nil
+	var r notify.Router
+	if cfg.Twilio.AccountSID != "" {
+		tc := cfg.Twilio
+		if cfg.TwilioAuthTokenFile != "" {
+			if tc.AuthToken != "" {
+				return nil, nil, errors.New("CLOUDKEY_TWILIO_AUTH_TOKEN and CLOUDKEY_TWILIO_AUTH_TOKEN_FILE are both set: set one")
+			}
+			b, err := os.ReadFile(cfg.TwilioAuthTokenFile)
+			if err != nil {
+				return nil, nil, fmt.Errorf("Twilio auth token file: %w", err)
+			}
+			tc.AuthToken = strings.TrimSpace(string(b))
+		}
+		tc.StatusCallback = baseURL + SMSStatusPath
+		tc.Logger = log
+		if sms, err = twilio.New(tc); err != nil {
+			return nil, nil, err
+		}
+		r.Phone = twilio.NewNotifier(sms, nil)
+		log.Info("guest links to phones are texted through Twilio", "twilio", tc)
+	}
+	if cfg.SMTP.Addr != "" {
+		if r.Email, err = notify.NewSMTP(cfg.SMTP); err != nil {
+			return nil, nil, err
+		}
+		return r, sms, nil
+	}
+	dev := notify.NewLog(log, true)
+	r.Email = dev
+	if r.Phone == nil {
+		r.Phone = dev
+		log.Warn("CLOUDKEY_SMTP_ADDR and CLOUDKEY_TWILIO_ACCOUNT_SID are unset: guest links are written to this log instead of sent")
+	} else {
+		log.Warn("CLOUDKEY_SMTP_ADDR is unset: guest links to emails are written to this log instead of sent")
+	}
+	return r, sms, nil
 }
 
 // publicURL is where guests open their links: cfg.PublicURL, or this
@@ -501,11 +562,10 @@ func publicURL(cfg Config, httpAddr net.Addr) string {
 // the closer.
 // Each property's passes go through its own Openpath connection, looked
 // up at each use (guestAccess).
-func startVisitors(rdb redis.UniversalClient, guestAccess func(string) (access.GuestSystem, bool), defaultProperty string, notifier notify.Notifier, baseURL string, audit unlock.Auditor, log *slog.Logger) (*visitor.Service, func(), error) {
-	visitors, err := visitor.New(visitor.Config{
-		Store: visitorredis.New(rdb, ""), Access: guestAccess, DefaultProperty: defaultProperty, Notifier: notifier, BaseURL: baseURL,
-		Audit: audit, Logger: log,
-	})
+func startVisitors(rdb redis.UniversalClient, vc visitor.Config) (*visitor.Service, func(), error) {
+	log := vc.Logger
+	vc.Store = visitorredis.New(rdb, "")
+	visitors, err := visitor.New(vc)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -543,6 +603,7 @@ type serverDeps struct {
 	rdb          redis.UniversalClient
 	visitors     *visitor.Service
 	envoySecret  string
+	smsStatus    http.Handler
 	limiter      server.RateLimiter
 	metrics      *telemetry.Metrics
 	tracing      *telemetry.Tracing
@@ -564,7 +625,7 @@ func serverConfig(cfg Config, d serverDeps) server.Config {
 		Cache: d.cache, Audit: d.stores.auditLog,
 		Contacts:  d.stores.contacts,
 		Buildings: d.stores.buildings,
-		Visitors:  d.visitors, EnvoySecret: []byte(d.envoySecret),
+		Visitors:  d.visitors, EnvoySecret: []byte(d.envoySecret), SMSStatus: d.smsStatus,
 		Limiter: d.limiter, TrustedProxies: cfg.TrustedProxies,
 		CORSOrigins: cfg.CORSOrigins, TileFrameAncestors: cfg.TileFrameAncestors,
 		TLSCertFile: cfg.TLSCertFile, TLSKeyFile: cfg.TLSKeyFile,

@@ -25,6 +25,11 @@ const (
 	EntrySignOut         = "entry_sign_out"
 	EmployeeEntrySignIn  = "employee_entry_sign_in"
 	EmployeeEntrySignOut = "employee_entry_sign_out"
+	// EntryBlacklistReview: the visitor matched Envoy's block list and
+	// security is reviewing the entry; EntryBlacklistDeny: security (or
+	// the block list itself) denied it.
+	EntryBlacklistReview = "entry_blacklist_review"
+	EntryBlacklistDeny   = "entry_blacklist_deny"
 )
 
 // Payload types (payload.type).
@@ -265,7 +270,7 @@ func (ev *Event) checkRequired() error {
 		if ev.Type != TypeInvite {
 			return fieldErr("payload.type", "%q, want %q for %s", ev.Type, TypeInvite, ev.Name)
 		}
-	case EntrySignIn, EntrySignOut, EmployeeEntrySignIn, EmployeeEntrySignOut:
+	case EntrySignIn, EntrySignOut, EmployeeEntrySignIn, EmployeeEntrySignOut, EntryBlacklistReview, EntryBlacklistDeny:
 		if ev.Type != TypeEntry {
 			return fieldErr("payload.type", "%q, want %q for %s", ev.Type, TypeEntry, ev.Name)
 		}

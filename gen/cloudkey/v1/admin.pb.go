@@ -1250,11 +1250,17 @@ func (x *AuditEvent) GetProperty() string {
 // VisitorSettings configure guest passes and Protect for one location.
 type VisitorSettings struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Only invited visitors get passes; sign-in alone does not issue one.
+	// Openpath's "Only allow invited guests". On: passes are issued on
+	// Envoy invites, and visitors who sign in without one (walk-ins) get
+	// none. Off: passes are issued when visitors sign in at the front desk
+	// (an invite alone issues none; advance access and access duration do
+	// not apply) and end at sign-out, at most sign_in_max_duration after the
+	// sign-in.
 	InviteOnly bool `protobuf:"varint,1,opt,name=invite_only,json=inviteOnly,proto3" json:"invite_only,omitempty"`
-	// How long before the expected arrival a pass starts working.
+	// How long before the expected arrival a pass starts working (invite
+	// only on, and tenant-tile registrations).
 	AdvanceAccess *durationpb.Duration `protobuf:"bytes,2,opt,name=advance_access,json=advanceAccess,proto3" json:"advance_access,omitempty"`
-	// How long a pass works.
+	// How long a pass works (invite only on, and tenant-tile registrations).
 	AccessDuration *durationpb.Duration `protobuf:"bytes,3,opt,name=access_duration,json=accessDuration,proto3" json:"access_duration,omitempty"`
 	// Entries guests may open, each with the visitor types (Envoy flows)
 	// allowed through it; an entry appears once, a type may open several.
@@ -1267,9 +1273,12 @@ type VisitorSettings struct {
 	TimeZone string           `protobuf:"bytes,8,opt,name=time_zone,json=timeZone,proto3" json:"time_zone,omitempty"`
 	Protect  *ProtectSettings `protobuf:"bytes,9,opt,name=protect,proto3" json:"protect,omitempty"`
 	// When the settings were saved (output only).
-	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	// The safety bound of a pass issued at sign-in (invite only off), which
+	// otherwise ends at sign-out: 1 minute to 24 hours; unset: 12 hours.
+	SignInMaxDuration *durationpb.Duration `protobuf:"bytes,11,opt,name=sign_in_max_duration,json=signInMaxDuration,proto3" json:"sign_in_max_duration,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *VisitorSettings) Reset() {
@@ -1368,6 +1377,13 @@ func (x *VisitorSettings) GetProtect() *ProtectSettings {
 func (x *VisitorSettings) GetUpdatedAt() *timestamppb.Timestamp {
 	if x != nil {
 		return x.UpdatedAt
+	}
+	return nil
+}
+
+func (x *VisitorSettings) GetSignInMaxDuration() *durationpb.Duration {
+	if x != nil {
+		return x.SignInMaxDuration
 	}
 	return nil
 }
@@ -2728,6 +2744,142 @@ func (x *ListBuildingsResponse) GetBuildings() []*Building {
 	return nil
 }
 
+// ApproveVisitRequest names the held Envoy entry (a sign-in) at a location.
+type ApproveVisitRequest struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	LocationId string                 `protobuf:"bytes,1,opt,name=location_id,json=locationId,proto3" json:"location_id,omitempty"`
+	// The Envoy entry id the block list review is about.
+	EntryId string `protobuf:"bytes,2,opt,name=entry_id,json=entryId,proto3" json:"entry_id,omitempty"`
+	// The property whose data this is; empty: the admin key's property,
+	// or the default property for a portfolio key or a key made before
+	// properties.
+	Property      string `protobuf:"bytes,3,opt,name=property,proto3" json:"property,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApproveVisitRequest) Reset() {
+	*x = ApproveVisitRequest{}
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApproveVisitRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApproveVisitRequest) ProtoMessage() {}
+
+func (x *ApproveVisitRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApproveVisitRequest.ProtoReflect.Descriptor instead.
+func (*ApproveVisitRequest) Descriptor() ([]byte, []int) {
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *ApproveVisitRequest) GetLocationId() string {
+	if x != nil {
+		return x.LocationId
+	}
+	return ""
+}
+
+func (x *ApproveVisitRequest) GetEntryId() string {
+	if x != nil {
+		return x.EntryId
+	}
+	return ""
+}
+
+func (x *ApproveVisitRequest) GetProperty() string {
+	if x != nil {
+		return x.Property
+	}
+	return ""
+}
+
+// ApproveVisitResponse says what the approval did.
+type ApproveVisitResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// ISSUED, ACTIVATED, UPDATED, UNCHANGED or REFUSED (the visit ended).
+	Action string `protobuf:"bytes,1,opt,name=action,proto3" json:"action,omitempty"`
+	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The pass concerned (never its link).
+	PassId        string `protobuf:"bytes,3,opt,name=pass_id,json=passId,proto3" json:"pass_id,omitempty"`
+	InviteId      string `protobuf:"bytes,4,opt,name=invite_id,json=inviteId,proto3" json:"invite_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApproveVisitResponse) Reset() {
+	*x = ApproveVisitResponse{}
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApproveVisitResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApproveVisitResponse) ProtoMessage() {}
+
+func (x *ApproveVisitResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApproveVisitResponse.ProtoReflect.Descriptor instead.
+func (*ApproveVisitResponse) Descriptor() ([]byte, []int) {
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *ApproveVisitResponse) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *ApproveVisitResponse) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *ApproveVisitResponse) GetPassId() string {
+	if x != nil {
+		return x.PassId
+	}
+	return ""
+}
+
+func (x *ApproveVisitResponse) GetInviteId() string {
+	if x != nil {
+		return x.InviteId
+	}
+	return ""
+}
+
 var File_cloudkey_v1_admin_proto protoreflect.FileDescriptor
 
 const file_cloudkey_v1_admin_proto_rawDesc = "" +
@@ -2824,7 +2976,7 @@ const file_cloudkey_v1_admin_proto_rawDesc = "" +
 	"\n" +
 	"latency_us\x18\a \x01(\x03R\tlatencyUs\x12\x16\n" +
 	"\x06system\x18\b \x01(\tR\x06system\x12\x1a\n" +
-	"\bproperty\x18\t \x01(\tR\bproperty\"\x8a\x04\n" +
+	"\bproperty\x18\t \x01(\tR\bproperty\"\xd6\x04\n" +
 	"\x0fVisitorSettings\x12\x1f\n" +
 	"\vinvite_only\x18\x01 \x01(\bR\n" +
 	"inviteOnly\x12@\n" +
@@ -2838,7 +2990,8 @@ const file_cloudkey_v1_admin_proto_rawDesc = "" +
 	"\aprotect\x18\t \x01(\v2\x1c.cloudkey.v1.ProtectSettingsR\aprotect\x129\n" +
 	"\n" +
 	"updated_at\x18\n" +
-	" \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"g\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12J\n" +
+	"\x14sign_in_max_duration\x18\v \x01(\v2\x19.google.protobuf.DurationR\x11signInMaxDuration\"g\n" +
 	"\x11EntryVisitorTypes\x12\x19\n" +
 	"\bentry_id\x18\x01 \x01(\tR\aentryId\x12#\n" +
 	"\rvisitor_types\x18\x02 \x03(\tR\fvisitorTypes\x12\x12\n" +
@@ -2932,7 +3085,17 @@ const file_cloudkey_v1_admin_proto_rawDesc = "" +
 	"\x14ListBuildingsRequest\x12\x1a\n" +
 	"\bproperty\x18\x01 \x01(\tR\bproperty\"L\n" +
 	"\x15ListBuildingsResponse\x123\n" +
-	"\tbuildings\x18\x01 \x03(\v2\x15.cloudkey.v1.BuildingR\tbuildings2\xfa\x0f\n" +
+	"\tbuildings\x18\x01 \x03(\v2\x15.cloudkey.v1.BuildingR\tbuildings\"m\n" +
+	"\x13ApproveVisitRequest\x12\x1f\n" +
+	"\vlocation_id\x18\x01 \x01(\tR\n" +
+	"locationId\x12\x19\n" +
+	"\bentry_id\x18\x02 \x01(\tR\aentryId\x12\x1a\n" +
+	"\bproperty\x18\x03 \x01(\tR\bproperty\"|\n" +
+	"\x14ApproveVisitResponse\x12\x16\n" +
+	"\x06action\x18\x01 \x01(\tR\x06action\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x17\n" +
+	"\apass_id\x18\x03 \x01(\tR\x06passId\x12\x1b\n" +
+	"\tinvite_id\x18\x04 \x01(\tR\binviteId2\x99\x11\n" +
 	"\fAdminService\x12\xa1\x01\n" +
 	"\x12GetVisitorSettings\x12&.cloudkey.v1.GetVisitorSettingsRequest\x1a'.cloudkey.v1.GetVisitorSettingsResponse\":\x82\xd3\xe4\x93\x024\x122/v1/admin/locations/{location_id}/visitor-settings\x12\xb4\x01\n" +
 	"\x15UpdateVisitorSettings\x12).cloudkey.v1.UpdateVisitorSettingsRequest\x1a*.cloudkey.v1.UpdateVisitorSettingsResponse\"D\x82\xd3\xe4\x93\x02>:\bsettings\x1a2/v1/admin/locations/{location_id}/visitor-settings\x12\x83\x01\n" +
@@ -2949,7 +3112,8 @@ const file_cloudkey_v1_admin_proto_rawDesc = "" +
 	"\vGetProperty\x12\x1f.cloudkey.v1.GetPropertyRequest\x1a .cloudkey.v1.GetPropertyResponse\"*\x82\xd3\xe4\x93\x02$\x12\"/v1/admin/properties/{property_id}\x12\x81\x01\n" +
 	"\x0eCreateProperty\x12\".cloudkey.v1.CreatePropertyRequest\x1a#.cloudkey.v1.CreatePropertyResponse\"&\x82\xd3\xe4\x93\x02 :\bproperty\"\x14/v1/admin/properties\x12\x8f\x01\n" +
 	"\x0eUpdateProperty\x12\".cloudkey.v1.UpdatePropertyRequest\x1a#.cloudkey.v1.UpdatePropertyResponse\"4\x82\xd3\xe4\x93\x02.:\bproperty2\"/v1/admin/properties/{property_id}\x12\x85\x01\n" +
-	"\x0eDeleteProperty\x12\".cloudkey.v1.DeletePropertyRequest\x1a#.cloudkey.v1.DeletePropertyResponse\"*\x82\xd3\xe4\x93\x02$*\"/v1/admin/properties/{property_id}B\xa3\x01\n" +
+	"\x0eDeleteProperty\x12\".cloudkey.v1.DeletePropertyRequest\x1a#.cloudkey.v1.DeletePropertyResponse\"*\x82\xd3\xe4\x93\x02$*\"/v1/admin/properties/{property_id}\x12\x9c\x01\n" +
+	"\fApproveVisit\x12 .cloudkey.v1.ApproveVisitRequest\x1a!.cloudkey.v1.ApproveVisitResponse\"G\x82\xd3\xe4\x93\x02A:\x01*\"</v1/admin/locations/{location_id}/entries/{entry_id}:approveB\xa3\x01\n" +
 	"\x0fcom.cloudkey.v1B\n" +
 	"AdminProtoP\x01Z7github.com/cloudkey/cloudkey/gen/cloudkey/v1;cloudkeyv1\xa2\x02\x03CXX\xaa\x02\vCloudkey.V1\xca\x02\vCloudkey\\V1\xe2\x02\x17Cloudkey\\V1\\GPBMetadata\xea\x02\fCloudkey::V1b\x06proto3"
 
@@ -2965,7 +3129,7 @@ func file_cloudkey_v1_admin_proto_rawDescGZIP() []byte {
 	return file_cloudkey_v1_admin_proto_rawDescData
 }
 
-var file_cloudkey_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
+var file_cloudkey_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
 var file_cloudkey_v1_admin_proto_goTypes = []any{
 	(*Property)(nil),                      // 0: cloudkey.v1.Property
 	(*PropertyConnection)(nil),            // 1: cloudkey.v1.PropertyConnection
@@ -3009,13 +3173,15 @@ var file_cloudkey_v1_admin_proto_goTypes = []any{
 	(*SetBuildingResponse)(nil),           // 39: cloudkey.v1.SetBuildingResponse
 	(*ListBuildingsRequest)(nil),          // 40: cloudkey.v1.ListBuildingsRequest
 	(*ListBuildingsResponse)(nil),         // 41: cloudkey.v1.ListBuildingsResponse
-	(*timestamppb.Timestamp)(nil),         // 42: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),           // 43: google.protobuf.Duration
-	(*httpbody.HttpBody)(nil),             // 44: google.api.HttpBody
+	(*ApproveVisitRequest)(nil),           // 42: cloudkey.v1.ApproveVisitRequest
+	(*ApproveVisitResponse)(nil),          // 43: cloudkey.v1.ApproveVisitResponse
+	(*timestamppb.Timestamp)(nil),         // 44: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),           // 45: google.protobuf.Duration
+	(*httpbody.HttpBody)(nil),             // 46: google.api.HttpBody
 }
 var file_cloudkey_v1_admin_proto_depIdxs = []int32{
 	1,  // 0: cloudkey.v1.Property.connections:type_name -> cloudkey.v1.PropertyConnection
-	42, // 1: cloudkey.v1.PropertyConnection.last_error_at:type_name -> google.protobuf.Timestamp
+	44, // 1: cloudkey.v1.PropertyConnection.last_error_at:type_name -> google.protobuf.Timestamp
 	3,  // 2: cloudkey.v1.PropertyInput.access:type_name -> cloudkey.v1.ConnectionInput
 	2,  // 3: cloudkey.v1.CreatePropertyRequest.property:type_name -> cloudkey.v1.PropertyInput
 	0,  // 4: cloudkey.v1.CreatePropertyResponse.property:type_name -> cloudkey.v1.Property
@@ -3023,61 +3189,64 @@ var file_cloudkey_v1_admin_proto_depIdxs = []int32{
 	0,  // 6: cloudkey.v1.UpdatePropertyResponse.property:type_name -> cloudkey.v1.Property
 	0,  // 7: cloudkey.v1.ListPropertiesResponse.properties:type_name -> cloudkey.v1.Property
 	0,  // 8: cloudkey.v1.GetPropertyResponse.property:type_name -> cloudkey.v1.Property
-	42, // 9: cloudkey.v1.ListAuditEventsRequest.since:type_name -> google.protobuf.Timestamp
-	42, // 10: cloudkey.v1.ListAuditEventsRequest.until:type_name -> google.protobuf.Timestamp
+	44, // 9: cloudkey.v1.ListAuditEventsRequest.since:type_name -> google.protobuf.Timestamp
+	44, // 10: cloudkey.v1.ListAuditEventsRequest.until:type_name -> google.protobuf.Timestamp
 	18, // 11: cloudkey.v1.ListAuditEventsResponse.events:type_name -> cloudkey.v1.AuditEvent
-	42, // 12: cloudkey.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
-	43, // 13: cloudkey.v1.VisitorSettings.advance_access:type_name -> google.protobuf.Duration
-	43, // 14: cloudkey.v1.VisitorSettings.access_duration:type_name -> google.protobuf.Duration
+	44, // 12: cloudkey.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
+	45, // 13: cloudkey.v1.VisitorSettings.advance_access:type_name -> google.protobuf.Duration
+	45, // 14: cloudkey.v1.VisitorSettings.access_duration:type_name -> google.protobuf.Duration
 	20, // 15: cloudkey.v1.VisitorSettings.entries:type_name -> cloudkey.v1.EntryVisitorTypes
 	21, // 16: cloudkey.v1.VisitorSettings.protect:type_name -> cloudkey.v1.ProtectSettings
-	42, // 17: cloudkey.v1.VisitorSettings.updated_at:type_name -> google.protobuf.Timestamp
-	43, // 18: cloudkey.v1.ProtectSettings.employee_access_duration:type_name -> google.protobuf.Duration
-	19, // 19: cloudkey.v1.GetVisitorSettingsResponse.settings:type_name -> cloudkey.v1.VisitorSettings
-	19, // 20: cloudkey.v1.UpdateVisitorSettingsRequest.settings:type_name -> cloudkey.v1.VisitorSettings
-	26, // 21: cloudkey.v1.UpdateVisitorSettingsResponse.misconfigured_entries:type_name -> cloudkey.v1.MisconfiguredEntry
-	19, // 22: cloudkey.v1.UpdateVisitorSettingsResponse.settings:type_name -> cloudkey.v1.VisitorSettings
-	44, // 23: cloudkey.v1.ImportContactsRequest.csv:type_name -> google.api.HttpBody
-	29, // 24: cloudkey.v1.ImportContactsResponse.bad_rows:type_name -> cloudkey.v1.BadRow
-	32, // 25: cloudkey.v1.ListContactsResponse.contacts:type_name -> cloudkey.v1.Contact
-	37, // 26: cloudkey.v1.SetBuildingRequest.building:type_name -> cloudkey.v1.Building
-	37, // 27: cloudkey.v1.SetBuildingResponse.building:type_name -> cloudkey.v1.Building
-	37, // 28: cloudkey.v1.ListBuildingsResponse.buildings:type_name -> cloudkey.v1.Building
-	22, // 29: cloudkey.v1.AdminService.GetVisitorSettings:input_type -> cloudkey.v1.GetVisitorSettingsRequest
-	24, // 30: cloudkey.v1.AdminService.UpdateVisitorSettings:input_type -> cloudkey.v1.UpdateVisitorSettingsRequest
-	14, // 31: cloudkey.v1.AdminService.InvalidateCache:input_type -> cloudkey.v1.InvalidateCacheRequest
-	38, // 32: cloudkey.v1.AdminService.SetBuilding:input_type -> cloudkey.v1.SetBuildingRequest
-	40, // 33: cloudkey.v1.AdminService.ListBuildings:input_type -> cloudkey.v1.ListBuildingsRequest
-	27, // 34: cloudkey.v1.AdminService.ImportContacts:input_type -> cloudkey.v1.ImportContactsRequest
-	30, // 35: cloudkey.v1.AdminService.ListContacts:input_type -> cloudkey.v1.ListContactsRequest
-	33, // 36: cloudkey.v1.AdminService.GrantTile:input_type -> cloudkey.v1.GrantTileRequest
-	35, // 37: cloudkey.v1.AdminService.RevokeTile:input_type -> cloudkey.v1.RevokeTileRequest
-	16, // 38: cloudkey.v1.AdminService.ListAuditEvents:input_type -> cloudkey.v1.ListAuditEventsRequest
-	10, // 39: cloudkey.v1.AdminService.ListProperties:input_type -> cloudkey.v1.ListPropertiesRequest
-	12, // 40: cloudkey.v1.AdminService.GetProperty:input_type -> cloudkey.v1.GetPropertyRequest
-	4,  // 41: cloudkey.v1.AdminService.CreateProperty:input_type -> cloudkey.v1.CreatePropertyRequest
-	6,  // 42: cloudkey.v1.AdminService.UpdateProperty:input_type -> cloudkey.v1.UpdatePropertyRequest
-	8,  // 43: cloudkey.v1.AdminService.DeleteProperty:input_type -> cloudkey.v1.DeletePropertyRequest
-	23, // 44: cloudkey.v1.AdminService.GetVisitorSettings:output_type -> cloudkey.v1.GetVisitorSettingsResponse
-	25, // 45: cloudkey.v1.AdminService.UpdateVisitorSettings:output_type -> cloudkey.v1.UpdateVisitorSettingsResponse
-	15, // 46: cloudkey.v1.AdminService.InvalidateCache:output_type -> cloudkey.v1.InvalidateCacheResponse
-	39, // 47: cloudkey.v1.AdminService.SetBuilding:output_type -> cloudkey.v1.SetBuildingResponse
-	41, // 48: cloudkey.v1.AdminService.ListBuildings:output_type -> cloudkey.v1.ListBuildingsResponse
-	28, // 49: cloudkey.v1.AdminService.ImportContacts:output_type -> cloudkey.v1.ImportContactsResponse
-	31, // 50: cloudkey.v1.AdminService.ListContacts:output_type -> cloudkey.v1.ListContactsResponse
-	34, // 51: cloudkey.v1.AdminService.GrantTile:output_type -> cloudkey.v1.GrantTileResponse
-	36, // 52: cloudkey.v1.AdminService.RevokeTile:output_type -> cloudkey.v1.RevokeTileResponse
-	17, // 53: cloudkey.v1.AdminService.ListAuditEvents:output_type -> cloudkey.v1.ListAuditEventsResponse
-	11, // 54: cloudkey.v1.AdminService.ListProperties:output_type -> cloudkey.v1.ListPropertiesResponse
-	13, // 55: cloudkey.v1.AdminService.GetProperty:output_type -> cloudkey.v1.GetPropertyResponse
-	5,  // 56: cloudkey.v1.AdminService.CreateProperty:output_type -> cloudkey.v1.CreatePropertyResponse
-	7,  // 57: cloudkey.v1.AdminService.UpdateProperty:output_type -> cloudkey.v1.UpdatePropertyResponse
-	9,  // 58: cloudkey.v1.AdminService.DeleteProperty:output_type -> cloudkey.v1.DeletePropertyResponse
-	44, // [44:59] is the sub-list for method output_type
-	29, // [29:44] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	44, // 17: cloudkey.v1.VisitorSettings.updated_at:type_name -> google.protobuf.Timestamp
+	45, // 18: cloudkey.v1.VisitorSettings.sign_in_max_duration:type_name -> google.protobuf.Duration
+	45, // 19: cloudkey.v1.ProtectSettings.employee_access_duration:type_name -> google.protobuf.Duration
+	19, // 20: cloudkey.v1.GetVisitorSettingsResponse.settings:type_name -> cloudkey.v1.VisitorSettings
+	19, // 21: cloudkey.v1.UpdateVisitorSettingsRequest.settings:type_name -> cloudkey.v1.VisitorSettings
+	26, // 22: cloudkey.v1.UpdateVisitorSettingsResponse.misconfigured_entries:type_name -> cloudkey.v1.MisconfiguredEntry
+	19, // 23: cloudkey.v1.UpdateVisitorSettingsResponse.settings:type_name -> cloudkey.v1.VisitorSettings
+	46, // 24: cloudkey.v1.ImportContactsRequest.csv:type_name -> google.api.HttpBody
+	29, // 25: cloudkey.v1.ImportContactsResponse.bad_rows:type_name -> cloudkey.v1.BadRow
+	32, // 26: cloudkey.v1.ListContactsResponse.contacts:type_name -> cloudkey.v1.Contact
+	37, // 27: cloudkey.v1.SetBuildingRequest.building:type_name -> cloudkey.v1.Building
+	37, // 28: cloudkey.v1.SetBuildingResponse.building:type_name -> cloudkey.v1.Building
+	37, // 29: cloudkey.v1.ListBuildingsResponse.buildings:type_name -> cloudkey.v1.Building
+	22, // 30: cloudkey.v1.AdminService.GetVisitorSettings:input_type -> cloudkey.v1.GetVisitorSettingsRequest
+	24, // 31: cloudkey.v1.AdminService.UpdateVisitorSettings:input_type -> cloudkey.v1.UpdateVisitorSettingsRequest
+	14, // 32: cloudkey.v1.AdminService.InvalidateCache:input_type -> cloudkey.v1.InvalidateCacheRequest
+	38, // 33: cloudkey.v1.AdminService.SetBuilding:input_type -> cloudkey.v1.SetBuildingRequest
+	40, // 34: cloudkey.v1.AdminService.ListBuildings:input_type -> cloudkey.v1.ListBuildingsRequest
+	27, // 35: cloudkey.v1.AdminService.ImportContacts:input_type -> cloudkey.v1.ImportContactsRequest
+	30, // 36: cloudkey.v1.AdminService.ListContacts:input_type -> cloudkey.v1.ListContactsRequest
+	33, // 37: cloudkey.v1.AdminService.GrantTile:input_type -> cloudkey.v1.GrantTileRequest
+	35, // 38: cloudkey.v1.AdminService.RevokeTile:input_type -> cloudkey.v1.RevokeTileRequest
+	16, // 39: cloudkey.v1.AdminService.ListAuditEvents:input_type -> cloudkey.v1.ListAuditEventsRequest
+	10, // 40: cloudkey.v1.AdminService.ListProperties:input_type -> cloudkey.v1.ListPropertiesRequest
+	12, // 41: cloudkey.v1.AdminService.GetProperty:input_type -> cloudkey.v1.GetPropertyRequest
+	4,  // 42: cloudkey.v1.AdminService.CreateProperty:input_type -> cloudkey.v1.CreatePropertyRequest
+	6,  // 43: cloudkey.v1.AdminService.UpdateProperty:input_type -> cloudkey.v1.UpdatePropertyRequest
+	8,  // 44: cloudkey.v1.AdminService.DeleteProperty:input_type -> cloudkey.v1.DeletePropertyRequest
+	42, // 45: cloudkey.v1.AdminService.ApproveVisit:input_type -> cloudkey.v1.ApproveVisitRequest
+	23, // 46: cloudkey.v1.AdminService.GetVisitorSettings:output_type -> cloudkey.v1.GetVisitorSettingsResponse
+	25, // 47: cloudkey.v1.AdminService.UpdateVisitorSettings:output_type -> cloudkey.v1.UpdateVisitorSettingsResponse
+	15, // 48: cloudkey.v1.AdminService.InvalidateCache:output_type -> cloudkey.v1.InvalidateCacheResponse
+	39, // 49: cloudkey.v1.AdminService.SetBuilding:output_type -> cloudkey.v1.SetBuildingResponse
+	41, // 50: cloudkey.v1.AdminService.ListBuildings:output_type -> cloudkey.v1.ListBuildingsResponse
+	28, // 51: cloudkey.v1.AdminService.ImportContacts:output_type -> cloudkey.v1.ImportContactsResponse
+	31, // 52: cloudkey.v1.AdminService.ListContacts:output_type -> cloudkey.v1.ListContactsResponse
+	34, // 53: cloudkey.v1.AdminService.GrantTile:output_type -> cloudkey.v1.GrantTileResponse
+	36, // 54: cloudkey.v1.AdminService.RevokeTile:output_type -> cloudkey.v1.RevokeTileResponse
+	17, // 55: cloudkey.v1.AdminService.ListAuditEvents:output_type -> cloudkey.v1.ListAuditEventsResponse
+	11, // 56: cloudkey.v1.AdminService.ListProperties:output_type -> cloudkey.v1.ListPropertiesResponse
+	13, // 57: cloudkey.v1.AdminService.GetProperty:output_type -> cloudkey.v1.GetPropertyResponse
+	5,  // 58: cloudkey.v1.AdminService.CreateProperty:output_type -> cloudkey.v1.CreatePropertyResponse
+	7,  // 59: cloudkey.v1.AdminService.UpdateProperty:output_type -> cloudkey.v1.UpdatePropertyResponse
+	9,  // 60: cloudkey.v1.AdminService.DeleteProperty:output_type -> cloudkey.v1.DeletePropertyResponse
+	43, // 61: cloudkey.v1.AdminService.ApproveVisit:output_type -> cloudkey.v1.ApproveVisitResponse
+	46, // [46:62] is the sub-list for method output_type
+	30, // [30:46] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_cloudkey_v1_admin_proto_init() }
@@ -3091,7 +3260,7 @@ func file_cloudkey_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cloudkey_v1_admin_proto_rawDesc), len(file_cloudkey_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   42,
+			NumMessages:   44,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

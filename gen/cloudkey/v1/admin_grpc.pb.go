@@ -34,6 +34,7 @@ const (
 	AdminService_CreateProperty_FullMethodName        = "/cloudkey.v1.AdminService/CreateProperty"
 	AdminService_UpdateProperty_FullMethodName        = "/cloudkey.v1.AdminService/UpdateProperty"
 	AdminService_DeleteProperty_FullMethodName        = "/cloudkey.v1.AdminService/DeleteProperty"
+	AdminService_ApproveVisit_FullMethodName          = "/cloudkey.v1.AdminService/ApproveVisit"
 )
 
 // AdminServiceClient is the client API for AdminService service.
@@ -103,6 +104,12 @@ type AdminServiceClient interface {
 	// logins and cached data are dropped; unlocks in flight finish within
 	// their deadline. The default property cannot be removed.
 	DeleteProperty(ctx context.Context, in *DeletePropertyRequest, opts ...grpc.CallOption) (*DeletePropertyResponse, error)
+	// ApproveVisit releases a visit Envoy's block list holds for review
+	// (entry_blacklist_review), as a manager's decision: the pass is issued
+	// (or works again) and its link sent. A visit not held is
+	// FAILED_PRECONDITION; one that ended (denied, signed out) stays ended
+	// and the answer says so.
+	ApproveVisit(ctx context.Context, in *ApproveVisitRequest, opts ...grpc.CallOption) (*ApproveVisitResponse, error)
 }
 
 type adminServiceClient struct {
@@ -263,6 +270,16 @@ func (c *adminServiceClient) DeleteProperty(ctx context.Context, in *DeletePrope
 	return out, nil
 }
 
+func (c *adminServiceClient) ApproveVisit(ctx context.Context, in *ApproveVisitRequest, opts ...grpc.CallOption) (*ApproveVisitResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ApproveVisitResponse)
+	err := c.cc.Invoke(ctx, AdminService_ApproveVisit_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServiceServer is the server API for AdminService service.
 // All implementations must embed UnimplementedAdminServiceServer
 // for forward compatibility.
@@ -330,6 +347,12 @@ type AdminServiceServer interface {
 	// logins and cached data are dropped; unlocks in flight finish within
 	// their deadline. The default property cannot be removed.
 	DeleteProperty(context.Context, *DeletePropertyRequest) (*DeletePropertyResponse, error)
+	// ApproveVisit releases a visit Envoy's block list holds for review
+	// (entry_blacklist_review), as a manager's decision: the pass is issued
+	// (or works again) and its link sent. A visit not held is
+	// FAILED_PRECONDITION; one that ended (denied, signed out) stays ended
+	// and the answer says so.
+	ApproveVisit(context.Context, *ApproveVisitRequest) (*ApproveVisitResponse, error)
 	mustEmbedUnimplementedAdminServiceServer()
 }
 
@@ -384,6 +407,9 @@ func (UnimplementedAdminServiceServer) UpdateProperty(context.Context, *UpdatePr
 }
 func (UnimplementedAdminServiceServer) DeleteProperty(context.Context, *DeletePropertyRequest) (*DeletePropertyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteProperty not implemented")
+}
+func (UnimplementedAdminServiceServer) ApproveVisit(context.Context, *ApproveVisitRequest) (*ApproveVisitResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ApproveVisit not implemented")
 }
 func (UnimplementedAdminServiceServer) mustEmbedUnimplementedAdminServiceServer() {}
 func (UnimplementedAdminServiceServer) testEmbeddedByValue()                      {}
@@ -676,6 +702,24 @@ func _AdminService_DeleteProperty_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_ApproveVisit_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ApproveVisitRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).ApproveVisit(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_ApproveVisit_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).ApproveVisit(ctx, req.(*ApproveVisitRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AdminService_ServiceDesc is the grpc.ServiceDesc for AdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -742,6 +786,10 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeleteProperty",
 			Handler:    _AdminService_DeleteProperty_Handler,
+		},
+		{
+			MethodName: "ApproveVisit",
+			Handler:    _AdminService_ApproveVisit_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -28,7 +28,9 @@ func NewNotifier(c *Client, onSent func(ctx context.Context, to string, m Messag
 	return &Notifier{c: c, sent: onSent}
 }
 
-// Send texts m to m.To, an E.164 number. A refusal that is final for the
+// Send texts m to m.To, an E.164 number. The message's SID and first
+// status go to the context's notify.Receipt, when the caller asked for
+// one, to match the status callbacks against. A refusal that is final for the
 // recipient (*RefusedError) also matches notify.ErrInvalidMessage, which
 // callers treat as permanent; a recipient that is an email address
 // matches notify.ErrUnsupportedRecipient.
@@ -48,6 +50,7 @@ func (n *Notifier) Send(ctx context.Context, m notify.Message) error {
 		}
 		return err
 	}
+	notify.SetReceipt(ctx, msg.SID, string(msg.Status))
 	if n.sent != nil {
 		n.sent(ctx, to, msg)
 	}

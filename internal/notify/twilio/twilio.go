@@ -279,6 +279,10 @@ func (e *RefusedError) Error() string {
 // Is makes a RefusedError match ErrRefused.
 func (e *RefusedError) Is(target error) bool { return target == ErrRefused }
 
+// DeliveryCode is the Twilio code, for callers that record why a message
+// was refused without importing this package.
+func (e *RefusedError) DeliveryCode() int { return e.Code }
+
 // refusalCodes are the final refusals of a recipient.
 var refusalCodes = map[int]bool{CodeInvalidTo: true, CodeUnsubscribed: true, CodeNotMobile: true}
 
