@@ -100,8 +100,8 @@ func TestDemo(t *testing.T) {
 				"active_after_move_out id:9004 @hv.openpath",                   // erin
 				"overdue_notice id:9004",
 				"shared_email id:9006", "shared_email id:9007", // Ken and Lee Park
-				"matched id:9001 @hv.openpath", // alice
-				"matched id:9003 @hv.openpath", // carol, moved out and suspended
+				"matched id:9001 @hv.openpath",                             // alice
+				"matched id:9003 @hv.openpath",                             // carol, moved out and suspended
 				"matched id:9008 @hv.kisi", "matched id:9008 @hv.openpath", // frank
 				"not_in_roster user:200 @hv.openpath", // the service account
 				"not_in_roster user:7022 @hv.kisi",    // gina as Kisi writes her
