@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"github.com/cloudkey/cloudkey/roster/buildium"
 	"github.com/cloudkey/cloudkey/roster/buildiumsim"
 	"github.com/cloudkey/cloudkey/roster/buildiumsim/buildiumspec"
+	"github.com/cloudkey/cloudkey/roster/rosterredis"
 )
 
 // demo is harbor-view's or foundry-lofts' Buildium roster and access
@@ -29,6 +31,7 @@ type demo struct {
 	conns  []Connection
 	op     *sim.Server
 	kisi   *kisisim.Server
+	store  *rosterredis.Store
 }
 
 func startDemo(t *testing.T, buildiumID int32, openpathToo bool, kisiKey string) *demo {
@@ -69,6 +72,7 @@ func startDemo(t *testing.T, buildiumID int32, openpathToo bool, kisiKey string)
 	}
 	t.Cleanup(func() { _ = d.kisi.Close() })
 	rdb := redistest.Start(t).Client()
+	d.store = rosterredis.New(rdb)
 	kc, err := kisi.New(kisi.Config{BaseURL: d.kisi.URL, APIKey: kisiKey, Name: "hv.kisi",
 		Logins: loginredis.New(rdb, secrets.Development(), "hv.kisi"), HTTPClient: kisispec.Load(t).Client(t)})
 	if err != nil {
@@ -117,10 +121,28 @@ func TestDemo(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
 			d := startDemo(t, tt.buildium, tt.openpath, tt.kisiKey)
-			r, err := Run(context.Background(), Input{Property: tt.name, Version: 1, People: d.people, Today: today}, d.conns)
+			if _, err := Reconcile(ctx, d.store, tt.name, "America/New_York", d.conns, time.Now()); !errors.Is(err, ErrNoRoster) {
+				t.Fatalf("Reconcile without a roster = %v, want ErrNoRoster", err)
+			}
+			if _, err := d.store.Save(ctx, tt.name, rosterredis.Snapshot{Source: roster.SourceBuildium, People: d.people}); err != nil {
+				t.Fatal(err)
+			}
+			// Noon in New York on the day the expectations are for.
+			now := time.Date(today.Year, today.Month, today.Day, 17, 0, 0, 0, time.UTC)
+			r, err := Reconcile(ctx, d.store, tt.name, "America/New_York", d.conns, now)
 			if err != nil {
 				t.Fatal(err)
+			}
+			links, ok, err := d.store.Links(ctx, tt.name)
+			if err != nil || !ok || links.RosterVersion != 1 || !slices.Equal(links.Links, r.Links) || len(links.Links) == 0 {
+				t.Errorf("stored links = %+v, %v, %v; want those of the report %+v", links, ok, err, r.Links)
+			}
+			for _, e := range tt.hints {
+				if ok, err := d.store.HasNearMiss(ctx, tt.name, e); !ok || err != nil {
+					t.Errorf("HasNearMiss(%s) = %v, %v", e, ok, err)
+				}
 			}
 			var got []string
 			for _, row := range r.Rows {
