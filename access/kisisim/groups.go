@@ -138,7 +138,9 @@ func (s *Sim) fetchRoleAssignments(w http.ResponseWriter, r *http.Request, calle
 		}
 		groupFilter = n
 	}
-	all := []roleAssignmentJSON{}
+	// Only the page asked for is rendered: a reader pages through
+	// thousands of assignments.
+	out, total := []roleAssignmentJSON{}, 0
 	s.mu.RLock()
 	if !none {
 		for _, u := range caller.user.org.users {
@@ -155,13 +157,15 @@ func (s *Sim) fetchRoleAssignments(w http.ResponseWriter, r *http.Request, calle
 				if l == nil || l.org != caller.user.org || (groupFilter >= 0 && GroupID(id) != groupFilter) {
 					continue
 				}
-				all = append(all, s.roleAssignmentToJSON(u, l, u.access[id]))
+				if total >= offset && total < offset+limit {
+					out = append(out, s.roleAssignmentToJSON(u, l, u.access[id]))
+				}
+				total++
 			}
 		}
 	}
 	s.mu.RUnlock()
-	lo, hi := window(len(all), limit, offset)
-	writePage(w, all[lo:hi], limit, offset, len(all))
+	writePage(w, out, limit, offset, total)
 }
 
 func (s *Sim) roleAssignmentToJSON(u *user, l *lock, g grant) roleAssignmentJSON {
