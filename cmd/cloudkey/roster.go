@@ -14,8 +14,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/cloudkey/cloudkey/internal/redisconn"
 	"github.com/cloudkey/cloudkey/internal/secrets"
 	"github.com/cloudkey/cloudkey/internal/setup"
@@ -97,20 +95,27 @@ func rosterCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var store *rosterredis.Store
-	var rdb redis.UniversalClient
+	var directories directoriesFunc
 	if !dryRun {
-		rdb, err = redisconn.Dial(*redisURL)
+		rdb, err := redisconn.Dial(*redisURL)
 		if err != nil {
 			return err
 		}
 		defer rdb.Close()
 		store = rosterredis.New(rdb)
+		directories = func(ctx context.Context, property string) (string, []reconcile.Connection, error) {
+			keys, err := secretsFromEnv()
+			if err != nil {
+				return "", nil, err
+			}
+			return setup.RosterDirectories(ctx, rdb, keys, property)
+		}
 	}
 	switch verb {
 	case "versions":
 		return listRosterVersions(ctx, store, *property, stdout)
 	case "report":
-		return rosterReport(ctx, rdb, store, *property, format, stdout)
+		return rosterReport(ctx, directories, store, *property, format, stdout)
 	}
 	return importRoster(ctx, store, *property, operands[0], stdout)
 }
@@ -202,14 +207,14 @@ func printRosterIssues(w io.Writer, issues []roster.Issue) {
 	}
 }
 
+// directoriesFunc gives a stored property's time zone and its access
+// systems' user directories.
+type directoriesFunc func(ctx context.Context, property string) (string, []reconcile.Connection, error)
+
 // rosterReport reconciles the property's roster with its access systems
 // and prints the report.
-func rosterReport(ctx context.Context, rdb redis.UniversalClient, store *rosterredis.Store, property, format string, stdout io.Writer) error {
-	keys, err := secretsFromEnv()
-	if err != nil {
-		return fmt.Errorf("roster report: %w", err)
-	}
-	tz, conns, err := setup.RosterDirectories(ctx, rdb, keys, property)
+func rosterReport(ctx context.Context, directories directoriesFunc, store *rosterredis.Store, property, format string, stdout io.Writer) error {
+	tz, conns, err := directories(ctx, property)
 	if err != nil {
 		return fmt.Errorf("roster report: %w", err)
 	}
