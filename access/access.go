@@ -245,3 +245,24 @@ type redactedError struct {
 
 func (e *redactedError) Error() string { return e.msg }
 func (e *redactedError) Unwrap() error { return e.err }
+
+// DirectoryUser is one user of an access system's directory, as
+// reconciliation reads it: who they are, whether they may unlock, and
+// whether they have any entry at all.
+type DirectoryUser struct {
+	ID     string
+	Email  string // as the access system stores it
+	Name   string
+	Status Status // StatusActive, or StatusSuspended / StatusInactive
+	// HasEntries reports whether the user may open at least one entry of
+	// the connection.
+	HasEntries bool
+}
+
+// Directory lists an access system's users without creating anything on
+// their behalf (no cloud key, no login): reconciliation compares it with
+// the property's roster.
+type Directory interface {
+	// ListUsers lists every user of the connection, paged underneath.
+	ListUsers(ctx context.Context) ([]DirectoryUser, error)
+}

@@ -11,6 +11,7 @@ import (
 
 	pb "github.com/cloudkey/cloudkey/gen/cloudkey/v1"
 	"github.com/cloudkey/cloudkey/internal/identity"
+	"github.com/cloudkey/cloudkey/roster/rosterredis"
 	"github.com/cloudkey/cloudkey/tenant"
 	"github.com/cloudkey/cloudkey/unlock"
 	"github.com/cloudkey/cloudkey/visitor"
@@ -34,6 +35,9 @@ type adminServer struct {
 	properties PropertyDirectory
 	editor     PropertyEditor
 	checker    ConnectionChecker
+	// rosters and directories serve the roster calls (admin_roster.go).
+	rosters     *rosterredis.Store
+	directories RosterDirectories
 }
 
 // CacheAdmin drops a property's cached access data.

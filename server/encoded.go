@@ -113,7 +113,7 @@ func (s *residentServer) listEntries(ctx context.Context) (*encodedMessage, erro
 	email := callerEmail(ctx)
 	l, err := s.svc.Listing(ctx, email, callerProperties(ctx))
 	if err != nil {
-		return nil, err
+		return nil, s.explainNotFound(ctx, err)
 	}
 	if m := s.answers.get(email, l.Version); m != nil {
 		return m, nil

@@ -24,7 +24,8 @@ import (
 // entry ids) is far smaller.
 const maxRESTBody = 64 << 10
 
-// maxImportBody bounds a contacts CSV (tenant refuses larger files too).
+// maxImportBody bounds a contacts or roster CSV (tenant refuses larger
+// contacts files too).
 const maxImportBody = 5 << 20
 
 // newGateway returns the REST gateway, calling the services through conn.
@@ -33,11 +34,14 @@ func newGateway(ctx context.Context, conn *inprocConn) (http.Handler, error) {
 		MarshalOptions:   protojson.MarshalOptions{EmitUnpopulated: true},
 		UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
 	}
+	// An answer that is a google.api.HttpBody (the roster report) is
+	// sent as its bytes with its content type; every other answer is JSON.
+	body := &runtime.HTTPBodyMarshaler{Marshaler: jsonpb}
 	mux := runtime.NewServeMux(
 		runtime.WithErrorHandler(gatewayErrors),
 		runtime.WithIncomingHeaderMatcher(headerMatcher),
-		runtime.WithMarshalerOption("text/csv", csvBody{jsonpb}),
-		runtime.WithMarshalerOption(runtime.MIMEWildcard, jsonpb),
+		runtime.WithMarshalerOption("text/csv", csvBody{body}),
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, body),
 	)
 	if err := pb.RegisterResidentServiceHandlerClient(ctx, mux, pb.NewResidentServiceClient(conn)); err != nil {
 		return nil, err
@@ -109,7 +113,7 @@ func limitBody(mux *runtime.ServeMux, m runtime.Marshaler) http.Handler {
 			return
 		}
 		limit := int64(maxRESTBody)
-		if r.URL.Path == "/v1/admin/contacts:import" {
+		if r.URL.Path == "/v1/admin/contacts:import" || r.URL.Path == "/v1/admin/roster:import" {
 			limit = maxImportBody
 		}
 		if r.ContentLength > limit {
@@ -148,8 +152,8 @@ func bodyTooLarge(limit int64) error {
 }
 
 // csvBody takes a text/csv request body as a google.api.HttpBody (the
-// contacts import); answers are JSON as everywhere else.
-type csvBody struct{ *runtime.JSONPb }
+// contacts and roster imports); answers are as everywhere else.
+type csvBody struct{ *runtime.HTTPBodyMarshaler }
 
 func (c csvBody) NewDecoder(r io.Reader) runtime.Decoder {
 	return runtime.DecoderFunc(func(v any) error {
@@ -161,7 +165,7 @@ func (c csvBody) NewDecoder(r io.Reader) runtime.Decoder {
 		case *httpbody.HttpBody:
 			hb = x
 		default:
-			return fmt.Errorf("a text/csv body is only accepted by the contacts import")
+			return fmt.Errorf("a text/csv body is only accepted by the contacts and roster imports")
 		}
 		data, err := io.ReadAll(r)
 		if err != nil {

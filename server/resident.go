@@ -21,12 +21,20 @@ type residentServer struct {
 	// listInfo and listNext are listEntriesHandler's, made once.
 	listInfo *grpc.UnaryServerInfo
 	listNext grpc.UnaryHandler
+	// nearMisses, when set, tells a resident who is not found that the
+	// building's records spell their email differently (spelling.go);
+	// defaultProperty is what a token naming no property acts on.
+	nearMisses      NearMissLookup
+	defaultProperty string
 }
 
 func (s *residentServer) GetMe(ctx context.Context, _ *pb.GetMeRequest) (*pb.GetMeResponse, error) {
 	me, err := s.svc.Me(ctx, callerEmail(ctx), callerProperties(ctx))
 	if err != nil {
-		return nil, err
+		return nil, s.explainNotFound(ctx, err)
+	}
+	if me.Reason == unlock.ReasonUserNotFound && s.spelledDifferently(ctx) {
+		me.Message = SpellingMessage
 	}
 	out := &pb.GetMeResponse{
 		Email: me.Email, Connected: me.Connected, Reason: me.Reason,
@@ -54,7 +62,7 @@ func (s *residentServer) ListEntries(ctx context.Context, _ *pb.ListEntriesReque
 func (s *residentServer) SetFavorite(ctx context.Context, req *pb.SetFavoriteRequest) (*pb.SetFavoriteResponse, error) {
 	e, err := s.svc.SetFavorite(ctx, callerEmail(ctx), callerProperties(ctx), req.GetEntryId(), req.GetFavorite())
 	if err != nil {
-		return nil, err
+		return nil, s.explainNotFound(ctx, err)
 	}
 	return &pb.SetFavoriteResponse{Entry: entryPB(e)}, nil
 }
@@ -62,7 +70,7 @@ func (s *residentServer) SetFavorite(ctx context.Context, req *pb.SetFavoriteReq
 func (s *residentServer) Unlock(ctx context.Context, req *pb.UnlockRequest) (*pb.UnlockResponse, error) {
 	rs, err := s.svc.Unlock(ctx, callerEmail(ctx), callerProperties(ctx), req.GetEntryIds())
 	if err != nil {
-		return nil, err
+		return nil, s.explainNotFound(ctx, err)
 	}
 	out := &pb.UnlockResponse{Results: make([]*pb.UnlockResult, len(rs))}
 	for i, r := range rs {

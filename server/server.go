@@ -38,6 +38,7 @@ import (
 	"github.com/cloudkey/cloudkey/internal/connlimit"
 	"github.com/cloudkey/cloudkey/internal/rapidreset"
 	"github.com/cloudkey/cloudkey/internal/telemetry"
+	"github.com/cloudkey/cloudkey/roster/rosterredis"
 	"github.com/cloudkey/cloudkey/tenant"
 	"github.com/cloudkey/cloudkey/unlock"
 	"github.com/cloudkey/cloudkey/visitor"
@@ -89,6 +90,13 @@ type Config struct {
 	// ConnectionChecker proves each connection live before a property is
 	// saved.
 	ConnectionChecker ConnectionChecker
+	// Rosters keeps the properties' resident rosters and their last
+	// reconciliation; nil: the roster calls are FAILED_PRECONDITION and
+	// residents get no spelling hint.
+	Rosters *rosterredis.Store
+	// Directories gives each property's access systems for roster
+	// reports; nil: GetRosterReport is FAILED_PRECONDITION.
+	Directories RosterDirectories
 	// Ready reports dependencies' health for /healthz; nil means healthy.
 	Ready  func(context.Context) map[string]error
 	Logger *slog.Logger
@@ -224,13 +232,16 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		opts = append(opts, grpc.StatsHandler(h))
 	}
 	gs := grpc.NewServer(opts...)
-	rs := &residentServer{svc: cfg.Resident, answerMemory: cfg.AnswerMemory}
+	rs := &residentServer{svc: cfg.Resident, answerMemory: cfg.AnswerMemory, defaultProperty: cfg.Property}
+	if cfg.Rosters != nil {
+		rs.nearMisses = cfg.Rosters
+	}
 	residentDesc := residentServiceDesc(rs)
 	gs.RegisterService(residentDesc, rs)
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)
 	as := &adminServer{visitors: cfg.Visitors, cache: cfg.Cache, audit: cfg.Audit, contacts: cfg.Contacts, buildings: cfg.Buildings, org: cfg.Org, property: cfg.Property, properties: cfg.Properties,
-		editor: cfg.PropertyEditor, checker: cfg.ConnectionChecker}
+		editor: cfg.PropertyEditor, checker: cfg.ConnectionChecker, rosters: cfg.Rosters, directories: cfg.Directories}
 	pb.RegisterAdminServiceServer(gs, as)
 	gsv := &guestServer{visitors: cfg.Visitors}
 	pb.RegisterGuestServiceServer(gs, gsv)

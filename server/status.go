@@ -79,6 +79,8 @@ var statusTable = []statusRule{
 		}},
 	{match: isA[*unlock.EntryNotFoundError], code: codes.NotFound, reason: unlock.ReasonEntryNotFound,
 		meta: func(err error) []string { return []string{"entry_id", asA[*unlock.EntryNotFoundError](err).EntryID} }},
+	{match: isA[*EmailSpellingError], code: codes.NotFound, reason: unlock.ReasonUserNotFound,
+		meta: func(error) []string { return []string{"email_spelling", "differs"} }},
 	{match: is(unlock.ErrUserNotFound), code: codes.NotFound, reason: unlock.ReasonUserNotFound},
 	{match: is(unlock.ErrUserDisabled), code: codes.PermissionDenied, reason: unlock.ReasonUserDisabled},
 	{match: isA[*unlock.UnknownPropertyError], code: codes.PermissionDenied, reason: unlock.ReasonUnknownProperty,

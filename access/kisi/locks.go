@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"regexp"
 	"strconv"
+	"strings"
 
 	"github.com/cloudkey/cloudkey/access"
 )
@@ -131,11 +132,20 @@ var collectionRange = regexp.MustCompile(`^(\d+)-(\d+)/(\d+)$`)
 // query), pageSize at a time, until the X-Collection-Range total is
 // reached or a page comes back empty or short.
 func listAll[T any](ctx context.Context, c *Client, rq call) ([]T, error) {
-	base := rq.path
+	return listPages[T](ctx, c, rq, pageSize)
+}
+
+// listPages is listAll with pages of size items (GET /users allows at
+// most 100). rq.path may carry a query of its own.
+func listPages[T any](ctx context.Context, c *Client, rq call, size int) ([]T, error) {
+	base, sep := rq.path, "?"
+	if strings.Contains(base, "?") {
+		sep = "&"
+	}
 	var all []T
 	for {
-		q := url.Values{"limit": {strconv.Itoa(pageSize)}, "offset": {strconv.Itoa(len(all))}}
-		rq.path = base + "?" + q.Encode()
+		q := url.Values{"limit": {strconv.Itoa(size)}, "offset": {strconv.Itoa(len(all))}}
+		rq.path = base + sep + q.Encode()
 		var page []T
 		hdr, err := c.do(ctx, rq, &page)
 		if err != nil {
@@ -147,7 +157,7 @@ func listAll[T any](ctx context.Context, c *Client, rq call) ([]T, error) {
 			total, _ = strconv.Atoi(m[3])
 		}
 		switch {
-		case len(page) == 0, total >= 0 && len(all) >= total, total < 0 && len(page) < pageSize:
+		case len(page) == 0, total >= 0 && len(all) >= total, total < 0 && len(page) < size:
 			return all, nil
 		case len(all) >= maxListItems:
 			return nil, fmt.Errorf("%s: the list has more than %d items", rq.op, maxListItems)

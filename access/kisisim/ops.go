@@ -11,17 +11,19 @@ type Op int
 
 // The simulated operations.
 const (
-	OpCreateLogin       Op = iota // POST /logins
-	OpFetchCurrentLogin           // GET /login
-	OpDeleteLogin                 // DELETE /logins/{id}
-	OpFetchUsers                  // GET /users: how clients find a user by email
-	OpUpdateUser                  // PATCH /users/{id}
-	OpFetchLocks                  // GET /locks
-	OpFetchLock                   // GET /locks/{id}
-	OpUnlock                      // POST /locks/{id}/unlock
-	OpFetchPlaces                 // GET /places
-	OpFetchPlace                  // GET /places/{id}
-	OpFetchUser                   // GET /users/{id}
+	OpCreateLogin          Op = iota // POST /logins
+	OpFetchCurrentLogin              // GET /login
+	OpDeleteLogin                    // DELETE /logins/{id}
+	OpFetchUsers                     // GET /users: how clients find a user by email
+	OpUpdateUser                     // PATCH /users/{id}
+	OpFetchLocks                     // GET /locks
+	OpFetchLock                      // GET /locks/{id}
+	OpUnlock                         // POST /locks/{id}/unlock
+	OpFetchPlaces                    // GET /places
+	OpFetchPlace                     // GET /places/{id}
+	OpFetchUser                      // GET /users/{id}
+	OpFetchRoleAssignments           // GET /role_assignments
+	OpFetchGroupLocks                // GET /group_locks
 
 	numOps
 )
@@ -38,6 +40,8 @@ var opNames = [numOps]string{
 	"fetchPlaces",
 	"fetchPlace",
 	"fetchUser",
+	"fetchRoleAssignments",
+	"fetchGroupLocks",
 }
 
 // Ops lists every operation, in declaration order.

@@ -236,6 +236,8 @@ func (s *Sim) routes() http.Handler {
 	s.handle(mux, "POST /locks/{id}/unlock", OpUnlock, s.unlock)
 	s.handle(mux, "GET /places", OpFetchPlaces, s.fetchPlaces)
 	s.handle(mux, "GET /places/{id}", OpFetchPlace, s.fetchPlace)
+	s.handle(mux, "GET /role_assignments", OpFetchRoleAssignments, s.fetchRoleAssignments)
+	s.handle(mux, "GET /group_locks", OpFetchGroupLocks, s.fetchGroupLocks)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, codeNotFound, "no such path: "+r.Method+" "+r.URL.Path)
 	})

@@ -15,17 +15,25 @@ import (
 	"time"
 
 	"github.com/cloudkey/cloudkey/internal/redisconn"
+	"github.com/cloudkey/cloudkey/internal/secrets"
+	"github.com/cloudkey/cloudkey/internal/setup"
 	"github.com/cloudkey/cloudkey/roster"
+	"github.com/cloudkey/cloudkey/roster/reconcile"
 	"github.com/cloudkey/cloudkey/roster/rosterredis"
 )
 
 const rosterUsage = `usage:
   cloudkey roster import FILE --property P [--dry-run]
   cloudkey roster versions --property P
+  cloudkey roster report --property P [--format text|json|csv]
 FILE is a CSV resident roster exported from the PMS ("-" reads standard input):
 the columns property_id,unit,resident_id,first_name,last_name,email,phone,status,
 move_in,move_out,lease_start,lease_end,role or their usual aliases, in any order,
 below any title block. Each import is a new version of the property's roster.
+report compares the current roster with the property's access systems, read
+live (no credential is created), and records the links it finds; it reads
+the property from the Redis of ` + "`cloudkey serve`" + `, its secrets opened with
+CLOUDKEY_SECRETS_KEY.
 Every command needs --redis-url (CLOUDKEY_REDIS_URL).`
 
 // rosterCmd imports PMS roster exports into the Redis cloudkey uses and
@@ -48,9 +56,12 @@ func rosterCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	redisURL := fs.String("redis-url", envOr("CLOUDKEY_REDIS_URL", ""), "Redis cloudkey uses (env CLOUDKEY_REDIS_URL)")
 	property := fs.String("property", "", "the cloudkey property id the roster is of")
 	var dryRun bool
+	format := "text"
 	switch verb {
 	case "import":
 		fs.BoolVar(&dryRun, "dry-run", false, "parse and report, store nothing")
+	case "report":
+		fs.StringVar(&format, "format", "text", "text, json or csv")
 	case "versions":
 	default:
 		return usageError{fmt.Errorf("roster: unknown command %q\n%s", verb, rosterUsage)}
@@ -68,15 +79,23 @@ func rosterCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	if *property == "" {
 		return errors.New("roster: --property is required")
 	}
+	if format != "text" && format != "json" && format != "csv" {
+		return usageError{fmt.Errorf("roster report: --format %q: want text, json or csv", format)}
+	}
 	if err := rosterredis.CheckProperty(*property); err != nil {
 		return fmt.Errorf("roster: --property: %w", err)
 	}
 	if *redisURL == "" && !dryRun {
 		return errors.New("roster: --redis-url (CLOUDKEY_REDIS_URL) is required: the embedded Redis lives inside `cloudkey serve`")
 	}
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	timeout := time.Minute
+	if verb == "report" {
+		timeout = 10 * time.Minute // one Openpath request per user
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var store *rosterredis.Store
+	var directories directoriesFunc
 	if !dryRun {
 		rdb, err := redisconn.Dial(*redisURL)
 		if err != nil {
@@ -84,9 +103,19 @@ func rosterCmd(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		defer rdb.Close()
 		store = rosterredis.New(rdb)
+		directories = func(ctx context.Context, property string) (string, []reconcile.Connection, error) {
+			keys, err := secretsFromEnv()
+			if err != nil {
+				return "", nil, err
+			}
+			return setup.RosterDirectories(ctx, rdb, keys, property)
+		}
 	}
-	if verb == "versions" {
+	switch verb {
+	case "versions":
 		return listRosterVersions(ctx, store, *property, stdout)
+	case "report":
+		return rosterReport(ctx, directories, store, *property, format, stdout)
 	}
 	return importRoster(ctx, store, *property, operands[0], stdout)
 }
@@ -176,6 +205,46 @@ func printRosterIssues(w io.Writer, issues []roster.Issue) {
 		lines := layout[roster.IssueKind(k)]
 		fmt.Fprintf(w, "skipped as export layout (%s): %s %s\n", k, plural(len(lines), "line"), strings.Join(lines, ", "))
 	}
+}
+
+// directoriesFunc gives a stored property's time zone and its access
+// systems' user directories.
+type directoriesFunc func(ctx context.Context, property string) (string, []reconcile.Connection, error)
+
+// rosterReport reconciles the property's roster with its access systems
+// and prints the report.
+func rosterReport(ctx context.Context, directories directoriesFunc, store *rosterredis.Store, property, format string, stdout io.Writer) error {
+	tz, conns, err := directories(ctx, property)
+	if err != nil {
+		return fmt.Errorf("roster report: %w", err)
+	}
+	r, err := reconcile.Reconcile(ctx, store, property, tz, conns, time.Now())
+	if err != nil {
+		return fmt.Errorf("roster report: %w", err)
+	}
+	switch format {
+	case "json":
+		return r.WriteJSON(stdout)
+	case "csv":
+		return r.WriteCSV(stdout)
+	}
+	return r.WriteText(stdout)
+}
+
+// secretsFromEnv is the keyring of CLOUDKEY_SECRETS_KEY, or the
+// development one (with a warning on standard error) when it is unset,
+// as serve does.
+func secretsFromEnv() (*secrets.Keyring, error) {
+	spec := os.Getenv("CLOUDKEY_SECRETS_KEY")
+	if spec == "" {
+		fmt.Fprintln(os.Stderr, "warning: CLOUDKEY_SECRETS_KEY is not set: using the development key, as `cloudkey serve` does")
+		return secrets.Development(), nil
+	}
+	keys, err := secrets.Parse(spec)
+	if err != nil {
+		return nil, fmt.Errorf("CLOUDKEY_SECRETS_KEY: %w", err)
+	}
+	return keys, nil
 }
 
 func listRosterVersions(ctx context.Context, store *rosterredis.Store, property string, stdout io.Writer) error {

@@ -21,6 +21,7 @@ import (
 	"github.com/cloudkey/cloudkey/internal/property/propertyredis"
 	"github.com/cloudkey/cloudkey/internal/secrets"
 	"github.com/cloudkey/cloudkey/internal/telemetry"
+	"github.com/cloudkey/cloudkey/roster/reconcile"
 	"github.com/cloudkey/cloudkey/server"
 	"github.com/cloudkey/cloudkey/unlock"
 )
@@ -695,4 +696,24 @@ func (s *connStatus) failure() *connFailure { return s.last.Load() }
 // failed check (bad credentials, unreachable, unexpected answer).
 func classify(err error) error {
 	return fmt.Errorf("%s: %w", access.CheckFailure("", err).Reason, err)
+}
+
+// Directories gives property id's time zone and its connections' user
+// directories, for roster reports; ok is false when it is not served. It
+// reads the served set at each call, like guestAccess.
+func (r *registry) Directories(id string) (string, []reconcile.Connection, bool) {
+	lp := r.lookup(id)
+	if lp == nil {
+		return "", nil, false
+	}
+	conns := make([]reconcile.Connection, 0, len(lp.conns))
+	for _, c := range lp.conns {
+		switch {
+		case c.openpath != nil:
+			conns = append(conns, reconcile.Connection{Name: c.conn.ID, Directory: c.openpath})
+		case c.kisi != nil:
+			conns = append(conns, reconcile.Connection{Name: c.conn.ID, Directory: c.kisi})
+		}
+	}
+	return lp.prop.TimeZone, conns, true
 }

@@ -47,6 +47,7 @@ import (
 	"github.com/cloudkey/cloudkey/internal/redisconn"
 	"github.com/cloudkey/cloudkey/internal/secrets"
 	"github.com/cloudkey/cloudkey/internal/telemetry"
+	"github.com/cloudkey/cloudkey/roster/rosterredis"
 	"github.com/cloudkey/cloudkey/server"
 	"github.com/cloudkey/cloudkey/tenant"
 	"github.com/cloudkey/cloudkey/tenant/tenantredis"
@@ -309,7 +310,7 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 
 	a.Server, err = server.New(ctx, serverConfig(cfg, serverDeps{
 		httpListener: httpLis, tokens: tokens, resident: svc, log: log,
-		stores: st, org: a.Org, property: a.Properties[0].ID, properties: reg, editor: reg, checker: reg, cache: residentCache{store: store, svc: svc, def: reg.defID}, rdb: rdb,
+		stores: st, org: a.Org, property: a.Properties[0].ID, properties: reg, editor: reg, checker: reg, directories: reg, cache: residentCache{store: store, svc: svc, def: reg.defID}, rdb: rdb,
 		visitors: a.Visitors, envoySecret: a.EnvoySecret, smsStatus: smsStatus,
 		limiter: newLimiter(rdb, cfg, log), metrics: a.Metrics, tracing: a.Tracing,
 	}))
@@ -611,6 +612,7 @@ type serverDeps struct {
 	properties   server.PropertyDirectory
 	editor       server.PropertyEditor
 	checker      server.ConnectionChecker
+	directories  server.RosterDirectories
 }
 
 // serverConfig is the server's own configuration, filled from cfg and
@@ -622,6 +624,7 @@ func serverConfig(cfg Config, d serverDeps) server.Config {
 		Tokens: identity.NewCachedVerifier(d.tokens, 100_000, 10*time.Minute), Resident: d.resident, Logger: d.log,
 		Admins: d.stores.admins, Org: d.org, Property: d.property, Properties: d.properties,
 		PropertyEditor: d.editor, ConnectionChecker: d.checker,
+		Rosters: rosterredis.New(rdb), Directories: d.directories,
 		Cache: d.cache, Audit: d.stores.auditLog,
 		Contacts:  d.stores.contacts,
 		Buildings: d.stores.buildings,

@@ -2880,6 +2880,536 @@ func (x *ApproveVisitResponse) GetInviteId() string {
 	return ""
 }
 
+// ImportRosterRequest carries a roster CSV.
+type ImportRosterRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Csv   *httpbody.HttpBody     `protobuf:"bytes,1,opt,name=csv,proto3" json:"csv,omitempty"`
+	// Parse and report, store nothing.
+	DryRun bool `protobuf:"varint,2,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	// The file's name, recorded with the version; optional.
+	Origin string `protobuf:"bytes,3,opt,name=origin,proto3" json:"origin,omitempty"`
+	// The property whose roster this is; empty: the admin key's property,
+	// or the default property for a portfolio key or a key made before
+	// properties.
+	Property      string `protobuf:"bytes,4,opt,name=property,proto3" json:"property,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportRosterRequest) Reset() {
+	*x = ImportRosterRequest{}
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportRosterRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportRosterRequest) ProtoMessage() {}
+
+func (x *ImportRosterRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportRosterRequest.ProtoReflect.Descriptor instead.
+func (*ImportRosterRequest) Descriptor() ([]byte, []int) {
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *ImportRosterRequest) GetCsv() *httpbody.HttpBody {
+	if x != nil {
+		return x.Csv
+	}
+	return nil
+}
+
+func (x *ImportRosterRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+func (x *ImportRosterRequest) GetOrigin() string {
+	if x != nil {
+		return x.Origin
+	}
+	return ""
+}
+
+func (x *ImportRosterRequest) GetProperty() string {
+	if x != nil {
+		return x.Property
+	}
+	return ""
+}
+
+// ImportRosterResponse is the import report.
+type ImportRosterResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The version stored; 0 on a dry run.
+	Version int32 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`
+	// The header's line (1-based) and the data rows read.
+	HeaderLine int32 `protobuf:"varint,2,opt,name=header_line,json=headerLine,proto3" json:"header_line,omitempty"`
+	Rows       int32 `protobuf:"varint,3,opt,name=rows,proto3" json:"rows,omitempty"`
+	// People on the roster after the import.
+	People int32 `protobuf:"varint,4,opt,name=people,proto3" json:"people,omitempty"`
+	// Against the previous version (not on a dry run).
+	Added     int32 `protobuf:"varint,5,opt,name=added,proto3" json:"added,omitempty"`
+	Updated   int32 `protobuf:"varint,6,opt,name=updated,proto3" json:"updated,omitempty"`
+	Removed   int32 `protobuf:"varint,7,opt,name=removed,proto3" json:"removed,omitempty"`
+	Unchanged int32 `protobuf:"varint,8,opt,name=unchanged,proto3" json:"unchanged,omitempty"`
+	// Rows skipped or flagged, by line; layout rows of the export (title,
+	// sections, VACANT, totals) included, kind telling them apart.
+	Issues        []*RosterIssue `protobuf:"bytes,9,rep,name=issues,proto3" json:"issues,omitempty"`
+	DryRun        bool           `protobuf:"varint,10,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportRosterResponse) Reset() {
+	*x = ImportRosterResponse{}
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportRosterResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportRosterResponse) ProtoMessage() {}
+
+func (x *ImportRosterResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportRosterResponse.ProtoReflect.Descriptor instead.
+func (*ImportRosterResponse) Descriptor() ([]byte, []int) {
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *ImportRosterResponse) GetVersion() int32 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *ImportRosterResponse) GetHeaderLine() int32 {
+	if x != nil {
+		return x.HeaderLine
+	}
+	return 0
+}
+
+func (x *ImportRosterResponse) GetRows() int32 {
+	if x != nil {
+		return x.Rows
+	}
+	return 0
+}
+
+func (x *ImportRosterResponse) GetPeople() int32 {
+	if x != nil {
+		return x.People
+	}
+	return 0
+}
+
+func (x *ImportRosterResponse) GetAdded() int32 {
+	if x != nil {
+		return x.Added
+	}
+	return 0
+}
+
+func (x *ImportRosterResponse) GetUpdated() int32 {
+	if x != nil {
+		return x.Updated
+	}
+	return 0
+}
+
+func (x *ImportRosterResponse) GetRemoved() int32 {
+	if x != nil {
+		return x.Removed
+	}
+	return 0
+}
+
+func (x *ImportRosterResponse) GetUnchanged() int32 {
+	if x != nil {
+		return x.Unchanged
+	}
+	return 0
+}
+
+func (x *ImportRosterResponse) GetIssues() []*RosterIssue {
+	if x != nil {
+		return x.Issues
+	}
+	return nil
+}
+
+func (x *ImportRosterResponse) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+// RosterIssue is a roster row skipped or flagged.
+type RosterIssue struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The CSV line, 1-based; 0 for an issue of no one line (shared email).
+	Line int32 `protobuf:"varint,1,opt,name=line,proto3" json:"line,omitempty"`
+	// e.g. "no_email", "bad_date", "duplicate", "shared_email", "vacant".
+	Kind string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	// The row was not imported.
+	Skipped       bool   `protobuf:"varint,3,opt,name=skipped,proto3" json:"skipped,omitempty"`
+	Reason        string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RosterIssue) Reset() {
+	*x = RosterIssue{}
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RosterIssue) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RosterIssue) ProtoMessage() {}
+
+func (x *RosterIssue) ProtoReflect() protoreflect.Message {
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RosterIssue.ProtoReflect.Descriptor instead.
+func (*RosterIssue) Descriptor() ([]byte, []int) {
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *RosterIssue) GetLine() int32 {
+	if x != nil {
+		return x.Line
+	}
+	return 0
+}
+
+func (x *RosterIssue) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *RosterIssue) GetSkipped() bool {
+	if x != nil {
+		return x.Skipped
+	}
+	return false
+}
+
+func (x *RosterIssue) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// GetRosterReportRequest names the property and the format.
+type GetRosterReportRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The property whose roster is reconciled; empty: the admin key's
+	// property, or the default property for a portfolio key or a key made
+	// before properties.
+	Property string `protobuf:"bytes,1,opt,name=property,proto3" json:"property,omitempty"`
+	// "json" (default) or "csv".
+	Format        string `protobuf:"bytes,2,opt,name=format,proto3" json:"format,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRosterReportRequest) Reset() {
+	*x = GetRosterReportRequest{}
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRosterReportRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRosterReportRequest) ProtoMessage() {}
+
+func (x *GetRosterReportRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRosterReportRequest.ProtoReflect.Descriptor instead.
+func (*GetRosterReportRequest) Descriptor() ([]byte, []int) {
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *GetRosterReportRequest) GetProperty() string {
+	if x != nil {
+		return x.Property
+	}
+	return ""
+}
+
+func (x *GetRosterReportRequest) GetFormat() string {
+	if x != nil {
+		return x.Format
+	}
+	return ""
+}
+
+// ListRosterVersionsRequest names the property.
+type ListRosterVersionsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The property; empty: the admin key's property, or the default
+	// property for a portfolio key or a key made before properties.
+	Property      string `protobuf:"bytes,1,opt,name=property,proto3" json:"property,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRosterVersionsRequest) Reset() {
+	*x = ListRosterVersionsRequest{}
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRosterVersionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRosterVersionsRequest) ProtoMessage() {}
+
+func (x *ListRosterVersionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRosterVersionsRequest.ProtoReflect.Descriptor instead.
+func (*ListRosterVersionsRequest) Descriptor() ([]byte, []int) {
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *ListRosterVersionsRequest) GetProperty() string {
+	if x != nil {
+		return x.Property
+	}
+	return ""
+}
+
+// ListRosterVersionsResponse lists versions, newest first.
+type ListRosterVersionsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Versions      []*RosterVersion       `protobuf:"bytes,1,rep,name=versions,proto3" json:"versions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRosterVersionsResponse) Reset() {
+	*x = ListRosterVersionsResponse{}
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRosterVersionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRosterVersionsResponse) ProtoMessage() {}
+
+func (x *ListRosterVersionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRosterVersionsResponse.ProtoReflect.Descriptor instead.
+func (*ListRosterVersionsResponse) Descriptor() ([]byte, []int) {
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *ListRosterVersionsResponse) GetVersions() []*RosterVersion {
+	if x != nil {
+		return x.Versions
+	}
+	return nil
+}
+
+// RosterVersion is one import or pull of a property's roster.
+type RosterVersion struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Number    int32                  `protobuf:"varint,1,opt,name=number,proto3" json:"number,omitempty"`
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// "csv" or "buildium".
+	Source string `protobuf:"bytes,3,opt,name=source,proto3" json:"source,omitempty"`
+	// The file name of an import; "full" or "incremental" for a pull.
+	Origin  string `protobuf:"bytes,4,opt,name=origin,proto3" json:"origin,omitempty"`
+	People  int32  `protobuf:"varint,5,opt,name=people,proto3" json:"people,omitempty"`
+	Added   int32  `protobuf:"varint,6,opt,name=added,proto3" json:"added,omitempty"`
+	Updated int32  `protobuf:"varint,7,opt,name=updated,proto3" json:"updated,omitempty"`
+	Removed int32  `protobuf:"varint,8,opt,name=removed,proto3" json:"removed,omitempty"`
+	// The version this one was compared with; 0 for the first.
+	Previous      int32 `protobuf:"varint,9,opt,name=previous,proto3" json:"previous,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RosterVersion) Reset() {
+	*x = RosterVersion{}
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RosterVersion) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RosterVersion) ProtoMessage() {}
+
+func (x *RosterVersion) ProtoReflect() protoreflect.Message {
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RosterVersion.ProtoReflect.Descriptor instead.
+func (*RosterVersion) Descriptor() ([]byte, []int) {
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *RosterVersion) GetNumber() int32 {
+	if x != nil {
+		return x.Number
+	}
+	return 0
+}
+
+func (x *RosterVersion) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *RosterVersion) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *RosterVersion) GetOrigin() string {
+	if x != nil {
+		return x.Origin
+	}
+	return ""
+}
+
+func (x *RosterVersion) GetPeople() int32 {
+	if x != nil {
+		return x.People
+	}
+	return 0
+}
+
+func (x *RosterVersion) GetAdded() int32 {
+	if x != nil {
+		return x.Added
+	}
+	return 0
+}
+
+func (x *RosterVersion) GetUpdated() int32 {
+	if x != nil {
+		return x.Updated
+	}
+	return 0
+}
+
+func (x *RosterVersion) GetRemoved() int32 {
+	if x != nil {
+		return x.Removed
+	}
+	return 0
+}
+
+func (x *RosterVersion) GetPrevious() int32 {
+	if x != nil {
+		return x.Previous
+	}
+	return 0
+}
+
 var File_cloudkey_v1_admin_proto protoreflect.FileDescriptor
 
 const file_cloudkey_v1_admin_proto_rawDesc = "" +
@@ -3095,7 +3625,48 @@ const file_cloudkey_v1_admin_proto_rawDesc = "" +
 	"\x06action\x18\x01 \x01(\tR\x06action\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x17\n" +
 	"\apass_id\x18\x03 \x01(\tR\x06passId\x12\x1b\n" +
-	"\tinvite_id\x18\x04 \x01(\tR\binviteId2\x99\x11\n" +
+	"\tinvite_id\x18\x04 \x01(\tR\binviteId\"\x8a\x01\n" +
+	"\x13ImportRosterRequest\x12&\n" +
+	"\x03csv\x18\x01 \x01(\v2\x14.google.api.HttpBodyR\x03csv\x12\x17\n" +
+	"\adry_run\x18\x02 \x01(\bR\x06dryRun\x12\x16\n" +
+	"\x06origin\x18\x03 \x01(\tR\x06origin\x12\x1a\n" +
+	"\bproperty\x18\x04 \x01(\tR\bproperty\"\xb0\x02\n" +
+	"\x14ImportRosterResponse\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\x05R\aversion\x12\x1f\n" +
+	"\vheader_line\x18\x02 \x01(\x05R\n" +
+	"headerLine\x12\x12\n" +
+	"\x04rows\x18\x03 \x01(\x05R\x04rows\x12\x16\n" +
+	"\x06people\x18\x04 \x01(\x05R\x06people\x12\x14\n" +
+	"\x05added\x18\x05 \x01(\x05R\x05added\x12\x18\n" +
+	"\aupdated\x18\x06 \x01(\x05R\aupdated\x12\x18\n" +
+	"\aremoved\x18\a \x01(\x05R\aremoved\x12\x1c\n" +
+	"\tunchanged\x18\b \x01(\x05R\tunchanged\x120\n" +
+	"\x06issues\x18\t \x03(\v2\x18.cloudkey.v1.RosterIssueR\x06issues\x12\x17\n" +
+	"\adry_run\x18\n" +
+	" \x01(\bR\x06dryRun\"g\n" +
+	"\vRosterIssue\x12\x12\n" +
+	"\x04line\x18\x01 \x01(\x05R\x04line\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x18\n" +
+	"\askipped\x18\x03 \x01(\bR\askipped\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\"L\n" +
+	"\x16GetRosterReportRequest\x12\x1a\n" +
+	"\bproperty\x18\x01 \x01(\tR\bproperty\x12\x16\n" +
+	"\x06format\x18\x02 \x01(\tR\x06format\"7\n" +
+	"\x19ListRosterVersionsRequest\x12\x1a\n" +
+	"\bproperty\x18\x01 \x01(\tR\bproperty\"T\n" +
+	"\x1aListRosterVersionsResponse\x126\n" +
+	"\bversions\x18\x01 \x03(\v2\x1a.cloudkey.v1.RosterVersionR\bversions\"\x90\x02\n" +
+	"\rRosterVersion\x12\x16\n" +
+	"\x06number\x18\x01 \x01(\x05R\x06number\x129\n" +
+	"\n" +
+	"created_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x16\n" +
+	"\x06source\x18\x03 \x01(\tR\x06source\x12\x16\n" +
+	"\x06origin\x18\x04 \x01(\tR\x06origin\x12\x16\n" +
+	"\x06people\x18\x05 \x01(\x05R\x06people\x12\x14\n" +
+	"\x05added\x18\x06 \x01(\x05R\x05added\x12\x18\n" +
+	"\aupdated\x18\a \x01(\x05R\aupdated\x12\x18\n" +
+	"\aremoved\x18\b \x01(\x05R\aremoved\x12\x1a\n" +
+	"\bprevious\x18\t \x01(\x05R\bprevious2\x8e\x14\n" +
 	"\fAdminService\x12\xa1\x01\n" +
 	"\x12GetVisitorSettings\x12&.cloudkey.v1.GetVisitorSettingsRequest\x1a'.cloudkey.v1.GetVisitorSettingsResponse\":\x82\xd3\xe4\x93\x024\x122/v1/admin/locations/{location_id}/visitor-settings\x12\xb4\x01\n" +
 	"\x15UpdateVisitorSettings\x12).cloudkey.v1.UpdateVisitorSettingsRequest\x1a*.cloudkey.v1.UpdateVisitorSettingsResponse\"D\x82\xd3\xe4\x93\x02>:\bsettings\x1a2/v1/admin/locations/{location_id}/visitor-settings\x12\x83\x01\n" +
@@ -3113,7 +3684,10 @@ const file_cloudkey_v1_admin_proto_rawDesc = "" +
 	"\x0eCreateProperty\x12\".cloudkey.v1.CreatePropertyRequest\x1a#.cloudkey.v1.CreatePropertyResponse\"&\x82\xd3\xe4\x93\x02 :\bproperty\"\x14/v1/admin/properties\x12\x8f\x01\n" +
 	"\x0eUpdateProperty\x12\".cloudkey.v1.UpdatePropertyRequest\x1a#.cloudkey.v1.UpdatePropertyResponse\"4\x82\xd3\xe4\x93\x02.:\bproperty2\"/v1/admin/properties/{property_id}\x12\x85\x01\n" +
 	"\x0eDeleteProperty\x12\".cloudkey.v1.DeletePropertyRequest\x1a#.cloudkey.v1.DeletePropertyResponse\"*\x82\xd3\xe4\x93\x02$*\"/v1/admin/properties/{property_id}\x12\x9c\x01\n" +
-	"\fApproveVisit\x12 .cloudkey.v1.ApproveVisitRequest\x1a!.cloudkey.v1.ApproveVisitResponse\"G\x82\xd3\xe4\x93\x02A:\x01*\"</v1/admin/locations/{location_id}/entries/{entry_id}:approveB\xa3\x01\n" +
+	"\fApproveVisit\x12 .cloudkey.v1.ApproveVisitRequest\x1a!.cloudkey.v1.ApproveVisitResponse\"G\x82\xd3\xe4\x93\x02A:\x01*\"</v1/admin/locations/{location_id}/entries/{entry_id}:approve\x12y\n" +
+	"\fImportRoster\x12 .cloudkey.v1.ImportRosterRequest\x1a!.cloudkey.v1.ImportRosterResponse\"$\x82\xd3\xe4\x93\x02\x1e:\x03csv\"\x17/v1/admin/roster:import\x12m\n" +
+	"\x0fGetRosterReport\x12#.cloudkey.v1.GetRosterReportRequest\x1a\x14.google.api.HttpBody\"\x1f\x82\xd3\xe4\x93\x02\x19\x12\x17/v1/admin/roster/report\x12\x88\x01\n" +
+	"\x12ListRosterVersions\x12&.cloudkey.v1.ListRosterVersionsRequest\x1a'.cloudkey.v1.ListRosterVersionsResponse\"!\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/admin/roster/versionsB\xa3\x01\n" +
 	"\x0fcom.cloudkey.v1B\n" +
 	"AdminProtoP\x01Z7github.com/cloudkey/cloudkey/gen/cloudkey/v1;cloudkeyv1\xa2\x02\x03CXX\xaa\x02\vCloudkey.V1\xca\x02\vCloudkey\\V1\xe2\x02\x17Cloudkey\\V1\\GPBMetadata\xea\x02\fCloudkey::V1b\x06proto3"
 
@@ -3129,7 +3703,7 @@ func file_cloudkey_v1_admin_proto_rawDescGZIP() []byte {
 	return file_cloudkey_v1_admin_proto_rawDescData
 }
 
-var file_cloudkey_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
+var file_cloudkey_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 51)
 var file_cloudkey_v1_admin_proto_goTypes = []any{
 	(*Property)(nil),                      // 0: cloudkey.v1.Property
 	(*PropertyConnection)(nil),            // 1: cloudkey.v1.PropertyConnection
@@ -3175,13 +3749,20 @@ var file_cloudkey_v1_admin_proto_goTypes = []any{
 	(*ListBuildingsResponse)(nil),         // 41: cloudkey.v1.ListBuildingsResponse
 	(*ApproveVisitRequest)(nil),           // 42: cloudkey.v1.ApproveVisitRequest
 	(*ApproveVisitResponse)(nil),          // 43: cloudkey.v1.ApproveVisitResponse
-	(*timestamppb.Timestamp)(nil),         // 44: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),           // 45: google.protobuf.Duration
-	(*httpbody.HttpBody)(nil),             // 46: google.api.HttpBody
+	(*ImportRosterRequest)(nil),           // 44: cloudkey.v1.ImportRosterRequest
+	(*ImportRosterResponse)(nil),          // 45: cloudkey.v1.ImportRosterResponse
+	(*RosterIssue)(nil),                   // 46: cloudkey.v1.RosterIssue
+	(*GetRosterReportRequest)(nil),        // 47: cloudkey.v1.GetRosterReportRequest
+	(*ListRosterVersionsRequest)(nil),     // 48: cloudkey.v1.ListRosterVersionsRequest
+	(*ListRosterVersionsResponse)(nil),    // 49: cloudkey.v1.ListRosterVersionsResponse
+	(*RosterVersion)(nil),                 // 50: cloudkey.v1.RosterVersion
+	(*timestamppb.Timestamp)(nil),         // 51: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),           // 52: google.protobuf.Duration
+	(*httpbody.HttpBody)(nil),             // 53: google.api.HttpBody
 }
 var file_cloudkey_v1_admin_proto_depIdxs = []int32{
 	1,  // 0: cloudkey.v1.Property.connections:type_name -> cloudkey.v1.PropertyConnection
-	44, // 1: cloudkey.v1.PropertyConnection.last_error_at:type_name -> google.protobuf.Timestamp
+	51, // 1: cloudkey.v1.PropertyConnection.last_error_at:type_name -> google.protobuf.Timestamp
 	3,  // 2: cloudkey.v1.PropertyInput.access:type_name -> cloudkey.v1.ConnectionInput
 	2,  // 3: cloudkey.v1.CreatePropertyRequest.property:type_name -> cloudkey.v1.PropertyInput
 	0,  // 4: cloudkey.v1.CreatePropertyResponse.property:type_name -> cloudkey.v1.Property
@@ -3189,64 +3770,74 @@ var file_cloudkey_v1_admin_proto_depIdxs = []int32{
 	0,  // 6: cloudkey.v1.UpdatePropertyResponse.property:type_name -> cloudkey.v1.Property
 	0,  // 7: cloudkey.v1.ListPropertiesResponse.properties:type_name -> cloudkey.v1.Property
 	0,  // 8: cloudkey.v1.GetPropertyResponse.property:type_name -> cloudkey.v1.Property
-	44, // 9: cloudkey.v1.ListAuditEventsRequest.since:type_name -> google.protobuf.Timestamp
-	44, // 10: cloudkey.v1.ListAuditEventsRequest.until:type_name -> google.protobuf.Timestamp
+	51, // 9: cloudkey.v1.ListAuditEventsRequest.since:type_name -> google.protobuf.Timestamp
+	51, // 10: cloudkey.v1.ListAuditEventsRequest.until:type_name -> google.protobuf.Timestamp
 	18, // 11: cloudkey.v1.ListAuditEventsResponse.events:type_name -> cloudkey.v1.AuditEvent
-	44, // 12: cloudkey.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
-	45, // 13: cloudkey.v1.VisitorSettings.advance_access:type_name -> google.protobuf.Duration
-	45, // 14: cloudkey.v1.VisitorSettings.access_duration:type_name -> google.protobuf.Duration
+	51, // 12: cloudkey.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
+	52, // 13: cloudkey.v1.VisitorSettings.advance_access:type_name -> google.protobuf.Duration
+	52, // 14: cloudkey.v1.VisitorSettings.access_duration:type_name -> google.protobuf.Duration
 	20, // 15: cloudkey.v1.VisitorSettings.entries:type_name -> cloudkey.v1.EntryVisitorTypes
 	21, // 16: cloudkey.v1.VisitorSettings.protect:type_name -> cloudkey.v1.ProtectSettings
-	44, // 17: cloudkey.v1.VisitorSettings.updated_at:type_name -> google.protobuf.Timestamp
-	45, // 18: cloudkey.v1.VisitorSettings.sign_in_max_duration:type_name -> google.protobuf.Duration
-	45, // 19: cloudkey.v1.ProtectSettings.employee_access_duration:type_name -> google.protobuf.Duration
+	51, // 17: cloudkey.v1.VisitorSettings.updated_at:type_name -> google.protobuf.Timestamp
+	52, // 18: cloudkey.v1.VisitorSettings.sign_in_max_duration:type_name -> google.protobuf.Duration
+	52, // 19: cloudkey.v1.ProtectSettings.employee_access_duration:type_name -> google.protobuf.Duration
 	19, // 20: cloudkey.v1.GetVisitorSettingsResponse.settings:type_name -> cloudkey.v1.VisitorSettings
 	19, // 21: cloudkey.v1.UpdateVisitorSettingsRequest.settings:type_name -> cloudkey.v1.VisitorSettings
 	26, // 22: cloudkey.v1.UpdateVisitorSettingsResponse.misconfigured_entries:type_name -> cloudkey.v1.MisconfiguredEntry
 	19, // 23: cloudkey.v1.UpdateVisitorSettingsResponse.settings:type_name -> cloudkey.v1.VisitorSettings
-	46, // 24: cloudkey.v1.ImportContactsRequest.csv:type_name -> google.api.HttpBody
+	53, // 24: cloudkey.v1.ImportContactsRequest.csv:type_name -> google.api.HttpBody
 	29, // 25: cloudkey.v1.ImportContactsResponse.bad_rows:type_name -> cloudkey.v1.BadRow
 	32, // 26: cloudkey.v1.ListContactsResponse.contacts:type_name -> cloudkey.v1.Contact
 	37, // 27: cloudkey.v1.SetBuildingRequest.building:type_name -> cloudkey.v1.Building
 	37, // 28: cloudkey.v1.SetBuildingResponse.building:type_name -> cloudkey.v1.Building
 	37, // 29: cloudkey.v1.ListBuildingsResponse.buildings:type_name -> cloudkey.v1.Building
-	22, // 30: cloudkey.v1.AdminService.GetVisitorSettings:input_type -> cloudkey.v1.GetVisitorSettingsRequest
-	24, // 31: cloudkey.v1.AdminService.UpdateVisitorSettings:input_type -> cloudkey.v1.UpdateVisitorSettingsRequest
-	14, // 32: cloudkey.v1.AdminService.InvalidateCache:input_type -> cloudkey.v1.InvalidateCacheRequest
-	38, // 33: cloudkey.v1.AdminService.SetBuilding:input_type -> cloudkey.v1.SetBuildingRequest
-	40, // 34: cloudkey.v1.AdminService.ListBuildings:input_type -> cloudkey.v1.ListBuildingsRequest
-	27, // 35: cloudkey.v1.AdminService.ImportContacts:input_type -> cloudkey.v1.ImportContactsRequest
-	30, // 36: cloudkey.v1.AdminService.ListContacts:input_type -> cloudkey.v1.ListContactsRequest
-	33, // 37: cloudkey.v1.AdminService.GrantTile:input_type -> cloudkey.v1.GrantTileRequest
-	35, // 38: cloudkey.v1.AdminService.RevokeTile:input_type -> cloudkey.v1.RevokeTileRequest
-	16, // 39: cloudkey.v1.AdminService.ListAuditEvents:input_type -> cloudkey.v1.ListAuditEventsRequest
-	10, // 40: cloudkey.v1.AdminService.ListProperties:input_type -> cloudkey.v1.ListPropertiesRequest
-	12, // 41: cloudkey.v1.AdminService.GetProperty:input_type -> cloudkey.v1.GetPropertyRequest
-	4,  // 42: cloudkey.v1.AdminService.CreateProperty:input_type -> cloudkey.v1.CreatePropertyRequest
-	6,  // 43: cloudkey.v1.AdminService.UpdateProperty:input_type -> cloudkey.v1.UpdatePropertyRequest
-	8,  // 44: cloudkey.v1.AdminService.DeleteProperty:input_type -> cloudkey.v1.DeletePropertyRequest
-	42, // 45: cloudkey.v1.AdminService.ApproveVisit:input_type -> cloudkey.v1.ApproveVisitRequest
-	23, // 46: cloudkey.v1.AdminService.GetVisitorSettings:output_type -> cloudkey.v1.GetVisitorSettingsResponse
-	25, // 47: cloudkey.v1.AdminService.UpdateVisitorSettings:output_type -> cloudkey.v1.UpdateVisitorSettingsResponse
-	15, // 48: cloudkey.v1.AdminService.InvalidateCache:output_type -> cloudkey.v1.InvalidateCacheResponse
-	39, // 49: cloudkey.v1.AdminService.SetBuilding:output_type -> cloudkey.v1.SetBuildingResponse
-	41, // 50: cloudkey.v1.AdminService.ListBuildings:output_type -> cloudkey.v1.ListBuildingsResponse
-	28, // 51: cloudkey.v1.AdminService.ImportContacts:output_type -> cloudkey.v1.ImportContactsResponse
-	31, // 52: cloudkey.v1.AdminService.ListContacts:output_type -> cloudkey.v1.ListContactsResponse
-	34, // 53: cloudkey.v1.AdminService.GrantTile:output_type -> cloudkey.v1.GrantTileResponse
-	36, // 54: cloudkey.v1.AdminService.RevokeTile:output_type -> cloudkey.v1.RevokeTileResponse
-	17, // 55: cloudkey.v1.AdminService.ListAuditEvents:output_type -> cloudkey.v1.ListAuditEventsResponse
-	11, // 56: cloudkey.v1.AdminService.ListProperties:output_type -> cloudkey.v1.ListPropertiesResponse
-	13, // 57: cloudkey.v1.AdminService.GetProperty:output_type -> cloudkey.v1.GetPropertyResponse
-	5,  // 58: cloudkey.v1.AdminService.CreateProperty:output_type -> cloudkey.v1.CreatePropertyResponse
-	7,  // 59: cloudkey.v1.AdminService.UpdateProperty:output_type -> cloudkey.v1.UpdatePropertyResponse
-	9,  // 60: cloudkey.v1.AdminService.DeleteProperty:output_type -> cloudkey.v1.DeletePropertyResponse
-	43, // 61: cloudkey.v1.AdminService.ApproveVisit:output_type -> cloudkey.v1.ApproveVisitResponse
-	46, // [46:62] is the sub-list for method output_type
-	30, // [30:46] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	53, // 30: cloudkey.v1.ImportRosterRequest.csv:type_name -> google.api.HttpBody
+	46, // 31: cloudkey.v1.ImportRosterResponse.issues:type_name -> cloudkey.v1.RosterIssue
+	50, // 32: cloudkey.v1.ListRosterVersionsResponse.versions:type_name -> cloudkey.v1.RosterVersion
+	51, // 33: cloudkey.v1.RosterVersion.created_at:type_name -> google.protobuf.Timestamp
+	22, // 34: cloudkey.v1.AdminService.GetVisitorSettings:input_type -> cloudkey.v1.GetVisitorSettingsRequest
+	24, // 35: cloudkey.v1.AdminService.UpdateVisitorSettings:input_type -> cloudkey.v1.UpdateVisitorSettingsRequest
+	14, // 36: cloudkey.v1.AdminService.InvalidateCache:input_type -> cloudkey.v1.InvalidateCacheRequest
+	38, // 37: cloudkey.v1.AdminService.SetBuilding:input_type -> cloudkey.v1.SetBuildingRequest
+	40, // 38: cloudkey.v1.AdminService.ListBuildings:input_type -> cloudkey.v1.ListBuildingsRequest
+	27, // 39: cloudkey.v1.AdminService.ImportContacts:input_type -> cloudkey.v1.ImportContactsRequest
+	30, // 40: cloudkey.v1.AdminService.ListContacts:input_type -> cloudkey.v1.ListContactsRequest
+	33, // 41: cloudkey.v1.AdminService.GrantTile:input_type -> cloudkey.v1.GrantTileRequest
+	35, // 42: cloudkey.v1.AdminService.RevokeTile:input_type -> cloudkey.v1.RevokeTileRequest
+	16, // 43: cloudkey.v1.AdminService.ListAuditEvents:input_type -> cloudkey.v1.ListAuditEventsRequest
+	10, // 44: cloudkey.v1.AdminService.ListProperties:input_type -> cloudkey.v1.ListPropertiesRequest
+	12, // 45: cloudkey.v1.AdminService.GetProperty:input_type -> cloudkey.v1.GetPropertyRequest
+	4,  // 46: cloudkey.v1.AdminService.CreateProperty:input_type -> cloudkey.v1.CreatePropertyRequest
+	6,  // 47: cloudkey.v1.AdminService.UpdateProperty:input_type -> cloudkey.v1.UpdatePropertyRequest
+	8,  // 48: cloudkey.v1.AdminService.DeleteProperty:input_type -> cloudkey.v1.DeletePropertyRequest
+	42, // 49: cloudkey.v1.AdminService.ApproveVisit:input_type -> cloudkey.v1.ApproveVisitRequest
+	44, // 50: cloudkey.v1.AdminService.ImportRoster:input_type -> cloudkey.v1.ImportRosterRequest
+	47, // 51: cloudkey.v1.AdminService.GetRosterReport:input_type -> cloudkey.v1.GetRosterReportRequest
+	48, // 52: cloudkey.v1.AdminService.ListRosterVersions:input_type -> cloudkey.v1.ListRosterVersionsRequest
+	23, // 53: cloudkey.v1.AdminService.GetVisitorSettings:output_type -> cloudkey.v1.GetVisitorSettingsResponse
+	25, // 54: cloudkey.v1.AdminService.UpdateVisitorSettings:output_type -> cloudkey.v1.UpdateVisitorSettingsResponse
+	15, // 55: cloudkey.v1.AdminService.InvalidateCache:output_type -> cloudkey.v1.InvalidateCacheResponse
+	39, // 56: cloudkey.v1.AdminService.SetBuilding:output_type -> cloudkey.v1.SetBuildingResponse
+	41, // 57: cloudkey.v1.AdminService.ListBuildings:output_type -> cloudkey.v1.ListBuildingsResponse
+	28, // 58: cloudkey.v1.AdminService.ImportContacts:output_type -> cloudkey.v1.ImportContactsResponse
+	31, // 59: cloudkey.v1.AdminService.ListContacts:output_type -> cloudkey.v1.ListContactsResponse
+	34, // 60: cloudkey.v1.AdminService.GrantTile:output_type -> cloudkey.v1.GrantTileResponse
+	36, // 61: cloudkey.v1.AdminService.RevokeTile:output_type -> cloudkey.v1.RevokeTileResponse
+	17, // 62: cloudkey.v1.AdminService.ListAuditEvents:output_type -> cloudkey.v1.ListAuditEventsResponse
+	11, // 63: cloudkey.v1.AdminService.ListProperties:output_type -> cloudkey.v1.ListPropertiesResponse
+	13, // 64: cloudkey.v1.AdminService.GetProperty:output_type -> cloudkey.v1.GetPropertyResponse
+	5,  // 65: cloudkey.v1.AdminService.CreateProperty:output_type -> cloudkey.v1.CreatePropertyResponse
+	7,  // 66: cloudkey.v1.AdminService.UpdateProperty:output_type -> cloudkey.v1.UpdatePropertyResponse
+	9,  // 67: cloudkey.v1.AdminService.DeleteProperty:output_type -> cloudkey.v1.DeletePropertyResponse
+	43, // 68: cloudkey.v1.AdminService.ApproveVisit:output_type -> cloudkey.v1.ApproveVisitResponse
+	45, // 69: cloudkey.v1.AdminService.ImportRoster:output_type -> cloudkey.v1.ImportRosterResponse
+	53, // 70: cloudkey.v1.AdminService.GetRosterReport:output_type -> google.api.HttpBody
+	49, // 71: cloudkey.v1.AdminService.ListRosterVersions:output_type -> cloudkey.v1.ListRosterVersionsResponse
+	53, // [53:72] is the sub-list for method output_type
+	34, // [34:53] is the sub-list for method input_type
+	34, // [34:34] is the sub-list for extension type_name
+	34, // [34:34] is the sub-list for extension extendee
+	0,  // [0:34] is the sub-list for field type_name
 }
 
 func init() { file_cloudkey_v1_admin_proto_init() }
@@ -3260,7 +3851,7 @@ func file_cloudkey_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cloudkey_v1_admin_proto_rawDesc), len(file_cloudkey_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   44,
+			NumMessages:   51,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -8,6 +8,7 @@ package cloudkeyv1
 
 import (
 	context "context"
+	httpbody "google.golang.org/genproto/googleapis/api/httpbody"
 	grpc "google.golang.org/grpc"
 	codes "google.golang.org/grpc/codes"
 	status "google.golang.org/grpc/status"
@@ -35,6 +36,9 @@ const (
 	AdminService_UpdateProperty_FullMethodName        = "/cloudkey.v1.AdminService/UpdateProperty"
 	AdminService_DeleteProperty_FullMethodName        = "/cloudkey.v1.AdminService/DeleteProperty"
 	AdminService_ApproveVisit_FullMethodName          = "/cloudkey.v1.AdminService/ApproveVisit"
+	AdminService_ImportRoster_FullMethodName          = "/cloudkey.v1.AdminService/ImportRoster"
+	AdminService_GetRosterReport_FullMethodName       = "/cloudkey.v1.AdminService/GetRosterReport"
+	AdminService_ListRosterVersions_FullMethodName    = "/cloudkey.v1.AdminService/ListRosterVersions"
 )
 
 // AdminServiceClient is the client API for AdminService service.
@@ -110,6 +114,26 @@ type AdminServiceClient interface {
 	// FAILED_PRECONDITION; one that ended (denied, signed out) stays ended
 	// and the answer says so.
 	ApproveVisit(ctx context.Context, in *ApproveVisitRequest, opts ...grpc.CallOption) (*ApproveVisitResponse, error)
+	// ImportRoster imports the property's resident roster from a PMS
+	// export (CSV: the canonical columns or their usual aliases, below any
+	// title block). Over REST the body is the CSV itself (Content-Type:
+	// text/csv) and the options are query parameters. Each import is a new
+	// version of the roster; every row skipped or flagged comes back by
+	// line. A file with no usable row is INVALID_ARGUMENT on field csv.
+	ImportRoster(ctx context.Context, in *ImportRosterRequest, opts ...grpc.CallOption) (*ImportRosterResponse, error)
+	// GetRosterReport reconciles the property's current roster with each of
+	// its access systems, read live (never creating a credential): totals,
+	// then one row per finding (not in the access system with near misses,
+	// suspended although current, no entries, active after move-out,
+	// overdue notice, shared email, matched, and access-system users not in
+	// the roster). The body is JSON (application/json) or, with format
+	// "csv", CSV (text/csv). It records the links it finds for the move-out
+	// policy.
+	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+	GetRosterReport(ctx context.Context, in *GetRosterReportRequest, opts ...grpc.CallOption) (*httpbody.HttpBody, error)
+	// ListRosterVersions lists the property's kept roster versions, newest
+	// first, with what each changed.
+	ListRosterVersions(ctx context.Context, in *ListRosterVersionsRequest, opts ...grpc.CallOption) (*ListRosterVersionsResponse, error)
 }
 
 type adminServiceClient struct {
@@ -280,6 +304,36 @@ func (c *adminServiceClient) ApproveVisit(ctx context.Context, in *ApproveVisitR
 	return out, nil
 }
 
+func (c *adminServiceClient) ImportRoster(ctx context.Context, in *ImportRosterRequest, opts ...grpc.CallOption) (*ImportRosterResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ImportRosterResponse)
+	err := c.cc.Invoke(ctx, AdminService_ImportRoster_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) GetRosterReport(ctx context.Context, in *GetRosterReportRequest, opts ...grpc.CallOption) (*httpbody.HttpBody, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(httpbody.HttpBody)
+	err := c.cc.Invoke(ctx, AdminService_GetRosterReport_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) ListRosterVersions(ctx context.Context, in *ListRosterVersionsRequest, opts ...grpc.CallOption) (*ListRosterVersionsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListRosterVersionsResponse)
+	err := c.cc.Invoke(ctx, AdminService_ListRosterVersions_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServiceServer is the server API for AdminService service.
 // All implementations must embed UnimplementedAdminServiceServer
 // for forward compatibility.
@@ -353,6 +407,26 @@ type AdminServiceServer interface {
 	// FAILED_PRECONDITION; one that ended (denied, signed out) stays ended
 	// and the answer says so.
 	ApproveVisit(context.Context, *ApproveVisitRequest) (*ApproveVisitResponse, error)
+	// ImportRoster imports the property's resident roster from a PMS
+	// export (CSV: the canonical columns or their usual aliases, below any
+	// title block). Over REST the body is the CSV itself (Content-Type:
+	// text/csv) and the options are query parameters. Each import is a new
+	// version of the roster; every row skipped or flagged comes back by
+	// line. A file with no usable row is INVALID_ARGUMENT on field csv.
+	ImportRoster(context.Context, *ImportRosterRequest) (*ImportRosterResponse, error)
+	// GetRosterReport reconciles the property's current roster with each of
+	// its access systems, read live (never creating a credential): totals,
+	// then one row per finding (not in the access system with near misses,
+	// suspended although current, no entries, active after move-out,
+	// overdue notice, shared email, matched, and access-system users not in
+	// the roster). The body is JSON (application/json) or, with format
+	// "csv", CSV (text/csv). It records the links it finds for the move-out
+	// policy.
+	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+	GetRosterReport(context.Context, *GetRosterReportRequest) (*httpbody.HttpBody, error)
+	// ListRosterVersions lists the property's kept roster versions, newest
+	// first, with what each changed.
+	ListRosterVersions(context.Context, *ListRosterVersionsRequest) (*ListRosterVersionsResponse, error)
 	mustEmbedUnimplementedAdminServiceServer()
 }
 
@@ -410,6 +484,15 @@ func (UnimplementedAdminServiceServer) DeleteProperty(context.Context, *DeletePr
 }
 func (UnimplementedAdminServiceServer) ApproveVisit(context.Context, *ApproveVisitRequest) (*ApproveVisitResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ApproveVisit not implemented")
+}
+func (UnimplementedAdminServiceServer) ImportRoster(context.Context, *ImportRosterRequest) (*ImportRosterResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ImportRoster not implemented")
+}
+func (UnimplementedAdminServiceServer) GetRosterReport(context.Context, *GetRosterReportRequest) (*httpbody.HttpBody, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetRosterReport not implemented")
+}
+func (UnimplementedAdminServiceServer) ListRosterVersions(context.Context, *ListRosterVersionsRequest) (*ListRosterVersionsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListRosterVersions not implemented")
 }
 func (UnimplementedAdminServiceServer) mustEmbedUnimplementedAdminServiceServer() {}
 func (UnimplementedAdminServiceServer) testEmbeddedByValue()                      {}
@@ -720,6 +803,60 @@ func _AdminService_ApproveVisit_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_ImportRoster_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ImportRosterRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).ImportRoster(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_ImportRoster_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).ImportRoster(ctx, req.(*ImportRosterRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_GetRosterReport_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetRosterReportRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).GetRosterReport(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_GetRosterReport_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).GetRosterReport(ctx, req.(*GetRosterReportRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_ListRosterVersions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListRosterVersionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).ListRosterVersions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_ListRosterVersions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).ListRosterVersions(ctx, req.(*ListRosterVersionsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AdminService_ServiceDesc is the grpc.ServiceDesc for AdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -790,6 +927,18 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ApproveVisit",
 			Handler:    _AdminService_ApproveVisit_Handler,
+		},
+		{
+			MethodName: "ImportRoster",
+			Handler:    _AdminService_ImportRoster_Handler,
+		},
+		{
+			MethodName: "GetRosterReport",
+			Handler:    _AdminService_GetRosterReport_Handler,
+		},
+		{
+			MethodName: "ListRosterVersions",
+			Handler:    _AdminService_ListRosterVersions_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

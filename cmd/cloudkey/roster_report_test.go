@@ -1,0 +1,93 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/cloudkey/cloudkey/access/kisisim"
+	"github.com/cloudkey/cloudkey/access/sim"
+	"github.com/cloudkey/cloudkey/internal/property"
+	"github.com/cloudkey/cloudkey/internal/property/propertyredis"
+	"github.com/cloudkey/cloudkey/internal/redistest"
+	"github.com/cloudkey/cloudkey/internal/secrets"
+)
+
+// TestRosterReportCmd reports on a roster against the demo access systems
+// (simulators), the property read from Redis as serve stores it.
+func TestRosterReportCmd(t *testing.T) {
+	t.Setenv("CLOUDKEY_SECRETS_KEY", "")
+	rs := redistest.Start(t)
+	op, err := sim.Start(sim.DemoSeed())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = op.Close() })
+	seed := kisisim.DemoSeed()
+	seed.RateLimit = &kisisim.RateLimit{}
+	ks, err := kisisim.Start(seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ks.Close() })
+	hv := property.Property{ID: "harbor-view", Name: "Harbor View", TimeZone: "America/New_York", Access: []property.Connection{
+		{System: property.Openpath, Name: property.Openpath, URL: op.URL, Email: sim.DemoServiceEmail, Secret: sim.DemoServicePassword},
+		{System: property.Kisi, Name: property.Kisi, URL: ks.URL, Secret: kisisim.DemoHarborAPIKey},
+	}}
+	if err := propertyredis.New(rs.Client(), secrets.Development()).Create(context.Background(), hv); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "roster.csv")
+	csv := "Unit,Resident,Email,Status,Move Out\n" +
+		"101,Alice Anders (t001),alice@example.com,Current,\n" +
+		"104,Erin Evans (t004),erin@example.com,Notice,11/30/2026\n" +
+		"105,Gina Ito (t005),gi.na@example.com,Current,\n"
+	if err := os.WriteFile(file, []byte(csv), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) (string, error) {
+		var out bytes.Buffer
+		err := rosterCmd(context.Background(), append(args, "--redis-url", rs.URL()), &out)
+		return out.String(), err
+	}
+	steps := []struct {
+		args    []string
+		wantErr string
+		want    []string
+	}{
+		{[]string{"report", "--property", "harbor-view"}, "no roster yet", nil},
+		{[]string{"import", file, "--property", "harbor-view"}, "", []string{"version 1"}},
+		{[]string{"report", "--property", "harbor-view"}, "", []string{
+			"3 people: 1 matched, 1 not in the access system (1 with a near miss)",
+			"NOT IN ACCESS SYSTEM", "gi.na@example.com", "gina@example.com (dots, harbor-view.kisi)",
+			"ACTIVE AFTER MOVE OUT", "OVERDUE NOTICE", "NOT IN ROSTER",
+		}},
+		{[]string{"report", "--property", "harbor-view", "--format", "json"}, "", []string{`"totals": {`, `"overdueNotice": 1`, `"connections": [`}},
+		{[]string{"report", "--property", "harbor-view", "--format", "csv"}, "", []string{"category,connection,unit", "active_after_move_out,harbor-view.openpath,104,Erin Evans"}},
+		{[]string{"report", "--property", "harbor-view", "--format", "xml"}, "want text, json or csv", nil},
+		{[]string{"report", "--property", "foundry-lofts"}, "not stored in this Redis", nil},
+	}
+	for _, s := range steps {
+		out, err := run(s.args...)
+		switch {
+		case s.wantErr == "" && err != nil:
+			t.Fatalf("roster %v: %v\n%s", s.args, err, out)
+		case s.wantErr != "" && (err == nil || !strings.Contains(err.Error(), s.wantErr)):
+			t.Fatalf("roster %v: error %v, want %q", s.args, err, s.wantErr)
+		}
+		for _, w := range s.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("roster %v lacks %q:\n%s", s.args, w, out)
+			}
+		}
+	}
+	if n := op.Calls(sim.OpCreateCredential); n != 0 {
+		t.Errorf("the report created %d Openpath credentials", n)
+	}
+	if n := ks.Calls(kisisim.OpCreateLogin); n != 0 {
+		t.Errorf("the report created %d Kisi logins", n)
+	}
+}
