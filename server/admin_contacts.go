@@ -32,9 +32,22 @@ func (s *adminServer) ImportContacts(ctx context.Context, req *pb.ImportContacts
 	if err != nil {
 		return nil, err
 	}
-	rep, err := s.contacts.Import(ctx, scope, bytes.NewReader(req.GetCsv().GetData()), tenant.ImportOptions{
+	opts := tenant.ImportOptions{
 		GoodRowsOnly: req.GetGoodRowsOnly(), RemoveMissing: req.GetRemoveMissing(), Region: req.GetRegion(),
-	})
+	}
+	if s.buildings != nil {
+		// The Buildings column may name only buildings set up (SetBuilding).
+		list, err := s.buildings.List(ctx, scope)
+		if err != nil {
+			return nil, failing("buildings: ", "", err)
+		}
+		known := make(map[string]bool, len(list))
+		for _, b := range list {
+			known[b.ID] = true
+		}
+		opts.KnownBuilding = func(id string) bool { return known[id] }
+	}
+	rep, err := s.contacts.Import(ctx, scope, bytes.NewReader(req.GetCsv().GetData()), opts)
 	out := &pb.ImportContactsResponse{
 		Rows: int32(rep.Rows), Created: int32(rep.Created), Updated: int32(rep.Updated),
 		Unchanged: int32(rep.Unchanged), Removed: int32(rep.Removed),
