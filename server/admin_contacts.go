@@ -51,7 +51,7 @@ func (s *adminServer) ImportContacts(ctx context.Context, req *pb.ImportContacts
 	out := &pb.ImportContactsResponse{
 		Rows: int32(rep.Rows), Created: int32(rep.Created), Updated: int32(rep.Updated),
 		Unchanged: int32(rep.Unchanged), Removed: int32(rep.Removed),
-		BadRowCount: int32(rep.BadRowCount), Warnings: rep.Warnings,
+		BadRowCount: int32(rep.BadRowCount), Warnings: rep.Warnings, Granted: int32(rep.Granted),
 	}
 	for _, b := range rep.BadRows {
 		out.BadRows = append(out.BadRows, &pb.BadRow{Line: int32(b.Line), Reason: b.Reason})

@@ -133,7 +133,7 @@ func (t *txn) commit() error {
 			return fmt.Errorf("visitor: encode visit %s: %w", v.Key, err)
 		}
 		ttls[v.Key] = t.ttl(v)
-		w.Visits = append(w.Visits, VisitWrite{Key: v.Key, Data: b, TTL: ttls[v.Key]})
+		w.Visits = append(w.Visits, VisitWrite{Key: v.Key, Data: b, TTL: ttls[v.Key], Index: t.s.indexEntry(v)})
 	}
 	ttlOf := func(key string) time.Duration {
 		if d, ok := ttls[key]; ok {

@@ -34,6 +34,8 @@ const (
 	AdminService_CreateProperty_FullMethodName        = "/cloudkey.v1.AdminService/CreateProperty"
 	AdminService_UpdateProperty_FullMethodName        = "/cloudkey.v1.AdminService/UpdateProperty"
 	AdminService_DeleteProperty_FullMethodName        = "/cloudkey.v1.AdminService/DeleteProperty"
+	AdminService_ListPasses_FullMethodName            = "/cloudkey.v1.AdminService/ListPasses"
+	AdminService_EndPass_FullMethodName               = "/cloudkey.v1.AdminService/EndPass"
 )
 
 // AdminServiceClient is the client API for AdminService service.
@@ -103,6 +105,14 @@ type AdminServiceClient interface {
 	// logins and cached data are dropped; unlocks in flight finish within
 	// their deadline. The default property cannot be removed.
 	DeleteProperty(ctx context.Context, in *DeletePropertyRequest, opts ...grpc.CallOption) (*DeletePropertyResponse, error)
+	// ListPasses lists the property's guest passes, at one location or
+	// building (or all of them), by state (UPCOMING, ACTIVE, ENDED) and
+	// time window, ordered by start, with how each was issued and what its
+	// link's delivery is.
+	ListPasses(ctx context.Context, in *ListPassesRequest, opts ...grpc.CallOption) (*ListPassesResponse, error)
+	// EndPass ends a pass at once: its guest page says it has ended and
+	// guest unlock is refused. Audited with who ended it.
+	EndPass(ctx context.Context, in *EndPassRequest, opts ...grpc.CallOption) (*EndPassResponse, error)
 }
 
 type adminServiceClient struct {
@@ -263,6 +273,26 @@ func (c *adminServiceClient) DeleteProperty(ctx context.Context, in *DeletePrope
 	return out, nil
 }
 
+func (c *adminServiceClient) ListPasses(ctx context.Context, in *ListPassesRequest, opts ...grpc.CallOption) (*ListPassesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListPassesResponse)
+	err := c.cc.Invoke(ctx, AdminService_ListPasses_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) EndPass(ctx context.Context, in *EndPassRequest, opts ...grpc.CallOption) (*EndPassResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(EndPassResponse)
+	err := c.cc.Invoke(ctx, AdminService_EndPass_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServiceServer is the server API for AdminService service.
 // All implementations must embed UnimplementedAdminServiceServer
 // for forward compatibility.
@@ -330,6 +360,14 @@ type AdminServiceServer interface {
 	// logins and cached data are dropped; unlocks in flight finish within
 	// their deadline. The default property cannot be removed.
 	DeleteProperty(context.Context, *DeletePropertyRequest) (*DeletePropertyResponse, error)
+	// ListPasses lists the property's guest passes, at one location or
+	// building (or all of them), by state (UPCOMING, ACTIVE, ENDED) and
+	// time window, ordered by start, with how each was issued and what its
+	// link's delivery is.
+	ListPasses(context.Context, *ListPassesRequest) (*ListPassesResponse, error)
+	// EndPass ends a pass at once: its guest page says it has ended and
+	// guest unlock is refused. Audited with who ended it.
+	EndPass(context.Context, *EndPassRequest) (*EndPassResponse, error)
 	mustEmbedUnimplementedAdminServiceServer()
 }
 
@@ -384,6 +422,12 @@ func (UnimplementedAdminServiceServer) UpdateProperty(context.Context, *UpdatePr
 }
 func (UnimplementedAdminServiceServer) DeleteProperty(context.Context, *DeletePropertyRequest) (*DeletePropertyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteProperty not implemented")
+}
+func (UnimplementedAdminServiceServer) ListPasses(context.Context, *ListPassesRequest) (*ListPassesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListPasses not implemented")
+}
+func (UnimplementedAdminServiceServer) EndPass(context.Context, *EndPassRequest) (*EndPassResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method EndPass not implemented")
 }
 func (UnimplementedAdminServiceServer) mustEmbedUnimplementedAdminServiceServer() {}
 func (UnimplementedAdminServiceServer) testEmbeddedByValue()                      {}
@@ -676,6 +720,42 @@ func _AdminService_DeleteProperty_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_ListPasses_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListPassesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).ListPasses(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_ListPasses_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).ListPasses(ctx, req.(*ListPassesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_EndPass_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(EndPassRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).EndPass(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_EndPass_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).EndPass(ctx, req.(*EndPassRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AdminService_ServiceDesc is the grpc.ServiceDesc for AdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -742,6 +822,14 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeleteProperty",
 			Handler:    _AdminService_DeleteProperty_Handler,
+		},
+		{
+			MethodName: "ListPasses",
+			Handler:    _AdminService_ListPasses_Handler,
+		},
+		{
+			MethodName: "EndPass",
+			Handler:    _AdminService_EndPass_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
