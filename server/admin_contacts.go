@@ -3,32 +3,35 @@ package server
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"strings"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	pb "github.com/cloudkey/cloudkey/gen/cloudkey/v1"
 	"github.com/cloudkey/cloudkey/tenant"
+	"github.com/cloudkey/cloudkey/unlock"
 )
 
 // contactsReady resolves the request's property (requested) and checks
-// that contacts are served; it returns the property's tenant scope.
-func (s *adminServer) contactsReady(ctx context.Context, requested string) (string, error) {
-	property, err := s.propertyOf(ctx, requested)
+// that contacts are served; it returns the property and its tenant scope.
+func (s *adminServer) contactsReady(ctx context.Context, requested string) (property, scope string, err error) {
+	property, err = s.propertyOf(ctx, requested)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	if s.contacts == nil {
-		return "", status.Error(codes.FailedPrecondition, "tenant contacts are not configured")
+		return "", "", status.Error(codes.FailedPrecondition, "tenant contacts are not configured")
 	}
-	return s.tenantScope(property), nil
+	return property, s.tenantScope(property), nil
 }
 
 // contactErr is a contacts store's error, about the request's field.
 func contactErr(field string, err error) error { return failing("contacts: ", field, err) }
 
 func (s *adminServer) ImportContacts(ctx context.Context, req *pb.ImportContactsRequest) (*pb.ImportContactsResponse, error) {
-	scope, err := s.contactsReady(ctx, req.GetProperty())
+	property, scope, err := s.contactsReady(ctx, req.GetProperty())
 	if err != nil {
 		return nil, err
 	}
@@ -60,11 +63,14 @@ func (s *adminServer) ImportContacts(ctx context.Context, req *pb.ImportContacts
 		// A refused file's report travels as a status detail.
 		return nil, &callError{err: err, field: "csv", report: out, dependency: true, failed: "contacts: "}
 	}
+	s.record(ctx, property, unlock.KindContactsImported, "contacts",
+		fmt.Sprintf("%d rows: %d created, %d updated, %d unchanged, %d removed, %d bad rows skipped, %d tile grants",
+			rep.Rows, rep.Created, rep.Updated, rep.Unchanged, rep.Removed, rep.BadRowCount, rep.Granted))
 	return out, nil
 }
 
 func (s *adminServer) ListContacts(ctx context.Context, req *pb.ListContactsRequest) (*pb.ListContactsResponse, error) {
-	scope, err := s.contactsReady(ctx, req.GetProperty())
+	_, scope, err := s.contactsReady(ctx, req.GetProperty())
 	if err != nil {
 		return nil, err
 	}
@@ -83,23 +89,25 @@ func (s *adminServer) ListContacts(ctx context.Context, req *pb.ListContactsRequ
 }
 
 func (s *adminServer) GrantTile(ctx context.Context, req *pb.GrantTileRequest) (*pb.GrantTileResponse, error) {
-	scope, err := s.contactsReady(ctx, req.GetProperty())
+	property, scope, err := s.contactsReady(ctx, req.GetProperty())
 	if err != nil {
 		return nil, err
 	}
 	if err := s.contacts.Grant(ctx, scope, req.GetEmail(), req.GetBuildingId()); err != nil {
 		return nil, contactErr("email", err)
 	}
+	s.record(ctx, property, unlock.KindTileGranted, strings.ToLower(strings.TrimSpace(req.GetEmail())), "building "+strings.TrimSpace(req.GetBuildingId()))
 	return &pb.GrantTileResponse{}, nil
 }
 
 func (s *adminServer) RevokeTile(ctx context.Context, req *pb.RevokeTileRequest) (*pb.RevokeTileResponse, error) {
-	scope, err := s.contactsReady(ctx, req.GetProperty())
+	property, scope, err := s.contactsReady(ctx, req.GetProperty())
 	if err != nil {
 		return nil, err
 	}
 	if err := s.contacts.Revoke(ctx, scope, req.GetEmail(), req.GetBuildingId()); err != nil {
 		return nil, contactErr("email", err)
 	}
+	s.record(ctx, property, unlock.KindTileRevoked, strings.ToLower(strings.TrimSpace(req.GetEmail())), "building "+strings.TrimSpace(req.GetBuildingId()))
 	return &pb.RevokeTileResponse{}, nil
 }

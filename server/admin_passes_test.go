@@ -7,11 +7,13 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/genproto/googleapis/api/httpbody"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/cloudkey/cloudkey/cache"
@@ -190,5 +192,101 @@ func TestAdminListAndEndPasses(t *testing.T) {
 	}
 	if r, err := p.admin.ListPasses(p.harbor, &pb.ListPassesRequest{State: "ENDED"}); err != nil || passIDs(r) != "Ada Lovelace:ENDED" {
 		t.Errorf("ended: %q, %v", passIDs(r), err)
+	}
+}
+
+// The audit beyond unlocks: a settings change (who, before and after), a
+// pass issued (by Envoy's invite) and ended (by the manager), an import
+// with tile grants and a grant, each under its kind and property; a
+// foundry-lofts key sees none of harbor-view's.
+func TestAdminAuditKinds(t *testing.T) {
+	p := newPassesStack(t)
+	harborActor := "admin:" + p.harborKeyName + "/" + p.harborKeyID
+	settings, err := p.admin.GetVisitorSettings(p.harbor, &pb.GetVisitorSettingsRequest{LocationId: location})
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := settings.GetSettings()
+	changed.InviteOnly = true
+	changed.AccessDuration = durationpb.New(time.Hour)
+	if r, err := p.admin.UpdateVisitorSettings(p.harbor, &pb.UpdateVisitorSettingsRequest{LocationId: location, Settings: changed}); err != nil || r.GetError() {
+		t.Fatalf("UpdateVisitorSettings = %v, %v", r, err)
+	}
+	p.invite(t, "inv-audit", time.Now())
+	list, err := p.admin.ListPasses(p.harbor, &pb.ListPassesRequest{})
+	if err != nil || len(list.GetPasses()) != 1 {
+		t.Fatalf("ListPasses = %v, %v", list, err)
+	}
+	passID := list.GetPasses()[0].GetPassId()
+	if _, err := p.admin.EndPass(p.harbor, &pb.EndPassRequest{PassId: passID}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.admin.SetBuilding(p.harbor, &pb.SetBuildingRequest{BuildingId: "hv-tower", Building: &pb.Building{Name: "Harbor Tower", LocationId: location}}); err != nil {
+		t.Fatal(err)
+	}
+	csv := "Full Name,Email,Phone,Buildings\nLiz Thomson,liz@example.com,(555) 555-5555,hv-tower\nPat Doe,pat@example.com,,\n"
+	imp, err := p.admin.ImportContacts(p.harbor, &pb.ImportContactsRequest{Csv: &httpbody.HttpBody{ContentType: "text/csv", Data: []byte(csv)}})
+	if err != nil || imp.GetCreated() != 2 || imp.GetGranted() != 1 || len(imp.GetWarnings()) != 1 || !strings.Contains(imp.GetWarnings()[0], "line 2") {
+		t.Fatalf("ImportContacts = %v, %v", imp, err)
+	}
+	if _, err := p.admin.GrantTile(p.harbor, &pb.GrantTileRequest{Email: "pat@example.com", BuildingId: "hv-tower"}); err != nil {
+		t.Fatal(err)
+	}
+
+	kinds := func(ctx context.Context, kind string) []*pb.AuditEvent {
+		r, err := p.admin.ListAuditEvents(ctx, &pb.ListAuditEventsRequest{Kind: kind})
+		if err != nil {
+			t.Fatalf("ListAuditEvents(%s): %v", kind, err)
+		}
+		return r.GetEvents()
+	}
+	// The writer is asynchronous: wait for the last record written.
+	eventually(t, "the tile grant audited", func() bool { return len(kinds(p.harbor, "tile_granted")) == 1 })
+	tests := []struct {
+		kind    string
+		user    string
+		subject string
+		says    []string
+	}{
+		{"settings_changed", harborActor, location, []string{"inviteOnly: false → true", `accessDuration: "7200s" → "3600s"`}},
+		{"pass_issued", "envoy", passID, []string{"Ada Lovelace", "(INVITE)"}},
+		{"pass_ended", harborActor, passID, []string{"ended by " + harborActor}},
+		{"contacts_imported", harborActor, "contacts", []string{"2 created", "1 tile grants"}},
+		{"tile_granted", harborActor, "pat@example.com", []string{"building hv-tower"}},
+	}
+	for _, tt := range tests {
+		ev := kinds(p.harbor, tt.kind)
+		if len(ev) == 0 {
+			t.Errorf("%s: no event", tt.kind)
+			continue
+		}
+		e := ev[0]
+		if e.GetKind() != tt.kind || e.GetUser() != tt.user || e.GetEntryId() != tt.subject || e.GetProperty() != "harbor-view" {
+			t.Errorf("%s: %v", tt.kind, e)
+		}
+		for _, s := range tt.says {
+			if !strings.Contains(e.GetMessage(), s) {
+				t.Errorf("%s: message %q does not say %q", tt.kind, e.GetMessage(), s)
+			}
+		}
+	}
+	if n := len(kinds(p.harbor, "settings_changed")); n != 2 { // visitorStack's first save, then this change
+		t.Errorf("%d settings changes, want 2", n)
+	}
+	if first := kinds(p.harbor, "settings_changed")[1]; !strings.HasPrefix(first.GetMessage(), "created: ") {
+		t.Errorf("the first save: %q", first.GetMessage())
+	}
+	// The kinds filter combines with the others; unlocks keep their kind.
+	if ev, err := p.admin.ListAuditEvents(p.harbor, &pb.ListAuditEventsRequest{Kind: "pass_ended", User: harborActor}); err != nil || len(ev.GetEvents()) != 1 {
+		t.Errorf("pass_ended by the manager: %v, %v", ev, err)
+	}
+	if n := len(kinds(p.harbor, "unlock")); n != 0 {
+		t.Errorf("%d unlock events, want none", n)
+	}
+	if n := len(kinds(p.foundry, "")); n != 0 {
+		t.Errorf("foundry-lofts sees %d of harbor-view's events", n)
+	}
+	if _, err := p.admin.ListAuditEvents(p.harbor, &pb.ListAuditEventsRequest{Kind: "gossip"}); status.Code(err) != codes.InvalidArgument || field(err) != "kind" {
+		t.Errorf("bad kind: %v", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cloudkey/cloudkey/access"
 	"github.com/cloudkey/cloudkey/unlock"
 )
 
@@ -139,8 +140,62 @@ func TestListAndEndPasses(t *testing.T) {
 	if _, err := h.svc.EndPass(ctx, "", "p-nosuchpass", "admin:harbor"); !errors.Is(err, ErrNoVisit) {
 		t.Errorf("unknown pass: %v", err)
 	}
+
+	// The audit: five passes issued (the tile's by its host, the walk-in's
+	// by Envoy), Bob's ended by the manager, once.
+	issued := h.audit.kinds(unlock.KindPassIssued)
+	if len(issued) != 5 || issued[0].Email != "tile:pat@acme.example" || issued[0].EntryID != ada.PassID ||
+		issued[0].Property != "" && issued[0].Property != h.svc.property("") || !strings.Contains(issued[0].Message, "Ada") {
+		t.Errorf("issued: %+v", issued)
+	}
+	if issued[len(issued)-1].Email != "envoy" || !strings.Contains(issued[len(issued)-1].Message, "SIGN_IN") {
+		t.Errorf("the walk-in's issuance: %+v", issued[len(issued)-1])
+	}
+	endedRecs := h.audit.kinds(unlock.KindPassEnded)
+	if len(endedRecs) != 1 || endedRecs[0].Email != "admin:harbor" || endedRecs[0].EntryID != bob.PassID || !strings.Contains(endedRecs[0].Message, "ended by admin:harbor") {
+		t.Errorf("ended: %+v", endedRecs)
+	}
 }
 
 func containsField(err error, field string) bool {
 	return err != nil && strings.Contains(err.Error(), field+":")
+}
+
+// kinds returns the audit records of kind ("" for unlock attempts).
+func (a *audits) kinds(kind string) []unlock.Attempt {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []unlock.Attempt
+	for _, at := range a.all {
+		if at.Kind == kind {
+			out = append(out, at)
+		}
+	}
+	return out
+}
+
+// Protect's activations and suspensions are audited under the
+// location's property, as Envoy's.
+func TestProtectAudited(t *testing.T) {
+	h := newHarness(t)
+	h.configure(nil)
+	if err := h.sim.SetUserStatus("erin@example.com", access.StatusSuspended); err != nil {
+		t.Fatal(err)
+	}
+	if o := h.handle(employeeSignIn(t, "x7", "erin@example.com")); o.Action != ActionEmployeeActivated {
+		t.Fatalf("sign-in: %+v", o)
+	}
+	if o := h.handle(employeeSignOut(t, "x7", "erin@example.com")); o.Action != ActionEmployeeSuspended {
+		t.Fatalf("sign-out: %+v", o)
+	}
+	for _, kind := range []string{unlock.KindProtectActivated, unlock.KindProtectSuspended} {
+		recs := h.audit.kinds(kind)
+		if len(recs) != 1 || recs[0].Email != "envoy" || recs[0].EntryID != "erin@example.com" ||
+			recs[0].Property != h.svc.property("") || !strings.Contains(recs[0].Message, loc) {
+			t.Errorf("%s: %+v", kind, recs)
+		}
+	}
+	if n := len(h.audit.list()); n != 0 {
+		t.Errorf("%d unlock records", n)
+	}
 }

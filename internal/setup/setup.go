@@ -289,7 +289,7 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 		httpListener: httpLis, tokens: tokens, resident: svc, log: log,
 		stores: st, org: a.Org, property: a.Properties[0].ID, properties: reg, editor: reg, checker: reg, cache: residentCache{store: store, svc: svc, def: reg.defID}, rdb: rdb,
 		visitors: a.Visitors, envoySecret: a.EnvoySecret,
-		limiter: newLimiter(rdb, cfg, log), metrics: a.Metrics, tracing: a.Tracing,
+		limiter: newLimiter(rdb, cfg, log), metrics: a.Metrics, tracing: a.Tracing, auditor: un.auditor,
 	}))
 	if err != nil {
 		return nil, err
@@ -549,6 +549,7 @@ type serverDeps struct {
 	properties   server.PropertyDirectory
 	editor       server.PropertyEditor
 	checker      server.ConnectionChecker
+	auditor      unlock.Auditor // the audit stream's writer, for admin changes
 }
 
 // serverConfig is the server's own configuration, filled from cfg and
@@ -560,7 +561,7 @@ func serverConfig(cfg Config, d serverDeps) server.Config {
 		Tokens: identity.NewCachedVerifier(d.tokens, 100_000, 10*time.Minute), Resident: d.resident, Logger: d.log,
 		Admins: d.stores.admins, Org: d.org, Property: d.property, Properties: d.properties,
 		PropertyEditor: d.editor, ConnectionChecker: d.checker,
-		Cache: d.cache, Audit: d.stores.auditLog,
+		Cache: d.cache, Audit: d.stores.auditLog, AdminAudit: d.auditor,
 		Contacts:  d.stores.contacts,
 		Buildings: d.stores.buildings,
 		Visitors:  d.visitors, EnvoySecret: []byte(d.envoySecret),

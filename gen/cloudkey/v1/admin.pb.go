@@ -977,7 +977,8 @@ func (x *InvalidateCacheResponse) GetInvalidated() int64 {
 // ListAuditEventsRequest filters the audit stream. Empty filters match all.
 type ListAuditEventsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// A resident's email, or "guest:<pass id>".
+	// A resident's email, or "guest:<pass id>"; for other kinds, who acted:
+	// "admin:<key name>/<key id>", "tile:<contact email>" or "envoy".
 	User    string `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
 	EntryId string `protobuf:"bytes,2,opt,name=entry_id,json=entryId,proto3" json:"entry_id,omitempty"`
 	// OK, DENIED, TIMEOUT, UNAVAILABLE or ERROR.

@@ -80,8 +80,10 @@ type AdminServiceClient interface {
 	GrantTile(ctx context.Context, in *GrantTileRequest, opts ...grpc.CallOption) (*GrantTileResponse, error)
 	// RevokeTile takes the grant back.
 	RevokeTile(ctx context.Context, in *RevokeTileRequest, opts ...grpc.CallOption) (*RevokeTileResponse, error)
-	// ListAuditEvents lists recent unlock attempts (residents and guests),
-	// newest first, filtered and paged.
+	// ListAuditEvents lists the property's audit, newest first, filtered
+	// and paged: unlock attempts (residents and guests) and, by kind,
+	// settings changes, passes issued and ended, Protect activations and
+	// suspensions, tile grants and revokes, and contact imports.
 	ListAuditEvents(ctx context.Context, in *ListAuditEventsRequest, opts ...grpc.CallOption) (*ListAuditEventsResponse, error)
 	// ListProperties lists the properties the key may see (a portfolio key:
 	// every property served; a property key: its own) with their
@@ -335,8 +337,10 @@ type AdminServiceServer interface {
 	GrantTile(context.Context, *GrantTileRequest) (*GrantTileResponse, error)
 	// RevokeTile takes the grant back.
 	RevokeTile(context.Context, *RevokeTileRequest) (*RevokeTileResponse, error)
-	// ListAuditEvents lists recent unlock attempts (residents and guests),
-	// newest first, filtered and paged.
+	// ListAuditEvents lists the property's audit, newest first, filtered
+	// and paged: unlock attempts (residents and guests) and, by kind,
+	// settings changes, passes issued and ended, Protect activations and
+	// suspensions, tile grants and revokes, and contact imports.
 	ListAuditEvents(context.Context, *ListAuditEventsRequest) (*ListAuditEventsResponse, error)
 	// ListProperties lists the properties the key may see (a portfolio key:
 	// every property served; a property key: its own) with their
