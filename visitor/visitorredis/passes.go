@@ -15,7 +15,7 @@ import (
 // their pass's start (Unix seconds), one per property and one per
 // property and location, and pass id → visit key. They are written in
 // the transaction that saves the visit; each set's expiry is raised to
-// the longest of its visits' (EXPIRE NX, then GT), and entries that
+// the longest of its visits', and entries that
 // started before the retention period are pruned on every write, so the
 // sets do not grow with a location's history.
 
@@ -30,21 +30,36 @@ func (s *Store) passIndexKey(property, location string) string {
 
 func (s *Store) passIDKey(passID string) string { return s.key("pid", passID) }
 
-// indexPass queues the index writes for visit key's pass in p.
+// indexScript adds a visit (ARGV[1]) at its start (ARGV[2]) to the index
+// sets KEYS[1] and KEYS[2], drops their entries that started before
+// ARGV[3] ("" keeps them), raises each set's expiry to at least ARGV[4] ms
+// and points the pass id key KEYS[3] at the visit for as long. A script
+// rather than EXPIRE's NX and GT options, which need Redis 7: a queued
+// command a server refuses would abort the whole visit write.
+var indexScript = redis.NewScript(`
+for i = 1, 2 do
+	redis.call('ZADD', KEYS[i], ARGV[2], ARGV[1])
+	if ARGV[3] ~= '' then
+		redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', '(' .. ARGV[3])
+	end
+	local ttl = redis.call('PTTL', KEYS[i])
+	if ttl < tonumber(ARGV[4]) then
+		redis.call('PEXPIRE', KEYS[i], ARGV[4])
+	end
+end
+redis.call('SET', KEYS[3], ARGV[1], 'PX', ARGV[4])
+return 1`)
+
+// indexPass queues the index writes for visit key's pass in p (one EVAL,
+// inside the visit's transaction).
 func (s *Store) indexPass(ctx context.Context, p redis.Pipeliner, key string, e visitor.PassIndexEntry, ttl time.Duration) {
-	z := redis.Z{Score: float64(e.Start.Unix()), Member: key}
-	prune := "(" + strconv.FormatInt(e.Prune.Unix(), 10)
-	for _, k := range []string{s.passIndexKey(e.Property, ""), s.passIndexKey(e.Property, e.Location)} {
-		p.ZAdd(ctx, k, z)
-		if !e.Prune.IsZero() {
-			p.ZRemRangeByScore(ctx, k, "-inf", prune)
-		}
-		p.ExpireNX(ctx, k, ttl)
-		p.ExpireGT(ctx, k, ttl)
+	prune := ""
+	if !e.Prune.IsZero() {
+		prune = strconv.FormatInt(e.Prune.Unix(), 10)
 	}
-	if e.PassID != "" {
-		p.Set(ctx, s.passIDKey(e.PassID), key, ttl)
-	}
+	ms := max(ttl.Milliseconds(), 1000)
+	keys := []string{s.passIndexKey(e.Property, ""), s.passIndexKey(e.Property, e.Location), s.passIDKey(e.PassID)}
+	indexScript.Eval(ctx, p, keys, key, e.Start.Unix(), prune, ms)
 }
 
 // IndexedPasses implements visitor.PassIndex: entries of the cursor's
