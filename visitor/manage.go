@@ -206,15 +206,17 @@ func (s *Service) ListPasses(ctx context.Context, q PassQuery) (PassPage, error)
 	if !q.From.IsZero() {
 		iq.Min = q.From.Add(-passLookback)
 	}
+	// Scores are whole seconds (rounded down): the bounds are too, and
+	// the exact checks are made on each pass below.
 	if !q.To.IsZero() {
-		iq.Max = q.To.Add(-time.Second)
+		iq.Max = q.To
 	}
 	// The state bounds the start too: an upcoming pass starts after now,
 	// an active one started by now.
 	switch q.State {
 	case StateUpcoming:
 		if iq.Min.Before(now) {
-			iq.Min = now.Add(time.Second).Truncate(time.Second)
+			iq.Min = now.Truncate(time.Second)
 		}
 	case StateActive:
 		if iq.Max.IsZero() || iq.Max.After(now) {
