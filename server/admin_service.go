@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"slices"
 	"strings"
 
 	"google.golang.org/grpc/codes"
@@ -25,6 +26,7 @@ type adminServer struct {
 	visitors  *visitor.Service
 	cache     CacheAdmin
 	audit     AuditReader
+	auditor   unlock.Auditor // admin changes; nil: not recorded
 	contacts  *tenant.Store
 	buildings *tenant.Buildings
 	org       string // the default property's access-system organisation
@@ -165,13 +167,19 @@ func (s *adminServer) ListAuditEvents(ctx context.Context, req *pb.ListAuditEven
 	if !auditResults[result] {
 		return nil, badField("result", "must be OK, DENIED, TIMEOUT, UNAVAILABLE or ERROR")
 	}
+	kind := strings.ToLower(strings.TrimSpace(req.GetKind()))
+	if kind != "" && !slices.Contains(unlock.Kinds, kind) {
+		return nil, badField("kind", "must be one of "+strings.Join(unlock.Kinds, ", "))
+	}
 	// Records written before properties name none: the default property's.
 	f := unlock.AuditFilter{User: strings.TrimSpace(req.GetUser()), EntryID: req.GetEntryId(), Result: result,
-		Property: property, Unnamed: property == s.property}
-	if f.User != "" && !strings.HasPrefix(f.User, "guest:") {
+		Property: property, Unnamed: property == s.property, Kind: kind}
+	// Emails are canonicalised; actors of other kinds ("guest:<pass id>",
+	// "admin:<name>/<id>", "tile:<email>", "envoy") are matched as given.
+	if f.User != "" && !strings.Contains(f.User, ":") && f.User != "envoy" {
 		email, err := identity.CanonicalEmail(f.User)
 		if err != nil {
-			return nil, badField("user", "an email or guest:<pass id>")
+			return nil, badField("user", "an email, guest:<pass id>, admin:<key name>/<key id>, tile:<email> or envoy")
 		}
 		f.User = email
 	}
@@ -193,7 +201,7 @@ func (s *adminServer) ListAuditEvents(ctx context.Context, req *pb.ListAuditEven
 		out.Events = append(out.Events, &pb.AuditEvent{
 			Id: r.ID, At: timestamppb.New(r.At), User: r.User, EntryId: r.EntryID,
 			Result: r.Result, Message: r.Message, LatencyUs: r.Latency.Microseconds(), System: r.System,
-			Property: property,
+			Property: property, Kind: r.Kind,
 		})
 	}
 	return out, nil
@@ -235,11 +243,20 @@ func (s *adminServer) UpdateVisitorSettings(ctx context.Context, req *pb.UpdateV
 	if req.GetSettings() == nil {
 		return nil, badField("settings", "must be given")
 	}
+	// What was there, for the audit's before and after.
+	var before *pb.VisitorSettings
+	if st, err := s.visitors.Settings(ctx, property, req.GetLocationId()); err == nil {
+		before = settingsPB(st)
+	}
 	res, err := s.visitors.UpdateSettings(ctx, property, req.GetLocationId(), settingsFromPB(req.GetSettings()))
 	if err != nil {
 		return nil, err // refused settings: their result travels as a status detail
 	}
-	return updateResultPB(res), nil
+	out := updateResultPB(res)
+	if !res.Error {
+		s.record(ctx, property, unlock.KindSettingsChanged, req.GetLocationId(), settingsChanges(before, out.GetSettings()))
+	}
+	return out, nil
 }
 
 func settingsPB(st visitor.Settings) *pb.VisitorSettings {

@@ -75,6 +75,9 @@ type Config struct {
 	// Cache and Audit serve the admin cache and audit calls.
 	Cache CacheAdmin
 	Audit AuditReader
+	// AdminAudit records what admin calls change (settings, tile grants,
+	// imports, passes ended) in the audit Audit reads; nil: not recorded.
+	AdminAudit unlock.Auditor
 	// Org is the access-system organisation served; admin keys of other
 	// organisations are refused.
 	Org string
@@ -240,7 +243,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	gs.RegisterService(residentDesc, rs)
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)
-	as := &adminServer{visitors: cfg.Visitors, cache: cfg.Cache, audit: cfg.Audit, contacts: cfg.Contacts, buildings: cfg.Buildings, org: cfg.Org, property: cfg.Property, properties: cfg.Properties,
+	as := &adminServer{visitors: cfg.Visitors, cache: cfg.Cache, audit: cfg.Audit, auditor: cfg.AdminAudit, contacts: cfg.Contacts, buildings: cfg.Buildings, org: cfg.Org, property: cfg.Property, properties: cfg.Properties,
 		editor: cfg.PropertyEditor, checker: cfg.ConnectionChecker, rosters: cfg.Rosters, directories: cfg.Directories}
 	pb.RegisterAdminServiceServer(gs, as)
 	gsv := &guestServer{visitors: cfg.Visitors}

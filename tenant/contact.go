@@ -59,6 +59,11 @@ type ImportOptions struct {
 	// Region is the ISO 3166-1 country code a phone number without a
 	// leading "+" is read in. Default DefaultRegion.
 	Region string
+	// KnownBuilding reports whether a building id in the file's optional
+	// Buildings column is one of the property's; a record naming another
+	// is bad (so by default nothing is imported). nil accepts any
+	// well-formed id.
+	KnownBuilding func(building string) bool
 }
 
 // BadRow is a record that was not imported.
@@ -75,11 +80,15 @@ type ImportReport struct {
 	Updated   int
 	Unchanged int
 	Removed   int
+	// Granted counts the tile grants the Buildings column asked for,
+	// written with the contacts (granting again is harmless).
+	Granted int
 	// BadRows lists at most MaxBadRowsListed bad records, in file order;
 	// BadRowCount counts them all.
 	BadRows     []BadRow
 	BadRowCount int
 	// Warnings are things that did not stop the import but that the
-	// property manager may want to know (ignored columns, blank records).
+	// property manager may want to know (ignored columns, blank records,
+	// "line N: ..." for a record kept with a possible-only phone number).
 	Warnings []string
 }

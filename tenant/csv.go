@@ -21,18 +21,24 @@ const (
 	MaxBadRowsListed = 1000    // bad records listed in a report; all are counted
 )
 
-// column is one of the three columns an import needs.
+// column is one of the three columns an import needs, or the optional
+// Buildings column.
 type column int
 
 const (
 	colName column = iota
 	colEmail
 	colPhone
-	numColumns
+	numRequired // the columns before are required
+	// colBuildings lists the buildings whose visitor-registration tile the
+	// contact gets: the HqO seed has property managers send "the same CSV"
+	// to grant the tile, so the grant may ride along in the file.
+	colBuildings = numRequired
+	numColumns   = numRequired + 1
 )
 
 // columnLabels name the columns in messages, in the seed's words.
-var columnLabels = [numColumns]string{"Full Name", "Email", "Phone"}
+var columnLabels = [numColumns]string{"Full Name", "Email", "Phone", "Buildings"}
 
 // headerSynonyms maps a header, as normalised by headerKey, to its column.
 // Property managers export from Envoy, Excel and HR systems, each with its
@@ -53,6 +59,15 @@ var headerSynonyms = map[string]column{
 	"cell":           colPhone,
 	"cell phone":     colPhone,
 	"telephone":      colPhone,
+	// The optional grant column: building ids separated by ";" (or "|",
+	// ",", spaces), e.g. "hv-tower;hv-annex".
+	"buildings":                 colBuildings,
+	"building":                  colBuildings,
+	"building ids":              colBuildings,
+	"grant tile":                colBuildings,
+	"tile":                      colBuildings,
+	"visitor registration":      colBuildings,
+	"visitor registration tile": colBuildings,
 }
 
 // headerKey lower-cases h, turns each run of anything but letters and
@@ -73,10 +88,12 @@ func headerKey(h string) string {
 
 // entry is a good record.
 type entry struct {
-	line  int
-	email string
-	name  string
-	phone string
+	line      int
+	email     string
+	name      string
+	phone     string
+	buildings []string // tile grants the record asks for
+	warning   string   // kept, but the property manager should look (a possible-only phone)
 }
 
 // pending is a record whose fields still have to be checked.
@@ -102,7 +119,7 @@ type parsed struct {
 // parseCSV reads and checks a whole file (see the package documentation).
 // It returns an error wrapping ErrInvalidCSV when the file as a whole is
 // refused; bad records are in the report.
-func parseCSV(data []byte, region string) (parsed, error) {
+func parseCSV(data []byte, region string, known func(building string) bool) (parsed, error) {
 	data, err := decodeText(data)
 	if err != nil {
 		return parsed{}, err
@@ -111,7 +128,7 @@ func parseCSV(data []byte, region string) (parsed, error) {
 	r.FieldsPerRecord = -1 // a record with the wrong count is one bad record, not the end of the file
 	header, err := r.Read()
 	if errors.Is(err, io.EOF) {
-		return parsed{}, fmt.Errorf("tenant: %w: the file is empty; expected a header row: %s", ErrInvalidCSV, strings.Join(columnLabels[:], ", "))
+		return parsed{}, fmt.Errorf("tenant: %w: the file is empty; expected a header row: %s", ErrInvalidCSV, strings.Join(columnLabels[:numRequired], ", "))
 	}
 	if err != nil {
 		return parsed{}, fmt.Errorf("tenant: %w: header: %v", ErrInvalidCSV, err)
@@ -164,7 +181,9 @@ func parseCSV(data []byte, region string) (parsed, error) {
 		}
 		t := pending{line: line}
 		for c := range numColumns {
-			t.raw[c] = rec[cols[c]]
+			if cols[c] >= 0 {
+				t.raw[c] = rec[cols[c]]
+			}
 		}
 		todo = append(todo, t)
 	}
@@ -179,8 +198,9 @@ func parseCSV(data []byte, region string) (parsed, error) {
 		p.report.Warnings = append(p.report.Warnings, fmt.Sprintf("skipped %d %s %d", blank, what, firstBlankAt))
 	}
 
-	checkAll(todo, region)
+	checkAll(todo, region, known)
 	firstLine := map[string]int{}
+	var warned []string
 	for i := range todo {
 		t := &todo[i]
 		if e := t.ok.email; e != "" {
@@ -198,7 +218,14 @@ func parseCSV(data []byte, region string) (parsed, error) {
 			continue
 		}
 		p.good = append(p.good, t.ok)
+		if t.ok.warning != "" {
+			warned = append(warned, fmt.Sprintf("line %d: %s", t.line, t.ok.warning))
+		}
 	}
+	if len(warned) > MaxBadRowsListed {
+		warned = append(warned[:MaxBadRowsListed], fmt.Sprintf("and %d more lines with warnings", len(warned)-MaxBadRowsListed))
+	}
+	p.report.Warnings = append(p.report.Warnings, warned...)
 	slices.SortStableFunc(bad, func(a, b BadRow) int { return a.Line - b.Line })
 	p.report.BadRowCount = len(bad)
 	p.report.BadRows = bad[:min(len(bad), MaxBadRowsListed)]
@@ -227,6 +254,9 @@ func decodeText(data []byte) ([]byte, error) {
 func mapHeader(header []string) ([numColumns]int, []string, error) {
 	var cols [numColumns]int
 	var found [numColumns]bool
+	for c := range cols {
+		cols[c] = -1 // absent: only the optional ones may stay so
+	}
 	var warnings []string
 	for i, h := range header {
 		c, ok := headerSynonyms[headerKey(h)]
@@ -242,7 +272,7 @@ func mapHeader(header []string) ([numColumns]int, []string, error) {
 		}
 	}
 	var missing []string
-	for c := range numColumns {
+	for c := range numRequired {
 		if !found[c] {
 			missing = append(missing, columnLabels[c])
 		}
@@ -259,7 +289,7 @@ func mapHeader(header []string) ([numColumns]int, []string, error) {
 		what = "columns"
 	}
 	return cols, nil, fmt.Errorf("tenant: %w: missing %s %s (the header row needs %s; found %q)%s",
-		ErrInvalidCSV, what, strings.Join(missing, ", "), strings.Join(columnLabels[:], ", "), header, hint)
+		ErrInvalidCSV, what, strings.Join(missing, ", "), strings.Join(columnLabels[:numRequired], ", "), header, hint)
 }
 
 func isBlank(rec []string) bool {

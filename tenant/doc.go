@@ -42,8 +42,17 @@
 //     the same contact; a second record with the same email is bad and
 //     names the line of the first;
 //   - the phone may be empty (many contacts have none and the tile does not
-//     need one); when present it must be a valid number and is stored in
-//     E.164 (see NormalizePhone);
+//     need one); when present it is stored in E.164 (see NormalizePhone).
+//     A number that is possible but not valid (the HqO seed's own
+//     "(555) 555-5555") is kept with a warning "line N: ..." in the
+//     report; one that is not even possible makes the record bad;
+//   - the optional Buildings column (also "Building", "Visitor
+//     Registration", "Grant Tile", "Tile") lists building ids separated by
+//     ";", "|", "," or spaces: the contact gets the visitor-registration
+//     tile for each, written in the same transaction as the contacts
+//     (ImportReport.Granted counts them; grants are only added). A building
+//     ImportOptions.KnownBuilding does not know makes the record bad,
+//     naming it;
 //   - a record whose fields are all blank (a spreadsheet's trailing ",,")
 //     is skipped with a warning rather than reported.
 //

@@ -19,7 +19,7 @@ var e164 = regexp.MustCompile(`^\+[1-9][0-9]{1,14}$`)
 // listed in line order with a reason.
 func FuzzParseCSV(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
-		p, err := parseCSV(data, DefaultRegion)
+		p, err := parseCSV(data, DefaultRegion, nil)
 		if err != nil {
 			if !errors.Is(err, ErrInvalidCSV) {
 				t.Fatalf("parseCSV error %v does not match ErrInvalidCSV", err)

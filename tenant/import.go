@@ -30,7 +30,7 @@ func (s *Store) Import(ctx context.Context, org string, r io.Reader, opts Import
 	if len(data) > MaxFileBytes {
 		return ImportReport{}, fmt.Errorf("tenant: %w: %w: the file is over %d MiB; split it", ErrInvalidCSV, ErrTooLarge, MaxFileBytes>>20)
 	}
-	p, err := parseCSV(data, region)
+	p, err := parseCSV(data, region, opts.KnownBuilding)
 	if err != nil {
 		return p.report, err
 	}
@@ -59,6 +59,13 @@ func (s *Store) plan(existing map[string]Contact, p parsed, opts ImportOptions, 
 	now := s.now().UTC().Truncate(time.Second)
 	var ch ContactChanges
 	for _, e := range p.good {
+		if len(e.buildings) > 0 {
+			if ch.Grants == nil {
+				ch.Grants = map[string][]string{}
+			}
+			ch.Grants[e.email] = e.buildings
+			rep.Granted += len(e.buildings)
+		}
 		c, had := existing[e.email]
 		if had {
 			// A value that no longer decodes (empty Name) is overwritten:

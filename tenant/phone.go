@@ -47,7 +47,10 @@ func NormalizePhone(raw, region string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	e164, bad := normalizePhone(raw, region)
+	e164, warn, bad := normalizePhone(raw, region)
+	if bad == "" && warn != "" {
+		bad = warn
+	}
 	if bad != "" {
 		return "", fmt.Errorf("%w: %s", ErrInvalidArgument, bad)
 	}
@@ -55,14 +58,19 @@ func NormalizePhone(raw, region string) (string, error) {
 }
 
 // normalizePhone is NormalizePhone for a normalised region; it returns why
-// raw is refused in words for a bad-row report.
-func normalizePhone(raw, region string) (e164, bad string) {
+// raw is refused in words for a bad-row report. A number that is possible
+// (a length the country uses) but not valid (an unassigned prefix, such
+// as the 555 exchange of "(555) 555-5555", the HqO seed's own example) is
+// returned in E.164 with warn saying so: an import keeps it, with a
+// warning for its line, rather than refusing the whole file over a
+// placeholder; NormalizePhone refuses it.
+func normalizePhone(raw, region string) (e164, warn, bad string) {
 	s := strings.TrimSpace(raw)
 	if s == "" {
-		return "", "phone number is empty"
+		return "", "", "phone number is empty"
 	}
 	if len(s) > maxPhoneLen {
-		return "", fmt.Sprintf("phone number is longer than %d characters", maxPhoneLen)
+		return "", "", fmt.Sprintf("phone number is longer than %d characters", maxPhoneLen)
 	}
 	for i, r := range s {
 		switch {
@@ -70,22 +78,29 @@ func normalizePhone(raw, region string) (e164, bad string) {
 			unicode.IsSpace(r), unicode.Is(unicode.Pd, r):
 		case r == '+' && i == 0:
 		case unicode.IsLetter(r):
-			return "", fmt.Sprintf("phone %q has letters: extensions and vanity numbers are not supported", s)
+			return "", "", fmt.Sprintf("phone %q has letters: extensions and vanity numbers are not supported", s)
 		default:
-			return "", fmt.Sprintf("phone %q has %q, which is not part of a phone number", s, r)
+			return "", "", fmt.Sprintf("phone %q has %q, which is not part of a phone number", s, r)
 		}
 	}
 	n, err := phonenumbers.Parse(s, region)
 	if err != nil {
-		return "", fmt.Sprintf("phone %q: %v", s, err)
+		return "", "", fmt.Sprintf("phone %q: %v", s, err)
 	}
-	if !validNumber(n, region) {
-		if strings.HasPrefix(s, "+") {
-			return "", fmt.Sprintf("phone %q is not a valid number", s)
-		}
-		return "", fmt.Sprintf("phone %q is not a valid %s number (write other countries' numbers with + and the country code)", s, region)
+	if validNumber(n, region) {
+		return phonenumbers.Format(n, phonenumbers.E164), "", ""
 	}
-	return phonenumbers.Format(n, phonenumbers.E164), ""
+	what := "a valid number"
+	if !strings.HasPrefix(s, "+") {
+		what = "a valid " + region + " number (write other countries' numbers with + and the country code)"
+	}
+	// A local-only length ("555-5555", no area code) is not kept: it has
+	// no E.164 form anyone could dial.
+	if phonenumbers.IsPossibleNumberWithReason(n) == phonenumbers.IS_POSSIBLE {
+		e := phonenumbers.Format(n, phonenumbers.E164)
+		return e, fmt.Sprintf("phone %q is not %s, only a possible one: kept as %s, but texts to it may not arrive", s, what, e), ""
+	}
+	return "", "", fmt.Sprintf("phone %q is not %s", s, what)
 }
 
 // validNumber checks n against region first: that is the common case and

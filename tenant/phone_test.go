@@ -21,7 +21,7 @@ func TestNormalizePhone(t *testing.T) {
 		{"+44 20 7946 0958", "US", "+442079460958", ""},
 		{"020 7946 0958", "GB", "+442079460958", ""},
 		{"06 12 34 56 78", "FR", "+33612345678", ""},
-		{"(555) 555-5555", "US", "", "not a valid US number"},
+		{"(555) 555-5555", "US", "", "not a valid US number"}, // possible, not valid: refused here, a warning in an import
 		{"020 7946 0958", "US", "", "not a valid US number"},
 		{"+1 555 555 5555", "US", "", "not a valid number"},
 		{"12", "US", "", `phone "12"`},

@@ -62,6 +62,10 @@ type ContactChanges struct {
 	Created []Contact // new contacts (Org and Buildings are not stored)
 	Updated []Contact // contacts replaced whole (their grants are kept)
 	Removed []string  // emails of contacts deleted with their grants
+	// Grants are tile grants to add (email → building ids), written in
+	// the same transaction; the emails are among Created and Updated or
+	// the existing contacts.
+	Grants map[string][]string
 }
 
 // Store keeps tenant contacts and their grants in a ContactStore. It is

@@ -15,11 +15,11 @@ import (
 // checkAll checks every record, on all cores: phone numbers are parsed
 // against libphonenumber's metadata (regular expressions), which is most of
 // an import's time.
-func checkAll(todo []pending, region string) {
+func checkAll(todo []pending, region string, known func(string) bool) {
 	workers := min(runtime.GOMAXPROCS(0), (len(todo)+255)/256)
 	if workers <= 1 {
 		for i := range todo {
-			todo[i].check(region)
+			todo[i].check(region, known)
 		}
 		return
 	}
@@ -28,7 +28,7 @@ func checkAll(todo []pending, region string) {
 	for part := range slices.Chunk(todo, chunk) {
 		wg.Go(func() {
 			for i := range part {
-				part[i].check(region)
+				part[i].check(region, known)
 			}
 		})
 	}
@@ -37,8 +37,10 @@ func checkAll(todo []pending, region string) {
 
 // check fills t.ok, or t.bad with the first thing wrong. The email is
 // checked first so that it is known even when the rest is bad, for
-// duplicate detection and RemoveMissing.
-func (t *pending) check(region string) {
+// duplicate detection and RemoveMissing. known reports whether a building
+// in the Buildings column is one of the property's (nil: any well-formed
+// id is).
+func (t *pending) check(region string, known func(string) bool) {
 	for _, f := range t.raw {
 		if !utf8.ValidString(f) {
 			t.bad = "not UTF-8 text: save the file as CSV UTF-8"
@@ -55,8 +57,29 @@ func (t *pending) check(region string) {
 		return
 	}
 	if strings.TrimSpace(t.raw[colPhone]) != "" {
-		t.ok.phone, t.bad = normalizePhone(t.raw[colPhone], region)
+		if t.ok.phone, t.ok.warning, t.bad = normalizePhone(t.raw[colPhone], region); t.bad != "" {
+			return
+		}
 	}
+	t.ok.buildings, t.bad = checkBuildings(t.raw[colBuildings], known)
+}
+
+// checkBuildings splits a Buildings field (ids separated by ";", "|", ","
+// or spaces; building ids have none of them) into its distinct ids, or
+// says which one is not a building of the property.
+func checkBuildings(raw string, known func(string) bool) (ids []string, bad string) {
+	for _, b := range strings.FieldsFunc(raw, func(r rune) bool { return r == ';' || r == '|' || r == ',' || unicode.IsSpace(r) }) {
+		id, err := checkBuilding(b)
+		switch {
+		case err != nil:
+			return nil, fmt.Sprintf("building %q is not a building id", b)
+		case known != nil && !known(id):
+			return nil, fmt.Sprintf("building %q is not one of the property's buildings (set it up with SetBuilding first)", id)
+		case !slices.Contains(ids, id):
+			ids = append(ids, id)
+		}
+	}
+	return ids, ""
 }
 
 // checkName returns name with its whitespace collapsed, or why it is bad.

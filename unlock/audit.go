@@ -11,8 +11,32 @@ import (
 	"time"
 )
 
-// Attempt is one audited unlock attempt.
+// Audit kinds: what a record is about. Unlock attempts have none in
+// Attempt.Kind ("" is KindUnlock, as in every record written before
+// kinds); the others record what managers, Envoy and the tile changed.
+const (
+	KindUnlock           = "unlock"
+	KindSettingsChanged  = "settings_changed"
+	KindPassIssued       = "pass_issued"
+	KindPassEnded        = "pass_ended"
+	KindProtectActivated = "protect_activated"
+	KindProtectSuspended = "protect_suspended"
+	KindTileGranted      = "tile_granted"
+	KindTileRevoked      = "tile_revoked"
+	KindContactsImported = "contacts_imported"
+)
+
+// Kinds lists every audit kind.
+var Kinds = []string{KindUnlock, KindSettingsChanged, KindPassIssued, KindPassEnded,
+	KindProtectActivated, KindProtectSuspended, KindTileGranted, KindTileRevoked, KindContactsImported}
+
+// Attempt is one audited unlock attempt, or with Kind set another audited
+// event: Email is then who acted ("admin:<key name>/<key id>", "envoy",
+// "tile:<contact>"), EntryID what was acted on (a pass id, a location, a
+// contact) and Message what changed.
 type Attempt struct {
+	// Kind is "" for an unlock attempt, else one of the Kind constants.
+	Kind    string
 	At      time.Time
 	Email   string
 	EntryID string
@@ -38,9 +62,13 @@ type Discard struct{}
 // Record does nothing.
 func (Discard) Record(Attempt) {}
 
-// AuditRecord is one attempt as read back from the stream.
+// AuditRecord is one attempt (or other audited event) as read back from
+// the stream.
 type AuditRecord struct {
-	ID      string // the stream id, also the paging cursor
+	ID string // the stream id, also the paging cursor
+	// Kind is KindUnlock for unlock attempts (and every record written
+	// before kinds), else what the event is.
+	Kind    string
 	At      time.Time
 	User    string // email, or "guest:<pass id>"
 	EntryID string
@@ -61,11 +89,14 @@ type AuditFilter struct {
 	// that name none (written before properties: the default property's).
 	Property string
 	Unnamed  bool
+	// Kind selects one kind (KindUnlock: unlock attempts).
+	Kind string
 }
 
 // Match reports whether f selects r.
 func (f AuditFilter) Match(r AuditRecord) bool {
 	return (f.Property == "" || f.Property == r.Property || (f.Unnamed && r.Property == "")) &&
+		(f.Kind == "" || f.Kind == r.Kind) &&
 		(f.User == "" || f.User == r.User) &&
 		(f.EntryID == "" || f.EntryID == r.EntryID) &&
 		(f.Result == "" || strings.EqualFold(f.Result, r.Result))

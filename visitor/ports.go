@@ -72,6 +72,9 @@ type VisitWrite struct {
 	Key  string
 	Data []byte
 	TTL  time.Duration
+	// Index, when set, lists the visit's pass in the manager's view (see
+	// PassIndex) for at least TTL.
+	Index *PassIndexEntry
 }
 
 // LinkWrite joins an Envoy entry to a visit for TTL.

@@ -176,6 +176,7 @@ func (s *Service) logged(ctx context.Context, out Outcome, err error) (Outcome, 
 }
 
 func (s *Service) logDecision(ctx context.Context, out Outcome) {
+	s.auditProtect(ctx, out)
 	b, _ := json.Marshal(out)
 	err := s.store.AppendDecision(ctx, s.decision(out.Location, b))
 	if err != nil {

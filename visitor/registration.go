@@ -77,11 +77,14 @@ func (s *Service) Register(ctx context.Context, r Registration) (string, Outcome
 		ExpectedArrival: r.ExpectedArrival,
 	}
 	out := Outcome{At: s.now().UTC(), Event: "tile_registration", Location: r.Location, InviteID: id}
-	out, err := s.invite(ctx, ev, out, true)
+	host := identity.FoldEmail(r.Host)
+	out, err := s.invite(WithActor(ctx, "tile:"+host), ev, out, true)
 	if err != nil {
 		return "", out, err
 	}
-	host := identity.FoldEmail(r.Host)
+	if err := s.noteHost(ctx, id, host); err != nil {
+		return id, out, fmt.Errorf("visitor: note the host of %s: %w", id, err)
+	}
 	if err := s.store.AddRegistration(ctx, r.Location, host, id, r.ExpectedArrival, s.cfg.Retention); err != nil {
 		return id, out, fmt.Errorf("visitor: remember registration for %s: %w", host, err)
 	}

@@ -31,6 +31,8 @@ type txn struct {
 	links  map[string]string // Envoy entry id → visit key
 	tokens map[string]string // token hash → visit key; "" deletes
 	logs   []Outcome
+	// before is each loaded visit's pass as it was read, for the audit.
+	before map[string]passMark
 }
 
 // transact runs fn in a transaction over the visits named by keys (visit
@@ -38,11 +40,13 @@ type txn struct {
 // it reads them.
 func (s *Service) transact(ctx context.Context, keys []string, fn func(t *txn) error) error {
 	for range maxTxAttempts {
+		var last *txn
 		err := s.store.Transact(ctx, keys, func(tx VisitTx) error {
 			t := &txn{
 				s: s, tx: tx, visits: map[string]*visit{},
-				links: map[string]string{}, tokens: map[string]string{},
+				links: map[string]string{}, tokens: map[string]string{}, before: map[string]passMark{},
 			}
+			last = t
 			if err := fn(t); err != nil {
 				return err
 			}
@@ -50,6 +54,9 @@ func (s *Service) transact(ctx context.Context, keys []string, fn func(t *txn) e
 		})
 		if errors.Is(err, ErrConflict) {
 			continue
+		}
+		if err == nil && last != nil {
+			s.auditPasses(ctx, last)
 		}
 		return err
 	}
@@ -74,6 +81,7 @@ func (t *txn) visit(key string) (*visit, error) {
 		return nil, fmt.Errorf("visitor: decode visit %s: %w", key, err)
 	}
 	t.visits[key] = v
+	t.before[key] = markOf(v)
 	return v, nil
 }
 
@@ -133,7 +141,7 @@ func (t *txn) commit() error {
 			return fmt.Errorf("visitor: encode visit %s: %w", v.Key, err)
 		}
 		ttls[v.Key] = t.ttl(v)
-		w.Visits = append(w.Visits, VisitWrite{Key: v.Key, Data: b, TTL: ttls[v.Key]})
+		w.Visits = append(w.Visits, VisitWrite{Key: v.Key, Data: b, TTL: ttls[v.Key], Index: t.s.indexEntry(v)})
 	}
 	ttlOf := func(key string) time.Duration {
 		if d, ok := ttls[key]; ok {

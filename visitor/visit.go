@@ -46,6 +46,10 @@ type visit struct {
 
 	Pass      *pass     `json:"pass,omitempty"`
 	Decisions []Outcome `json:"decisions,omitempty"` // the latest maxVisitDecisions
+
+	// Host is the tenant contact who registered the visitor in the tile
+	// (canonical email); "" for Envoy's invites and walk-ins.
+	Host string `json:"host,omitempty"`
 }
 
 // pass is a visit's guest pass.

@@ -22,7 +22,7 @@ const contactsUsage = `usage:
   cloudkey contacts list --org ORG
   cloudkey contacts grant --org ORG --email EMAIL --building BUILDING
   cloudkey contacts revoke --org ORG --email EMAIL --building BUILDING
-FILE is a CSV with the columns Full Name, Email, Phone ("-" reads standard input).
+FILE is a CSV with the columns Full Name, Email, Phone and optionally Buildings ("-" reads standard input).
 Every command needs --redis-url (CLOUDKEY_REDIS_URL).`
 
 // contactsCmd manages tenant contacts and their visitor-registration tile

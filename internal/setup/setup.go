@@ -312,7 +312,7 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 		httpListener: httpLis, tokens: tokens, resident: svc, log: log,
 		stores: st, org: a.Org, property: a.Properties[0].ID, properties: reg, editor: reg, checker: reg, directories: reg, cache: residentCache{store: store, svc: svc, def: reg.defID}, rdb: rdb,
 		visitors: a.Visitors, envoySecret: a.EnvoySecret, smsStatus: smsStatus,
-		limiter: newLimiter(rdb, cfg, log), metrics: a.Metrics, tracing: a.Tracing,
+		limiter: newLimiter(rdb, cfg, log), metrics: a.Metrics, tracing: a.Tracing, auditor: un.auditor,
 	}))
 	if err != nil {
 		return nil, err
@@ -613,6 +613,7 @@ type serverDeps struct {
 	editor       server.PropertyEditor
 	checker      server.ConnectionChecker
 	directories  server.RosterDirectories
+	auditor      unlock.Auditor // the audit stream's writer, for admin changes
 }
 
 // serverConfig is the server's own configuration, filled from cfg and
@@ -625,7 +626,7 @@ func serverConfig(cfg Config, d serverDeps) server.Config {
 		Admins: d.stores.admins, Org: d.org, Property: d.property, Properties: d.properties,
 		PropertyEditor: d.editor, ConnectionChecker: d.checker,
 		Rosters: rosterredis.New(rdb), Directories: d.directories,
-		Cache: d.cache, Audit: d.stores.auditLog,
+		Cache: d.cache, Audit: d.stores.auditLog, AdminAudit: d.auditor,
 		Contacts:  d.stores.contacts,
 		Buildings: d.stores.buildings,
 		Visitors:  d.visitors, EnvoySecret: []byte(d.envoySecret), SMSStatus: d.smsStatus,

@@ -295,6 +295,10 @@ type countingAuditor struct {
 }
 
 func (a countingAuditor) Record(at unlock.Attempt) {
+	if at.Kind != "" {
+		a.next.Record(at) // not an unlock: nothing to count
+		return
+	}
 	kind := 0
 	if strings.HasPrefix(at.Email, "guest:") {
 		kind = 1

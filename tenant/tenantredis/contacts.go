@@ -270,7 +270,7 @@ func (s *Contacts) apply(ctx context.Context, tx *redis.Tx, org string, plan fun
 	for i, c := range ch.Created {
 		created[i] = redis.Z{Member: c.Email}
 	}
-	if len(set) == 0 && len(ch.Removed) == 0 {
+	if len(set) == 0 && len(ch.Removed) == 0 && len(ch.Grants) == 0 {
 		return nil // nothing to write; the WATCH is simply released
 	}
 	_, err = tx.TxPipelined(ctx, func(q redis.Pipeliner) error {
@@ -289,6 +289,13 @@ func (s *Contacts) apply(ctx context.Context, tx *redis.Tx, org string, plan fun
 			}
 			q.ZRem(ctx, s.indexKey(org), members...)
 			q.Del(ctx, keys...)
+		}
+		for email, buildings := range ch.Grants {
+			members := make([]any, len(buildings))
+			for i, b := range buildings {
+				members[i] = b
+			}
+			q.SAdd(ctx, s.grantsKey(org, email), members...)
 		}
 		return nil
 	})

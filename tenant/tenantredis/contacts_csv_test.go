@@ -18,6 +18,8 @@ type person struct{ name, phone string }
 func testImportCSV(t *testing.T, dial backends.Dial) {
 	s, _, _ := newStore(t, dial)
 	goodOnly := tenant.ImportOptions{GoodRowsOnly: true}
+	// The property's buildings, for the optional Buildings column.
+	known := tenant.ImportOptions{KnownBuilding: func(b string) bool { return b == "hv-tower" || b == "hv-annex" }}
 	tests := []struct {
 		file         string
 		opts         tenant.ImportOptions
@@ -27,7 +29,41 @@ func testImportCSV(t *testing.T, dial backends.Dial) {
 		bad          []tenant.BadRow // Reason is a substring
 		warnings     []string        // substrings, in order
 		wantContacts map[string]person
+		wantGrants   map[string][]string // contact → buildings, sorted
 	}{
+		{
+			// The HqO seed's own example: (555) 555-5555 is a possible US
+			// number but not a valid one, kept with a warning for its line.
+			file: "hqo_sample.csv", rows: 1,
+			warnings:     []string{`line 2: phone "(555) 555-5555" is not a valid US number`},
+			wantContacts: map[string]person{"liz@example.com": {"Liz Thomson", "+15555555555"}},
+		},
+		{
+			// The optional Buildings column grants the tile in the same import.
+			file: "grants.csv", opts: known, rows: 3,
+			warnings: []string{`line 3: phone "(555) 555-5555"`},
+			wantContacts: map[string]person{
+				"ada@example.com":   {"Ada Lovelace", "+14155550123"},
+				"grace@example.com": {"Grace Hopper", "+15555555555"},
+				"alan@example.com":  {"Alan Turing", ""},
+			},
+			wantGrants: map[string][]string{"ada@example.com": {"hv-tower"}, "grace@example.com": {"hv-annex", "hv-tower"}},
+		},
+		{
+			// An unknown building fails the whole import, naming line and building.
+			file: "grants_unknown.csv", opts: known, rows: 2,
+			wantErr: tenant.ErrBadRows, wantErrText: "1 of 2 rows are bad; nothing was imported",
+			bad: []tenant.BadRow{{Line: 3, Reason: `building "hv-garage" is not one of the property's buildings`}},
+		},
+		{
+			// Without a list of buildings any well-formed id is granted.
+			file: "grants_unknown.csv", rows: 2,
+			wantContacts: map[string]person{
+				"ada@example.com":   {"Ada Lovelace", "+14155550123"},
+				"grace@example.com": {"Grace Hopper", ""},
+			},
+			wantGrants: map[string][]string{"ada@example.com": {"hv-tower"}, "grace@example.com": {"hv-garage", "hv-tower"}},
+		},
 		{
 			file: "seed.csv", rows: 3,
 			wantContacts: map[string]person{
@@ -70,7 +106,7 @@ func testImportCSV(t *testing.T, dial backends.Dial) {
 		},
 		{
 			file: "extra_column.csv", rows: 1,
-			warnings: []string{`column 2 "Company" is not one of Full Name, Email, Phone and was ignored`, "column 5 has no name and was ignored"},
+			warnings: []string{`column 2 "Company" is not one of Full Name, Email, Phone, Buildings and was ignored`, "column 5 has no name and was ignored"},
 			wantContacts: map[string]person{
 				"ada@example.com": {"Ada Lovelace", "+14155550123"},
 			},
@@ -105,7 +141,7 @@ func testImportCSV(t *testing.T, dial backends.Dial) {
 			file: "bad_rows.csv", wantErr: tenant.ErrBadRows, wantErrText: "5 of 7 rows are bad; nothing was imported", rows: 7,
 			bad: []tenant.BadRow{
 				{Line: 3, Reason: `invalid email: "ada-at-example.com"`},
-				{Line: 4, Reason: `phone "(555) 555-5555" is not a valid US number`},
+				{Line: 4, Reason: `phone "555-5555" is not a valid US number`},
 				{Line: 5, Reason: "extensions and vanity numbers are not supported"},
 				{Line: 6, Reason: "full name is empty"},
 				{Line: 7, Reason: "email ada@example.com is already on line 2"},
@@ -167,6 +203,16 @@ func testImportCSV(t *testing.T, dial backends.Dial) {
 				if c.Name != want.name || c.Phone != want.phone || c.Org != org {
 					t.Errorf("%s = %q %q in %q, want %q %q", email, c.Name, c.Phone, c.Org, want.name, want.phone)
 				}
+				if g := c.Buildings; strings.Join(g, ",") != strings.Join(tt.wantGrants[email], ",") {
+					t.Errorf("%s has the tile for %q, want %q", email, g, tt.wantGrants[email])
+				}
+			}
+			granted := 0
+			for _, b := range tt.wantGrants {
+				granted += len(b)
+			}
+			if tt.wantErr == nil && rep.Granted != granted {
+				t.Errorf("Granted = %d, want %d", rep.Granted, granted)
 			}
 		})
 	}

@@ -15,5 +15,6 @@ func TestContract(t *testing.T) {
 	backends.Run(t, func(t *testing.T, dial backends.Dial) {
 		t.Run("drains on close", func(t *testing.T) { testStreamAuditorDrainsOnClose(t, dial(t)) })
 		t.Run("filters and pages", func(t *testing.T) { testAuditLogFiltersAndPages(t, dial(t)) })
+		t.Run("kinds", func(t *testing.T) { testAuditKinds(t, dial(t)) })
 	})
 }

@@ -93,7 +93,10 @@ func validID(id string) bool {
 
 func record(m redis.XMessage) unlock.AuditRecord {
 	str := func(k string) string { s, _ := m.Values[k].(string); return s }
-	r := unlock.AuditRecord{ID: m.ID, User: str("email"), EntryID: str("entry"), System: str("system"), Property: str("property"), Result: str("result"), Message: str("message")}
+	r := unlock.AuditRecord{ID: m.ID, Kind: str("kind"), User: str("email"), EntryID: str("entry"), System: str("system"), Property: str("property"), Result: str("result"), Message: str("message")}
+	if r.Kind == "" {
+		r.Kind = unlock.KindUnlock // unlocks, and every record written before kinds
+	}
 	if ms, err := strconv.ParseInt(str("at"), 10, 64); err == nil {
 		r.At = time.UnixMilli(ms)
 	}

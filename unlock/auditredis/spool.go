@@ -29,11 +29,12 @@ type spoolRecord struct {
 	Result    string `json:"result"`
 	Message   string `json:"message"`
 	LatencyUS int64  `json:"latency_us"`
+	Kind      string `json:"kind,omitempty"`
 }
 
 func toSpool(at unlock.Attempt) spoolRecord {
 	return spoolRecord{At: at.At.UnixMilli(), Email: at.Email, Entry: at.EntryID, System: at.System, Property: at.Property, Result: at.Status.String(),
-		Message: at.Message, LatencyUS: at.Latency.Microseconds()}
+		Message: at.Message, LatencyUS: at.Latency.Microseconds(), Kind: at.Kind}
 }
 
 func (r spoolRecord) attempt() unlock.Attempt {
@@ -44,7 +45,7 @@ func (r spoolRecord) attempt() unlock.Attempt {
 		}
 	}
 	return unlock.Attempt{At: time.UnixMilli(r.At), Email: r.Email, EntryID: r.Entry, System: r.System, Property: r.Property, Status: st,
-		Message: r.Message, Latency: time.Duration(r.LatencyUS) * time.Microsecond}
+		Message: r.Message, Latency: time.Duration(r.LatencyUS) * time.Microsecond, Kind: r.Kind}
 }
 
 // appendSpool appends batch to the spool file, one JSON line per record,

@@ -230,6 +230,11 @@ func (a *StreamAuditor) send(batch []unlock.Attempt) ([]unlock.Attempt, error) {
 			"result", statusValue(at.Status),
 			"message", at.Message,
 			"latency_us", at.Latency.Microseconds())
+		if at.Kind != "" {
+			// Only events other than unlocks carry a kind: an unlock's
+			// record stays as it was.
+			args = append(args, "kind", at.Kind)
+		}
 		cmds[i] = pipe.Do(ctx, args[start:len(args):len(args)]...)
 	}
 	_, err := pipe.Exec(ctx)
@@ -262,7 +267,7 @@ func (a *StreamAuditor) fallback(batch []unlock.Attempt) {
 	for _, at := range batch {
 		rec, _ := json.Marshal(map[string]any{
 			"at": at.At.UnixMilli(), "email": at.Email, "entry": at.EntryID, "system": at.System, "property": at.Property, "result": at.Status.String(),
-			"message": at.Message, "latency_us": at.Latency.Microseconds(),
+			"message": at.Message, "latency_us": at.Latency.Microseconds(), "kind": at.Kind,
 		})
 		a.log.Error("audit: record not written to Redis", "stream", a.stream, "record", string(rec))
 	}

@@ -40,6 +40,9 @@ const DefaultPrefix = "ck:v1:vis:"
 //	prot:due, prot:run  scheduled and claimed suspensions (ZSETs by time in ms)
 //	prot:job            the suspensions' data (hash by user id)
 //	lock:{name}         short-lived locks
+//	pidx:{prop}         a property's passes (ZSET visit key → start, s)
+//	pidx:{prop}:{loc}   the same for one location
+//	pid:{passID}        a pass id → its visit key
 //	txn                 never written: what read-only transactions watch
 type Store struct {
 	rdb    redis.UniversalClient
@@ -166,6 +169,9 @@ func (t *tx) Commit(w visitor.VisitWrites) error {
 	_, err := t.tx.TxPipelined(t.ctx, func(p redis.Pipeliner) error {
 		for _, v := range w.Visits {
 			p.Set(t.ctx, t.s.visitKey(v.Key), v.Data, v.TTL)
+			if v.Index != nil {
+				t.s.indexPass(t.ctx, p, v.Key, *v.Index, v.TTL)
+			}
 		}
 		for _, l := range w.Links {
 			p.Set(t.ctx, t.s.linkKey(l.EntryID), l.VisitKey, l.TTL)

@@ -977,7 +977,8 @@ func (x *InvalidateCacheResponse) GetInvalidated() int64 {
 // ListAuditEventsRequest filters the audit stream. Empty filters match all.
 type ListAuditEventsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// A resident's email, or "guest:<pass id>".
+	// A resident's email, or "guest:<pass id>"; for other kinds, who acted:
+	// "admin:<key name>/<key id>", "tile:<contact email>" or "envoy".
 	User    string `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
 	EntryId string `protobuf:"bytes,2,opt,name=entry_id,json=entryId,proto3" json:"entry_id,omitempty"`
 	// OK, DENIED, TIMEOUT, UNAVAILABLE or ERROR.
@@ -991,7 +992,12 @@ type ListAuditEventsRequest struct {
 	// The property whose data this is; empty: the admin key's property,
 	// or the default property for a portfolio key or a key made before
 	// properties.
-	Property      string `protobuf:"bytes,8,opt,name=property,proto3" json:"property,omitempty"`
+	Property string `protobuf:"bytes,8,opt,name=property,proto3" json:"property,omitempty"`
+	// One kind of event: unlock (residents' and guests' attempts, and every
+	// record written before kinds), settings_changed, pass_issued,
+	// pass_ended, protect_activated, protect_suspended, tile_granted,
+	// tile_revoked, contacts_imported. Empty: every kind.
+	Kind          string `protobuf:"bytes,9,opt,name=kind,proto3" json:"kind,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1082,6 +1088,13 @@ func (x *ListAuditEventsRequest) GetProperty() string {
 	return ""
 }
 
+func (x *ListAuditEventsRequest) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
 // ListAuditEventsResponse is one page of attempts.
 type ListAuditEventsResponse struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
@@ -1149,7 +1162,12 @@ type AuditEvent struct {
 	// The access system(s) the entry is on; empty when none was asked.
 	System string `protobuf:"bytes,8,opt,name=system,proto3" json:"system,omitempty"`
 	// The property the attempt was at.
-	Property      string `protobuf:"bytes,9,opt,name=property,proto3" json:"property,omitempty"`
+	Property string `protobuf:"bytes,9,opt,name=property,proto3" json:"property,omitempty"`
+	// What happened (see ListAuditEventsRequest.kind). For events other
+	// than unlocks, user is who acted ("admin:<key name>/<key id>",
+	// "tile:<contact email>", "envoy"), entry_id what was acted on (a pass
+	// id, a location id, a contact's email) and message what changed.
+	Kind          string `protobuf:"bytes,10,opt,name=kind,proto3" json:"kind,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1243,6 +1261,13 @@ func (x *AuditEvent) GetSystem() string {
 func (x *AuditEvent) GetProperty() string {
 	if x != nil {
 		return x.Property
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetKind() string {
+	if x != nil {
+		return x.Kind
 	}
 	return ""
 }
@@ -1913,7 +1938,10 @@ type ImportContactsResponse struct {
 	BadRowCount int32                  `protobuf:"varint,7,opt,name=bad_row_count,json=badRowCount,proto3" json:"bad_row_count,omitempty"`
 	Warnings    []string               `protobuf:"bytes,8,rep,name=warnings,proto3" json:"warnings,omitempty"`
 	// True when nothing was imported because of bad rows.
-	Rejected      bool `protobuf:"varint,9,opt,name=rejected,proto3" json:"rejected,omitempty"`
+	Rejected bool `protobuf:"varint,9,opt,name=rejected,proto3" json:"rejected,omitempty"`
+	// Tile grants asked for by the optional Buildings column, written with
+	// the contacts.
+	Granted       int32 `protobuf:"varint,10,opt,name=granted,proto3" json:"granted,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2009,6 +2037,13 @@ func (x *ImportContactsResponse) GetRejected() bool {
 		return x.Rejected
 	}
 	return false
+}
+
+func (x *ImportContactsResponse) GetGranted() int32 {
+	if x != nil {
+		return x.Granted
+	}
+	return 0
 }
 
 // BadRow is a CSV row that was not imported, by physical line (header = 1).
@@ -3410,6 +3445,571 @@ func (x *RosterVersion) GetPrevious() int32 {
 	return 0
 }
 
+// ListPassesRequest selects passes. Empty filters match all.
+type ListPassesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The property whose data this is; empty: the admin key's property,
+	// or the default property for a portfolio key or a key made before
+	// properties.
+	Property string `protobuf:"bytes,1,opt,name=property,proto3" json:"property,omitempty"`
+	// The Envoy location, or the building (its setup's location); at most
+	// one of the two. Neither: every location of the property.
+	LocationId string `protobuf:"bytes,2,opt,name=location_id,json=locationId,proto3" json:"location_id,omitempty"`
+	BuildingId string `protobuf:"bytes,3,opt,name=building_id,json=buildingId,proto3" json:"building_id,omitempty"`
+	// UPCOMING, ACTIVE or ENDED.
+	State string `protobuf:"bytes,4,opt,name=state,proto3" json:"state,omitempty"`
+	// Passes whose window overlaps [from, to).
+	From *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=from,proto3" json:"from,omitempty"`
+	To   *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=to,proto3" json:"to,omitempty"`
+	// 1 to 200; default 50.
+	PageSize int32 `protobuf:"varint,7,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// From the previous response's next_page_token.
+	PageToken     string `protobuf:"bytes,8,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPassesRequest) Reset() {
+	*x = ListPassesRequest{}
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPassesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPassesRequest) ProtoMessage() {}
+
+func (x *ListPassesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPassesRequest.ProtoReflect.Descriptor instead.
+func (*ListPassesRequest) Descriptor() ([]byte, []int) {
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *ListPassesRequest) GetProperty() string {
+	if x != nil {
+		return x.Property
+	}
+	return ""
+}
+
+func (x *ListPassesRequest) GetLocationId() string {
+	if x != nil {
+		return x.LocationId
+	}
+	return ""
+}
+
+func (x *ListPassesRequest) GetBuildingId() string {
+	if x != nil {
+		return x.BuildingId
+	}
+	return ""
+}
+
+func (x *ListPassesRequest) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *ListPassesRequest) GetFrom() *timestamppb.Timestamp {
+	if x != nil {
+		return x.From
+	}
+	return nil
+}
+
+func (x *ListPassesRequest) GetTo() *timestamppb.Timestamp {
+	if x != nil {
+		return x.To
+	}
+	return nil
+}
+
+func (x *ListPassesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListPassesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListPassesResponse is one page of passes, by start. A page may hold
+// fewer than page_size passes; carry on while next_page_token is set.
+type ListPassesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Passes        []*GuestPass           `protobuf:"bytes,1,rep,name=passes,proto3" json:"passes,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPassesResponse) Reset() {
+	*x = ListPassesResponse{}
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPassesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPassesResponse) ProtoMessage() {}
+
+func (x *ListPassesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPassesResponse.ProtoReflect.Descriptor instead.
+func (*ListPassesResponse) Descriptor() ([]byte, []int) {
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *ListPassesResponse) GetPasses() []*GuestPass {
+	if x != nil {
+		return x.Passes
+	}
+	return nil
+}
+
+func (x *ListPassesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// GuestPass is a visitor's pass as the manager sees it (never its link).
+type GuestPass struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	PassId      string                 `protobuf:"bytes,1,opt,name=pass_id,json=passId,proto3" json:"pass_id,omitempty"`
+	VisitorName string                 `protobuf:"bytes,2,opt,name=visitor_name,json=visitorName,proto3" json:"visitor_name,omitempty"`
+	VisitorType string                 `protobuf:"bytes,3,opt,name=visitor_type,json=visitorType,proto3" json:"visitor_type,omitempty"`
+	// The tenant contact who registered the visitor in the tile; empty for
+	// Envoy's invites and walk-ins.
+	Host         string `protobuf:"bytes,4,opt,name=host,proto3" json:"host,omitempty"`
+	LocationId   string `protobuf:"bytes,5,opt,name=location_id,json=locationId,proto3" json:"location_id,omitempty"`
+	LocationName string `protobuf:"bytes,6,opt,name=location_name,json=locationName,proto3" json:"location_name,omitempty"`
+	// The buildings set up on the pass's location (SetBuilding).
+	BuildingIds []string               `protobuf:"bytes,7,rep,name=building_ids,json=buildingIds,proto3" json:"building_ids,omitempty"`
+	Start       *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=start,proto3" json:"start,omitempty"`
+	End         *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=end,proto3" json:"end,omitempty"`
+	IssuedAt    *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=issued_at,json=issuedAt,proto3" json:"issued_at,omitempty"`
+	// UPCOMING, ACTIVE or ENDED.
+	State string `protobuf:"bytes,11,opt,name=state,proto3" json:"state,omitempty"`
+	// INVITE (an Envoy invite), SIGN_IN (a walk-in at Envoy's front desk)
+	// or TILE (a tenant contact's registration).
+	IssuedVia string        `protobuf:"bytes,12,opt,name=issued_via,json=issuedVia,proto3" json:"issued_via,omitempty"`
+	Delivery  *PassDelivery `protobuf:"bytes,13,opt,name=delivery,proto3" json:"delivery,omitempty"`
+	// Set when the pass was ended early (sign-out, invite removed, a
+	// manager), with why.
+	EndedAt       *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=ended_at,json=endedAt,proto3" json:"ended_at,omitempty"`
+	EndReason     string                 `protobuf:"bytes,15,opt,name=end_reason,json=endReason,proto3" json:"end_reason,omitempty"`
+	Doors         []*PassDoor            `protobuf:"bytes,16,rep,name=doors,proto3" json:"doors,omitempty"`
+	Property      string                 `protobuf:"bytes,17,opt,name=property,proto3" json:"property,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GuestPass) Reset() {
+	*x = GuestPass{}
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GuestPass) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GuestPass) ProtoMessage() {}
+
+func (x *GuestPass) ProtoReflect() protoreflect.Message {
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GuestPass.ProtoReflect.Descriptor instead.
+func (*GuestPass) Descriptor() ([]byte, []int) {
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *GuestPass) GetPassId() string {
+	if x != nil {
+		return x.PassId
+	}
+	return ""
+}
+
+func (x *GuestPass) GetVisitorName() string {
+	if x != nil {
+		return x.VisitorName
+	}
+	return ""
+}
+
+func (x *GuestPass) GetVisitorType() string {
+	if x != nil {
+		return x.VisitorType
+	}
+	return ""
+}
+
+func (x *GuestPass) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *GuestPass) GetLocationId() string {
+	if x != nil {
+		return x.LocationId
+	}
+	return ""
+}
+
+func (x *GuestPass) GetLocationName() string {
+	if x != nil {
+		return x.LocationName
+	}
+	return ""
+}
+
+func (x *GuestPass) GetBuildingIds() []string {
+	if x != nil {
+		return x.BuildingIds
+	}
+	return nil
+}
+
+func (x *GuestPass) GetStart() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Start
+	}
+	return nil
+}
+
+func (x *GuestPass) GetEnd() *timestamppb.Timestamp {
+	if x != nil {
+		return x.End
+	}
+	return nil
+}
+
+func (x *GuestPass) GetIssuedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.IssuedAt
+	}
+	return nil
+}
+
+func (x *GuestPass) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *GuestPass) GetIssuedVia() string {
+	if x != nil {
+		return x.IssuedVia
+	}
+	return ""
+}
+
+func (x *GuestPass) GetDelivery() *PassDelivery {
+	if x != nil {
+		return x.Delivery
+	}
+	return nil
+}
+
+func (x *GuestPass) GetEndedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndedAt
+	}
+	return nil
+}
+
+func (x *GuestPass) GetEndReason() string {
+	if x != nil {
+		return x.EndReason
+	}
+	return ""
+}
+
+func (x *GuestPass) GetDoors() []*PassDoor {
+	if x != nil {
+		return x.Doors
+	}
+	return nil
+}
+
+func (x *GuestPass) GetProperty() string {
+	if x != nil {
+		return x.Property
+	}
+	return ""
+}
+
+// PassDelivery is what the pass records of its link's delivery.
+type PassDelivery struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// NOT_SENT (no email or phone, or the window was over), SENT, RETRYING
+	// (failed for now; sent again at the visit's next event) or FAILED (the
+	// recipient cannot be reached; not retried).
+	State string `protobuf:"bytes,1,opt,name=state,proto3" json:"state,omitempty"`
+	// email or sms; empty when not sent.
+	Channel string `protobuf:"bytes,2,opt,name=channel,proto3" json:"channel,omitempty"`
+	// The last delivery error.
+	Error         string `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PassDelivery) Reset() {
+	*x = PassDelivery{}
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PassDelivery) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PassDelivery) ProtoMessage() {}
+
+func (x *PassDelivery) ProtoReflect() protoreflect.Message {
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PassDelivery.ProtoReflect.Descriptor instead.
+func (*PassDelivery) Descriptor() ([]byte, []int) {
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *PassDelivery) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *PassDelivery) GetChannel() string {
+	if x != nil {
+		return x.Channel
+	}
+	return ""
+}
+
+func (x *PassDelivery) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+// PassDoor is an entry a pass opens.
+type PassDoor struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	EntryId       string                 `protobuf:"bytes,1,opt,name=entry_id,json=entryId,proto3" json:"entry_id,omitempty"`
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PassDoor) Reset() {
+	*x = PassDoor{}
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PassDoor) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PassDoor) ProtoMessage() {}
+
+func (x *PassDoor) ProtoReflect() protoreflect.Message {
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PassDoor.ProtoReflect.Descriptor instead.
+func (*PassDoor) Descriptor() ([]byte, []int) {
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *PassDoor) GetEntryId() string {
+	if x != nil {
+		return x.EntryId
+	}
+	return ""
+}
+
+func (x *PassDoor) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// EndPassRequest names the pass.
+type EndPassRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The property whose data this is; empty: the admin key's property,
+	// or the default property for a portfolio key or a key made before
+	// properties.
+	Property      string `protobuf:"bytes,1,opt,name=property,proto3" json:"property,omitempty"`
+	PassId        string `protobuf:"bytes,2,opt,name=pass_id,json=passId,proto3" json:"pass_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EndPassRequest) Reset() {
+	*x = EndPassRequest{}
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EndPassRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EndPassRequest) ProtoMessage() {}
+
+func (x *EndPassRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EndPassRequest.ProtoReflect.Descriptor instead.
+func (*EndPassRequest) Descriptor() ([]byte, []int) {
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *EndPassRequest) GetProperty() string {
+	if x != nil {
+		return x.Property
+	}
+	return ""
+}
+
+func (x *EndPassRequest) GetPassId() string {
+	if x != nil {
+		return x.PassId
+	}
+	return ""
+}
+
+// EndPassResponse is the ended pass.
+type EndPassResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Pass          *GuestPass             `protobuf:"bytes,1,opt,name=pass,proto3" json:"pass,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EndPassResponse) Reset() {
+	*x = EndPassResponse{}
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EndPassResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EndPassResponse) ProtoMessage() {}
+
+func (x *EndPassResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EndPassResponse.ProtoReflect.Descriptor instead.
+func (*EndPassResponse) Descriptor() ([]byte, []int) {
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *EndPassResponse) GetPass() *GuestPass {
+	if x != nil {
+		return x.Pass
+	}
+	return nil
+}
+
 var File_cloudkey_v1_admin_proto protoreflect.FileDescriptor
 
 const file_cloudkey_v1_admin_proto_rawDesc = "" +
@@ -3481,7 +4081,7 @@ const file_cloudkey_v1_admin_proto_rawDesc = "" +
 	"\x03all\x18\x02 \x01(\bR\x03all\x12\x1a\n" +
 	"\bproperty\x18\x03 \x01(\tR\bproperty\";\n" +
 	"\x17InvalidateCacheResponse\x12 \n" +
-	"\vinvalidated\x18\x01 \x01(\x03R\vinvalidated\"\x9b\x02\n" +
+	"\vinvalidated\x18\x01 \x01(\x03R\vinvalidated\"\xaf\x02\n" +
 	"\x16ListAuditEventsRequest\x12\x12\n" +
 	"\x04user\x18\x01 \x01(\tR\x04user\x12\x19\n" +
 	"\bentry_id\x18\x02 \x01(\tR\aentryId\x12\x16\n" +
@@ -3491,10 +4091,11 @@ const file_cloudkey_v1_admin_proto_rawDesc = "" +
 	"\tpage_size\x18\x06 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
 	"page_token\x18\a \x01(\tR\tpageToken\x12\x1a\n" +
-	"\bproperty\x18\b \x01(\tR\bproperty\"r\n" +
+	"\bproperty\x18\b \x01(\tR\bproperty\x12\x12\n" +
+	"\x04kind\x18\t \x01(\tR\x04kind\"r\n" +
 	"\x17ListAuditEventsResponse\x12/\n" +
 	"\x06events\x18\x01 \x03(\v2\x17.cloudkey.v1.AuditEventR\x06events\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xfc\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x90\x02\n" +
 	"\n" +
 	"AuditEvent\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12*\n" +
@@ -3506,7 +4107,9 @@ const file_cloudkey_v1_admin_proto_rawDesc = "" +
 	"\n" +
 	"latency_us\x18\a \x01(\x03R\tlatencyUs\x12\x16\n" +
 	"\x06system\x18\b \x01(\tR\x06system\x12\x1a\n" +
-	"\bproperty\x18\t \x01(\tR\bproperty\"\xd6\x04\n" +
+	"\bproperty\x18\t \x01(\tR\bproperty\x12\x12\n" +
+	"\x04kind\x18\n" +
+	" \x01(\tR\x04kind\"\xd6\x04\n" +
 	"\x0fVisitorSettings\x12\x1f\n" +
 	"\vinvite_only\x18\x01 \x01(\bR\n" +
 	"inviteOnly\x12@\n" +
@@ -3557,7 +4160,7 @@ const file_cloudkey_v1_admin_proto_rawDesc = "" +
 	"\x0egood_rows_only\x18\x02 \x01(\bR\fgoodRowsOnly\x12%\n" +
 	"\x0eremove_missing\x18\x03 \x01(\bR\rremoveMissing\x12\x16\n" +
 	"\x06region\x18\x04 \x01(\tR\x06region\x12\x1a\n" +
-	"\bproperty\x18\x05 \x01(\tR\bproperty\"\xa4\x02\n" +
+	"\bproperty\x18\x05 \x01(\tR\bproperty\"\xbe\x02\n" +
 	"\x16ImportContactsResponse\x12\x12\n" +
 	"\x04rows\x18\x01 \x01(\x05R\x04rows\x12\x18\n" +
 	"\acreated\x18\x02 \x01(\x05R\acreated\x12\x18\n" +
@@ -3567,7 +4170,9 @@ const file_cloudkey_v1_admin_proto_rawDesc = "" +
 	"\bbad_rows\x18\x06 \x03(\v2\x13.cloudkey.v1.BadRowR\abadRows\x12\"\n" +
 	"\rbad_row_count\x18\a \x01(\x05R\vbadRowCount\x12\x1a\n" +
 	"\bwarnings\x18\b \x03(\tR\bwarnings\x12\x1a\n" +
-	"\brejected\x18\t \x01(\bR\brejected\"4\n" +
+	"\brejected\x18\t \x01(\bR\brejected\x12\x18\n" +
+	"\agranted\x18\n" +
+	" \x01(\x05R\agranted\"4\n" +
 	"\x06BadRow\x12\x12\n" +
 	"\x04line\x18\x01 \x01(\x05R\x04line\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"m\n" +
@@ -3666,7 +4271,56 @@ const file_cloudkey_v1_admin_proto_rawDesc = "" +
 	"\x05added\x18\x06 \x01(\x05R\x05added\x12\x18\n" +
 	"\aupdated\x18\a \x01(\x05R\aupdated\x12\x18\n" +
 	"\aremoved\x18\b \x01(\x05R\aremoved\x12\x1a\n" +
-	"\bprevious\x18\t \x01(\x05R\bprevious2\x8e\x14\n" +
+	"\bprevious\x18\t \x01(\x05R\bprevious\"\x9f\x02\n" +
+	"\x11ListPassesRequest\x12\x1a\n" +
+	"\bproperty\x18\x01 \x01(\tR\bproperty\x12\x1f\n" +
+	"\vlocation_id\x18\x02 \x01(\tR\n" +
+	"locationId\x12\x1f\n" +
+	"\vbuilding_id\x18\x03 \x01(\tR\n" +
+	"buildingId\x12\x14\n" +
+	"\x05state\x18\x04 \x01(\tR\x05state\x12.\n" +
+	"\x04from\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x04from\x12*\n" +
+	"\x02to\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x02to\x12\x1b\n" +
+	"\tpage_size\x18\a \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\b \x01(\tR\tpageToken\"l\n" +
+	"\x12ListPassesResponse\x12.\n" +
+	"\x06passes\x18\x01 \x03(\v2\x16.cloudkey.v1.GuestPassR\x06passes\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x8b\x05\n" +
+	"\tGuestPass\x12\x17\n" +
+	"\apass_id\x18\x01 \x01(\tR\x06passId\x12!\n" +
+	"\fvisitor_name\x18\x02 \x01(\tR\vvisitorName\x12!\n" +
+	"\fvisitor_type\x18\x03 \x01(\tR\vvisitorType\x12\x12\n" +
+	"\x04host\x18\x04 \x01(\tR\x04host\x12\x1f\n" +
+	"\vlocation_id\x18\x05 \x01(\tR\n" +
+	"locationId\x12#\n" +
+	"\rlocation_name\x18\x06 \x01(\tR\flocationName\x12!\n" +
+	"\fbuilding_ids\x18\a \x03(\tR\vbuildingIds\x120\n" +
+	"\x05start\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x05start\x12,\n" +
+	"\x03end\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\x03end\x127\n" +
+	"\tissued_at\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\bissuedAt\x12\x14\n" +
+	"\x05state\x18\v \x01(\tR\x05state\x12\x1d\n" +
+	"\n" +
+	"issued_via\x18\f \x01(\tR\tissuedVia\x125\n" +
+	"\bdelivery\x18\r \x01(\v2\x19.cloudkey.v1.PassDeliveryR\bdelivery\x125\n" +
+	"\bended_at\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\aendedAt\x12\x1d\n" +
+	"\n" +
+	"end_reason\x18\x0f \x01(\tR\tendReason\x12+\n" +
+	"\x05doors\x18\x10 \x03(\v2\x15.cloudkey.v1.PassDoorR\x05doors\x12\x1a\n" +
+	"\bproperty\x18\x11 \x01(\tR\bproperty\"T\n" +
+	"\fPassDelivery\x12\x14\n" +
+	"\x05state\x18\x01 \x01(\tR\x05state\x12\x18\n" +
+	"\achannel\x18\x02 \x01(\tR\achannel\x12\x14\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\"9\n" +
+	"\bPassDoor\x12\x19\n" +
+	"\bentry_id\x18\x01 \x01(\tR\aentryId\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\"E\n" +
+	"\x0eEndPassRequest\x12\x1a\n" +
+	"\bproperty\x18\x01 \x01(\tR\bproperty\x12\x17\n" +
+	"\apass_id\x18\x02 \x01(\tR\x06passId\"=\n" +
+	"\x0fEndPassResponse\x12*\n" +
+	"\x04pass\x18\x01 \x01(\v2\x16.cloudkey.v1.GuestPassR\x04pass2\xe8\x15\n" +
 	"\fAdminService\x12\xa1\x01\n" +
 	"\x12GetVisitorSettings\x12&.cloudkey.v1.GetVisitorSettingsRequest\x1a'.cloudkey.v1.GetVisitorSettingsResponse\":\x82\xd3\xe4\x93\x024\x122/v1/admin/locations/{location_id}/visitor-settings\x12\xb4\x01\n" +
 	"\x15UpdateVisitorSettings\x12).cloudkey.v1.UpdateVisitorSettingsRequest\x1a*.cloudkey.v1.UpdateVisitorSettingsResponse\"D\x82\xd3\xe4\x93\x02>:\bsettings\x1a2/v1/admin/locations/{location_id}/visitor-settings\x12\x83\x01\n" +
@@ -3687,7 +4341,10 @@ const file_cloudkey_v1_admin_proto_rawDesc = "" +
 	"\fApproveVisit\x12 .cloudkey.v1.ApproveVisitRequest\x1a!.cloudkey.v1.ApproveVisitResponse\"G\x82\xd3\xe4\x93\x02A:\x01*\"</v1/admin/locations/{location_id}/entries/{entry_id}:approve\x12y\n" +
 	"\fImportRoster\x12 .cloudkey.v1.ImportRosterRequest\x1a!.cloudkey.v1.ImportRosterResponse\"$\x82\xd3\xe4\x93\x02\x1e:\x03csv\"\x17/v1/admin/roster:import\x12m\n" +
 	"\x0fGetRosterReport\x12#.cloudkey.v1.GetRosterReportRequest\x1a\x14.google.api.HttpBody\"\x1f\x82\xd3\xe4\x93\x02\x19\x12\x17/v1/admin/roster/report\x12\x88\x01\n" +
-	"\x12ListRosterVersions\x12&.cloudkey.v1.ListRosterVersionsRequest\x1a'.cloudkey.v1.ListRosterVersionsResponse\"!\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/admin/roster/versionsB\xa3\x01\n" +
+	"\x12ListRosterVersions\x12&.cloudkey.v1.ListRosterVersionsRequest\x1a'.cloudkey.v1.ListRosterVersionsResponse\"!\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/admin/roster/versions\x12g\n" +
+	"\n" +
+	"ListPasses\x12\x1e.cloudkey.v1.ListPassesRequest\x1a\x1f.cloudkey.v1.ListPassesResponse\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/admin/passes\x12o\n" +
+	"\aEndPass\x12\x1b.cloudkey.v1.EndPassRequest\x1a\x1c.cloudkey.v1.EndPassResponse\")\x82\xd3\xe4\x93\x02#:\x01*\"\x1e/v1/admin/passes/{pass_id}:endB\xa3\x01\n" +
 	"\x0fcom.cloudkey.v1B\n" +
 	"AdminProtoP\x01Z7github.com/cloudkey/cloudkey/gen/cloudkey/v1;cloudkeyv1\xa2\x02\x03CXX\xaa\x02\vCloudkey.V1\xca\x02\vCloudkey\\V1\xe2\x02\x17Cloudkey\\V1\\GPBMetadata\xea\x02\fCloudkey::V1b\x06proto3"
 
@@ -3703,7 +4360,7 @@ func file_cloudkey_v1_admin_proto_rawDescGZIP() []byte {
 	return file_cloudkey_v1_admin_proto_rawDescData
 }
 
-var file_cloudkey_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 51)
+var file_cloudkey_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 58)
 var file_cloudkey_v1_admin_proto_goTypes = []any{
 	(*Property)(nil),                      // 0: cloudkey.v1.Property
 	(*PropertyConnection)(nil),            // 1: cloudkey.v1.PropertyConnection
@@ -3756,13 +4413,20 @@ var file_cloudkey_v1_admin_proto_goTypes = []any{
 	(*ListRosterVersionsRequest)(nil),     // 48: cloudkey.v1.ListRosterVersionsRequest
 	(*ListRosterVersionsResponse)(nil),    // 49: cloudkey.v1.ListRosterVersionsResponse
 	(*RosterVersion)(nil),                 // 50: cloudkey.v1.RosterVersion
-	(*timestamppb.Timestamp)(nil),         // 51: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),           // 52: google.protobuf.Duration
-	(*httpbody.HttpBody)(nil),             // 53: google.api.HttpBody
+	(*ListPassesRequest)(nil),             // 51: cloudkey.v1.ListPassesRequest
+	(*ListPassesResponse)(nil),            // 52: cloudkey.v1.ListPassesResponse
+	(*GuestPass)(nil),                     // 53: cloudkey.v1.GuestPass
+	(*PassDelivery)(nil),                  // 54: cloudkey.v1.PassDelivery
+	(*PassDoor)(nil),                      // 55: cloudkey.v1.PassDoor
+	(*EndPassRequest)(nil),                // 56: cloudkey.v1.EndPassRequest
+	(*EndPassResponse)(nil),               // 57: cloudkey.v1.EndPassResponse
+	(*timestamppb.Timestamp)(nil),         // 58: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),           // 59: google.protobuf.Duration
+	(*httpbody.HttpBody)(nil),             // 60: google.api.HttpBody
 }
 var file_cloudkey_v1_admin_proto_depIdxs = []int32{
 	1,  // 0: cloudkey.v1.Property.connections:type_name -> cloudkey.v1.PropertyConnection
-	51, // 1: cloudkey.v1.PropertyConnection.last_error_at:type_name -> google.protobuf.Timestamp
+	58, // 1: cloudkey.v1.PropertyConnection.last_error_at:type_name -> google.protobuf.Timestamp
 	3,  // 2: cloudkey.v1.PropertyInput.access:type_name -> cloudkey.v1.ConnectionInput
 	2,  // 3: cloudkey.v1.CreatePropertyRequest.property:type_name -> cloudkey.v1.PropertyInput
 	0,  // 4: cloudkey.v1.CreatePropertyResponse.property:type_name -> cloudkey.v1.Property
@@ -3770,74 +4434,88 @@ var file_cloudkey_v1_admin_proto_depIdxs = []int32{
 	0,  // 6: cloudkey.v1.UpdatePropertyResponse.property:type_name -> cloudkey.v1.Property
 	0,  // 7: cloudkey.v1.ListPropertiesResponse.properties:type_name -> cloudkey.v1.Property
 	0,  // 8: cloudkey.v1.GetPropertyResponse.property:type_name -> cloudkey.v1.Property
-	51, // 9: cloudkey.v1.ListAuditEventsRequest.since:type_name -> google.protobuf.Timestamp
-	51, // 10: cloudkey.v1.ListAuditEventsRequest.until:type_name -> google.protobuf.Timestamp
+	58, // 9: cloudkey.v1.ListAuditEventsRequest.since:type_name -> google.protobuf.Timestamp
+	58, // 10: cloudkey.v1.ListAuditEventsRequest.until:type_name -> google.protobuf.Timestamp
 	18, // 11: cloudkey.v1.ListAuditEventsResponse.events:type_name -> cloudkey.v1.AuditEvent
-	51, // 12: cloudkey.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
-	52, // 13: cloudkey.v1.VisitorSettings.advance_access:type_name -> google.protobuf.Duration
-	52, // 14: cloudkey.v1.VisitorSettings.access_duration:type_name -> google.protobuf.Duration
+	58, // 12: cloudkey.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
+	59, // 13: cloudkey.v1.VisitorSettings.advance_access:type_name -> google.protobuf.Duration
+	59, // 14: cloudkey.v1.VisitorSettings.access_duration:type_name -> google.protobuf.Duration
 	20, // 15: cloudkey.v1.VisitorSettings.entries:type_name -> cloudkey.v1.EntryVisitorTypes
 	21, // 16: cloudkey.v1.VisitorSettings.protect:type_name -> cloudkey.v1.ProtectSettings
-	51, // 17: cloudkey.v1.VisitorSettings.updated_at:type_name -> google.protobuf.Timestamp
-	52, // 18: cloudkey.v1.VisitorSettings.sign_in_max_duration:type_name -> google.protobuf.Duration
-	52, // 19: cloudkey.v1.ProtectSettings.employee_access_duration:type_name -> google.protobuf.Duration
+	58, // 17: cloudkey.v1.VisitorSettings.updated_at:type_name -> google.protobuf.Timestamp
+	59, // 18: cloudkey.v1.VisitorSettings.sign_in_max_duration:type_name -> google.protobuf.Duration
+	59, // 19: cloudkey.v1.ProtectSettings.employee_access_duration:type_name -> google.protobuf.Duration
 	19, // 20: cloudkey.v1.GetVisitorSettingsResponse.settings:type_name -> cloudkey.v1.VisitorSettings
 	19, // 21: cloudkey.v1.UpdateVisitorSettingsRequest.settings:type_name -> cloudkey.v1.VisitorSettings
 	26, // 22: cloudkey.v1.UpdateVisitorSettingsResponse.misconfigured_entries:type_name -> cloudkey.v1.MisconfiguredEntry
 	19, // 23: cloudkey.v1.UpdateVisitorSettingsResponse.settings:type_name -> cloudkey.v1.VisitorSettings
-	53, // 24: cloudkey.v1.ImportContactsRequest.csv:type_name -> google.api.HttpBody
+	60, // 24: cloudkey.v1.ImportContactsRequest.csv:type_name -> google.api.HttpBody
 	29, // 25: cloudkey.v1.ImportContactsResponse.bad_rows:type_name -> cloudkey.v1.BadRow
 	32, // 26: cloudkey.v1.ListContactsResponse.contacts:type_name -> cloudkey.v1.Contact
 	37, // 27: cloudkey.v1.SetBuildingRequest.building:type_name -> cloudkey.v1.Building
 	37, // 28: cloudkey.v1.SetBuildingResponse.building:type_name -> cloudkey.v1.Building
 	37, // 29: cloudkey.v1.ListBuildingsResponse.buildings:type_name -> cloudkey.v1.Building
-	53, // 30: cloudkey.v1.ImportRosterRequest.csv:type_name -> google.api.HttpBody
+	60, // 30: cloudkey.v1.ImportRosterRequest.csv:type_name -> google.api.HttpBody
 	46, // 31: cloudkey.v1.ImportRosterResponse.issues:type_name -> cloudkey.v1.RosterIssue
 	50, // 32: cloudkey.v1.ListRosterVersionsResponse.versions:type_name -> cloudkey.v1.RosterVersion
-	51, // 33: cloudkey.v1.RosterVersion.created_at:type_name -> google.protobuf.Timestamp
-	22, // 34: cloudkey.v1.AdminService.GetVisitorSettings:input_type -> cloudkey.v1.GetVisitorSettingsRequest
-	24, // 35: cloudkey.v1.AdminService.UpdateVisitorSettings:input_type -> cloudkey.v1.UpdateVisitorSettingsRequest
-	14, // 36: cloudkey.v1.AdminService.InvalidateCache:input_type -> cloudkey.v1.InvalidateCacheRequest
-	38, // 37: cloudkey.v1.AdminService.SetBuilding:input_type -> cloudkey.v1.SetBuildingRequest
-	40, // 38: cloudkey.v1.AdminService.ListBuildings:input_type -> cloudkey.v1.ListBuildingsRequest
-	27, // 39: cloudkey.v1.AdminService.ImportContacts:input_type -> cloudkey.v1.ImportContactsRequest
-	30, // 40: cloudkey.v1.AdminService.ListContacts:input_type -> cloudkey.v1.ListContactsRequest
-	33, // 41: cloudkey.v1.AdminService.GrantTile:input_type -> cloudkey.v1.GrantTileRequest
-	35, // 42: cloudkey.v1.AdminService.RevokeTile:input_type -> cloudkey.v1.RevokeTileRequest
-	16, // 43: cloudkey.v1.AdminService.ListAuditEvents:input_type -> cloudkey.v1.ListAuditEventsRequest
-	10, // 44: cloudkey.v1.AdminService.ListProperties:input_type -> cloudkey.v1.ListPropertiesRequest
-	12, // 45: cloudkey.v1.AdminService.GetProperty:input_type -> cloudkey.v1.GetPropertyRequest
-	4,  // 46: cloudkey.v1.AdminService.CreateProperty:input_type -> cloudkey.v1.CreatePropertyRequest
-	6,  // 47: cloudkey.v1.AdminService.UpdateProperty:input_type -> cloudkey.v1.UpdatePropertyRequest
-	8,  // 48: cloudkey.v1.AdminService.DeleteProperty:input_type -> cloudkey.v1.DeletePropertyRequest
-	42, // 49: cloudkey.v1.AdminService.ApproveVisit:input_type -> cloudkey.v1.ApproveVisitRequest
-	44, // 50: cloudkey.v1.AdminService.ImportRoster:input_type -> cloudkey.v1.ImportRosterRequest
-	47, // 51: cloudkey.v1.AdminService.GetRosterReport:input_type -> cloudkey.v1.GetRosterReportRequest
-	48, // 52: cloudkey.v1.AdminService.ListRosterVersions:input_type -> cloudkey.v1.ListRosterVersionsRequest
-	23, // 53: cloudkey.v1.AdminService.GetVisitorSettings:output_type -> cloudkey.v1.GetVisitorSettingsResponse
-	25, // 54: cloudkey.v1.AdminService.UpdateVisitorSettings:output_type -> cloudkey.v1.UpdateVisitorSettingsResponse
-	15, // 55: cloudkey.v1.AdminService.InvalidateCache:output_type -> cloudkey.v1.InvalidateCacheResponse
-	39, // 56: cloudkey.v1.AdminService.SetBuilding:output_type -> cloudkey.v1.SetBuildingResponse
-	41, // 57: cloudkey.v1.AdminService.ListBuildings:output_type -> cloudkey.v1.ListBuildingsResponse
-	28, // 58: cloudkey.v1.AdminService.ImportContacts:output_type -> cloudkey.v1.ImportContactsResponse
-	31, // 59: cloudkey.v1.AdminService.ListContacts:output_type -> cloudkey.v1.ListContactsResponse
-	34, // 60: cloudkey.v1.AdminService.GrantTile:output_type -> cloudkey.v1.GrantTileResponse
-	36, // 61: cloudkey.v1.AdminService.RevokeTile:output_type -> cloudkey.v1.RevokeTileResponse
-	17, // 62: cloudkey.v1.AdminService.ListAuditEvents:output_type -> cloudkey.v1.ListAuditEventsResponse
-	11, // 63: cloudkey.v1.AdminService.ListProperties:output_type -> cloudkey.v1.ListPropertiesResponse
-	13, // 64: cloudkey.v1.AdminService.GetProperty:output_type -> cloudkey.v1.GetPropertyResponse
-	5,  // 65: cloudkey.v1.AdminService.CreateProperty:output_type -> cloudkey.v1.CreatePropertyResponse
-	7,  // 66: cloudkey.v1.AdminService.UpdateProperty:output_type -> cloudkey.v1.UpdatePropertyResponse
-	9,  // 67: cloudkey.v1.AdminService.DeleteProperty:output_type -> cloudkey.v1.DeletePropertyResponse
-	43, // 68: cloudkey.v1.AdminService.ApproveVisit:output_type -> cloudkey.v1.ApproveVisitResponse
-	45, // 69: cloudkey.v1.AdminService.ImportRoster:output_type -> cloudkey.v1.ImportRosterResponse
-	53, // 70: cloudkey.v1.AdminService.GetRosterReport:output_type -> google.api.HttpBody
-	49, // 71: cloudkey.v1.AdminService.ListRosterVersions:output_type -> cloudkey.v1.ListRosterVersionsResponse
-	53, // [53:72] is the sub-list for method output_type
-	34, // [34:53] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	58, // 33: cloudkey.v1.RosterVersion.created_at:type_name -> google.protobuf.Timestamp
+	58, // 34: cloudkey.v1.ListPassesRequest.from:type_name -> google.protobuf.Timestamp
+	58, // 35: cloudkey.v1.ListPassesRequest.to:type_name -> google.protobuf.Timestamp
+	53, // 36: cloudkey.v1.ListPassesResponse.passes:type_name -> cloudkey.v1.GuestPass
+	58, // 37: cloudkey.v1.GuestPass.start:type_name -> google.protobuf.Timestamp
+	58, // 38: cloudkey.v1.GuestPass.end:type_name -> google.protobuf.Timestamp
+	58, // 39: cloudkey.v1.GuestPass.issued_at:type_name -> google.protobuf.Timestamp
+	54, // 40: cloudkey.v1.GuestPass.delivery:type_name -> cloudkey.v1.PassDelivery
+	58, // 41: cloudkey.v1.GuestPass.ended_at:type_name -> google.protobuf.Timestamp
+	55, // 42: cloudkey.v1.GuestPass.doors:type_name -> cloudkey.v1.PassDoor
+	53, // 43: cloudkey.v1.EndPassResponse.pass:type_name -> cloudkey.v1.GuestPass
+	22, // 44: cloudkey.v1.AdminService.GetVisitorSettings:input_type -> cloudkey.v1.GetVisitorSettingsRequest
+	24, // 45: cloudkey.v1.AdminService.UpdateVisitorSettings:input_type -> cloudkey.v1.UpdateVisitorSettingsRequest
+	14, // 46: cloudkey.v1.AdminService.InvalidateCache:input_type -> cloudkey.v1.InvalidateCacheRequest
+	38, // 47: cloudkey.v1.AdminService.SetBuilding:input_type -> cloudkey.v1.SetBuildingRequest
+	40, // 48: cloudkey.v1.AdminService.ListBuildings:input_type -> cloudkey.v1.ListBuildingsRequest
+	27, // 49: cloudkey.v1.AdminService.ImportContacts:input_type -> cloudkey.v1.ImportContactsRequest
+	30, // 50: cloudkey.v1.AdminService.ListContacts:input_type -> cloudkey.v1.ListContactsRequest
+	33, // 51: cloudkey.v1.AdminService.GrantTile:input_type -> cloudkey.v1.GrantTileRequest
+	35, // 52: cloudkey.v1.AdminService.RevokeTile:input_type -> cloudkey.v1.RevokeTileRequest
+	16, // 53: cloudkey.v1.AdminService.ListAuditEvents:input_type -> cloudkey.v1.ListAuditEventsRequest
+	10, // 54: cloudkey.v1.AdminService.ListProperties:input_type -> cloudkey.v1.ListPropertiesRequest
+	12, // 55: cloudkey.v1.AdminService.GetProperty:input_type -> cloudkey.v1.GetPropertyRequest
+	4,  // 56: cloudkey.v1.AdminService.CreateProperty:input_type -> cloudkey.v1.CreatePropertyRequest
+	6,  // 57: cloudkey.v1.AdminService.UpdateProperty:input_type -> cloudkey.v1.UpdatePropertyRequest
+	8,  // 58: cloudkey.v1.AdminService.DeleteProperty:input_type -> cloudkey.v1.DeletePropertyRequest
+	42, // 59: cloudkey.v1.AdminService.ApproveVisit:input_type -> cloudkey.v1.ApproveVisitRequest
+	44, // 60: cloudkey.v1.AdminService.ImportRoster:input_type -> cloudkey.v1.ImportRosterRequest
+	47, // 61: cloudkey.v1.AdminService.GetRosterReport:input_type -> cloudkey.v1.GetRosterReportRequest
+	48, // 62: cloudkey.v1.AdminService.ListRosterVersions:input_type -> cloudkey.v1.ListRosterVersionsRequest
+	51, // 63: cloudkey.v1.AdminService.ListPasses:input_type -> cloudkey.v1.ListPassesRequest
+	56, // 64: cloudkey.v1.AdminService.EndPass:input_type -> cloudkey.v1.EndPassRequest
+	23, // 65: cloudkey.v1.AdminService.GetVisitorSettings:output_type -> cloudkey.v1.GetVisitorSettingsResponse
+	25, // 66: cloudkey.v1.AdminService.UpdateVisitorSettings:output_type -> cloudkey.v1.UpdateVisitorSettingsResponse
+	15, // 67: cloudkey.v1.AdminService.InvalidateCache:output_type -> cloudkey.v1.InvalidateCacheResponse
+	39, // 68: cloudkey.v1.AdminService.SetBuilding:output_type -> cloudkey.v1.SetBuildingResponse
+	41, // 69: cloudkey.v1.AdminService.ListBuildings:output_type -> cloudkey.v1.ListBuildingsResponse
+	28, // 70: cloudkey.v1.AdminService.ImportContacts:output_type -> cloudkey.v1.ImportContactsResponse
+	31, // 71: cloudkey.v1.AdminService.ListContacts:output_type -> cloudkey.v1.ListContactsResponse
+	34, // 72: cloudkey.v1.AdminService.GrantTile:output_type -> cloudkey.v1.GrantTileResponse
+	36, // 73: cloudkey.v1.AdminService.RevokeTile:output_type -> cloudkey.v1.RevokeTileResponse
+	17, // 74: cloudkey.v1.AdminService.ListAuditEvents:output_type -> cloudkey.v1.ListAuditEventsResponse
+	11, // 75: cloudkey.v1.AdminService.ListProperties:output_type -> cloudkey.v1.ListPropertiesResponse
+	13, // 76: cloudkey.v1.AdminService.GetProperty:output_type -> cloudkey.v1.GetPropertyResponse
+	5,  // 77: cloudkey.v1.AdminService.CreateProperty:output_type -> cloudkey.v1.CreatePropertyResponse
+	7,  // 78: cloudkey.v1.AdminService.UpdateProperty:output_type -> cloudkey.v1.UpdatePropertyResponse
+	9,  // 79: cloudkey.v1.AdminService.DeleteProperty:output_type -> cloudkey.v1.DeletePropertyResponse
+	43, // 80: cloudkey.v1.AdminService.ApproveVisit:output_type -> cloudkey.v1.ApproveVisitResponse
+	45, // 81: cloudkey.v1.AdminService.ImportRoster:output_type -> cloudkey.v1.ImportRosterResponse
+	60, // 82: cloudkey.v1.AdminService.GetRosterReport:output_type -> google.api.HttpBody
+	49, // 83: cloudkey.v1.AdminService.ListRosterVersions:output_type -> cloudkey.v1.ListRosterVersionsResponse
+	52, // 84: cloudkey.v1.AdminService.ListPasses:output_type -> cloudkey.v1.ListPassesResponse
+	57, // 85: cloudkey.v1.AdminService.EndPass:output_type -> cloudkey.v1.EndPassResponse
+	65, // [65:86] is the sub-list for method output_type
+	44, // [44:65] is the sub-list for method input_type
+	44, // [44:44] is the sub-list for extension type_name
+	44, // [44:44] is the sub-list for extension extendee
+	0,  // [0:44] is the sub-list for field type_name
 }
 
 func init() { file_cloudkey_v1_admin_proto_init() }
@@ -3851,7 +4529,7 @@ func file_cloudkey_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cloudkey_v1_admin_proto_rawDesc), len(file_cloudkey_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   51,
+			NumMessages:   58,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -39,6 +39,8 @@ const (
 	AdminService_ImportRoster_FullMethodName          = "/cloudkey.v1.AdminService/ImportRoster"
 	AdminService_GetRosterReport_FullMethodName       = "/cloudkey.v1.AdminService/GetRosterReport"
 	AdminService_ListRosterVersions_FullMethodName    = "/cloudkey.v1.AdminService/ListRosterVersions"
+	AdminService_ListPasses_FullMethodName            = "/cloudkey.v1.AdminService/ListPasses"
+	AdminService_EndPass_FullMethodName               = "/cloudkey.v1.AdminService/EndPass"
 )
 
 // AdminServiceClient is the client API for AdminService service.
@@ -83,8 +85,10 @@ type AdminServiceClient interface {
 	GrantTile(ctx context.Context, in *GrantTileRequest, opts ...grpc.CallOption) (*GrantTileResponse, error)
 	// RevokeTile takes the grant back.
 	RevokeTile(ctx context.Context, in *RevokeTileRequest, opts ...grpc.CallOption) (*RevokeTileResponse, error)
-	// ListAuditEvents lists recent unlock attempts (residents and guests),
-	// newest first, filtered and paged.
+	// ListAuditEvents lists the property's audit, newest first, filtered
+	// and paged: unlock attempts (residents and guests) and, by kind,
+	// settings changes, passes issued and ended, Protect activations and
+	// suspensions, tile grants and revokes, and contact imports.
 	ListAuditEvents(ctx context.Context, in *ListAuditEventsRequest, opts ...grpc.CallOption) (*ListAuditEventsResponse, error)
 	// ListProperties lists the properties the key may see (a portfolio key:
 	// every property served; a property key: its own) with their
@@ -134,6 +138,14 @@ type AdminServiceClient interface {
 	// ListRosterVersions lists the property's kept roster versions, newest
 	// first, with what each changed.
 	ListRosterVersions(ctx context.Context, in *ListRosterVersionsRequest, opts ...grpc.CallOption) (*ListRosterVersionsResponse, error)
+	// ListPasses lists the property's guest passes, at one location or
+	// building (or all of them), by state (UPCOMING, ACTIVE, ENDED) and
+	// time window, ordered by start, with how each was issued and what its
+	// link's delivery is.
+	ListPasses(ctx context.Context, in *ListPassesRequest, opts ...grpc.CallOption) (*ListPassesResponse, error)
+	// EndPass ends a pass at once: its guest page says it has ended and
+	// guest unlock is refused. Audited with who ended it.
+	EndPass(ctx context.Context, in *EndPassRequest, opts ...grpc.CallOption) (*EndPassResponse, error)
 }
 
 type adminServiceClient struct {
@@ -334,6 +346,26 @@ func (c *adminServiceClient) ListRosterVersions(ctx context.Context, in *ListRos
 	return out, nil
 }
 
+func (c *adminServiceClient) ListPasses(ctx context.Context, in *ListPassesRequest, opts ...grpc.CallOption) (*ListPassesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListPassesResponse)
+	err := c.cc.Invoke(ctx, AdminService_ListPasses_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) EndPass(ctx context.Context, in *EndPassRequest, opts ...grpc.CallOption) (*EndPassResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(EndPassResponse)
+	err := c.cc.Invoke(ctx, AdminService_EndPass_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServiceServer is the server API for AdminService service.
 // All implementations must embed UnimplementedAdminServiceServer
 // for forward compatibility.
@@ -376,8 +408,10 @@ type AdminServiceServer interface {
 	GrantTile(context.Context, *GrantTileRequest) (*GrantTileResponse, error)
 	// RevokeTile takes the grant back.
 	RevokeTile(context.Context, *RevokeTileRequest) (*RevokeTileResponse, error)
-	// ListAuditEvents lists recent unlock attempts (residents and guests),
-	// newest first, filtered and paged.
+	// ListAuditEvents lists the property's audit, newest first, filtered
+	// and paged: unlock attempts (residents and guests) and, by kind,
+	// settings changes, passes issued and ended, Protect activations and
+	// suspensions, tile grants and revokes, and contact imports.
 	ListAuditEvents(context.Context, *ListAuditEventsRequest) (*ListAuditEventsResponse, error)
 	// ListProperties lists the properties the key may see (a portfolio key:
 	// every property served; a property key: its own) with their
@@ -427,6 +461,14 @@ type AdminServiceServer interface {
 	// ListRosterVersions lists the property's kept roster versions, newest
 	// first, with what each changed.
 	ListRosterVersions(context.Context, *ListRosterVersionsRequest) (*ListRosterVersionsResponse, error)
+	// ListPasses lists the property's guest passes, at one location or
+	// building (or all of them), by state (UPCOMING, ACTIVE, ENDED) and
+	// time window, ordered by start, with how each was issued and what its
+	// link's delivery is.
+	ListPasses(context.Context, *ListPassesRequest) (*ListPassesResponse, error)
+	// EndPass ends a pass at once: its guest page says it has ended and
+	// guest unlock is refused. Audited with who ended it.
+	EndPass(context.Context, *EndPassRequest) (*EndPassResponse, error)
 	mustEmbedUnimplementedAdminServiceServer()
 }
 
@@ -493,6 +535,12 @@ func (UnimplementedAdminServiceServer) GetRosterReport(context.Context, *GetRost
 }
 func (UnimplementedAdminServiceServer) ListRosterVersions(context.Context, *ListRosterVersionsRequest) (*ListRosterVersionsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListRosterVersions not implemented")
+}
+func (UnimplementedAdminServiceServer) ListPasses(context.Context, *ListPassesRequest) (*ListPassesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListPasses not implemented")
+}
+func (UnimplementedAdminServiceServer) EndPass(context.Context, *EndPassRequest) (*EndPassResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method EndPass not implemented")
 }
 func (UnimplementedAdminServiceServer) mustEmbedUnimplementedAdminServiceServer() {}
 func (UnimplementedAdminServiceServer) testEmbeddedByValue()                      {}
@@ -857,6 +905,42 @@ func _AdminService_ListRosterVersions_Handler(srv interface{}, ctx context.Conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_ListPasses_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListPassesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).ListPasses(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_ListPasses_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).ListPasses(ctx, req.(*ListPassesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_EndPass_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(EndPassRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).EndPass(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_EndPass_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).EndPass(ctx, req.(*EndPassRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AdminService_ServiceDesc is the grpc.ServiceDesc for AdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -939,6 +1023,14 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListRosterVersions",
 			Handler:    _AdminService_ListRosterVersions_Handler,
+		},
+		{
+			MethodName: "ListPasses",
+			Handler:    _AdminService_ListPasses_Handler,
+		},
+		{
+			MethodName: "EndPass",
+			Handler:    _AdminService_EndPass_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
