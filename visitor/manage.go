@@ -443,3 +443,30 @@ func deliveryOf(msgs []sent) Delivery {
 	d.Channel = strings.Join(channels, ",")
 	return d
 }
+
+// EndPropertyPasses ends, as EndPass does and in by's name, every pass of
+// property that has not ended: a removed property's guests open nothing
+// more, and their guest pages say so. It returns how many it ended.
+func (s *Service) EndPropertyPasses(ctx context.Context, property, by string) (int, error) {
+	n := 0
+	for _, st := range []State{StateActive, StateUpcoming} {
+		q := PassQuery{Property: property, State: st, Limit: MaxPassPage}
+		for {
+			page, err := s.ListPasses(ctx, q)
+			if err != nil {
+				return n, err
+			}
+			for _, p := range page.Passes {
+				if _, err := s.EndPass(ctx, property, p.PassID, by); err != nil {
+					return n, fmt.Errorf("visitor: end pass %s: %w", p.PassID, err)
+				}
+				n++
+			}
+			if page.Next == "" {
+				break
+			}
+			q.Cursor = page.Next
+		}
+	}
+	return n, nil
+}

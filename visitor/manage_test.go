@@ -157,6 +157,22 @@ func TestListAndEndPasses(t *testing.T) {
 	if len(endedRecs) != 1 || endedRecs[0].Email != "admin:harbor" || endedRecs[0].EntryID != bob.PassID || !strings.Contains(endedRecs[0].Message, "ended by admin:harbor") {
 		t.Errorf("ended: %+v", endedRecs)
 	}
+
+	// The property removed: every pass not yet ended ends (Bob's was),
+	// another property's none; Ada's guest page says ended.
+	if n, err := h.svc.EndPropertyPasses(ctx, "foundry-lofts", "cloudkey:property-removed"); err != nil || n != 0 {
+		t.Errorf("another property's: %d, %v", n, err)
+	}
+	n, err := h.svc.EndPropertyPasses(ctx, "", "cloudkey:property-removed")
+	if err != nil || n != 4 {
+		t.Fatalf("EndPropertyPasses = %d, %v; want Ada, Eve, Cy and Dee", n, err)
+	}
+	if p, _ := h.svc.ListPasses(ctx, PassQuery{Location: loc, State: StateEnded}); names(p) != "[Ada Bob Eve Cy Dee]" {
+		t.Errorf("ended after the removal: %s", names(p))
+	}
+	if v, _ := h.svc.PassView(ctx, h.tokenOf("ada@example.com")); v.State != StateEnded {
+		t.Errorf("Ada's guest page after the removal: %s", v.State)
+	}
 }
 
 func containsField(err error, field string) bool {

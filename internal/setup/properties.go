@@ -184,19 +184,22 @@ type registry struct {
 
 	portfolio *unlock.Portfolio
 
-	mu        sync.Mutex // one refresh at a time
-	version   int64
-	served    map[string]*liveProperty
-	failing   bool             // the last refresh failed (logged once)
-	refused   map[string]error // stored properties not served, logged once
-	view      atomic.Pointer[[]*liveProperty]
-	byID      atomic.Pointer[map[string]*liveProperty] // view's, by id
-	releases  []*time.Timer
-	released  []func() // what pending timers would run, run at close
-	closed    bool
-	stopLoop  context.CancelFunc
-	runCtx    context.Context // until close: the loop's and the clean-ups'
-	cleanups  sync.WaitGroup  // removed properties' Kisi logins being deleted
+	mu       sync.Mutex // one refresh at a time
+	version  int64
+	served   map[string]*liveProperty
+	failing  bool             // the last refresh failed (logged once)
+	refused  map[string]error // stored properties not served, logged once
+	view     atomic.Pointer[[]*liveProperty]
+	byID     atomic.Pointer[map[string]*liveProperty] // view's, by id
+	releases []*time.Timer
+	released []func() // what pending timers would run, run at close
+	closed   bool
+	stopLoop context.CancelFunc
+	runCtx   context.Context // until close: the loop's and the clean-ups'
+	// endPasses ends a removed property's guest passes (set once at
+	// start, before the server serves).
+	endPasses func(ctx context.Context, property string) (int, error)
+	cleanups  sync.WaitGroup // removed properties' Kisi logins being deleted
 	loopDone  chan struct{}
 	releaseMu sync.Mutex
 }
@@ -551,6 +554,13 @@ func (r *registry) Remove(ctx context.Context, id string) error {
 	r.refresh(ctx)
 	if lp != nil {
 		r.cleanUp(ctx, lp.conns)
+	}
+	if r.endPasses != nil {
+		if n, err := r.endPasses(ctx, id); err != nil {
+			r.log.Warn("removed property: its guest passes not all ended", "property", id, "ended", n, "err", err)
+		} else if n > 0 {
+			r.log.Info("removed property: its guest passes ended", "property", id, "ended", n)
+		}
 	}
 	return nil
 }

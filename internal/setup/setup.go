@@ -301,6 +301,9 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 		return nil, err
 	}
 	a.Visitors = visitors
+	reg.endPasses = func(ctx context.Context, property string) (int, error) {
+		return visitors.EndPropertyPasses(ctx, property, "cloudkey:property-removed")
+	}
 	var smsStatus http.Handler
 	if sms != nil {
 		smsStatus = sms.CallbackHandler(func(ctx context.Context, u twilio.StatusUpdate) error {
