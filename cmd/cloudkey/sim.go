@@ -10,27 +10,33 @@ import (
 	"github.com/cloudkey/cloudkey/access/kisisim"
 	"github.com/cloudkey/cloudkey/access/sim"
 	"github.com/cloudkey/cloudkey/internal/redact"
+	"github.com/cloudkey/cloudkey/roster/buildiumsim"
 )
 
 // simulate serves an access-system simulator: the Openpath-style one
 // (--kind openpath, the default) for a cloudkey started with
 // CLOUDKEY_ACCESS_URL pointing at it, or the Kisi one (--kind kisi, both
-// demo organisations), or a generated organisation for load tests.
+// demo organisations), or a generated organisation for load tests; or the
+// property-management system's (--kind buildium: the demo residents'
+// leases).
 func simulate(ctx context.Context, args []string, log *slog.Logger) error {
 	fs := flag.NewFlagSet("sim", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), `usage: cloudkey sim [--kind openpath|kisi] [flags]
+		fmt.Fprint(fs.Output(), `usage: cloudkey sim [--kind openpath|kisi|buildium] [flags]
 
 Serves a simulated access system over HTTP. --kind openpath (the default)
 serves the Openpath demo organisation (or --seed FILE); --kind kisi serves
 both Kisi demo organisations, "Harbor View Amenities" and "Foundry Lofts",
 and logs their API keys. --users N serves one generated organisation of
 either kind instead (Kisi: rate limit off unless --rate-limit is given).
+--kind buildium serves Buildium's API with the demo properties' residents
+(harbor-view is rental 5001, foundry-lofts 5002; --users N: one generated
+rental 5001 of N leases) and logs its client id and secret.
 
 `)
 		fs.PrintDefaults()
 	}
-	kind := fs.String("kind", "openpath", "the system to simulate: openpath or kisi")
+	kind := fs.String("kind", "openpath", "the system to simulate: openpath, kisi or buildium")
 	addr := fs.String("addr", envOr("CLOUDKEY_SIM_ADDR", "127.0.0.1:8181"), "listen address (env CLOUDKEY_SIM_ADDR)")
 	seedFile := fs.String("seed", "", "seed file (JSON; --kind openpath only); default: the demo organisation")
 	users := fs.Int("users", 0, "generate an organisation of this many users instead of a seed (user{n}@load.example.com)")
@@ -77,9 +83,48 @@ either kind instead (Kisi: rate limit off unless --rate-limit is given).
 			RateLimitRate: f.RateLimitRate, RetryAfter: f.RetryAfter, Hang: f.Hang, IncludeLogin: f.IncludeLogin,
 		}
 		return simulateKisi(ctx, *addr, *users, *perUser, kf, rate, log)
+	case "buildium":
+		for _, name := range []string{"seed", "token-ttl", "rate-limit", "faults-on-login", "entries-per-user"} {
+			if set[name] {
+				return fmt.Errorf("sim: --%s is not for --kind buildium", name)
+			}
+		}
+		bf := buildiumsim.Faults{
+			Latency: f.Latency, Jitter: f.Jitter, ErrorRate: f.ErrorRate, ErrorStatus: f.ErrorStatus,
+			RateLimitRate: f.RateLimitRate, RetryAfter: f.RetryAfter, Hang: f.Hang,
+		}
+		return simulateBuildium(ctx, *addr, *users, bf, log)
 	default:
-		return fmt.Errorf("sim: --kind must be openpath or kisi, not %q", *kind)
+		return fmt.Errorf("sim: --kind must be openpath, kisi or buildium, not %q", *kind)
 	}
+}
+
+func simulateBuildium(ctx context.Context, addr string, users int, f buildiumsim.Faults, log *slog.Logger) error {
+	seed := buildiumsim.DemoSeed()
+	if users > 0 {
+		seed = buildiumsim.GenerateSeed(buildiumsim.DemoHarborViewID, users)
+	}
+	s, err := buildiumsim.New(seed)
+	if err != nil {
+		return err
+	}
+	if err := s.SetFaults(f); err != nil {
+		return err
+	}
+	log.Info("buildium account for cloudkey: the x-buildium-client-id and x-buildium-client-secret headers",
+		// Revealed: the simulator's demo credentials, printed to be copied.
+		"client_id", redact.Revealed(seed.ClientID), "client_secret", redact.Revealed(seed.ClientSecret),
+		"rental_ids", fmt.Sprint(rentalIDs(seed)))
+	return buildiumsim.Serve(ctx, addr, s, log)
+}
+
+// rentalIDs are the seed's Buildium rental property ids.
+func rentalIDs(seed buildiumsim.Seed) []int32 {
+	var ids []int32
+	for _, r := range seed.Rentals {
+		ids = append(ids, r.ID)
+	}
+	return ids
 }
 
 func simulateOpenpath(ctx context.Context, addr, seedFile string, users, perUser int, f sim.Faults, tokenTTL time.Duration, log *slog.Logger) error {

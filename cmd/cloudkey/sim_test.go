@@ -48,12 +48,19 @@ func TestSimKinds(t *testing.T) {
 		path     string
 		auth     string
 		wantLogs []string
+		header   map[string]string // instead of auth
 	}{
-		{"openpath default", nil, "/orgs/1/entries", "", []string{"openpath simulator listening", "bot@cloudkey.local"}},
+		{"openpath default", nil, "/orgs/1/entries", "", []string{"openpath simulator listening", "bot@cloudkey.local"}, nil},
 		{"kisi demo", []string{"--kind", "kisi"}, "/locks", "KISI-LOGIN demo-kisi-foundry-key",
-			[]string{"kisi simulator listening", "demo-kisi-api-key", "demo-kisi-foundry-key", "rate_limit=5"}},
+			[]string{"kisi simulator listening", "demo-kisi-api-key", "demo-kisi-foundry-key", "rate_limit=5"}, nil},
 		{"kisi load", []string{"--kind", "kisi", "--users", "10", "--latency", "1ms"}, "/users?email=user3@load.example.com", "KISI-LOGIN load-kisi-api-key",
-			[]string{"kisi simulator listening", "users=10", "rate_limit=0"}},
+			[]string{"kisi simulator listening", "users=10", "rate_limit=0"}, nil},
+		{"buildium demo", []string{"--kind", "buildium"}, "/v1/leases?propertyids=5001", "",
+			[]string{"buildium simulator listening", "demo-buildium-client-id", "demo-buildium-client-secret", "5001"},
+			map[string]string{"x-buildium-client-id": "demo-buildium-client-id", "x-buildium-client-secret": "demo-buildium-client-secret"}},
+		{"buildium load", []string{"--kind", "buildium", "--users", "25"}, "/v1/leases/tenants?limit=5", "",
+			[]string{"buildium simulator listening", "tenants=25"},
+			map[string]string{"x-buildium-client-id": "demo-buildium-client-id", "x-buildium-client-secret": "demo-buildium-client-secret"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -64,7 +71,7 @@ func TestSimKinds(t *testing.T) {
 			done := make(chan error, 1)
 			go func() { done <- simulate(ctx, append(tt.args, "--addr", addr), log) }()
 			want := 200
-			if tt.auth == "" {
+			if tt.auth == "" && tt.header == nil {
 				want = 401 // Openpath: no token
 			}
 			got := 0
@@ -72,6 +79,9 @@ func TestSimKinds(t *testing.T) {
 				req, _ := http.NewRequest("GET", "http://"+addr+tt.path, nil)
 				if tt.auth != "" {
 					req.Header.Set("Authorization", tt.auth)
+				}
+				for k, v := range tt.header {
+					req.Header.Set(k, v)
 				}
 				if resp, err := http.DefaultClient.Do(req); err == nil {
 					resp.Body.Close()
@@ -101,7 +111,8 @@ func TestSimFlagErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--kind", "nope"}, "--kind must be openpath or kisi"},
+		{[]string{"--kind", "nope"}, "--kind must be openpath, kisi or buildium"},
+		{[]string{"--kind", "buildium", "--seed", "x.json"}, "--seed is not for --kind buildium"},
 		{[]string{"--kind", "kisi", "--seed", "x.json"}, "--seed is for --kind openpath"},
 		{[]string{"--kind", "kisi", "--token-ttl", "1m"}, "--token-ttl is for --kind openpath"},
 		{[]string{"--rate-limit", "3"}, "--rate-limit is for --kind kisi"},
