@@ -33,9 +33,12 @@ type ConnectionStatus struct {
 	LastErrorAt time.Time
 }
 
-// PropertyDirectory lists the properties served, the default first.
+// PropertyDirectory lists the properties served, the default first, and
+// answers whether one is served (asked on every admin request naming a
+// property, so without listing every property's status).
 type PropertyDirectory interface {
 	Properties() []PropertyStatus
+	Serves(id string) bool
 }
 
 // mayView reports which properties the caller's key may see: a portfolio

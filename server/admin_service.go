@@ -104,18 +104,7 @@ func (s *adminServer) serves(id string) bool {
 	if id == s.property {
 		return true
 	}
-	if s.properties == nil {
-		return false
-	}
-	if d, ok := s.properties.(interface{ Serves(id string) bool }); ok {
-		return d.Serves(id) // without listing every property's status
-	}
-	for _, p := range s.properties.Properties() {
-		if p.ID == id {
-			return true
-		}
-	}
-	return false
+	return s.properties != nil && s.properties.Serves(id)
 }
 
 func (s *adminServer) InvalidateCache(ctx context.Context, req *pb.InvalidateCacheRequest) (*pb.InvalidateCacheResponse, error) {
