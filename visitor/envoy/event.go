@@ -86,6 +86,12 @@ type Event struct {
 	Phone    string
 	Flow     string // flow-name: the visitor type
 
+	// Host and HostEmail are the employee the visitor comes to see: an
+	// entry's host and host-email, an invite's inviter-name and
+	// inviter-email (Envoy's SDK payloads). HostEmail is trimmed, as sent.
+	Host      string
+	HostEmail string
+
 	ExpectedArrival time.Time // invites
 	SignedInAt      time.Time
 	SignedOutAt     time.Time
@@ -220,13 +226,19 @@ func (ev *Event) parseAttributes(attrs map[string]json.RawMessage) error {
 		dst  *string
 	}{
 		{"full-name", &ev.FullName}, {"email", &ev.Email}, {"phone-number", &ev.Phone}, {"flow-name", &ev.Flow},
+		// An entry names its host; an invite its inviter, who is the host
+		// in Envoy's invite form. A payload carries one pair or the other.
+		{"host", &ev.Host}, {"host-email", &ev.HostEmail},
+		{"inviter-name", &ev.Host}, {"inviter-email", &ev.HostEmail},
 	}
 	for _, f := range strs {
 		v, err := optionalString(attrs[f.name], prefix+f.name)
 		if err != nil {
 			return err
 		}
-		*f.dst = strings.TrimSpace(v)
+		if v = strings.TrimSpace(v); v != "" {
+			*f.dst = v
+		}
 	}
 	times := []struct {
 		name string
