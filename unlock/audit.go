@@ -24,11 +24,14 @@ const (
 	KindTileGranted      = "tile_granted"
 	KindTileRevoked      = "tile_revoked"
 	KindContactsImported = "contacts_imported"
+	// KindPassRefused: a visit got no guest pass (the location switched
+	// off, the host's guests disabled, a blocked type, ...), and why.
+	KindPassRefused = "pass_refused"
 )
 
 // Kinds lists every audit kind.
 var Kinds = []string{KindUnlock, KindSettingsChanged, KindPassIssued, KindPassEnded,
-	KindProtectActivated, KindProtectSuspended, KindTileGranted, KindTileRevoked, KindContactsImported}
+	KindProtectActivated, KindProtectSuspended, KindTileGranted, KindTileRevoked, KindContactsImported, KindPassRefused}
 
 // Attempt is one audited unlock attempt, or with Kind set another audited
 // event: Email is then who acted ("admin:<key name>/<key id>", "envoy",

@@ -53,6 +53,31 @@ func (s *Service) auditPasses(ctx context.Context, t *txn) {
 	}
 }
 
+// refusalNote is a refused pass, for the audit.
+type refusalNote struct {
+	outcome  Outcome
+	property string
+}
+
+// auditRefusals records the passes t refused (a switched-off location, a
+// host with guests disabled, a blocked or unmapped type, ...), once it
+// committed, under the location's property: what was refused is the
+// visit (its Envoy invite or entry), as no pass exists.
+func (s *Service) auditRefusals(ctx context.Context, t *txn) {
+	for _, r := range t.refusals {
+		o := r.outcome
+		what := "invite " + o.InviteID
+		if o.InviteID == "" {
+			what = "entry " + o.EntryID
+		}
+		s.audit.Record(unlock.Attempt{
+			Kind: unlock.KindPassRefused, At: s.now().UTC(), Email: actor(ctx), EntryID: what,
+			Property: r.property, Status: unlock.OK,
+			Message: o.Visitor + " at location " + o.Location + " (" + o.Event + "): " + o.Reason,
+		})
+	}
+}
+
 // auditProtect records a Protect activation or suspension, under the
 // property of the location's settings.
 func (s *Service) auditProtect(ctx context.Context, out Outcome) {

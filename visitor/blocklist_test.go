@@ -214,8 +214,8 @@ func TestSignInMaxDurationSetting(t *testing.T) {
 	}{
 		{"default", func(s *Settings) { s.InviteOnly = false }, "", DefaultSignInMaxDuration, "advance access and access duration apply only"},
 		{"set", func(s *Settings) { s.InviteOnly, s.SignInMaxDuration = false, 4*time.Hour }, "", 4 * time.Hour, "at most signInMaxDuration 4h0m0s"},
-		{"too long", func(s *Settings) { s.InviteOnly, s.SignInMaxDuration = false, 25*time.Hour }, "signInMaxDuration", 0, ""},
-		{"too short", func(s *Settings) { s.SignInMaxDuration = time.Second }, "signInMaxDuration", 0, ""},
+		{"too long", func(s *Settings) { s.InviteOnly, s.SignInMaxDuration = false, 25*time.Hour }, "sign_in_max_duration", 0, ""},
+		{"too short", func(s *Settings) { s.SignInMaxDuration = time.Second }, "sign_in_max_duration", 0, ""},
 		{"set with invite only", func(s *Settings) { s.SignInMaxDuration = 4 * time.Hour }, "", 4 * time.Hour, "signInMaxDuration does not apply"},
 	}
 	for _, tt := range tests {

@@ -78,7 +78,7 @@ func (s *Service) PassView(ctx context.Context, token string) (View, error) {
 		Start:        v.Pass.Start.In(loc),
 		End:          v.Pass.End.In(loc),
 		TimeZone:     loc.String(),
-		Entries:      slices.Clone(v.Pass.Entries),
+		Entries:      st.guestDoors(v.Pass.Entries), // not those switched to no remote unlock since
 	}
 	switch {
 	case v.Held:
@@ -169,6 +169,16 @@ func (s *Service) GuestUnlock(ctx context.Context, token, entryID string) (Resul
 	case !slices.ContainsFunc(v.Pass.Entries, func(e PassEntry) bool { return e.ID == entryID }):
 		res.Status, res.Message = unlock.Denied, MessageNotHere
 	default:
+		// The entry's remote unlock may have been switched off since the
+		// pass was issued: read at each tap, so that it holds at once.
+		st, _, err := s.loadSettings(ctx, v.Location)
+		if err != nil {
+			return res, err
+		}
+		if !st.guestDoor(entryID) {
+			res.Status, res.Message = unlock.Denied, MessageNotHere
+			break
+		}
 		res.Status, res.Message = s.openForGuest(ctx, v, entryID)
 	}
 	res.Latency = time.Since(began)

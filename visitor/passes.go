@@ -205,7 +205,18 @@ func (s *Service) onSignOut(ctx context.Context, ev envoy.Event, out Outcome) (O
 // apply decides v's pass under st once an event has been absorbed: refuse,
 // revoke, issue or update it, and whether its link must be sent. invited
 // says the visitor has an invite; signIn that the event is a sign-in.
+// A refusal for a visit that has not ended is audited once the
+// transaction commits.
 func (s *Service) apply(t *txn, v *visit, st *Settings, o Outcome, signIn bool) (Outcome, *delivery) {
+	res, d := s.decidePass(t, v, st, o, signIn)
+	if res.Action == ActionRefused && !v.Ended {
+		t.refusals = append(t.refusals, refusalNote{outcome: res, property: s.property(st.Property)})
+	}
+	return res, d
+}
+
+// decidePass is apply's decision.
+func (s *Service) decidePass(t *txn, v *visit, st *Settings, o Outcome, signIn bool) (Outcome, *delivery) {
 	o.Visitor = v.Name
 	if v.Pass != nil {
 		o.PassID = v.Pass.ID
@@ -215,6 +226,16 @@ func (s *Service) apply(t *txn, v *visit, st *Settings, o Outcome, signIn bool) 
 	}
 	if v.Held {
 		o.Action, o.Reason = ActionHeld, heldReason
+		return o, nil
+	}
+	if !st.enabled() {
+		// Switched off: no new pass, and an existing one is left as it
+		// is until it ends (its window, a sign-out, the invite's removal
+		// or a manager end it as usual).
+		if v.Pass == nil {
+			return refused(o, reasonDisabled), nil
+		}
+		o.Action, o.Reason = ActionUnchanged, reasonDisabled+"; the pass already issued is kept unchanged until it ends"
 		return o, nil
 	}
 	if reason := refusal(st, v); reason != "" {

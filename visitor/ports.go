@@ -28,11 +28,28 @@ type Store interface {
 // committed; nothing was written, and the caller runs it again.
 var ErrConflict = errors.New("visitor: concurrent change; transaction not applied")
 
-// SettingsStore keeps each location's settings (JSON), without expiry.
+// SettingsStore keeps each location's settings (JSON), without expiry,
+// and the index of the entries mapped at each location of a property.
 type SettingsStore interface {
 	// Settings returns the location's settings; ok is false when there are none.
 	Settings(ctx context.Context, location string) (data []byte, ok bool, err error)
 	PutSettings(ctx context.Context, location string, data []byte) error
+	// SaveSettings stores w.Data as the location's settings and, in the
+	// same atomic write, indexes the entries it maps under the property
+	// (w.Mapped added, w.Unmapped removed).
+	SaveSettings(ctx context.Context, w SettingsWrite) error
+	// EntryLocations returns, for each of entryIDs that some location of
+	// property maps, those locations.
+	EntryLocations(ctx context.Context, property string, entryIDs []string) (map[string][]string, error)
+}
+
+// SettingsWrite is one save of a location's settings.
+type SettingsWrite struct {
+	Property, Location string
+	Data               []byte
+	// Mapped are the entries the settings map; Unmapped those the
+	// previous settings mapped and these do not.
+	Mapped, Unmapped []string
 }
 
 // VisitStore keeps visits (JSON, by visit key such as "inv:42"), the

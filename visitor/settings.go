@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -54,6 +55,18 @@ type Settings struct {
 	// settings are first saved (ignored on input); "" in settings saved
 	// before properties: the default property's.
 	Property string
+	// Enabled switches the location's guest passes (the Rhombus seed's
+	// IEnvoyType enabled). nil, as in every settings document saved before
+	// it existed, means on, as the seed's nullable booleans do. Off: no new
+	// pass is issued (Envoy's events are acknowledged, and each refusal is
+	// recorded and audited); passes already issued keep working until
+	// they end, by their window, a sign-out, the invite's removal or a
+	// manager. Protect has its own switch.
+	Enabled *bool `json:",omitempty"`
+	// Hosts are per-host guest permissions by host email, folded (the
+	// seed's envoyUserSettingsMap): a host whose GuestsEnabled is false
+	// gets no pass for their guests. A host not listed is allowed.
+	Hosts map[string]HostSettings `json:",omitempty"`
 }
 
 // EntryMapping is one entry and the visitor types that may open it.
@@ -63,6 +76,11 @@ type EntryMapping struct {
 	// Name is the entry's name in the access system, filled in when the
 	// settings are saved (ignored on input).
 	Name string
+	// RemoteUnlock is the seed's per-door remoteUnlock: nil (omitted, and
+	// in settings saved before it existed) means on. Off: no guest pass
+	// opens the entry, even one issued before it was switched off, and
+	// the guest page does not offer it; mapping it is a warning.
+	RemoteUnlock *bool `json:",omitempty"`
 }
 
 // ProtectSettings drive employee activation from Envoy Protect.
@@ -104,6 +122,9 @@ type UpdateResult struct {
 	Warnings             []string
 	FailedIDs            []string
 	MisconfiguredEntries []MisconfiguredEntry
+	// Violations are the refused settings' problems, one per field, each
+	// stating only its own; ErrorMsg summarises them.
+	Violations []Violation
 	// Settings are the saved settings, canonicalised (entry names filled
 	// in, types and emails deduplicated); zero when refused.
 	Settings Settings
@@ -113,6 +134,21 @@ type UpdateResult struct {
 type MisconfiguredEntry struct {
 	EntryID string
 	Reason  string
+	// OtherLocations are the other locations of the property that map the
+	// entry (the seed's misconfiguredDoors).
+	OtherLocations []string
+	// Warning: the settings were saved with the entry mapped; it is
+	// reported because it does not behave as a plain mapping would
+	// (mapped at another location too, remote unlock off).
+	Warning bool
+}
+
+// Violation is one problem of refused settings: Field is the field's path
+// in the API's settings ("settings.entries[2].visitor_types"), Problem
+// what is wrong with it.
+type Violation struct {
+	Field   string
+	Problem string
 }
 
 // ErrInvalidSettings matches the error UpdateSettings returns for settings
@@ -156,7 +192,8 @@ func (e *InvalidSettingsError) Is(target error) bool { return target == ErrInval
 // winning: location ids are Envoy's, one location one building.)
 func (s *Service) UpdateSettings(ctx context.Context, property, location string, in Settings) (UpdateResult, error) {
 	property = s.property(property)
-	if _, err := s.settingsOf(ctx, property, location); err != nil && !errors.Is(err, ErrNoSettings) {
+	prev, err := s.settingsOf(ctx, property, location)
+	if err != nil && !errors.Is(err, ErrNoSettings) {
 		return UpdateResult{Error: true, ErrorMsg: err.Error()}, err
 	}
 	sys, err := s.accessFor(property)
@@ -172,6 +209,12 @@ func (s *Service) UpdateSettings(ctx context.Context, property, location string,
 			return res, fmt.Errorf("visitor: update settings of %s: %w", location, err)
 		}
 	}
+	if !slices.Contains(v.failed, "location") { // else no location to compare with the others'
+		if err := s.checkOtherLocations(ctx, v, property, location, out.Entries); err != nil {
+			res := UpdateResult{Error: true, ErrorMsg: "cannot read the entries mapped at the other locations: " + err.Error()}
+			return res, fmt.Errorf("visitor: update settings of %s: %w", location, err)
+		}
+	}
 	res := v.result()
 	if res.Error {
 		return res, &InvalidSettingsError{Result: res}
@@ -181,7 +224,7 @@ func (s *Service) UpdateSettings(ctx context.Context, property, location string,
 	if err != nil {
 		return UpdateResult{Error: true, ErrorMsg: err.Error()}, fmt.Errorf("visitor: encode settings: %w", err)
 	}
-	if err := s.store.PutSettings(ctx, location, b); err != nil {
+	if err := s.store.SaveSettings(ctx, settingsWrite(property, location, prev, out, b)); err != nil {
 		res := UpdateResult{Error: true, ErrorMsg: "cannot save the settings: " + err.Error()}
 		return res, fmt.Errorf("visitor: save settings of %s: %w", location, err)
 	}
@@ -253,9 +296,9 @@ func (s *Service) checkEntries(ctx context.Context, sys access.GuestSystem, v *v
 		name, known := names[m.EntryID]
 		switch {
 		case !known:
-			v.misconfigured(m.EntryID, "unknown to the access system")
+			v.misconfigured(m.EntryID, v.entryField[m.EntryID]+".entry_id", "unknown to the access system")
 		case !canOpen[m.EntryID]:
-			v.misconfigured(m.EntryID, "the integration's service account has no access to it, so guests could not open it")
+			v.misconfigured(m.EntryID, v.entryField[m.EntryID]+".entry_id", "the integration's service account has no access to it, so guests could not open it")
 		}
 		m.Name = name
 	}
@@ -277,11 +320,15 @@ func (st *Settings) blocked(t string) bool {
 	return false
 }
 
-// entriesFor returns the entries visitor type t may open, in settings order.
+// entriesFor returns the entries visitor type t may open from a guest
+// pass, in settings order: those with remote unlock off are left out.
 func (st *Settings) entriesFor(t string) []PassEntry {
 	k := typeKey(t)
 	var out []PassEntry
 	for _, m := range st.Entries {
+		if !m.remoteUnlock() {
+			continue // never opened from a guest pass
+		}
 		for _, vt := range m.VisitorTypes {
 			if typeKey(vt) == k {
 				out = append(out, PassEntry{ID: m.EntryID, Name: m.Name})
@@ -300,6 +347,13 @@ func (st *Settings) signInMax() time.Duration {
 	}
 	return st.SignInMaxDuration
 }
+
+// reasonDisabled is why a switched-off location issues no pass.
+const reasonDisabled = "the location's guest passes are switched off in its settings (enabled false)"
+
+// enabled reports whether the location issues new guest passes: an
+// omitted switch, and settings saved before it existed, mean on.
+func (st *Settings) enabled() bool { return st.Enabled == nil || *st.Enabled }
 
 // excluded reports whether email is excluded from Protect.
 func (st *Settings) excluded(email string) bool {

@@ -60,10 +60,10 @@ func TestUpdateSettingsValidation(t *testing.T) {
 	}{
 		{"empty location", "", nil, []string{"location"}, nil, "location", ""},
 		{"location with a colon", "a:b", nil, []string{"location"}, nil, "location", ""},
-		{"negative advance", loc, func(s *Settings) { s.AdvanceAccess = -time.Minute }, []string{"advanceAccess"}, nil, "advanceAccess", ""},
+		{"negative advance", loc, func(s *Settings) { s.AdvanceAccess = -time.Minute }, []string{"advanceAccess"}, nil, "settings.advance_access", ""},
 		{"advance too long", loc, func(s *Settings) { s.AdvanceAccess = 25 * time.Hour }, []string{"advanceAccess"}, nil, "between 0s and 24h0m0s", ""},
-		{"no access duration", loc, func(s *Settings) { s.AccessDuration = 0 }, []string{"accessDuration"}, nil, "accessDuration", ""},
-		{"access duration too long", loc, func(s *Settings) { s.AccessDuration = 8 * 24 * time.Hour }, []string{"accessDuration"}, nil, "accessDuration", ""},
+		{"no access duration", loc, func(s *Settings) { s.AccessDuration = 0 }, []string{"accessDuration"}, nil, "settings.access_duration", ""},
+		{"access duration too long", loc, func(s *Settings) { s.AccessDuration = 8 * 24 * time.Hour }, []string{"accessDuration"}, nil, "settings.access_duration", ""},
 		{"fractional seconds", loc, func(s *Settings) { s.AccessDuration = time.Hour + time.Millisecond }, []string{"accessDuration"}, nil, "whole seconds", ""},
 		{"relative logo", loc, func(s *Settings) { s.LogoURL = "/logo.png" }, []string{"logoUrl"}, nil, "absolute", ""},
 		{"javascript logo", loc, func(s *Settings) { s.LogoURL = "javascript:alert(1)" }, []string{"logoUrl"}, nil, "absolute", ""},
@@ -73,25 +73,25 @@ func TestUpdateSettingsValidation(t *testing.T) {
 		{"Local time zone", loc, func(s *Settings) { s.TimeZone = "Local" }, []string{"timeZone"}, nil, "IANA", ""},
 		{"unknown entry", loc, func(s *Settings) {
 			s.Entries = append(s.Entries, EntryMapping{EntryID: "999", VisitorTypes: []string{"Visitor"}})
-		}, []string{"999"}, []MisconfiguredEntry{{"999", "unknown to the access system"}}, "entry 999", ""},
+		}, []string{"999"}, []MisconfiguredEntry{{EntryID: "999", Reason: "unknown to the access system"}}, "entry 999", ""},
 		{"entry the service account cannot open", loc, func(s *Settings) {
 			s.Entries = append(s.Entries, EntryMapping{EntryID: "105", VisitorTypes: []string{"Visitor"}})
-		}, []string{"105"}, []MisconfiguredEntry{{"105", "the integration's service account has no access to it, so guests could not open it"}}, "entry 105", ""},
+		}, []string{"105"}, []MisconfiguredEntry{{EntryID: "105", Reason: "the integration's service account has no access to it, so guests could not open it"}}, "entry 105", ""},
 		{"entry mapped twice", loc, func(s *Settings) {
 			s.Entries = append(s.Entries, EntryMapping{EntryID: "101", VisitorTypes: []string{"Delivery"}})
-		}, []string{"101"}, []MisconfiguredEntry{{"101", "mapped more than once; list all its visitor types in one mapping"}}, "entry 101", ""},
+		}, []string{"101"}, []MisconfiguredEntry{{EntryID: "101", Reason: "mapped more than once; list all its visitor types in one mapping"}}, "entry 101", ""},
 		{"entry without types", loc, func(s *Settings) {
 			s.Entries = append(s.Entries, EntryMapping{EntryID: "103"})
-		}, []string{"103"}, []MisconfiguredEntry{{"103", "no visitor types are mapped to it"}}, "entry 103", ""},
+		}, []string{"103"}, []MisconfiguredEntry{{EntryID: "103", Reason: "no visitor types are mapped to it"}}, "entry 103", ""},
 		{"several bad entries and fields", loc, func(s *Settings) {
 			s.AccessDuration = 0
 			s.Entries = append(s.Entries, EntryMapping{EntryID: "999", VisitorTypes: []string{"X"}}, EntryMapping{EntryID: "105", VisitorTypes: []string{"X"}})
-		}, []string{"accessDuration", "999", "105"}, []MisconfiguredEntry{{"999", "unknown to the access system"}, {"105", "the integration's service account has no access to it, so guests could not open it"}}, "3 problems", ""},
+		}, []string{"accessDuration", "999", "105"}, []MisconfiguredEntry{{EntryID: "999", Reason: "unknown to the access system"}, {EntryID: "105", Reason: "the integration's service account has no access to it, so guests could not open it"}}, "3 problems", ""},
 		{"empty entry id", loc, func(s *Settings) { s.Entries = append(s.Entries, EntryMapping{VisitorTypes: []string{"X"}}) }, []string{"entries[3]"}, nil, "no entry id", ""},
 		{"empty visitor type", loc, func(s *Settings) { s.Entries[0].VisitorTypes = append(s.Entries[0].VisitorTypes, " ") }, []string{"entry 101"}, nil, "empty", ""},
 		{"empty blocked type", loc, func(s *Settings) { s.BlockedVisitorTypes = []string{""} }, []string{"blockedVisitorTypes"}, nil, "empty", ""},
-		{"Protect without a duration", loc, func(s *Settings) { s.Protect.EmployeeAccessDuration = 0 }, []string{"protect.employeeAccessDuration"}, nil, "employeeAccessDuration", ""},
-		{"Protect duration too long", loc, func(s *Settings) { s.Protect.EmployeeAccessDuration = 48 * time.Hour }, []string{"protect.employeeAccessDuration"}, nil, "employeeAccessDuration", ""},
+		{"Protect without a duration", loc, func(s *Settings) { s.Protect.EmployeeAccessDuration = 0 }, []string{"protect.employeeAccessDuration"}, nil, "settings.protect.employee_access_duration", ""},
+		{"Protect duration too long", loc, func(s *Settings) { s.Protect.EmployeeAccessDuration = 48 * time.Hour }, []string{"protect.employeeAccessDuration"}, nil, "settings.protect.employee_access_duration", ""},
 		{"bad excluded email", loc, func(s *Settings) { s.Protect.ExcludedEmployees = []string{"erin@example.com", "not-an-email"} }, []string{"not-an-email"}, nil, "not-an-email", ""},
 		// Valid, with warnings.
 		{"mapped and blocked", loc, func(s *Settings) { s.BlockedVisitorTypes = []string{"contractor"} }, nil, nil, "", "both mapped to entries and blocked"},

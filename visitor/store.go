@@ -33,6 +33,8 @@ type txn struct {
 	logs   []Outcome
 	// before is each loaded visit's pass as it was read, for the audit.
 	before map[string]passMark
+	// refusals are the passes refused, for the audit.
+	refusals []refusalNote
 }
 
 // transact runs fn in a transaction over the visits named by keys (visit
@@ -57,6 +59,7 @@ func (s *Service) transact(ctx context.Context, keys []string, fn func(t *txn) e
 		}
 		if err == nil && last != nil {
 			s.auditPasses(ctx, last)
+			s.auditRefusals(ctx, last)
 		}
 		return err
 	}

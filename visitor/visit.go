@@ -50,6 +50,11 @@ type visit struct {
 	// Host is the tenant contact who registered the visitor in the tile
 	// (canonical email); "" for Envoy's invites and walk-ins.
 	Host string `json:"host,omitempty"`
+	// EnvoyHost and EnvoyHostEmail (canonical) are the employee the
+	// visitor comes to see, as Envoy's events name them (an entry's host,
+	// an invite's inviter).
+	EnvoyHost      string `json:"envoyHost,omitempty"`
+	EnvoyHostEmail string `json:"envoyHostEmail,omitempty"`
 }
 
 // pass is a visit's guest pass.
@@ -118,6 +123,8 @@ func (v *visit) absorb(ev envoy.Event, fill bool) {
 	set(&v.Email, identity.FoldEmail(ev.Email))
 	set(&v.Phone, ev.Phone)
 	set(&v.Flow, ev.Flow)
+	set(&v.EnvoyHost, ev.Host)
+	set(&v.EnvoyHostEmail, identity.FoldEmail(ev.HostEmail))
 	switch ev.Type {
 	case envoy.TypeInvite:
 		v.InviteID = ev.ID
@@ -212,6 +219,8 @@ func refusal(st *Settings, v *visit) string {
 		return "invite only: the visitor signed in without an invite, and walk-ins get no pass"
 	case !inviteMode(v, st) && v.SignedIn.IsZero():
 		return "invite only is off: the pass is issued when the visitor signs in at the front desk, not on the invite (advance access and access duration do not apply)"
+	case !st.guestsAllowed(v.hostEmail()):
+		return "the host " + v.hostEmail() + " has guests disabled in the settings"
 	case strings.TrimSpace(flow) == "":
 		return "the visit has no visitor type, so it maps to no entry"
 	case len(st.entriesFor(flow)) == 0:

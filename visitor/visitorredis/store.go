@@ -30,6 +30,7 @@ const DefaultPrefix = "ck:v1:vis:"
 // Keys, all under the prefix:
 //
 //	set:{location}      settings (JSON), no TTL
+//	eloc:{prop}:{entry} the locations of a property mapping an entry (SET), no TTL
 //	visit:{key}         a visit, keyed "inv:{inviteID}" or "ent:{entryID}" (JSON)
 //	link:{entryID}      an Envoy entry → the visit it belongs to ("inv:...")
 //	tok:{sha256 hex}    a link token's hash → its visit key
@@ -89,6 +90,48 @@ func (s *Store) Settings(ctx context.Context, location string) ([]byte, bool, er
 // PutSettings implements visitor.SettingsStore.
 func (s *Store) PutSettings(ctx context.Context, location string, data []byte) error {
 	return s.rdb.Set(ctx, s.key("set", location), data, 0).Err()
+}
+
+// entryLocKey is the set of the locations of property that map entryID.
+func (s *Store) entryLocKey(property, entryID string) string {
+	return s.key("eloc", property, entryID)
+}
+
+// SaveSettings implements visitor.SettingsStore: the settings and the
+// entry index change in one MULTI.
+func (s *Store) SaveSettings(ctx context.Context, w visitor.SettingsWrite) error {
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, s.key("set", w.Location), w.Data, 0)
+		for _, e := range w.Mapped {
+			p.SAdd(ctx, s.entryLocKey(w.Property, e), w.Location)
+		}
+		for _, e := range w.Unmapped {
+			p.SRem(ctx, s.entryLocKey(w.Property, e), w.Location)
+		}
+		return nil
+	})
+	return err
+}
+
+// EntryLocations implements visitor.SettingsStore.
+func (s *Store) EntryLocations(ctx context.Context, property string, entryIDs []string) (map[string][]string, error) {
+	cmds := make([]*redis.StringSliceCmd, len(entryIDs))
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, e := range entryIDs {
+			cmds[i] = p.SMembers(ctx, s.entryLocKey(property, e))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]string{}
+	for i, c := range cmds {
+		if locs := c.Val(); len(locs) > 0 {
+			out[entryIDs[i]] = locs
+		}
+	}
+	return out, nil
 }
 
 // Visit implements visitor.VisitStore.
