@@ -146,7 +146,7 @@ func guestPassPB(p visitor.PassSummary, buildings []string) *pb.GuestPass {
 		Start: timestamppb.New(p.Start), End: timestamppb.New(p.End), IssuedAt: timestamppb.New(p.IssuedAt),
 		State: string(p.State), IssuedVia: string(p.Issued), Property: p.Property,
 		Delivery:  &pb.PassDelivery{State: string(p.Delivery.State), Channel: p.Delivery.Channel, Error: p.Delivery.Error},
-		EndReason: p.EndReason,
+		EndReason: p.EndReason, EnvoyHost: p.EnvoyHost, EnvoyHostEmail: p.EnvoyHostEmail,
 	}
 	if !p.EndedAt.IsZero() {
 		out.EndedAt = timestamppb.New(p.EndedAt)

@@ -266,11 +266,18 @@ func settingsPB(st visitor.Settings) *pb.VisitorSettings {
 	if st.SignInMaxDuration > 0 {
 		out.SignInMaxDuration = durationpb.New(st.SignInMaxDuration)
 	}
+	out.Enabled = st.Enabled
+	for email, h := range st.Hosts {
+		if out.Hosts == nil {
+			out.Hosts = map[string]*pb.VisitorHostSettings{}
+		}
+		out.Hosts[email] = &pb.VisitorHostSettings{GuestsEnabled: h.GuestsEnabled}
+	}
 	if !st.UpdatedAt.IsZero() {
 		out.UpdatedAt = timestamppb.New(st.UpdatedAt)
 	}
 	for _, m := range st.Entries {
-		out.Entries = append(out.Entries, &pb.EntryVisitorTypes{EntryId: m.EntryID, VisitorTypes: m.VisitorTypes, Name: m.Name})
+		out.Entries = append(out.Entries, &pb.EntryVisitorTypes{EntryId: m.EntryID, VisitorTypes: m.VisitorTypes, Name: m.Name, RemoteUnlock: m.RemoteUnlock})
 	}
 	return out
 }
@@ -292,7 +299,14 @@ func settingsFromPB(in *pb.VisitorSettings) visitor.Settings {
 		},
 	}
 	for _, e := range in.GetEntries() {
-		st.Entries = append(st.Entries, visitor.EntryMapping{EntryID: e.GetEntryId(), VisitorTypes: e.GetVisitorTypes()})
+		st.Entries = append(st.Entries, visitor.EntryMapping{EntryID: e.GetEntryId(), VisitorTypes: e.GetVisitorTypes(), RemoteUnlock: e.RemoteUnlock})
+	}
+	st.Enabled = in.Enabled // nil when omitted: on
+	for email, h := range in.GetHosts() {
+		if st.Hosts == nil {
+			st.Hosts = map[string]visitor.HostSettings{}
+		}
+		st.Hosts[email] = visitor.HostSettings{GuestsEnabled: h.GuestsEnabled} // a null value: allowed
 	}
 	return st
 }
@@ -302,7 +316,12 @@ func updateResultPB(r visitor.UpdateResult) *pb.UpdateVisitorSettingsResponse {
 		Error: r.Error, ErrorMsg: r.ErrorMsg, Warnings: r.Warnings, FailedIds: r.FailedIDs,
 	}
 	for _, m := range r.MisconfiguredEntries {
-		out.MisconfiguredEntries = append(out.MisconfiguredEntries, &pb.MisconfiguredEntry{EntryId: m.EntryID, Reason: m.Reason})
+		out.MisconfiguredEntries = append(out.MisconfiguredEntries, &pb.MisconfiguredEntry{
+			EntryId: m.EntryID, Reason: m.Reason, OtherLocations: m.OtherLocations, Warning: m.Warning,
+		})
+	}
+	for _, v := range r.Violations {
+		out.Violations = append(out.Violations, &pb.SettingsViolation{Field: v.Field, Problem: v.Problem})
 	}
 	if !r.Error {
 		out.Settings = settingsPB(r.Settings)

@@ -250,12 +250,10 @@ func onField(problem string) func(error, *callError) (string, []protoadapt.Messa
 // detail, with the failed ids as field violations.
 func invalidSettings(err error, _ *callError) (string, []protoadapt.MessageV1) {
 	res := asA[*visitor.InvalidSettingsError](err).Result
+	// One violation per field at fault, each with its own problem only.
 	br := &errdetails.BadRequest{}
-	for _, id := range res.FailedIDs {
-		br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{Field: id, Description: res.ErrorMsg})
-	}
-	for _, m := range res.MisconfiguredEntries {
-		br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{Field: "settings.entries." + m.EntryID, Description: m.Reason})
+	for _, v := range res.Violations {
+		br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{Field: v.Field, Description: v.Problem})
 	}
 	return "settings not saved: " + res.ErrorMsg, details(br, updateResultPB(res))
 }

@@ -59,8 +59,17 @@ type refusalNote struct {
 	property string
 }
 
-// auditRefusals records the passes t refused (a switched-off location, a
-// host with guests disabled, a blocked or unmapped type, ...), once it
+// auditedRefusal reports whether v's refusal under st is a decision of
+// the settings' permissions about the visitor (the location switched off,
+// the host's guests disabled, the type blocked), which the audit records;
+// refusals that wait for a later event (a sign-in when invite only is
+// off) or that a mapping explains are in the outcome and the decision
+// log only.
+func auditedRefusal(st *Settings, v *visit) bool {
+	return !st.enabled() || !st.guestsAllowed(v.hostEmail()) || st.blocked(v.Flow)
+}
+
+// auditRefusals records the passes t refused (see auditedRefusal), once it
 // committed, under the location's property: what was refused is the
 // visit (its Envoy invite or entry), as no pass exists.
 func (s *Service) auditRefusals(ctx context.Context, t *txn) {

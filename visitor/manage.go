@@ -119,15 +119,18 @@ type PassSummary struct {
 	VisitorType  string
 	// Host is the tenant contact who registered the visitor in the tile;
 	// "" for Envoy invites and walk-ins.
-	Host       string
-	State      State
-	Start, End time.Time
-	IssuedAt   time.Time
-	Issued     Issuance
-	Delivery   Delivery
-	EndedAt    time.Time // when it was ended early (sign-out, removal, a manager)
-	EndReason  string
-	Entries    []PassEntry
+	Host string
+	// EnvoyHost and EnvoyHostEmail are the employee the visitor comes to
+	// see, as Envoy's events name them.
+	EnvoyHost, EnvoyHostEmail string
+	State                     State
+	Start, End                time.Time
+	IssuedAt                  time.Time
+	Issued                    Issuance
+	Delivery                  Delivery
+	EndedAt                   time.Time // when it was ended early (sign-out, removal, a manager)
+	EndReason                 string
+	Entries                   []PassEntry
 }
 
 // PassQuery selects passes for ListPasses.
@@ -273,7 +276,7 @@ func (s *Service) summary(v *visit, now time.Time) PassSummary {
 	out := PassSummary{
 		PassID: p.ID, VisitKey: v.Key, Property: s.property(p.Property),
 		Location: v.Location, LocationName: v.LocationName,
-		VisitorName: v.Name, VisitorType: v.Flow, Host: v.Host,
+		VisitorName: v.Name, VisitorType: v.Flow, Host: v.Host, EnvoyHost: v.EnvoyHost, EnvoyHostEmail: v.EnvoyHostEmail,
 		State: StateActive, Start: p.Start, End: p.End, IssuedAt: p.IssuedAt,
 		Issued: IssuedInvite, Entries: slices.Clone(p.Entries),
 	}

@@ -205,11 +205,11 @@ func (s *Service) onSignOut(ctx context.Context, ev envoy.Event, out Outcome) (O
 // apply decides v's pass under st once an event has been absorbed: refuse,
 // revoke, issue or update it, and whether its link must be sent. invited
 // says the visitor has an invite; signIn that the event is a sign-in.
-// A refusal for a visit that has not ended is audited once the
-// transaction commits.
+// A refusal the settings' permissions made (see auditedRefusal) is
+// audited once the transaction commits.
 func (s *Service) apply(t *txn, v *visit, st *Settings, o Outcome, signIn bool) (Outcome, *delivery) {
 	res, d := s.decidePass(t, v, st, o, signIn)
-	if res.Action == ActionRefused && !v.Ended {
+	if res.Action == ActionRefused && !v.Ended && auditedRefusal(st, v) {
 		t.refusals = append(t.refusals, refusalNote{outcome: res, property: s.property(st.Property)})
 	}
 	return res, d

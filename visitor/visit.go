@@ -215,12 +215,12 @@ func refusal(st *Settings, v *visit) string {
 	switch {
 	case st.blocked(flow):
 		return "visitor type " + quote(flow) + " is blocked"
+	case !st.guestsAllowed(v.hostEmail()):
+		return "the host " + v.hostEmail() + " has guests disabled in the settings"
 	case st.InviteOnly && v.InviteID == "" && !v.Tile:
 		return "invite only: the visitor signed in without an invite, and walk-ins get no pass"
 	case !inviteMode(v, st) && v.SignedIn.IsZero():
 		return "invite only is off: the pass is issued when the visitor signs in at the front desk, not on the invite (advance access and access duration do not apply)"
-	case !st.guestsAllowed(v.hostEmail()):
-		return "the host " + v.hostEmail() + " has guests disabled in the settings"
 	case strings.TrimSpace(flow) == "":
 		return "the visit has no visitor type, so it maps to no entry"
 	case len(st.entriesFor(flow)) == 0:

@@ -1302,8 +1302,17 @@ type VisitorSettings struct {
 	// The safety bound of a pass issued at sign-in (invite only off), which
 	// otherwise ends at sign-out: 1 minute to 24 hours; unset: 12 hours.
 	SignInMaxDuration *durationpb.Duration `protobuf:"bytes,11,opt,name=sign_in_max_duration,json=signInMaxDuration,proto3" json:"sign_in_max_duration,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// The location's guest passes (the Rhombus seed's enabled). Unset means
+	// on, as in settings saved before it existed. Off: no new pass (Envoy's
+	// events are acknowledged, each refusal recorded and audited as
+	// pass_refused); passes already issued keep working until they end.
+	Enabled *bool `protobuf:"varint,12,opt,name=enabled,proto3,oneof" json:"enabled,omitempty"`
+	// Per-host guest permission by host email (the seed's
+	// envoyUserSettingsMap): the guests of a host with guests_enabled false
+	// get no pass. A host not listed is allowed. Emails compare folded.
+	Hosts         map[string]*VisitorHostSettings `protobuf:"bytes,13,rep,name=hosts,proto3" json:"hosts,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *VisitorSettings) Reset() {
@@ -1413,13 +1422,31 @@ func (x *VisitorSettings) GetSignInMaxDuration() *durationpb.Duration {
 	return nil
 }
 
+func (x *VisitorSettings) GetEnabled() bool {
+	if x != nil && x.Enabled != nil {
+		return *x.Enabled
+	}
+	return false
+}
+
+func (x *VisitorSettings) GetHosts() map[string]*VisitorHostSettings {
+	if x != nil {
+		return x.Hosts
+	}
+	return nil
+}
+
 // EntryVisitorTypes maps one entry to the visitor types that may open it.
 type EntryVisitorTypes struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
 	EntryId      string                 `protobuf:"bytes,1,opt,name=entry_id,json=entryId,proto3" json:"entry_id,omitempty"`
 	VisitorTypes []string               `protobuf:"bytes,2,rep,name=visitor_types,json=visitorTypes,proto3" json:"visitor_types,omitempty"`
 	// The entry's name in the access system (output only).
-	Name          string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	Name string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	// Whether guest passes may open the entry (the seed's remoteUnlock).
+	// Unset means on. Off: no guest pass opens it, even one issued before,
+	// the guest page does not offer it, and the answer reports it.
+	RemoteUnlock  *bool `protobuf:"varint,4,opt,name=remote_unlock,json=remoteUnlock,proto3,oneof" json:"remote_unlock,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1473,6 +1500,13 @@ func (x *EntryVisitorTypes) GetName() string {
 		return x.Name
 	}
 	return ""
+}
+
+func (x *EntryVisitorTypes) GetRemoteUnlock() bool {
+	if x != nil && x.RemoteUnlock != nil {
+		return *x.RemoteUnlock
+	}
+	return false
 }
 
 // ProtectSettings: employee access from Envoy Protect screenings.
@@ -1713,7 +1747,10 @@ type UpdateVisitorSettingsResponse struct {
 	FailedIds            []string              `protobuf:"bytes,4,rep,name=failed_ids,json=failedIds,proto3" json:"failed_ids,omitempty"`
 	MisconfiguredEntries []*MisconfiguredEntry `protobuf:"bytes,5,rep,name=misconfigured_entries,json=misconfiguredEntries,proto3" json:"misconfigured_entries,omitempty"`
 	// The settings as saved (empty on error).
-	Settings      *VisitorSettings `protobuf:"bytes,6,opt,name=settings,proto3" json:"settings,omitempty"`
+	Settings *VisitorSettings `protobuf:"bytes,6,opt,name=settings,proto3" json:"settings,omitempty"`
+	// On error, one per field at fault, each with its own problem only
+	// (error_msg summarises them).
+	Violations    []*SettingsViolation `protobuf:"bytes,7,rep,name=violations,proto3" json:"violations,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1790,11 +1827,25 @@ func (x *UpdateVisitorSettingsResponse) GetSettings() *VisitorSettings {
 	return nil
 }
 
+func (x *UpdateVisitorSettingsResponse) GetViolations() []*SettingsViolation {
+	if x != nil {
+		return x.Violations
+	}
+	return nil
+}
+
 // MisconfiguredEntry is an entry id the settings cannot use, and why.
 type MisconfiguredEntry struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	EntryId       string                 `protobuf:"bytes,1,opt,name=entry_id,json=entryId,proto3" json:"entry_id,omitempty"`
-	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	EntryId string                 `protobuf:"bytes,1,opt,name=entry_id,json=entryId,proto3" json:"entry_id,omitempty"`
+	Reason  string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The property's other locations that map the entry too (the seed's
+	// misconfiguredDoors).
+	OtherLocations []string `protobuf:"bytes,3,rep,name=other_locations,json=otherLocations,proto3" json:"other_locations,omitempty"`
+	// Saved anyway: the entry works, but not as a plain mapping would
+	// (mapped at another location too, remote unlock off). False: the
+	// entry is why the settings were refused.
+	Warning       bool `protobuf:"varint,4,opt,name=warning,proto3" json:"warning,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1841,6 +1892,20 @@ func (x *MisconfiguredEntry) GetReason() string {
 		return x.Reason
 	}
 	return ""
+}
+
+func (x *MisconfiguredEntry) GetOtherLocations() []string {
+	if x != nil {
+		return x.OtherLocations
+	}
+	return nil
+}
+
+func (x *MisconfiguredEntry) GetWarning() bool {
+	if x != nil {
+		return x.Warning
+	}
+	return false
 }
 
 // ImportContactsRequest carries the CSV.
@@ -3633,12 +3698,16 @@ type GuestPass struct {
 	Delivery  *PassDelivery `protobuf:"bytes,13,opt,name=delivery,proto3" json:"delivery,omitempty"`
 	// Set when the pass was ended early (sign-out, invite removed, a
 	// manager), with why.
-	EndedAt       *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=ended_at,json=endedAt,proto3" json:"ended_at,omitempty"`
-	EndReason     string                 `protobuf:"bytes,15,opt,name=end_reason,json=endReason,proto3" json:"end_reason,omitempty"`
-	Doors         []*PassDoor            `protobuf:"bytes,16,rep,name=doors,proto3" json:"doors,omitempty"`
-	Property      string                 `protobuf:"bytes,17,opt,name=property,proto3" json:"property,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	EndedAt   *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=ended_at,json=endedAt,proto3" json:"ended_at,omitempty"`
+	EndReason string                 `protobuf:"bytes,15,opt,name=end_reason,json=endReason,proto3" json:"end_reason,omitempty"`
+	Doors     []*PassDoor            `protobuf:"bytes,16,rep,name=doors,proto3" json:"doors,omitempty"`
+	Property  string                 `protobuf:"bytes,17,opt,name=property,proto3" json:"property,omitempty"`
+	// The employee the visitor comes to see, as Envoy names them (an
+	// entry's host, an invite's inviter); empty when Envoy named none.
+	EnvoyHost      string `protobuf:"bytes,18,opt,name=envoy_host,json=envoyHost,proto3" json:"envoy_host,omitempty"`
+	EnvoyHostEmail string `protobuf:"bytes,19,opt,name=envoy_host_email,json=envoyHostEmail,proto3" json:"envoy_host_email,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *GuestPass) Reset() {
@@ -3786,6 +3855,20 @@ func (x *GuestPass) GetDoors() []*PassDoor {
 func (x *GuestPass) GetProperty() string {
 	if x != nil {
 		return x.Property
+	}
+	return ""
+}
+
+func (x *GuestPass) GetEnvoyHost() string {
+	if x != nil {
+		return x.EnvoyHost
+	}
+	return ""
+}
+
+func (x *GuestPass) GetEnvoyHostEmail() string {
+	if x != nil {
+		return x.EnvoyHostEmail
 	}
 	return ""
 }
@@ -4010,6 +4093,106 @@ func (x *EndPassResponse) GetPass() *GuestPass {
 	return nil
 }
 
+// VisitorHostSettings are one host's guest permission.
+type VisitorHostSettings struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// False: the host's guests get no pass. Unset means allowed.
+	GuestsEnabled *bool `protobuf:"varint,1,opt,name=guests_enabled,json=guestsEnabled,proto3,oneof" json:"guests_enabled,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VisitorHostSettings) Reset() {
+	*x = VisitorHostSettings{}
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VisitorHostSettings) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VisitorHostSettings) ProtoMessage() {}
+
+func (x *VisitorHostSettings) ProtoReflect() protoreflect.Message {
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VisitorHostSettings.ProtoReflect.Descriptor instead.
+func (*VisitorHostSettings) Descriptor() ([]byte, []int) {
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *VisitorHostSettings) GetGuestsEnabled() bool {
+	if x != nil && x.GuestsEnabled != nil {
+		return *x.GuestsEnabled
+	}
+	return false
+}
+
+// SettingsViolation is one field of refused settings and its problem.
+type SettingsViolation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The field's path, e.g. "settings.entries[2].visitor_types".
+	Field         string `protobuf:"bytes,1,opt,name=field,proto3" json:"field,omitempty"`
+	Problem       string `protobuf:"bytes,2,opt,name=problem,proto3" json:"problem,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SettingsViolation) Reset() {
+	*x = SettingsViolation{}
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SettingsViolation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SettingsViolation) ProtoMessage() {}
+
+func (x *SettingsViolation) ProtoReflect() protoreflect.Message {
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SettingsViolation.ProtoReflect.Descriptor instead.
+func (*SettingsViolation) Descriptor() ([]byte, []int) {
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{59}
+}
+
+func (x *SettingsViolation) GetField() string {
+	if x != nil {
+		return x.Field
+	}
+	return ""
+}
+
+func (x *SettingsViolation) GetProblem() string {
+	if x != nil {
+		return x.Problem
+	}
+	return ""
+}
+
 var File_cloudkey_v1_admin_proto protoreflect.FileDescriptor
 
 const file_cloudkey_v1_admin_proto_rawDesc = "" +
@@ -4109,7 +4292,7 @@ const file_cloudkey_v1_admin_proto_rawDesc = "" +
 	"\x06system\x18\b \x01(\tR\x06system\x12\x1a\n" +
 	"\bproperty\x18\t \x01(\tR\bproperty\x12\x12\n" +
 	"\x04kind\x18\n" +
-	" \x01(\tR\x04kind\"\xd6\x04\n" +
+	" \x01(\tR\x04kind\"\x9c\x06\n" +
 	"\x0fVisitorSettings\x12\x1f\n" +
 	"\vinvite_only\x18\x01 \x01(\bR\n" +
 	"inviteOnly\x12@\n" +
@@ -4124,11 +4307,21 @@ const file_cloudkey_v1_admin_proto_rawDesc = "" +
 	"\n" +
 	"updated_at\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12J\n" +
-	"\x14sign_in_max_duration\x18\v \x01(\v2\x19.google.protobuf.DurationR\x11signInMaxDuration\"g\n" +
+	"\x14sign_in_max_duration\x18\v \x01(\v2\x19.google.protobuf.DurationR\x11signInMaxDuration\x12\x1d\n" +
+	"\aenabled\x18\f \x01(\bH\x00R\aenabled\x88\x01\x01\x12=\n" +
+	"\x05hosts\x18\r \x03(\v2'.cloudkey.v1.VisitorSettings.HostsEntryR\x05hosts\x1aZ\n" +
+	"\n" +
+	"HostsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x126\n" +
+	"\x05value\x18\x02 \x01(\v2 .cloudkey.v1.VisitorHostSettingsR\x05value:\x028\x01B\n" +
+	"\n" +
+	"\b_enabled\"\xa3\x01\n" +
 	"\x11EntryVisitorTypes\x12\x19\n" +
 	"\bentry_id\x18\x01 \x01(\tR\aentryId\x12#\n" +
 	"\rvisitor_types\x18\x02 \x03(\tR\fvisitorTypes\x12\x12\n" +
-	"\x04name\x18\x03 \x01(\tR\x04name\"\xaf\x01\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12(\n" +
+	"\rremote_unlock\x18\x04 \x01(\bH\x00R\fremoteUnlock\x88\x01\x01B\x10\n" +
+	"\x0e_remote_unlock\"\xaf\x01\n" +
 	"\x0fProtectSettings\x12\x18\n" +
 	"\aenabled\x18\x01 \x01(\bR\aenabled\x12S\n" +
 	"\x18employee_access_duration\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x16employeeAccessDuration\x12-\n" +
@@ -4143,7 +4336,7 @@ const file_cloudkey_v1_admin_proto_rawDesc = "" +
 	"\vlocation_id\x18\x01 \x01(\tR\n" +
 	"locationId\x128\n" +
 	"\bsettings\x18\x02 \x01(\v2\x1c.cloudkey.v1.VisitorSettingsR\bsettings\x12\x1a\n" +
-	"\bproperty\x18\x03 \x01(\tR\bproperty\"\x9d\x02\n" +
+	"\bproperty\x18\x03 \x01(\tR\bproperty\"\xdd\x02\n" +
 	"\x1dUpdateVisitorSettingsResponse\x12\x14\n" +
 	"\x05error\x18\x01 \x01(\bR\x05error\x12\x1b\n" +
 	"\terror_msg\x18\x02 \x01(\tR\berrorMsg\x12\x1a\n" +
@@ -4151,10 +4344,15 @@ const file_cloudkey_v1_admin_proto_rawDesc = "" +
 	"\n" +
 	"failed_ids\x18\x04 \x03(\tR\tfailedIds\x12T\n" +
 	"\x15misconfigured_entries\x18\x05 \x03(\v2\x1f.cloudkey.v1.MisconfiguredEntryR\x14misconfiguredEntries\x128\n" +
-	"\bsettings\x18\x06 \x01(\v2\x1c.cloudkey.v1.VisitorSettingsR\bsettings\"G\n" +
+	"\bsettings\x18\x06 \x01(\v2\x1c.cloudkey.v1.VisitorSettingsR\bsettings\x12>\n" +
+	"\n" +
+	"violations\x18\a \x03(\v2\x1e.cloudkey.v1.SettingsViolationR\n" +
+	"violations\"\x8a\x01\n" +
 	"\x12MisconfiguredEntry\x12\x19\n" +
 	"\bentry_id\x18\x01 \x01(\tR\aentryId\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xc0\x01\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12'\n" +
+	"\x0fother_locations\x18\x03 \x03(\tR\x0eotherLocations\x12\x18\n" +
+	"\awarning\x18\x04 \x01(\bR\awarning\"\xc0\x01\n" +
 	"\x15ImportContactsRequest\x12&\n" +
 	"\x03csv\x18\x01 \x01(\v2\x14.google.api.HttpBodyR\x03csv\x12$\n" +
 	"\x0egood_rows_only\x18\x02 \x01(\bR\fgoodRowsOnly\x12%\n" +
@@ -4286,7 +4484,7 @@ const file_cloudkey_v1_admin_proto_rawDesc = "" +
 	"page_token\x18\b \x01(\tR\tpageToken\"l\n" +
 	"\x12ListPassesResponse\x12.\n" +
 	"\x06passes\x18\x01 \x03(\v2\x16.cloudkey.v1.GuestPassR\x06passes\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x8b\x05\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xd4\x05\n" +
 	"\tGuestPass\x12\x17\n" +
 	"\apass_id\x18\x01 \x01(\tR\x06passId\x12!\n" +
 	"\fvisitor_name\x18\x02 \x01(\tR\vvisitorName\x12!\n" +
@@ -4308,7 +4506,10 @@ const file_cloudkey_v1_admin_proto_rawDesc = "" +
 	"\n" +
 	"end_reason\x18\x0f \x01(\tR\tendReason\x12+\n" +
 	"\x05doors\x18\x10 \x03(\v2\x15.cloudkey.v1.PassDoorR\x05doors\x12\x1a\n" +
-	"\bproperty\x18\x11 \x01(\tR\bproperty\"T\n" +
+	"\bproperty\x18\x11 \x01(\tR\bproperty\x12\x1d\n" +
+	"\n" +
+	"envoy_host\x18\x12 \x01(\tR\tenvoyHost\x12(\n" +
+	"\x10envoy_host_email\x18\x13 \x01(\tR\x0eenvoyHostEmail\"T\n" +
 	"\fPassDelivery\x12\x14\n" +
 	"\x05state\x18\x01 \x01(\tR\x05state\x12\x18\n" +
 	"\achannel\x18\x02 \x01(\tR\achannel\x12\x14\n" +
@@ -4320,7 +4521,13 @@ const file_cloudkey_v1_admin_proto_rawDesc = "" +
 	"\bproperty\x18\x01 \x01(\tR\bproperty\x12\x17\n" +
 	"\apass_id\x18\x02 \x01(\tR\x06passId\"=\n" +
 	"\x0fEndPassResponse\x12*\n" +
-	"\x04pass\x18\x01 \x01(\v2\x16.cloudkey.v1.GuestPassR\x04pass2\xe8\x15\n" +
+	"\x04pass\x18\x01 \x01(\v2\x16.cloudkey.v1.GuestPassR\x04pass\"T\n" +
+	"\x13VisitorHostSettings\x12*\n" +
+	"\x0eguests_enabled\x18\x01 \x01(\bH\x00R\rguestsEnabled\x88\x01\x01B\x11\n" +
+	"\x0f_guests_enabled\"C\n" +
+	"\x11SettingsViolation\x12\x14\n" +
+	"\x05field\x18\x01 \x01(\tR\x05field\x12\x18\n" +
+	"\aproblem\x18\x02 \x01(\tR\aproblem2\xe8\x15\n" +
 	"\fAdminService\x12\xa1\x01\n" +
 	"\x12GetVisitorSettings\x12&.cloudkey.v1.GetVisitorSettingsRequest\x1a'.cloudkey.v1.GetVisitorSettingsResponse\":\x82\xd3\xe4\x93\x024\x122/v1/admin/locations/{location_id}/visitor-settings\x12\xb4\x01\n" +
 	"\x15UpdateVisitorSettings\x12).cloudkey.v1.UpdateVisitorSettingsRequest\x1a*.cloudkey.v1.UpdateVisitorSettingsResponse\"D\x82\xd3\xe4\x93\x02>:\bsettings\x1a2/v1/admin/locations/{location_id}/visitor-settings\x12\x83\x01\n" +
@@ -4360,7 +4567,7 @@ func file_cloudkey_v1_admin_proto_rawDescGZIP() []byte {
 	return file_cloudkey_v1_admin_proto_rawDescData
 }
 
-var file_cloudkey_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 58)
+var file_cloudkey_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 61)
 var file_cloudkey_v1_admin_proto_goTypes = []any{
 	(*Property)(nil),                      // 0: cloudkey.v1.Property
 	(*PropertyConnection)(nil),            // 1: cloudkey.v1.PropertyConnection
@@ -4420,13 +4627,16 @@ var file_cloudkey_v1_admin_proto_goTypes = []any{
 	(*PassDoor)(nil),                      // 55: cloudkey.v1.PassDoor
 	(*EndPassRequest)(nil),                // 56: cloudkey.v1.EndPassRequest
 	(*EndPassResponse)(nil),               // 57: cloudkey.v1.EndPassResponse
-	(*timestamppb.Timestamp)(nil),         // 58: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),           // 59: google.protobuf.Duration
-	(*httpbody.HttpBody)(nil),             // 60: google.api.HttpBody
+	(*VisitorHostSettings)(nil),           // 58: cloudkey.v1.VisitorHostSettings
+	(*SettingsViolation)(nil),             // 59: cloudkey.v1.SettingsViolation
+	nil,                                   // 60: cloudkey.v1.VisitorSettings.HostsEntry
+	(*timestamppb.Timestamp)(nil),         // 61: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),           // 62: google.protobuf.Duration
+	(*httpbody.HttpBody)(nil),             // 63: google.api.HttpBody
 }
 var file_cloudkey_v1_admin_proto_depIdxs = []int32{
 	1,  // 0: cloudkey.v1.Property.connections:type_name -> cloudkey.v1.PropertyConnection
-	58, // 1: cloudkey.v1.PropertyConnection.last_error_at:type_name -> google.protobuf.Timestamp
+	61, // 1: cloudkey.v1.PropertyConnection.last_error_at:type_name -> google.protobuf.Timestamp
 	3,  // 2: cloudkey.v1.PropertyInput.access:type_name -> cloudkey.v1.ConnectionInput
 	2,  // 3: cloudkey.v1.CreatePropertyRequest.property:type_name -> cloudkey.v1.PropertyInput
 	0,  // 4: cloudkey.v1.CreatePropertyResponse.property:type_name -> cloudkey.v1.Property
@@ -4434,88 +4644,91 @@ var file_cloudkey_v1_admin_proto_depIdxs = []int32{
 	0,  // 6: cloudkey.v1.UpdatePropertyResponse.property:type_name -> cloudkey.v1.Property
 	0,  // 7: cloudkey.v1.ListPropertiesResponse.properties:type_name -> cloudkey.v1.Property
 	0,  // 8: cloudkey.v1.GetPropertyResponse.property:type_name -> cloudkey.v1.Property
-	58, // 9: cloudkey.v1.ListAuditEventsRequest.since:type_name -> google.protobuf.Timestamp
-	58, // 10: cloudkey.v1.ListAuditEventsRequest.until:type_name -> google.protobuf.Timestamp
+	61, // 9: cloudkey.v1.ListAuditEventsRequest.since:type_name -> google.protobuf.Timestamp
+	61, // 10: cloudkey.v1.ListAuditEventsRequest.until:type_name -> google.protobuf.Timestamp
 	18, // 11: cloudkey.v1.ListAuditEventsResponse.events:type_name -> cloudkey.v1.AuditEvent
-	58, // 12: cloudkey.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
-	59, // 13: cloudkey.v1.VisitorSettings.advance_access:type_name -> google.protobuf.Duration
-	59, // 14: cloudkey.v1.VisitorSettings.access_duration:type_name -> google.protobuf.Duration
+	61, // 12: cloudkey.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
+	62, // 13: cloudkey.v1.VisitorSettings.advance_access:type_name -> google.protobuf.Duration
+	62, // 14: cloudkey.v1.VisitorSettings.access_duration:type_name -> google.protobuf.Duration
 	20, // 15: cloudkey.v1.VisitorSettings.entries:type_name -> cloudkey.v1.EntryVisitorTypes
 	21, // 16: cloudkey.v1.VisitorSettings.protect:type_name -> cloudkey.v1.ProtectSettings
-	58, // 17: cloudkey.v1.VisitorSettings.updated_at:type_name -> google.protobuf.Timestamp
-	59, // 18: cloudkey.v1.VisitorSettings.sign_in_max_duration:type_name -> google.protobuf.Duration
-	59, // 19: cloudkey.v1.ProtectSettings.employee_access_duration:type_name -> google.protobuf.Duration
-	19, // 20: cloudkey.v1.GetVisitorSettingsResponse.settings:type_name -> cloudkey.v1.VisitorSettings
-	19, // 21: cloudkey.v1.UpdateVisitorSettingsRequest.settings:type_name -> cloudkey.v1.VisitorSettings
-	26, // 22: cloudkey.v1.UpdateVisitorSettingsResponse.misconfigured_entries:type_name -> cloudkey.v1.MisconfiguredEntry
-	19, // 23: cloudkey.v1.UpdateVisitorSettingsResponse.settings:type_name -> cloudkey.v1.VisitorSettings
-	60, // 24: cloudkey.v1.ImportContactsRequest.csv:type_name -> google.api.HttpBody
-	29, // 25: cloudkey.v1.ImportContactsResponse.bad_rows:type_name -> cloudkey.v1.BadRow
-	32, // 26: cloudkey.v1.ListContactsResponse.contacts:type_name -> cloudkey.v1.Contact
-	37, // 27: cloudkey.v1.SetBuildingRequest.building:type_name -> cloudkey.v1.Building
-	37, // 28: cloudkey.v1.SetBuildingResponse.building:type_name -> cloudkey.v1.Building
-	37, // 29: cloudkey.v1.ListBuildingsResponse.buildings:type_name -> cloudkey.v1.Building
-	60, // 30: cloudkey.v1.ImportRosterRequest.csv:type_name -> google.api.HttpBody
-	46, // 31: cloudkey.v1.ImportRosterResponse.issues:type_name -> cloudkey.v1.RosterIssue
-	50, // 32: cloudkey.v1.ListRosterVersionsResponse.versions:type_name -> cloudkey.v1.RosterVersion
-	58, // 33: cloudkey.v1.RosterVersion.created_at:type_name -> google.protobuf.Timestamp
-	58, // 34: cloudkey.v1.ListPassesRequest.from:type_name -> google.protobuf.Timestamp
-	58, // 35: cloudkey.v1.ListPassesRequest.to:type_name -> google.protobuf.Timestamp
-	53, // 36: cloudkey.v1.ListPassesResponse.passes:type_name -> cloudkey.v1.GuestPass
-	58, // 37: cloudkey.v1.GuestPass.start:type_name -> google.protobuf.Timestamp
-	58, // 38: cloudkey.v1.GuestPass.end:type_name -> google.protobuf.Timestamp
-	58, // 39: cloudkey.v1.GuestPass.issued_at:type_name -> google.protobuf.Timestamp
-	54, // 40: cloudkey.v1.GuestPass.delivery:type_name -> cloudkey.v1.PassDelivery
-	58, // 41: cloudkey.v1.GuestPass.ended_at:type_name -> google.protobuf.Timestamp
-	55, // 42: cloudkey.v1.GuestPass.doors:type_name -> cloudkey.v1.PassDoor
-	53, // 43: cloudkey.v1.EndPassResponse.pass:type_name -> cloudkey.v1.GuestPass
-	22, // 44: cloudkey.v1.AdminService.GetVisitorSettings:input_type -> cloudkey.v1.GetVisitorSettingsRequest
-	24, // 45: cloudkey.v1.AdminService.UpdateVisitorSettings:input_type -> cloudkey.v1.UpdateVisitorSettingsRequest
-	14, // 46: cloudkey.v1.AdminService.InvalidateCache:input_type -> cloudkey.v1.InvalidateCacheRequest
-	38, // 47: cloudkey.v1.AdminService.SetBuilding:input_type -> cloudkey.v1.SetBuildingRequest
-	40, // 48: cloudkey.v1.AdminService.ListBuildings:input_type -> cloudkey.v1.ListBuildingsRequest
-	27, // 49: cloudkey.v1.AdminService.ImportContacts:input_type -> cloudkey.v1.ImportContactsRequest
-	30, // 50: cloudkey.v1.AdminService.ListContacts:input_type -> cloudkey.v1.ListContactsRequest
-	33, // 51: cloudkey.v1.AdminService.GrantTile:input_type -> cloudkey.v1.GrantTileRequest
-	35, // 52: cloudkey.v1.AdminService.RevokeTile:input_type -> cloudkey.v1.RevokeTileRequest
-	16, // 53: cloudkey.v1.AdminService.ListAuditEvents:input_type -> cloudkey.v1.ListAuditEventsRequest
-	10, // 54: cloudkey.v1.AdminService.ListProperties:input_type -> cloudkey.v1.ListPropertiesRequest
-	12, // 55: cloudkey.v1.AdminService.GetProperty:input_type -> cloudkey.v1.GetPropertyRequest
-	4,  // 56: cloudkey.v1.AdminService.CreateProperty:input_type -> cloudkey.v1.CreatePropertyRequest
-	6,  // 57: cloudkey.v1.AdminService.UpdateProperty:input_type -> cloudkey.v1.UpdatePropertyRequest
-	8,  // 58: cloudkey.v1.AdminService.DeleteProperty:input_type -> cloudkey.v1.DeletePropertyRequest
-	42, // 59: cloudkey.v1.AdminService.ApproveVisit:input_type -> cloudkey.v1.ApproveVisitRequest
-	44, // 60: cloudkey.v1.AdminService.ImportRoster:input_type -> cloudkey.v1.ImportRosterRequest
-	47, // 61: cloudkey.v1.AdminService.GetRosterReport:input_type -> cloudkey.v1.GetRosterReportRequest
-	48, // 62: cloudkey.v1.AdminService.ListRosterVersions:input_type -> cloudkey.v1.ListRosterVersionsRequest
-	51, // 63: cloudkey.v1.AdminService.ListPasses:input_type -> cloudkey.v1.ListPassesRequest
-	56, // 64: cloudkey.v1.AdminService.EndPass:input_type -> cloudkey.v1.EndPassRequest
-	23, // 65: cloudkey.v1.AdminService.GetVisitorSettings:output_type -> cloudkey.v1.GetVisitorSettingsResponse
-	25, // 66: cloudkey.v1.AdminService.UpdateVisitorSettings:output_type -> cloudkey.v1.UpdateVisitorSettingsResponse
-	15, // 67: cloudkey.v1.AdminService.InvalidateCache:output_type -> cloudkey.v1.InvalidateCacheResponse
-	39, // 68: cloudkey.v1.AdminService.SetBuilding:output_type -> cloudkey.v1.SetBuildingResponse
-	41, // 69: cloudkey.v1.AdminService.ListBuildings:output_type -> cloudkey.v1.ListBuildingsResponse
-	28, // 70: cloudkey.v1.AdminService.ImportContacts:output_type -> cloudkey.v1.ImportContactsResponse
-	31, // 71: cloudkey.v1.AdminService.ListContacts:output_type -> cloudkey.v1.ListContactsResponse
-	34, // 72: cloudkey.v1.AdminService.GrantTile:output_type -> cloudkey.v1.GrantTileResponse
-	36, // 73: cloudkey.v1.AdminService.RevokeTile:output_type -> cloudkey.v1.RevokeTileResponse
-	17, // 74: cloudkey.v1.AdminService.ListAuditEvents:output_type -> cloudkey.v1.ListAuditEventsResponse
-	11, // 75: cloudkey.v1.AdminService.ListProperties:output_type -> cloudkey.v1.ListPropertiesResponse
-	13, // 76: cloudkey.v1.AdminService.GetProperty:output_type -> cloudkey.v1.GetPropertyResponse
-	5,  // 77: cloudkey.v1.AdminService.CreateProperty:output_type -> cloudkey.v1.CreatePropertyResponse
-	7,  // 78: cloudkey.v1.AdminService.UpdateProperty:output_type -> cloudkey.v1.UpdatePropertyResponse
-	9,  // 79: cloudkey.v1.AdminService.DeleteProperty:output_type -> cloudkey.v1.DeletePropertyResponse
-	43, // 80: cloudkey.v1.AdminService.ApproveVisit:output_type -> cloudkey.v1.ApproveVisitResponse
-	45, // 81: cloudkey.v1.AdminService.ImportRoster:output_type -> cloudkey.v1.ImportRosterResponse
-	60, // 82: cloudkey.v1.AdminService.GetRosterReport:output_type -> google.api.HttpBody
-	49, // 83: cloudkey.v1.AdminService.ListRosterVersions:output_type -> cloudkey.v1.ListRosterVersionsResponse
-	52, // 84: cloudkey.v1.AdminService.ListPasses:output_type -> cloudkey.v1.ListPassesResponse
-	57, // 85: cloudkey.v1.AdminService.EndPass:output_type -> cloudkey.v1.EndPassResponse
-	65, // [65:86] is the sub-list for method output_type
-	44, // [44:65] is the sub-list for method input_type
-	44, // [44:44] is the sub-list for extension type_name
-	44, // [44:44] is the sub-list for extension extendee
-	0,  // [0:44] is the sub-list for field type_name
+	61, // 17: cloudkey.v1.VisitorSettings.updated_at:type_name -> google.protobuf.Timestamp
+	62, // 18: cloudkey.v1.VisitorSettings.sign_in_max_duration:type_name -> google.protobuf.Duration
+	60, // 19: cloudkey.v1.VisitorSettings.hosts:type_name -> cloudkey.v1.VisitorSettings.HostsEntry
+	62, // 20: cloudkey.v1.ProtectSettings.employee_access_duration:type_name -> google.protobuf.Duration
+	19, // 21: cloudkey.v1.GetVisitorSettingsResponse.settings:type_name -> cloudkey.v1.VisitorSettings
+	19, // 22: cloudkey.v1.UpdateVisitorSettingsRequest.settings:type_name -> cloudkey.v1.VisitorSettings
+	26, // 23: cloudkey.v1.UpdateVisitorSettingsResponse.misconfigured_entries:type_name -> cloudkey.v1.MisconfiguredEntry
+	19, // 24: cloudkey.v1.UpdateVisitorSettingsResponse.settings:type_name -> cloudkey.v1.VisitorSettings
+	59, // 25: cloudkey.v1.UpdateVisitorSettingsResponse.violations:type_name -> cloudkey.v1.SettingsViolation
+	63, // 26: cloudkey.v1.ImportContactsRequest.csv:type_name -> google.api.HttpBody
+	29, // 27: cloudkey.v1.ImportContactsResponse.bad_rows:type_name -> cloudkey.v1.BadRow
+	32, // 28: cloudkey.v1.ListContactsResponse.contacts:type_name -> cloudkey.v1.Contact
+	37, // 29: cloudkey.v1.SetBuildingRequest.building:type_name -> cloudkey.v1.Building
+	37, // 30: cloudkey.v1.SetBuildingResponse.building:type_name -> cloudkey.v1.Building
+	37, // 31: cloudkey.v1.ListBuildingsResponse.buildings:type_name -> cloudkey.v1.Building
+	63, // 32: cloudkey.v1.ImportRosterRequest.csv:type_name -> google.api.HttpBody
+	46, // 33: cloudkey.v1.ImportRosterResponse.issues:type_name -> cloudkey.v1.RosterIssue
+	50, // 34: cloudkey.v1.ListRosterVersionsResponse.versions:type_name -> cloudkey.v1.RosterVersion
+	61, // 35: cloudkey.v1.RosterVersion.created_at:type_name -> google.protobuf.Timestamp
+	61, // 36: cloudkey.v1.ListPassesRequest.from:type_name -> google.protobuf.Timestamp
+	61, // 37: cloudkey.v1.ListPassesRequest.to:type_name -> google.protobuf.Timestamp
+	53, // 38: cloudkey.v1.ListPassesResponse.passes:type_name -> cloudkey.v1.GuestPass
+	61, // 39: cloudkey.v1.GuestPass.start:type_name -> google.protobuf.Timestamp
+	61, // 40: cloudkey.v1.GuestPass.end:type_name -> google.protobuf.Timestamp
+	61, // 41: cloudkey.v1.GuestPass.issued_at:type_name -> google.protobuf.Timestamp
+	54, // 42: cloudkey.v1.GuestPass.delivery:type_name -> cloudkey.v1.PassDelivery
+	61, // 43: cloudkey.v1.GuestPass.ended_at:type_name -> google.protobuf.Timestamp
+	55, // 44: cloudkey.v1.GuestPass.doors:type_name -> cloudkey.v1.PassDoor
+	53, // 45: cloudkey.v1.EndPassResponse.pass:type_name -> cloudkey.v1.GuestPass
+	58, // 46: cloudkey.v1.VisitorSettings.HostsEntry.value:type_name -> cloudkey.v1.VisitorHostSettings
+	22, // 47: cloudkey.v1.AdminService.GetVisitorSettings:input_type -> cloudkey.v1.GetVisitorSettingsRequest
+	24, // 48: cloudkey.v1.AdminService.UpdateVisitorSettings:input_type -> cloudkey.v1.UpdateVisitorSettingsRequest
+	14, // 49: cloudkey.v1.AdminService.InvalidateCache:input_type -> cloudkey.v1.InvalidateCacheRequest
+	38, // 50: cloudkey.v1.AdminService.SetBuilding:input_type -> cloudkey.v1.SetBuildingRequest
+	40, // 51: cloudkey.v1.AdminService.ListBuildings:input_type -> cloudkey.v1.ListBuildingsRequest
+	27, // 52: cloudkey.v1.AdminService.ImportContacts:input_type -> cloudkey.v1.ImportContactsRequest
+	30, // 53: cloudkey.v1.AdminService.ListContacts:input_type -> cloudkey.v1.ListContactsRequest
+	33, // 54: cloudkey.v1.AdminService.GrantTile:input_type -> cloudkey.v1.GrantTileRequest
+	35, // 55: cloudkey.v1.AdminService.RevokeTile:input_type -> cloudkey.v1.RevokeTileRequest
+	16, // 56: cloudkey.v1.AdminService.ListAuditEvents:input_type -> cloudkey.v1.ListAuditEventsRequest
+	10, // 57: cloudkey.v1.AdminService.ListProperties:input_type -> cloudkey.v1.ListPropertiesRequest
+	12, // 58: cloudkey.v1.AdminService.GetProperty:input_type -> cloudkey.v1.GetPropertyRequest
+	4,  // 59: cloudkey.v1.AdminService.CreateProperty:input_type -> cloudkey.v1.CreatePropertyRequest
+	6,  // 60: cloudkey.v1.AdminService.UpdateProperty:input_type -> cloudkey.v1.UpdatePropertyRequest
+	8,  // 61: cloudkey.v1.AdminService.DeleteProperty:input_type -> cloudkey.v1.DeletePropertyRequest
+	42, // 62: cloudkey.v1.AdminService.ApproveVisit:input_type -> cloudkey.v1.ApproveVisitRequest
+	44, // 63: cloudkey.v1.AdminService.ImportRoster:input_type -> cloudkey.v1.ImportRosterRequest
+	47, // 64: cloudkey.v1.AdminService.GetRosterReport:input_type -> cloudkey.v1.GetRosterReportRequest
+	48, // 65: cloudkey.v1.AdminService.ListRosterVersions:input_type -> cloudkey.v1.ListRosterVersionsRequest
+	51, // 66: cloudkey.v1.AdminService.ListPasses:input_type -> cloudkey.v1.ListPassesRequest
+	56, // 67: cloudkey.v1.AdminService.EndPass:input_type -> cloudkey.v1.EndPassRequest
+	23, // 68: cloudkey.v1.AdminService.GetVisitorSettings:output_type -> cloudkey.v1.GetVisitorSettingsResponse
+	25, // 69: cloudkey.v1.AdminService.UpdateVisitorSettings:output_type -> cloudkey.v1.UpdateVisitorSettingsResponse
+	15, // 70: cloudkey.v1.AdminService.InvalidateCache:output_type -> cloudkey.v1.InvalidateCacheResponse
+	39, // 71: cloudkey.v1.AdminService.SetBuilding:output_type -> cloudkey.v1.SetBuildingResponse
+	41, // 72: cloudkey.v1.AdminService.ListBuildings:output_type -> cloudkey.v1.ListBuildingsResponse
+	28, // 73: cloudkey.v1.AdminService.ImportContacts:output_type -> cloudkey.v1.ImportContactsResponse
+	31, // 74: cloudkey.v1.AdminService.ListContacts:output_type -> cloudkey.v1.ListContactsResponse
+	34, // 75: cloudkey.v1.AdminService.GrantTile:output_type -> cloudkey.v1.GrantTileResponse
+	36, // 76: cloudkey.v1.AdminService.RevokeTile:output_type -> cloudkey.v1.RevokeTileResponse
+	17, // 77: cloudkey.v1.AdminService.ListAuditEvents:output_type -> cloudkey.v1.ListAuditEventsResponse
+	11, // 78: cloudkey.v1.AdminService.ListProperties:output_type -> cloudkey.v1.ListPropertiesResponse
+	13, // 79: cloudkey.v1.AdminService.GetProperty:output_type -> cloudkey.v1.GetPropertyResponse
+	5,  // 80: cloudkey.v1.AdminService.CreateProperty:output_type -> cloudkey.v1.CreatePropertyResponse
+	7,  // 81: cloudkey.v1.AdminService.UpdateProperty:output_type -> cloudkey.v1.UpdatePropertyResponse
+	9,  // 82: cloudkey.v1.AdminService.DeleteProperty:output_type -> cloudkey.v1.DeletePropertyResponse
+	43, // 83: cloudkey.v1.AdminService.ApproveVisit:output_type -> cloudkey.v1.ApproveVisitResponse
+	45, // 84: cloudkey.v1.AdminService.ImportRoster:output_type -> cloudkey.v1.ImportRosterResponse
+	63, // 85: cloudkey.v1.AdminService.GetRosterReport:output_type -> google.api.HttpBody
+	49, // 86: cloudkey.v1.AdminService.ListRosterVersions:output_type -> cloudkey.v1.ListRosterVersionsResponse
+	52, // 87: cloudkey.v1.AdminService.ListPasses:output_type -> cloudkey.v1.ListPassesResponse
+	57, // 88: cloudkey.v1.AdminService.EndPass:output_type -> cloudkey.v1.EndPassResponse
+	68, // [68:89] is the sub-list for method output_type
+	47, // [47:68] is the sub-list for method input_type
+	47, // [47:47] is the sub-list for extension type_name
+	47, // [47:47] is the sub-list for extension extendee
+	0,  // [0:47] is the sub-list for field type_name
 }
 
 func init() { file_cloudkey_v1_admin_proto_init() }
@@ -4523,13 +4736,16 @@ func file_cloudkey_v1_admin_proto_init() {
 	if File_cloudkey_v1_admin_proto != nil {
 		return
 	}
+	file_cloudkey_v1_admin_proto_msgTypes[19].OneofWrappers = []any{}
+	file_cloudkey_v1_admin_proto_msgTypes[20].OneofWrappers = []any{}
+	file_cloudkey_v1_admin_proto_msgTypes[58].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cloudkey_v1_admin_proto_rawDesc), len(file_cloudkey_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   58,
+			NumMessages:   61,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
