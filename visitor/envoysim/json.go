@@ -247,6 +247,7 @@ type entryPayAttrs struct {
 var jobNames = map[string]string{
 	"invite_created": "Invite created", "invite_removed": "Invite removed",
 	"entry_sign_in": "Entry sign in", "entry_sign_out": "Entry sign out",
+	EventBlacklistReview: "Entry blacklist review", EventBlacklistDeny: "Entry blacklist deny",
 }
 
 // meta is an event's meta for loc; s.mu is held.
