@@ -25,6 +25,7 @@ func TestStore(t *testing.T) {
 		}
 		for name, test := range map[string]func(*testing.T, redis.UniversalClient, *Store, string){
 			"Simple": testSimple, "Transact": testTransact, "Jobs": testJobs, "Locks": testLocks,
+			"EntryIndex": testEntryIndex,
 		} {
 			t.Run(name, func(t *testing.T) { test(t, rdb, s, prefix) })
 		}
