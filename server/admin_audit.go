@@ -53,9 +53,16 @@ func settingsChanges(before, after *pb.VisitorSettings) string {
 		return out
 	}
 	was, now := fields(before), fields(after)
+	// Both sides' names: a field with presence (enabled, an optional
+	// flag) is absent when unset, so a change to unset is only in was.
 	names := make([]string, 0, len(now))
 	for k := range now {
 		names = append(names, k)
+	}
+	for k := range was {
+		if _, ok := now[k]; !ok {
+			names = append(names, k)
+		}
 	}
 	slices.Sort(names)
 	value := func(r json.RawMessage) string {
