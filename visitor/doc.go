@@ -11,6 +11,24 @@
 // the access system: the entry must exist and the integration's service
 // account must be able to open it.
 //
+// Each refusal lists one Violation per field at fault (its path in the
+// API's settings and its own problem); ErrorMsg summarises them. What is
+// saved but does not behave as a plain mapping would is a warning, and
+// listed with the misconfigured entries marked Warning: an entry another
+// location of the property maps too (the seed's misconfiguredDoors; from
+// an index of entry → locations per property kept with each save), and an
+// entry with remote unlock off.
+//
+// After the seed's IEnvoyType, three switches default to on when omitted,
+// as its nullable booleans do, so that settings saved before them keep
+// their meaning: Enabled (off: no new pass, Envoy's events acknowledged,
+// refusals recorded and audited as pass_refused, passes already issued
+// working until they end), EntryMapping.RemoteUnlock (off: no guest pass
+// opens the entry, checked at each tap, and the guest page leaves it out)
+// and Hosts[email].GuestsEnabled (false: that host's guests get no pass;
+// the host is the one Envoy's entry or invite names, else the tile
+// contact).
+//
 // # Properties
 //
 // A location is one property's: the first UpdateSettings records the
