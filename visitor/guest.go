@@ -78,7 +78,7 @@ func (s *Service) PassView(ctx context.Context, token string) (View, error) {
 		Start:        v.Pass.Start.In(loc),
 		End:          v.Pass.End.In(loc),
 		TimeZone:     loc.String(),
-		Entries:      st.guestDoors(v.Pass.Entries), // not those switched to no remote unlock since
+		Entries:      st.guestDoors(v.Pass.Entries), // less those whose remote unlock was switched off since
 	}
 	switch {
 	case v.Held:

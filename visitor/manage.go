@@ -119,18 +119,19 @@ type PassSummary struct {
 	VisitorType  string
 	// Host is the tenant contact who registered the visitor in the tile;
 	// "" for Envoy invites and walk-ins.
-	Host string
+	Host       string
+	State      State
+	Start, End time.Time
+	IssuedAt   time.Time
+	Issued     Issuance
+	Delivery   Delivery
+	EndedAt    time.Time // when it was ended early (sign-out, removal, a manager)
+	EndReason  string
+	Entries    []PassEntry
 	// EnvoyHost and EnvoyHostEmail are the employee the visitor comes to
-	// see, as Envoy's events name them.
+	// see, as Envoy's events name them (an entry's host, an invite's
+	// inviter).
 	EnvoyHost, EnvoyHostEmail string
-	State                     State
-	Start, End                time.Time
-	IssuedAt                  time.Time
-	Issued                    Issuance
-	Delivery                  Delivery
-	EndedAt                   time.Time // when it was ended early (sign-out, removal, a manager)
-	EndReason                 string
-	Entries                   []PassEntry
 }
 
 // PassQuery selects passes for ListPasses.
