@@ -77,6 +77,9 @@ func (s *Service) checkOtherLocations(ctx context.Context, v *validation, proper
 	if len(entries) == 0 {
 		return nil
 	}
+	if err := s.backfillEntryIndex(ctx); err != nil {
+		return err
+	}
 	ids := make([]string, len(entries))
 	for i, m := range entries {
 		ids[i] = m.EntryID
@@ -114,4 +117,40 @@ func settingsWrite(property, location string, prev, out Settings, data []byte) S
 		}
 	}
 	return w
+}
+
+// backfillEntryIndex indexes the entries of every location's saved
+// settings, once per process (again after a failure): settings saved
+// before the index existed are then compared too. Adding is idempotent,
+// so replicas doing it at once agree. A save that unmaps an entry while
+// the backfill runs may leave that entry indexed: a false warning until
+// the location's next save.
+func (s *Service) backfillEntryIndex(ctx context.Context) error {
+	s.backfill.Lock()
+	defer s.backfill.Unlock()
+	if s.backfill.done {
+		return nil
+	}
+	locs, err := s.store.SettingsLocations(ctx)
+	if err != nil {
+		return fmt.Errorf("visitor: list the locations' settings: %w", err)
+	}
+	for _, l := range locs {
+		st, ok, err := s.loadSettings(ctx, l)
+		if err != nil {
+			return err
+		}
+		if !ok || len(st.Entries) == 0 {
+			continue
+		}
+		ids := make([]string, len(st.Entries))
+		for i, m := range st.Entries {
+			ids[i] = m.EntryID
+		}
+		if err := s.store.IndexEntries(ctx, st.Property, l, ids); err != nil {
+			return fmt.Errorf("visitor: index the entries of %s: %w", l, err)
+		}
+	}
+	s.backfill.done = true
+	return nil
 }

@@ -41,6 +41,11 @@ type SettingsStore interface {
 	// EntryLocations returns, for each of entryIDs that some location of
 	// property maps, those locations.
 	EntryLocations(ctx context.Context, property string, entryIDs []string) (map[string][]string, error)
+	// SettingsLocations returns every location that has settings.
+	SettingsLocations(ctx context.Context) ([]string, error)
+	// IndexEntries adds location to the index of each of entryIDs under
+	// property: the backfill of settings saved before the index.
+	IndexEntries(ctx context.Context, property, location string, entryIDs []string) error
 }
 
 // SettingsWrite is one save of a location's settings.

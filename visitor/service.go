@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cloudkey/cloudkey/access"
@@ -114,6 +115,13 @@ type Service struct {
 	now     func() time.Time
 	log     *slog.Logger
 	baseURL string
+
+	// backfill indexes, once per process, the entries of settings saved
+	// before the entry index existed (see backfillEntryIndex).
+	backfill struct {
+		sync.Mutex
+		done bool
+	}
 }
 
 // OneSystem is a Config.Access that serves sys for every property: a

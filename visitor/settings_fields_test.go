@@ -402,3 +402,23 @@ func TestEnvoyHostShown(t *testing.T) {
 		t.Errorf("pass %+v", p)
 	}
 }
+
+// TestEntryIndexBackfill: settings saved before the entry index (written
+// as the current release writes them, with no index) are compared too:
+// the first save in a process indexes every location's entries.
+func TestEntryIndexBackfill(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	old := `{"InviteOnly":true,"AccessDuration":7200000000000,"Entries":[{"EntryID":"101","VisitorTypes":["Visitor"],"Name":"Lobby"}],"Property":""}`
+	if err := h.store.PutSettings(ctx, loc, []byte(old)); err != nil {
+		t.Fatal(err)
+	}
+	st := defaultSettings()
+	st.Entries = []EntryMapping{{EntryID: "101", VisitorTypes: []string{"Visitor"}}, {EntryID: "103", VisitorTypes: []string{"Visitor"}}}
+	res := must[UpdateResult](t)(h.svc.UpdateSettings(ctx, "", "L2", st))
+	want := []MisconfiguredEntry{{EntryID: "101", OtherLocations: []string{loc}, Warning: true,
+		Reason: "also mapped at location " + loc + ": it opens for the guests of both"}}
+	if !reflect.DeepEqual(res.MisconfiguredEntries, want) {
+		t.Errorf("misconfigured %+v, want %+v", res.MisconfiguredEntries, want)
+	}
+}

@@ -52,4 +52,25 @@ func testEntryIndex(t *testing.T, rdb redis.UniversalClient, s *Store, p string)
 	if !exists(t, rdb, p+"eloc:harbor:e1") || !exists(t, rdb, p+"eloc:annex:e1") {
 		t.Error("index keys not where documented")
 	}
+	locs, err := s.SettingsLocations(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(locs)
+	for _, l := range []string{"LA", "LB", "LC"} {
+		if _, found := slices.BinarySearch(locs, l); !found {
+			t.Errorf("SettingsLocations %v lacks %s", locs, l)
+		}
+	}
+	if err := s.IndexEntries(ctx, "harbor", "LD", []string{"e1", "e4"}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.EntryLocations(ctx, "harbor", []string{"e1", "e4"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(got["e1"])
+	if !reflect.DeepEqual(got, map[string][]string{"e1": {"LA", "LD"}, "e4": {"LD"}}) {
+		t.Errorf("after IndexEntries: %v", got)
+	}
 }

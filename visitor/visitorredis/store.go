@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -132,6 +133,41 @@ func (s *Store) EntryLocations(ctx context.Context, property string, entryIDs []
 		}
 	}
 	return out, nil
+}
+
+// SettingsLocations implements visitor.SettingsStore: a SCAN of the
+// settings keys, on every master of a cluster.
+func (s *Store) SettingsLocations(ctx context.Context) ([]string, error) {
+	var out []string
+	scan := func(ctx context.Context, c redis.Cmdable) error {
+		prefix := s.key("set", "")
+		iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+		for iter.Next(ctx) {
+			out = append(out, strings.TrimPrefix(iter.Val(), prefix))
+		}
+		return iter.Err()
+	}
+	if cc, ok := s.rdb.(*redis.ClusterClient); ok {
+		var mu sync.Mutex
+		err := cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
+			mu.Lock() // out is shared; the masters are scanned one at a time
+			defer mu.Unlock()
+			return scan(ctx, c)
+		})
+		return out, err
+	}
+	return out, scan(ctx, s.rdb)
+}
+
+// IndexEntries implements visitor.SettingsStore.
+func (s *Store) IndexEntries(ctx context.Context, property, location string, entryIDs []string) error {
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, e := range entryIDs {
+			p.SAdd(ctx, s.entryLocKey(property, e), location)
+		}
+		return nil
+	})
+	return err
 }
 
 // Visit implements visitor.VisitStore.
