@@ -1595,10 +1595,14 @@ func (x *GetVisitorSettingsRequest) GetProperty() string {
 
 // GetVisitorSettingsResponse holds the saved settings.
 type GetVisitorSettingsResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Settings      *VisitorSettings       `protobuf:"bytes,1,opt,name=settings,proto3" json:"settings,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Settings *VisitorSettings       `protobuf:"bytes,1,opt,name=settings,proto3" json:"settings,omitempty"`
+	// The state of the Envoy connection through which the tenant tile
+	// registers visitors at this location; unset when the location's
+	// property has no Envoy connection serving it.
+	EnvoyConnection *EnvoyConnectionState `protobuf:"bytes,2,opt,name=envoy_connection,json=envoyConnection,proto3" json:"envoy_connection,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *GetVisitorSettingsResponse) Reset() {
@@ -1634,6 +1638,13 @@ func (*GetVisitorSettingsResponse) Descriptor() ([]byte, []int) {
 func (x *GetVisitorSettingsResponse) GetSettings() *VisitorSettings {
 	if x != nil {
 		return x.Settings
+	}
+	return nil
+}
+
+func (x *GetVisitorSettingsResponse) GetEnvoyConnection() *EnvoyConnectionState {
+	if x != nil {
+		return x.EnvoyConnection
 	}
 	return nil
 }
@@ -4010,6 +4021,82 @@ func (x *EndPassResponse) GetPass() *GuestPass {
 	return nil
 }
 
+// EnvoyConnectionState is what cloudkey last saw of a property's Envoy
+// connection (its OAuth client), as the Rhombus seed's authError and
+// token validity: a manager fixes the client id or secret when
+// auth_error is set.
+type EnvoyConnectionState struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// An access token is held and not expired.
+	TokenValid bool `protobuf:"varint,1,opt,name=token_valid,json=tokenValid,proto3" json:"token_valid,omitempty"`
+	// Envoy refused the OAuth client id and secret at the last attempt.
+	AuthError bool `protobuf:"varint,2,opt,name=auth_error,json=authError,proto3" json:"auth_error,omitempty"`
+	// The last failed call's error (never a secret); empty once a call
+	// succeeds.
+	LastError     string                 `protobuf:"bytes,3,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	LastErrorAt   *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=last_error_at,json=lastErrorAt,proto3" json:"last_error_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EnvoyConnectionState) Reset() {
+	*x = EnvoyConnectionState{}
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EnvoyConnectionState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EnvoyConnectionState) ProtoMessage() {}
+
+func (x *EnvoyConnectionState) ProtoReflect() protoreflect.Message {
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EnvoyConnectionState.ProtoReflect.Descriptor instead.
+func (*EnvoyConnectionState) Descriptor() ([]byte, []int) {
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *EnvoyConnectionState) GetTokenValid() bool {
+	if x != nil {
+		return x.TokenValid
+	}
+	return false
+}
+
+func (x *EnvoyConnectionState) GetAuthError() bool {
+	if x != nil {
+		return x.AuthError
+	}
+	return false
+}
+
+func (x *EnvoyConnectionState) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *EnvoyConnectionState) GetLastErrorAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastErrorAt
+	}
+	return nil
+}
+
 var File_cloudkey_v1_admin_proto protoreflect.FileDescriptor
 
 const file_cloudkey_v1_admin_proto_rawDesc = "" +
@@ -4136,9 +4223,10 @@ const file_cloudkey_v1_admin_proto_rawDesc = "" +
 	"\x19GetVisitorSettingsRequest\x12\x1f\n" +
 	"\vlocation_id\x18\x01 \x01(\tR\n" +
 	"locationId\x12\x1a\n" +
-	"\bproperty\x18\x02 \x01(\tR\bproperty\"V\n" +
+	"\bproperty\x18\x02 \x01(\tR\bproperty\"\xa4\x01\n" +
 	"\x1aGetVisitorSettingsResponse\x128\n" +
-	"\bsettings\x18\x01 \x01(\v2\x1c.cloudkey.v1.VisitorSettingsR\bsettings\"\x95\x01\n" +
+	"\bsettings\x18\x01 \x01(\v2\x1c.cloudkey.v1.VisitorSettingsR\bsettings\x12L\n" +
+	"\x10envoy_connection\x18\x02 \x01(\v2!.cloudkey.v1.EnvoyConnectionStateR\x0fenvoyConnection\"\x95\x01\n" +
 	"\x1cUpdateVisitorSettingsRequest\x12\x1f\n" +
 	"\vlocation_id\x18\x01 \x01(\tR\n" +
 	"locationId\x128\n" +
@@ -4320,7 +4408,15 @@ const file_cloudkey_v1_admin_proto_rawDesc = "" +
 	"\bproperty\x18\x01 \x01(\tR\bproperty\x12\x17\n" +
 	"\apass_id\x18\x02 \x01(\tR\x06passId\"=\n" +
 	"\x0fEndPassResponse\x12*\n" +
-	"\x04pass\x18\x01 \x01(\v2\x16.cloudkey.v1.GuestPassR\x04pass2\xe8\x15\n" +
+	"\x04pass\x18\x01 \x01(\v2\x16.cloudkey.v1.GuestPassR\x04pass\"\xb5\x01\n" +
+	"\x14EnvoyConnectionState\x12\x1f\n" +
+	"\vtoken_valid\x18\x01 \x01(\bR\n" +
+	"tokenValid\x12\x1d\n" +
+	"\n" +
+	"auth_error\x18\x02 \x01(\bR\tauthError\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\x03 \x01(\tR\tlastError\x12>\n" +
+	"\rlast_error_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\vlastErrorAt2\xe8\x15\n" +
 	"\fAdminService\x12\xa1\x01\n" +
 	"\x12GetVisitorSettings\x12&.cloudkey.v1.GetVisitorSettingsRequest\x1a'.cloudkey.v1.GetVisitorSettingsResponse\":\x82\xd3\xe4\x93\x024\x122/v1/admin/locations/{location_id}/visitor-settings\x12\xb4\x01\n" +
 	"\x15UpdateVisitorSettings\x12).cloudkey.v1.UpdateVisitorSettingsRequest\x1a*.cloudkey.v1.UpdateVisitorSettingsResponse\"D\x82\xd3\xe4\x93\x02>:\bsettings\x1a2/v1/admin/locations/{location_id}/visitor-settings\x12\x83\x01\n" +
@@ -4360,7 +4456,7 @@ func file_cloudkey_v1_admin_proto_rawDescGZIP() []byte {
 	return file_cloudkey_v1_admin_proto_rawDescData
 }
 
-var file_cloudkey_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 58)
+var file_cloudkey_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 59)
 var file_cloudkey_v1_admin_proto_goTypes = []any{
 	(*Property)(nil),                      // 0: cloudkey.v1.Property
 	(*PropertyConnection)(nil),            // 1: cloudkey.v1.PropertyConnection
@@ -4420,13 +4516,14 @@ var file_cloudkey_v1_admin_proto_goTypes = []any{
 	(*PassDoor)(nil),                      // 55: cloudkey.v1.PassDoor
 	(*EndPassRequest)(nil),                // 56: cloudkey.v1.EndPassRequest
 	(*EndPassResponse)(nil),               // 57: cloudkey.v1.EndPassResponse
-	(*timestamppb.Timestamp)(nil),         // 58: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),           // 59: google.protobuf.Duration
-	(*httpbody.HttpBody)(nil),             // 60: google.api.HttpBody
+	(*EnvoyConnectionState)(nil),          // 58: cloudkey.v1.EnvoyConnectionState
+	(*timestamppb.Timestamp)(nil),         // 59: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),           // 60: google.protobuf.Duration
+	(*httpbody.HttpBody)(nil),             // 61: google.api.HttpBody
 }
 var file_cloudkey_v1_admin_proto_depIdxs = []int32{
 	1,  // 0: cloudkey.v1.Property.connections:type_name -> cloudkey.v1.PropertyConnection
-	58, // 1: cloudkey.v1.PropertyConnection.last_error_at:type_name -> google.protobuf.Timestamp
+	59, // 1: cloudkey.v1.PropertyConnection.last_error_at:type_name -> google.protobuf.Timestamp
 	3,  // 2: cloudkey.v1.PropertyInput.access:type_name -> cloudkey.v1.ConnectionInput
 	2,  // 3: cloudkey.v1.CreatePropertyRequest.property:type_name -> cloudkey.v1.PropertyInput
 	0,  // 4: cloudkey.v1.CreatePropertyResponse.property:type_name -> cloudkey.v1.Property
@@ -4434,88 +4531,90 @@ var file_cloudkey_v1_admin_proto_depIdxs = []int32{
 	0,  // 6: cloudkey.v1.UpdatePropertyResponse.property:type_name -> cloudkey.v1.Property
 	0,  // 7: cloudkey.v1.ListPropertiesResponse.properties:type_name -> cloudkey.v1.Property
 	0,  // 8: cloudkey.v1.GetPropertyResponse.property:type_name -> cloudkey.v1.Property
-	58, // 9: cloudkey.v1.ListAuditEventsRequest.since:type_name -> google.protobuf.Timestamp
-	58, // 10: cloudkey.v1.ListAuditEventsRequest.until:type_name -> google.protobuf.Timestamp
+	59, // 9: cloudkey.v1.ListAuditEventsRequest.since:type_name -> google.protobuf.Timestamp
+	59, // 10: cloudkey.v1.ListAuditEventsRequest.until:type_name -> google.protobuf.Timestamp
 	18, // 11: cloudkey.v1.ListAuditEventsResponse.events:type_name -> cloudkey.v1.AuditEvent
-	58, // 12: cloudkey.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
-	59, // 13: cloudkey.v1.VisitorSettings.advance_access:type_name -> google.protobuf.Duration
-	59, // 14: cloudkey.v1.VisitorSettings.access_duration:type_name -> google.protobuf.Duration
+	59, // 12: cloudkey.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
+	60, // 13: cloudkey.v1.VisitorSettings.advance_access:type_name -> google.protobuf.Duration
+	60, // 14: cloudkey.v1.VisitorSettings.access_duration:type_name -> google.protobuf.Duration
 	20, // 15: cloudkey.v1.VisitorSettings.entries:type_name -> cloudkey.v1.EntryVisitorTypes
 	21, // 16: cloudkey.v1.VisitorSettings.protect:type_name -> cloudkey.v1.ProtectSettings
-	58, // 17: cloudkey.v1.VisitorSettings.updated_at:type_name -> google.protobuf.Timestamp
-	59, // 18: cloudkey.v1.VisitorSettings.sign_in_max_duration:type_name -> google.protobuf.Duration
-	59, // 19: cloudkey.v1.ProtectSettings.employee_access_duration:type_name -> google.protobuf.Duration
+	59, // 17: cloudkey.v1.VisitorSettings.updated_at:type_name -> google.protobuf.Timestamp
+	60, // 18: cloudkey.v1.VisitorSettings.sign_in_max_duration:type_name -> google.protobuf.Duration
+	60, // 19: cloudkey.v1.ProtectSettings.employee_access_duration:type_name -> google.protobuf.Duration
 	19, // 20: cloudkey.v1.GetVisitorSettingsResponse.settings:type_name -> cloudkey.v1.VisitorSettings
-	19, // 21: cloudkey.v1.UpdateVisitorSettingsRequest.settings:type_name -> cloudkey.v1.VisitorSettings
-	26, // 22: cloudkey.v1.UpdateVisitorSettingsResponse.misconfigured_entries:type_name -> cloudkey.v1.MisconfiguredEntry
-	19, // 23: cloudkey.v1.UpdateVisitorSettingsResponse.settings:type_name -> cloudkey.v1.VisitorSettings
-	60, // 24: cloudkey.v1.ImportContactsRequest.csv:type_name -> google.api.HttpBody
-	29, // 25: cloudkey.v1.ImportContactsResponse.bad_rows:type_name -> cloudkey.v1.BadRow
-	32, // 26: cloudkey.v1.ListContactsResponse.contacts:type_name -> cloudkey.v1.Contact
-	37, // 27: cloudkey.v1.SetBuildingRequest.building:type_name -> cloudkey.v1.Building
-	37, // 28: cloudkey.v1.SetBuildingResponse.building:type_name -> cloudkey.v1.Building
-	37, // 29: cloudkey.v1.ListBuildingsResponse.buildings:type_name -> cloudkey.v1.Building
-	60, // 30: cloudkey.v1.ImportRosterRequest.csv:type_name -> google.api.HttpBody
-	46, // 31: cloudkey.v1.ImportRosterResponse.issues:type_name -> cloudkey.v1.RosterIssue
-	50, // 32: cloudkey.v1.ListRosterVersionsResponse.versions:type_name -> cloudkey.v1.RosterVersion
-	58, // 33: cloudkey.v1.RosterVersion.created_at:type_name -> google.protobuf.Timestamp
-	58, // 34: cloudkey.v1.ListPassesRequest.from:type_name -> google.protobuf.Timestamp
-	58, // 35: cloudkey.v1.ListPassesRequest.to:type_name -> google.protobuf.Timestamp
-	53, // 36: cloudkey.v1.ListPassesResponse.passes:type_name -> cloudkey.v1.GuestPass
-	58, // 37: cloudkey.v1.GuestPass.start:type_name -> google.protobuf.Timestamp
-	58, // 38: cloudkey.v1.GuestPass.end:type_name -> google.protobuf.Timestamp
-	58, // 39: cloudkey.v1.GuestPass.issued_at:type_name -> google.protobuf.Timestamp
-	54, // 40: cloudkey.v1.GuestPass.delivery:type_name -> cloudkey.v1.PassDelivery
-	58, // 41: cloudkey.v1.GuestPass.ended_at:type_name -> google.protobuf.Timestamp
-	55, // 42: cloudkey.v1.GuestPass.doors:type_name -> cloudkey.v1.PassDoor
-	53, // 43: cloudkey.v1.EndPassResponse.pass:type_name -> cloudkey.v1.GuestPass
-	22, // 44: cloudkey.v1.AdminService.GetVisitorSettings:input_type -> cloudkey.v1.GetVisitorSettingsRequest
-	24, // 45: cloudkey.v1.AdminService.UpdateVisitorSettings:input_type -> cloudkey.v1.UpdateVisitorSettingsRequest
-	14, // 46: cloudkey.v1.AdminService.InvalidateCache:input_type -> cloudkey.v1.InvalidateCacheRequest
-	38, // 47: cloudkey.v1.AdminService.SetBuilding:input_type -> cloudkey.v1.SetBuildingRequest
-	40, // 48: cloudkey.v1.AdminService.ListBuildings:input_type -> cloudkey.v1.ListBuildingsRequest
-	27, // 49: cloudkey.v1.AdminService.ImportContacts:input_type -> cloudkey.v1.ImportContactsRequest
-	30, // 50: cloudkey.v1.AdminService.ListContacts:input_type -> cloudkey.v1.ListContactsRequest
-	33, // 51: cloudkey.v1.AdminService.GrantTile:input_type -> cloudkey.v1.GrantTileRequest
-	35, // 52: cloudkey.v1.AdminService.RevokeTile:input_type -> cloudkey.v1.RevokeTileRequest
-	16, // 53: cloudkey.v1.AdminService.ListAuditEvents:input_type -> cloudkey.v1.ListAuditEventsRequest
-	10, // 54: cloudkey.v1.AdminService.ListProperties:input_type -> cloudkey.v1.ListPropertiesRequest
-	12, // 55: cloudkey.v1.AdminService.GetProperty:input_type -> cloudkey.v1.GetPropertyRequest
-	4,  // 56: cloudkey.v1.AdminService.CreateProperty:input_type -> cloudkey.v1.CreatePropertyRequest
-	6,  // 57: cloudkey.v1.AdminService.UpdateProperty:input_type -> cloudkey.v1.UpdatePropertyRequest
-	8,  // 58: cloudkey.v1.AdminService.DeleteProperty:input_type -> cloudkey.v1.DeletePropertyRequest
-	42, // 59: cloudkey.v1.AdminService.ApproveVisit:input_type -> cloudkey.v1.ApproveVisitRequest
-	44, // 60: cloudkey.v1.AdminService.ImportRoster:input_type -> cloudkey.v1.ImportRosterRequest
-	47, // 61: cloudkey.v1.AdminService.GetRosterReport:input_type -> cloudkey.v1.GetRosterReportRequest
-	48, // 62: cloudkey.v1.AdminService.ListRosterVersions:input_type -> cloudkey.v1.ListRosterVersionsRequest
-	51, // 63: cloudkey.v1.AdminService.ListPasses:input_type -> cloudkey.v1.ListPassesRequest
-	56, // 64: cloudkey.v1.AdminService.EndPass:input_type -> cloudkey.v1.EndPassRequest
-	23, // 65: cloudkey.v1.AdminService.GetVisitorSettings:output_type -> cloudkey.v1.GetVisitorSettingsResponse
-	25, // 66: cloudkey.v1.AdminService.UpdateVisitorSettings:output_type -> cloudkey.v1.UpdateVisitorSettingsResponse
-	15, // 67: cloudkey.v1.AdminService.InvalidateCache:output_type -> cloudkey.v1.InvalidateCacheResponse
-	39, // 68: cloudkey.v1.AdminService.SetBuilding:output_type -> cloudkey.v1.SetBuildingResponse
-	41, // 69: cloudkey.v1.AdminService.ListBuildings:output_type -> cloudkey.v1.ListBuildingsResponse
-	28, // 70: cloudkey.v1.AdminService.ImportContacts:output_type -> cloudkey.v1.ImportContactsResponse
-	31, // 71: cloudkey.v1.AdminService.ListContacts:output_type -> cloudkey.v1.ListContactsResponse
-	34, // 72: cloudkey.v1.AdminService.GrantTile:output_type -> cloudkey.v1.GrantTileResponse
-	36, // 73: cloudkey.v1.AdminService.RevokeTile:output_type -> cloudkey.v1.RevokeTileResponse
-	17, // 74: cloudkey.v1.AdminService.ListAuditEvents:output_type -> cloudkey.v1.ListAuditEventsResponse
-	11, // 75: cloudkey.v1.AdminService.ListProperties:output_type -> cloudkey.v1.ListPropertiesResponse
-	13, // 76: cloudkey.v1.AdminService.GetProperty:output_type -> cloudkey.v1.GetPropertyResponse
-	5,  // 77: cloudkey.v1.AdminService.CreateProperty:output_type -> cloudkey.v1.CreatePropertyResponse
-	7,  // 78: cloudkey.v1.AdminService.UpdateProperty:output_type -> cloudkey.v1.UpdatePropertyResponse
-	9,  // 79: cloudkey.v1.AdminService.DeleteProperty:output_type -> cloudkey.v1.DeletePropertyResponse
-	43, // 80: cloudkey.v1.AdminService.ApproveVisit:output_type -> cloudkey.v1.ApproveVisitResponse
-	45, // 81: cloudkey.v1.AdminService.ImportRoster:output_type -> cloudkey.v1.ImportRosterResponse
-	60, // 82: cloudkey.v1.AdminService.GetRosterReport:output_type -> google.api.HttpBody
-	49, // 83: cloudkey.v1.AdminService.ListRosterVersions:output_type -> cloudkey.v1.ListRosterVersionsResponse
-	52, // 84: cloudkey.v1.AdminService.ListPasses:output_type -> cloudkey.v1.ListPassesResponse
-	57, // 85: cloudkey.v1.AdminService.EndPass:output_type -> cloudkey.v1.EndPassResponse
-	65, // [65:86] is the sub-list for method output_type
-	44, // [44:65] is the sub-list for method input_type
-	44, // [44:44] is the sub-list for extension type_name
-	44, // [44:44] is the sub-list for extension extendee
-	0,  // [0:44] is the sub-list for field type_name
+	58, // 21: cloudkey.v1.GetVisitorSettingsResponse.envoy_connection:type_name -> cloudkey.v1.EnvoyConnectionState
+	19, // 22: cloudkey.v1.UpdateVisitorSettingsRequest.settings:type_name -> cloudkey.v1.VisitorSettings
+	26, // 23: cloudkey.v1.UpdateVisitorSettingsResponse.misconfigured_entries:type_name -> cloudkey.v1.MisconfiguredEntry
+	19, // 24: cloudkey.v1.UpdateVisitorSettingsResponse.settings:type_name -> cloudkey.v1.VisitorSettings
+	61, // 25: cloudkey.v1.ImportContactsRequest.csv:type_name -> google.api.HttpBody
+	29, // 26: cloudkey.v1.ImportContactsResponse.bad_rows:type_name -> cloudkey.v1.BadRow
+	32, // 27: cloudkey.v1.ListContactsResponse.contacts:type_name -> cloudkey.v1.Contact
+	37, // 28: cloudkey.v1.SetBuildingRequest.building:type_name -> cloudkey.v1.Building
+	37, // 29: cloudkey.v1.SetBuildingResponse.building:type_name -> cloudkey.v1.Building
+	37, // 30: cloudkey.v1.ListBuildingsResponse.buildings:type_name -> cloudkey.v1.Building
+	61, // 31: cloudkey.v1.ImportRosterRequest.csv:type_name -> google.api.HttpBody
+	46, // 32: cloudkey.v1.ImportRosterResponse.issues:type_name -> cloudkey.v1.RosterIssue
+	50, // 33: cloudkey.v1.ListRosterVersionsResponse.versions:type_name -> cloudkey.v1.RosterVersion
+	59, // 34: cloudkey.v1.RosterVersion.created_at:type_name -> google.protobuf.Timestamp
+	59, // 35: cloudkey.v1.ListPassesRequest.from:type_name -> google.protobuf.Timestamp
+	59, // 36: cloudkey.v1.ListPassesRequest.to:type_name -> google.protobuf.Timestamp
+	53, // 37: cloudkey.v1.ListPassesResponse.passes:type_name -> cloudkey.v1.GuestPass
+	59, // 38: cloudkey.v1.GuestPass.start:type_name -> google.protobuf.Timestamp
+	59, // 39: cloudkey.v1.GuestPass.end:type_name -> google.protobuf.Timestamp
+	59, // 40: cloudkey.v1.GuestPass.issued_at:type_name -> google.protobuf.Timestamp
+	54, // 41: cloudkey.v1.GuestPass.delivery:type_name -> cloudkey.v1.PassDelivery
+	59, // 42: cloudkey.v1.GuestPass.ended_at:type_name -> google.protobuf.Timestamp
+	55, // 43: cloudkey.v1.GuestPass.doors:type_name -> cloudkey.v1.PassDoor
+	53, // 44: cloudkey.v1.EndPassResponse.pass:type_name -> cloudkey.v1.GuestPass
+	59, // 45: cloudkey.v1.EnvoyConnectionState.last_error_at:type_name -> google.protobuf.Timestamp
+	22, // 46: cloudkey.v1.AdminService.GetVisitorSettings:input_type -> cloudkey.v1.GetVisitorSettingsRequest
+	24, // 47: cloudkey.v1.AdminService.UpdateVisitorSettings:input_type -> cloudkey.v1.UpdateVisitorSettingsRequest
+	14, // 48: cloudkey.v1.AdminService.InvalidateCache:input_type -> cloudkey.v1.InvalidateCacheRequest
+	38, // 49: cloudkey.v1.AdminService.SetBuilding:input_type -> cloudkey.v1.SetBuildingRequest
+	40, // 50: cloudkey.v1.AdminService.ListBuildings:input_type -> cloudkey.v1.ListBuildingsRequest
+	27, // 51: cloudkey.v1.AdminService.ImportContacts:input_type -> cloudkey.v1.ImportContactsRequest
+	30, // 52: cloudkey.v1.AdminService.ListContacts:input_type -> cloudkey.v1.ListContactsRequest
+	33, // 53: cloudkey.v1.AdminService.GrantTile:input_type -> cloudkey.v1.GrantTileRequest
+	35, // 54: cloudkey.v1.AdminService.RevokeTile:input_type -> cloudkey.v1.RevokeTileRequest
+	16, // 55: cloudkey.v1.AdminService.ListAuditEvents:input_type -> cloudkey.v1.ListAuditEventsRequest
+	10, // 56: cloudkey.v1.AdminService.ListProperties:input_type -> cloudkey.v1.ListPropertiesRequest
+	12, // 57: cloudkey.v1.AdminService.GetProperty:input_type -> cloudkey.v1.GetPropertyRequest
+	4,  // 58: cloudkey.v1.AdminService.CreateProperty:input_type -> cloudkey.v1.CreatePropertyRequest
+	6,  // 59: cloudkey.v1.AdminService.UpdateProperty:input_type -> cloudkey.v1.UpdatePropertyRequest
+	8,  // 60: cloudkey.v1.AdminService.DeleteProperty:input_type -> cloudkey.v1.DeletePropertyRequest
+	42, // 61: cloudkey.v1.AdminService.ApproveVisit:input_type -> cloudkey.v1.ApproveVisitRequest
+	44, // 62: cloudkey.v1.AdminService.ImportRoster:input_type -> cloudkey.v1.ImportRosterRequest
+	47, // 63: cloudkey.v1.AdminService.GetRosterReport:input_type -> cloudkey.v1.GetRosterReportRequest
+	48, // 64: cloudkey.v1.AdminService.ListRosterVersions:input_type -> cloudkey.v1.ListRosterVersionsRequest
+	51, // 65: cloudkey.v1.AdminService.ListPasses:input_type -> cloudkey.v1.ListPassesRequest
+	56, // 66: cloudkey.v1.AdminService.EndPass:input_type -> cloudkey.v1.EndPassRequest
+	23, // 67: cloudkey.v1.AdminService.GetVisitorSettings:output_type -> cloudkey.v1.GetVisitorSettingsResponse
+	25, // 68: cloudkey.v1.AdminService.UpdateVisitorSettings:output_type -> cloudkey.v1.UpdateVisitorSettingsResponse
+	15, // 69: cloudkey.v1.AdminService.InvalidateCache:output_type -> cloudkey.v1.InvalidateCacheResponse
+	39, // 70: cloudkey.v1.AdminService.SetBuilding:output_type -> cloudkey.v1.SetBuildingResponse
+	41, // 71: cloudkey.v1.AdminService.ListBuildings:output_type -> cloudkey.v1.ListBuildingsResponse
+	28, // 72: cloudkey.v1.AdminService.ImportContacts:output_type -> cloudkey.v1.ImportContactsResponse
+	31, // 73: cloudkey.v1.AdminService.ListContacts:output_type -> cloudkey.v1.ListContactsResponse
+	34, // 74: cloudkey.v1.AdminService.GrantTile:output_type -> cloudkey.v1.GrantTileResponse
+	36, // 75: cloudkey.v1.AdminService.RevokeTile:output_type -> cloudkey.v1.RevokeTileResponse
+	17, // 76: cloudkey.v1.AdminService.ListAuditEvents:output_type -> cloudkey.v1.ListAuditEventsResponse
+	11, // 77: cloudkey.v1.AdminService.ListProperties:output_type -> cloudkey.v1.ListPropertiesResponse
+	13, // 78: cloudkey.v1.AdminService.GetProperty:output_type -> cloudkey.v1.GetPropertyResponse
+	5,  // 79: cloudkey.v1.AdminService.CreateProperty:output_type -> cloudkey.v1.CreatePropertyResponse
+	7,  // 80: cloudkey.v1.AdminService.UpdateProperty:output_type -> cloudkey.v1.UpdatePropertyResponse
+	9,  // 81: cloudkey.v1.AdminService.DeleteProperty:output_type -> cloudkey.v1.DeletePropertyResponse
+	43, // 82: cloudkey.v1.AdminService.ApproveVisit:output_type -> cloudkey.v1.ApproveVisitResponse
+	45, // 83: cloudkey.v1.AdminService.ImportRoster:output_type -> cloudkey.v1.ImportRosterResponse
+	61, // 84: cloudkey.v1.AdminService.GetRosterReport:output_type -> google.api.HttpBody
+	49, // 85: cloudkey.v1.AdminService.ListRosterVersions:output_type -> cloudkey.v1.ListRosterVersionsResponse
+	52, // 86: cloudkey.v1.AdminService.ListPasses:output_type -> cloudkey.v1.ListPassesResponse
+	57, // 87: cloudkey.v1.AdminService.EndPass:output_type -> cloudkey.v1.EndPassResponse
+	67, // [67:88] is the sub-list for method output_type
+	46, // [46:67] is the sub-list for method input_type
+	46, // [46:46] is the sub-list for extension type_name
+	46, // [46:46] is the sub-list for extension extendee
+	0,  // [0:46] is the sub-list for field type_name
 }
 
 func init() { file_cloudkey_v1_admin_proto_init() }
@@ -4529,7 +4628,7 @@ func file_cloudkey_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cloudkey_v1_admin_proto_rawDesc), len(file_cloudkey_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   58,
+			NumMessages:   59,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
