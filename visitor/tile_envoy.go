@@ -62,8 +62,8 @@ var ErrEnvoyUnavailable = errors.New("Envoy, the building's visitor system, did 
 
 // Messages the tile shows for a registration sent to Envoy.
 const (
-	pendingInvite = "registered in Envoy: the visitor's link is sent as soon as Envoy confirms the invite"
-	pendingSignIn = "registered in Envoy: the visitor's link is sent when they sign in at the front desk"
+	pendingInvite = "registered in Envoy; the guest link is sent as soon as Envoy confirms the invite"
+	pendingSignIn = "registered in Envoy; the guest link is sent when the visitor signs in at the front desk"
 )
 
 // envoyAttempts and envoyBackoff: an Envoy call is tried up to

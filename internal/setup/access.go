@@ -129,7 +129,7 @@ func (acc *accessSystems) startDemo(cfg Config, log *slog.Logger) ([]property.Pr
 			System: property.Openpath, Name: property.Openpath, URL: s.URL,
 			Org: strconv.Itoa(seed.Org.ID), Email: seed.ServiceAccount.Email, Secret: seed.ServiceAccount.Password,
 		}}}
-	if cfg.SimSeed == nil {
+	if cfg.SimSeed == nil && !cfg.DemoWithoutEnvoy {
 		closeEnvoy, err := acc.startDemoEnvoy(&p, envoySecretOf(cfg), log)
 		if err != nil {
 			return nil, closers, err

@@ -112,6 +112,10 @@ type Config struct {
 	AccessBreakerOpen time.Duration
 	// SimSeed is the embedded simulator's organisation; nil: the demo one.
 	SimSeed *sim.Seed
+	// DemoWithoutEnvoy leaves the demo without its embedded Envoy
+	// simulator, so that tile registrations issue passes themselves as
+	// at a location without an Envoy connection (tests of that path).
+	DemoWithoutEnvoy bool
 	// KisiSimSeed, when set, adds an embedded Kisi simulator with these
 	// organisations, and a Kisi connection to the first one's API key, to
 	// the embedded property. Nil: the demo's Kisi organisations when
