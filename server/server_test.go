@@ -120,10 +120,10 @@ func newStack(t testing.TB, o stackOpts) *stack {
 		Notifier:    o.notifier,
 		SMTP:        o.smtp,
 		Twilio:      o.twilio,
-		EnvoySecret: testEnvoySecret, DemoWithoutEnvoy: !o.envoy,
+		EnvoySecret: testEnvoySecret,
 		RateLimits:  o.limits, TrustedProxies: o.proxies,
 		CORSOrigins: o.cors, TileFrameAncestors: o.tileAncestors,
-		TLSCertFile: o.tlsCert, TLSKeyFile: o.tlsKey,
+		TLSCertFile: o.tlsCert, TLSKeyFile: o.tlsKey, DemoWithoutEnvoy: !o.envoy,
 	})
 	if err != nil {
 		t.Fatal(err)
