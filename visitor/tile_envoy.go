@@ -58,7 +58,7 @@ const ActionPending Action = "PENDING"
 // time. Nothing was registered (or cancelled); the tile may try again.
 // The cause is logged for the manager, who sees the connection's state
 // in the visitor settings.
-var ErrEnvoyUnavailable = errors.New("Envoy, the building's visitor system, did not answer; nothing was changed: try again in a minute")
+var ErrEnvoyUnavailable = errors.New("the building's visitor system (Envoy) did not answer; nothing was changed: try again in a minute")
 
 // Messages the tile shows for a registration sent to Envoy.
 const (
@@ -76,7 +76,6 @@ const (
 
 // tileTag is what cloudkey keeps under a registration's tag.
 type tileTag struct {
-	Property     string `json:"property"`
 	Location     string `json:"location"`
 	Host         string `json:"host"` // the contact's canonical email
 	Name         string `json:"name"`
@@ -134,7 +133,7 @@ func (s *Service) registerInEnvoy(ctx context.Context, inv EnvoyInvites, r Regis
 	if err != nil {
 		return "", out, err
 	}
-	data, _ := json.Marshal(tileTag{Property: st.Property, Location: r.Location, Host: host, Name: r.FullName,
+	data, _ := json.Marshal(tileTag{Location: r.Location, Host: host, Name: r.FullName,
 		Email: r.Email, Phone: r.Phone, BuildingName: strings.TrimSpace(r.BuildingName)})
 	// Kept until a day after the expected arrival: Envoy may redeliver
 	// invite_created, or send invite_updated, until the visit.
