@@ -110,6 +110,7 @@ func (s *adminServer) UpdateProperty(ctx context.Context, req *pb.UpdateProperty
 	}
 	p := propertyFromPB(req.GetProperty())
 	p.ID = id
+	p.Envoy = old.Envoy // the properties file's; the admin API does not edit it
 	// A connection given without its secret keeps the stored one of the
 	// same name: secrets are never read back, so they need not be resent.
 	for i := range p.Access {

@@ -221,7 +221,7 @@ func (s *adminServer) GetVisitorSettings(ctx context.Context, req *pb.GetVisitor
 	if err != nil {
 		return nil, about(err, "location_id", req.GetLocationId())
 	}
-	return &pb.GetVisitorSettingsResponse{Settings: settingsPB(st)}, nil
+	return &pb.GetVisitorSettingsResponse{Settings: settingsPB(st), EnvoyConnection: s.envoyState(property, req.GetLocationId())}, nil
 }
 
 func (s *adminServer) UpdateVisitorSettings(ctx context.Context, req *pb.UpdateVisitorSettingsRequest) (*pb.UpdateVisitorSettingsResponse, error) {

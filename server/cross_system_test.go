@@ -46,7 +46,8 @@ func newPropertyStack(t *testing.T, redisURL, secretsKey, propertiesFile string,
 	app, err := setup.Start(ctx, setup.Config{
 		GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", RedisURL: redisURL,
 		UnlockTimeout: unlockCap, SecretsKey: secretsKey, EnvoySecret: testEnvoySecret, PropertiesFile: propertiesFile,
-		Logger: slog.New(slog.NewTextHandler(io.MultiWriter(logs), &slog.HandlerOptions{Level: slog.LevelDebug})),
+		// Without the demo's Envoy: a properties file names harbor-view as this demo stores it.
+		DemoWithoutEnvoy: true, Logger: slog.New(slog.NewTextHandler(io.MultiWriter(logs), &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	if err != nil {
 		cancel()

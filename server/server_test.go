@@ -80,6 +80,9 @@ type stackOpts struct {
 	// embeddedRedis: no Redis URL at all, so the embedded Redis, as
 	// `cloudkey serve` runs by default (redis is nil).
 	embeddedRedis bool
+	// envoy keeps the demo's embedded Envoy simulator, connected at
+	// location: tile registrations there then go through Envoy.
+	envoy bool
 }
 
 func newStack(t testing.TB, o stackOpts) *stack {
@@ -120,7 +123,7 @@ func newStack(t testing.TB, o stackOpts) *stack {
 		EnvoySecret: testEnvoySecret,
 		RateLimits:  o.limits, TrustedProxies: o.proxies,
 		CORSOrigins: o.cors, TileFrameAncestors: o.tileAncestors,
-		TLSCertFile: o.tlsCert, TLSKeyFile: o.tlsKey,
+		TLSCertFile: o.tlsCert, TLSKeyFile: o.tlsKey, DemoWithoutEnvoy: !o.envoy,
 	})
 	if err != nil {
 		t.Fatal(err)

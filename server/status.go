@@ -93,6 +93,7 @@ var statusTable = []statusRule{
 	{match: isA[*visitor.InvalidSettingsError], code: codes.InvalidArgument, answer: invalidSettings},
 	{match: is(visitor.ErrOtherProperty), code: codes.PermissionDenied, answer: fixed("location_id: " + visitor.ErrOtherProperty.Error())},
 	{match: is(visitor.ErrNoGuestAccess), code: codes.FailedPrecondition, answer: fixed(visitor.ErrNoGuestAccess.Error())},
+	{match: is(visitor.ErrEnvoyUnavailable), code: codes.Unavailable, answer: fixed(visitor.ErrEnvoyUnavailable.Error())},
 	{match: isA[*visitor.FieldError], code: codes.InvalidArgument,
 		answer: func(err error, _ *callError) (string, []protoadapt.MessageV1) {
 			fe := asA[*visitor.FieldError](err)

@@ -44,7 +44,7 @@ type eventHandler func(context.Context, envoy.Event, Outcome) (Outcome, error)
 func (s *Service) handlerFor(name string) eventHandler {
 	switch name {
 	case envoy.InviteCreated, envoy.InviteUpdated:
-		return s.onInvite
+		return s.onEnvoyInvite // tile_envoy.go
 	case envoy.InviteRemoved:
 		return s.onInviteRemoved
 	case envoy.EntrySignIn:

@@ -21,6 +21,7 @@ type Store interface {
 	HostIndex
 	JobQueue
 	Locker
+	TagStore // tile_envoy.go
 }
 
 // ErrConflict is returned by VisitStore.Transact (and VisitTx.Commit) when

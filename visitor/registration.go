@@ -62,8 +62,14 @@ func (s *Service) Register(ctx context.Context, r Registration) (string, Outcome
 	}
 	// A building of one property never registers visitors at another's
 	// location (the settings would issue passes to its doors).
-	if _, err := s.Settings(ctx, r.Property, r.Location); err != nil && !errors.Is(err, ErrNoSettings) {
+	st, err := s.Settings(ctx, r.Property, r.Location)
+	if err != nil && !errors.Is(err, ErrNoSettings) {
 		return "", Outcome{}, err
+	}
+	// A connected Envoy location registers the visitor there; the pass
+	// then comes from Envoy's invite_created (tile_envoy.go).
+	if inv, ok := s.envoyFor(r.Property, r.Location); ok && err == nil {
+		return s.registerInEnvoy(ctx, inv, r, st)
 	}
 	var b [10]byte
 	if _, err := rand.Read(b[:]); err != nil {
@@ -78,7 +84,7 @@ func (s *Service) Register(ctx context.Context, r Registration) (string, Outcome
 	}
 	out := Outcome{At: s.now().UTC(), Event: "tile_registration", Location: r.Location, InviteID: id}
 	host := identity.FoldEmail(r.Host)
-	out, err := s.invite(WithActor(ctx, "tile:"+host), ev, out, true)
+	out, err = s.invite(WithActor(ctx, "tile:"+host), ev, out, true)
 	if err != nil {
 		return "", out, err
 	}
@@ -119,6 +125,9 @@ func (s *Service) Cancel(ctx context.Context, location, host, inviteID string) (
 		return Outcome{}, fmt.Errorf("%w: invite %q is not one of yours", ErrNoVisit, inviteID)
 	} else if err != nil {
 		return Outcome{}, fmt.Errorf("visitor: cancel: %w", err)
+	}
+	if err := s.cancelInEnvoy(ctx, location, inviteID); err != nil {
+		return Outcome{}, err
 	}
 	ev := envoy.Event{Name: envoy.InviteRemoved, Location: envoy.Location{ID: location}, Type: envoy.TypeInvite, ID: inviteID}
 	out := Outcome{At: s.now().UTC(), Event: "tile_cancellation", Location: location, InviteID: inviteID}

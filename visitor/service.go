@@ -40,6 +40,11 @@ type Config struct {
 	// location name, or the tenant building's for tile registrations);
 	// nil or "" falls back to "the building".
 	PropertyName func(property string) string
+	// Envoy is the Envoy connection of property's location, for tenant
+	// tile registrations (tile_envoy.go); ok is false when the location
+	// is not connected, and the tile then issues passes itself. Nil: no
+	// Envoy connection anywhere. Asked at every use, like Access.
+	Envoy func(property, location string) (EnvoyInvites, bool)
 	// Notifier delivers guest links.
 	Notifier notify.Notifier
 	// BaseURL is where guests open their pass: links are

@@ -35,6 +35,7 @@ type Property struct {
 	TimeZone string       `yaml:"timezone"`
 	Default  bool         `yaml:"default"`
 	Access   []Connection `yaml:"access"`
+	Envoy    *Envoy       `yaml:"envoy"` // optional: the tile's Envoy connection (envoy.go)
 }
 
 // Connection is one access-system connection of a property.
@@ -157,9 +158,17 @@ func Parse(data []byte, env Lookup, readFile func(string) ([]byte, error)) (File
 				return File{}, fmt.Errorf("%s: access[%d]: %w", at, j, err)
 			}
 		}
+		if p.Envoy != nil {
+			if err := checkEnvoy(p.Envoy, env, readFile); err != nil {
+				return File{}, fmt.Errorf("%s: %w", at, err)
+			}
+		}
 	}
 	if defaults > 1 {
 		return File{}, errors.New("more than one property says default: true")
+	}
+	if err := checkEnvoyLocations(f.Properties); err != nil {
+		return File{}, err
 	}
 	return f, nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/cloudkey/cloudkey/access/sim"
 	"github.com/cloudkey/cloudkey/internal/property"
 	"github.com/cloudkey/cloudkey/internal/telemetry"
+	"github.com/cloudkey/cloudkey/visitor/envoysim"
 )
 
 // Demo property (PRODUCT.md): the embedded defaults serve it.
@@ -39,6 +40,8 @@ type accessSystems struct {
 	file    []property.Property
 	sim     *sim.Server // the embedded Openpath simulator, or nil
 	kisiSim *kisisim.Server
+	// envoySim is the embedded Envoy simulator of the demo, or nil.
+	envoySim *envoysim.Server
 	// shared are the HTTP clients every connection of a system shares.
 	shared sharedHTTP
 	close  func() // the shared transports' idle connections, then the simulators
@@ -126,6 +129,13 @@ func (acc *accessSystems) startDemo(cfg Config, log *slog.Logger) ([]property.Pr
 			System: property.Openpath, Name: property.Openpath, URL: s.URL,
 			Org: strconv.Itoa(seed.Org.ID), Email: seed.ServiceAccount.Email, Secret: seed.ServiceAccount.Password,
 		}}}
+	if cfg.SimSeed == nil && !cfg.DemoWithoutEnvoy {
+		closeEnvoy, err := acc.startDemoEnvoy(&p, envoySecretOf(cfg), log)
+		if err != nil {
+			return nil, closers, err
+		}
+		closers = append(closers, closeEnvoy)
+	}
 	kseed := cfg.KisiSimSeed
 	if kseed == nil && cfg.SimSeed == nil {
 		demo := kisisim.DemoSeed()

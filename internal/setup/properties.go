@@ -24,6 +24,7 @@ import (
 	"github.com/cloudkey/cloudkey/roster/reconcile"
 	"github.com/cloudkey/cloudkey/server"
 	"github.com/cloudkey/cloudkey/unlock"
+	"github.com/cloudkey/cloudkey/visitor/envoyapi"
 )
 
 // pollEvery is how often a replica reads the properties' version: a
@@ -95,6 +96,7 @@ type liveProperty struct {
 	hash  string // the stored record's, to rebuild only what changed
 	conns []*liveConn
 	svc   *unlock.Service
+	envoy *envoyapi.Client // the tile's Envoy connection, or nil (envoy.go)
 }
 
 // liveConn is one connection of a liveProperty.
@@ -129,6 +131,10 @@ func (c *liveConn) breakerState() string {
 // bare-email cache keys: what one Openpath system had before.
 func (b *builder) build(p property.Property, hash string, isDefault bool) (*liveProperty, error) {
 	lp := &liveProperty{prop: p, hash: hash}
+	var err error
+	if lp.envoy, err = newEnvoy(p, b.log); err != nil {
+		return nil, err
+	}
 	conns := make([]unlock.Connection, 0, len(p.Access))
 	for i, c := range p.Access {
 		conn := unlock.Connection{ID: c.ID(p), Kind: c.System, Name: systemNames[c.System], Bare: isDefault && i == 0, Property: p.ID}

@@ -54,6 +54,7 @@ import (
 	"github.com/cloudkey/cloudkey/unlock"
 	"github.com/cloudkey/cloudkey/unlock/auditredis"
 	"github.com/cloudkey/cloudkey/visitor"
+	"github.com/cloudkey/cloudkey/visitor/envoysim"
 	"github.com/cloudkey/cloudkey/visitor/visitorredis"
 )
 
@@ -111,6 +112,10 @@ type Config struct {
 	AccessBreakerOpen time.Duration
 	// SimSeed is the embedded simulator's organisation; nil: the demo one.
 	SimSeed *sim.Seed
+	// DemoWithoutEnvoy leaves the demo without its embedded Envoy
+	// simulator, so that tile registrations issue passes themselves as
+	// at a location without an Envoy connection (tests of that path).
+	DemoWithoutEnvoy bool
 	// KisiSimSeed, when set, adds an embedded Kisi simulator with these
 	// organisations, and a Kisi connection to the first one's API key, to
 	// the embedded property. Nil: the demo's Kisi organisations when
@@ -170,8 +175,10 @@ type App struct {
 	Sim *sim.Server
 	// KisiSim is the embedded Kisi simulator; nil when none is embedded.
 	KisiSim *kisisim.Server
-	Tokens  *identity.HS256 // development (HS256) tokens; nil with a JWKS
-	Redis   redis.UniversalClient
+	// EnvoySim is the demo's embedded Envoy simulator; nil otherwise.
+	EnvoySim *envoysim.Server
+	Tokens   *identity.HS256 // development (HS256) tokens; nil with a JWKS
+	Redis    redis.UniversalClient
 	// EmbeddedRedis reports whether Redis is the in-process one.
 	EmbeddedRedis bool
 	// Org is the access-system organisation this cloudkey serves; admin
@@ -288,12 +295,16 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	}
 	a.add(func() { httpLis.Close() })
 	base := publicURL(cfg, httpLis.Addr())
+	if a.EnvoySim = acc.envoySim; a.EnvoySim != nil {
+		// The demo's Envoy sends its webhooks here, directly.
+		a.EnvoySim.SetWebhookURL(loopbackURL(httpLis.Addr()) + "/webhooks/envoy")
+	}
 	notifier, sms, err := newNotifier(cfg, base, log)
 	if err != nil {
 		return nil, err
 	}
 	visitors, closeVisitors, err := startVisitors(rdb, visitor.Config{
-		Access: reg.guestAccess, DefaultProperty: reg.defID, PropertyName: reg.propertyName,
+		Access: reg.guestAccess, Envoy: reg.envoyFor, DefaultProperty: reg.defID, PropertyName: reg.propertyName,
 		Notifier: notifier, BaseURL: base, Audit: un.audit, Logger: log,
 	})
 	a.add(closeVisitors)
@@ -470,12 +481,20 @@ func (c residentCache) InvalidateAll(ctx context.Context, property string) (int6
 	return n, nil
 }
 
-// envoySecret is cfg.EnvoySecret, or the development one.
+// envoySecret is cfg.EnvoySecret, or the development one (with a
+// warning).
 func envoySecret(cfg Config, log *slog.Logger) string {
+	if cfg.EnvoySecret == "" {
+		log.Warn("CLOUDKEY_ENVOY_SECRET is unset: Envoy webhooks are verified with the development secret; not for production")
+	}
+	return envoySecretOf(cfg)
+}
+
+// envoySecretOf is cfg.EnvoySecret, or the development one.
+func envoySecretOf(cfg Config) string {
 	if cfg.EnvoySecret != "" {
 		return cfg.EnvoySecret
 	}
-	log.Warn("CLOUDKEY_ENVOY_SECRET is unset: Envoy webhooks are verified with the development secret; not for production")
 	return DevelopmentEnvoySecret
 }
 

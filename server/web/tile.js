@@ -60,7 +60,10 @@
         fullName: f.get("fullName"), email: f.get("email"), phone: f.get("phone"),
         visitorType: f.get("visitorType"), expectedArrival: new Date(f.get("expectedArrival")).toISOString()
       }).then(function (r) {
-        say("result", r.action === "ISSUED" ? r.visitor.fullName + " is registered; the guest link was sent" : "No pass: " + r.reason, r.action === "ISSUED");
+        // PENDING: registered in Envoy, whose invite or front desk issues the pass.
+        say("result", r.action === "ISSUED" ? r.visitor.fullName + " is registered; the guest link was sent" :
+          r.action === "PENDING" ? r.visitor.fullName + " is " + r.reason : "No pass: " + r.reason,
+          r.action === "ISSUED" || r.action === "PENDING");
         ev.target.reset();
         return refresh();
       }).catch(function (e) { say("result", e.message, false); });

@@ -88,6 +88,8 @@ type Client struct {
 	mu      sync.Mutex
 	token   string
 	expires time.Time
+
+	last outcome // for State
 }
 
 // New validates cfg and returns a Client. It does not connect.
@@ -159,6 +161,7 @@ func (c *Client) Check(ctx context.Context) error {
 	c.token = ""
 	c.mu.Unlock()
 	_, err := c.accessToken(ctx)
+	c.last.observe(err)
 	return err
 }
 
@@ -286,7 +289,8 @@ func apiError(status int, raw []byte) *APIError {
 // call sends one API request with the cached token; on 401 it fetches a
 // new token and sends it once more. It decodes a 2xx answer into out (nil:
 // no body expected).
-func (c *Client) call(ctx context.Context, method, path string, body any, out any) error {
+func (c *Client) call(ctx context.Context, method, path string, body any, out any) (err error) {
+	defer func() { c.last.observe(err) }()
 	var payload []byte
 	if body != nil {
 		var err error

@@ -48,6 +48,10 @@
 // as the SDK's InvitePayload has none: the phone given at creation does
 // not come back.
 //
+// A demo run by hand signs visitors in and out with the control paths
+// (control.go), which stand for the front desk and are not Envoy's API:
+// POST /_sim/invites/{id}/sign-in and POST /_sim/entries/{id}/sign-out.
+//
 // invite_created is sent after the POST is answered, unless
 // SetWebhookBeforeAnswer(true) makes it arrive first (the race cloudkey
 // must handle). WaitWebhooks waits for the webhooks in flight; Webhooks

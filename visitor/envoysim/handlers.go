@@ -48,6 +48,7 @@ func (s *Sim) routes() http.Handler {
 	s.handle(mux, "DELETE /api/v3/invites/{id}", OpDeleteInvite, true, s.deleteInvite)
 	s.handle(mux, "GET /api/v3/locations", OpListLocations, true, s.listLocations)
 	s.handle(mux, "GET /api/v3/flows", OpListFlows, true, s.listFlows)
+	s.controlRoutes(mux) // control.go
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such path: "+r.Method+" "+r.URL.Path)
 	})

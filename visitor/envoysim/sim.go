@@ -459,6 +459,9 @@ func (s *Sim) sign(body []byte) string {
 	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
 }
 
+// errDelivery: the receiver did not take an event delivered at once.
+var errDelivery = errors.New("envoysim: deliver")
+
 // deliverNow POSTs an event and waits for the answer; nil when no
 // webhook URL is set or the receiver answered 2xx.
 func (s *Sim) deliverNow(event, id string, body []byte) error {
@@ -473,10 +476,10 @@ func (s *Sim) deliverNow(event, id string, body []byte) error {
 	defer s.pending.Done()
 	wh := s.post(u, event, id, body)
 	if wh.Err != nil {
-		return fmt.Errorf("envoysim: deliver %s: %w", event, wh.Err)
+		return fmt.Errorf("%w %s: %w", errDelivery, event, wh.Err)
 	}
 	if wh.HTTPStatus/100 != 2 {
-		return fmt.Errorf("envoysim: deliver %s: the receiver answered %d", event, wh.HTTPStatus)
+		return fmt.Errorf("%w %s: the receiver answered %d", errDelivery, event, wh.HTTPStatus)
 	}
 	return nil
 }

@@ -45,6 +45,7 @@ const DefaultPrefix = "ck:v1:vis:"
 //	pidx:{prop}         a property's passes (ZSET visit key → start, s)
 //	pidx:{prop}:{loc}   the same for one location
 //	pid:{passID}        a pass id → its visit key
+//	tag:{tag}           a tile registration's contact details (tags.go)
 //	txn                 never written: what read-only transactions watch
 type Store struct {
 	rdb    redis.UniversalClient

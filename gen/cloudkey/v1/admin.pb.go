@@ -1629,10 +1629,14 @@ func (x *GetVisitorSettingsRequest) GetProperty() string {
 
 // GetVisitorSettingsResponse holds the saved settings.
 type GetVisitorSettingsResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Settings      *VisitorSettings       `protobuf:"bytes,1,opt,name=settings,proto3" json:"settings,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Settings *VisitorSettings       `protobuf:"bytes,1,opt,name=settings,proto3" json:"settings,omitempty"`
+	// The state of the Envoy connection through which the tenant tile
+	// registers visitors at this location; unset when the location's
+	// property has no Envoy connection serving it.
+	EnvoyConnection *EnvoyConnectionState `protobuf:"bytes,2,opt,name=envoy_connection,json=envoyConnection,proto3" json:"envoy_connection,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *GetVisitorSettingsResponse) Reset() {
@@ -1668,6 +1672,13 @@ func (*GetVisitorSettingsResponse) Descriptor() ([]byte, []int) {
 func (x *GetVisitorSettingsResponse) GetSettings() *VisitorSettings {
 	if x != nil {
 		return x.Settings
+	}
+	return nil
+}
+
+func (x *GetVisitorSettingsResponse) GetEnvoyConnection() *EnvoyConnectionState {
+	if x != nil {
+		return x.EnvoyConnection
 	}
 	return nil
 }
@@ -4193,6 +4204,82 @@ func (x *SettingsViolation) GetProblem() string {
 	return ""
 }
 
+// EnvoyConnectionState is what cloudkey last saw of a property's Envoy
+// connection (its OAuth client), as the Rhombus seed's authError and
+// token validity: a manager fixes the client id or secret when
+// auth_error is set.
+type EnvoyConnectionState struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// An access token is held and not expired.
+	TokenValid bool `protobuf:"varint,1,opt,name=token_valid,json=tokenValid,proto3" json:"token_valid,omitempty"`
+	// Envoy refused the OAuth client id and secret at the last attempt.
+	AuthError bool `protobuf:"varint,2,opt,name=auth_error,json=authError,proto3" json:"auth_error,omitempty"`
+	// The last failed call's error (never a secret); empty once a call
+	// succeeds.
+	LastError     string                 `protobuf:"bytes,3,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	LastErrorAt   *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=last_error_at,json=lastErrorAt,proto3" json:"last_error_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EnvoyConnectionState) Reset() {
+	*x = EnvoyConnectionState{}
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EnvoyConnectionState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EnvoyConnectionState) ProtoMessage() {}
+
+func (x *EnvoyConnectionState) ProtoReflect() protoreflect.Message {
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EnvoyConnectionState.ProtoReflect.Descriptor instead.
+func (*EnvoyConnectionState) Descriptor() ([]byte, []int) {
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{60}
+}
+
+func (x *EnvoyConnectionState) GetTokenValid() bool {
+	if x != nil {
+		return x.TokenValid
+	}
+	return false
+}
+
+func (x *EnvoyConnectionState) GetAuthError() bool {
+	if x != nil {
+		return x.AuthError
+	}
+	return false
+}
+
+func (x *EnvoyConnectionState) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *EnvoyConnectionState) GetLastErrorAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastErrorAt
+	}
+	return nil
+}
+
 var File_cloudkey_v1_admin_proto protoreflect.FileDescriptor
 
 const file_cloudkey_v1_admin_proto_rawDesc = "" +
@@ -4329,9 +4416,10 @@ const file_cloudkey_v1_admin_proto_rawDesc = "" +
 	"\x19GetVisitorSettingsRequest\x12\x1f\n" +
 	"\vlocation_id\x18\x01 \x01(\tR\n" +
 	"locationId\x12\x1a\n" +
-	"\bproperty\x18\x02 \x01(\tR\bproperty\"V\n" +
+	"\bproperty\x18\x02 \x01(\tR\bproperty\"\xa4\x01\n" +
 	"\x1aGetVisitorSettingsResponse\x128\n" +
-	"\bsettings\x18\x01 \x01(\v2\x1c.cloudkey.v1.VisitorSettingsR\bsettings\"\x95\x01\n" +
+	"\bsettings\x18\x01 \x01(\v2\x1c.cloudkey.v1.VisitorSettingsR\bsettings\x12L\n" +
+	"\x10envoy_connection\x18\x02 \x01(\v2!.cloudkey.v1.EnvoyConnectionStateR\x0fenvoyConnection\"\x95\x01\n" +
 	"\x1cUpdateVisitorSettingsRequest\x12\x1f\n" +
 	"\vlocation_id\x18\x01 \x01(\tR\n" +
 	"locationId\x128\n" +
@@ -4527,7 +4615,15 @@ const file_cloudkey_v1_admin_proto_rawDesc = "" +
 	"\x0f_guests_enabled\"C\n" +
 	"\x11SettingsViolation\x12\x14\n" +
 	"\x05field\x18\x01 \x01(\tR\x05field\x12\x18\n" +
-	"\aproblem\x18\x02 \x01(\tR\aproblem2\xe8\x15\n" +
+	"\aproblem\x18\x02 \x01(\tR\aproblem\"\xb5\x01\n" +
+	"\x14EnvoyConnectionState\x12\x1f\n" +
+	"\vtoken_valid\x18\x01 \x01(\bR\n" +
+	"tokenValid\x12\x1d\n" +
+	"\n" +
+	"auth_error\x18\x02 \x01(\bR\tauthError\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\x03 \x01(\tR\tlastError\x12>\n" +
+	"\rlast_error_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\vlastErrorAt2\xe8\x15\n" +
 	"\fAdminService\x12\xa1\x01\n" +
 	"\x12GetVisitorSettings\x12&.cloudkey.v1.GetVisitorSettingsRequest\x1a'.cloudkey.v1.GetVisitorSettingsResponse\":\x82\xd3\xe4\x93\x024\x122/v1/admin/locations/{location_id}/visitor-settings\x12\xb4\x01\n" +
 	"\x15UpdateVisitorSettings\x12).cloudkey.v1.UpdateVisitorSettingsRequest\x1a*.cloudkey.v1.UpdateVisitorSettingsResponse\"D\x82\xd3\xe4\x93\x02>:\bsettings\x1a2/v1/admin/locations/{location_id}/visitor-settings\x12\x83\x01\n" +
@@ -4567,7 +4663,7 @@ func file_cloudkey_v1_admin_proto_rawDescGZIP() []byte {
 	return file_cloudkey_v1_admin_proto_rawDescData
 }
 
-var file_cloudkey_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 61)
+var file_cloudkey_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 62)
 var file_cloudkey_v1_admin_proto_goTypes = []any{
 	(*Property)(nil),                      // 0: cloudkey.v1.Property
 	(*PropertyConnection)(nil),            // 1: cloudkey.v1.PropertyConnection
@@ -4629,14 +4725,15 @@ var file_cloudkey_v1_admin_proto_goTypes = []any{
 	(*EndPassResponse)(nil),               // 57: cloudkey.v1.EndPassResponse
 	(*VisitorHostSettings)(nil),           // 58: cloudkey.v1.VisitorHostSettings
 	(*SettingsViolation)(nil),             // 59: cloudkey.v1.SettingsViolation
-	nil,                                   // 60: cloudkey.v1.VisitorSettings.HostsEntry
-	(*timestamppb.Timestamp)(nil),         // 61: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),           // 62: google.protobuf.Duration
-	(*httpbody.HttpBody)(nil),             // 63: google.api.HttpBody
+	(*EnvoyConnectionState)(nil),          // 60: cloudkey.v1.EnvoyConnectionState
+	nil,                                   // 61: cloudkey.v1.VisitorSettings.HostsEntry
+	(*timestamppb.Timestamp)(nil),         // 62: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),           // 63: google.protobuf.Duration
+	(*httpbody.HttpBody)(nil),             // 64: google.api.HttpBody
 }
 var file_cloudkey_v1_admin_proto_depIdxs = []int32{
 	1,  // 0: cloudkey.v1.Property.connections:type_name -> cloudkey.v1.PropertyConnection
-	61, // 1: cloudkey.v1.PropertyConnection.last_error_at:type_name -> google.protobuf.Timestamp
+	62, // 1: cloudkey.v1.PropertyConnection.last_error_at:type_name -> google.protobuf.Timestamp
 	3,  // 2: cloudkey.v1.PropertyInput.access:type_name -> cloudkey.v1.ConnectionInput
 	2,  // 3: cloudkey.v1.CreatePropertyRequest.property:type_name -> cloudkey.v1.PropertyInput
 	0,  // 4: cloudkey.v1.CreatePropertyResponse.property:type_name -> cloudkey.v1.Property
@@ -4644,91 +4741,93 @@ var file_cloudkey_v1_admin_proto_depIdxs = []int32{
 	0,  // 6: cloudkey.v1.UpdatePropertyResponse.property:type_name -> cloudkey.v1.Property
 	0,  // 7: cloudkey.v1.ListPropertiesResponse.properties:type_name -> cloudkey.v1.Property
 	0,  // 8: cloudkey.v1.GetPropertyResponse.property:type_name -> cloudkey.v1.Property
-	61, // 9: cloudkey.v1.ListAuditEventsRequest.since:type_name -> google.protobuf.Timestamp
-	61, // 10: cloudkey.v1.ListAuditEventsRequest.until:type_name -> google.protobuf.Timestamp
+	62, // 9: cloudkey.v1.ListAuditEventsRequest.since:type_name -> google.protobuf.Timestamp
+	62, // 10: cloudkey.v1.ListAuditEventsRequest.until:type_name -> google.protobuf.Timestamp
 	18, // 11: cloudkey.v1.ListAuditEventsResponse.events:type_name -> cloudkey.v1.AuditEvent
-	61, // 12: cloudkey.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
-	62, // 13: cloudkey.v1.VisitorSettings.advance_access:type_name -> google.protobuf.Duration
-	62, // 14: cloudkey.v1.VisitorSettings.access_duration:type_name -> google.protobuf.Duration
+	62, // 12: cloudkey.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
+	63, // 13: cloudkey.v1.VisitorSettings.advance_access:type_name -> google.protobuf.Duration
+	63, // 14: cloudkey.v1.VisitorSettings.access_duration:type_name -> google.protobuf.Duration
 	20, // 15: cloudkey.v1.VisitorSettings.entries:type_name -> cloudkey.v1.EntryVisitorTypes
 	21, // 16: cloudkey.v1.VisitorSettings.protect:type_name -> cloudkey.v1.ProtectSettings
-	61, // 17: cloudkey.v1.VisitorSettings.updated_at:type_name -> google.protobuf.Timestamp
-	62, // 18: cloudkey.v1.VisitorSettings.sign_in_max_duration:type_name -> google.protobuf.Duration
-	60, // 19: cloudkey.v1.VisitorSettings.hosts:type_name -> cloudkey.v1.VisitorSettings.HostsEntry
-	62, // 20: cloudkey.v1.ProtectSettings.employee_access_duration:type_name -> google.protobuf.Duration
+	62, // 17: cloudkey.v1.VisitorSettings.updated_at:type_name -> google.protobuf.Timestamp
+	63, // 18: cloudkey.v1.VisitorSettings.sign_in_max_duration:type_name -> google.protobuf.Duration
+	61, // 19: cloudkey.v1.VisitorSettings.hosts:type_name -> cloudkey.v1.VisitorSettings.HostsEntry
+	63, // 20: cloudkey.v1.ProtectSettings.employee_access_duration:type_name -> google.protobuf.Duration
 	19, // 21: cloudkey.v1.GetVisitorSettingsResponse.settings:type_name -> cloudkey.v1.VisitorSettings
-	19, // 22: cloudkey.v1.UpdateVisitorSettingsRequest.settings:type_name -> cloudkey.v1.VisitorSettings
-	26, // 23: cloudkey.v1.UpdateVisitorSettingsResponse.misconfigured_entries:type_name -> cloudkey.v1.MisconfiguredEntry
-	19, // 24: cloudkey.v1.UpdateVisitorSettingsResponse.settings:type_name -> cloudkey.v1.VisitorSettings
-	59, // 25: cloudkey.v1.UpdateVisitorSettingsResponse.violations:type_name -> cloudkey.v1.SettingsViolation
-	63, // 26: cloudkey.v1.ImportContactsRequest.csv:type_name -> google.api.HttpBody
-	29, // 27: cloudkey.v1.ImportContactsResponse.bad_rows:type_name -> cloudkey.v1.BadRow
-	32, // 28: cloudkey.v1.ListContactsResponse.contacts:type_name -> cloudkey.v1.Contact
-	37, // 29: cloudkey.v1.SetBuildingRequest.building:type_name -> cloudkey.v1.Building
-	37, // 30: cloudkey.v1.SetBuildingResponse.building:type_name -> cloudkey.v1.Building
-	37, // 31: cloudkey.v1.ListBuildingsResponse.buildings:type_name -> cloudkey.v1.Building
-	63, // 32: cloudkey.v1.ImportRosterRequest.csv:type_name -> google.api.HttpBody
-	46, // 33: cloudkey.v1.ImportRosterResponse.issues:type_name -> cloudkey.v1.RosterIssue
-	50, // 34: cloudkey.v1.ListRosterVersionsResponse.versions:type_name -> cloudkey.v1.RosterVersion
-	61, // 35: cloudkey.v1.RosterVersion.created_at:type_name -> google.protobuf.Timestamp
-	61, // 36: cloudkey.v1.ListPassesRequest.from:type_name -> google.protobuf.Timestamp
-	61, // 37: cloudkey.v1.ListPassesRequest.to:type_name -> google.protobuf.Timestamp
-	53, // 38: cloudkey.v1.ListPassesResponse.passes:type_name -> cloudkey.v1.GuestPass
-	61, // 39: cloudkey.v1.GuestPass.start:type_name -> google.protobuf.Timestamp
-	61, // 40: cloudkey.v1.GuestPass.end:type_name -> google.protobuf.Timestamp
-	61, // 41: cloudkey.v1.GuestPass.issued_at:type_name -> google.protobuf.Timestamp
-	54, // 42: cloudkey.v1.GuestPass.delivery:type_name -> cloudkey.v1.PassDelivery
-	61, // 43: cloudkey.v1.GuestPass.ended_at:type_name -> google.protobuf.Timestamp
-	55, // 44: cloudkey.v1.GuestPass.doors:type_name -> cloudkey.v1.PassDoor
-	53, // 45: cloudkey.v1.EndPassResponse.pass:type_name -> cloudkey.v1.GuestPass
-	58, // 46: cloudkey.v1.VisitorSettings.HostsEntry.value:type_name -> cloudkey.v1.VisitorHostSettings
-	22, // 47: cloudkey.v1.AdminService.GetVisitorSettings:input_type -> cloudkey.v1.GetVisitorSettingsRequest
-	24, // 48: cloudkey.v1.AdminService.UpdateVisitorSettings:input_type -> cloudkey.v1.UpdateVisitorSettingsRequest
-	14, // 49: cloudkey.v1.AdminService.InvalidateCache:input_type -> cloudkey.v1.InvalidateCacheRequest
-	38, // 50: cloudkey.v1.AdminService.SetBuilding:input_type -> cloudkey.v1.SetBuildingRequest
-	40, // 51: cloudkey.v1.AdminService.ListBuildings:input_type -> cloudkey.v1.ListBuildingsRequest
-	27, // 52: cloudkey.v1.AdminService.ImportContacts:input_type -> cloudkey.v1.ImportContactsRequest
-	30, // 53: cloudkey.v1.AdminService.ListContacts:input_type -> cloudkey.v1.ListContactsRequest
-	33, // 54: cloudkey.v1.AdminService.GrantTile:input_type -> cloudkey.v1.GrantTileRequest
-	35, // 55: cloudkey.v1.AdminService.RevokeTile:input_type -> cloudkey.v1.RevokeTileRequest
-	16, // 56: cloudkey.v1.AdminService.ListAuditEvents:input_type -> cloudkey.v1.ListAuditEventsRequest
-	10, // 57: cloudkey.v1.AdminService.ListProperties:input_type -> cloudkey.v1.ListPropertiesRequest
-	12, // 58: cloudkey.v1.AdminService.GetProperty:input_type -> cloudkey.v1.GetPropertyRequest
-	4,  // 59: cloudkey.v1.AdminService.CreateProperty:input_type -> cloudkey.v1.CreatePropertyRequest
-	6,  // 60: cloudkey.v1.AdminService.UpdateProperty:input_type -> cloudkey.v1.UpdatePropertyRequest
-	8,  // 61: cloudkey.v1.AdminService.DeleteProperty:input_type -> cloudkey.v1.DeletePropertyRequest
-	42, // 62: cloudkey.v1.AdminService.ApproveVisit:input_type -> cloudkey.v1.ApproveVisitRequest
-	44, // 63: cloudkey.v1.AdminService.ImportRoster:input_type -> cloudkey.v1.ImportRosterRequest
-	47, // 64: cloudkey.v1.AdminService.GetRosterReport:input_type -> cloudkey.v1.GetRosterReportRequest
-	48, // 65: cloudkey.v1.AdminService.ListRosterVersions:input_type -> cloudkey.v1.ListRosterVersionsRequest
-	51, // 66: cloudkey.v1.AdminService.ListPasses:input_type -> cloudkey.v1.ListPassesRequest
-	56, // 67: cloudkey.v1.AdminService.EndPass:input_type -> cloudkey.v1.EndPassRequest
-	23, // 68: cloudkey.v1.AdminService.GetVisitorSettings:output_type -> cloudkey.v1.GetVisitorSettingsResponse
-	25, // 69: cloudkey.v1.AdminService.UpdateVisitorSettings:output_type -> cloudkey.v1.UpdateVisitorSettingsResponse
-	15, // 70: cloudkey.v1.AdminService.InvalidateCache:output_type -> cloudkey.v1.InvalidateCacheResponse
-	39, // 71: cloudkey.v1.AdminService.SetBuilding:output_type -> cloudkey.v1.SetBuildingResponse
-	41, // 72: cloudkey.v1.AdminService.ListBuildings:output_type -> cloudkey.v1.ListBuildingsResponse
-	28, // 73: cloudkey.v1.AdminService.ImportContacts:output_type -> cloudkey.v1.ImportContactsResponse
-	31, // 74: cloudkey.v1.AdminService.ListContacts:output_type -> cloudkey.v1.ListContactsResponse
-	34, // 75: cloudkey.v1.AdminService.GrantTile:output_type -> cloudkey.v1.GrantTileResponse
-	36, // 76: cloudkey.v1.AdminService.RevokeTile:output_type -> cloudkey.v1.RevokeTileResponse
-	17, // 77: cloudkey.v1.AdminService.ListAuditEvents:output_type -> cloudkey.v1.ListAuditEventsResponse
-	11, // 78: cloudkey.v1.AdminService.ListProperties:output_type -> cloudkey.v1.ListPropertiesResponse
-	13, // 79: cloudkey.v1.AdminService.GetProperty:output_type -> cloudkey.v1.GetPropertyResponse
-	5,  // 80: cloudkey.v1.AdminService.CreateProperty:output_type -> cloudkey.v1.CreatePropertyResponse
-	7,  // 81: cloudkey.v1.AdminService.UpdateProperty:output_type -> cloudkey.v1.UpdatePropertyResponse
-	9,  // 82: cloudkey.v1.AdminService.DeleteProperty:output_type -> cloudkey.v1.DeletePropertyResponse
-	43, // 83: cloudkey.v1.AdminService.ApproveVisit:output_type -> cloudkey.v1.ApproveVisitResponse
-	45, // 84: cloudkey.v1.AdminService.ImportRoster:output_type -> cloudkey.v1.ImportRosterResponse
-	63, // 85: cloudkey.v1.AdminService.GetRosterReport:output_type -> google.api.HttpBody
-	49, // 86: cloudkey.v1.AdminService.ListRosterVersions:output_type -> cloudkey.v1.ListRosterVersionsResponse
-	52, // 87: cloudkey.v1.AdminService.ListPasses:output_type -> cloudkey.v1.ListPassesResponse
-	57, // 88: cloudkey.v1.AdminService.EndPass:output_type -> cloudkey.v1.EndPassResponse
-	68, // [68:89] is the sub-list for method output_type
-	47, // [47:68] is the sub-list for method input_type
-	47, // [47:47] is the sub-list for extension type_name
-	47, // [47:47] is the sub-list for extension extendee
-	0,  // [0:47] is the sub-list for field type_name
+	60, // 22: cloudkey.v1.GetVisitorSettingsResponse.envoy_connection:type_name -> cloudkey.v1.EnvoyConnectionState
+	19, // 23: cloudkey.v1.UpdateVisitorSettingsRequest.settings:type_name -> cloudkey.v1.VisitorSettings
+	26, // 24: cloudkey.v1.UpdateVisitorSettingsResponse.misconfigured_entries:type_name -> cloudkey.v1.MisconfiguredEntry
+	19, // 25: cloudkey.v1.UpdateVisitorSettingsResponse.settings:type_name -> cloudkey.v1.VisitorSettings
+	59, // 26: cloudkey.v1.UpdateVisitorSettingsResponse.violations:type_name -> cloudkey.v1.SettingsViolation
+	64, // 27: cloudkey.v1.ImportContactsRequest.csv:type_name -> google.api.HttpBody
+	29, // 28: cloudkey.v1.ImportContactsResponse.bad_rows:type_name -> cloudkey.v1.BadRow
+	32, // 29: cloudkey.v1.ListContactsResponse.contacts:type_name -> cloudkey.v1.Contact
+	37, // 30: cloudkey.v1.SetBuildingRequest.building:type_name -> cloudkey.v1.Building
+	37, // 31: cloudkey.v1.SetBuildingResponse.building:type_name -> cloudkey.v1.Building
+	37, // 32: cloudkey.v1.ListBuildingsResponse.buildings:type_name -> cloudkey.v1.Building
+	64, // 33: cloudkey.v1.ImportRosterRequest.csv:type_name -> google.api.HttpBody
+	46, // 34: cloudkey.v1.ImportRosterResponse.issues:type_name -> cloudkey.v1.RosterIssue
+	50, // 35: cloudkey.v1.ListRosterVersionsResponse.versions:type_name -> cloudkey.v1.RosterVersion
+	62, // 36: cloudkey.v1.RosterVersion.created_at:type_name -> google.protobuf.Timestamp
+	62, // 37: cloudkey.v1.ListPassesRequest.from:type_name -> google.protobuf.Timestamp
+	62, // 38: cloudkey.v1.ListPassesRequest.to:type_name -> google.protobuf.Timestamp
+	53, // 39: cloudkey.v1.ListPassesResponse.passes:type_name -> cloudkey.v1.GuestPass
+	62, // 40: cloudkey.v1.GuestPass.start:type_name -> google.protobuf.Timestamp
+	62, // 41: cloudkey.v1.GuestPass.end:type_name -> google.protobuf.Timestamp
+	62, // 42: cloudkey.v1.GuestPass.issued_at:type_name -> google.protobuf.Timestamp
+	54, // 43: cloudkey.v1.GuestPass.delivery:type_name -> cloudkey.v1.PassDelivery
+	62, // 44: cloudkey.v1.GuestPass.ended_at:type_name -> google.protobuf.Timestamp
+	55, // 45: cloudkey.v1.GuestPass.doors:type_name -> cloudkey.v1.PassDoor
+	53, // 46: cloudkey.v1.EndPassResponse.pass:type_name -> cloudkey.v1.GuestPass
+	62, // 47: cloudkey.v1.EnvoyConnectionState.last_error_at:type_name -> google.protobuf.Timestamp
+	58, // 48: cloudkey.v1.VisitorSettings.HostsEntry.value:type_name -> cloudkey.v1.VisitorHostSettings
+	22, // 49: cloudkey.v1.AdminService.GetVisitorSettings:input_type -> cloudkey.v1.GetVisitorSettingsRequest
+	24, // 50: cloudkey.v1.AdminService.UpdateVisitorSettings:input_type -> cloudkey.v1.UpdateVisitorSettingsRequest
+	14, // 51: cloudkey.v1.AdminService.InvalidateCache:input_type -> cloudkey.v1.InvalidateCacheRequest
+	38, // 52: cloudkey.v1.AdminService.SetBuilding:input_type -> cloudkey.v1.SetBuildingRequest
+	40, // 53: cloudkey.v1.AdminService.ListBuildings:input_type -> cloudkey.v1.ListBuildingsRequest
+	27, // 54: cloudkey.v1.AdminService.ImportContacts:input_type -> cloudkey.v1.ImportContactsRequest
+	30, // 55: cloudkey.v1.AdminService.ListContacts:input_type -> cloudkey.v1.ListContactsRequest
+	33, // 56: cloudkey.v1.AdminService.GrantTile:input_type -> cloudkey.v1.GrantTileRequest
+	35, // 57: cloudkey.v1.AdminService.RevokeTile:input_type -> cloudkey.v1.RevokeTileRequest
+	16, // 58: cloudkey.v1.AdminService.ListAuditEvents:input_type -> cloudkey.v1.ListAuditEventsRequest
+	10, // 59: cloudkey.v1.AdminService.ListProperties:input_type -> cloudkey.v1.ListPropertiesRequest
+	12, // 60: cloudkey.v1.AdminService.GetProperty:input_type -> cloudkey.v1.GetPropertyRequest
+	4,  // 61: cloudkey.v1.AdminService.CreateProperty:input_type -> cloudkey.v1.CreatePropertyRequest
+	6,  // 62: cloudkey.v1.AdminService.UpdateProperty:input_type -> cloudkey.v1.UpdatePropertyRequest
+	8,  // 63: cloudkey.v1.AdminService.DeleteProperty:input_type -> cloudkey.v1.DeletePropertyRequest
+	42, // 64: cloudkey.v1.AdminService.ApproveVisit:input_type -> cloudkey.v1.ApproveVisitRequest
+	44, // 65: cloudkey.v1.AdminService.ImportRoster:input_type -> cloudkey.v1.ImportRosterRequest
+	47, // 66: cloudkey.v1.AdminService.GetRosterReport:input_type -> cloudkey.v1.GetRosterReportRequest
+	48, // 67: cloudkey.v1.AdminService.ListRosterVersions:input_type -> cloudkey.v1.ListRosterVersionsRequest
+	51, // 68: cloudkey.v1.AdminService.ListPasses:input_type -> cloudkey.v1.ListPassesRequest
+	56, // 69: cloudkey.v1.AdminService.EndPass:input_type -> cloudkey.v1.EndPassRequest
+	23, // 70: cloudkey.v1.AdminService.GetVisitorSettings:output_type -> cloudkey.v1.GetVisitorSettingsResponse
+	25, // 71: cloudkey.v1.AdminService.UpdateVisitorSettings:output_type -> cloudkey.v1.UpdateVisitorSettingsResponse
+	15, // 72: cloudkey.v1.AdminService.InvalidateCache:output_type -> cloudkey.v1.InvalidateCacheResponse
+	39, // 73: cloudkey.v1.AdminService.SetBuilding:output_type -> cloudkey.v1.SetBuildingResponse
+	41, // 74: cloudkey.v1.AdminService.ListBuildings:output_type -> cloudkey.v1.ListBuildingsResponse
+	28, // 75: cloudkey.v1.AdminService.ImportContacts:output_type -> cloudkey.v1.ImportContactsResponse
+	31, // 76: cloudkey.v1.AdminService.ListContacts:output_type -> cloudkey.v1.ListContactsResponse
+	34, // 77: cloudkey.v1.AdminService.GrantTile:output_type -> cloudkey.v1.GrantTileResponse
+	36, // 78: cloudkey.v1.AdminService.RevokeTile:output_type -> cloudkey.v1.RevokeTileResponse
+	17, // 79: cloudkey.v1.AdminService.ListAuditEvents:output_type -> cloudkey.v1.ListAuditEventsResponse
+	11, // 80: cloudkey.v1.AdminService.ListProperties:output_type -> cloudkey.v1.ListPropertiesResponse
+	13, // 81: cloudkey.v1.AdminService.GetProperty:output_type -> cloudkey.v1.GetPropertyResponse
+	5,  // 82: cloudkey.v1.AdminService.CreateProperty:output_type -> cloudkey.v1.CreatePropertyResponse
+	7,  // 83: cloudkey.v1.AdminService.UpdateProperty:output_type -> cloudkey.v1.UpdatePropertyResponse
+	9,  // 84: cloudkey.v1.AdminService.DeleteProperty:output_type -> cloudkey.v1.DeletePropertyResponse
+	43, // 85: cloudkey.v1.AdminService.ApproveVisit:output_type -> cloudkey.v1.ApproveVisitResponse
+	45, // 86: cloudkey.v1.AdminService.ImportRoster:output_type -> cloudkey.v1.ImportRosterResponse
+	64, // 87: cloudkey.v1.AdminService.GetRosterReport:output_type -> google.api.HttpBody
+	49, // 88: cloudkey.v1.AdminService.ListRosterVersions:output_type -> cloudkey.v1.ListRosterVersionsResponse
+	52, // 89: cloudkey.v1.AdminService.ListPasses:output_type -> cloudkey.v1.ListPassesResponse
+	57, // 90: cloudkey.v1.AdminService.EndPass:output_type -> cloudkey.v1.EndPassResponse
+	70, // [70:91] is the sub-list for method output_type
+	49, // [49:70] is the sub-list for method input_type
+	49, // [49:49] is the sub-list for extension type_name
+	49, // [49:49] is the sub-list for extension extendee
+	0,  // [0:49] is the sub-list for field type_name
 }
 
 func init() { file_cloudkey_v1_admin_proto_init() }
@@ -4745,7 +4844,7 @@ func file_cloudkey_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cloudkey_v1_admin_proto_rawDesc), len(file_cloudkey_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   61,
+			NumMessages:   62,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -42,6 +42,7 @@ func Rotate(ctx context.Context, rdb redis.UniversalClient, keys *secrets.Keyrin
 			for _, c := range r.Access {
 				stale = stale || secrets.KeyID(c.Secret) != keys.Primary()
 			}
+			stale = stale || (r.Envoy != nil && secrets.KeyID(r.Envoy.Secret) != keys.Primary())
 			if !stale {
 				return nil
 			}
