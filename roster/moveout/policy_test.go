@@ -19,7 +19,7 @@ func TestPolicyValidate(t *testing.T) {
 	}{
 		{"default", ok, ""},
 		{"auto, no grace, midnight, all", with(func(p *Policy) { p.Mode, p.GraceDays, p.Cutoff, p.MaxSuspendShare = ModeAuto, 0, 0, 1 }), ""},
-		{"longest grace, 23:59", with(func(p *Policy) { p.GraceDays, p.Cutoff = MaxGraceDays, 23*60 + 59 }), ""},
+		{"longest grace, 23:59", with(func(p *Policy) { p.GraceDays, p.Cutoff = MaxGraceDays, 23*60+59 }), ""},
 		{"unknown mode", with(func(p *Policy) { p.Mode = "sometimes" }), "mode"},
 		{"empty mode", with(func(p *Policy) { p.Mode = "" }), "mode"},
 		{"negative grace", with(func(p *Policy) { p.GraceDays = -1 }), "grace"},
