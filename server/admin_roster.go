@@ -87,6 +87,7 @@ func (s *adminServer) ImportRoster(ctx context.Context, req *pb.ImportRosterRequ
 	out.Version, out.People = int32(v.Number), int32(v.People)
 	out.Added, out.Updated, out.Removed = int32(v.Added), int32(v.Changed), int32(v.Removed)
 	out.Unchanged = int32(v.People - v.Added - v.Changed)
+	s.runMoveOutsAfterImport(ctx, property)
 	return out, nil
 }
 

@@ -75,7 +75,8 @@ func DefaultPolicy() Policy {
 }
 
 // FieldError is a policy value that is not valid, naming the field
-// (mode, grace, cutoff, max_suspend_share).
+// as the admin API names it (mode, grace_days, cutoff,
+// max_suspend_share).
 type FieldError struct {
 	Field  string
 	Reason string
@@ -118,7 +119,7 @@ func (p Policy) Validate() error {
 		return err
 	}
 	if p.GraceDays < 0 || p.GraceDays > MaxGraceDays {
-		return &FieldError{Field: "grace", Reason: fmt.Sprintf("%d days is not 0 to %d", p.GraceDays, MaxGraceDays)}
+		return &FieldError{Field: "grace_days", Reason: fmt.Sprintf("%d days is not 0 to %d", p.GraceDays, MaxGraceDays)}
 	}
 	if p.Cutoff < 0 || p.Cutoff >= 24*60 {
 		return &FieldError{Field: "cutoff", Reason: fmt.Sprintf("%d minutes after midnight is not 00:00 to 23:59", p.Cutoff)}

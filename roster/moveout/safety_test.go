@@ -364,7 +364,7 @@ func TestPolicyStore(t *testing.T) {
 	bad := want
 	bad.GraceDays = 91
 	var fe *FieldError
-	if _, _, err := w.store.SetPolicy(ctx, prop, bad, w.clock()); !errors.As(err, &fe) || fe.Field != "grace" {
+	if _, _, err := w.store.SetPolicy(ctx, prop, bad, w.clock()); !errors.As(err, &fe) || fe.Field != "grace_days" {
 		t.Fatalf("SetPolicy(bad) = %v", err)
 	}
 	got, ok, err := w.store.Policy(ctx, prop)
