@@ -8,9 +8,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cloudkey/cloudkey/access/kisi"
-	"github.com/cloudkey/cloudkey/cache"
 	"github.com/cloudkey/cloudkey/access/kisi/loginredis"
 	"github.com/cloudkey/cloudkey/access/openpath"
+	"github.com/cloudkey/cloudkey/cache"
 	"github.com/cloudkey/cloudkey/internal/property"
 	"github.com/cloudkey/cloudkey/internal/property/propertyredis"
 	"github.com/cloudkey/cloudkey/internal/secrets"
