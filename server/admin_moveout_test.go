@@ -119,6 +119,32 @@ func TestAdminMoveOut(t *testing.T) {
 		}
 	}
 
+	// The roster report says what the policy would do.
+	req, _ := http.NewRequest("GET", base+"/v1/admin/roster/report", nil)
+	req.Header.Set("x-auth-scheme", "api-token")
+	req.Header.Set("x-auth-apikey", key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	report, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var rep struct {
+		MoveOutPlan struct {
+			DryRun  bool `json:"dryRun"`
+			Changes []struct {
+				Action, Email string
+			} `json:"changes"`
+		} `json:"moveOutPlan"`
+	}
+	if err := json.Unmarshal(report, &rep); err != nil || !rep.MoveOutPlan.DryRun || len(rep.MoveOutPlan.Changes) != 1 ||
+		rep.MoveOutPlan.Changes[0].Action != "suspend" || rep.MoveOutPlan.Changes[0].Email != "erin@example.com" {
+		t.Fatalf("report's move-out plan: %v %s", err, report)
+	}
+	if erin() != access.StatusActive {
+		t.Fatal("the report suspended erin")
+	}
+
 	code, out = send(t, "PUT", "/v1/admin/roster/moveout/policy", "application/json", `{"mode":"AUTO","cutoff":"09:30"}`)
 	if code != 200 || asJSON(out["policy"]) == "" || out["policy"].(map[string]any)["mode"] != "auto" || out["previous"].(map[string]any)["mode"] != "report" {
 		t.Fatalf("set auto: %d %s", code, asJSON(out))

@@ -123,6 +123,52 @@ type Result struct {
 	Plan
 	// Failed counts the changes whose call failed (retried next run).
 	Failed int `json:"failed"`
+
+	// suspended are the records the plan was made with.
+	suspended map[UserRef]Record
+}
+
+// evaluate plans res from the roster's people and a reconciliation of
+// them: the users' statuses are the reconciliation's, the records the
+// store's.
+func (r *Runner) evaluate(ctx context.Context, res *Result, loc *time.Location, now time.Time, people []roster.Person, rep *reconcile.Report) error {
+	statuses := map[UserRef]access.Status{}
+	for _, row := range rep.Rows {
+		if row.Connection != "" && row.UserID != "" {
+			statuses[UserRef{row.Connection, row.UserID}] = row.AccessStatus
+		}
+	}
+	suspended, err := r.cfg.Store.Suspended(ctx, res.Property)
+	if err != nil {
+		return err
+	}
+	res.suspended = suspended
+	res.Plan = Evaluate(Input{Policy: res.Policy, Location: loc, Now: now, RosterVersion: res.RosterVersion, People: people,
+		Links: rep.Links, Statuses: statuses, Suspended: suspended})
+	return nil
+}
+
+// PlanFor is a dry run on a reconciliation the caller made (a roster
+// report) of people, the roster it compared: what the policy would do as
+// it stands, without reading the access systems again. It writes
+// nothing.
+func (r *Runner) PlanFor(ctx context.Context, property, timeZone string, people []roster.Person, rep *reconcile.Report) (Result, error) {
+	pol, _, err := r.cfg.Store.Policy(ctx, property)
+	if err != nil {
+		return Result{}, err
+	}
+	loc := time.UTC
+	if timeZone != "" {
+		if loc, err = time.LoadLocation(timeZone); err != nil {
+			return Result{}, fmt.Errorf("moveout: %s: time zone %q: %w", property, timeZone, err)
+		}
+	}
+	now := r.cfg.Now()
+	res := Result{Property: property, Policy: pol, DryRun: true, At: now.UTC(), TimeZone: timeZone, RosterVersion: rep.RosterVersion}
+	if err := r.evaluate(ctx, &res, loc, now, people, rep); err != nil {
+		return Result{}, err
+	}
+	return res, nil
 }
 
 // ErrNotServed: the property is not served (no access systems).
@@ -192,23 +238,14 @@ func (r *Runner) Run(ctx context.Context, property string, dryRun bool) (Result,
 			return Result{}, fmt.Errorf("moveout: %w", err)
 		}
 	}
-	statuses := map[UserRef]access.Status{}
-	for _, row := range rep.Rows {
-		if row.Connection != "" && row.UserID != "" {
-			statuses[UserRef{row.Connection, row.UserID}] = row.AccessStatus
-		}
-	}
-	suspended, err := store.Suspended(ctx, property)
-	if err != nil {
+	if err := r.evaluate(ctx, &res, loc, now, cur.People, rep); err != nil {
 		return Result{}, err
 	}
-	res.Plan = Evaluate(Input{Policy: pol, Location: loc, Now: now, RosterVersion: cur.Version, People: cur.People,
-		Links: rep.Links, Statuses: statuses, Suspended: suspended})
 	if !write {
 		return res, nil
 	}
 	res.Applied = true
-	r.apply(ctx, property, &res, setters, suspended)
+	r.apply(ctx, property, &res, setters)
 	if err := store.SaveLast(ctx, property, res); err != nil {
 		r.cfg.Logger.Warn("move-out run: could not keep the run", "property", property, "err", err)
 	}
@@ -216,7 +253,7 @@ func (r *Runner) Run(ctx context.Context, property string, dryRun bool) (Result,
 }
 
 // apply makes res's changes and keeps the records.
-func (r *Runner) apply(ctx context.Context, property string, res *Result, setters map[string]access.StatusSetter, suspended map[UserRef]Record) {
+func (r *Runner) apply(ctx context.Context, property string, res *Result, setters map[string]access.StatusSetter) {
 	store, now := r.cfg.Store, r.cfg.Now().UTC()
 	why := "policy " + res.Policy.Describe() + "; roster version " + fmt.Sprint(res.RosterVersion)
 	if g := res.Guard; g.Tripped {
@@ -225,7 +262,7 @@ func (r *Runner) apply(ctx context.Context, property string, res *Result, setter
 				g.Suspensions, g.Linked, g.Allowed, why)})
 	}
 	for _, ref := range res.MarkOverride {
-		rec := suspended[ref]
+		rec := res.suspended[ref]
 		rec.Override, rec.OverrideSeen = true, now
 		if err := store.PutSuspended(ctx, property, rec); err != nil {
 			r.cfg.Logger.Warn("move-out run: could not mark an override", "property", property, "user", ref.String(), "err", err)
