@@ -15,6 +15,7 @@
 package moveout
 
 import (
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -157,6 +158,23 @@ type policyJSON struct {
 	Cutoff          string    `json:"cutoff"`
 	MaxSuspendShare float64   `json:"maxSuspendShare"`
 	UpdatedAt       time.Time `json:"updatedAt,omitzero"`
+}
+
+// MarshalJSON writes the policy with its cut-off as HH:MM.
+func (p Policy) MarshalJSON() ([]byte, error) { return json.Marshal(p.toJSON()) }
+
+// UnmarshalJSON reads what MarshalJSON writes; it does not Validate.
+func (p *Policy) UnmarshalJSON(b []byte) error {
+	var j policyJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	c, err := ParseCutoff(j.Cutoff)
+	if err != nil {
+		return err
+	}
+	*p = Policy{Mode: j.Mode, GraceDays: j.GraceDays, Cutoff: c, MaxSuspendShare: j.MaxSuspendShare, UpdatedAt: j.UpdatedAt}
+	return nil
 }
 
 func (p Policy) toJSON() policyJSON {

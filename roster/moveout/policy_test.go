@@ -1,6 +1,7 @@
 package moveout
 
 import (
+	"encoding/json"
 	"errors"
 	"math"
 	"testing"
@@ -41,6 +42,22 @@ func TestPolicyValidate(t *testing.T) {
 				t.Fatalf("Validate = %v, want an error on %s", err, tt.field)
 			}
 		})
+	}
+}
+
+// TestPolicyJSON: the cut-off travels as HH:MM and comes back the same.
+func TestPolicyJSON(t *testing.T) {
+	p := Policy{Mode: ModeAuto, GraceDays: 2, Cutoff: 9*60 + 5, MaxSuspendShare: 0.2, UpdatedAt: time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)}
+	b, err := json.Marshal(p)
+	if err != nil || string(b) != `{"mode":"auto","graceDays":2,"cutoff":"09:05","maxSuspendShare":0.2,"updatedAt":"2026-12-02T09:00:00Z"}` {
+		t.Fatalf("Marshal = %s, %v", b, err)
+	}
+	var back Policy
+	if err := json.Unmarshal(b, &back); err != nil || back != p {
+		t.Fatalf("Unmarshal = %+v, %v; want %+v", back, err, p)
+	}
+	if err := json.Unmarshal([]byte(`{"mode":"auto","cutoff":"9h"}`), &back); err == nil {
+		t.Fatal("a bad cut-off was read")
 	}
 }
 
