@@ -136,7 +136,8 @@ type AdminServiceClient interface {
 	// overdue notice, shared email, matched, and access-system users not in
 	// the roster). The body is JSON (application/json) or, with format
 	// "csv", CSV (text/csv). It records the links it finds for the move-out
-	// policy.
+	// policy; the JSON report ends with moveOutPlan, what the policy would
+	// do now as the report stands (PlanMoveOuts' answer, unapplied).
 	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
 	GetRosterReport(ctx context.Context, in *GetRosterReportRequest, opts ...grpc.CallOption) (*httpbody.HttpBody, error)
 	// ListRosterVersions lists the property's kept roster versions, newest
@@ -518,7 +519,8 @@ type AdminServiceServer interface {
 	// overdue notice, shared email, matched, and access-system users not in
 	// the roster). The body is JSON (application/json) or, with format
 	// "csv", CSV (text/csv). It records the links it finds for the move-out
-	// policy.
+	// policy; the JSON report ends with moveOutPlan, what the policy would
+	// do now as the report stands (PlanMoveOuts' answer, unapplied).
 	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
 	GetRosterReport(context.Context, *GetRosterReportRequest) (*httpbody.HttpBody, error)
 	// ListRosterVersions lists the property's kept roster versions, newest
