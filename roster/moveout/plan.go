@@ -253,6 +253,12 @@ func Evaluate(in Input) Plan {
 				// not this person's suspension to undo or to honour.
 				has = false
 			}
+			if has && rec.Override && st != access.StatusActive {
+				// A person reactivated it, then suspended it again: the
+				// suspension is theirs now, never cloudkey's to undo.
+				plan.Forget = append(plan.Forget, ref)
+				has = false
+			}
 			change := Change{PersonKey: key, Name: p.Name(), Unit: p.Unit, Connection: l.Connection, UserID: l.UserID,
 				Email: l.Email, RosterVersion: in.RosterVersion, Reason: v.reason, Due: v.end}
 			switch {

@@ -130,6 +130,13 @@ func TestPitfalls(t *testing.T) {
 					must(w.t, w.op.SetUserStatus("alice@example.com", access.StatusActive))
 				}, overrides: 1, suspended: []string{"kisi:alice@example.com"}},
 				{at: "2026-12-04 13:00", overrides: 1, suspended: []string{"kisi:alice@example.com"}},
+				// The manager suspends her again by hand; then she comes
+				// back: cloudkey reactivates only the user it suspended.
+				{at: "2026-12-05 13:00", hand: func(w *world) {
+					must(w.t, w.op.SetUserStatus("alice@example.com", access.StatusSuspended))
+				}, suspended: []string{"kisi:alice@example.com", "op:alice@example.com"}},
+				{roster: []roster.Person{alice(roster.StatusCurrent, ""), bob}, at: "2026-12-06 13:00",
+					changes: []string{"reactivate id:alice@kisi"}, suspended: []string{"op:alice@example.com"}},
 			},
 		},
 		{
