@@ -68,3 +68,13 @@ type UnlockToken struct {
 // of the organisation (or has no way to hold a cloud key), so it cannot
 // issue unlock tokens.
 var ErrNoServiceUser = errors.New("the service account is not a user of the organisation")
+
+// StatusSetter suspends and reactivates access-system users: the
+// move-out policy's one write. Openpath sets the user's status; Kisi its
+// access_enabled flag. Setting the status a user already has is not an
+// error.
+type StatusSetter interface {
+	// SetUserStatus sets userID's status: StatusActive or
+	// StatusSuspended (StatusInactive where the system has it).
+	SetUserStatus(ctx context.Context, userID string, status Status) error
+}

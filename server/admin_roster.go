@@ -16,6 +16,7 @@ import (
 
 	pb "github.com/cloudkey/cloudkey/gen/cloudkey/v1"
 	"github.com/cloudkey/cloudkey/roster"
+	"github.com/cloudkey/cloudkey/roster/moveout"
 	"github.com/cloudkey/cloudkey/roster/reconcile"
 	"github.com/cloudkey/cloudkey/roster/rosterredis"
 )
@@ -87,6 +88,7 @@ func (s *adminServer) ImportRoster(ctx context.Context, req *pb.ImportRosterRequ
 	out.Version, out.People = int32(v.Number), int32(v.People)
 	out.Added, out.Updated, out.Removed = int32(v.Added), int32(v.Changed), int32(v.Removed)
 	out.Unchanged = int32(v.People - v.Added - v.Changed)
+	s.runMoveOutsAfterImport(ctx, property)
 	return out, nil
 }
 
@@ -134,6 +136,9 @@ func (s *adminServer) GetRosterReport(ctx context.Context, req *pb.GetRosterRepo
 	case err != nil:
 		return nil, failing("roster report: ", "", err)
 	}
+	if format != "csv" {
+		s.addMoveOutPlan(ctx, property, tz, r)
+	}
 	var b bytes.Buffer
 	out := &httpbody.HttpBody{ContentType: "application/json"}
 	if format == "csv" {
@@ -166,4 +171,25 @@ func (s *adminServer) ListRosterVersions(ctx context.Context, req *pb.ListRoster
 		})
 	}
 	return out, nil
+}
+
+// addMoveOutPlan adds to a JSON report what the property's move-out
+// policy would do as it stands (the changes due now and those pending),
+// from the report's own reconciliation: no access system is read again.
+// A report without it is still a report, so a failure is only logged.
+func (s *adminServer) addMoveOutPlan(ctx context.Context, property, tz string, r *reconcile.Report) {
+	if s.moveouts == nil {
+		return
+	}
+	cur, ok, err := s.rosters.Current(ctx, property)
+	if err == nil && ok && cur.Version == r.RosterVersion {
+		var plan moveout.Result
+		if plan, err = s.moveouts.PlanFor(ctx, property, tz, cur.People, r); err == nil {
+			r.MoveOutPlan = plan
+			return
+		}
+	}
+	if err != nil {
+		s.log.Warn("roster report: no move-out plan", "property", property, "err", err)
+	}
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"log/slog"
 	"slices"
 	"strings"
 
@@ -12,6 +13,7 @@ import (
 
 	pb "github.com/cloudkey/cloudkey/gen/cloudkey/v1"
 	"github.com/cloudkey/cloudkey/internal/identity"
+	"github.com/cloudkey/cloudkey/roster/moveout"
 	"github.com/cloudkey/cloudkey/roster/rosterredis"
 	"github.com/cloudkey/cloudkey/tenant"
 	"github.com/cloudkey/cloudkey/unlock"
@@ -40,6 +42,10 @@ type adminServer struct {
 	// rosters and directories serve the roster calls (admin_roster.go).
 	rosters     *rosterredis.Store
 	directories RosterDirectories
+	// moveouts runs the move-out policy (admin_moveout.go); nil: its
+	// calls are FAILED_PRECONDITION.
+	moveouts *moveout.Runner
+	log      *slog.Logger
 }
 
 // CacheAdmin drops a property's cached access data.

@@ -38,6 +38,7 @@ import (
 	"github.com/cloudkey/cloudkey/internal/connlimit"
 	"github.com/cloudkey/cloudkey/internal/rapidreset"
 	"github.com/cloudkey/cloudkey/internal/telemetry"
+	"github.com/cloudkey/cloudkey/roster/moveout"
 	"github.com/cloudkey/cloudkey/roster/rosterredis"
 	"github.com/cloudkey/cloudkey/tenant"
 	"github.com/cloudkey/cloudkey/unlock"
@@ -100,6 +101,10 @@ type Config struct {
 	// Directories gives each property's access systems for roster
 	// reports; nil: GetRosterReport is FAILED_PRECONDITION.
 	Directories RosterDirectories
+	// MoveOuts runs each property's move-out policy (the admin API's
+	// move-out calls, and a run after each roster import); nil: those
+	// calls are FAILED_PRECONDITION and imports run nothing.
+	MoveOuts *moveout.Runner
 	// Ready reports dependencies' health for /healthz; nil means healthy.
 	Ready  func(context.Context) map[string]error
 	Logger *slog.Logger
@@ -244,7 +249,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)
 	as := &adminServer{visitors: cfg.Visitors, cache: cfg.Cache, audit: cfg.Audit, auditor: cfg.AdminAudit, contacts: cfg.Contacts, buildings: cfg.Buildings, org: cfg.Org, property: cfg.Property, properties: cfg.Properties,
-		editor: cfg.PropertyEditor, checker: cfg.ConnectionChecker, rosters: cfg.Rosters, directories: cfg.Directories}
+		editor: cfg.PropertyEditor, checker: cfg.ConnectionChecker, rosters: cfg.Rosters, directories: cfg.Directories,
+		moveouts: cfg.MoveOuts, log: cfg.Logger}
 	pb.RegisterAdminServiceServer(gs, as)
 	gsv := &guestServer{visitors: cfg.Visitors}
 	pb.RegisterGuestServiceServer(gs, gsv)

@@ -17,6 +17,8 @@ import (
 
 	pb "github.com/cloudkey/cloudkey/gen/cloudkey/v1"
 	"github.com/cloudkey/cloudkey/internal/ratelimit"
+	"github.com/cloudkey/cloudkey/roster/moveout"
+	"github.com/cloudkey/cloudkey/roster/reconcile"
 	"github.com/cloudkey/cloudkey/tenant"
 	"github.com/cloudkey/cloudkey/unlock"
 	"github.com/cloudkey/cloudkey/visitor"
@@ -112,6 +114,17 @@ var statusTable = []statusRule{
 	// AdminService buildings (building) and audit log (unlock).
 	{match: is(tenant.ErrInvalidBuilding), code: codes.InvalidArgument, answer: onField("")},
 	{match: is(unlock.ErrBadCursor), code: codes.InvalidArgument, answer: onField("not a token from a previous page")},
+
+	// AdminService rosters and move-out policy (roster/reconcile,
+	// roster/moveout).
+	{match: isA[*moveout.FieldError], code: codes.InvalidArgument,
+		answer: func(err error, _ *callError) (string, []protoadapt.MessageV1) {
+			fe := asA[*moveout.FieldError](err)
+			return fieldMessage(fe.Field, fe.Reason), details(violation(fe.Field, fe.Reason))
+		}},
+	{match: is(reconcile.ErrNoRoster), code: codes.FailedPrecondition, answer: fixed(reconcile.ErrNoRoster.Error())},
+	{match: is(moveout.ErrNotServed), code: codes.FailedPrecondition, answer: fixed("property: not served now")},
+	{match: is(moveout.ErrBusy), code: codes.Aborted, answer: fixed(moveout.ErrBusy.Error())},
 
 	// A dependency's failure, as its handler named it (failing).
 	{match: isDependency, code: codes.Unavailable,

@@ -12,6 +12,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	pb "github.com/cloudkey/cloudkey/gen/cloudkey/v1"
+	"github.com/cloudkey/cloudkey/roster/moveout"
+	"github.com/cloudkey/cloudkey/roster/reconcile"
 	"github.com/cloudkey/cloudkey/tenant"
 	"github.com/cloudkey/cloudkey/unlock"
 	"github.com/cloudkey/cloudkey/visitor"
@@ -56,6 +58,15 @@ func TestStatusTable(t *testing.T) {
 			codes.Unavailable, "cannot check your access now; try again: " + redis.Error(), "", "", nil},
 		{"malformed event", fmt.Errorf("%w: no id", envoy.ErrMalformed), codes.InvalidArgument, "malformed Envoy event: no id", "", "", nil},
 		{"event in progress", visitor.ErrEventInProgress, codes.Aborted, visitor.ErrEventInProgress.Error(), "", "", nil},
+		{"move-out policy field", failing("move-out policy: ", "", &moveout.FieldError{Field: "grace_days", Reason: "91 days is not 0 to 90"}),
+			codes.InvalidArgument, "grace_days: 91 days is not 0 to 90", "", "grace_days", nil},
+		{"move-out run busy", failing("move-out run: ", "", fmt.Errorf("moveout: hv: %w", moveout.ErrBusy)),
+			codes.Aborted, moveout.ErrBusy.Error(), "", "", nil},
+		{"move-out without a roster", failing("move-out run: ", "", fmt.Errorf("moveout: hv: %w", reconcile.ErrNoRoster)),
+			codes.FailedPrecondition, reconcile.ErrNoRoster.Error(), "", "", nil},
+		{"move-out property not served", failing("move-out run: ", "", fmt.Errorf("moveout: hv: %w", moveout.ErrNotServed)),
+			codes.FailedPrecondition, "property: not served now", "", "", nil},
+		{"move-out run down", failing("move-out run: ", "", redis), codes.Unavailable, "move-out run: " + redis.Error(), "", "", nil},
 		{"deadline", fmt.Errorf("x: %w", context.DeadlineExceeded), codes.DeadlineExceeded, "the deadline passed before the access system answered", "", "", nil},
 		{"cancelled", context.Canceled, codes.Canceled, "the request was cancelled", "", "", nil},
 		{"unknown", redis, codes.Internal, "internal error", "", "", nil},

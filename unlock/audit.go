@@ -27,11 +27,18 @@ const (
 	// KindPassRefused: a visit got no guest pass (the location switched
 	// off, the host's guests disabled, a blocked type, ...), and why.
 	KindPassRefused = "pass_refused"
+	// The move-out policy (roster/moveout): a user suspended at move-out,
+	// one reactivated because the resident is current again, and a run
+	// the mass-suspension guard stopped.
+	KindMoveOutSuspended   = "moveout_suspended"
+	KindMoveOutReactivated = "moveout_reactivated"
+	KindMoveOutGuard       = "moveout_guard"
 )
 
 // Kinds lists every audit kind.
 var Kinds = []string{KindUnlock, KindSettingsChanged, KindPassIssued, KindPassEnded,
-	KindProtectActivated, KindProtectSuspended, KindTileGranted, KindTileRevoked, KindContactsImported, KindPassRefused}
+	KindProtectActivated, KindProtectSuspended, KindTileGranted, KindTileRevoked, KindContactsImported, KindPassRefused,
+	KindMoveOutSuspended, KindMoveOutReactivated, KindMoveOutGuard}
 
 // Attempt is one audited unlock attempt, or with Kind set another audited
 // event: Email is then who acted ("admin:<key name>/<key id>", "envoy",

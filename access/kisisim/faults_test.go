@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -216,5 +217,29 @@ func TestOpNames(t *testing.T) {
 	}
 	if _, err := ParseOp("nope"); err == nil {
 		t.Error("ParseOp(nope) succeeded")
+	}
+}
+
+// TestFaultsOnUpdateUser: a PATCH /users/{id} a fault answers changes
+// nothing, so that a client's retry (or the next move-out run) is what
+// suspends the user.
+func TestFaultsOnUpdateUser(t *testing.T) {
+	f := demo(t)
+	must(t, f.srv.SetFaults(Faults{ErrorRate: 1, MaxFaults: 1}))
+	path := "/users/" + strconv.Itoa(DemoGinaID)
+	if a := f.do(t, "PATCH", path, DemoHarborAPIKey, `{"user":{"access_enabled":false}}`); a.status != 503 {
+		t.Fatalf("faulted PATCH: %d %s, want 503", a.status, a.body)
+	}
+	if u, _ := f.srv.User(DemoHarborOrgID, DemoGinaEmail); u.AccessDisabled {
+		t.Fatal("a faulted PATCH suspended the user")
+	}
+	if a := f.do(t, "PATCH", path, DemoHarborAPIKey, `{"user":{"access_enabled":false}}`); a.status != 204 {
+		t.Fatalf("PATCH after the fault: %d %s", a.status, a.body)
+	}
+	if u, _ := f.srv.User(DemoHarborOrgID, DemoGinaEmail); !u.AccessDisabled {
+		t.Fatal("the PATCH after the fault did not suspend the user")
+	}
+	if got := f.srv.Calls(OpUpdateUser); got != 2 {
+		t.Fatalf("Calls(OpUpdateUser) = %d, want 2", got)
 	}
 }

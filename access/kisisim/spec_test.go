@@ -41,6 +41,7 @@ func TestSpecCatches(t *testing.T) {
 		{"empty page range", req("GET", "/users", "KISI-LOGIN x", ""), 200, rangeHeader("0-49/0"), `[]`, true},
 		{"star range", req("GET", "/users", "KISI-LOGIN x", ""), 200, rangeHeader("*/0"), `[]`, false},
 		{"unlisted status", req("GET", "/users", "KISI-LOGIN x", ""), 429, json, `{"error":"slow down","code":"000429"}`, true},
+		{"user updated", req("PATCH", "/users/7", "KISI-LOGIN x", `{"user":{"access_enabled":true}}`), 204, http.Header{}, "", true},
 	}
 	for _, tt := range answers {
 		t.Run(tt.name, func(t *testing.T) {
@@ -65,6 +66,9 @@ func TestSpecCatches(t *testing.T) {
 		{"login without user", req("POST", "/logins", "KISI-LOGIN x", `{"login":{"type":"device","email":"a@b.example"}}`), false},
 		{"on-behalf login", req("POST", "/logins", "KISI-LOGIN x", loginBody("a@b.example")), true},
 		{"unknown path", req("GET", "/nope", "KISI-LOGIN x", ""), false},
+		{"suspend", req("PATCH", "/users/7", "KISI-LOGIN x", `{"user":{"access_enabled":false}}`), true},
+		{"suspend without the user wrapper", req("PATCH", "/users/7", "KISI-LOGIN x", `{"access_enabled":false}`), false},
+		{"access_enabled not a boolean", req("PATCH", "/users/7", "KISI-LOGIN x", `{"user":{"access_enabled":"no"}}`), false},
 	}
 	for _, tt := range requests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -17,7 +17,10 @@ import (
 // active user is made, a few at a time to stay within its rate limits.
 const directoryParallel = 4
 
-var _ access.Directory = (*Client)(nil)
+var (
+	_ access.Directory    = (*Client)(nil)
+	_ access.StatusSetter = (*Client)(nil)
+)
 
 // ListUsers lists the organisation's users (GET /orgs/{orgId}/users,
 // every page) and, for each active user, whether they have an entry

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -18,14 +19,19 @@ import (
 	"github.com/cloudkey/cloudkey/internal/secrets"
 	"github.com/cloudkey/cloudkey/internal/setup"
 	"github.com/cloudkey/cloudkey/roster"
+	"github.com/cloudkey/cloudkey/roster/moveout"
 	"github.com/cloudkey/cloudkey/roster/reconcile"
 	"github.com/cloudkey/cloudkey/roster/rosterredis"
+	"github.com/cloudkey/cloudkey/unlock"
+	"github.com/cloudkey/cloudkey/unlock/auditredis"
 )
 
 const rosterUsage = `usage:
   cloudkey roster import FILE --property P [--dry-run]
   cloudkey roster versions --property P
   cloudkey roster report --property P [--format text|json|csv]
+  cloudkey roster policy --property P [--mode off|report|auto] [--grace DAYS] [--cutoff HH:MM] [--max-share X]
+  cloudkey roster moveout --property P [--dry-run] [--format text|json]
 FILE is a CSV resident roster exported from the PMS ("-" reads standard input):
 the columns property_id,unit,resident_id,first_name,last_name,email,phone,status,
 move_in,move_out,lease_start,lease_end,role or their usual aliases, in any order,
@@ -34,6 +40,13 @@ report compares the current roster with the property's access systems, read
 live (no credential is created), and records the links it finds; it reads
 the property from the Redis of ` + "`cloudkey serve`" + `, its secrets opened with
 CLOUDKEY_SECRETS_KEY.
+policy shows the property's move-out policy, or changes the values given:
+mode (report, the default, only says what would be done), grace days after
+the move-out date, the local cut-off time, and the largest share of linked
+residents one run may suspend.
+moveout runs the policy now, as the server does after each import: with
+--dry-run (or in report mode) it prints the exact changes and writes
+nothing; in auto mode it suspends and reactivates users and audits each.
 Every command needs --redis-url (CLOUDKEY_REDIS_URL).`
 
 // rosterCmd imports PMS roster exports into the Redis cloudkey uses and
@@ -55,13 +68,24 @@ func rosterCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	redisURL := fs.String("redis-url", envOr("CLOUDKEY_REDIS_URL", ""), "Redis cloudkey uses (env CLOUDKEY_REDIS_URL)")
 	property := fs.String("property", "", "the cloudkey property id the roster is of")
-	var dryRun bool
+	var dryRun, moveDry bool
+	var mode, cutoff *string
+	var grace *int
+	var share *float64
 	format := "text"
 	switch verb {
 	case "import":
 		fs.BoolVar(&dryRun, "dry-run", false, "parse and report, store nothing")
 	case "report":
 		fs.StringVar(&format, "format", "text", "text, json or csv")
+	case "policy":
+		mode = fs.String("mode", "", "off, report or auto")
+		grace = fs.Int("grace", 0, "whole days after the move-out date access ends (0 to 90)")
+		cutoff = fs.String("cutoff", "", "local time of day access ends, HH:MM")
+		share = fs.Float64("max-share", 0, "largest share of linked residents one run may suspend (0 < x <= 1)")
+	case "moveout":
+		fs.BoolVar(&moveDry, "dry-run", false, "print the changes, make none")
+		fs.StringVar(&format, "format", "text", "text or json")
 	case "versions":
 	default:
 		return usageError{fmt.Errorf("roster: unknown command %q\n%s", verb, rosterUsage)}
@@ -79,6 +103,9 @@ func rosterCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	if *property == "" {
 		return errors.New("roster: --property is required")
 	}
+	if verb == "moveout" && format != "text" && format != "json" {
+		return usageError{fmt.Errorf("roster moveout: --format %q: want text or json", format)}
+	}
 	if format != "text" && format != "json" && format != "csv" {
 		return usageError{fmt.Errorf("roster report: --format %q: want text, json or csv", format)}
 	}
@@ -89,7 +116,7 @@ func rosterCmd(ctx context.Context, args []string, stdout io.Writer) error {
 		return errors.New("roster: --redis-url (CLOUDKEY_REDIS_URL) is required: the embedded Redis lives inside `cloudkey serve`")
 	}
 	timeout := time.Minute
-	if verb == "report" {
+	if verb == "report" || verb == "moveout" {
 		timeout = 10 * time.Minute // one Openpath request per user
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
@@ -112,6 +139,17 @@ func rosterCmd(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 	}
 	switch verb {
+	case "policy":
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) {
+			switch f.Name {
+			case "mode", "grace", "cutoff", "max-share":
+				set[f.Name] = true
+			}
+		})
+		return rosterPolicy(ctx, *redisURL, *property, policyFlags{set: set, mode: *mode, grace: *grace, cutoff: *cutoff, share: *share}, stdout)
+	case "moveout":
+		return rosterMoveOut(ctx, *redisURL, *property, moveDry, format, stdout)
 	case "versions":
 		return listRosterVersions(ctx, store, *property, stdout)
 	case "report":
@@ -262,4 +300,100 @@ func listRosterVersions(ctx context.Context, store *rosterredis.Store, property 
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%d\t%d\t%d\n", v.Number, v.CreatedAt.Format(time.RFC3339), v.Source, v.Origin, v.People, v.Added, v.Changed, v.Removed)
 	}
 	return tw.Flush()
+}
+
+// policyFlags are the policy values given on the command line (set names
+// the flags given).
+type policyFlags struct {
+	set    map[string]bool
+	mode   string
+	grace  int
+	cutoff string
+	share  float64
+}
+
+// rosterPolicy prints the property's move-out policy, after changing the
+// values given (audited as the admin API's changes are).
+func rosterPolicy(ctx context.Context, redisURL, property string, f policyFlags, stdout io.Writer) error {
+	rdb, err := redisconn.Dial(redisURL)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	store := moveout.NewStore(rdb)
+	p, saved, err := store.Policy(ctx, property)
+	if err != nil {
+		return fmt.Errorf("roster policy: %w", err)
+	}
+	if len(f.set) > 0 {
+		if f.set["mode"] {
+			if p.Mode, err = moveout.ParseMode(f.mode); err != nil {
+				return usageError{fmt.Errorf("roster policy: --mode: %w", err)}
+			}
+		}
+		if f.set["grace"] {
+			p.GraceDays = f.grace
+		}
+		if f.set["cutoff"] {
+			if p.Cutoff, err = moveout.ParseCutoff(f.cutoff); err != nil {
+				return usageError{fmt.Errorf("roster policy: --cutoff: %w", err)}
+			}
+		}
+		if f.set["max-share"] {
+			p.MaxSuspendShare = f.share
+		}
+		before, _, err := store.SetPolicy(ctx, property, p, time.Now())
+		if err != nil {
+			return fmt.Errorf("roster policy: %w", err)
+		}
+		audit := auditredis.NewStreamAuditor(rdb, auditredis.AuditConfig{})
+		audit.Record(unlock.Attempt{Kind: unlock.KindSettingsChanged, At: time.Now().UTC(), Email: "cli:cloudkey roster policy",
+			EntryID: "moveout-policy", Property: property, Status: unlock.OK,
+			Message: fmt.Sprintf("move-out policy: %s → %s", before.Describe(), p.Describe())})
+		if err := audit.Close(ctx); err != nil {
+			return fmt.Errorf("roster policy: saved, but the audit record was not written: %w", err)
+		}
+		saved = true
+	}
+	state := "set"
+	if !saved {
+		state = "the default; none set"
+	}
+	fmt.Fprintf(stdout, "property %s move-out policy (%s):\n  mode %s\n  grace %d days\n  cutoff %s (the property's time zone)\n  max-share %s\n",
+		property, state, p.Mode, p.GraceDays, p.CutoffString(), strconv.FormatFloat(p.MaxSuspendShare, 'f', -1, 64))
+	return nil
+}
+
+// rosterMoveOut runs the property's move-out policy now (or its dry run)
+// and prints the result.
+func rosterMoveOut(ctx context.Context, redisURL, property string, dryRun bool, format string, stdout io.Writer) error {
+	rdb, err := redisconn.Dial(redisURL)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	keys, err := secretsFromEnv()
+	if err != nil {
+		return err
+	}
+	audit := auditredis.NewStreamAuditor(rdb, auditredis.AuditConfig{})
+	runner, err := setup.MoveOutRunner(ctx, rdb, keys, audit, property)
+	if err != nil {
+		_ = audit.Close(ctx)
+		return fmt.Errorf("roster moveout: %w", err)
+	}
+	r, runErr := runner.Run(ctx, property, dryRun)
+	// Flush the audit before answering, even after a failed run.
+	if err := audit.Close(context.WithoutCancel(ctx)); err != nil && runErr == nil {
+		fmt.Fprintf(os.Stderr, "warning: the audit records were not all written: %v\n", err)
+	}
+	if runErr != nil {
+		return fmt.Errorf("roster moveout: %w", runErr)
+	}
+	if format == "json" {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	return r.WriteText(stdout)
 }

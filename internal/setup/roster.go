@@ -2,6 +2,7 @@ package setup
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/redis/go-redis/v9"
@@ -9,10 +10,14 @@ import (
 	"github.com/cloudkey/cloudkey/access/kisi"
 	"github.com/cloudkey/cloudkey/access/kisi/loginredis"
 	"github.com/cloudkey/cloudkey/access/openpath"
+	"github.com/cloudkey/cloudkey/cache"
 	"github.com/cloudkey/cloudkey/internal/property"
 	"github.com/cloudkey/cloudkey/internal/property/propertyredis"
 	"github.com/cloudkey/cloudkey/internal/secrets"
+	"github.com/cloudkey/cloudkey/roster/moveout"
 	"github.com/cloudkey/cloudkey/roster/reconcile"
+	"github.com/cloudkey/cloudkey/roster/rosterredis"
+	"github.com/cloudkey/cloudkey/unlock"
 )
 
 // RosterDirectories reads property id as `cloudkey serve` stores it in
@@ -52,4 +57,32 @@ func RosterDirectories(ctx context.Context, rdb redis.UniversalClient, keys *sec
 		}
 	}
 	return p.TimeZone, conns, nil
+}
+
+// MoveOutRunner is a move-out runner for `cloudkey roster moveout`, on
+// the Redis of `cloudkey serve`, for property id alone: its access systems
+// as RosterDirectories reads them, the cached views of its residents
+// dropped from the shared cache (every connection's keys, and the bare
+// ones of a default property's first connection), and actions audited
+// through audit. The clients are the command's own.
+func MoveOutRunner(ctx context.Context, rdb redis.UniversalClient, keys *secrets.Keyring, audit unlock.Auditor, id string) (*moveout.Runner, error) {
+	tz, dirs, err := RosterDirectories(ctx, rdb, keys, id)
+	if err != nil {
+		return nil, err
+	}
+	conns := moveout.Connections(dirs)
+	store := cache.New(rdb, cache.Config{LocalTTL: -1})
+	return moveout.New(moveout.Config{
+		Store: moveout.NewStore(rdb), Rosters: rosterredis.New(rdb), Audit: audit,
+		Systems: func(p string) (string, []moveout.Connection, bool) {
+			return tz, conns, p == id
+		},
+		Invalidate: func(ctx context.Context, _ string, email string) error {
+			errs := []error{store.Invalidate(ctx, email)}
+			for _, c := range conns {
+				errs = append(errs, store.Invalidate(ctx, c.Name+"|"+email))
+			}
+			return errors.Join(errs...)
+		},
+	})
 }

@@ -47,6 +47,7 @@ import (
 	"github.com/cloudkey/cloudkey/internal/redisconn"
 	"github.com/cloudkey/cloudkey/internal/secrets"
 	"github.com/cloudkey/cloudkey/internal/telemetry"
+	"github.com/cloudkey/cloudkey/roster/moveout"
 	"github.com/cloudkey/cloudkey/roster/rosterredis"
 	"github.com/cloudkey/cloudkey/server"
 	"github.com/cloudkey/cloudkey/tenant"
@@ -201,6 +202,11 @@ type App struct {
 	Metrics *telemetry.Metrics
 	// Tracing is nil when tracing is off.
 	Tracing *telemetry.Tracing
+	// MoveOuts runs each property's move-out policy: the admin API's
+	// calls and a run after each roster import use it; a scheduler calls
+	// MoveOuts.Run(ctx, property, false) after each roster pull and at
+	// each property's cut-off time.
+	MoveOuts *moveout.Runner
 
 	audit    *auditredis.StreamAuditor
 	registry *registry
@@ -322,9 +328,22 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 		})
 	}
 
+	cacheAdmin := residentCache{store: store, svc: svc, def: reg.defID}
+	rosters := rosterredis.New(rdb)
+	if a.MoveOuts, err = moveout.New(moveout.Config{
+		Store: moveout.NewStore(rdb), Rosters: rosters, Audit: un.auditor, Logger: log,
+		Systems: func(property string) (string, []moveout.Connection, bool) {
+			tz, conns, ok := reg.Directories(property)
+			return tz, moveout.Connections(conns), ok
+		},
+		Invalidate: cacheAdmin.Invalidate,
+	}); err != nil {
+		return nil, err
+	}
 	a.Server, err = server.New(ctx, serverConfig(cfg, serverDeps{
 		httpListener: httpLis, tokens: tokens, resident: svc, log: log,
-		stores: st, org: a.Org, property: a.Properties[0].ID, properties: reg, editor: reg, checker: reg, directories: reg, cache: residentCache{store: store, svc: svc, def: reg.defID}, rdb: rdb,
+		stores: st, org: a.Org, property: a.Properties[0].ID, properties: reg, editor: reg, checker: reg, directories: reg, cache: cacheAdmin, rdb: rdb,
+		rosters: rosters, moveouts: a.MoveOuts,
 		visitors: a.Visitors, envoySecret: a.EnvoySecret, smsStatus: smsStatus,
 		limiter: newLimiter(rdb, cfg, log), metrics: a.Metrics, tracing: a.Tracing, auditor: un.auditor,
 	}))
@@ -635,6 +654,8 @@ type serverDeps struct {
 	editor       server.PropertyEditor
 	checker      server.ConnectionChecker
 	directories  server.RosterDirectories
+	rosters      *rosterredis.Store
+	moveouts     *moveout.Runner
 	auditor      unlock.Auditor // the audit stream's writer, for admin changes
 }
 
@@ -647,7 +668,7 @@ func serverConfig(cfg Config, d serverDeps) server.Config {
 		Tokens: identity.NewCachedVerifier(d.tokens, 100_000, 10*time.Minute), Resident: d.resident, Logger: d.log,
 		Admins: d.stores.admins, Org: d.org, Property: d.property, Properties: d.properties,
 		PropertyEditor: d.editor, ConnectionChecker: d.checker,
-		Rosters: rosterredis.New(rdb), Directories: d.directories,
+		Rosters: d.rosters, Directories: d.directories, MoveOuts: d.moveouts,
 		Cache: d.cache, Audit: d.stores.auditLog, AdminAudit: d.auditor,
 		Contacts:  d.stores.contacts,
 		Buildings: d.stores.buildings,

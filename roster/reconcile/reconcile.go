@@ -156,6 +156,11 @@ type Report struct {
 	// NearMissEmails are the canonical roster emails with a near miss
 	// and no link (for the resident's hint), sorted.
 	NearMissEmails []string `json:"-"`
+	// MoveOutPlan, when the caller sets it, is what the property's
+	// move-out policy would do as this reconciliation stands (a
+	// roster/moveout dry run, which builds on this package), written
+	// after the rows in JSON.
+	MoveOutPlan any `json:"moveOutPlan,omitempty"`
 }
 
 // Today is the date it is now in the IANA time zone tz (UTC when tz is

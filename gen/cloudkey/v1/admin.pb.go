@@ -996,7 +996,8 @@ type ListAuditEventsRequest struct {
 	// One kind of event: unlock (residents' and guests' attempts, and every
 	// record written before kinds), settings_changed, pass_issued,
 	// pass_ended, protect_activated, protect_suspended, tile_granted,
-	// tile_revoked, contacts_imported. Empty: every kind.
+	// tile_revoked, contacts_imported, moveout_suspended,
+	// moveout_reactivated, moveout_guard. Empty: every kind.
 	Kind          string `protobuf:"bytes,9,opt,name=kind,proto3" json:"kind,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -4280,6 +4281,982 @@ func (x *EnvoyConnectionState) GetLastErrorAt() *timestamppb.Timestamp {
 	return nil
 }
 
+// MoveOutPolicy is a property's move-out policy.
+type MoveOutPolicy struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// off, report (the default: runs only say what they would do) or auto.
+	Mode string `protobuf:"bytes,1,opt,name=mode,proto3" json:"mode,omitempty"`
+	// Whole days after the move-out date access ends: 0 to 90 (default 1).
+	GraceDays int32 `protobuf:"varint,2,opt,name=grace_days,json=graceDays,proto3" json:"grace_days,omitempty"`
+	// The local time of day access ends, HH:MM in the property's time zone
+	// (default 12:00).
+	Cutoff string `protobuf:"bytes,3,opt,name=cutoff,proto3" json:"cutoff,omitempty"`
+	// The largest share (above 0, at most 1; default 0.1) of the linked
+	// residents one run may suspend; 3 may always be. A run over it
+	// suspends nobody.
+	MaxSuspendShare float64 `protobuf:"fixed64,4,opt,name=max_suspend_share,json=maxSuspendShare,proto3" json:"max_suspend_share,omitempty"`
+	// When it was last set; unset for the default.
+	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MoveOutPolicy) Reset() {
+	*x = MoveOutPolicy{}
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MoveOutPolicy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MoveOutPolicy) ProtoMessage() {}
+
+func (x *MoveOutPolicy) ProtoReflect() protoreflect.Message {
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MoveOutPolicy.ProtoReflect.Descriptor instead.
+func (*MoveOutPolicy) Descriptor() ([]byte, []int) {
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{61}
+}
+
+func (x *MoveOutPolicy) GetMode() string {
+	if x != nil {
+		return x.Mode
+	}
+	return ""
+}
+
+func (x *MoveOutPolicy) GetGraceDays() int32 {
+	if x != nil {
+		return x.GraceDays
+	}
+	return 0
+}
+
+func (x *MoveOutPolicy) GetCutoff() string {
+	if x != nil {
+		return x.Cutoff
+	}
+	return ""
+}
+
+func (x *MoveOutPolicy) GetMaxSuspendShare() float64 {
+	if x != nil {
+		return x.MaxSuspendShare
+	}
+	return 0
+}
+
+func (x *MoveOutPolicy) GetUpdatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdatedAt
+	}
+	return nil
+}
+
+// GetMoveOutPolicyRequest names the property.
+type GetMoveOutPolicyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The property; empty: the admin key's property, or the default
+	// property for a portfolio key or a key made before properties.
+	Property      string `protobuf:"bytes,1,opt,name=property,proto3" json:"property,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetMoveOutPolicyRequest) Reset() {
+	*x = GetMoveOutPolicyRequest{}
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetMoveOutPolicyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetMoveOutPolicyRequest) ProtoMessage() {}
+
+func (x *GetMoveOutPolicyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetMoveOutPolicyRequest.ProtoReflect.Descriptor instead.
+func (*GetMoveOutPolicyRequest) Descriptor() ([]byte, []int) {
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *GetMoveOutPolicyRequest) GetProperty() string {
+	if x != nil {
+		return x.Property
+	}
+	return ""
+}
+
+// GetMoveOutPolicyResponse is the policy in force.
+type GetMoveOutPolicyResponse struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Policy *MoveOutPolicy         `protobuf:"bytes,1,opt,name=policy,proto3" json:"policy,omitempty"`
+	// The property never set one: this is the default.
+	IsDefault     bool `protobuf:"varint,2,opt,name=is_default,json=isDefault,proto3" json:"is_default,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetMoveOutPolicyResponse) Reset() {
+	*x = GetMoveOutPolicyResponse{}
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetMoveOutPolicyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetMoveOutPolicyResponse) ProtoMessage() {}
+
+func (x *GetMoveOutPolicyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetMoveOutPolicyResponse.ProtoReflect.Descriptor instead.
+func (*GetMoveOutPolicyResponse) Descriptor() ([]byte, []int) {
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{63}
+}
+
+func (x *GetMoveOutPolicyResponse) GetPolicy() *MoveOutPolicy {
+	if x != nil {
+		return x.Policy
+	}
+	return nil
+}
+
+func (x *GetMoveOutPolicyResponse) GetIsDefault() bool {
+	if x != nil {
+		return x.IsDefault
+	}
+	return false
+}
+
+// SetMoveOutPolicyRequest sets some fields of the policy; at least one.
+type SetMoveOutPolicyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The property; empty: the admin key's property, or the default
+	// property for a portfolio key or a key made before properties.
+	Property        string   `protobuf:"bytes,1,opt,name=property,proto3" json:"property,omitempty"`
+	Mode            *string  `protobuf:"bytes,2,opt,name=mode,proto3,oneof" json:"mode,omitempty"`
+	GraceDays       *int32   `protobuf:"varint,3,opt,name=grace_days,json=graceDays,proto3,oneof" json:"grace_days,omitempty"`
+	Cutoff          *string  `protobuf:"bytes,4,opt,name=cutoff,proto3,oneof" json:"cutoff,omitempty"`
+	MaxSuspendShare *float64 `protobuf:"fixed64,5,opt,name=max_suspend_share,json=maxSuspendShare,proto3,oneof" json:"max_suspend_share,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *SetMoveOutPolicyRequest) Reset() {
+	*x = SetMoveOutPolicyRequest{}
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetMoveOutPolicyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetMoveOutPolicyRequest) ProtoMessage() {}
+
+func (x *SetMoveOutPolicyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetMoveOutPolicyRequest.ProtoReflect.Descriptor instead.
+func (*SetMoveOutPolicyRequest) Descriptor() ([]byte, []int) {
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{64}
+}
+
+func (x *SetMoveOutPolicyRequest) GetProperty() string {
+	if x != nil {
+		return x.Property
+	}
+	return ""
+}
+
+func (x *SetMoveOutPolicyRequest) GetMode() string {
+	if x != nil && x.Mode != nil {
+		return *x.Mode
+	}
+	return ""
+}
+
+func (x *SetMoveOutPolicyRequest) GetGraceDays() int32 {
+	if x != nil && x.GraceDays != nil {
+		return *x.GraceDays
+	}
+	return 0
+}
+
+func (x *SetMoveOutPolicyRequest) GetCutoff() string {
+	if x != nil && x.Cutoff != nil {
+		return *x.Cutoff
+	}
+	return ""
+}
+
+func (x *SetMoveOutPolicyRequest) GetMaxSuspendShare() float64 {
+	if x != nil && x.MaxSuspendShare != nil {
+		return *x.MaxSuspendShare
+	}
+	return 0
+}
+
+// SetMoveOutPolicyResponse is the policy saved and the one it replaced.
+type SetMoveOutPolicyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Policy        *MoveOutPolicy         `protobuf:"bytes,1,opt,name=policy,proto3" json:"policy,omitempty"`
+	Previous      *MoveOutPolicy         `protobuf:"bytes,2,opt,name=previous,proto3" json:"previous,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetMoveOutPolicyResponse) Reset() {
+	*x = SetMoveOutPolicyResponse{}
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[65]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetMoveOutPolicyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetMoveOutPolicyResponse) ProtoMessage() {}
+
+func (x *SetMoveOutPolicyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[65]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetMoveOutPolicyResponse.ProtoReflect.Descriptor instead.
+func (*SetMoveOutPolicyResponse) Descriptor() ([]byte, []int) {
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{65}
+}
+
+func (x *SetMoveOutPolicyResponse) GetPolicy() *MoveOutPolicy {
+	if x != nil {
+		return x.Policy
+	}
+	return nil
+}
+
+func (x *SetMoveOutPolicyResponse) GetPrevious() *MoveOutPolicy {
+	if x != nil {
+		return x.Previous
+	}
+	return nil
+}
+
+// PlanMoveOutsRequest names the property.
+type PlanMoveOutsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The property; empty: the admin key's property, or the default
+	// property for a portfolio key or a key made before properties.
+	Property      string `protobuf:"bytes,1,opt,name=property,proto3" json:"property,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PlanMoveOutsRequest) Reset() {
+	*x = PlanMoveOutsRequest{}
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[66]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PlanMoveOutsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PlanMoveOutsRequest) ProtoMessage() {}
+
+func (x *PlanMoveOutsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[66]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PlanMoveOutsRequest.ProtoReflect.Descriptor instead.
+func (*PlanMoveOutsRequest) Descriptor() ([]byte, []int) {
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{66}
+}
+
+func (x *PlanMoveOutsRequest) GetProperty() string {
+	if x != nil {
+		return x.Property
+	}
+	return ""
+}
+
+// PlanMoveOutsResponse is the dry run.
+type PlanMoveOutsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Run           *MoveOutRun            `protobuf:"bytes,1,opt,name=run,proto3" json:"run,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PlanMoveOutsResponse) Reset() {
+	*x = PlanMoveOutsResponse{}
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[67]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PlanMoveOutsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PlanMoveOutsResponse) ProtoMessage() {}
+
+func (x *PlanMoveOutsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[67]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PlanMoveOutsResponse.ProtoReflect.Descriptor instead.
+func (*PlanMoveOutsResponse) Descriptor() ([]byte, []int) {
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{67}
+}
+
+func (x *PlanMoveOutsResponse) GetRun() *MoveOutRun {
+	if x != nil {
+		return x.Run
+	}
+	return nil
+}
+
+// RunMoveOutsRequest names the property.
+type RunMoveOutsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The property; empty: the admin key's property, or the default
+	// property for a portfolio key or a key made before properties.
+	Property      string `protobuf:"bytes,1,opt,name=property,proto3" json:"property,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RunMoveOutsRequest) Reset() {
+	*x = RunMoveOutsRequest{}
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[68]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RunMoveOutsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RunMoveOutsRequest) ProtoMessage() {}
+
+func (x *RunMoveOutsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[68]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RunMoveOutsRequest.ProtoReflect.Descriptor instead.
+func (*RunMoveOutsRequest) Descriptor() ([]byte, []int) {
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{68}
+}
+
+func (x *RunMoveOutsRequest) GetProperty() string {
+	if x != nil {
+		return x.Property
+	}
+	return ""
+}
+
+// RunMoveOutsResponse is the run.
+type RunMoveOutsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Run           *MoveOutRun            `protobuf:"bytes,1,opt,name=run,proto3" json:"run,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RunMoveOutsResponse) Reset() {
+	*x = RunMoveOutsResponse{}
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[69]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RunMoveOutsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RunMoveOutsResponse) ProtoMessage() {}
+
+func (x *RunMoveOutsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[69]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RunMoveOutsResponse.ProtoReflect.Descriptor instead.
+func (*RunMoveOutsResponse) Descriptor() ([]byte, []int) {
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{69}
+}
+
+func (x *RunMoveOutsResponse) GetRun() *MoveOutRun {
+	if x != nil {
+		return x.Run
+	}
+	return nil
+}
+
+// MoveOutRun is one run of the policy, or its dry run.
+type MoveOutRun struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Property string                 `protobuf:"bytes,1,opt,name=property,proto3" json:"property,omitempty"`
+	Policy   *MoveOutPolicy         `protobuf:"bytes,2,opt,name=policy,proto3" json:"policy,omitempty"`
+	DryRun   bool                   `protobuf:"varint,3,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	// The access systems were changed (an auto run).
+	Applied bool                   `protobuf:"varint,4,opt,name=applied,proto3" json:"applied,omitempty"`
+	At      *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=at,proto3" json:"at,omitempty"`
+	// The property's IANA time zone; empty: UTC.
+	TimeZone string `protobuf:"bytes,6,opt,name=time_zone,json=timeZone,proto3" json:"time_zone,omitempty"`
+	// The roster version the run read.
+	RosterVersion int32 `protobuf:"varint,7,opt,name=roster_version,json=rosterVersion,proto3" json:"roster_version,omitempty"`
+	// Why the run did nothing at all (the policy is off).
+	Skipped string `protobuf:"bytes,8,opt,name=skipped,proto3" json:"skipped,omitempty"`
+	// The changes made now (planned, on a dry run or in report mode).
+	Changes []*MoveOutChange `protobuf:"bytes,9,rep,name=changes,proto3" json:"changes,omitempty"`
+	// The suspensions the guard refused.
+	Held []*MoveOutChange `protobuf:"bytes,10,rep,name=held,proto3" json:"held,omitempty"`
+	// The suspensions due later, as the roster stands.
+	Pending []*MoveOutChange `protobuf:"bytes,11,rep,name=pending,proto3" json:"pending,omitempty"`
+	// Users cloudkey suspended that a person reactivated while the
+	// resident is still moved out: left alone.
+	Overrides []*MoveOutOverride `protobuf:"bytes,12,rep,name=overrides,proto3" json:"overrides,omitempty"`
+	Guard     *MoveOutGuard      `protobuf:"bytes,13,opt,name=guard,proto3" json:"guard,omitempty"`
+	// Changes whose call failed (tried again next run).
+	Failed        int32 `protobuf:"varint,14,opt,name=failed,proto3" json:"failed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MoveOutRun) Reset() {
+	*x = MoveOutRun{}
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[70]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MoveOutRun) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MoveOutRun) ProtoMessage() {}
+
+func (x *MoveOutRun) ProtoReflect() protoreflect.Message {
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[70]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MoveOutRun.ProtoReflect.Descriptor instead.
+func (*MoveOutRun) Descriptor() ([]byte, []int) {
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{70}
+}
+
+func (x *MoveOutRun) GetProperty() string {
+	if x != nil {
+		return x.Property
+	}
+	return ""
+}
+
+func (x *MoveOutRun) GetPolicy() *MoveOutPolicy {
+	if x != nil {
+		return x.Policy
+	}
+	return nil
+}
+
+func (x *MoveOutRun) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+func (x *MoveOutRun) GetApplied() bool {
+	if x != nil {
+		return x.Applied
+	}
+	return false
+}
+
+func (x *MoveOutRun) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+func (x *MoveOutRun) GetTimeZone() string {
+	if x != nil {
+		return x.TimeZone
+	}
+	return ""
+}
+
+func (x *MoveOutRun) GetRosterVersion() int32 {
+	if x != nil {
+		return x.RosterVersion
+	}
+	return 0
+}
+
+func (x *MoveOutRun) GetSkipped() string {
+	if x != nil {
+		return x.Skipped
+	}
+	return ""
+}
+
+func (x *MoveOutRun) GetChanges() []*MoveOutChange {
+	if x != nil {
+		return x.Changes
+	}
+	return nil
+}
+
+func (x *MoveOutRun) GetHeld() []*MoveOutChange {
+	if x != nil {
+		return x.Held
+	}
+	return nil
+}
+
+func (x *MoveOutRun) GetPending() []*MoveOutChange {
+	if x != nil {
+		return x.Pending
+	}
+	return nil
+}
+
+func (x *MoveOutRun) GetOverrides() []*MoveOutOverride {
+	if x != nil {
+		return x.Overrides
+	}
+	return nil
+}
+
+func (x *MoveOutRun) GetGuard() *MoveOutGuard {
+	if x != nil {
+		return x.Guard
+	}
+	return nil
+}
+
+func (x *MoveOutRun) GetFailed() int32 {
+	if x != nil {
+		return x.Failed
+	}
+	return 0
+}
+
+// MoveOutChange is one suspension or reactivation of an access-system
+// user.
+type MoveOutChange struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// suspend or reactivate.
+	Action string `protobuf:"bytes,1,opt,name=action,proto3" json:"action,omitempty"`
+	// The roster person: the PMS person id ("id:T0012345"), else unit and
+	// email.
+	PersonKey string `protobuf:"bytes,2,opt,name=person_key,json=personKey,proto3" json:"person_key,omitempty"`
+	Name      string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	Unit      string `protobuf:"bytes,4,opt,name=unit,proto3" json:"unit,omitempty"`
+	// The connection, e.g. "harbor-view.kisi", and its user.
+	Connection string `protobuf:"bytes,5,opt,name=connection,proto3" json:"connection,omitempty"`
+	UserId     string `protobuf:"bytes,6,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// The access system's email of the user.
+	Email string `protobuf:"bytes,7,opt,name=email,proto3" json:"email,omitempty"`
+	// Why, in words: the status or move-out date, the grace and cut-off.
+	Reason        string `protobuf:"bytes,8,opt,name=reason,proto3" json:"reason,omitempty"`
+	RosterVersion int32  `protobuf:"varint,9,opt,name=roster_version,json=rosterVersion,proto3" json:"roster_version,omitempty"`
+	// When the resident's access ends (ended); unset for an end at once
+	// (past, canceled, denied) and for a reactivation.
+	Due *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=due,proto3" json:"due,omitempty"`
+	// An applied run's outcome.
+	Done          bool   `protobuf:"varint,11,opt,name=done,proto3" json:"done,omitempty"`
+	Error         string `protobuf:"bytes,12,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MoveOutChange) Reset() {
+	*x = MoveOutChange{}
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[71]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MoveOutChange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MoveOutChange) ProtoMessage() {}
+
+func (x *MoveOutChange) ProtoReflect() protoreflect.Message {
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[71]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MoveOutChange.ProtoReflect.Descriptor instead.
+func (*MoveOutChange) Descriptor() ([]byte, []int) {
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{71}
+}
+
+func (x *MoveOutChange) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *MoveOutChange) GetPersonKey() string {
+	if x != nil {
+		return x.PersonKey
+	}
+	return ""
+}
+
+func (x *MoveOutChange) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *MoveOutChange) GetUnit() string {
+	if x != nil {
+		return x.Unit
+	}
+	return ""
+}
+
+func (x *MoveOutChange) GetConnection() string {
+	if x != nil {
+		return x.Connection
+	}
+	return ""
+}
+
+func (x *MoveOutChange) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *MoveOutChange) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+func (x *MoveOutChange) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *MoveOutChange) GetRosterVersion() int32 {
+	if x != nil {
+		return x.RosterVersion
+	}
+	return 0
+}
+
+func (x *MoveOutChange) GetDue() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Due
+	}
+	return nil
+}
+
+func (x *MoveOutChange) GetDone() bool {
+	if x != nil {
+		return x.Done
+	}
+	return false
+}
+
+func (x *MoveOutChange) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+// MoveOutOverride is a suspension a person undid.
+type MoveOutOverride struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PersonKey     string                 `protobuf:"bytes,1,opt,name=person_key,json=personKey,proto3" json:"person_key,omitempty"`
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Unit          string                 `protobuf:"bytes,3,opt,name=unit,proto3" json:"unit,omitempty"`
+	Connection    string                 `protobuf:"bytes,4,opt,name=connection,proto3" json:"connection,omitempty"`
+	UserId        string                 `protobuf:"bytes,5,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	Email         string                 `protobuf:"bytes,6,opt,name=email,proto3" json:"email,omitempty"`
+	SuspendedAt   *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=suspended_at,json=suspendedAt,proto3" json:"suspended_at,omitempty"`
+	Reason        string                 `protobuf:"bytes,8,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MoveOutOverride) Reset() {
+	*x = MoveOutOverride{}
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[72]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MoveOutOverride) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MoveOutOverride) ProtoMessage() {}
+
+func (x *MoveOutOverride) ProtoReflect() protoreflect.Message {
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[72]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MoveOutOverride.ProtoReflect.Descriptor instead.
+func (*MoveOutOverride) Descriptor() ([]byte, []int) {
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{72}
+}
+
+func (x *MoveOutOverride) GetPersonKey() string {
+	if x != nil {
+		return x.PersonKey
+	}
+	return ""
+}
+
+func (x *MoveOutOverride) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *MoveOutOverride) GetUnit() string {
+	if x != nil {
+		return x.Unit
+	}
+	return ""
+}
+
+func (x *MoveOutOverride) GetConnection() string {
+	if x != nil {
+		return x.Connection
+	}
+	return ""
+}
+
+func (x *MoveOutOverride) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *MoveOutOverride) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+func (x *MoveOutOverride) GetSuspendedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.SuspendedAt
+	}
+	return nil
+}
+
+func (x *MoveOutOverride) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// MoveOutGuard is the mass-suspension guard's verdict.
+type MoveOutGuard struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The run would have suspended more residents than allowed, so it
+	// suspended nobody (held lists them).
+	Tripped       bool  `protobuf:"varint,1,opt,name=tripped,proto3" json:"tripped,omitempty"`
+	Suspensions   int32 `protobuf:"varint,2,opt,name=suspensions,proto3" json:"suspensions,omitempty"`
+	Allowed       int32 `protobuf:"varint,3,opt,name=allowed,proto3" json:"allowed,omitempty"`
+	Linked        int32 `protobuf:"varint,4,opt,name=linked,proto3" json:"linked,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MoveOutGuard) Reset() {
+	*x = MoveOutGuard{}
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[73]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MoveOutGuard) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MoveOutGuard) ProtoMessage() {}
+
+func (x *MoveOutGuard) ProtoReflect() protoreflect.Message {
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[73]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MoveOutGuard.ProtoReflect.Descriptor instead.
+func (*MoveOutGuard) Descriptor() ([]byte, []int) {
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{73}
+}
+
+func (x *MoveOutGuard) GetTripped() bool {
+	if x != nil {
+		return x.Tripped
+	}
+	return false
+}
+
+func (x *MoveOutGuard) GetSuspensions() int32 {
+	if x != nil {
+		return x.Suspensions
+	}
+	return 0
+}
+
+func (x *MoveOutGuard) GetAllowed() int32 {
+	if x != nil {
+		return x.Allowed
+	}
+	return 0
+}
+
+func (x *MoveOutGuard) GetLinked() int32 {
+	if x != nil {
+		return x.Linked
+	}
+	return 0
+}
+
 var File_cloudkey_v1_admin_proto protoreflect.FileDescriptor
 
 const file_cloudkey_v1_admin_proto_rawDesc = "" +
@@ -4623,7 +5600,94 @@ const file_cloudkey_v1_admin_proto_rawDesc = "" +
 	"auth_error\x18\x02 \x01(\bR\tauthError\x12\x1d\n" +
 	"\n" +
 	"last_error\x18\x03 \x01(\tR\tlastError\x12>\n" +
-	"\rlast_error_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\vlastErrorAt2\xe8\x15\n" +
+	"\rlast_error_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\vlastErrorAt\"\xc1\x01\n" +
+	"\rMoveOutPolicy\x12\x12\n" +
+	"\x04mode\x18\x01 \x01(\tR\x04mode\x12\x1d\n" +
+	"\n" +
+	"grace_days\x18\x02 \x01(\x05R\tgraceDays\x12\x16\n" +
+	"\x06cutoff\x18\x03 \x01(\tR\x06cutoff\x12*\n" +
+	"\x11max_suspend_share\x18\x04 \x01(\x01R\x0fmaxSuspendShare\x129\n" +
+	"\n" +
+	"updated_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"5\n" +
+	"\x17GetMoveOutPolicyRequest\x12\x1a\n" +
+	"\bproperty\x18\x01 \x01(\tR\bproperty\"m\n" +
+	"\x18GetMoveOutPolicyResponse\x122\n" +
+	"\x06policy\x18\x01 \x01(\v2\x1a.cloudkey.v1.MoveOutPolicyR\x06policy\x12\x1d\n" +
+	"\n" +
+	"is_default\x18\x02 \x01(\bR\tisDefault\"\xf9\x01\n" +
+	"\x17SetMoveOutPolicyRequest\x12\x1a\n" +
+	"\bproperty\x18\x01 \x01(\tR\bproperty\x12\x17\n" +
+	"\x04mode\x18\x02 \x01(\tH\x00R\x04mode\x88\x01\x01\x12\"\n" +
+	"\n" +
+	"grace_days\x18\x03 \x01(\x05H\x01R\tgraceDays\x88\x01\x01\x12\x1b\n" +
+	"\x06cutoff\x18\x04 \x01(\tH\x02R\x06cutoff\x88\x01\x01\x12/\n" +
+	"\x11max_suspend_share\x18\x05 \x01(\x01H\x03R\x0fmaxSuspendShare\x88\x01\x01B\a\n" +
+	"\x05_modeB\r\n" +
+	"\v_grace_daysB\t\n" +
+	"\a_cutoffB\x14\n" +
+	"\x12_max_suspend_share\"\x86\x01\n" +
+	"\x18SetMoveOutPolicyResponse\x122\n" +
+	"\x06policy\x18\x01 \x01(\v2\x1a.cloudkey.v1.MoveOutPolicyR\x06policy\x126\n" +
+	"\bprevious\x18\x02 \x01(\v2\x1a.cloudkey.v1.MoveOutPolicyR\bprevious\"1\n" +
+	"\x13PlanMoveOutsRequest\x12\x1a\n" +
+	"\bproperty\x18\x01 \x01(\tR\bproperty\"A\n" +
+	"\x14PlanMoveOutsResponse\x12)\n" +
+	"\x03run\x18\x01 \x01(\v2\x17.cloudkey.v1.MoveOutRunR\x03run\"0\n" +
+	"\x12RunMoveOutsRequest\x12\x1a\n" +
+	"\bproperty\x18\x01 \x01(\tR\bproperty\"@\n" +
+	"\x13RunMoveOutsResponse\x12)\n" +
+	"\x03run\x18\x01 \x01(\v2\x17.cloudkey.v1.MoveOutRunR\x03run\"\xba\x04\n" +
+	"\n" +
+	"MoveOutRun\x12\x1a\n" +
+	"\bproperty\x18\x01 \x01(\tR\bproperty\x122\n" +
+	"\x06policy\x18\x02 \x01(\v2\x1a.cloudkey.v1.MoveOutPolicyR\x06policy\x12\x17\n" +
+	"\adry_run\x18\x03 \x01(\bR\x06dryRun\x12\x18\n" +
+	"\aapplied\x18\x04 \x01(\bR\aapplied\x12*\n" +
+	"\x02at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x1b\n" +
+	"\ttime_zone\x18\x06 \x01(\tR\btimeZone\x12%\n" +
+	"\x0eroster_version\x18\a \x01(\x05R\rrosterVersion\x12\x18\n" +
+	"\askipped\x18\b \x01(\tR\askipped\x124\n" +
+	"\achanges\x18\t \x03(\v2\x1a.cloudkey.v1.MoveOutChangeR\achanges\x12.\n" +
+	"\x04held\x18\n" +
+	" \x03(\v2\x1a.cloudkey.v1.MoveOutChangeR\x04held\x124\n" +
+	"\apending\x18\v \x03(\v2\x1a.cloudkey.v1.MoveOutChangeR\apending\x12:\n" +
+	"\toverrides\x18\f \x03(\v2\x1c.cloudkey.v1.MoveOutOverrideR\toverrides\x12/\n" +
+	"\x05guard\x18\r \x01(\v2\x19.cloudkey.v1.MoveOutGuardR\x05guard\x12\x16\n" +
+	"\x06failed\x18\x0e \x01(\x05R\x06failed\"\xd4\x02\n" +
+	"\rMoveOutChange\x12\x16\n" +
+	"\x06action\x18\x01 \x01(\tR\x06action\x12\x1d\n" +
+	"\n" +
+	"person_key\x18\x02 \x01(\tR\tpersonKey\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12\x12\n" +
+	"\x04unit\x18\x04 \x01(\tR\x04unit\x12\x1e\n" +
+	"\n" +
+	"connection\x18\x05 \x01(\tR\n" +
+	"connection\x12\x17\n" +
+	"\auser_id\x18\x06 \x01(\tR\x06userId\x12\x14\n" +
+	"\x05email\x18\a \x01(\tR\x05email\x12\x16\n" +
+	"\x06reason\x18\b \x01(\tR\x06reason\x12%\n" +
+	"\x0eroster_version\x18\t \x01(\x05R\rrosterVersion\x12,\n" +
+	"\x03due\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\x03due\x12\x12\n" +
+	"\x04done\x18\v \x01(\bR\x04done\x12\x14\n" +
+	"\x05error\x18\f \x01(\tR\x05error\"\xfe\x01\n" +
+	"\x0fMoveOutOverride\x12\x1d\n" +
+	"\n" +
+	"person_key\x18\x01 \x01(\tR\tpersonKey\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
+	"\x04unit\x18\x03 \x01(\tR\x04unit\x12\x1e\n" +
+	"\n" +
+	"connection\x18\x04 \x01(\tR\n" +
+	"connection\x12\x17\n" +
+	"\auser_id\x18\x05 \x01(\tR\x06userId\x12\x14\n" +
+	"\x05email\x18\x06 \x01(\tR\x05email\x12=\n" +
+	"\fsuspended_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\vsuspendedAt\x12\x16\n" +
+	"\x06reason\x18\b \x01(\tR\x06reason\"|\n" +
+	"\fMoveOutGuard\x12\x18\n" +
+	"\atripped\x18\x01 \x01(\bR\atripped\x12 \n" +
+	"\vsuspensions\x18\x02 \x01(\x05R\vsuspensions\x12\x18\n" +
+	"\aallowed\x18\x03 \x01(\x05R\aallowed\x12\x16\n" +
+	"\x06linked\x18\x04 \x01(\x05R\x06linked2\xf8\x19\n" +
 	"\fAdminService\x12\xa1\x01\n" +
 	"\x12GetVisitorSettings\x12&.cloudkey.v1.GetVisitorSettingsRequest\x1a'.cloudkey.v1.GetVisitorSettingsResponse\":\x82\xd3\xe4\x93\x024\x122/v1/admin/locations/{location_id}/visitor-settings\x12\xb4\x01\n" +
 	"\x15UpdateVisitorSettings\x12).cloudkey.v1.UpdateVisitorSettingsRequest\x1a*.cloudkey.v1.UpdateVisitorSettingsResponse\"D\x82\xd3\xe4\x93\x02>:\bsettings\x1a2/v1/admin/locations/{location_id}/visitor-settings\x12\x83\x01\n" +
@@ -4647,7 +5711,11 @@ const file_cloudkey_v1_admin_proto_rawDesc = "" +
 	"\x12ListRosterVersions\x12&.cloudkey.v1.ListRosterVersionsRequest\x1a'.cloudkey.v1.ListRosterVersionsResponse\"!\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/admin/roster/versions\x12g\n" +
 	"\n" +
 	"ListPasses\x12\x1e.cloudkey.v1.ListPassesRequest\x1a\x1f.cloudkey.v1.ListPassesResponse\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/admin/passes\x12o\n" +
-	"\aEndPass\x12\x1b.cloudkey.v1.EndPassRequest\x1a\x1c.cloudkey.v1.EndPassResponse\")\x82\xd3\xe4\x93\x02#:\x01*\"\x1e/v1/admin/passes/{pass_id}:endB\xa3\x01\n" +
+	"\aEndPass\x12\x1b.cloudkey.v1.EndPassRequest\x1a\x1c.cloudkey.v1.EndPassResponse\")\x82\xd3\xe4\x93\x02#:\x01*\"\x1e/v1/admin/passes/{pass_id}:end\x12\x88\x01\n" +
+	"\x10GetMoveOutPolicy\x12$.cloudkey.v1.GetMoveOutPolicyRequest\x1a%.cloudkey.v1.GetMoveOutPolicyResponse\"'\x82\xd3\xe4\x93\x02!\x12\x1f/v1/admin/roster/moveout/policy\x12\x8b\x01\n" +
+	"\x10SetMoveOutPolicy\x12$.cloudkey.v1.SetMoveOutPolicyRequest\x1a%.cloudkey.v1.SetMoveOutPolicyResponse\"*\x82\xd3\xe4\x93\x02$:\x01*\x1a\x1f/v1/admin/roster/moveout/policy\x12z\n" +
+	"\fPlanMoveOuts\x12 .cloudkey.v1.PlanMoveOutsRequest\x1a!.cloudkey.v1.PlanMoveOutsResponse\"%\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/admin/roster/moveout/plan\x12y\n" +
+	"\vRunMoveOuts\x12\x1f.cloudkey.v1.RunMoveOutsRequest\x1a .cloudkey.v1.RunMoveOutsResponse\"'\x82\xd3\xe4\x93\x02!:\x01*\"\x1c/v1/admin/roster/moveout:runB\xa3\x01\n" +
 	"\x0fcom.cloudkey.v1B\n" +
 	"AdminProtoP\x01Z7github.com/cloudkey/cloudkey/gen/cloudkey/v1;cloudkeyv1\xa2\x02\x03CXX\xaa\x02\vCloudkey.V1\xca\x02\vCloudkey\\V1\xe2\x02\x17Cloudkey\\V1\\GPBMetadata\xea\x02\fCloudkey::V1b\x06proto3"
 
@@ -4663,7 +5731,7 @@ func file_cloudkey_v1_admin_proto_rawDescGZIP() []byte {
 	return file_cloudkey_v1_admin_proto_rawDescData
 }
 
-var file_cloudkey_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 62)
+var file_cloudkey_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 75)
 var file_cloudkey_v1_admin_proto_goTypes = []any{
 	(*Property)(nil),                      // 0: cloudkey.v1.Property
 	(*PropertyConnection)(nil),            // 1: cloudkey.v1.PropertyConnection
@@ -4726,14 +5794,27 @@ var file_cloudkey_v1_admin_proto_goTypes = []any{
 	(*VisitorHostSettings)(nil),           // 58: cloudkey.v1.VisitorHostSettings
 	(*SettingsViolation)(nil),             // 59: cloudkey.v1.SettingsViolation
 	(*EnvoyConnectionState)(nil),          // 60: cloudkey.v1.EnvoyConnectionState
-	nil,                                   // 61: cloudkey.v1.VisitorSettings.HostsEntry
-	(*timestamppb.Timestamp)(nil),         // 62: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),           // 63: google.protobuf.Duration
-	(*httpbody.HttpBody)(nil),             // 64: google.api.HttpBody
+	(*MoveOutPolicy)(nil),                 // 61: cloudkey.v1.MoveOutPolicy
+	(*GetMoveOutPolicyRequest)(nil),       // 62: cloudkey.v1.GetMoveOutPolicyRequest
+	(*GetMoveOutPolicyResponse)(nil),      // 63: cloudkey.v1.GetMoveOutPolicyResponse
+	(*SetMoveOutPolicyRequest)(nil),       // 64: cloudkey.v1.SetMoveOutPolicyRequest
+	(*SetMoveOutPolicyResponse)(nil),      // 65: cloudkey.v1.SetMoveOutPolicyResponse
+	(*PlanMoveOutsRequest)(nil),           // 66: cloudkey.v1.PlanMoveOutsRequest
+	(*PlanMoveOutsResponse)(nil),          // 67: cloudkey.v1.PlanMoveOutsResponse
+	(*RunMoveOutsRequest)(nil),            // 68: cloudkey.v1.RunMoveOutsRequest
+	(*RunMoveOutsResponse)(nil),           // 69: cloudkey.v1.RunMoveOutsResponse
+	(*MoveOutRun)(nil),                    // 70: cloudkey.v1.MoveOutRun
+	(*MoveOutChange)(nil),                 // 71: cloudkey.v1.MoveOutChange
+	(*MoveOutOverride)(nil),               // 72: cloudkey.v1.MoveOutOverride
+	(*MoveOutGuard)(nil),                  // 73: cloudkey.v1.MoveOutGuard
+	nil,                                   // 74: cloudkey.v1.VisitorSettings.HostsEntry
+	(*timestamppb.Timestamp)(nil),         // 75: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),           // 76: google.protobuf.Duration
+	(*httpbody.HttpBody)(nil),             // 77: google.api.HttpBody
 }
 var file_cloudkey_v1_admin_proto_depIdxs = []int32{
 	1,  // 0: cloudkey.v1.Property.connections:type_name -> cloudkey.v1.PropertyConnection
-	62, // 1: cloudkey.v1.PropertyConnection.last_error_at:type_name -> google.protobuf.Timestamp
+	75, // 1: cloudkey.v1.PropertyConnection.last_error_at:type_name -> google.protobuf.Timestamp
 	3,  // 2: cloudkey.v1.PropertyInput.access:type_name -> cloudkey.v1.ConnectionInput
 	2,  // 3: cloudkey.v1.CreatePropertyRequest.property:type_name -> cloudkey.v1.PropertyInput
 	0,  // 4: cloudkey.v1.CreatePropertyResponse.property:type_name -> cloudkey.v1.Property
@@ -4741,93 +5822,116 @@ var file_cloudkey_v1_admin_proto_depIdxs = []int32{
 	0,  // 6: cloudkey.v1.UpdatePropertyResponse.property:type_name -> cloudkey.v1.Property
 	0,  // 7: cloudkey.v1.ListPropertiesResponse.properties:type_name -> cloudkey.v1.Property
 	0,  // 8: cloudkey.v1.GetPropertyResponse.property:type_name -> cloudkey.v1.Property
-	62, // 9: cloudkey.v1.ListAuditEventsRequest.since:type_name -> google.protobuf.Timestamp
-	62, // 10: cloudkey.v1.ListAuditEventsRequest.until:type_name -> google.protobuf.Timestamp
+	75, // 9: cloudkey.v1.ListAuditEventsRequest.since:type_name -> google.protobuf.Timestamp
+	75, // 10: cloudkey.v1.ListAuditEventsRequest.until:type_name -> google.protobuf.Timestamp
 	18, // 11: cloudkey.v1.ListAuditEventsResponse.events:type_name -> cloudkey.v1.AuditEvent
-	62, // 12: cloudkey.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
-	63, // 13: cloudkey.v1.VisitorSettings.advance_access:type_name -> google.protobuf.Duration
-	63, // 14: cloudkey.v1.VisitorSettings.access_duration:type_name -> google.protobuf.Duration
+	75, // 12: cloudkey.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
+	76, // 13: cloudkey.v1.VisitorSettings.advance_access:type_name -> google.protobuf.Duration
+	76, // 14: cloudkey.v1.VisitorSettings.access_duration:type_name -> google.protobuf.Duration
 	20, // 15: cloudkey.v1.VisitorSettings.entries:type_name -> cloudkey.v1.EntryVisitorTypes
 	21, // 16: cloudkey.v1.VisitorSettings.protect:type_name -> cloudkey.v1.ProtectSettings
-	62, // 17: cloudkey.v1.VisitorSettings.updated_at:type_name -> google.protobuf.Timestamp
-	63, // 18: cloudkey.v1.VisitorSettings.sign_in_max_duration:type_name -> google.protobuf.Duration
-	61, // 19: cloudkey.v1.VisitorSettings.hosts:type_name -> cloudkey.v1.VisitorSettings.HostsEntry
-	63, // 20: cloudkey.v1.ProtectSettings.employee_access_duration:type_name -> google.protobuf.Duration
+	75, // 17: cloudkey.v1.VisitorSettings.updated_at:type_name -> google.protobuf.Timestamp
+	76, // 18: cloudkey.v1.VisitorSettings.sign_in_max_duration:type_name -> google.protobuf.Duration
+	74, // 19: cloudkey.v1.VisitorSettings.hosts:type_name -> cloudkey.v1.VisitorSettings.HostsEntry
+	76, // 20: cloudkey.v1.ProtectSettings.employee_access_duration:type_name -> google.protobuf.Duration
 	19, // 21: cloudkey.v1.GetVisitorSettingsResponse.settings:type_name -> cloudkey.v1.VisitorSettings
 	60, // 22: cloudkey.v1.GetVisitorSettingsResponse.envoy_connection:type_name -> cloudkey.v1.EnvoyConnectionState
 	19, // 23: cloudkey.v1.UpdateVisitorSettingsRequest.settings:type_name -> cloudkey.v1.VisitorSettings
 	26, // 24: cloudkey.v1.UpdateVisitorSettingsResponse.misconfigured_entries:type_name -> cloudkey.v1.MisconfiguredEntry
 	19, // 25: cloudkey.v1.UpdateVisitorSettingsResponse.settings:type_name -> cloudkey.v1.VisitorSettings
 	59, // 26: cloudkey.v1.UpdateVisitorSettingsResponse.violations:type_name -> cloudkey.v1.SettingsViolation
-	64, // 27: cloudkey.v1.ImportContactsRequest.csv:type_name -> google.api.HttpBody
+	77, // 27: cloudkey.v1.ImportContactsRequest.csv:type_name -> google.api.HttpBody
 	29, // 28: cloudkey.v1.ImportContactsResponse.bad_rows:type_name -> cloudkey.v1.BadRow
 	32, // 29: cloudkey.v1.ListContactsResponse.contacts:type_name -> cloudkey.v1.Contact
 	37, // 30: cloudkey.v1.SetBuildingRequest.building:type_name -> cloudkey.v1.Building
 	37, // 31: cloudkey.v1.SetBuildingResponse.building:type_name -> cloudkey.v1.Building
 	37, // 32: cloudkey.v1.ListBuildingsResponse.buildings:type_name -> cloudkey.v1.Building
-	64, // 33: cloudkey.v1.ImportRosterRequest.csv:type_name -> google.api.HttpBody
+	77, // 33: cloudkey.v1.ImportRosterRequest.csv:type_name -> google.api.HttpBody
 	46, // 34: cloudkey.v1.ImportRosterResponse.issues:type_name -> cloudkey.v1.RosterIssue
 	50, // 35: cloudkey.v1.ListRosterVersionsResponse.versions:type_name -> cloudkey.v1.RosterVersion
-	62, // 36: cloudkey.v1.RosterVersion.created_at:type_name -> google.protobuf.Timestamp
-	62, // 37: cloudkey.v1.ListPassesRequest.from:type_name -> google.protobuf.Timestamp
-	62, // 38: cloudkey.v1.ListPassesRequest.to:type_name -> google.protobuf.Timestamp
+	75, // 36: cloudkey.v1.RosterVersion.created_at:type_name -> google.protobuf.Timestamp
+	75, // 37: cloudkey.v1.ListPassesRequest.from:type_name -> google.protobuf.Timestamp
+	75, // 38: cloudkey.v1.ListPassesRequest.to:type_name -> google.protobuf.Timestamp
 	53, // 39: cloudkey.v1.ListPassesResponse.passes:type_name -> cloudkey.v1.GuestPass
-	62, // 40: cloudkey.v1.GuestPass.start:type_name -> google.protobuf.Timestamp
-	62, // 41: cloudkey.v1.GuestPass.end:type_name -> google.protobuf.Timestamp
-	62, // 42: cloudkey.v1.GuestPass.issued_at:type_name -> google.protobuf.Timestamp
+	75, // 40: cloudkey.v1.GuestPass.start:type_name -> google.protobuf.Timestamp
+	75, // 41: cloudkey.v1.GuestPass.end:type_name -> google.protobuf.Timestamp
+	75, // 42: cloudkey.v1.GuestPass.issued_at:type_name -> google.protobuf.Timestamp
 	54, // 43: cloudkey.v1.GuestPass.delivery:type_name -> cloudkey.v1.PassDelivery
-	62, // 44: cloudkey.v1.GuestPass.ended_at:type_name -> google.protobuf.Timestamp
+	75, // 44: cloudkey.v1.GuestPass.ended_at:type_name -> google.protobuf.Timestamp
 	55, // 45: cloudkey.v1.GuestPass.doors:type_name -> cloudkey.v1.PassDoor
 	53, // 46: cloudkey.v1.EndPassResponse.pass:type_name -> cloudkey.v1.GuestPass
-	62, // 47: cloudkey.v1.EnvoyConnectionState.last_error_at:type_name -> google.protobuf.Timestamp
-	58, // 48: cloudkey.v1.VisitorSettings.HostsEntry.value:type_name -> cloudkey.v1.VisitorHostSettings
-	22, // 49: cloudkey.v1.AdminService.GetVisitorSettings:input_type -> cloudkey.v1.GetVisitorSettingsRequest
-	24, // 50: cloudkey.v1.AdminService.UpdateVisitorSettings:input_type -> cloudkey.v1.UpdateVisitorSettingsRequest
-	14, // 51: cloudkey.v1.AdminService.InvalidateCache:input_type -> cloudkey.v1.InvalidateCacheRequest
-	38, // 52: cloudkey.v1.AdminService.SetBuilding:input_type -> cloudkey.v1.SetBuildingRequest
-	40, // 53: cloudkey.v1.AdminService.ListBuildings:input_type -> cloudkey.v1.ListBuildingsRequest
-	27, // 54: cloudkey.v1.AdminService.ImportContacts:input_type -> cloudkey.v1.ImportContactsRequest
-	30, // 55: cloudkey.v1.AdminService.ListContacts:input_type -> cloudkey.v1.ListContactsRequest
-	33, // 56: cloudkey.v1.AdminService.GrantTile:input_type -> cloudkey.v1.GrantTileRequest
-	35, // 57: cloudkey.v1.AdminService.RevokeTile:input_type -> cloudkey.v1.RevokeTileRequest
-	16, // 58: cloudkey.v1.AdminService.ListAuditEvents:input_type -> cloudkey.v1.ListAuditEventsRequest
-	10, // 59: cloudkey.v1.AdminService.ListProperties:input_type -> cloudkey.v1.ListPropertiesRequest
-	12, // 60: cloudkey.v1.AdminService.GetProperty:input_type -> cloudkey.v1.GetPropertyRequest
-	4,  // 61: cloudkey.v1.AdminService.CreateProperty:input_type -> cloudkey.v1.CreatePropertyRequest
-	6,  // 62: cloudkey.v1.AdminService.UpdateProperty:input_type -> cloudkey.v1.UpdatePropertyRequest
-	8,  // 63: cloudkey.v1.AdminService.DeleteProperty:input_type -> cloudkey.v1.DeletePropertyRequest
-	42, // 64: cloudkey.v1.AdminService.ApproveVisit:input_type -> cloudkey.v1.ApproveVisitRequest
-	44, // 65: cloudkey.v1.AdminService.ImportRoster:input_type -> cloudkey.v1.ImportRosterRequest
-	47, // 66: cloudkey.v1.AdminService.GetRosterReport:input_type -> cloudkey.v1.GetRosterReportRequest
-	48, // 67: cloudkey.v1.AdminService.ListRosterVersions:input_type -> cloudkey.v1.ListRosterVersionsRequest
-	51, // 68: cloudkey.v1.AdminService.ListPasses:input_type -> cloudkey.v1.ListPassesRequest
-	56, // 69: cloudkey.v1.AdminService.EndPass:input_type -> cloudkey.v1.EndPassRequest
-	23, // 70: cloudkey.v1.AdminService.GetVisitorSettings:output_type -> cloudkey.v1.GetVisitorSettingsResponse
-	25, // 71: cloudkey.v1.AdminService.UpdateVisitorSettings:output_type -> cloudkey.v1.UpdateVisitorSettingsResponse
-	15, // 72: cloudkey.v1.AdminService.InvalidateCache:output_type -> cloudkey.v1.InvalidateCacheResponse
-	39, // 73: cloudkey.v1.AdminService.SetBuilding:output_type -> cloudkey.v1.SetBuildingResponse
-	41, // 74: cloudkey.v1.AdminService.ListBuildings:output_type -> cloudkey.v1.ListBuildingsResponse
-	28, // 75: cloudkey.v1.AdminService.ImportContacts:output_type -> cloudkey.v1.ImportContactsResponse
-	31, // 76: cloudkey.v1.AdminService.ListContacts:output_type -> cloudkey.v1.ListContactsResponse
-	34, // 77: cloudkey.v1.AdminService.GrantTile:output_type -> cloudkey.v1.GrantTileResponse
-	36, // 78: cloudkey.v1.AdminService.RevokeTile:output_type -> cloudkey.v1.RevokeTileResponse
-	17, // 79: cloudkey.v1.AdminService.ListAuditEvents:output_type -> cloudkey.v1.ListAuditEventsResponse
-	11, // 80: cloudkey.v1.AdminService.ListProperties:output_type -> cloudkey.v1.ListPropertiesResponse
-	13, // 81: cloudkey.v1.AdminService.GetProperty:output_type -> cloudkey.v1.GetPropertyResponse
-	5,  // 82: cloudkey.v1.AdminService.CreateProperty:output_type -> cloudkey.v1.CreatePropertyResponse
-	7,  // 83: cloudkey.v1.AdminService.UpdateProperty:output_type -> cloudkey.v1.UpdatePropertyResponse
-	9,  // 84: cloudkey.v1.AdminService.DeleteProperty:output_type -> cloudkey.v1.DeletePropertyResponse
-	43, // 85: cloudkey.v1.AdminService.ApproveVisit:output_type -> cloudkey.v1.ApproveVisitResponse
-	45, // 86: cloudkey.v1.AdminService.ImportRoster:output_type -> cloudkey.v1.ImportRosterResponse
-	64, // 87: cloudkey.v1.AdminService.GetRosterReport:output_type -> google.api.HttpBody
-	49, // 88: cloudkey.v1.AdminService.ListRosterVersions:output_type -> cloudkey.v1.ListRosterVersionsResponse
-	52, // 89: cloudkey.v1.AdminService.ListPasses:output_type -> cloudkey.v1.ListPassesResponse
-	57, // 90: cloudkey.v1.AdminService.EndPass:output_type -> cloudkey.v1.EndPassResponse
-	70, // [70:91] is the sub-list for method output_type
-	49, // [49:70] is the sub-list for method input_type
-	49, // [49:49] is the sub-list for extension type_name
-	49, // [49:49] is the sub-list for extension extendee
-	0,  // [0:49] is the sub-list for field type_name
+	75, // 47: cloudkey.v1.EnvoyConnectionState.last_error_at:type_name -> google.protobuf.Timestamp
+	75, // 48: cloudkey.v1.MoveOutPolicy.updated_at:type_name -> google.protobuf.Timestamp
+	61, // 49: cloudkey.v1.GetMoveOutPolicyResponse.policy:type_name -> cloudkey.v1.MoveOutPolicy
+	61, // 50: cloudkey.v1.SetMoveOutPolicyResponse.policy:type_name -> cloudkey.v1.MoveOutPolicy
+	61, // 51: cloudkey.v1.SetMoveOutPolicyResponse.previous:type_name -> cloudkey.v1.MoveOutPolicy
+	70, // 52: cloudkey.v1.PlanMoveOutsResponse.run:type_name -> cloudkey.v1.MoveOutRun
+	70, // 53: cloudkey.v1.RunMoveOutsResponse.run:type_name -> cloudkey.v1.MoveOutRun
+	61, // 54: cloudkey.v1.MoveOutRun.policy:type_name -> cloudkey.v1.MoveOutPolicy
+	75, // 55: cloudkey.v1.MoveOutRun.at:type_name -> google.protobuf.Timestamp
+	71, // 56: cloudkey.v1.MoveOutRun.changes:type_name -> cloudkey.v1.MoveOutChange
+	71, // 57: cloudkey.v1.MoveOutRun.held:type_name -> cloudkey.v1.MoveOutChange
+	71, // 58: cloudkey.v1.MoveOutRun.pending:type_name -> cloudkey.v1.MoveOutChange
+	72, // 59: cloudkey.v1.MoveOutRun.overrides:type_name -> cloudkey.v1.MoveOutOverride
+	73, // 60: cloudkey.v1.MoveOutRun.guard:type_name -> cloudkey.v1.MoveOutGuard
+	75, // 61: cloudkey.v1.MoveOutChange.due:type_name -> google.protobuf.Timestamp
+	75, // 62: cloudkey.v1.MoveOutOverride.suspended_at:type_name -> google.protobuf.Timestamp
+	58, // 63: cloudkey.v1.VisitorSettings.HostsEntry.value:type_name -> cloudkey.v1.VisitorHostSettings
+	22, // 64: cloudkey.v1.AdminService.GetVisitorSettings:input_type -> cloudkey.v1.GetVisitorSettingsRequest
+	24, // 65: cloudkey.v1.AdminService.UpdateVisitorSettings:input_type -> cloudkey.v1.UpdateVisitorSettingsRequest
+	14, // 66: cloudkey.v1.AdminService.InvalidateCache:input_type -> cloudkey.v1.InvalidateCacheRequest
+	38, // 67: cloudkey.v1.AdminService.SetBuilding:input_type -> cloudkey.v1.SetBuildingRequest
+	40, // 68: cloudkey.v1.AdminService.ListBuildings:input_type -> cloudkey.v1.ListBuildingsRequest
+	27, // 69: cloudkey.v1.AdminService.ImportContacts:input_type -> cloudkey.v1.ImportContactsRequest
+	30, // 70: cloudkey.v1.AdminService.ListContacts:input_type -> cloudkey.v1.ListContactsRequest
+	33, // 71: cloudkey.v1.AdminService.GrantTile:input_type -> cloudkey.v1.GrantTileRequest
+	35, // 72: cloudkey.v1.AdminService.RevokeTile:input_type -> cloudkey.v1.RevokeTileRequest
+	16, // 73: cloudkey.v1.AdminService.ListAuditEvents:input_type -> cloudkey.v1.ListAuditEventsRequest
+	10, // 74: cloudkey.v1.AdminService.ListProperties:input_type -> cloudkey.v1.ListPropertiesRequest
+	12, // 75: cloudkey.v1.AdminService.GetProperty:input_type -> cloudkey.v1.GetPropertyRequest
+	4,  // 76: cloudkey.v1.AdminService.CreateProperty:input_type -> cloudkey.v1.CreatePropertyRequest
+	6,  // 77: cloudkey.v1.AdminService.UpdateProperty:input_type -> cloudkey.v1.UpdatePropertyRequest
+	8,  // 78: cloudkey.v1.AdminService.DeleteProperty:input_type -> cloudkey.v1.DeletePropertyRequest
+	42, // 79: cloudkey.v1.AdminService.ApproveVisit:input_type -> cloudkey.v1.ApproveVisitRequest
+	44, // 80: cloudkey.v1.AdminService.ImportRoster:input_type -> cloudkey.v1.ImportRosterRequest
+	47, // 81: cloudkey.v1.AdminService.GetRosterReport:input_type -> cloudkey.v1.GetRosterReportRequest
+	48, // 82: cloudkey.v1.AdminService.ListRosterVersions:input_type -> cloudkey.v1.ListRosterVersionsRequest
+	51, // 83: cloudkey.v1.AdminService.ListPasses:input_type -> cloudkey.v1.ListPassesRequest
+	56, // 84: cloudkey.v1.AdminService.EndPass:input_type -> cloudkey.v1.EndPassRequest
+	62, // 85: cloudkey.v1.AdminService.GetMoveOutPolicy:input_type -> cloudkey.v1.GetMoveOutPolicyRequest
+	64, // 86: cloudkey.v1.AdminService.SetMoveOutPolicy:input_type -> cloudkey.v1.SetMoveOutPolicyRequest
+	66, // 87: cloudkey.v1.AdminService.PlanMoveOuts:input_type -> cloudkey.v1.PlanMoveOutsRequest
+	68, // 88: cloudkey.v1.AdminService.RunMoveOuts:input_type -> cloudkey.v1.RunMoveOutsRequest
+	23, // 89: cloudkey.v1.AdminService.GetVisitorSettings:output_type -> cloudkey.v1.GetVisitorSettingsResponse
+	25, // 90: cloudkey.v1.AdminService.UpdateVisitorSettings:output_type -> cloudkey.v1.UpdateVisitorSettingsResponse
+	15, // 91: cloudkey.v1.AdminService.InvalidateCache:output_type -> cloudkey.v1.InvalidateCacheResponse
+	39, // 92: cloudkey.v1.AdminService.SetBuilding:output_type -> cloudkey.v1.SetBuildingResponse
+	41, // 93: cloudkey.v1.AdminService.ListBuildings:output_type -> cloudkey.v1.ListBuildingsResponse
+	28, // 94: cloudkey.v1.AdminService.ImportContacts:output_type -> cloudkey.v1.ImportContactsResponse
+	31, // 95: cloudkey.v1.AdminService.ListContacts:output_type -> cloudkey.v1.ListContactsResponse
+	34, // 96: cloudkey.v1.AdminService.GrantTile:output_type -> cloudkey.v1.GrantTileResponse
+	36, // 97: cloudkey.v1.AdminService.RevokeTile:output_type -> cloudkey.v1.RevokeTileResponse
+	17, // 98: cloudkey.v1.AdminService.ListAuditEvents:output_type -> cloudkey.v1.ListAuditEventsResponse
+	11, // 99: cloudkey.v1.AdminService.ListProperties:output_type -> cloudkey.v1.ListPropertiesResponse
+	13, // 100: cloudkey.v1.AdminService.GetProperty:output_type -> cloudkey.v1.GetPropertyResponse
+	5,  // 101: cloudkey.v1.AdminService.CreateProperty:output_type -> cloudkey.v1.CreatePropertyResponse
+	7,  // 102: cloudkey.v1.AdminService.UpdateProperty:output_type -> cloudkey.v1.UpdatePropertyResponse
+	9,  // 103: cloudkey.v1.AdminService.DeleteProperty:output_type -> cloudkey.v1.DeletePropertyResponse
+	43, // 104: cloudkey.v1.AdminService.ApproveVisit:output_type -> cloudkey.v1.ApproveVisitResponse
+	45, // 105: cloudkey.v1.AdminService.ImportRoster:output_type -> cloudkey.v1.ImportRosterResponse
+	77, // 106: cloudkey.v1.AdminService.GetRosterReport:output_type -> google.api.HttpBody
+	49, // 107: cloudkey.v1.AdminService.ListRosterVersions:output_type -> cloudkey.v1.ListRosterVersionsResponse
+	52, // 108: cloudkey.v1.AdminService.ListPasses:output_type -> cloudkey.v1.ListPassesResponse
+	57, // 109: cloudkey.v1.AdminService.EndPass:output_type -> cloudkey.v1.EndPassResponse
+	63, // 110: cloudkey.v1.AdminService.GetMoveOutPolicy:output_type -> cloudkey.v1.GetMoveOutPolicyResponse
+	65, // 111: cloudkey.v1.AdminService.SetMoveOutPolicy:output_type -> cloudkey.v1.SetMoveOutPolicyResponse
+	67, // 112: cloudkey.v1.AdminService.PlanMoveOuts:output_type -> cloudkey.v1.PlanMoveOutsResponse
+	69, // 113: cloudkey.v1.AdminService.RunMoveOuts:output_type -> cloudkey.v1.RunMoveOutsResponse
+	89, // [89:114] is the sub-list for method output_type
+	64, // [64:89] is the sub-list for method input_type
+	64, // [64:64] is the sub-list for extension type_name
+	64, // [64:64] is the sub-list for extension extendee
+	0,  // [0:64] is the sub-list for field type_name
 }
 
 func init() { file_cloudkey_v1_admin_proto_init() }
@@ -4838,13 +5942,14 @@ func file_cloudkey_v1_admin_proto_init() {
 	file_cloudkey_v1_admin_proto_msgTypes[19].OneofWrappers = []any{}
 	file_cloudkey_v1_admin_proto_msgTypes[20].OneofWrappers = []any{}
 	file_cloudkey_v1_admin_proto_msgTypes[58].OneofWrappers = []any{}
+	file_cloudkey_v1_admin_proto_msgTypes[64].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cloudkey_v1_admin_proto_rawDesc), len(file_cloudkey_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   62,
+			NumMessages:   75,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

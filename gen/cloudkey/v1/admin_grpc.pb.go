@@ -41,6 +41,10 @@ const (
 	AdminService_ListRosterVersions_FullMethodName    = "/cloudkey.v1.AdminService/ListRosterVersions"
 	AdminService_ListPasses_FullMethodName            = "/cloudkey.v1.AdminService/ListPasses"
 	AdminService_EndPass_FullMethodName               = "/cloudkey.v1.AdminService/EndPass"
+	AdminService_GetMoveOutPolicy_FullMethodName      = "/cloudkey.v1.AdminService/GetMoveOutPolicy"
+	AdminService_SetMoveOutPolicy_FullMethodName      = "/cloudkey.v1.AdminService/SetMoveOutPolicy"
+	AdminService_PlanMoveOuts_FullMethodName          = "/cloudkey.v1.AdminService/PlanMoveOuts"
+	AdminService_RunMoveOuts_FullMethodName           = "/cloudkey.v1.AdminService/RunMoveOuts"
 )
 
 // AdminServiceClient is the client API for AdminService service.
@@ -132,7 +136,8 @@ type AdminServiceClient interface {
 	// overdue notice, shared email, matched, and access-system users not in
 	// the roster). The body is JSON (application/json) or, with format
 	// "csv", CSV (text/csv). It records the links it finds for the move-out
-	// policy.
+	// policy; the JSON report ends with moveOutPlan, what the policy would
+	// do now as the report stands (PlanMoveOuts' answer, unapplied).
 	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
 	GetRosterReport(ctx context.Context, in *GetRosterReportRequest, opts ...grpc.CallOption) (*httpbody.HttpBody, error)
 	// ListRosterVersions lists the property's kept roster versions, newest
@@ -146,6 +151,25 @@ type AdminServiceClient interface {
 	// EndPass ends a pass at once: its guest page says it has ended and
 	// guest unlock is refused. Audited with who ended it.
 	EndPass(ctx context.Context, in *EndPassRequest, opts ...grpc.CallOption) (*EndPassResponse, error)
+	// GetMoveOutPolicy returns the property's move-out policy: mode (off,
+	// report, the default, or auto), grace days, the local cut-off time
+	// and the largest share of linked residents one run may suspend.
+	GetMoveOutPolicy(ctx context.Context, in *GetMoveOutPolicyRequest, opts ...grpc.CallOption) (*GetMoveOutPolicyResponse, error)
+	// SetMoveOutPolicy changes the fields of the policy it sets, keeping
+	// the others; a value out of bounds is INVALID_ARGUMENT naming its
+	// field, and nothing is saved. Audited as settings_changed with the
+	// values before and after.
+	SetMoveOutPolicy(ctx context.Context, in *SetMoveOutPolicyRequest, opts ...grpc.CallOption) (*SetMoveOutPolicyResponse, error)
+	// PlanMoveOuts is a dry run of the policy, whatever its mode: a fresh
+	// reconciliation of the current roster and the exact suspensions and
+	// reactivations an auto run would make now, with those pending later,
+	// the overrides and the guard's verdict. It writes nothing.
+	PlanMoveOuts(ctx context.Context, in *PlanMoveOutsRequest, opts ...grpc.CallOption) (*PlanMoveOutsResponse, error)
+	// RunMoveOuts runs the policy now. In auto mode it suspends and
+	// reactivates users and says what it did; in report mode it returns
+	// the plan and changes nothing; off, it does nothing. A run while
+	// another of the property's is in progress is ABORTED.
+	RunMoveOuts(ctx context.Context, in *RunMoveOutsRequest, opts ...grpc.CallOption) (*RunMoveOutsResponse, error)
 }
 
 type adminServiceClient struct {
@@ -366,6 +390,46 @@ func (c *adminServiceClient) EndPass(ctx context.Context, in *EndPassRequest, op
 	return out, nil
 }
 
+func (c *adminServiceClient) GetMoveOutPolicy(ctx context.Context, in *GetMoveOutPolicyRequest, opts ...grpc.CallOption) (*GetMoveOutPolicyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetMoveOutPolicyResponse)
+	err := c.cc.Invoke(ctx, AdminService_GetMoveOutPolicy_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) SetMoveOutPolicy(ctx context.Context, in *SetMoveOutPolicyRequest, opts ...grpc.CallOption) (*SetMoveOutPolicyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetMoveOutPolicyResponse)
+	err := c.cc.Invoke(ctx, AdminService_SetMoveOutPolicy_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) PlanMoveOuts(ctx context.Context, in *PlanMoveOutsRequest, opts ...grpc.CallOption) (*PlanMoveOutsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PlanMoveOutsResponse)
+	err := c.cc.Invoke(ctx, AdminService_PlanMoveOuts_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) RunMoveOuts(ctx context.Context, in *RunMoveOutsRequest, opts ...grpc.CallOption) (*RunMoveOutsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RunMoveOutsResponse)
+	err := c.cc.Invoke(ctx, AdminService_RunMoveOuts_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServiceServer is the server API for AdminService service.
 // All implementations must embed UnimplementedAdminServiceServer
 // for forward compatibility.
@@ -455,7 +519,8 @@ type AdminServiceServer interface {
 	// overdue notice, shared email, matched, and access-system users not in
 	// the roster). The body is JSON (application/json) or, with format
 	// "csv", CSV (text/csv). It records the links it finds for the move-out
-	// policy.
+	// policy; the JSON report ends with moveOutPlan, what the policy would
+	// do now as the report stands (PlanMoveOuts' answer, unapplied).
 	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
 	GetRosterReport(context.Context, *GetRosterReportRequest) (*httpbody.HttpBody, error)
 	// ListRosterVersions lists the property's kept roster versions, newest
@@ -469,6 +534,25 @@ type AdminServiceServer interface {
 	// EndPass ends a pass at once: its guest page says it has ended and
 	// guest unlock is refused. Audited with who ended it.
 	EndPass(context.Context, *EndPassRequest) (*EndPassResponse, error)
+	// GetMoveOutPolicy returns the property's move-out policy: mode (off,
+	// report, the default, or auto), grace days, the local cut-off time
+	// and the largest share of linked residents one run may suspend.
+	GetMoveOutPolicy(context.Context, *GetMoveOutPolicyRequest) (*GetMoveOutPolicyResponse, error)
+	// SetMoveOutPolicy changes the fields of the policy it sets, keeping
+	// the others; a value out of bounds is INVALID_ARGUMENT naming its
+	// field, and nothing is saved. Audited as settings_changed with the
+	// values before and after.
+	SetMoveOutPolicy(context.Context, *SetMoveOutPolicyRequest) (*SetMoveOutPolicyResponse, error)
+	// PlanMoveOuts is a dry run of the policy, whatever its mode: a fresh
+	// reconciliation of the current roster and the exact suspensions and
+	// reactivations an auto run would make now, with those pending later,
+	// the overrides and the guard's verdict. It writes nothing.
+	PlanMoveOuts(context.Context, *PlanMoveOutsRequest) (*PlanMoveOutsResponse, error)
+	// RunMoveOuts runs the policy now. In auto mode it suspends and
+	// reactivates users and says what it did; in report mode it returns
+	// the plan and changes nothing; off, it does nothing. A run while
+	// another of the property's is in progress is ABORTED.
+	RunMoveOuts(context.Context, *RunMoveOutsRequest) (*RunMoveOutsResponse, error)
 	mustEmbedUnimplementedAdminServiceServer()
 }
 
@@ -541,6 +625,18 @@ func (UnimplementedAdminServiceServer) ListPasses(context.Context, *ListPassesRe
 }
 func (UnimplementedAdminServiceServer) EndPass(context.Context, *EndPassRequest) (*EndPassResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method EndPass not implemented")
+}
+func (UnimplementedAdminServiceServer) GetMoveOutPolicy(context.Context, *GetMoveOutPolicyRequest) (*GetMoveOutPolicyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetMoveOutPolicy not implemented")
+}
+func (UnimplementedAdminServiceServer) SetMoveOutPolicy(context.Context, *SetMoveOutPolicyRequest) (*SetMoveOutPolicyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetMoveOutPolicy not implemented")
+}
+func (UnimplementedAdminServiceServer) PlanMoveOuts(context.Context, *PlanMoveOutsRequest) (*PlanMoveOutsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PlanMoveOuts not implemented")
+}
+func (UnimplementedAdminServiceServer) RunMoveOuts(context.Context, *RunMoveOutsRequest) (*RunMoveOutsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RunMoveOuts not implemented")
 }
 func (UnimplementedAdminServiceServer) mustEmbedUnimplementedAdminServiceServer() {}
 func (UnimplementedAdminServiceServer) testEmbeddedByValue()                      {}
@@ -941,6 +1037,78 @@ func _AdminService_EndPass_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_GetMoveOutPolicy_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetMoveOutPolicyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).GetMoveOutPolicy(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_GetMoveOutPolicy_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).GetMoveOutPolicy(ctx, req.(*GetMoveOutPolicyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_SetMoveOutPolicy_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetMoveOutPolicyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).SetMoveOutPolicy(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_SetMoveOutPolicy_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).SetMoveOutPolicy(ctx, req.(*SetMoveOutPolicyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_PlanMoveOuts_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PlanMoveOutsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).PlanMoveOuts(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_PlanMoveOuts_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).PlanMoveOuts(ctx, req.(*PlanMoveOutsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_RunMoveOuts_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RunMoveOutsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).RunMoveOuts(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_RunMoveOuts_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).RunMoveOuts(ctx, req.(*RunMoveOutsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AdminService_ServiceDesc is the grpc.ServiceDesc for AdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1031,6 +1199,22 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "EndPass",
 			Handler:    _AdminService_EndPass_Handler,
+		},
+		{
+			MethodName: "GetMoveOutPolicy",
+			Handler:    _AdminService_GetMoveOutPolicy_Handler,
+		},
+		{
+			MethodName: "SetMoveOutPolicy",
+			Handler:    _AdminService_SetMoveOutPolicy_Handler,
+		},
+		{
+			MethodName: "PlanMoveOuts",
+			Handler:    _AdminService_PlanMoveOuts_Handler,
+		},
+		{
+			MethodName: "RunMoveOuts",
+			Handler:    _AdminService_RunMoveOuts_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
