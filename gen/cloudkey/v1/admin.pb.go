@@ -996,7 +996,7 @@ type ListAuditEventsRequest struct {
 	// One kind of event: unlock (residents' and guests' attempts, and every
 	// record written before kinds), settings_changed, pass_issued,
 	// pass_ended, protect_activated, protect_suspended, tile_granted,
-	// tile_revoked, contacts_imported, moveout_suspended,
+	// tile_revoked, contacts_imported, pass_refused, moveout_suspended,
 	// moveout_reactivated, moveout_guard. Empty: every kind.
 	Kind          string `protobuf:"bytes,9,opt,name=kind,proto3" json:"kind,omitempty"`
 	unknownFields protoimpl.UnknownFields
