@@ -35,6 +35,7 @@ type Property struct {
 	TimeZone string       `yaml:"timezone"`
 	Default  bool         `yaml:"default"`
 	Access   []Connection `yaml:"access"`
+	PMS      *PMS         `yaml:"pms"`
 }
 
 // Connection is one access-system connection of a property.
@@ -156,6 +157,9 @@ func Parse(data []byte, env Lookup, readFile func(string) ([]byte, error)) (File
 			if err := checkConnection(&p.Access[j], names, env, readFile); err != nil {
 				return File{}, fmt.Errorf("%s: access[%d]: %w", at, j, err)
 			}
+		}
+		if err := checkPMS(p.PMS, env, readFile); err != nil {
+			return File{}, fmt.Errorf("%s: pms.%w", at, err)
 		}
 	}
 	if defaults > 1 {
