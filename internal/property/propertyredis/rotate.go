@@ -42,6 +42,9 @@ func Rotate(ctx context.Context, rdb redis.UniversalClient, keys *secrets.Keyrin
 			for _, c := range r.Access {
 				stale = stale || secrets.KeyID(c.Secret) != keys.Primary()
 			}
+			if r.PMS != nil {
+				stale = stale || secrets.KeyID(r.PMS.Secret) != keys.Primary()
+			}
 			if !stale {
 				return nil
 			}

@@ -69,6 +69,7 @@ type record struct {
 	Name     string       `json:"name"`
 	TimeZone string       `json:"timezone,omitempty"`
 	Access   []connRecord `json:"access"`
+	PMS      *pmsRecord   `json:"pms,omitempty"`
 }
 
 type connRecord struct {
@@ -96,6 +97,10 @@ func (s *Store) seal(p property.Property) ([]byte, error) {
 		}
 		r.Access[i] = connRecord{System: c.System, Name: c.Name, URL: c.URL, Org: c.Org, Email: c.Email, Places: c.Places, Secret: sealed}
 	}
+	var err error
+	if r.PMS, err = s.sealPMS(p.ID, p.PMS); err != nil {
+		return nil, err
+	}
 	return json.Marshal(r)
 }
 
@@ -115,6 +120,10 @@ func (s *Store) open(id string, raw []byte) (property.Property, error) {
 		}
 		p.Access[i] = property.Connection{System: c.System, Name: c.Name, URL: c.URL, Org: c.Org, Email: c.Email, Places: c.Places, Secret: string(plain)}
 	}
+	var err error
+	if p.PMS, err = s.openPMS(id, r.PMS); err != nil {
+		return property.Property{}, err
+	}
 	return p, nil
 }
 
@@ -122,7 +131,7 @@ func (s *Store) open(id string, raw []byte) (property.Property, error) {
 // Redis keeps, secrets compared in clear, the default flag and the
 // *_env/*_file names ignored.
 func Same(a, b property.Property) bool {
-	if a.ID != b.ID || a.Name != b.Name || a.TimeZone != b.TimeZone || len(a.Access) != len(b.Access) {
+	if a.ID != b.ID || a.Name != b.Name || a.TimeZone != b.TimeZone || len(a.Access) != len(b.Access) || !a.PMS.Equal(b.PMS) {
 		return false
 	}
 	for i, x := range a.Access {
