@@ -18,6 +18,7 @@ import (
 	"github.com/cloudkey/cloudkey/internal/secrets"
 	"github.com/cloudkey/cloudkey/internal/setup"
 	"github.com/cloudkey/cloudkey/roster"
+	"github.com/cloudkey/cloudkey/roster/pmspull"
 	"github.com/cloudkey/cloudkey/roster/reconcile"
 	"github.com/cloudkey/cloudkey/roster/rosterredis"
 )
@@ -26,6 +27,7 @@ const rosterUsage = `usage:
   cloudkey roster import FILE --property P [--dry-run]
   cloudkey roster versions --property P
   cloudkey roster report --property P [--format text|json|csv]
+  cloudkey roster pull --property P
 FILE is a CSV resident roster exported from the PMS ("-" reads standard input):
 the columns property_id,unit,resident_id,first_name,last_name,email,phone,status,
 move_in,move_out,lease_start,lease_end,role or their usual aliases, in any order,
@@ -33,7 +35,9 @@ below any title block. Each import is a new version of the property's roster.
 report compares the current roster with the property's access systems, read
 live (no credential is created), and records the links it finds; it reads
 the property from the Redis of ` + "`cloudkey serve`" + `, its secrets opened with
-CLOUDKEY_SECRETS_KEY.
+CLOUDKEY_SECRETS_KEY. pull pulls the roster from the property's PMS (its pms:
+block) now, as the scheduled pull does: what changed since the last pull,
+merged into a new version, then reconciled.
 Every command needs --redis-url (CLOUDKEY_REDIS_URL).`
 
 // rosterCmd imports PMS roster exports into the Redis cloudkey uses and
@@ -62,7 +66,7 @@ func rosterCmd(ctx context.Context, args []string, stdout io.Writer) error {
 		fs.BoolVar(&dryRun, "dry-run", false, "parse and report, store nothing")
 	case "report":
 		fs.StringVar(&format, "format", "text", "text, json or csv")
-	case "versions":
+	case "versions", "pull":
 	default:
 		return usageError{fmt.Errorf("roster: unknown command %q\n%s", verb, rosterUsage)}
 	}
@@ -89,13 +93,14 @@ func rosterCmd(ctx context.Context, args []string, stdout io.Writer) error {
 		return errors.New("roster: --redis-url (CLOUDKEY_REDIS_URL) is required: the embedded Redis lives inside `cloudkey serve`")
 	}
 	timeout := time.Minute
-	if verb == "report" {
+	if verb == "report" || verb == "pull" {
 		timeout = 10 * time.Minute // one Openpath request per user
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var store *rosterredis.Store
 	var directories directoriesFunc
+	var pull func(ctx context.Context, property string) (pmspull.Status, error)
 	if !dryRun {
 		rdb, err := redisconn.Dial(*redisURL)
 		if err != nil {
@@ -110,12 +115,21 @@ func rosterCmd(ctx context.Context, args []string, stdout io.Writer) error {
 			}
 			return setup.RosterDirectories(ctx, rdb, keys, property)
 		}
+		pull = func(ctx context.Context, property string) (pmspull.Status, error) {
+			keys, err := secretsFromEnv()
+			if err != nil {
+				return pmspull.Status{}, err
+			}
+			return setup.PullRoster(ctx, rdb, keys, property, nil)
+		}
 	}
 	switch verb {
 	case "versions":
 		return listRosterVersions(ctx, store, *property, stdout)
 	case "report":
 		return rosterReport(ctx, directories, store, *property, format, stdout)
+	case "pull":
+		return pullRoster(ctx, pull, *property, stdout)
 	}
 	return importRoster(ctx, store, *property, operands[0], stdout)
 }
@@ -262,4 +276,28 @@ func listRosterVersions(ctx context.Context, store *rosterredis.Store, property 
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%d\t%d\t%d\n", v.Number, v.CreatedAt.Format(time.RFC3339), v.Source, v.Origin, v.People, v.Added, v.Changed, v.Removed)
 	}
 	return tw.Flush()
+}
+
+// pullRoster pulls the property's roster from its PMS now and prints
+// what the pull did.
+func pullRoster(ctx context.Context, pull func(context.Context, string) (pmspull.Status, error), property string, stdout io.Writer) error {
+	st, err := pull(ctx, property)
+	if err != nil {
+		return fmt.Errorf("roster pull: %w", err)
+	}
+	kind := "incremental"
+	if st.Full {
+		kind = "full"
+	}
+	if st.Version == 0 {
+		fmt.Fprintf(stdout, "property %s: %s pull, nothing changed (%d people, %d PMS requests)\n", property, kind, st.People, st.Requests)
+	} else {
+		fmt.Fprintf(stdout, "property %s: %s pull, version %d: %d people, %d created, %d updated, %d removed (%d PMS requests)\n",
+			property, kind, st.Version, st.People, st.Added, st.Changed, st.Removed, st.Requests)
+	}
+	if st.Skipped > 0 {
+		fmt.Fprintf(stdout, "%d %s skipped (no usable email); `cloudkey roster versions` and the report list them\n", st.Skipped, plural(st.Skipped, "row"))
+	}
+	fmt.Fprintf(stdout, "reconciled; the next incremental pull asks for changes since %s\n", st.Cursor.Format(time.RFC3339))
+	return nil
 }

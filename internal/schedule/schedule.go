@@ -212,15 +212,6 @@ func (s *Scheduler) Remove(ctx context.Context, name string) error {
 	return nil
 }
 
-// Forget unregisters job name on this replica only: Redis keeps its due
-// time, for the replicas that still run it (a replica shutting a job down
-// that others keep, or a test).
-func (s *Scheduler) Forget(name string) {
-	s.mu.Lock()
-	delete(s.jobs, name)
-	s.mu.Unlock()
-}
-
 // Due returns job name's next due time as stored; ok is false when it
 // is not scheduled.
 func (s *Scheduler) Due(ctx context.Context, name string) (due time.Time, ok bool, err error) {
@@ -232,6 +223,25 @@ func (s *Scheduler) Due(ctx context.Context, name string) (due time.Time, ok boo
 		return time.Time{}, false, fmt.Errorf("schedule: due time of %s: %w", name, err)
 	}
 	return time.UnixMilli(int64(v)), true, nil
+}
+
+// Dues returns the stored due time of each of names that is scheduled,
+// in one round trip.
+func (s *Scheduler) Dues(ctx context.Context, names []string) (map[string]time.Time, error) {
+	out := make(map[string]time.Time, len(names))
+	if len(names) == 0 {
+		return out, nil
+	}
+	scores, err := s.rdb.ZMScore(ctx, KeyDue, names...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("schedule: due times: %w", err)
+	}
+	for i, v := range scores {
+		if v != 0 { // ZMSCORE answers nil, read as 0, for a member not there
+			out[names[i]] = time.UnixMilli(int64(v))
+		}
+	}
+	return out, nil
 }
 
 // Jobs returns the names of the jobs registered here.

@@ -166,11 +166,6 @@ func (p *Puller) Statuses(ctx context.Context, ids []string) (map[string]Status,
 	return out, nil
 }
 
-// ForgetStatus drops a removed property's last pull and cursor.
-func (p *Puller) ForgetStatus(ctx context.Context, propertyID string) error {
-	return p.cfg.Redis.Del(ctx, statusKey(propertyID)).Err()
-}
-
 // source names what a cursor is valid for.
 func source(c *property.PMS) string {
 	ids := make([]string, len(c.PropertyIDs))
