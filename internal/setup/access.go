@@ -154,7 +154,7 @@ func (acc *accessSystems) startDemo(cfg Config, log *slog.Logger) ([]property.Pr
 		ps = append(ps, property.Property{ID: demoSecondID, Name: demoSecondName, TimeZone: demoTimeZone,
 			Access: []property.Connection{{System: property.Kisi, Name: property.Kisi, URL: ks.URL, Secret: kseed.Orgs[1].APIKey}}})
 	}
-	if cfg.KisiSimSeed == nil {
+	if cfg.KisiSimSeed == nil && cfg.DemoPMS {
 		bs, err := acc.startDemoPMS(ps, log)
 		if err != nil {
 			return nil, closers, err

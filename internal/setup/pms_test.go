@@ -179,7 +179,7 @@ func TestScheduledPullTwoReplicas(t *testing.T) {
 // The embedded demo pulls its properties' leases from its own Buildium
 // simulator.
 func TestDemoPullsFromEmbeddedBuildium(t *testing.T) {
-	app, err := Start(context.Background(), Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", SchedulePoll: 20 * time.Millisecond,
+	app, err := Start(context.Background(), Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", SchedulePoll: 20 * time.Millisecond, DemoPMS: true,
 		Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)

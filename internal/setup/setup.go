@@ -126,6 +126,11 @@ type Config struct {
 	// SchedulePoll is how often each replica looks for scheduled jobs
 	// due (the roster pulls); 0: schedule.DefaultPoll.
 	SchedulePoll time.Duration
+	// DemoPMS gives the embedded demo's properties a pms block on an
+	// embedded Buildium simulator (`cloudkey serve` sets it; off, the
+	// demo has no scheduled pull, and its simulators see no reconciliation
+	// traffic).
+	DemoPMS bool
 	// PropertiesFile names the properties file (PRODUCT.md); empty: the
 	// CLOUDKEY_ACCESS_* settings describe one property with one Openpath
 	// connection, and without those the demo property is served.
