@@ -7,12 +7,21 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/encoding/protojson"
+
 	"github.com/cloudkey/cloudkey/access/sim"
+	"github.com/cloudkey/cloudkey/cache"
+	pb "github.com/cloudkey/cloudkey/gen/cloudkey/v1"
+	"github.com/cloudkey/cloudkey/internal/adminkey"
 	"github.com/cloudkey/cloudkey/internal/property"
 	"github.com/cloudkey/cloudkey/internal/property/propertyredis"
 	"github.com/cloudkey/cloudkey/internal/redistest"
@@ -75,6 +84,7 @@ func TestScheduledPullTwoReplicas(t *testing.T) {
 	}
 	var logs lockedBuffer
 	var apps []*App
+	var stops []func()
 	for range 2 {
 		app, err := Start(context.Background(), Config{
 			GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", RedisURL: rs.URL(), PropertiesFile: file, SchedulePoll: 20 * time.Millisecond,
@@ -83,7 +93,11 @@ func TestScheduledPullTwoReplicas(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(app.Close)
+		sctx, stop := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- app.Serve(sctx) }()
+		stops = append(stops, sync.OnceFunc(func() { stop(); <-done }))
+		t.Cleanup(stops[len(stops)-1])
 		apps = append(apps, app)
 	}
 	ctx := t.Context()
@@ -149,6 +163,39 @@ func TestScheduledPullTwoReplicas(t *testing.T) {
 		}
 	}
 
+	// Through the admin API: GetProperty shows the block without the
+	// secret; an update (which cannot carry a pms block) keeps it.
+	plain, _, err := adminkey.NewStore(rdb, cache.DefaultPrefix).CreateScoped(ctx, adminkey.Scope{Portfolio: true}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := grpc.NewClient(apps[0].Server.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	admin := pb.NewAdminServiceClient(conn)
+	actx := metadata.AppendToOutgoingContext(ctx, "x-auth-scheme", "api-token", "x-auth-apikey", plain)
+	got, err := admin.GetProperty(actx, &pb.GetPropertyRequest{PropertyId: "harbor-view"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pms := got.GetProperty().GetPms(); pms.GetSystem() != "buildium" || !pms.GetSecretSet() || pms.GetLastPullResult() != "ok" ||
+		pms.GetEvery().AsDuration() != 5*time.Minute || len(pms.GetPropertyIds()) != 1 {
+		t.Errorf("GetProperty's pms block = %v", pms)
+	}
+	if b, _ := protojson.Marshal(got); strings.Contains(string(b), buildiumsim.DemoClientSecret) {
+		t.Errorf("GetProperty shows the client secret: %s", b)
+	}
+	if _, err := admin.UpdateProperty(actx, &pb.UpdatePropertyRequest{PropertyId: "harbor-view", Property: &pb.PropertyInput{
+		Name: "Harbor View Renamed", TimeZone: "America/New_York", Access: []*pb.ConnectionInput{{System: "openpath", Url: op.URL, Email: sim.DemoServiceEmail}},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	if p, _, _ := propertyredis.New(rdb, secrets.Development()).Get(ctx, "harbor-view"); p.Name != "Harbor View Renamed" || p.PMS == nil || p.PMS.ClientSecret != buildiumsim.DemoClientSecret {
+		t.Errorf("after an admin update: %q, pms %v", p.Name, p.PMS)
+	}
+
 	// The block dropped (as a new properties file would): unscheduled.
 	p, _, err := propertyredis.New(rdb, secrets.Development()).Get(ctx, "harbor-view")
 	if err != nil {
@@ -165,8 +212,8 @@ func TestScheduledPullTwoReplicas(t *testing.T) {
 	for _, app := range apps {
 		waitFor(t, "the pms block gone from the view", func() bool { return app.registry.Properties()[0].PMS == nil })
 	}
-	for _, app := range apps {
-		app.Close()
+	for _, stop := range stops {
+		stop()
 	}
 	if strings.Contains(logs.String(), buildiumsim.DemoClientSecret) {
 		t.Error("the logs show the client secret")
