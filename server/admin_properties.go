@@ -7,6 +7,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	pb "github.com/cloudkey/cloudkey/gen/cloudkey/v1"
@@ -18,6 +19,24 @@ type PropertyStatus struct {
 	ID, Name, TimeZone string
 	Default            bool
 	Connections        []ConnectionStatus
+	// PMS is the roster's property-management system; nil when none.
+	PMS *PMSStatus
+}
+
+// PMSStatus is a property's pms block without its secret, and its last
+// pull.
+type PMSStatus struct {
+	System, URL string
+	PropertyIDs []int32
+	Every       time.Duration
+	SecretSet   bool
+	// The last pull: zero LastPullAt before the first.
+	LastPullAt     time.Time
+	LastPullResult string
+	LastPullError  string
+	LastPullVer    int
+	// NextPullAt is when the next pull is due; zero when unknown.
+	NextPullAt time.Time
 }
 
 // ConnectionStatus is one access-system connection of a property.
@@ -107,6 +126,16 @@ func propertyPB(p PropertyStatus) *pb.Property {
 		})
 		if !c.LastErrorAt.IsZero() {
 			out.Connections[len(out.Connections)-1].LastErrorAt = timestamppb.New(c.LastErrorAt)
+		}
+	}
+	if m := p.PMS; m != nil {
+		out.Pms = &pb.PropertyPMS{System: m.System, Url: m.URL, PropertyIds: m.PropertyIDs, Every: durationpb.New(m.Every), SecretSet: m.SecretSet,
+			LastPullResult: m.LastPullResult, LastPullError: m.LastPullError, LastPullVersion: int32(m.LastPullVer)}
+		if !m.LastPullAt.IsZero() {
+			out.Pms.LastPullAt = timestamppb.New(m.LastPullAt)
+		}
+		if !m.NextPullAt.IsZero() {
+			out.Pms.NextPullAt = timestamppb.New(m.NextPullAt)
 		}
 	}
 	return out

@@ -111,6 +111,9 @@ func (s *adminServer) UpdateProperty(ctx context.Context, req *pb.UpdateProperty
 	p := propertyFromPB(req.GetProperty())
 	p.ID = id
 	p.Envoy = old.Envoy // the properties file's; the admin API does not edit it
+	// The pms block is the properties file's: the API neither shows its
+	// secret nor takes it, so an update keeps it.
+	p.PMS = old.PMS
 	// A connection given without its secret keeps the stored one of the
 	// same name: secrets are never read back, so they need not be resent.
 	for i := range p.Access {

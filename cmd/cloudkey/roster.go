@@ -20,6 +20,7 @@ import (
 	"github.com/cloudkey/cloudkey/internal/setup"
 	"github.com/cloudkey/cloudkey/roster"
 	"github.com/cloudkey/cloudkey/roster/moveout"
+	"github.com/cloudkey/cloudkey/roster/pmspull"
 	"github.com/cloudkey/cloudkey/roster/reconcile"
 	"github.com/cloudkey/cloudkey/roster/rosterredis"
 	"github.com/cloudkey/cloudkey/unlock"
@@ -32,6 +33,7 @@ const rosterUsage = `usage:
   cloudkey roster report --property P [--format text|json|csv]
   cloudkey roster policy --property P [--mode off|report|auto] [--grace DAYS] [--cutoff HH:MM] [--max-share X]
   cloudkey roster moveout --property P [--dry-run] [--format text|json]
+  cloudkey roster pull --property P
 FILE is a CSV resident roster exported from the PMS ("-" reads standard input):
 the columns property_id,unit,resident_id,first_name,last_name,email,phone,status,
 move_in,move_out,lease_start,lease_end,role or their usual aliases, in any order,
@@ -47,6 +49,9 @@ residents one run may suspend.
 moveout runs the policy now, as the server does after each import: with
 --dry-run (or in report mode) it prints the exact changes and writes
 nothing; in auto mode it suspends and reactivates users and audits each.
+pull pulls the roster from the property's PMS (its pms: block) now, as the
+scheduled pull does: what changed since the last pull, merged into a new
+version, then reconciled.
 Every command needs --redis-url (CLOUDKEY_REDIS_URL).`
 
 // rosterCmd imports PMS roster exports into the Redis cloudkey uses and
@@ -86,7 +91,7 @@ func rosterCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	case "moveout":
 		fs.BoolVar(&moveDry, "dry-run", false, "print the changes, make none")
 		fs.StringVar(&format, "format", "text", "text or json")
-	case "versions":
+	case "versions", "pull":
 	default:
 		return usageError{fmt.Errorf("roster: unknown command %q\n%s", verb, rosterUsage)}
 	}
@@ -116,13 +121,14 @@ func rosterCmd(ctx context.Context, args []string, stdout io.Writer) error {
 		return errors.New("roster: --redis-url (CLOUDKEY_REDIS_URL) is required: the embedded Redis lives inside `cloudkey serve`")
 	}
 	timeout := time.Minute
-	if verb == "report" || verb == "moveout" {
+	if verb == "report" || verb == "moveout" || verb == "pull" {
 		timeout = 10 * time.Minute // one Openpath request per user
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var store *rosterredis.Store
 	var directories directoriesFunc
+	var pull func(ctx context.Context, property string) (pmspull.Status, error)
 	if !dryRun {
 		rdb, err := redisconn.Dial(*redisURL)
 		if err != nil {
@@ -136,6 +142,13 @@ func rosterCmd(ctx context.Context, args []string, stdout io.Writer) error {
 				return "", nil, err
 			}
 			return setup.RosterDirectories(ctx, rdb, keys, property)
+		}
+		pull = func(ctx context.Context, property string) (pmspull.Status, error) {
+			keys, err := secretsFromEnv()
+			if err != nil {
+				return pmspull.Status{}, err
+			}
+			return setup.PullRoster(ctx, rdb, keys, property, nil)
 		}
 	}
 	switch verb {
@@ -154,6 +167,8 @@ func rosterCmd(ctx context.Context, args []string, stdout io.Writer) error {
 		return listRosterVersions(ctx, store, *property, stdout)
 	case "report":
 		return rosterReport(ctx, directories, store, *property, format, stdout)
+	case "pull":
+		return pullRoster(ctx, pull, *property, stdout)
 	}
 	return importRoster(ctx, store, *property, operands[0], stdout)
 }
@@ -396,4 +411,28 @@ func rosterMoveOut(ctx context.Context, redisURL, property string, dryRun bool, 
 		return enc.Encode(r)
 	}
 	return r.WriteText(stdout)
+}
+
+// pullRoster pulls the property's roster from its PMS now and prints
+// what the pull did.
+func pullRoster(ctx context.Context, pull func(context.Context, string) (pmspull.Status, error), property string, stdout io.Writer) error {
+	st, err := pull(ctx, property)
+	if err != nil {
+		return fmt.Errorf("roster pull: %w", err)
+	}
+	kind := "incremental"
+	if st.Full {
+		kind = "full"
+	}
+	if st.Version == 0 {
+		fmt.Fprintf(stdout, "property %s: %s pull, nothing changed (%d people, %d PMS requests)\n", property, kind, st.People, st.Requests)
+	} else {
+		fmt.Fprintf(stdout, "property %s: %s pull, version %d: %d people, %d created, %d updated, %d removed (%d PMS requests)\n",
+			property, kind, st.Version, st.People, st.Added, st.Changed, st.Removed, st.Requests)
+	}
+	if st.Skipped > 0 {
+		fmt.Fprintf(stdout, "%d %s skipped (no usable email); `cloudkey roster versions` and the report list them\n", st.Skipped, plural(st.Skipped, "row"))
+	}
+	fmt.Fprintf(stdout, "reconciled; the next incremental pull asks for changes since %s\n", st.Cursor.Format(time.RFC3339))
+	return nil
 }

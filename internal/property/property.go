@@ -36,6 +36,7 @@ type Property struct {
 	Default  bool         `yaml:"default"`
 	Access   []Connection `yaml:"access"`
 	Envoy    *Envoy       `yaml:"envoy"` // optional: the tile's Envoy connection (envoy.go)
+	PMS      *PMS         `yaml:"pms"`   // optional: the scheduled roster pull (pms.go)
 }
 
 // Connection is one access-system connection of a property.
@@ -162,6 +163,9 @@ func Parse(data []byte, env Lookup, readFile func(string) ([]byte, error)) (File
 			if err := checkEnvoy(p.Envoy, env, readFile); err != nil {
 				return File{}, fmt.Errorf("%s: %w", at, err)
 			}
+		}
+		if err := checkPMS(p.PMS, env, readFile); err != nil {
+			return File{}, fmt.Errorf("%s: pms.%w", at, err)
 		}
 	}
 	if defaults > 1 {

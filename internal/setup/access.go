@@ -12,6 +12,7 @@ import (
 	"github.com/cloudkey/cloudkey/access/sim"
 	"github.com/cloudkey/cloudkey/internal/property"
 	"github.com/cloudkey/cloudkey/internal/telemetry"
+	"github.com/cloudkey/cloudkey/roster/buildiumsim"
 	"github.com/cloudkey/cloudkey/visitor/envoysim"
 )
 
@@ -42,6 +43,9 @@ type accessSystems struct {
 	kisiSim *kisisim.Server
 	// envoySim is the embedded Envoy simulator of the demo, or nil.
 	envoySim *envoysim.Server
+	// buildiumSim is the embedded Buildium simulator the demo's roster
+	// pulls read; nil outside the demo.
+	buildiumSim *buildiumsim.Server
 	// shared are the HTTP clients every connection of a system shares.
 	shared sharedHTTP
 	close  func() // the shared transports' idle connections, then the simulators
@@ -159,6 +163,13 @@ func (acc *accessSystems) startDemo(cfg Config, log *slog.Logger) ([]property.Pr
 		// The demo's second property, on Kisi only (PRODUCT.md).
 		ps = append(ps, property.Property{ID: demoSecondID, Name: demoSecondName, TimeZone: demoTimeZone,
 			Access: []property.Connection{{System: property.Kisi, Name: property.Kisi, URL: ks.URL, Secret: kseed.Orgs[1].APIKey}}})
+	}
+	if cfg.KisiSimSeed == nil && cfg.DemoPMS {
+		bs, err := acc.startDemoPMS(ps, log)
+		if err != nil {
+			return nil, closers, err
+		}
+		closers = append(closers, func() { bs.Close() })
 	}
 	return ps, closers, nil
 }

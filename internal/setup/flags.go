@@ -183,6 +183,16 @@ func Settings() []Setting {
 		{Flag: "access-breaker-open", Default: "5s", Positive: true,
 			Doc: "how long the access system's circuit breaker, once open, fails calls at once before a probe",
 			Dur: func(c *Config) *time.Duration { return &c.AccessBreakerOpen }},
+		{Flag: "schedule-poll", Default: "15s", Positive: true,
+			Doc: "how often each replica looks for scheduled jobs due (the roster pulls of the properties' pms blocks); each runs once across replicas",
+			Dur: func(c *Config) *time.Duration { return &c.SchedulePoll }},
+		{Flag: "demo-pms", Default: "true",
+			Doc: "with the embedded demo (no properties configured): pull the demo properties' rosters from an embedded Buildium simulator, hourly and at start",
+			Parse: func(c *Config, v string) error {
+				b, err := strconv.ParseBool(v)
+				c.DemoPMS = b
+				return err
+			}},
 		{Flag: "public-url", Env: "CLOUDKEY_PUBLIC_URL",
 			Doc:  "base URL of guest links, e.g. https://cloudkey.example.com",
 			Note: "empty: this server's HTTP address", Str: func(c *Config) *string { return &c.PublicURL }},

@@ -206,6 +206,12 @@ type registry struct {
 	// start, before the server serves).
 	endPasses func(ctx context.Context, property string) (int, error)
 	cleanups  sync.WaitGroup // removed properties' Kisi logins being deleted
+	// onChange, when set, is told after each change of the served set
+	// (the scheduled roster pulls follow it); it must not block.
+	onChange atomic.Pointer[func()]
+	// pmsView shows a property's pms block and last pull (set once at
+	// start, before the server serves; nil: none shown).
+	pmsView   func(property.Property) *server.PMSStatus
 	loopDone  chan struct{}
 	releaseMu sync.Mutex
 }
@@ -355,6 +361,9 @@ func (r *registry) refresh(ctx context.Context) {
 	r.version = snap.Version
 	r.publishView()
 	r.release(replaced)
+	if f := r.onChange.Load(); f != nil {
+		(*f)()
+	}
 }
 
 func (r *registry) recovered() {
@@ -495,6 +504,9 @@ func (r *registry) Properties() []server.PropertyStatus {
 				cs.LastError, cs.LastErrorAt = f.text, f.at
 			}
 			ps.Connections = append(ps.Connections, cs)
+		}
+		if r.pmsView != nil {
+			ps.PMS = r.pmsView(p)
 		}
 		out[i] = ps
 	}

@@ -47,6 +47,7 @@ import (
 	"github.com/cloudkey/cloudkey/internal/redisconn"
 	"github.com/cloudkey/cloudkey/internal/secrets"
 	"github.com/cloudkey/cloudkey/internal/telemetry"
+	"github.com/cloudkey/cloudkey/roster/buildiumsim"
 	"github.com/cloudkey/cloudkey/roster/moveout"
 	"github.com/cloudkey/cloudkey/roster/rosterredis"
 	"github.com/cloudkey/cloudkey/server"
@@ -128,6 +129,14 @@ type Config struct {
 	// its embedded simulator, which has no rate limit: prewarming
 	// thousands of residents at 5 per second would take hours.
 	KisiOrgRate float64
+	// SchedulePoll is how often each replica looks for scheduled jobs
+	// due (the roster pulls); 0: schedule.DefaultPoll.
+	SchedulePoll time.Duration
+	// DemoPMS gives the embedded demo's properties a pms block on an
+	// embedded Buildium simulator (`cloudkey serve` sets it; off, the
+	// demo has no scheduled pull, and its simulators see no reconciliation
+	// traffic).
+	DemoPMS bool
 	// PropertiesFile names the properties file (PRODUCT.md); empty: the
 	// CLOUDKEY_ACCESS_* settings describe one property with one Openpath
 	// connection, and without those the demo property is served.
@@ -194,6 +203,10 @@ type App struct {
 	// (nobody else can reach that Redis to make one); empty otherwise.
 	DevAdminKey string
 
+	// BuildiumSim is the embedded Buildium simulator the demo's rosters
+	// are pulled from; nil outside the demo.
+	BuildiumSim *buildiumsim.Server
+
 	// Visitors is the guest-pass service.
 	Visitors *visitor.Service
 	// EnvoySecret is the secret Envoy webhooks are verified with.
@@ -254,7 +267,7 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	if err != nil {
 		return nil, err
 	}
-	a.Sim, a.KisiSim = acc.sim, acc.kisiSim
+	a.Sim, a.KisiSim, a.BuildiumSim = acc.sim, acc.kisiSim, acc.buildiumSim
 	keys, err := secretsKeyring(cfg, log)
 	if err != nil {
 		return nil, err
@@ -278,6 +291,11 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	}
 	a.add(reg.close)
 	a.registry, a.Properties = reg, reg.properties()
+	_, closePMS, err := startPMS(rdb, reg, cfg, log, a.Metrics)
+	if err != nil {
+		return nil, err
+	}
+	a.add(closePMS)
 	svc := reg.portfolio
 	// Legacy admin keys stay the default property's first Openpath
 	// connection's organisation, as the start found it.

@@ -33,8 +33,11 @@ type Property struct {
 	// IANA time zone, e.g. "America/New_York"; empty when not set.
 	TimeZone string `protobuf:"bytes,3,opt,name=time_zone,json=timeZone,proto3" json:"time_zone,omitempty"`
 	// The default property: tokens without a properties claim act on it.
-	Default       bool                  `protobuf:"varint,4,opt,name=default,proto3" json:"default,omitempty"`
-	Connections   []*PropertyConnection `protobuf:"bytes,5,rep,name=connections,proto3" json:"connections,omitempty"`
+	Default     bool                  `protobuf:"varint,4,opt,name=default,proto3" json:"default,omitempty"`
+	Connections []*PropertyConnection `protobuf:"bytes,5,rep,name=connections,proto3" json:"connections,omitempty"`
+	// The property-management system the roster is pulled from (the
+	// properties file's pms: block), without its secret; absent when none.
+	Pms           *PropertyPMS `protobuf:"bytes,6,opt,name=pms,proto3" json:"pms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -100,6 +103,13 @@ func (x *Property) GetDefault() bool {
 func (x *Property) GetConnections() []*PropertyConnection {
 	if x != nil {
 		return x.Connections
+	}
+	return nil
+}
+
+func (x *Property) GetPms() *PropertyPMS {
+	if x != nil {
+		return x.Pms
 	}
 	return nil
 }
@@ -5257,18 +5267,146 @@ func (x *MoveOutGuard) GetLinked() int32 {
 	return 0
 }
 
+// PropertyPMS is a property's property-management system, as the
+// properties file's pms: block sets it, and its last scheduled pull. The
+// client secret is never returned.
+type PropertyPMS struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "buildium".
+	System string `protobuf:"bytes,1,opt,name=system,proto3" json:"system,omitempty"`
+	Url    string `protobuf:"bytes,2,opt,name=url,proto3" json:"url,omitempty"`
+	// The Buildium rental property ids pulled.
+	PropertyIds []int32 `protobuf:"varint,3,rep,packed,name=property_ids,json=propertyIds,proto3" json:"property_ids,omitempty"`
+	// The pull interval.
+	Every *durationpb.Duration `protobuf:"bytes,4,opt,name=every,proto3" json:"every,omitempty"`
+	// A client secret is stored; it is never returned.
+	SecretSet bool `protobuf:"varint,5,opt,name=secret_set,json=secretSet,proto3" json:"secret_set,omitempty"`
+	// The last pull, on any replica: when, "ok" or "failed", and why it
+	// failed. Unset before the first pull.
+	LastPullAt     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=last_pull_at,json=lastPullAt,proto3" json:"last_pull_at,omitempty"`
+	LastPullResult string                 `protobuf:"bytes,7,opt,name=last_pull_result,json=lastPullResult,proto3" json:"last_pull_result,omitempty"`
+	LastPullError  string                 `protobuf:"bytes,8,opt,name=last_pull_error,json=lastPullError,proto3" json:"last_pull_error,omitempty"`
+	// The roster version the last pull saved; 0 when nothing changed.
+	LastPullVersion int32 `protobuf:"varint,9,opt,name=last_pull_version,json=lastPullVersion,proto3" json:"last_pull_version,omitempty"`
+	// When the next pull is due.
+	NextPullAt    *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=next_pull_at,json=nextPullAt,proto3" json:"next_pull_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PropertyPMS) Reset() {
+	*x = PropertyPMS{}
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[74]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PropertyPMS) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PropertyPMS) ProtoMessage() {}
+
+func (x *PropertyPMS) ProtoReflect() protoreflect.Message {
+	mi := &file_cloudkey_v1_admin_proto_msgTypes[74]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PropertyPMS.ProtoReflect.Descriptor instead.
+func (*PropertyPMS) Descriptor() ([]byte, []int) {
+	return file_cloudkey_v1_admin_proto_rawDescGZIP(), []int{74}
+}
+
+func (x *PropertyPMS) GetSystem() string {
+	if x != nil {
+		return x.System
+	}
+	return ""
+}
+
+func (x *PropertyPMS) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *PropertyPMS) GetPropertyIds() []int32 {
+	if x != nil {
+		return x.PropertyIds
+	}
+	return nil
+}
+
+func (x *PropertyPMS) GetEvery() *durationpb.Duration {
+	if x != nil {
+		return x.Every
+	}
+	return nil
+}
+
+func (x *PropertyPMS) GetSecretSet() bool {
+	if x != nil {
+		return x.SecretSet
+	}
+	return false
+}
+
+func (x *PropertyPMS) GetLastPullAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastPullAt
+	}
+	return nil
+}
+
+func (x *PropertyPMS) GetLastPullResult() string {
+	if x != nil {
+		return x.LastPullResult
+	}
+	return ""
+}
+
+func (x *PropertyPMS) GetLastPullError() string {
+	if x != nil {
+		return x.LastPullError
+	}
+	return ""
+}
+
+func (x *PropertyPMS) GetLastPullVersion() int32 {
+	if x != nil {
+		return x.LastPullVersion
+	}
+	return 0
+}
+
+func (x *PropertyPMS) GetNextPullAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NextPullAt
+	}
+	return nil
+}
+
 var File_cloudkey_v1_admin_proto protoreflect.FileDescriptor
 
 const file_cloudkey_v1_admin_proto_rawDesc = "" +
 	"\n" +
-	"\x17cloudkey/v1/admin.proto\x12\vcloudkey.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x19google/api/httpbody.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb9\x01\n" +
+	"\x17cloudkey/v1/admin.proto\x12\vcloudkey.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x19google/api/httpbody.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe5\x01\n" +
 	"\bProperty\x12\x1f\n" +
 	"\vproperty_id\x18\x01 \x01(\tR\n" +
 	"propertyId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1b\n" +
 	"\ttime_zone\x18\x03 \x01(\tR\btimeZone\x12\x18\n" +
 	"\adefault\x18\x04 \x01(\bR\adefault\x12A\n" +
-	"\vconnections\x18\x05 \x03(\v2\x1f.cloudkey.v1.PropertyConnectionR\vconnections\"\xda\x02\n" +
+	"\vconnections\x18\x05 \x03(\v2\x1f.cloudkey.v1.PropertyConnectionR\vconnections\x12*\n" +
+	"\x03pms\x18\x06 \x01(\v2\x18.cloudkey.v1.PropertyPMSR\x03pms\"\xda\x02\n" +
 	"\x12PropertyConnection\x12#\n" +
 	"\rconnection_id\x18\x01 \x01(\tR\fconnectionId\x12\x16\n" +
 	"\x06system\x18\x02 \x01(\tR\x06system\x12\x10\n" +
@@ -5687,7 +5825,22 @@ const file_cloudkey_v1_admin_proto_rawDesc = "" +
 	"\atripped\x18\x01 \x01(\bR\atripped\x12 \n" +
 	"\vsuspensions\x18\x02 \x01(\x05R\vsuspensions\x12\x18\n" +
 	"\aallowed\x18\x03 \x01(\x05R\aallowed\x12\x16\n" +
-	"\x06linked\x18\x04 \x01(\x05R\x06linked2\xf8\x19\n" +
+	"\x06linked\x18\x04 \x01(\x05R\x06linked\"\xa4\x03\n" +
+	"\vPropertyPMS\x12\x16\n" +
+	"\x06system\x18\x01 \x01(\tR\x06system\x12\x10\n" +
+	"\x03url\x18\x02 \x01(\tR\x03url\x12!\n" +
+	"\fproperty_ids\x18\x03 \x03(\x05R\vpropertyIds\x12/\n" +
+	"\x05every\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\x05every\x12\x1d\n" +
+	"\n" +
+	"secret_set\x18\x05 \x01(\bR\tsecretSet\x12<\n" +
+	"\flast_pull_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"lastPullAt\x12(\n" +
+	"\x10last_pull_result\x18\a \x01(\tR\x0elastPullResult\x12&\n" +
+	"\x0flast_pull_error\x18\b \x01(\tR\rlastPullError\x12*\n" +
+	"\x11last_pull_version\x18\t \x01(\x05R\x0flastPullVersion\x12<\n" +
+	"\fnext_pull_at\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"nextPullAt2\xf8\x19\n" +
 	"\fAdminService\x12\xa1\x01\n" +
 	"\x12GetVisitorSettings\x12&.cloudkey.v1.GetVisitorSettingsRequest\x1a'.cloudkey.v1.GetVisitorSettingsResponse\":\x82\xd3\xe4\x93\x024\x122/v1/admin/locations/{location_id}/visitor-settings\x12\xb4\x01\n" +
 	"\x15UpdateVisitorSettings\x12).cloudkey.v1.UpdateVisitorSettingsRequest\x1a*.cloudkey.v1.UpdateVisitorSettingsResponse\"D\x82\xd3\xe4\x93\x02>:\bsettings\x1a2/v1/admin/locations/{location_id}/visitor-settings\x12\x83\x01\n" +
@@ -5731,7 +5884,7 @@ func file_cloudkey_v1_admin_proto_rawDescGZIP() []byte {
 	return file_cloudkey_v1_admin_proto_rawDescData
 }
 
-var file_cloudkey_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 75)
+var file_cloudkey_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 76)
 var file_cloudkey_v1_admin_proto_goTypes = []any{
 	(*Property)(nil),                      // 0: cloudkey.v1.Property
 	(*PropertyConnection)(nil),            // 1: cloudkey.v1.PropertyConnection
@@ -5807,131 +5960,136 @@ var file_cloudkey_v1_admin_proto_goTypes = []any{
 	(*MoveOutChange)(nil),                 // 71: cloudkey.v1.MoveOutChange
 	(*MoveOutOverride)(nil),               // 72: cloudkey.v1.MoveOutOverride
 	(*MoveOutGuard)(nil),                  // 73: cloudkey.v1.MoveOutGuard
-	nil,                                   // 74: cloudkey.v1.VisitorSettings.HostsEntry
-	(*timestamppb.Timestamp)(nil),         // 75: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),           // 76: google.protobuf.Duration
-	(*httpbody.HttpBody)(nil),             // 77: google.api.HttpBody
+	(*PropertyPMS)(nil),                   // 74: cloudkey.v1.PropertyPMS
+	nil,                                   // 75: cloudkey.v1.VisitorSettings.HostsEntry
+	(*timestamppb.Timestamp)(nil),         // 76: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),           // 77: google.protobuf.Duration
+	(*httpbody.HttpBody)(nil),             // 78: google.api.HttpBody
 }
 var file_cloudkey_v1_admin_proto_depIdxs = []int32{
 	1,  // 0: cloudkey.v1.Property.connections:type_name -> cloudkey.v1.PropertyConnection
-	75, // 1: cloudkey.v1.PropertyConnection.last_error_at:type_name -> google.protobuf.Timestamp
-	3,  // 2: cloudkey.v1.PropertyInput.access:type_name -> cloudkey.v1.ConnectionInput
-	2,  // 3: cloudkey.v1.CreatePropertyRequest.property:type_name -> cloudkey.v1.PropertyInput
-	0,  // 4: cloudkey.v1.CreatePropertyResponse.property:type_name -> cloudkey.v1.Property
-	2,  // 5: cloudkey.v1.UpdatePropertyRequest.property:type_name -> cloudkey.v1.PropertyInput
-	0,  // 6: cloudkey.v1.UpdatePropertyResponse.property:type_name -> cloudkey.v1.Property
-	0,  // 7: cloudkey.v1.ListPropertiesResponse.properties:type_name -> cloudkey.v1.Property
-	0,  // 8: cloudkey.v1.GetPropertyResponse.property:type_name -> cloudkey.v1.Property
-	75, // 9: cloudkey.v1.ListAuditEventsRequest.since:type_name -> google.protobuf.Timestamp
-	75, // 10: cloudkey.v1.ListAuditEventsRequest.until:type_name -> google.protobuf.Timestamp
-	18, // 11: cloudkey.v1.ListAuditEventsResponse.events:type_name -> cloudkey.v1.AuditEvent
-	75, // 12: cloudkey.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
-	76, // 13: cloudkey.v1.VisitorSettings.advance_access:type_name -> google.protobuf.Duration
-	76, // 14: cloudkey.v1.VisitorSettings.access_duration:type_name -> google.protobuf.Duration
-	20, // 15: cloudkey.v1.VisitorSettings.entries:type_name -> cloudkey.v1.EntryVisitorTypes
-	21, // 16: cloudkey.v1.VisitorSettings.protect:type_name -> cloudkey.v1.ProtectSettings
-	75, // 17: cloudkey.v1.VisitorSettings.updated_at:type_name -> google.protobuf.Timestamp
-	76, // 18: cloudkey.v1.VisitorSettings.sign_in_max_duration:type_name -> google.protobuf.Duration
-	74, // 19: cloudkey.v1.VisitorSettings.hosts:type_name -> cloudkey.v1.VisitorSettings.HostsEntry
-	76, // 20: cloudkey.v1.ProtectSettings.employee_access_duration:type_name -> google.protobuf.Duration
-	19, // 21: cloudkey.v1.GetVisitorSettingsResponse.settings:type_name -> cloudkey.v1.VisitorSettings
-	60, // 22: cloudkey.v1.GetVisitorSettingsResponse.envoy_connection:type_name -> cloudkey.v1.EnvoyConnectionState
-	19, // 23: cloudkey.v1.UpdateVisitorSettingsRequest.settings:type_name -> cloudkey.v1.VisitorSettings
-	26, // 24: cloudkey.v1.UpdateVisitorSettingsResponse.misconfigured_entries:type_name -> cloudkey.v1.MisconfiguredEntry
-	19, // 25: cloudkey.v1.UpdateVisitorSettingsResponse.settings:type_name -> cloudkey.v1.VisitorSettings
-	59, // 26: cloudkey.v1.UpdateVisitorSettingsResponse.violations:type_name -> cloudkey.v1.SettingsViolation
-	77, // 27: cloudkey.v1.ImportContactsRequest.csv:type_name -> google.api.HttpBody
-	29, // 28: cloudkey.v1.ImportContactsResponse.bad_rows:type_name -> cloudkey.v1.BadRow
-	32, // 29: cloudkey.v1.ListContactsResponse.contacts:type_name -> cloudkey.v1.Contact
-	37, // 30: cloudkey.v1.SetBuildingRequest.building:type_name -> cloudkey.v1.Building
-	37, // 31: cloudkey.v1.SetBuildingResponse.building:type_name -> cloudkey.v1.Building
-	37, // 32: cloudkey.v1.ListBuildingsResponse.buildings:type_name -> cloudkey.v1.Building
-	77, // 33: cloudkey.v1.ImportRosterRequest.csv:type_name -> google.api.HttpBody
-	46, // 34: cloudkey.v1.ImportRosterResponse.issues:type_name -> cloudkey.v1.RosterIssue
-	50, // 35: cloudkey.v1.ListRosterVersionsResponse.versions:type_name -> cloudkey.v1.RosterVersion
-	75, // 36: cloudkey.v1.RosterVersion.created_at:type_name -> google.protobuf.Timestamp
-	75, // 37: cloudkey.v1.ListPassesRequest.from:type_name -> google.protobuf.Timestamp
-	75, // 38: cloudkey.v1.ListPassesRequest.to:type_name -> google.protobuf.Timestamp
-	53, // 39: cloudkey.v1.ListPassesResponse.passes:type_name -> cloudkey.v1.GuestPass
-	75, // 40: cloudkey.v1.GuestPass.start:type_name -> google.protobuf.Timestamp
-	75, // 41: cloudkey.v1.GuestPass.end:type_name -> google.protobuf.Timestamp
-	75, // 42: cloudkey.v1.GuestPass.issued_at:type_name -> google.protobuf.Timestamp
-	54, // 43: cloudkey.v1.GuestPass.delivery:type_name -> cloudkey.v1.PassDelivery
-	75, // 44: cloudkey.v1.GuestPass.ended_at:type_name -> google.protobuf.Timestamp
-	55, // 45: cloudkey.v1.GuestPass.doors:type_name -> cloudkey.v1.PassDoor
-	53, // 46: cloudkey.v1.EndPassResponse.pass:type_name -> cloudkey.v1.GuestPass
-	75, // 47: cloudkey.v1.EnvoyConnectionState.last_error_at:type_name -> google.protobuf.Timestamp
-	75, // 48: cloudkey.v1.MoveOutPolicy.updated_at:type_name -> google.protobuf.Timestamp
-	61, // 49: cloudkey.v1.GetMoveOutPolicyResponse.policy:type_name -> cloudkey.v1.MoveOutPolicy
-	61, // 50: cloudkey.v1.SetMoveOutPolicyResponse.policy:type_name -> cloudkey.v1.MoveOutPolicy
-	61, // 51: cloudkey.v1.SetMoveOutPolicyResponse.previous:type_name -> cloudkey.v1.MoveOutPolicy
-	70, // 52: cloudkey.v1.PlanMoveOutsResponse.run:type_name -> cloudkey.v1.MoveOutRun
-	70, // 53: cloudkey.v1.RunMoveOutsResponse.run:type_name -> cloudkey.v1.MoveOutRun
-	61, // 54: cloudkey.v1.MoveOutRun.policy:type_name -> cloudkey.v1.MoveOutPolicy
-	75, // 55: cloudkey.v1.MoveOutRun.at:type_name -> google.protobuf.Timestamp
-	71, // 56: cloudkey.v1.MoveOutRun.changes:type_name -> cloudkey.v1.MoveOutChange
-	71, // 57: cloudkey.v1.MoveOutRun.held:type_name -> cloudkey.v1.MoveOutChange
-	71, // 58: cloudkey.v1.MoveOutRun.pending:type_name -> cloudkey.v1.MoveOutChange
-	72, // 59: cloudkey.v1.MoveOutRun.overrides:type_name -> cloudkey.v1.MoveOutOverride
-	73, // 60: cloudkey.v1.MoveOutRun.guard:type_name -> cloudkey.v1.MoveOutGuard
-	75, // 61: cloudkey.v1.MoveOutChange.due:type_name -> google.protobuf.Timestamp
-	75, // 62: cloudkey.v1.MoveOutOverride.suspended_at:type_name -> google.protobuf.Timestamp
-	58, // 63: cloudkey.v1.VisitorSettings.HostsEntry.value:type_name -> cloudkey.v1.VisitorHostSettings
-	22, // 64: cloudkey.v1.AdminService.GetVisitorSettings:input_type -> cloudkey.v1.GetVisitorSettingsRequest
-	24, // 65: cloudkey.v1.AdminService.UpdateVisitorSettings:input_type -> cloudkey.v1.UpdateVisitorSettingsRequest
-	14, // 66: cloudkey.v1.AdminService.InvalidateCache:input_type -> cloudkey.v1.InvalidateCacheRequest
-	38, // 67: cloudkey.v1.AdminService.SetBuilding:input_type -> cloudkey.v1.SetBuildingRequest
-	40, // 68: cloudkey.v1.AdminService.ListBuildings:input_type -> cloudkey.v1.ListBuildingsRequest
-	27, // 69: cloudkey.v1.AdminService.ImportContacts:input_type -> cloudkey.v1.ImportContactsRequest
-	30, // 70: cloudkey.v1.AdminService.ListContacts:input_type -> cloudkey.v1.ListContactsRequest
-	33, // 71: cloudkey.v1.AdminService.GrantTile:input_type -> cloudkey.v1.GrantTileRequest
-	35, // 72: cloudkey.v1.AdminService.RevokeTile:input_type -> cloudkey.v1.RevokeTileRequest
-	16, // 73: cloudkey.v1.AdminService.ListAuditEvents:input_type -> cloudkey.v1.ListAuditEventsRequest
-	10, // 74: cloudkey.v1.AdminService.ListProperties:input_type -> cloudkey.v1.ListPropertiesRequest
-	12, // 75: cloudkey.v1.AdminService.GetProperty:input_type -> cloudkey.v1.GetPropertyRequest
-	4,  // 76: cloudkey.v1.AdminService.CreateProperty:input_type -> cloudkey.v1.CreatePropertyRequest
-	6,  // 77: cloudkey.v1.AdminService.UpdateProperty:input_type -> cloudkey.v1.UpdatePropertyRequest
-	8,  // 78: cloudkey.v1.AdminService.DeleteProperty:input_type -> cloudkey.v1.DeletePropertyRequest
-	42, // 79: cloudkey.v1.AdminService.ApproveVisit:input_type -> cloudkey.v1.ApproveVisitRequest
-	44, // 80: cloudkey.v1.AdminService.ImportRoster:input_type -> cloudkey.v1.ImportRosterRequest
-	47, // 81: cloudkey.v1.AdminService.GetRosterReport:input_type -> cloudkey.v1.GetRosterReportRequest
-	48, // 82: cloudkey.v1.AdminService.ListRosterVersions:input_type -> cloudkey.v1.ListRosterVersionsRequest
-	51, // 83: cloudkey.v1.AdminService.ListPasses:input_type -> cloudkey.v1.ListPassesRequest
-	56, // 84: cloudkey.v1.AdminService.EndPass:input_type -> cloudkey.v1.EndPassRequest
-	62, // 85: cloudkey.v1.AdminService.GetMoveOutPolicy:input_type -> cloudkey.v1.GetMoveOutPolicyRequest
-	64, // 86: cloudkey.v1.AdminService.SetMoveOutPolicy:input_type -> cloudkey.v1.SetMoveOutPolicyRequest
-	66, // 87: cloudkey.v1.AdminService.PlanMoveOuts:input_type -> cloudkey.v1.PlanMoveOutsRequest
-	68, // 88: cloudkey.v1.AdminService.RunMoveOuts:input_type -> cloudkey.v1.RunMoveOutsRequest
-	23, // 89: cloudkey.v1.AdminService.GetVisitorSettings:output_type -> cloudkey.v1.GetVisitorSettingsResponse
-	25, // 90: cloudkey.v1.AdminService.UpdateVisitorSettings:output_type -> cloudkey.v1.UpdateVisitorSettingsResponse
-	15, // 91: cloudkey.v1.AdminService.InvalidateCache:output_type -> cloudkey.v1.InvalidateCacheResponse
-	39, // 92: cloudkey.v1.AdminService.SetBuilding:output_type -> cloudkey.v1.SetBuildingResponse
-	41, // 93: cloudkey.v1.AdminService.ListBuildings:output_type -> cloudkey.v1.ListBuildingsResponse
-	28, // 94: cloudkey.v1.AdminService.ImportContacts:output_type -> cloudkey.v1.ImportContactsResponse
-	31, // 95: cloudkey.v1.AdminService.ListContacts:output_type -> cloudkey.v1.ListContactsResponse
-	34, // 96: cloudkey.v1.AdminService.GrantTile:output_type -> cloudkey.v1.GrantTileResponse
-	36, // 97: cloudkey.v1.AdminService.RevokeTile:output_type -> cloudkey.v1.RevokeTileResponse
-	17, // 98: cloudkey.v1.AdminService.ListAuditEvents:output_type -> cloudkey.v1.ListAuditEventsResponse
-	11, // 99: cloudkey.v1.AdminService.ListProperties:output_type -> cloudkey.v1.ListPropertiesResponse
-	13, // 100: cloudkey.v1.AdminService.GetProperty:output_type -> cloudkey.v1.GetPropertyResponse
-	5,  // 101: cloudkey.v1.AdminService.CreateProperty:output_type -> cloudkey.v1.CreatePropertyResponse
-	7,  // 102: cloudkey.v1.AdminService.UpdateProperty:output_type -> cloudkey.v1.UpdatePropertyResponse
-	9,  // 103: cloudkey.v1.AdminService.DeleteProperty:output_type -> cloudkey.v1.DeletePropertyResponse
-	43, // 104: cloudkey.v1.AdminService.ApproveVisit:output_type -> cloudkey.v1.ApproveVisitResponse
-	45, // 105: cloudkey.v1.AdminService.ImportRoster:output_type -> cloudkey.v1.ImportRosterResponse
-	77, // 106: cloudkey.v1.AdminService.GetRosterReport:output_type -> google.api.HttpBody
-	49, // 107: cloudkey.v1.AdminService.ListRosterVersions:output_type -> cloudkey.v1.ListRosterVersionsResponse
-	52, // 108: cloudkey.v1.AdminService.ListPasses:output_type -> cloudkey.v1.ListPassesResponse
-	57, // 109: cloudkey.v1.AdminService.EndPass:output_type -> cloudkey.v1.EndPassResponse
-	63, // 110: cloudkey.v1.AdminService.GetMoveOutPolicy:output_type -> cloudkey.v1.GetMoveOutPolicyResponse
-	65, // 111: cloudkey.v1.AdminService.SetMoveOutPolicy:output_type -> cloudkey.v1.SetMoveOutPolicyResponse
-	67, // 112: cloudkey.v1.AdminService.PlanMoveOuts:output_type -> cloudkey.v1.PlanMoveOutsResponse
-	69, // 113: cloudkey.v1.AdminService.RunMoveOuts:output_type -> cloudkey.v1.RunMoveOutsResponse
-	89, // [89:114] is the sub-list for method output_type
-	64, // [64:89] is the sub-list for method input_type
-	64, // [64:64] is the sub-list for extension type_name
-	64, // [64:64] is the sub-list for extension extendee
-	0,  // [0:64] is the sub-list for field type_name
+	74, // 1: cloudkey.v1.Property.pms:type_name -> cloudkey.v1.PropertyPMS
+	76, // 2: cloudkey.v1.PropertyConnection.last_error_at:type_name -> google.protobuf.Timestamp
+	3,  // 3: cloudkey.v1.PropertyInput.access:type_name -> cloudkey.v1.ConnectionInput
+	2,  // 4: cloudkey.v1.CreatePropertyRequest.property:type_name -> cloudkey.v1.PropertyInput
+	0,  // 5: cloudkey.v1.CreatePropertyResponse.property:type_name -> cloudkey.v1.Property
+	2,  // 6: cloudkey.v1.UpdatePropertyRequest.property:type_name -> cloudkey.v1.PropertyInput
+	0,  // 7: cloudkey.v1.UpdatePropertyResponse.property:type_name -> cloudkey.v1.Property
+	0,  // 8: cloudkey.v1.ListPropertiesResponse.properties:type_name -> cloudkey.v1.Property
+	0,  // 9: cloudkey.v1.GetPropertyResponse.property:type_name -> cloudkey.v1.Property
+	76, // 10: cloudkey.v1.ListAuditEventsRequest.since:type_name -> google.protobuf.Timestamp
+	76, // 11: cloudkey.v1.ListAuditEventsRequest.until:type_name -> google.protobuf.Timestamp
+	18, // 12: cloudkey.v1.ListAuditEventsResponse.events:type_name -> cloudkey.v1.AuditEvent
+	76, // 13: cloudkey.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
+	77, // 14: cloudkey.v1.VisitorSettings.advance_access:type_name -> google.protobuf.Duration
+	77, // 15: cloudkey.v1.VisitorSettings.access_duration:type_name -> google.protobuf.Duration
+	20, // 16: cloudkey.v1.VisitorSettings.entries:type_name -> cloudkey.v1.EntryVisitorTypes
+	21, // 17: cloudkey.v1.VisitorSettings.protect:type_name -> cloudkey.v1.ProtectSettings
+	76, // 18: cloudkey.v1.VisitorSettings.updated_at:type_name -> google.protobuf.Timestamp
+	77, // 19: cloudkey.v1.VisitorSettings.sign_in_max_duration:type_name -> google.protobuf.Duration
+	75, // 20: cloudkey.v1.VisitorSettings.hosts:type_name -> cloudkey.v1.VisitorSettings.HostsEntry
+	77, // 21: cloudkey.v1.ProtectSettings.employee_access_duration:type_name -> google.protobuf.Duration
+	19, // 22: cloudkey.v1.GetVisitorSettingsResponse.settings:type_name -> cloudkey.v1.VisitorSettings
+	60, // 23: cloudkey.v1.GetVisitorSettingsResponse.envoy_connection:type_name -> cloudkey.v1.EnvoyConnectionState
+	19, // 24: cloudkey.v1.UpdateVisitorSettingsRequest.settings:type_name -> cloudkey.v1.VisitorSettings
+	26, // 25: cloudkey.v1.UpdateVisitorSettingsResponse.misconfigured_entries:type_name -> cloudkey.v1.MisconfiguredEntry
+	19, // 26: cloudkey.v1.UpdateVisitorSettingsResponse.settings:type_name -> cloudkey.v1.VisitorSettings
+	59, // 27: cloudkey.v1.UpdateVisitorSettingsResponse.violations:type_name -> cloudkey.v1.SettingsViolation
+	78, // 28: cloudkey.v1.ImportContactsRequest.csv:type_name -> google.api.HttpBody
+	29, // 29: cloudkey.v1.ImportContactsResponse.bad_rows:type_name -> cloudkey.v1.BadRow
+	32, // 30: cloudkey.v1.ListContactsResponse.contacts:type_name -> cloudkey.v1.Contact
+	37, // 31: cloudkey.v1.SetBuildingRequest.building:type_name -> cloudkey.v1.Building
+	37, // 32: cloudkey.v1.SetBuildingResponse.building:type_name -> cloudkey.v1.Building
+	37, // 33: cloudkey.v1.ListBuildingsResponse.buildings:type_name -> cloudkey.v1.Building
+	78, // 34: cloudkey.v1.ImportRosterRequest.csv:type_name -> google.api.HttpBody
+	46, // 35: cloudkey.v1.ImportRosterResponse.issues:type_name -> cloudkey.v1.RosterIssue
+	50, // 36: cloudkey.v1.ListRosterVersionsResponse.versions:type_name -> cloudkey.v1.RosterVersion
+	76, // 37: cloudkey.v1.RosterVersion.created_at:type_name -> google.protobuf.Timestamp
+	76, // 38: cloudkey.v1.ListPassesRequest.from:type_name -> google.protobuf.Timestamp
+	76, // 39: cloudkey.v1.ListPassesRequest.to:type_name -> google.protobuf.Timestamp
+	53, // 40: cloudkey.v1.ListPassesResponse.passes:type_name -> cloudkey.v1.GuestPass
+	76, // 41: cloudkey.v1.GuestPass.start:type_name -> google.protobuf.Timestamp
+	76, // 42: cloudkey.v1.GuestPass.end:type_name -> google.protobuf.Timestamp
+	76, // 43: cloudkey.v1.GuestPass.issued_at:type_name -> google.protobuf.Timestamp
+	54, // 44: cloudkey.v1.GuestPass.delivery:type_name -> cloudkey.v1.PassDelivery
+	76, // 45: cloudkey.v1.GuestPass.ended_at:type_name -> google.protobuf.Timestamp
+	55, // 46: cloudkey.v1.GuestPass.doors:type_name -> cloudkey.v1.PassDoor
+	53, // 47: cloudkey.v1.EndPassResponse.pass:type_name -> cloudkey.v1.GuestPass
+	76, // 48: cloudkey.v1.EnvoyConnectionState.last_error_at:type_name -> google.protobuf.Timestamp
+	76, // 49: cloudkey.v1.MoveOutPolicy.updated_at:type_name -> google.protobuf.Timestamp
+	61, // 50: cloudkey.v1.GetMoveOutPolicyResponse.policy:type_name -> cloudkey.v1.MoveOutPolicy
+	61, // 51: cloudkey.v1.SetMoveOutPolicyResponse.policy:type_name -> cloudkey.v1.MoveOutPolicy
+	61, // 52: cloudkey.v1.SetMoveOutPolicyResponse.previous:type_name -> cloudkey.v1.MoveOutPolicy
+	70, // 53: cloudkey.v1.PlanMoveOutsResponse.run:type_name -> cloudkey.v1.MoveOutRun
+	70, // 54: cloudkey.v1.RunMoveOutsResponse.run:type_name -> cloudkey.v1.MoveOutRun
+	61, // 55: cloudkey.v1.MoveOutRun.policy:type_name -> cloudkey.v1.MoveOutPolicy
+	76, // 56: cloudkey.v1.MoveOutRun.at:type_name -> google.protobuf.Timestamp
+	71, // 57: cloudkey.v1.MoveOutRun.changes:type_name -> cloudkey.v1.MoveOutChange
+	71, // 58: cloudkey.v1.MoveOutRun.held:type_name -> cloudkey.v1.MoveOutChange
+	71, // 59: cloudkey.v1.MoveOutRun.pending:type_name -> cloudkey.v1.MoveOutChange
+	72, // 60: cloudkey.v1.MoveOutRun.overrides:type_name -> cloudkey.v1.MoveOutOverride
+	73, // 61: cloudkey.v1.MoveOutRun.guard:type_name -> cloudkey.v1.MoveOutGuard
+	76, // 62: cloudkey.v1.MoveOutChange.due:type_name -> google.protobuf.Timestamp
+	76, // 63: cloudkey.v1.MoveOutOverride.suspended_at:type_name -> google.protobuf.Timestamp
+	77, // 64: cloudkey.v1.PropertyPMS.every:type_name -> google.protobuf.Duration
+	76, // 65: cloudkey.v1.PropertyPMS.last_pull_at:type_name -> google.protobuf.Timestamp
+	76, // 66: cloudkey.v1.PropertyPMS.next_pull_at:type_name -> google.protobuf.Timestamp
+	58, // 67: cloudkey.v1.VisitorSettings.HostsEntry.value:type_name -> cloudkey.v1.VisitorHostSettings
+	22, // 68: cloudkey.v1.AdminService.GetVisitorSettings:input_type -> cloudkey.v1.GetVisitorSettingsRequest
+	24, // 69: cloudkey.v1.AdminService.UpdateVisitorSettings:input_type -> cloudkey.v1.UpdateVisitorSettingsRequest
+	14, // 70: cloudkey.v1.AdminService.InvalidateCache:input_type -> cloudkey.v1.InvalidateCacheRequest
+	38, // 71: cloudkey.v1.AdminService.SetBuilding:input_type -> cloudkey.v1.SetBuildingRequest
+	40, // 72: cloudkey.v1.AdminService.ListBuildings:input_type -> cloudkey.v1.ListBuildingsRequest
+	27, // 73: cloudkey.v1.AdminService.ImportContacts:input_type -> cloudkey.v1.ImportContactsRequest
+	30, // 74: cloudkey.v1.AdminService.ListContacts:input_type -> cloudkey.v1.ListContactsRequest
+	33, // 75: cloudkey.v1.AdminService.GrantTile:input_type -> cloudkey.v1.GrantTileRequest
+	35, // 76: cloudkey.v1.AdminService.RevokeTile:input_type -> cloudkey.v1.RevokeTileRequest
+	16, // 77: cloudkey.v1.AdminService.ListAuditEvents:input_type -> cloudkey.v1.ListAuditEventsRequest
+	10, // 78: cloudkey.v1.AdminService.ListProperties:input_type -> cloudkey.v1.ListPropertiesRequest
+	12, // 79: cloudkey.v1.AdminService.GetProperty:input_type -> cloudkey.v1.GetPropertyRequest
+	4,  // 80: cloudkey.v1.AdminService.CreateProperty:input_type -> cloudkey.v1.CreatePropertyRequest
+	6,  // 81: cloudkey.v1.AdminService.UpdateProperty:input_type -> cloudkey.v1.UpdatePropertyRequest
+	8,  // 82: cloudkey.v1.AdminService.DeleteProperty:input_type -> cloudkey.v1.DeletePropertyRequest
+	42, // 83: cloudkey.v1.AdminService.ApproveVisit:input_type -> cloudkey.v1.ApproveVisitRequest
+	44, // 84: cloudkey.v1.AdminService.ImportRoster:input_type -> cloudkey.v1.ImportRosterRequest
+	47, // 85: cloudkey.v1.AdminService.GetRosterReport:input_type -> cloudkey.v1.GetRosterReportRequest
+	48, // 86: cloudkey.v1.AdminService.ListRosterVersions:input_type -> cloudkey.v1.ListRosterVersionsRequest
+	51, // 87: cloudkey.v1.AdminService.ListPasses:input_type -> cloudkey.v1.ListPassesRequest
+	56, // 88: cloudkey.v1.AdminService.EndPass:input_type -> cloudkey.v1.EndPassRequest
+	62, // 89: cloudkey.v1.AdminService.GetMoveOutPolicy:input_type -> cloudkey.v1.GetMoveOutPolicyRequest
+	64, // 90: cloudkey.v1.AdminService.SetMoveOutPolicy:input_type -> cloudkey.v1.SetMoveOutPolicyRequest
+	66, // 91: cloudkey.v1.AdminService.PlanMoveOuts:input_type -> cloudkey.v1.PlanMoveOutsRequest
+	68, // 92: cloudkey.v1.AdminService.RunMoveOuts:input_type -> cloudkey.v1.RunMoveOutsRequest
+	23, // 93: cloudkey.v1.AdminService.GetVisitorSettings:output_type -> cloudkey.v1.GetVisitorSettingsResponse
+	25, // 94: cloudkey.v1.AdminService.UpdateVisitorSettings:output_type -> cloudkey.v1.UpdateVisitorSettingsResponse
+	15, // 95: cloudkey.v1.AdminService.InvalidateCache:output_type -> cloudkey.v1.InvalidateCacheResponse
+	39, // 96: cloudkey.v1.AdminService.SetBuilding:output_type -> cloudkey.v1.SetBuildingResponse
+	41, // 97: cloudkey.v1.AdminService.ListBuildings:output_type -> cloudkey.v1.ListBuildingsResponse
+	28, // 98: cloudkey.v1.AdminService.ImportContacts:output_type -> cloudkey.v1.ImportContactsResponse
+	31, // 99: cloudkey.v1.AdminService.ListContacts:output_type -> cloudkey.v1.ListContactsResponse
+	34, // 100: cloudkey.v1.AdminService.GrantTile:output_type -> cloudkey.v1.GrantTileResponse
+	36, // 101: cloudkey.v1.AdminService.RevokeTile:output_type -> cloudkey.v1.RevokeTileResponse
+	17, // 102: cloudkey.v1.AdminService.ListAuditEvents:output_type -> cloudkey.v1.ListAuditEventsResponse
+	11, // 103: cloudkey.v1.AdminService.ListProperties:output_type -> cloudkey.v1.ListPropertiesResponse
+	13, // 104: cloudkey.v1.AdminService.GetProperty:output_type -> cloudkey.v1.GetPropertyResponse
+	5,  // 105: cloudkey.v1.AdminService.CreateProperty:output_type -> cloudkey.v1.CreatePropertyResponse
+	7,  // 106: cloudkey.v1.AdminService.UpdateProperty:output_type -> cloudkey.v1.UpdatePropertyResponse
+	9,  // 107: cloudkey.v1.AdminService.DeleteProperty:output_type -> cloudkey.v1.DeletePropertyResponse
+	43, // 108: cloudkey.v1.AdminService.ApproveVisit:output_type -> cloudkey.v1.ApproveVisitResponse
+	45, // 109: cloudkey.v1.AdminService.ImportRoster:output_type -> cloudkey.v1.ImportRosterResponse
+	78, // 110: cloudkey.v1.AdminService.GetRosterReport:output_type -> google.api.HttpBody
+	49, // 111: cloudkey.v1.AdminService.ListRosterVersions:output_type -> cloudkey.v1.ListRosterVersionsResponse
+	52, // 112: cloudkey.v1.AdminService.ListPasses:output_type -> cloudkey.v1.ListPassesResponse
+	57, // 113: cloudkey.v1.AdminService.EndPass:output_type -> cloudkey.v1.EndPassResponse
+	63, // 114: cloudkey.v1.AdminService.GetMoveOutPolicy:output_type -> cloudkey.v1.GetMoveOutPolicyResponse
+	65, // 115: cloudkey.v1.AdminService.SetMoveOutPolicy:output_type -> cloudkey.v1.SetMoveOutPolicyResponse
+	67, // 116: cloudkey.v1.AdminService.PlanMoveOuts:output_type -> cloudkey.v1.PlanMoveOutsResponse
+	69, // 117: cloudkey.v1.AdminService.RunMoveOuts:output_type -> cloudkey.v1.RunMoveOutsResponse
+	93, // [93:118] is the sub-list for method output_type
+	68, // [68:93] is the sub-list for method input_type
+	68, // [68:68] is the sub-list for extension type_name
+	68, // [68:68] is the sub-list for extension extendee
+	0,  // [0:68] is the sub-list for field type_name
 }
 
 func init() { file_cloudkey_v1_admin_proto_init() }
@@ -5949,7 +6107,7 @@ func file_cloudkey_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cloudkey_v1_admin_proto_rawDesc), len(file_cloudkey_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   75,
+			NumMessages:   76,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

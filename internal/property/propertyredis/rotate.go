@@ -43,6 +43,9 @@ func Rotate(ctx context.Context, rdb redis.UniversalClient, keys *secrets.Keyrin
 				stale = stale || secrets.KeyID(c.Secret) != keys.Primary()
 			}
 			stale = stale || (r.Envoy != nil && secrets.KeyID(r.Envoy.Secret) != keys.Primary())
+			if r.PMS != nil {
+				stale = stale || secrets.KeyID(r.PMS.Secret) != keys.Primary()
+			}
 			if !stale {
 				return nil
 			}

@@ -70,6 +70,7 @@ type record struct {
 	TimeZone string       `json:"timezone,omitempty"`
 	Access   []connRecord `json:"access"`
 	Envoy    *envoyRecord `json:"envoy,omitempty"` // envoy.go
+	PMS      *pmsRecord   `json:"pms,omitempty"`   // pms.go
 }
 
 type connRecord struct {
@@ -101,6 +102,9 @@ func (s *Store) seal(p property.Property) ([]byte, error) {
 	if r.Envoy, err = s.sealEnvoy(p); err != nil {
 		return nil, err
 	}
+	if r.PMS, err = s.sealPMS(p.ID, p.PMS); err != nil {
+		return nil, err
+	}
 	return json.Marshal(r)
 }
 
@@ -124,6 +128,9 @@ func (s *Store) open(id string, raw []byte) (property.Property, error) {
 	if p.Envoy, err = s.openEnvoy(id, r.Envoy); err != nil {
 		return property.Property{}, err
 	}
+	if p.PMS, err = s.openPMS(id, r.PMS); err != nil {
+		return property.Property{}, err
+	}
 	return p, nil
 }
 
@@ -131,7 +138,8 @@ func (s *Store) open(id string, raw []byte) (property.Property, error) {
 // Redis keeps, secrets compared in clear, the default flag and the
 // *_env/*_file names ignored.
 func Same(a, b property.Property) bool {
-	if a.ID != b.ID || a.Name != b.Name || a.TimeZone != b.TimeZone || len(a.Access) != len(b.Access) || !sameEnvoy(a.Envoy, b.Envoy) {
+	if a.ID != b.ID || a.Name != b.Name || a.TimeZone != b.TimeZone || len(a.Access) != len(b.Access) ||
+		!sameEnvoy(a.Envoy, b.Envoy) || !a.PMS.Equal(b.PMS) {
 		return false
 	}
 	for i, x := range a.Access {
