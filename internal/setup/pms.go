@@ -16,6 +16,7 @@ import (
 	"github.com/cloudkey/cloudkey/internal/secrets"
 	"github.com/cloudkey/cloudkey/internal/telemetry"
 	"github.com/cloudkey/cloudkey/roster/buildiumsim"
+	"github.com/cloudkey/cloudkey/roster/moveout"
 	"github.com/cloudkey/cloudkey/roster/pmspull"
 	"github.com/cloudkey/cloudkey/roster/reconcile"
 	"github.com/cloudkey/cloudkey/roster/rosterredis"
@@ -35,6 +36,8 @@ func pullJob(propertyID string) string { return pullJobKind + propertyID }
 type pmsPulls struct {
 	reg    *registry
 	sched  *schedule.Scheduler
+	// moveouts runs the move-out policies (moveout.go), set once built.
+	moveouts atomic.Pointer[moveout.Runner]
 	puller *pmspull.Puller
 	log    *slog.Logger
 	poll   time.Duration
@@ -76,13 +79,23 @@ func startPMS(rdb redis.UniversalClient, reg *registry, cfg Config, log *slog.Lo
 			}
 			return tz, conns, nil
 		},
-		// AfterRoster: the move-out policy is wired here (issue 15).
+		// A new roster may end or restore someone's access at once; a
+		// failed run is the policy's to retry (its sweep), not the pull's.
+		AfterRoster: func(ctx context.Context, id string) error { m.runMoveOut(ctx, id); return nil },
 	})
 	if err != nil {
 		return nil, nil, err
 	}
 	m.view.Store(&map[string]pullView{})
 	ctx, cancel := context.WithCancel(context.Background())
+	sweep := cfg.MoveOutSweep
+	if sweep <= 0 {
+		sweep = DefaultMoveOutSweep
+	}
+	if err := sched.Add(ctx, m.sweepJob(sweep)); err != nil {
+		cancel()
+		return nil, nil, err
+	}
 	m.sync(ctx)
 	hook := func() {
 		select {

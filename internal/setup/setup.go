@@ -137,6 +137,9 @@ type Config struct {
 	// demo has no scheduled pull, and its simulators see no reconciliation
 	// traffic).
 	DemoPMS bool
+	// MoveOutSweep is how often the move-out policies are looked at
+	// (a run is made where one is due); 0: DefaultMoveOutSweep.
+	MoveOutSweep time.Duration
 	// PropertiesFile names the properties file (PRODUCT.md); empty: the
 	// CLOUDKEY_ACCESS_* settings describe one property with one Openpath
 	// connection, and without those the demo property is served.
@@ -291,7 +294,7 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	}
 	a.add(reg.close)
 	a.registry, a.Properties = reg, reg.properties()
-	_, closePMS, err := startPMS(rdb, reg, cfg, log, a.Metrics)
+	pulls, closePMS, err := startPMS(rdb, reg, cfg, log, a.Metrics)
 	if err != nil {
 		return nil, err
 	}
@@ -358,6 +361,7 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	}); err != nil {
 		return nil, err
 	}
+	pulls.moveouts.Store(a.MoveOuts)
 	a.Server, err = server.New(ctx, serverConfig(cfg, serverDeps{
 		httpListener: httpLis, tokens: tokens, resident: svc, log: log,
 		stores: st, org: a.Org, property: a.Properties[0].ID, properties: reg, editor: reg, checker: reg, directories: reg, cache: cacheAdmin, rdb: rdb,
