@@ -34,13 +34,13 @@ func pullJob(propertyID string) string { return pullJobKind + propertyID }
 // (on any replica) adds, reschedules or removes its job here. The pulls
 // run once across replicas (internal/schedule).
 type pmsPulls struct {
-	reg    *registry
-	sched  *schedule.Scheduler
+	reg   *registry
+	sched *schedule.Scheduler
 	// moveouts runs the move-out policies (moveout.go), set once built.
 	moveouts atomic.Pointer[moveout.Runner]
-	puller *pmspull.Puller
-	log    *slog.Logger
-	poll   time.Duration
+	puller   *pmspull.Puller
+	log      *slog.Logger
+	poll     time.Duration
 
 	changed chan struct{} // the registry's served set changed
 
