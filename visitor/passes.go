@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/cloudkey/cloudkey/internal/identity"
 	"github.com/cloudkey/cloudkey/internal/notify"
 	"github.com/cloudkey/cloudkey/visitor/envoy"
 )
@@ -21,12 +22,14 @@ type delivery struct {
 // the expected arrival. An invite that was removed, or whose visitor signed
 // out, stays ended.
 func (s *Service) onInvite(ctx context.Context, ev envoy.Event, out Outcome) (Outcome, error) {
-	return s.invite(ctx, ev, out, false)
+	return s.invite(ctx, ev, out, false, "")
 }
 
 // invite is onInvite; tile marks a tile registration, whose pass the tile
-// issues itself whatever invite only says.
-func (s *Service) invite(ctx context.Context, ev envoy.Event, out Outcome, tile bool) (Outcome, error) {
+// issues itself whatever invite only says; host is the tenant contact who
+// registered the visitor in the tile ("" otherwise), recorded before the
+// pass is decided so that the per-host guest permission covers them.
+func (s *Service) invite(ctx context.Context, ev envoy.Event, out Outcome, tile bool, host string) (Outcome, error) {
 	st, ok, err := s.loadSettings(ctx, ev.Location.ID)
 	if err != nil {
 		return out, err
@@ -49,6 +52,9 @@ func (s *Service) invite(ctx context.Context, ev envoy.Event, out Outcome, tile 
 			v.absorb(ev, ev.Name == envoy.InviteCreated)
 		}
 		v.Tile = v.Tile || tile
+		if v.Host == "" && host != "" {
+			v.Host = identity.FoldEmail(host)
+		}
 		approve(v, ev)
 		if !v.Ended && !v.SignedOut.IsZero() {
 			// An update carrying signed-out-at: the visitor has left.

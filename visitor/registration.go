@@ -84,7 +84,7 @@ func (s *Service) Register(ctx context.Context, r Registration) (string, Outcome
 	}
 	out := Outcome{At: s.now().UTC(), Event: "tile_registration", Location: r.Location, InviteID: id}
 	host := identity.FoldEmail(r.Host)
-	out, err = s.invite(WithActor(ctx, "tile:"+host), ev, out, true)
+	out, err = s.invite(WithActor(ctx, "tile:"+host), ev, out, true, host)
 	if err != nil {
 		return "", out, err
 	}

@@ -126,3 +126,23 @@ func TestRegistrationNames(t *testing.T) {
 		})
 	}
 }
+
+// TestRegistrationHostGuestsDisabled: a tenant contact whose guests the
+// settings disable gets no pass for the visitors they register in the tile
+// (the per-host permission covers the tile's host too); another contact does.
+func TestRegistrationHostGuestsDisabled(t *testing.T) {
+	h := newHarness(t)
+	h.configure(func(s *Settings) {
+		s.Hosts = map[string]HostSettings{"Pat@Acme.example": {GuestsEnabled: ptr(false)}}
+	})
+	ctx := context.Background()
+	r := Registration{Location: loc, FullName: "Ada Lovelace", Email: "ada@example.com", VisitorType: "Visitor",
+		ExpectedArrival: t0.Add(time.Hour), Host: "pat@acme.example"}
+	if _, out, err := h.svc.Register(ctx, r); err != nil || out.Action != ActionRefused || !strings.Contains(out.Reason, "guests disabled") {
+		t.Fatalf("pat's visitor: %+v, %v", out, err)
+	}
+	r.Host, r.Email = "sam@acme.example", "grace@example.com"
+	if _, out, err := h.svc.Register(ctx, r); err != nil || out.Action != ActionIssued {
+		t.Fatalf("sam's visitor: %+v, %v", out, err)
+	}
+}

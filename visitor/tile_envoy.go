@@ -305,7 +305,7 @@ func (s *Service) onEnvoyInvite(ctx context.Context, ev envoy.Event, out Outcome
 	if host == "" {
 		return s.onInvite(ctx, ev, out)
 	}
-	res, err := s.onInvite(WithActor(ctx, "tile:"+host), ev, out)
+	res, err := s.invite(WithActor(ctx, "tile:"+host), ev, out, false, host)
 	if err != nil {
 		return res, err
 	}
