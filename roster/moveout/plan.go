@@ -93,6 +93,12 @@ type Record struct {
 	// again for that move-out.
 	Override     bool      `json:"override,omitempty"`
 	OverrideSeen time.Time `json:"overrideSeen,omitzero"`
+	// Pending is set while the suspension is being made: the record is
+	// written before the access system is asked (so that no user is ever
+	// suspended by cloudkey without a record to reactivate it from) and
+	// confirmed after. A pending record whose user is still active is a
+	// suspension that did not happen, not a person's reactivation.
+	Pending bool `json:"pending,omitempty"`
 }
 
 // Ref is the record's user.
@@ -251,6 +257,12 @@ func Evaluate(in Input) Plan {
 			if has && rec.PersonKey != key {
 				// Suspended for someone else who no longer has this user:
 				// not this person's suspension to undo or to honour.
+				has = false
+			}
+			if has && rec.Pending && st == access.StatusActive {
+				// The suspension was never made (the call failed and the
+				// record outlived it): nothing of cloudkey's to honour.
+				plan.Forget = append(plan.Forget, ref)
 				has = false
 			}
 			if has && rec.Override && st != access.StatusActive {

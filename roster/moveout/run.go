@@ -305,19 +305,36 @@ func (r *Runner) change(ctx context.Context, property string, c Change, setter a
 	if c.Action == Reactivate {
 		st = access.StatusActive
 	}
+	rec := Record{Connection: c.Connection, UserID: c.UserID, PersonKey: c.PersonKey,
+		Email: c.Email, At: now, RosterVersion: c.RosterVersion, Reason: c.Reason}
+	if c.Action == Suspend {
+		// The record first: a suspension cloudkey could not record is one
+		// it could never undo, so it is not made.
+		rec.Pending = true
+		if err := r.cfg.Store.PutSuspended(ctx, property, rec); err != nil {
+			return fmt.Errorf("not suspended, as its record could not be kept: %w", err)
+		}
+	}
 	if err := setter.SetUserStatus(ctx, c.UserID, st); err != nil {
+		if c.Action == Suspend {
+			// Best effort: a pending record left behind with the user
+			// active is read as a suspension not made (Evaluate).
+			_ = r.cfg.Store.DeleteSuspended(context.WithoutCancel(ctx), property, c.Ref())
+		}
 		return err
 	}
 	var err error
 	if c.Action == Suspend {
-		err = r.cfg.Store.PutSuspended(ctx, property, Record{Connection: c.Connection, UserID: c.UserID, PersonKey: c.PersonKey,
-			Email: c.Email, At: now, RosterVersion: c.RosterVersion, Reason: c.Reason})
+		rec.Pending = false
+		err = r.cfg.Store.PutSuspended(ctx, property, rec)
 	} else {
 		err = r.cfg.Store.DeleteSuspended(ctx, property, c.Ref())
 	}
 	if err != nil {
-		// The access system changed; only the record did not.
-		r.cfg.Logger.Warn("move-out run: the record of a change was not kept", "property", property, "user", c.Ref().String(), "err", err)
+		// The access system changed. A suspension's record stays pending,
+		// which still counts as cloudkey's; a reactivation's record stays,
+		// and is forgotten by the next run (current and active).
+		r.cfg.Logger.Warn("move-out run: the record of a change was not updated", "property", property, "user", c.Ref().String(), "err", err)
 	}
 	if r.cfg.Invalidate != nil {
 		if err := r.cfg.Invalidate(ctx, property, identity.FoldEmail(c.Email)); err != nil {

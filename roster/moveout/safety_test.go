@@ -380,3 +380,31 @@ func TestPolicyStore(t *testing.T) {
 		t.Fatal("a bad property id was accepted")
 	}
 }
+
+// TestPendingRecordIsNotAnOverride: a suspension whose record was written
+// but whose call never took effect (the process died between the two)
+// leaves a pending record and an active user; the next run suspends the
+// user rather than reading a person's reactivation into it, and a record
+// is confirmed only once the access system took the suspension.
+func TestPendingRecordIsNotAnOverride(t *testing.T) {
+	w := newWorld(t, users{op: []string{"alice@example.com"}})
+	ctx := context.Background()
+	w.policy(auto())
+	w.roster(person("alice", "1A", "alice@example.com", roster.StatusPast, ""))
+	w.at("2026-12-02 13:00")
+	if err := w.store.PutSuspended(ctx, prop, Record{Connection: opConn, UserID: "300", PersonKey: "id:alice", Email: "alice@example.com",
+		At: w.clock(), RosterVersion: 1, Reason: "status past", Pending: true}); err != nil {
+		t.Fatal(err)
+	}
+	r := w.run(false)
+	if got := describe(r.Changes); !equal(got, []string{"suspend id:alice@op"}) || len(r.Overrides) != 0 {
+		t.Fatalf("changes %q overrides %+v", got, r.Overrides)
+	}
+	recs, err := w.store.Suspended(ctx, prop)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec, ok := recs[UserRef{opConn, "300"}]; !ok || rec.Pending {
+		t.Fatalf("record after the suspension: %+v (found %v), want a confirmed one", rec, ok)
+	}
+}
