@@ -33,12 +33,16 @@ const (
 	KindMoveOutSuspended   = "moveout_suspended"
 	KindMoveOutReactivated = "moveout_reactivated"
 	KindMoveOutGuard       = "moveout_guard"
+	// KindMoveOutOverride: a person reactivated a user the move-out
+	// policy had suspended while the resident is still moved out;
+	// cloudkey leaves it (recorded once, when first seen).
+	KindMoveOutOverride = "moveout_override"
 )
 
 // Kinds lists every audit kind.
 var Kinds = []string{KindUnlock, KindSettingsChanged, KindPassIssued, KindPassEnded,
 	KindProtectActivated, KindProtectSuspended, KindTileGranted, KindTileRevoked, KindContactsImported, KindPassRefused,
-	KindMoveOutSuspended, KindMoveOutReactivated, KindMoveOutGuard}
+	KindMoveOutSuspended, KindMoveOutReactivated, KindMoveOutGuard, KindMoveOutOverride}
 
 // Attempt is one audited unlock attempt, or with Kind set another audited
 // event: Email is then who acted ("admin:<key name>/<key id>", "envoy",

@@ -21,6 +21,7 @@ const (
 	KindSuspended   = unlock.KindMoveOutSuspended
 	KindReactivated = unlock.KindMoveOutReactivated
 	KindGuard       = unlock.KindMoveOutGuard
+	KindOverride    = unlock.KindMoveOutOverride
 )
 
 // Actor is who the audit says acted: cloudkey, under the property's
@@ -266,7 +267,12 @@ func (r *Runner) apply(ctx context.Context, property string, res *Result, setter
 		rec.Override, rec.OverrideSeen = true, now
 		if err := store.PutSuspended(ctx, property, rec); err != nil {
 			r.cfg.Logger.Warn("move-out run: could not mark an override", "property", property, "user", ref.String(), "err", err)
+			continue // seen again next run, and recorded then
 		}
+		r.cfg.Audit.Record(unlock.Attempt{Kind: KindOverride, At: now, Email: Actor, EntryID: ref.String(), System: ref.Connection,
+			Property: property, Status: unlock.OK,
+			Message: fmt.Sprintf("left active: a person reactivated %s (%s) after cloudkey suspended it on %s (%s); the resident is still moved out, so this is the manager's decision; %s",
+				ref.String(), rec.Email, rec.At.Format("2006-01-02"), rec.Reason, why)})
 	}
 	for _, ref := range res.Forget {
 		if err := store.DeleteSuspended(ctx, property, ref); err != nil {

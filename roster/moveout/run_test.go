@@ -35,6 +35,9 @@ func TestPitfalls(t *testing.T) {
 		name  string
 		users users
 		steps []step
+		// overrideAudits is how many moveout_override records the steps
+		// leave: one per override, when first seen.
+		overrideAudits int
 	}{
 		{
 			name: "early move-out: pending until the move-out date plus grace at the cut-off, then suspended everywhere", users: both,
@@ -122,7 +125,7 @@ func TestPitfalls(t *testing.T) {
 			},
 		},
 		{
-			name: "a user a person reactivated after cloudkey suspended it is an override: left active, reported", users: both,
+			name: "a user a person reactivated after cloudkey suspended it is an override: left active, reported", users: both, overrideAudits: 1,
 			steps: []step{
 				{roster: []roster.Person{alice(roster.StatusPast, ""), bob}, at: "2026-12-02 13:00",
 					changes: []string{"suspend id:alice@kisi", "suspend id:alice@op"}, suspended: []string{"kisi:alice@example.com", "op:alice@example.com"}},
@@ -200,6 +203,15 @@ func TestPitfalls(t *testing.T) {
 						t.Errorf("step %d: %+v not done", i, c)
 					}
 				}
+			}
+			n := 0
+			for _, a := range w.audited() {
+				if a.Kind == KindOverride {
+					n++
+				}
+			}
+			if n != tt.overrideAudits {
+				t.Errorf("%d override records in the audit, want %d", n, tt.overrideAudits)
 			}
 			// Staff (the Openpath service account, staff@) are never touched.
 			if u, err := w.op.User(sim.DemoServiceEmail); err != nil || u.Status != access.StatusActive {

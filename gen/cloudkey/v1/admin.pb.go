@@ -1007,7 +1007,8 @@ type ListAuditEventsRequest struct {
 	// record written before kinds), settings_changed, pass_issued,
 	// pass_ended, protect_activated, protect_suspended, tile_granted,
 	// tile_revoked, contacts_imported, pass_refused, moveout_suspended,
-	// moveout_reactivated, moveout_guard. Empty: every kind.
+	// moveout_reactivated, moveout_guard, moveout_override. Empty: every
+	// kind.
 	Kind          string `protobuf:"bytes,9,opt,name=kind,proto3" json:"kind,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
