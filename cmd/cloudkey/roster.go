@@ -127,6 +127,7 @@ func rosterCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var store *rosterredis.Store
+	var policies *moveout.Store
 	var directories directoriesFunc
 	var pull func(ctx context.Context, property string) (pmspull.Status, error)
 	if !dryRun {
@@ -136,6 +137,7 @@ func rosterCmd(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		defer rdb.Close()
 		store = rosterredis.New(rdb)
+		policies = moveout.NewStore(rdb)
 		directories = func(ctx context.Context, property string) (string, []reconcile.Connection, error) {
 			keys, err := secretsFromEnv()
 			if err != nil {
@@ -166,7 +168,7 @@ func rosterCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	case "versions":
 		return listRosterVersions(ctx, store, *property, stdout)
 	case "report":
-		return rosterReport(ctx, directories, store, *property, format, stdout)
+		return rosterReport(ctx, directories, store, policies, *property, format, stdout)
 	case "pull":
 		return pullRoster(ctx, pull, *property, stdout)
 	}
@@ -266,7 +268,7 @@ type directoriesFunc func(ctx context.Context, property string) (string, []recon
 
 // rosterReport reconciles the property's roster with its access systems
 // and prints the report.
-func rosterReport(ctx context.Context, directories directoriesFunc, store *rosterredis.Store, property, format string, stdout io.Writer) error {
+func rosterReport(ctx context.Context, directories directoriesFunc, store *rosterredis.Store, policies *moveout.Store, property, format string, stdout io.Writer) error {
 	tz, conns, err := directories(ctx, property)
 	if err != nil {
 		return fmt.Errorf("roster report: %w", err)
@@ -275,13 +277,45 @@ func rosterReport(ctx context.Context, directories directoriesFunc, store *roste
 	if err != nil {
 		return fmt.Errorf("roster report: %w", err)
 	}
+	// What the move-out policy would do as the roster stands, from this
+	// reconciliation (the same plan as the admin API's JSON report); the
+	// CSV stays one line per finding.
+	var plan *moveout.Result
+	if policies != nil && format != "csv" {
+		if p, err := moveOutPlan(ctx, store, policies, property, tz, r); err != nil {
+			fmt.Fprintf(os.Stderr, "warning: no move-out plan: %v\n", err)
+		} else {
+			plan, r.MoveOutPlan = &p, p
+		}
+	}
 	switch format {
 	case "json":
 		return r.WriteJSON(stdout)
 	case "csv":
 		return r.WriteCSV(stdout)
 	}
-	return r.WriteText(stdout)
+	if err := r.WriteText(stdout); err != nil {
+		return err
+	}
+	if plan != nil {
+		fmt.Fprintln(stdout, "\nMOVE-OUT POLICY")
+		return plan.WriteText(stdout)
+	}
+	return nil
+}
+
+// moveOutPlan is the property's move-out plan from reconciliation r.
+func moveOutPlan(ctx context.Context, store *rosterredis.Store, policies *moveout.Store, property, tz string, r *reconcile.Report) (moveout.Result, error) {
+	cur, ok, err := store.Current(ctx, property)
+	if err != nil || !ok {
+		return moveout.Result{}, fmt.Errorf("read the roster: %v", err)
+	}
+	runner, err := moveout.New(moveout.Config{Store: policies, Rosters: store,
+		Systems: func(string) (string, []moveout.Connection, bool) { return tz, nil, true }})
+	if err != nil {
+		return moveout.Result{}, err
+	}
+	return runner.PlanFor(ctx, property, tz, cur.People, r)
 }
 
 // secretsFromEnv is the keyring of CLOUDKEY_SECRETS_KEY, or the

@@ -64,8 +64,11 @@ func TestRosterReportCmd(t *testing.T) {
 			"3 people: 1 matched, 1 not in the access system (1 with a near miss)",
 			"NOT IN ACCESS SYSTEM", "gi.na@example.com", "gina@example.com (dots, harbor-view.kisi)",
 			"ACTIVE AFTER MOVE OUT", "OVERDUE NOTICE", "NOT IN ROSTER",
+			// The default policy (report) says what it would do: erin's
+			// access ended on 2026-12-01 at noon.
+			"MOVE-OUT POLICY", "move-out dry run", "suspend  104", "erin@example.com",
 		}},
-		{[]string{"report", "--property", "harbor-view", "--format", "json"}, "", []string{`"totals": {`, `"overdueNotice": 1`, `"connections": [`}},
+		{[]string{"report", "--property", "harbor-view", "--format", "json"}, "", []string{`"totals": {`, `"overdueNotice": 1`, `"connections": [`, `"moveOutPlan": {`}},
 		{[]string{"report", "--property", "harbor-view", "--format", "csv"}, "", []string{"category,connection,unit", "active_after_move_out,harbor-view.openpath,104,Erin Evans"}},
 		{[]string{"report", "--property", "harbor-view", "--format", "xml"}, "want text, json or csv", nil},
 		{[]string{"report", "--property", "foundry-lofts"}, "not stored in this Redis", nil},
