@@ -1,7 +1,6 @@
 package property
 
 import (
-	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -66,25 +65,14 @@ var envoyLocationPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 // checkEnvoy checks a properties file's envoy block and reads its
 // client id and secret. Errors name the field, never a secret.
 func checkEnvoy(e *Envoy, env Lookup, readFile func(string) ([]byte, error)) error {
-	if e.InlineSecret != "" {
-		e.InlineSecret = ""
-		return errors.New("envoy.client_secret: secrets are never inline: name an environment variable (client_secret_env) or a file (client_secret_file)")
-	}
-	if e.ClientIDEnv != "" || e.ClientIDFile != "" {
-		if e.ClientID != "" {
-			return errors.New("envoy.client_id: give it inline, or as client_id_env or client_id_file, not both")
-		}
-		id, err := readSecret("client_id", e.ClientIDEnv, e.ClientIDFile, env, readFile)
-		if err != nil {
-			return fmt.Errorf("envoy.%w", err)
-		}
-		e.ClientID = id
-	}
-	secret, err := readSecret("client_secret", e.ClientSecretEnv, e.ClientSecretFile, env, readFile)
+	c := oauthClient{idName: "OAuth client id", inlineSecret: e.InlineSecret, id: e.ClientID, idEnv: e.ClientIDEnv, idFile: e.ClientIDFile,
+		secretEnv: e.ClientSecretEnv, secretFile: e.ClientSecretFile}
+	e.InlineSecret = ""
+	id, secret, err := c.read(env, readFile)
 	if err != nil {
 		return fmt.Errorf("envoy.%w", err)
 	}
-	e.Secret = secret
+	e.ClientID, e.Secret = id, secret
 	if f := ValidateEnvoy(e); f != nil {
 		return fmt.Errorf("envoy.%s: %s", f.Field, f.Reason)
 	}

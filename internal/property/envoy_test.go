@@ -73,7 +73,7 @@ properties:
 		{"no secret", "client_id: c\n      locations: [\"1\"]", "envoy.client_secret_env or client_secret_file"},
 		{"unset env", "client_id: c\n      client_secret_env: NOPE\n      locations: [\"1\"]", "envoy.client_secret_env: NOPE is not set"},
 		{"no client id", "client_secret_env: HV_ENVOY_SECRET\n      locations: [\"1\"]", "envoy.client_id: the OAuth client id is required"},
-		{"id twice", "client_id: c\n      client_id_env: HV_ENVOY_SECRET\n      client_secret_env: HV_ENVOY_SECRET\n      locations: [\"1\"]", "envoy.client_id: give it inline"},
+		{"id twice", "client_id: c\n      client_id_env: HV_ENVOY_SECRET\n      client_secret_env: HV_ENVOY_SECRET\n      locations: [\"1\"]", "envoy.client_id, client_id_env and client_id_file: give one"},
 		{"no location", "client_id: c\n      client_secret_env: HV_ENVOY_SECRET", "envoy.locations: name the Envoy location ids"},
 		{"bad location", "client_id: c\n      client_secret_env: HV_ENVOY_SECRET\n      locations: [\"a b\"]", `envoy.locations: [0] "a b" is not an Envoy location id`},
 		{"location twice", "client_id: c\n      client_secret_env: HV_ENVOY_SECRET\n      locations: [\"1\", \"1\"]", "envoy.locations: 1 is named twice"},

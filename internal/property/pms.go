@@ -87,10 +87,9 @@ func checkPMS(p *PMS, env Lookup, readFile func(string) ([]byte, error)) error {
 	default:
 		return fmt.Errorf("system: %q is not supported (buildium)", p.System)
 	}
-	if p.InlineClientSecret != "" {
-		p.InlineClientSecret = ""
-		return errors.New("client_secret: secrets are never inline: name an environment variable (client_secret_env) or a file (client_secret_file)")
-	}
+	c := oauthClient{idName: "API key's client id", inlineSecret: p.InlineClientSecret, id: p.ClientID, idEnv: p.ClientIDEnv, idFile: p.ClientIDFile,
+		secretEnv: p.ClientSecretEnv, secretFile: p.ClientSecretFile}
+	p.InlineClientSecret = ""
 	if p.URL == "" {
 		p.URL = DefaultBuildiumURL
 	}
@@ -98,25 +97,11 @@ func checkPMS(p *PMS, env Lookup, readFile func(string) ([]byte, error)) error {
 		return fmt.Errorf("url: %q: want an http(s) URL such as %s", p.URL, DefaultBuildiumURL)
 	}
 	p.URL = strings.TrimRight(p.URL, "/")
-	switch n := countSet(p.ClientID, p.ClientIDEnv, p.ClientIDFile); {
-	case n > 1:
-		return errors.New("client_id, client_id_env and client_id_file: give one")
-	case p.ClientID != "":
-		p.ClientID = strings.TrimSpace(p.ClientID)
-	case n == 0:
-		return errors.New("client_id: the API key's client id is required (client_id, client_id_env or client_id_file)")
-	default:
-		id, err := readSecret("client_id", p.ClientIDEnv, p.ClientIDFile, env, readFile)
-		if err != nil {
-			return err
-		}
-		p.ClientID = id
-	}
-	secret, err := readSecret("client_secret", p.ClientSecretEnv, p.ClientSecretFile, env, readFile)
+	id, secret, err := c.read(env, readFile)
 	if err != nil {
 		return err
 	}
-	p.ClientSecret = secret
+	p.ClientID, p.ClientSecret = id, secret
 	if len(p.PropertyIDs) == 0 {
 		return errors.New("property_ids: name at least one Buildium rental property id (Buildium shows it in the property's URL)")
 	}
@@ -137,14 +122,4 @@ func checkPMS(p *PMS, env Lookup, readFile func(string) ([]byte, error)) error {
 		return fmt.Errorf("every: %s is more often than every %s", p.Every, MinPMSEvery)
 	}
 	return nil
-}
-
-func countSet(vs ...string) int {
-	n := 0
-	for _, v := range vs {
-		if v != "" {
-			n++
-		}
-	}
-	return n
 }

@@ -229,6 +229,51 @@ func checkConnection(c *Connection, names map[string]bool, env Lookup, readFile 
 	return nil
 }
 
+// oauthClient is an OAuth or API-key client as the properties file's
+// pms: and envoy: blocks give it: a client id inline (it is not a secret)
+// or from the environment or a file, and a secret from the environment
+// or a file, never inline.
+type oauthClient struct {
+	idName                string // what the id is, for the error: "OAuth client id"
+	inlineSecret          string
+	id, idEnv, idFile     string
+	secretEnv, secretFile string
+}
+
+// read returns the client id and secret, or an error naming the field
+// (never a value).
+func (c oauthClient) read(env Lookup, readFile func(string) ([]byte, error)) (id, secret string, err error) {
+	if c.inlineSecret != "" {
+		return "", "", errors.New("client_secret: secrets are never inline: name an environment variable (client_secret_env) or a file (client_secret_file)")
+	}
+	switch n := countSet(c.id, c.idEnv, c.idFile); {
+	case n > 1:
+		return "", "", errors.New("client_id, client_id_env and client_id_file: give one")
+	case n == 0:
+		return "", "", fmt.Errorf("client_id: the %s is required (client_id, client_id_env or client_id_file)", c.idName)
+	case c.id != "":
+		id = strings.TrimSpace(c.id)
+	default:
+		if id, err = readSecret("client_id", c.idEnv, c.idFile, env, readFile); err != nil {
+			return "", "", err
+		}
+	}
+	if secret, err = readSecret("client_secret", c.secretEnv, c.secretFile, env, readFile); err != nil {
+		return "", "", err
+	}
+	return id, secret, nil
+}
+
+func countSet(vs ...string) int {
+	n := 0
+	for _, v := range vs {
+		if v != "" {
+			n++
+		}
+	}
+	return n
+}
+
 // readSecret reads a secret from the environment variable or the file
 // named, exactly one of them. Errors name the variable or file, never the
 // value.
