@@ -1,20 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/cloudkey/cloudkey/access"
-	"github.com/cloudkey/cloudkey/access/kisisim"
-	"github.com/cloudkey/cloudkey/access/sim"
-	"github.com/cloudkey/cloudkey/internal/property"
-	"github.com/cloudkey/cloudkey/internal/property/propertyredis"
-	"github.com/cloudkey/cloudkey/internal/redistest"
-	"github.com/cloudkey/cloudkey/internal/secrets"
 	"github.com/cloudkey/cloudkey/unlock"
 	"github.com/cloudkey/cloudkey/unlock/auditredis"
 )
@@ -24,40 +15,13 @@ import (
 // Redis as serve stores it: a dry run and a report-mode run change
 // nothing, an auto run suspends erin (moved out) in Openpath and audits it.
 func TestRosterMoveOutCmd(t *testing.T) {
-	t.Setenv("CLOUDKEY_SECRETS_KEY", "")
-	rs := redistest.Start(t)
-	op, err := sim.Start(sim.DemoSeed())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = op.Close() })
-	seed := kisisim.DemoSeed()
-	seed.RateLimit = &kisisim.RateLimit{}
-	ks, err := kisisim.Start(seed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ks.Close() })
-	hv := property.Property{ID: "harbor-view", Name: "Harbor View", TimeZone: "America/New_York", Access: []property.Connection{
-		{System: property.Openpath, Name: property.Openpath, URL: op.URL, Email: sim.DemoServiceEmail, Secret: sim.DemoServicePassword},
-		{System: property.Kisi, Name: property.Kisi, URL: ks.URL, Secret: kisisim.DemoHarborAPIKey},
-	}}
-	if err := propertyredis.New(rs.Client(), secrets.Development()).Create(context.Background(), hv); err != nil {
-		t.Fatal(err)
-	}
-	file := filepath.Join(t.TempDir(), "roster.csv")
-	csv := "Unit,Resident,Email,Status,Move Out\n" +
-		"101,Alice Anders (t001),alice@example.com,Current,\n" +
-		"104,Erin Evans (t004),erin@example.com,Past,10/31/2026\n" +
-		"301,Frank Foster (t008),frank@example.com,Current,\n"
-	if err := os.WriteFile(file, []byte(csv), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	run := func(args ...string) (string, error) {
-		var out bytes.Buffer
-		err := rosterCmd(context.Background(), append(args, "--redis-url", rs.URL()), &out)
-		return out.String(), err
-	}
+	w := newRosterWorld(t)
+	rs, op := w.redis, w.op
+	file := w.file(t, "Unit,Resident,Email,Status,Move Out\n"+
+		"101,Alice Anders (t001),alice@example.com,Current,\n"+
+		"104,Erin Evans (t004),erin@example.com,Past,10/31/2026\n"+
+		"301,Frank Foster (t008),frank@example.com,Current,\n")
+	run := w.run
 	erin := func() access.Status {
 		u, err := op.User("erin@example.com")
 		if err != nil {

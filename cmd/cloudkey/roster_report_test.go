@@ -1,58 +1,23 @@
 package main
 
 import (
-	"bytes"
-	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/cloudkey/cloudkey/access/kisisim"
 	"github.com/cloudkey/cloudkey/access/sim"
-	"github.com/cloudkey/cloudkey/internal/property"
-	"github.com/cloudkey/cloudkey/internal/property/propertyredis"
-	"github.com/cloudkey/cloudkey/internal/redistest"
-	"github.com/cloudkey/cloudkey/internal/secrets"
 )
 
 // TestRosterReportCmd reports on a roster against the demo access systems
 // (simulators), the property read from Redis as serve stores it.
 func TestRosterReportCmd(t *testing.T) {
-	t.Setenv("CLOUDKEY_SECRETS_KEY", "")
-	rs := redistest.Start(t)
-	op, err := sim.Start(sim.DemoSeed())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = op.Close() })
-	seed := kisisim.DemoSeed()
-	seed.RateLimit = &kisisim.RateLimit{}
-	ks, err := kisisim.Start(seed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ks.Close() })
-	hv := property.Property{ID: "harbor-view", Name: "Harbor View", TimeZone: "America/New_York", Access: []property.Connection{
-		{System: property.Openpath, Name: property.Openpath, URL: op.URL, Email: sim.DemoServiceEmail, Secret: sim.DemoServicePassword},
-		{System: property.Kisi, Name: property.Kisi, URL: ks.URL, Secret: kisisim.DemoHarborAPIKey},
-	}}
-	if err := propertyredis.New(rs.Client(), secrets.Development()).Create(context.Background(), hv); err != nil {
-		t.Fatal(err)
-	}
-	file := filepath.Join(t.TempDir(), "roster.csv")
-	csv := "Unit,Resident,Email,Status,Move Out\n" +
-		"101,Alice Anders (t001),alice@example.com,Current,\n" +
-		"104,Erin Evans (t004),erin@example.com,Notice,11/30/2026\n" +
-		"105,Gina Ito (t005),gi.na@example.com,Current,\n"
-	if err := os.WriteFile(file, []byte(csv), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	run := func(args ...string) (string, error) {
-		var out bytes.Buffer
-		err := rosterCmd(context.Background(), append(args, "--redis-url", rs.URL()), &out)
-		return out.String(), err
-	}
+	w := newRosterWorld(t)
+	op, ks := w.op, w.kisi
+	file := w.file(t, "Unit,Resident,Email,Status,Move Out\n"+
+		"101,Alice Anders (t001),alice@example.com,Current,\n"+
+		"104,Erin Evans (t004),erin@example.com,Notice,11/30/2026\n"+
+		"105,Gina Ito (t005),gi.na@example.com,Current,\n")
+	run := w.run
 	steps := []struct {
 		args    []string
 		wantErr string
