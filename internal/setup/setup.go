@@ -29,6 +29,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -228,6 +229,8 @@ type App struct {
 	registry *registry
 	log      *slog.Logger
 	closers  []func()
+	// stopJobs stops the scheduled jobs; Close calls it first.
+	stopJobs func()
 }
 
 // Start builds cloudkey from cfg and binds its listeners. Call Serve, or
@@ -298,7 +301,10 @@ func Start(ctx context.Context, cfg Config) (a *App, err error) {
 	if err != nil {
 		return nil, err
 	}
-	a.add(closePMS)
+	// The scheduled jobs (pulls, move-out runs) write audit records: they
+	// stop before the auditor closes (Close), and again harmlessly here.
+	a.stopJobs = sync.OnceFunc(closePMS)
+	a.add(a.stopJobs)
 	svc := reg.portfolio
 	// Legacy admin keys stay the default property's first Openpath
 	// connection's organisation, as the start found it.
@@ -753,6 +759,9 @@ func (a *App) Serve(ctx context.Context) error {
 // embedded dependencies and flushes queued spans (for up to 5 s). It is
 // idempotent.
 func (a *App) Close() {
+	if a.stopJobs != nil {
+		a.stopJobs()
+	}
 	if a.audit != nil {
 		actx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		if err := a.audit.Close(actx); err != nil {
