@@ -10,7 +10,9 @@ import (
 	"github.com/cloudkey/cloudkey/access/kisisim"
 	"github.com/cloudkey/cloudkey/access/sim"
 	"github.com/cloudkey/cloudkey/internal/redact"
+	"github.com/cloudkey/cloudkey/internal/setup"
 	"github.com/cloudkey/cloudkey/roster/buildiumsim"
+	"github.com/cloudkey/cloudkey/visitor/envoysim"
 )
 
 // simulate serves an access-system simulator: the Openpath-style one
@@ -22,7 +24,7 @@ import (
 func simulate(ctx context.Context, args []string, log *slog.Logger) error {
 	fs := flag.NewFlagSet("sim", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), `usage: cloudkey sim [--kind openpath|kisi|buildium] [flags]
+		fmt.Fprint(fs.Output(), `usage: cloudkey sim [--kind openpath|kisi|buildium|envoy] [flags]
 
 Serves a simulated access system over HTTP. --kind openpath (the default)
 serves the Openpath demo organisation (or --seed FILE); --kind kisi serves
@@ -31,12 +33,17 @@ and logs their API keys. --users N serves one generated organisation of
 either kind instead (Kisi: rate limit off unless --rate-limit is given).
 --kind buildium serves Buildium's API with the demo properties' residents
 (harbor-view is rental 5001, foundry-lofts 5002; --users N: one generated
-rental 5001 of N leases) and logs its client id and secret.
+rental 5001 of N leases) and logs its client id and secret. --kind envoy
+serves Envoy's API (OAuth, invites, locations, flows) for the demo location
+152347, sends its signed webhooks to --webhook-url (cloudkey's
+/webhooks/envoy, signed with --webhook-secret, cloudkey's
+CLOUDKEY_ENVOY_SECRET), and plays the front desk through
+POST /_sim/invites/{id}/sign-in and /_sim/entries/{id}/sign-out.
 
 `)
 		fs.PrintDefaults()
 	}
-	kind := fs.String("kind", "openpath", "the system to simulate: openpath, kisi or buildium")
+	kind := fs.String("kind", "openpath", "the system to simulate: openpath, kisi, buildium or envoy")
 	addr := fs.String("addr", envOr("CLOUDKEY_SIM_ADDR", "127.0.0.1:8181"), "listen address (env CLOUDKEY_SIM_ADDR)")
 	seedFile := fs.String("seed", "", "seed file (JSON; --kind openpath only); default: the demo organisation")
 	users := fs.Int("users", 0, "generate an organisation of this many users instead of a seed (user{n}@load.example.com)")
@@ -53,6 +60,9 @@ rental 5001 of N leases) and logs its client id and secret.
 	tokenTTL := fs.Duration("token-ttl", 0, "lifetime of issued tokens (default 1h; --kind openpath only)")
 	rateLimit := fs.Float64("rate-limit", kisisim.DefaultRateLimit,
 		"Kisi's per-user limit in requests per second (burst the same, at least 1); 0: off (--kind kisi only; default off with --users)")
+	webhookURL := fs.String("webhook-url", "http://127.0.0.1:8080/webhooks/envoy", "where the Envoy events go (--kind envoy only): cloudkey's /webhooks/envoy")
+	webhookSecret := fs.String("webhook-secret", envOr("CLOUDKEY_ENVOY_SECRET", setup.DevelopmentEnvoySecret),
+		"the secret the events are signed with, cloudkey's CLOUDKEY_ENVOY_SECRET (--kind envoy only)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -94,9 +104,43 @@ rental 5001 of N leases) and logs its client id and secret.
 			RateLimitRate: f.RateLimitRate, RetryAfter: f.RetryAfter, Hang: f.Hang,
 		}
 		return simulateBuildium(ctx, *addr, *users, bf, log)
+	case "envoy":
+		for _, name := range []string{"seed", "token-ttl", "rate-limit", "users", "entries-per-user"} {
+			if set[name] {
+				return fmt.Errorf("sim: --%s is not for --kind envoy", name)
+			}
+		}
+		ef := envoysim.Faults{
+			Latency: f.Latency, Jitter: f.Jitter, ErrorRate: f.ErrorRate, ErrorStatus: f.ErrorStatus,
+			RateLimitRate: f.RateLimitRate, RetryAfter: f.RetryAfter, Hang: f.Hang, IncludeLogin: f.IncludeLogin,
+		}
+		return simulateEnvoy(ctx, *addr, *webhookURL, *webhookSecret, ef, log)
 	default:
-		return fmt.Errorf("sim: --kind must be openpath, kisi or buildium, not %q", *kind)
+		return fmt.Errorf("sim: --kind must be openpath, kisi, buildium or envoy, not %q", *kind)
 	}
+}
+
+// simulateEnvoy serves Envoy's API for the demo location, sending its
+// signed webhooks to cloudkey; the front desk is its /_sim control paths.
+func simulateEnvoy(ctx context.Context, addr, webhookURL, webhookSecret string, f envoysim.Faults, log *slog.Logger) error {
+	if webhookSecret == "" {
+		return fmt.Errorf("sim: --webhook-secret must not be empty")
+	}
+	seed := envoysim.DemoSeed()
+	seed.WebhookURL, seed.WebhookSecret = webhookURL, webhookSecret
+	s, err := envoysim.New(seed)
+	if err != nil {
+		return err
+	}
+	if err := s.SetFaults(f); err != nil {
+		return err
+	}
+	log.Info("envoy account for cloudkey: a properties file's envoy: block",
+		// Revealed: the simulator's demo credentials, printed to be copied.
+		"client_id", redact.Revealed(seed.ClientID), "client_secret", redact.Revealed(seed.ClientSecret),
+		"location", envoysim.DemoLocationID, "webhooks_to", webhookURL,
+		"front_desk", "POST /_sim/invites/{id}/sign-in, POST /_sim/entries/{id}/sign-out")
+	return envoysim.Serve(ctx, addr, s, log)
 }
 
 func simulateBuildium(ctx context.Context, addr string, users int, f buildiumsim.Faults, log *slog.Logger) error {

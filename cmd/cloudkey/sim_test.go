@@ -58,6 +58,8 @@ func TestSimKinds(t *testing.T) {
 		{"buildium demo", []string{"--kind", "buildium"}, "/v1/leases?propertyids=5001", "",
 			[]string{"buildium simulator listening", "demo-buildium-client-id", "demo-buildium-client-secret", "5001"},
 			map[string]string{"x-buildium-client-id": "demo-buildium-client-id", "x-buildium-client-secret": "demo-buildium-client-secret"}},
+		{"envoy demo", []string{"--kind", "envoy", "--webhook-url", "http://127.0.0.1:1/webhooks/envoy"}, "/api/v3/locations", "",
+			[]string{"envoy simulator listening", "demo-envoy", "152347", "webhooks_to=http://127.0.0.1:1/webhooks/envoy"}, nil},
 		{"buildium load", []string{"--kind", "buildium", "--users", "25"}, "/v1/leases/tenants?limit=5", "",
 			[]string{"buildium simulator listening", "tenants=25"},
 			map[string]string{"x-buildium-client-id": "demo-buildium-client-id", "x-buildium-client-secret": "demo-buildium-client-secret"}},
@@ -111,7 +113,9 @@ func TestSimFlagErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--kind", "nope"}, "--kind must be openpath, kisi or buildium"},
+		{[]string{"--kind", "nope"}, "--kind must be openpath, kisi, buildium or envoy"},
+		{[]string{"--kind", "envoy", "--users", "3"}, "--users is not for --kind envoy"},
+		{[]string{"--kind", "envoy", "--webhook-secret", ""}, "--webhook-secret must not be empty"},
 		{[]string{"--kind", "buildium", "--seed", "x.json"}, "--seed is not for --kind buildium"},
 		{[]string{"--kind", "kisi", "--seed", "x.json"}, "--seed is for --kind openpath"},
 		{[]string{"--kind", "kisi", "--token-ttl", "1m"}, "--token-ttl is for --kind openpath"},
