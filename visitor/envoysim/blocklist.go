@@ -45,25 +45,7 @@ func (s *Sim) SignInFlagged(inviteID string) (string, error) {
 // entry_blacklist_review is delivered instead of entry_sign_in. It
 // returns the entry id.
 func (s *Sim) WalkInFlagged(locationID string, v Visitor) (string, error) {
-	s.mu.Lock()
-	loc, ok := s.locationsByID[locationID]
-	if !ok {
-		s.mu.Unlock()
-		return "", fmt.Errorf("envoysim: no location %s", locationID)
-	}
-	flow, ok := pickFlow(loc, v.FlowID)
-	if !ok {
-		s.mu.Unlock()
-		return "", fmt.Errorf("envoysim: no flow %s at location %s", v.FlowID, locationID)
-	}
-	e := &Entry{
-		ID: s.newID(), LocationID: loc.ID, FlowID: flow.ID, FullName: v.FullName, Email: v.Email, Phone: v.Phone,
-		Host: v.Host, HostEmail: v.HostEmail, SignedIn: time.Now().UTC().Truncate(time.Second),
-	}
-	s.entries[e.ID] = e
-	body := s.entryEvent(EventBlacklistReview, e)
-	s.mu.Unlock()
-	return e.ID, s.deliverNow(EventBlacklistReview, e.ID, body)
+	return s.walkIn(locationID, v, EventBlacklistReview)
 }
 
 // Deny is security denying entry entryID (flagged, or signed in and found

@@ -391,6 +391,12 @@ type Visitor struct {
 // WalkIn signs in a visitor without an invite at locationID and delivers
 // entry_sign_in before returning. It returns the entry id.
 func (s *Sim) WalkIn(locationID string, v Visitor) (string, error) {
+	return s.walkIn(locationID, v, "entry_sign_in")
+}
+
+// walkIn records a walk-in entry at locationID and delivers event for it
+// before returning the entry id.
+func (s *Sim) walkIn(locationID string, v Visitor, event string) (string, error) {
 	s.mu.Lock()
 	loc, ok := s.locationsByID[locationID]
 	if !ok {
@@ -407,9 +413,9 @@ func (s *Sim) WalkIn(locationID string, v Visitor) (string, error) {
 		Host: v.Host, HostEmail: v.HostEmail, SignedIn: time.Now().UTC().Truncate(time.Second),
 	}
 	s.entries[e.ID] = e
-	body := s.entryEvent("entry_sign_in", e)
+	body := s.entryEvent(event, e)
 	s.mu.Unlock()
-	return e.ID, s.deliverNow("entry_sign_in", e.ID, body)
+	return e.ID, s.deliverNow(event, e.ID, body)
 }
 
 // SignOut signs entry entryID out and delivers entry_sign_out before
