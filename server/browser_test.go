@@ -66,13 +66,7 @@ func TestGuestPageInBrowser(t *testing.T) {
 
 	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	// run runs one browser step, failing the test on error.
-	run := func(a chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if _, err := chromedp.Run(tctx, a); err != nil {
-			t.Fatalf("browser: %v", err)
-		}
-	}
+	run, _ := browserSteps(t, tctx)
 	text := func(sel string) string {
 		t.Helper()
 		s, err := chromedp.Run(tctx, chromedp.Text(sel))

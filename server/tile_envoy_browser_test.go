@@ -49,25 +49,7 @@ func TestTileEnvoyLoopInBrowser(t *testing.T) {
 
 	tctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	run := func(a chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if _, err := chromedp.Run(tctx, a); err != nil {
-			t.Fatalf("browser: %v", err)
-		}
-	}
-	wait := func(js string) {
-		t.Helper()
-		for attempt := 0; ; attempt++ {
-			_, err := chromedp.Run(tctx, chromedp.Poll[bool](js))
-			if err != nil && attempt < 3 && strings.Contains(err.Error(), "Cannot find context") {
-				continue // a navigation swapped the page's context
-			}
-			if err != nil {
-				t.Fatalf("browser: waiting for %s: %v", js, err)
-			}
-			return
-		}
-	}
+	run, wait := browserSteps(t, tctx)
 	text := func(sel string) string {
 		t.Helper()
 		s, err := chromedp.Run(tctx, chromedp.Text(sel))

@@ -93,27 +93,7 @@ func TestTenantTileInBrowser(t *testing.T) {
 
 	tctx, cancel := context.WithTimeout(ctx, 40*time.Second)
 	defer cancel()
-	run := func(a chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if _, err := chromedp.Run(tctx, a); err != nil {
-			t.Fatalf("browser: %v", err)
-		}
-	}
-	wait := func(js string) {
-		t.Helper()
-		for attempt := 0; ; attempt++ {
-			_, err := chromedp.Run(tctx, chromedp.Poll[bool](js))
-			// A poll that starts while a navigation swaps the page's
-			// JavaScript context loses that context; poll again.
-			if err != nil && attempt < 3 && strings.Contains(err.Error(), "Cannot find context") {
-				continue
-			}
-			if err != nil {
-				t.Fatalf("browser: waiting for %s: %v", js, err)
-			}
-			return
-		}
-	}
+	run, wait := browserSteps(t, tctx)
 
 	// A contact without the grant sees the message, not an error page.
 	run(chromedp.Navigate(st.http + "/tile?building=" + location + "#token=" + st.token(t, "lee@acme.example")))
@@ -142,4 +122,31 @@ func TestTenantTileInBrowser(t *testing.T) {
 	if u := st.sim.Unlocks(); len(u) != 1 || u[0].EntryID != 101 || !u[0].ViaToken {
 		t.Errorf("simulator unlocks: %+v", u)
 	}
+}
+
+// browserSteps returns run, which runs one chromedp action in tctx, and
+// wait, which polls a JavaScript condition until it holds; both fail t.
+func browserSteps(t *testing.T, tctx context.Context) (run func(chromedp.Action[chromedp.Void]), wait func(js string)) {
+	run = func(a chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if _, err := chromedp.Run(tctx, a); err != nil {
+			t.Fatalf("browser: %v", err)
+		}
+	}
+	wait = func(js string) {
+		t.Helper()
+		for attempt := 0; ; attempt++ {
+			_, err := chromedp.Run(tctx, chromedp.Poll[bool](js))
+			// A poll that starts while a navigation swaps the page's
+			// JavaScript context loses that context; poll again.
+			if err != nil && attempt < 3 && strings.Contains(err.Error(), "Cannot find context") {
+				continue
+			}
+			if err != nil {
+				t.Fatalf("browser: waiting for %s: %v", js, err)
+			}
+			return
+		}
+	}
+	return run, wait
 }
