@@ -57,11 +57,9 @@ func (r *Runner) Due(ctx context.Context, property string) (bool, string, error)
 	if !served {
 		return false, "", nil
 	}
-	loc := time.UTC
-	if tz != "" {
-		if loc, err = time.LoadLocation(tz); err != nil {
-			return false, "", fmt.Errorf("moveout: %s: time zone %q: %w", property, tz, err)
-		}
+	loc, err := zone(property, tz)
+	if err != nil {
+		return false, "", err
 	}
 	for _, p := range cur.People {
 		if p.MoveOut.IsZero() {

@@ -158,11 +158,9 @@ func (r *Runner) PlanFor(ctx context.Context, property, timeZone string, people 
 	if err != nil {
 		return Result{}, err
 	}
-	loc := time.UTC
-	if timeZone != "" {
-		if loc, err = time.LoadLocation(timeZone); err != nil {
-			return Result{}, fmt.Errorf("moveout: %s: time zone %q: %w", property, timeZone, err)
-		}
+	loc, err := zone(property, timeZone)
+	if err != nil {
+		return Result{}, err
 	}
 	now := r.cfg.Now()
 	res := Result{Property: property, Policy: pol, DryRun: true, At: now.UTC(), TimeZone: timeZone, RosterVersion: rep.RosterVersion}
@@ -209,11 +207,9 @@ func (r *Runner) Run(ctx context.Context, property string, dryRun bool) (Result,
 		return Result{}, fmt.Errorf("moveout: %s: %w", property, ErrNotServed)
 	}
 	res.TimeZone = tz
-	loc := time.UTC
-	if tz != "" {
-		if loc, err = time.LoadLocation(tz); err != nil {
-			return Result{}, fmt.Errorf("moveout: %s: time zone %q: %w", property, tz, err)
-		}
+	loc, err := zone(property, tz)
+	if err != nil {
+		return Result{}, err
 	}
 	cur, ok, err := r.cfg.Rosters.Current(ctx, property)
 	if err != nil {
@@ -359,3 +355,15 @@ func nameOr(c *Change) string {
 
 // dateIn is now's calendar date in loc.
 func dateIn(now time.Time, loc *time.Location) roster.Date { return roster.DateOf(now.In(loc)) }
+
+// zone is the property's time zone tz (IANA; UTC when empty).
+func zone(property, tz string) (*time.Location, error) {
+	if tz == "" {
+		return time.UTC, nil
+	}
+	loc, err := time.LoadLocation(tz)
+	if err != nil {
+		return nil, fmt.Errorf("moveout: %s: time zone %q: %w", property, tz, err)
+	}
+	return loc, nil
+}
